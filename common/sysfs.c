@@ -1,0 +1,297 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* sysfs.c: attribute reads and writes, links and listings under a root directory fd. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <ctype.h>
+
+#include "sysfs.h"
+
+int gpuh_sysfs_open(const char *root, struct gpuh_sysfs **ret)
+{
+        _cleanup_close_ int fd = -EBADF;
+        struct gpuh_sysfs *s;
+
+        if (!root || !*root)
+                root = "/sys";
+        fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        s->root = strdup(root);
+        if (!s->root) {
+                free(s);
+                return -ENOMEM;
+        }
+        s->root_fd = TAKE_FD(fd);
+        *ret = s;
+        return 0;
+}
+
+struct gpuh_sysfs *gpuh_sysfs_free(struct gpuh_sysfs *s)
+{
+        if (!s)
+                return NULL;
+        if (s->root_fd >= 0)
+                close(s->root_fd);
+        free(s->root);
+        free(s);
+        return NULL;
+}
+
+/* Refuse absolute paths and ".." components: every path stays below its directory fd. */
+static bool rel_ok(const char *rel)
+{
+        const char *p = rel;
+
+        if (!rel || rel[0] == '/')
+                return false;
+        while (*p) {
+                const char *slash = strchr(p, '/');
+                size_t n = slash ? (size_t) (slash - p) : strlen(p);
+                if (n == 2 && p[0] == '.' && p[1] == '.')
+                        return false;
+                if (!slash)
+                        break;
+                p = slash + 1;
+        }
+        return true;
+}
+
+static const char *rel_or_dot(const char *rel)
+{
+        return (!rel || !*rel) ? "." : rel;
+}
+
+int gpuh_sysfs_open_dir(int dirfd, const char *rel)
+{
+        int fd;
+
+        if (!rel_ok(rel_or_dot(rel)))
+                return -EINVAL;
+        fd = openat(dirfd, rel_or_dot(rel), O_PATH | O_DIRECTORY | O_CLOEXEC);
+        return fd < 0 ? -errno : fd;
+}
+
+int gpuh_sysfs_read_bin(int dirfd, const char *rel, void *buf, size_t size)
+{
+        _cleanup_close_ int fd = -EBADF;
+        ssize_t n;
+
+        if (!rel_ok(rel))
+                return -EINVAL;
+        fd = openat(dirfd, rel, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0)
+                return -errno;
+        n = read(fd, buf, size);
+        if (n < 0)
+                return -errno;
+        return (int) n;
+}
+
+int gpuh_sysfs_read(int dirfd, const char *rel, char *buf, size_t size)
+{
+        int n;
+
+        if (size < 2)
+                return -EINVAL;
+        n = gpuh_sysfs_read_bin(dirfd, rel, buf, size - 1);
+        if (n < 0)
+                return n;
+        if ((size_t) n >= size - 1)
+                return -E2BIG;
+        buf[n] = '\0';
+        if (memchr(buf, '\0', (size_t) n))
+                return -EBADMSG;
+        if (n > 0 && buf[n - 1] == '\n')
+                buf[--n] = '\0';
+        return n;
+}
+
+static const char *skip_space(const char *p)
+{
+        while (*p == ' ' || *p == '\t' || *p == '\n')
+                p++;
+        return p;
+}
+
+int gpuh_sysfs_read_u64(int dirfd, const char *rel, uint64_t *ret)
+{
+        char buf[64], *end;
+        const char *p;
+        unsigned long long v;
+        int r;
+
+        r = gpuh_sysfs_read(dirfd, rel, buf, sizeof(buf));
+        if (r < 0)
+                return r;
+        p = skip_space(buf);
+        if (!(*p >= '0' && *p <= '9'))
+                return -EBADMSG;
+        errno = 0;
+        if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
+                if (!isxdigit((unsigned char) p[2]))
+                        return -EBADMSG;
+                v = strtoull(p + 2, &end, 16);
+        } else
+                v = strtoull(p, &end, 10);
+        if (errno || *skip_space(end))
+                return -EBADMSG;
+        *ret = v;
+        return 0;
+}
+
+int gpuh_sysfs_read_int(int dirfd, const char *rel, int *ret)
+{
+        char buf[64], *end;
+        const char *p;
+        long v;
+        int r;
+
+        r = gpuh_sysfs_read(dirfd, rel, buf, sizeof(buf));
+        if (r < 0)
+                return r;
+        p = skip_space(buf);
+        if (!((*p >= '0' && *p <= '9') || (*p == '-' && p[1] >= '0' && p[1] <= '9')))
+                return -EBADMSG;
+        errno = 0;
+        v = strtol(p, &end, 10);
+        if (errno || *skip_space(end) || v < INT_MIN || v > INT_MAX)
+                return -EBADMSG;
+        *ret = (int) v;
+        return 0;
+}
+
+int gpuh_sysfs_readlink(int dirfd, const char *rel, char *buf, size_t size)
+{
+        ssize_t n;
+
+        if (!rel_ok(rel) || size < 2)
+                return -EINVAL;
+        n = readlinkat(dirfd, rel, buf, size);
+        if (n < 0)
+                return -errno;
+        if ((size_t) n >= size)
+                return -E2BIG;
+        buf[n] = '\0';
+        return (int) n;
+}
+
+int gpuh_sysfs_link_basename(int dirfd, const char *rel, char *buf, size_t size)
+{
+        char target[PATH_MAX];
+        const char *base;
+        size_t len;
+        int r;
+
+        r = gpuh_sysfs_readlink(dirfd, rel, target, sizeof(target));
+        if (r < 0)
+                return r;
+        while (r > 0 && target[r - 1] == '/')
+                target[--r] = '\0';
+        base = strrchr(target, '/');
+        base = base ? base + 1 : target;
+        len = strlen(base);
+        if (len == 0 || streq(base, "..") || streq(base, "."))
+                return -EBADMSG;
+        if (len >= size)
+                return -E2BIG;
+        memcpy(buf, base, len + 1);
+        return (int) len;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+        return strverscmp(*(char *const *) a, *(char *const *) b);
+}
+
+int gpuh_sysfs_list(int dirfd, const char *rel, char ***ret)
+{
+        _cleanup_closedir_ DIR *d = NULL;
+        _cleanup_strv_free_ char **names = NULL;
+        size_t n = 0, cap = 0;
+        struct dirent *de;
+        int fd;
+
+        if (!rel_ok(rel_or_dot(rel)))
+                return -EINVAL;
+        fd = openat(dirfd, rel_or_dot(rel), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        d = fdopendir(fd);
+        if (!d) {
+                int r = -errno;
+                close(fd);
+                return r;
+        }
+        names = calloc(1, sizeof(char *));
+        if (!names)
+                return -ENOMEM;
+        cap = 1;
+        errno = 0;
+        while ((de = readdir(d))) {
+                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+                        continue;
+                if (n + 1 >= cap) {
+                        size_t ncap = cap * 2 + 8;
+                        char **nn = reallocarray(names, ncap, sizeof(char *));
+                        if (!nn)
+                                return -ENOMEM;
+                        names = nn;
+                        cap = ncap;
+                }
+                names[n] = strdup(de->d_name);
+                if (!names[n])
+                        return -ENOMEM;
+                names[++n] = NULL;
+                errno = 0;
+        }
+        if (errno)
+                return -errno;
+        qsort(names, n, sizeof(char *), cmp_names);
+        *ret = TAKE_PTR(names);
+        return (int) n;
+}
+
+int gpuh_sysfs_exists(int dirfd, const char *rel)
+{
+        if (!rel_ok(rel))
+                return -EINVAL;
+        if (faccessat(dirfd, rel, F_OK, 0) == 0)
+                return 1;
+        return (errno == ENOENT || errno == ENOTDIR) ? 0 : -errno;
+}
+
+int gpuh_sysfs_write(int dirfd, const char *rel, const char *value)
+{
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ char *line = NULL;
+        size_t len;
+        ssize_t n;
+
+        if (!rel_ok(rel) || !value)
+                return -EINVAL;
+        len = strlen(value);
+        line = malloc(len + 2);
+        if (!line)
+                return -ENOMEM;
+        memcpy(line, value, len);
+        line[len++] = '\n';
+        line[len] = '\0';
+        fd = openat(dirfd, rel, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        n = write(fd, line, len);
+        if (n < 0)
+                return -errno;
+        if ((size_t) n != len)
+                return -EIO;
+        return 0;
+}
