@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* pci_names.h: vendor, device and class names through libpci (pci.ids, udev hwdb). */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct gpuh_pci_names;
+
+/**
+ * gpuh_pci_names_new:
+ * @sysfs_root: the sysfs root in use; libpci's "sysfs.path" is set to <root>/bus/pci so that
+ *              nothing libpci touches lies outside it
+ * @ids_file: a pci.ids file to use instead of the system's, NULL for the default; when given,
+ *            udev's hwdb is not consulted either, so names depend on that file alone
+ * @ret: the new handle, freed with gpuh_pci_names_free()
+ *
+ * libpci is set to PCI_ACCESS_SYS_BUS_PCI with error/warning handlers that never exit the
+ * process (libpci's default error handler calls exit(1)); no DNS or cache lookups.
+ * Nothing is loaded until the first lookup.
+ *
+ * Returns: 0; -ENOMEM.
+ */
+int gpuh_pci_names_new(const char *sysfs_root, const char *ids_file, struct gpuh_pci_names **ret);
+
+/** gpuh_pci_names_free: accepts NULL; returns NULL. */
+struct gpuh_pci_names *gpuh_pci_names_free(struct gpuh_pci_names *n);
+static inline void gpuh_pci_names_freep(struct gpuh_pci_names **n) { gpuh_pci_names_free(*n); }
+
+/**
+ * gpuh_pci_name_vendor / gpuh_pci_name_device / gpuh_pci_name_class:
+ * @n: names handle
+ * @buf, @size: receive the name; 128 bytes hold every pci.ids entry
+ *
+ * As `lspci -nnm` prints them: "NVIDIA Corporation", "GA107GL [A2 / A16]", "3D controller"
+ * (class lookups use base class and subclass, @class_code >> 8). Unknown ids give libpci's
+ * numeric form ("Vendor 1234", "Device 5678", "Class 1234"); a failing libpci gives the same.
+ *
+ * Returns: @buf.
+ */
+const char *gpuh_pci_name_vendor(struct gpuh_pci_names *n, uint16_t vendor, char *buf, size_t size);
+const char *gpuh_pci_name_device(struct gpuh_pci_names *n, uint16_t vendor, uint16_t device,
+                                 char *buf, size_t size);
+const char *gpuh_pci_name_class(struct gpuh_pci_names *n, uint32_t class_code, char *buf, size_t size);

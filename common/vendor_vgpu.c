@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* vendor_vgpu.c: reading NVIDIA's vendor-specific vGPU files on VFs. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sysfs.h"
+#include "vendor_vgpu.h"
+
+void gpuh_vgpu_types_free(struct gpuh_vgpu_type *t, size_t n)
+{
+        if (!t)
+                return;
+        for (size_t i = 0; i < n; i++)
+                free(t[i].name);
+        free(t);
+}
+
+static int cmp_type(const void *a, const void *b)
+{
+        const struct gpuh_vgpu_type *x = a, *y = b;
+
+        return x->id < y->id ? -1 : x->id > y->id;
+}
+
+int gpuh_vgpu_types_parse(const char *text, struct gpuh_vgpu_type **ret)
+{
+        _cleanup_free_ char *copy = NULL;
+        struct gpuh_vgpu_type *t = NULL;
+        size_t n = 0, cap = 0;
+        char *save = NULL, *line;
+
+        copy = strdup(text ? text : "");
+        if (!copy)
+                return -ENOMEM;
+        for (line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+                char *p = line, *end, *name, *e;
+                unsigned long id;
+
+                while (*p == ' ' || *p == '\t')
+                        p++;
+                if (!*p || strncmp(p, "ID", 2) == 0)
+                        continue;       /* blank, or the "ID    : vGPU Name" header */
+                if (!isdigit((unsigned char) *p))
+                        goto bad;
+                errno = 0;
+                id = strtoul(p, &end, 10);
+                if (errno || id == 0 || id > 0xffffffffUL)
+                        goto bad;
+                while (*end == ' ' || *end == '\t')
+                        end++;
+                if (*end != ':')
+                        goto bad;
+                name = end + 1;
+                while (*name == ' ' || *name == '\t')
+                        name++;
+                e = name + strlen(name);
+                while (e > name && isspace((unsigned char) e[-1]))
+                        *--e = '\0';
+                if (!*name)
+                        goto bad;
+                if (n == cap) {
+                        size_t ncap = cap * 2 + 16;
+                        struct gpuh_vgpu_type *nt = reallocarray(t, ncap, sizeof(*t));
+                        if (!nt) {
+                                gpuh_vgpu_types_free(t, n);
+                                return -ENOMEM;
+                        }
+                        t = nt;
+                        cap = ncap;
+                }
+                t[n].id = (unsigned) id;
+                t[n].name = strdup(name);
+                if (!t[n].name) {
+                        gpuh_vgpu_types_free(t, n);
+                        return -ENOMEM;
+                }
+                n++;
+        }
+        if (n > 1)
+                qsort(t, n, sizeof(*t), cmp_type);
+        *ret = t;
+        return (int) n;
+bad:
+        gpuh_vgpu_types_free(t, n);
+        return -EBADMSG;
+}
+
+void gpuh_vendor_vgpu_clear(struct gpuh_vendor_vgpu *v)
+{
+        gpuh_vgpu_types_free(v->creatable, v->n_creatable);
+        *v = (struct gpuh_vendor_vgpu) { 0 };
+}
+
+int gpuh_vendor_vgpu_read(int root_fd, const struct gpuh_pci_addr *vf, struct gpuh_warnings *w,
+                          struct gpuh_vendor_vgpu *ret)
+{
+        _cleanup_close_ int fd = -EBADF;
+        char name[GPUH_PCI_ADDR_MAX], rel[80], buf[16384];
+        struct gpuh_vendor_vgpu v = { 0 };
+        uint64_t cur;
+        int r;
+
+        gpuh_pci_addr_format(vf, name);
+        snprintf(rel, sizeof(rel), "bus/pci/devices/%s/nvidia", name);
+        fd = gpuh_sysfs_open_dir(root_fd, rel);
+        if (fd < 0)
+                return 0;
+        /* Without current_vgpu_type this is not the vGPU interface. */
+        r = gpuh_sysfs_read_u64(fd, "current_vgpu_type", &cur);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0 || cur > 0xffffffffULL)
+                gpuh_warn(w, "%s: nvidia/current_vgpu_type: %s", name,
+                          r < 0 ? strerror(-r) : "out of range");
+        else
+                v.current_type = (unsigned) cur;
+
+        r = gpuh_sysfs_read(fd, "creatable_vgpu_types", buf, sizeof(buf));
+        if (r >= 0) {
+                r = gpuh_vgpu_types_parse(buf, &v.creatable);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0)
+                        gpuh_warn(w, "%s: nvidia/creatable_vgpu_types: unparsable", name);
+                else
+                        v.n_creatable = (size_t) r;
+        } else if (r != -ENOENT)
+                gpuh_warn(w, "%s: nvidia/creatable_vgpu_types: %s", name, strerror(-r));
+        *ret = v;
+        return 1;
+}
+
+const char *gpuh_vgpu_type_name(const struct gpuh_vgpu_type *types, size_t n, unsigned id)
+{
+        for (size_t i = 0; i < n; i++)
+                if (types[i].id == id)
+                        return types[i].name;
+        return NULL;
+}

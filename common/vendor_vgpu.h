@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* vendor_vgpu.h: NVIDIA vendor-specific vGPU on SR-IOV VFs (vGPU 17+, Ada/Hopper/Blackwell). */
+#pragma once
+
+#include <stddef.h>
+
+#include "pci_addr.h"
+#include "warn.h"
+
+/*
+ * On these GPUs there is no mdev: each VF, bound to the nvidia driver, has a directory
+ * nvidia/ with creatable_vgpu_types (a header line "ID    : vGPU Name", then one "%-5d : %s"
+ * line per type that can still be created on that VF) and current_vgpu_type ("0" when free,
+ * else the numeric type id; writing an id assigns it). Source: NVIDIA vGPU 17 user guide,
+ * "Creating an NVIDIA vGPU on a Linux with KVM Hypervisor that Uses a Vendor-Specific VFIO
+ * Framework"; NVIDIA's RFC "vfio/nvidia-vgpu" kernel patches (2024).
+ */
+
+struct gpuh_vgpu_type {
+        unsigned id;                    /* vGPU type id, e.g. 1148 */
+        char *name;                     /* "NVIDIA L40S-2Q" */
+};
+
+struct gpuh_vendor_vgpu {
+        unsigned current_type;          /* 0: none set */
+        struct gpuh_vgpu_type *creatable;       /* ordered by id */
+        size_t n_creatable;
+};
+
+/**
+ * gpuh_vgpu_types_parse:
+ * @text: content of creatable_vgpu_types
+ * @ret: types ordered by id, free with gpuh_vgpu_types_free()
+ *
+ * The header line and blank lines are skipped; a line that is not "<id> : <name>" makes the
+ * whole content invalid.
+ *
+ * Returns: the number of types (0 for a header-only file); -EBADMSG; -ENOMEM.
+ */
+int gpuh_vgpu_types_parse(const char *text, struct gpuh_vgpu_type **ret);
+
+/** gpuh_vgpu_types_free: accepts NULL. */
+void gpuh_vgpu_types_free(struct gpuh_vgpu_type *t, size_t n);
+
+/**
+ * gpuh_vendor_vgpu_read:
+ * @root_fd: sysfs root fd
+ * @vf: the VF
+ * @w: warnings for unreadable files
+ * @ret: the VF's state, filled only when it returns 1; free with gpuh_vendor_vgpu_clear()
+ *
+ * Returns: 1 when the VF has the nvidia/ interface, 0 when not, -ENOMEM.
+ */
+int gpuh_vendor_vgpu_read(int root_fd, const struct gpuh_pci_addr *vf, struct gpuh_warnings *w,
+                          struct gpuh_vendor_vgpu *ret);
+
+/** gpuh_vendor_vgpu_clear: frees what gpuh_vendor_vgpu_read() filled. */
+void gpuh_vendor_vgpu_clear(struct gpuh_vendor_vgpu *v);
+
+/**
+ * gpuh_vgpu_type_name:
+ * Returns: the name of type @id in @types, or NULL.
+ */
+const char *gpuh_vgpu_type_name(const struct gpuh_vgpu_type *types, size_t n, unsigned id);
