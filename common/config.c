@@ -1,0 +1,302 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* config.c: loading and checking the configuration file with json-c. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <json-c/json.h>
+
+#include "config.h"
+#include "macro.h"
+
+static void json_putp(json_object **o)
+{
+        if (*o)
+                json_object_put(*o);
+}
+#define _cleanup_json_ _cleanup_(json_putp)
+
+int gpuh_config_new_default(struct gpuh_config **ret)
+{
+        struct gpuh_config *c = calloc(1, sizeof(*c));
+
+        if (!c)
+                return -ENOMEM;
+        c->libvirt_timeout_ms = 10000;
+        c->domain_xml_dirs = calloc(3, sizeof(char *));
+        if (!c->domain_xml_dirs ||
+            !(c->domain_xml_dirs[0] = strdup("/run/libvirt/qemu")) ||
+            !(c->domain_xml_dirs[1] = strdup("/etc/libvirt/qemu"))) {
+                gpuh_config_free(c);
+                return -ENOMEM;
+        }
+        *ret = c;
+        return 0;
+}
+
+struct gpuh_config *gpuh_config_free(struct gpuh_config *c)
+{
+        if (!c)
+                return NULL;
+        free(c->extra_gpu_vendors);
+        free(c->exclude_passthrough);
+        free(c->libvirt_uri);
+        strv_free(c->domain_xml_dirs);
+        free(c);
+        return NULL;
+}
+
+static int fail(char **reterr, int r, const char *path, const char *fmt, ...) _printf_(4, 5);
+static int fail(char **reterr, int r, const char *path, const char *fmt, ...)
+{
+        _cleanup_free_ char *what = NULL;
+        va_list ap;
+
+        if (!reterr)
+                return r;
+        va_start(ap, fmt);
+        if (vasprintf(&what, fmt, ap) < 0)
+                what = NULL;
+        va_end(ap);
+        if (asprintf(reterr, "config '%s': %s", path, what ? what : "error") < 0)
+                *reterr = NULL;
+        return r;
+}
+
+static int check_keys(json_object *o, const char *const *allowed, const char **ret_bad)
+{
+        json_object_object_foreach(o, key, val) {
+                bool ok = false;
+                (void) val;
+                for (const char *const *a = allowed; *a; a++)
+                        if (streq(*a, key))
+                                ok = true;
+                if (!ok) {
+                        *ret_bad = key;
+                        return -EBADMSG;
+                }
+        }
+        return 0;
+}
+
+static int parse_hex16(const char *s, uint16_t *ret)
+{
+        unsigned v = 0;
+
+        if (strlen(s) != 4)
+                return -EINVAL;
+        for (int i = 0; i < 4; i++) {
+                char ch = s[i];
+                unsigned d;
+                if (ch >= '0' && ch <= '9')
+                        d = (unsigned) (ch - '0');
+                else if (ch >= 'a' && ch <= 'f')
+                        d = (unsigned) (ch - 'a' + 10);
+                else
+                        return -EINVAL;
+                v = v << 4 | d;
+        }
+        *ret = (uint16_t) v;
+        return 0;
+}
+
+static int load_discovery(struct gpuh_config *c, json_object *o, const char *path, char **reterr)
+{
+        static const char *const keys[] = { "extra_gpu_vendors", "passthrough_boot_vga",
+                                             "exclude_passthrough", NULL };
+        json_object *v;
+        const char *bad;
+
+        if (!json_object_is_type(o, json_type_object))
+                return fail(reterr, -EBADMSG, path, "'discovery' must be an object");
+        if (check_keys(o, keys, &bad) < 0)
+                return fail(reterr, -EBADMSG, path, "unknown key 'discovery.%s'", bad);
+        if (json_object_object_get_ex(o, "extra_gpu_vendors", &v)) {
+                size_t n;
+                if (!json_object_is_type(v, json_type_array))
+                        return fail(reterr, -EBADMSG, path, "'discovery.extra_gpu_vendors' must be an array");
+                n = json_object_array_length(v);
+                c->extra_gpu_vendors = calloc(n + 1, sizeof(uint16_t));
+                if (!c->extra_gpu_vendors)
+                        return -ENOMEM;
+                for (size_t i = 0; i < n; i++) {
+                        json_object *e = json_object_array_get_idx(v, i);
+                        if (!json_object_is_type(e, json_type_string) ||
+                            parse_hex16(json_object_get_string(e), &c->extra_gpu_vendors[i]) < 0)
+                                return fail(reterr, -EBADMSG, path,
+                                            "'discovery.extra_gpu_vendors[%zu]' must be 4 lowercase hex digits", i);
+                }
+                c->n_extra_gpu_vendors = n;
+        }
+        if (json_object_object_get_ex(o, "passthrough_boot_vga", &v)) {
+                if (!json_object_is_type(v, json_type_boolean))
+                        return fail(reterr, -EBADMSG, path, "'discovery.passthrough_boot_vga' must be true or false");
+                c->passthrough_boot_vga = json_object_get_boolean(v);
+        }
+        if (json_object_object_get_ex(o, "exclude_passthrough", &v)) {
+                size_t n;
+                if (!json_object_is_type(v, json_type_array))
+                        return fail(reterr, -EBADMSG, path, "'discovery.exclude_passthrough' must be an array");
+                n = json_object_array_length(v);
+                c->exclude_passthrough = calloc(n + 1, sizeof(struct gpuh_pci_addr));
+                if (!c->exclude_passthrough)
+                        return -ENOMEM;
+                for (size_t i = 0; i < n; i++) {
+                        json_object *e = json_object_array_get_idx(v, i);
+                        if (!json_object_is_type(e, json_type_string) ||
+                            gpuh_pci_addr_parse(json_object_get_string(e), &c->exclude_passthrough[i]) < 0)
+                                return fail(reterr, -EBADMSG, path,
+                                            "'discovery.exclude_passthrough[%zu]' must be a PCI address", i);
+                }
+                c->n_exclude_passthrough = n;
+        }
+        return 0;
+}
+
+static int load_libvirt(struct gpuh_config *c, json_object *o, const char *path, char **reterr)
+{
+        static const char *const keys[] = { "uri", "timeout_ms", "domain_xml_dirs", NULL };
+        json_object *v;
+        const char *bad;
+
+        if (!json_object_is_type(o, json_type_object))
+                return fail(reterr, -EBADMSG, path, "'libvirt' must be an object");
+        if (check_keys(o, keys, &bad) < 0)
+                return fail(reterr, -EBADMSG, path, "unknown key 'libvirt.%s'", bad);
+        if (json_object_object_get_ex(o, "uri", &v) && !json_object_is_type(v, json_type_null)) {
+                if (!json_object_is_type(v, json_type_string) || !*json_object_get_string(v))
+                        return fail(reterr, -EBADMSG, path, "'libvirt.uri' must be a non-empty string or null");
+                c->libvirt_uri = strdup(json_object_get_string(v));
+                if (!c->libvirt_uri)
+                        return -ENOMEM;
+        }
+        if (json_object_object_get_ex(o, "timeout_ms", &v)) {
+                int64_t t;
+                if (!json_object_is_type(v, json_type_int) ||
+                    (t = json_object_get_int64(v)) < 1 || t > 60000)
+                        return fail(reterr, -EBADMSG, path, "'libvirt.timeout_ms' must be an integer from 1 to 60000");
+                c->libvirt_timeout_ms = (int) t;
+        }
+        if (json_object_object_get_ex(o, "domain_xml_dirs", &v)) {
+                size_t n;
+                char **dirs;
+                if (!json_object_is_type(v, json_type_array))
+                        return fail(reterr, -EBADMSG, path, "'libvirt.domain_xml_dirs' must be an array");
+                n = json_object_array_length(v);
+                dirs = calloc(n + 1, sizeof(char *));
+                if (!dirs)
+                        return -ENOMEM;
+                strv_free(c->domain_xml_dirs);
+                c->domain_xml_dirs = dirs;
+                for (size_t i = 0; i < n; i++) {
+                        json_object *e = json_object_array_get_idx(v, i);
+                        if (!json_object_is_type(e, json_type_string) || json_object_get_string(e)[0] != '/')
+                                return fail(reterr, -EBADMSG, path,
+                                            "'libvirt.domain_xml_dirs[%zu]' must be an absolute path", i);
+                        dirs[i] = strdup(json_object_get_string(e));
+                        if (!dirs[i])
+                                return -ENOMEM;
+                }
+        }
+        return 0;
+}
+
+int gpuh_config_load(const char *path, bool must_exist, struct gpuh_config **ret, char **reterr)
+{
+        static const char *const keys[] = { "$schema", "discovery", "libvirt", NULL };
+        _cleanup_(gpuh_config_freep) struct gpuh_config *c = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ char *buf = NULL;
+        _cleanup_json_ json_object *root = NULL;
+        json_tokener *tok;
+        enum json_tokener_error jerr;
+        json_object *v;
+        const char *bad;
+        struct stat st;
+        size_t len = 0, end;
+        int r;
+
+        if (reterr)
+                *reterr = NULL;
+        if (!path)
+                path = GPUH_CONFIG_DEFAULT_PATH;
+        r = gpuh_config_new_default(&c);
+        if (r < 0)
+                return r;
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0) {
+                r = -errno;
+                if (r == -ENOENT && !must_exist) {
+                        *ret = TAKE_PTR(c);
+                        return 0;
+                }
+                return fail(reterr, r, path, "%s", strerror(-r));
+        }
+        if (fstat(fd, &st) < 0)
+                return fail(reterr, -errno, path, "%s", strerror(errno));
+        if (!S_ISREG(st.st_mode))
+                return fail(reterr, -EINVAL, path, "not a regular file");
+        if ((uint64_t) st.st_size > GPUH_CONFIG_MAX_BYTES)
+                return fail(reterr, -E2BIG, path, "larger than %u bytes", GPUH_CONFIG_MAX_BYTES);
+        buf = malloc((size_t) st.st_size + 1);
+        if (!buf)
+                return -ENOMEM;
+        while (len < (size_t) st.st_size) {
+                ssize_t n = read(fd, buf + len, (size_t) st.st_size - len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return fail(reterr, -errno, path, "%s", strerror(errno));
+                if (n == 0)
+                        break;
+                len += (size_t) n;
+        }
+        buf[len] = '\0';
+
+        tok = json_tokener_new();
+        if (!tok)
+                return -ENOMEM;
+        json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+        root = json_tokener_parse_ex(tok, buf, (int) len);
+        jerr = json_tokener_get_error(tok);
+        end = json_tokener_get_parse_end(tok);
+        if (!root || jerr != json_tokener_success || buf[end + strspn(buf + end, " \t\r\n")]) {
+                const char *msg = !root && jerr == json_tokener_success ? "incomplete document" :
+                                  jerr != json_tokener_success ? json_tokener_error_desc(jerr) :
+                                  "trailing content after the JSON value";
+                json_tokener_free(tok);
+                return fail(reterr, -EBADMSG, path, "not valid JSON: %s", msg);
+        }
+        json_tokener_free(tok);
+
+        if (!json_object_is_type(root, json_type_object))
+                return fail(reterr, -EBADMSG, path, "top level must be an object");
+        if (check_keys(root, keys, &bad) < 0)
+                return fail(reterr, -EBADMSG, path, "unknown key '%s'", bad);
+        if (json_object_object_get_ex(root, "discovery", &v) && (r = load_discovery(c, v, path, reterr)) < 0)
+                return r;
+        if (json_object_object_get_ex(root, "libvirt", &v) && (r = load_libvirt(c, v, path, reterr)) < 0)
+                return r;
+        *ret = TAKE_PTR(c);
+        return 0;
+}
+
+bool gpuh_config_is_extra_vendor(const struct gpuh_config *c, uint16_t vendor)
+{
+        for (size_t i = 0; c && i < c->n_extra_gpu_vendors; i++)
+                if (c->extra_gpu_vendors[i] == vendor)
+                        return true;
+        return false;
+}
+
+bool gpuh_config_excludes_passthrough(const struct gpuh_config *c, const struct gpuh_pci_addr *a)
+{
+        for (size_t i = 0; c && i < c->n_exclude_passthrough; i++)
+                if (gpuh_pci_addr_cmp(&c->exclude_passthrough[i], a) == 0)
+                        return true;
+        return false;
+}

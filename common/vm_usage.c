@@ -1,0 +1,692 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* vm_usage.c: the domain -> device table, from libvirt or from libvirt's XML files. */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+
+#include "log.h"
+#include "sysfs.h"
+#include "vm_usage.h"
+
+#define DOMAIN_XML_MAX (4u << 20)       /* bytes per domain document */
+
+enum ref_kind { REF_PCI, REF_MDEV };
+
+struct ref {
+        enum ref_kind kind;
+        struct gpuh_pci_addr addr;              /* REF_PCI */
+        char uuid[GPUH_UUID_STR_LEN + 1];       /* REF_MDEV, lowercase */
+        size_t vm;                              /* index into vms */
+};
+
+struct gpuh_vm_usage {
+        struct gpuh_vm *vms;
+        size_t n_vms, cap_vms;
+        struct ref *refs;
+        size_t n_refs, cap_refs;
+        bool sorted;
+        enum gpuh_vm_source source;
+        const struct gpuh_vm **scratch;         /* lookup results */
+        size_t cap_scratch;
+};
+
+static const char *const state_names[_GPUH_VM_STATE_MAX] = {
+        [GPUH_VM_RUNNING] = "running",
+        [GPUH_VM_PAUSED] = "paused",
+        [GPUH_VM_BLOCKED] = "blocked",
+        [GPUH_VM_SHUTDOWN] = "shutdown",
+        [GPUH_VM_PMSUSPENDED] = "pmsuspended",
+        [GPUH_VM_CRASHED] = "crashed",
+        [GPUH_VM_NOSTATE] = "nostate",
+        [GPUH_VM_SHUTOFF] = "shutoff",
+        [GPUH_VM_DEFINED] = "defined",
+};
+
+const char *gpuh_vm_state_to_string(enum gpuh_vm_state s)
+{
+        return (unsigned) s < _GPUH_VM_STATE_MAX ? state_names[s] : "nostate";
+}
+
+static int vm_state_from_string(const char *s)
+{
+        for (size_t i = 0; i < _GPUH_VM_STATE_MAX; i++)
+                if (s && streq(s, state_names[i]))
+                        return (int) i;
+        return -1;
+}
+
+bool gpuh_vm_state_is_active(enum gpuh_vm_state s)
+{
+        return s <= GPUH_VM_CRASHED;
+}
+
+const char *gpuh_vm_source_to_string(enum gpuh_vm_source s)
+{
+        switch (s) {
+        case GPUH_VM_SOURCE_LIBVIRT:
+                return "libvirt";
+        case GPUH_VM_SOURCE_DOMAIN_XML:
+                return "domain-xml";
+        default:
+                return "none";
+        }
+}
+
+int gpuh_vm_usage_new(struct gpuh_vm_usage **ret)
+{
+        *ret = calloc(1, sizeof(**ret));
+        return *ret ? 0 : -ENOMEM;
+}
+
+struct gpuh_vm_usage *gpuh_vm_usage_free(struct gpuh_vm_usage *u)
+{
+        if (!u)
+                return NULL;
+        for (size_t i = 0; i < u->n_vms; i++)
+                free(u->vms[i].name);
+        free(u->vms);
+        free(u->refs);
+        free(u->scratch);
+        free(u);
+        return NULL;
+}
+
+enum gpuh_vm_source gpuh_vm_usage_source(const struct gpuh_vm_usage *u)
+{
+        return u->source;
+}
+
+size_t gpuh_vm_usage_n_vms(const struct gpuh_vm_usage *u)
+{
+        return u->n_vms;
+}
+
+/* Index of domain @name, added if new; the more specific state wins on a merge. */
+static int vm_get(struct gpuh_vm_usage *u, const char *name, enum gpuh_vm_state state, size_t *ret)
+{
+        for (size_t i = 0; i < u->n_vms; i++)
+                if (streq(u->vms[i].name, name)) {
+                        enum gpuh_vm_state old = u->vms[i].state;
+                        if (old == GPUH_VM_DEFINED ||
+                            (gpuh_vm_state_is_active(state) && !gpuh_vm_state_is_active(old)))
+                                u->vms[i].state = state;
+                        *ret = i;
+                        return 0;
+                }
+        if (u->n_vms == u->cap_vms) {
+                size_t ncap = u->cap_vms * 2 + 16;
+                struct gpuh_vm *nv = reallocarray(u->vms, ncap, sizeof(*nv));
+                if (!nv)
+                        return -ENOMEM;
+                u->vms = nv;
+                u->cap_vms = ncap;
+        }
+        u->vms[u->n_vms].name = strdup(name);
+        if (!u->vms[u->n_vms].name)
+                return -ENOMEM;
+        u->vms[u->n_vms].state = state;
+        *ret = u->n_vms++;
+        return 0;
+}
+
+static int ref_add(struct gpuh_vm_usage *u, const struct ref *r)
+{
+        if (u->n_refs == u->cap_refs) {
+                size_t ncap = u->cap_refs * 2 + 32;
+                struct ref *nr = reallocarray(u->refs, ncap, sizeof(*nr));
+                if (!nr)
+                        return -ENOMEM;
+                u->refs = nr;
+                u->cap_refs = ncap;
+        }
+        u->refs[u->n_refs++] = *r;
+        u->sorted = false;
+        return 0;
+}
+
+static bool node_is(const xmlNode *n, const char *name)
+{
+        return n->type == XML_ELEMENT_NODE && !n->ns && xmlStrEqual(n->name, BAD_CAST name);
+}
+
+static xmlNode *child(const xmlNode *n, const char *name)
+{
+        for (xmlNode *c = n ? n->children : NULL; c; c = c->next)
+                if (node_is(c, name))
+                        return c;
+        return NULL;
+}
+
+static char *attr(const xmlNode *n, const char *name)
+{
+        return n ? (char *) xmlGetNoNsProp(n, BAD_CAST name) : NULL;
+}
+
+static void xml_freep(char **p)
+{
+        if (*p)
+                xmlFree(*p);
+}
+#define _cleanup_xml_ _cleanup_(xml_freep)
+
+/* <source><address domain= bus= slot= function=/></source> of a PCI hostdev or interface. */
+static int add_pci_source(struct gpuh_vm_usage *u, const xmlNode *src, size_t vm)
+{
+        const xmlNode *a = child(src, "address");
+        _cleanup_xml_ char *d = attr(a, "domain"), *b = attr(a, "bus"),
+                *s = attr(a, "slot"), *f = attr(a, "function");
+        struct ref r = { .kind = REF_PCI, .vm = vm };
+
+        if (!a || gpuh_pci_addr_from_libvirt(d, b, s, f, &r.addr) < 0)
+                return 0;       /* no or malformed address: not a device we can match */
+        return ref_add(u, &r);
+}
+
+static int add_mdev_source(struct gpuh_vm_usage *u, const xmlNode *src, size_t vm)
+{
+        _cleanup_xml_ char *uuid = attr(child(src, "address"), "uuid");
+        struct ref r = { .kind = REF_MDEV, .vm = vm };
+
+        if (!uuid || !gpuh_uuid_is_valid(uuid))
+                return 0;
+        for (size_t i = 0; i <= GPUH_UUID_STR_LEN; i++)
+                r.uuid[i] = (char) tolower((unsigned char) uuid[i]);
+        return ref_add(u, &r);
+}
+
+static int add_devices(struct gpuh_vm_usage *u, const xmlNode *devices, size_t vm)
+{
+        for (xmlNode *c = devices->children; c; c = c->next) {
+                int r = 0;
+
+                if (node_is(c, "hostdev")) {
+                        _cleanup_xml_ char *mode = attr(c, "mode"), *type = attr(c, "type");
+                        if (mode && !streq(mode, "subsystem"))
+                                continue;
+                        if (type && streq(type, "pci"))
+                                r = add_pci_source(u, child(c, "source"), vm);
+                        else if (type && streq(type, "mdev"))
+                                r = add_mdev_source(u, child(c, "source"), vm);
+                } else if (node_is(c, "interface")) {
+                        _cleanup_xml_ char *type = attr(c, "type");
+                        if (type && streq(type, "hostdev"))
+                                r = add_pci_source(u, child(c, "source"), vm);
+                }
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static void xml_silent(void *ctx, const xmlError *err)
+{
+}
+
+int gpuh_vm_usage_add_xml(struct gpuh_vm_usage *u, const char *xml, size_t len, int state)
+{
+        xmlDoc *doc;
+        xmlNode *root, *dom, *name;
+        xmlChar *vm_name = NULL;
+        size_t vm;
+        int r = 0;
+
+        if (len > DOMAIN_XML_MAX || len > INT32_MAX)
+                return -E2BIG;
+        xmlSetStructuredErrorFunc(NULL, (xmlStructuredErrorFunc) xml_silent);
+        doc = xmlReadMemory(xml, (int) len, "domain.xml", NULL,
+                            XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+        if (!doc)
+                return -EBADMSG;
+        root = xmlDocGetRootElement(doc);
+        dom = root;
+        if (root && node_is(root, "domstatus")) {
+                _cleanup_xml_ char *st = attr(root, "state");
+                if (state < 0) {
+                        state = vm_state_from_string(st);
+                        if (state < 0)
+                                state = GPUH_VM_NOSTATE;
+                }
+                dom = child(root, "domain");
+        }
+        if (!dom || !node_is(dom, "domain") || !(name = child(dom, "name")) ||
+            !(vm_name = xmlNodeGetContent(name)) || !vm_name[0]) {
+                r = -EBADMSG;
+                goto out;
+        }
+        if (state < 0)
+                state = GPUH_VM_DEFINED;
+        r = vm_get(u, (const char *) vm_name, (enum gpuh_vm_state) state, &vm);
+        for (xmlNode *c = dom->children; r >= 0 && c; c = c->next)
+                if (node_is(c, "devices"))
+                        r = add_devices(u, c, vm);
+out:
+        if (vm_name)
+                xmlFree(vm_name);
+        xmlFreeDoc(doc);
+        return r;
+}
+
+static int cmp_ref(const void *a, const void *b)
+{
+        const struct ref *x = a, *y = b;
+        int c;
+
+        if (x->kind != y->kind)
+                return x->kind < y->kind ? -1 : 1;
+        c = x->kind == REF_PCI ? gpuh_pci_addr_cmp(&x->addr, &y->addr) : strcmp(x->uuid, y->uuid);
+        if (c)
+                return c;
+        return x->vm < y->vm ? -1 : x->vm > y->vm;
+}
+
+static int cmp_vm_ptr(const void *a, const void *b)
+{
+        const struct gpuh_vm *x = *(const struct gpuh_vm *const *) a;
+        const struct gpuh_vm *y = *(const struct gpuh_vm *const *) b;
+        bool ax = gpuh_vm_state_is_active(x->state), ay = gpuh_vm_state_is_active(y->state);
+
+        if (ax != ay)
+                return ax ? -1 : 1;
+        return strcmp(x->name, y->name);
+}
+
+static size_t lookup(struct gpuh_vm_usage *u, const struct ref *key, const struct gpuh_vm *const **ret)
+{
+        size_t lo = 0, hi, n = 0;
+
+        if (!u->sorted) {
+                if (u->n_refs > 1)
+                        qsort(u->refs, u->n_refs, sizeof(*u->refs), cmp_ref);
+                u->sorted = true;
+        }
+        /* first ref with (kind, key) >= key with vm 0 */
+        hi = u->n_refs;
+        while (lo < hi) {
+                size_t mid = (lo + hi) / 2;
+                if (cmp_ref(&u->refs[mid], key) < 0)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        for (size_t i = lo; i < u->n_refs; i++) {
+                struct ref k = u->refs[i];
+                k.vm = 0;
+                if (cmp_ref(&k, key) != 0)
+                        break;
+                if (n > 0 && u->scratch[n - 1] == &u->vms[u->refs[i].vm])
+                        continue;       /* same domain twice (status + config file) */
+                if (n == u->cap_scratch) {
+                        size_t ncap = u->cap_scratch * 2 + 8;
+                        const struct gpuh_vm **ns = reallocarray(u->scratch, ncap, sizeof(*ns));
+                        if (!ns)
+                                break;
+                        u->scratch = ns;
+                        u->cap_scratch = ncap;
+                }
+                u->scratch[n++] = &u->vms[u->refs[i].vm];
+        }
+        if (n > 1)
+                qsort(u->scratch, n, sizeof(*u->scratch), cmp_vm_ptr);
+        *ret = (const struct gpuh_vm *const *) u->scratch;
+        return n;
+}
+
+size_t gpuh_vm_usage_pci(struct gpuh_vm_usage *u, const struct gpuh_pci_addr *addr,
+                         const struct gpuh_vm *const **ret)
+{
+        struct ref key = { .kind = REF_PCI, .addr = *addr, .vm = 0 };
+
+        return lookup(u, &key, ret);
+}
+
+size_t gpuh_vm_usage_mdev(struct gpuh_vm_usage *u, const char *uuid, const struct gpuh_vm *const **ret)
+{
+        struct ref key = { .kind = REF_MDEV, .vm = 0 };
+
+        *ret = NULL;
+        if (!gpuh_uuid_is_valid(uuid))
+                return 0;
+        for (size_t i = 0; i <= GPUH_UUID_STR_LEN; i++)
+                key.uuid[i] = (char) tolower((unsigned char) uuid[i]);
+        return lookup(u, &key, ret);
+}
+
+/* ---- XML files ---- */
+
+static int read_file_at(int dirfd, const char *name, char **ret, size_t *ret_len)
+{
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ char *buf = NULL;
+        struct stat st;
+        size_t len = 0;
+
+        fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -EISDIR;
+        if ((uint64_t) st.st_size > DOMAIN_XML_MAX)
+                return -E2BIG;
+        buf = malloc((size_t) st.st_size + 1);
+        if (!buf)
+                return -ENOMEM;
+        while (len <= (size_t) st.st_size) {
+                ssize_t n = read(fd, buf + len, (size_t) st.st_size + 1 - len);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (n == 0)
+                        break;
+                len += (size_t) n;
+        }
+        if (len > (size_t) st.st_size)
+                return -E2BIG;  /* grew while we read it */
+        *ret = TAKE_PTR(buf);
+        *ret_len = len;
+        return 0;
+}
+
+int gpuh_vm_usage_load_dirs(struct gpuh_vm_usage *u, char *const *dirs, struct gpuh_warnings *w)
+{
+        int n_ok = 0;
+
+        for (char *const *d = dirs; d && *d; d++) {
+                _cleanup_strv_free_ char **names = NULL;
+                _cleanup_close_ int dfd = open(*d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                int r;
+
+                if (dfd < 0) {
+                        if (errno != ENOENT)
+                                gpuh_warn(w, "%s: %s", *d, strerror(errno));
+                        continue;
+                }
+                r = gpuh_sysfs_list(dfd, ".", &names);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0) {
+                        gpuh_warn(w, "%s: %s", *d, strerror(-r));
+                        continue;
+                }
+                n_ok++;
+                for (char **p = names; *p; p++) {
+                        _cleanup_free_ char *xml = NULL;
+                        size_t len = strlen(*p), xlen = 0;
+
+                        if (len < 5 || !streq(*p + len - 4, ".xml"))
+                                continue;
+                        r = read_file_at(dfd, *p, &xml, &xlen);
+                        if (r == -EISDIR)
+                                continue;
+                        if (r == 0)
+                                r = gpuh_vm_usage_add_xml(u, xml, xlen, -1);
+                        if (r == -ENOMEM)
+                                return r;
+                        if (r < 0)
+                                gpuh_warn(w, "%s/%s: %s", *d, *p,
+                                          r == -EBADMSG ? "not a libvirt domain document" : strerror(-r));
+                }
+        }
+        if (n_ok > 0)
+                u->source = GPUH_VM_SOURCE_DOMAIN_XML;
+        return n_ok;
+}
+
+/* ---- libvirt, in a child process ----
+ *
+ * The child writes records to a pipe: 'D', state (u32), length (u32), XML bytes; or 'E',
+ * length (u32), message. It exits 0 when all domains were sent.
+ */
+
+static void virt_silent(void *data, virErrorPtr err)
+{
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+        const char *p = buf;
+
+        while (len > 0) {
+                ssize_t n = write(fd, p, len);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                p += n;
+                len -= (size_t) n;
+        }
+        return 0;
+}
+
+static int send_record(int fd, char tag, uint32_t state, const char *data, size_t len)
+{
+        uint32_t hdr[2] = { state, (uint32_t) len };
+
+        if (write_all(fd, &tag, 1) < 0 || write_all(fd, hdr, sizeof(hdr)) < 0 ||
+            write_all(fd, data, len) < 0)
+                return -EPIPE;
+        return 0;
+}
+
+static void __attribute__((noreturn)) libvirt_child(int fd, const char *uri)
+{
+        virDomainPtr *doms = NULL;
+        virConnectPtr conn;
+        const char *msg;
+        int n;
+
+        signal(SIGPIPE, SIG_IGN);
+        if (gpuh_log_get_max_prio() < LOG_DEBUG) {
+                int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+                if (null >= 0) {
+                        dup2(null, STDERR_FILENO);
+                        close(null);
+                }
+        }
+        virSetErrorFunc(NULL, virt_silent);
+        conn = virConnectOpenReadOnly(uri);
+        if (!conn) {
+                msg = virGetLastErrorMessage();
+                send_record(fd, 'E', 0, msg, strlen(msg));
+                _exit(2);
+        }
+        n = virConnectListAllDomains(conn, &doms, 0);
+        if (n < 0) {
+                msg = virGetLastErrorMessage();
+                send_record(fd, 'E', 0, msg, strlen(msg));
+                _exit(2);
+        }
+        for (int i = 0; i < n; i++) {
+                int state = VIR_DOMAIN_NOSTATE, reason;
+                char *xml;
+
+                if (virDomainGetState(doms[i], &state, &reason, 0) < 0)
+                        state = VIR_DOMAIN_NOSTATE;
+                xml = virDomainGetXMLDesc(doms[i], 0);
+                if (xml && send_record(fd, 'D', (uint32_t) state, xml, strlen(xml)) < 0)
+                        _exit(3);
+                free(xml);
+        }
+        _exit(0);
+}
+
+static int64_t now_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static enum gpuh_vm_state from_virt_state(uint32_t s)
+{
+        switch (s) {
+        case VIR_DOMAIN_RUNNING:
+                return GPUH_VM_RUNNING;
+        case VIR_DOMAIN_BLOCKED:
+                return GPUH_VM_BLOCKED;
+        case VIR_DOMAIN_PAUSED:
+                return GPUH_VM_PAUSED;
+        case VIR_DOMAIN_SHUTDOWN:
+                return GPUH_VM_SHUTDOWN;
+        case VIR_DOMAIN_SHUTOFF:
+                return GPUH_VM_SHUTOFF;
+        case VIR_DOMAIN_CRASHED:
+                return GPUH_VM_CRASHED;
+        case VIR_DOMAIN_PMSUSPENDED:
+                return GPUH_VM_PMSUSPENDED;
+        default:
+                return GPUH_VM_NOSTATE;
+        }
+}
+
+/* Parse the records in @buf into @u. */
+static int parse_records(struct gpuh_vm_usage *u, const char *buf, size_t len, char **reterr)
+{
+        size_t off = 0;
+        int n = 0;
+
+        while (off < len) {
+                uint32_t hdr[2];
+                char tag = buf[off];
+                int r;
+
+                if (len - off < 1 + sizeof(hdr))
+                        return -EBADMSG;
+                memcpy(hdr, buf + off + 1, sizeof(hdr));
+                off += 1 + sizeof(hdr);
+                if (hdr[1] > len - off)
+                        return -EBADMSG;
+                if (tag == 'E') {
+                        if (reterr && !*reterr)
+                                *reterr = strndup(buf + off, hdr[1]);
+                        return -ECONNREFUSED;
+                }
+                if (tag != 'D')
+                        return -EBADMSG;
+                r = gpuh_vm_usage_add_xml(u, buf + off, hdr[1], from_virt_state(hdr[0]));
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0)
+                        gpuh_log(LOG_WARNING, "libvirt returned a domain XML that does not parse");
+                off += hdr[1];
+                n++;
+        }
+        return n;
+}
+
+int gpuh_vm_usage_load_libvirt(struct gpuh_vm_usage *u, const char *uri, int timeout_ms,
+                               char **reterr)
+{
+        _cleanup_free_ char *buf = NULL;
+        size_t len = 0, cap = 0;
+        int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 1);
+        int pfd[2], status = 0, r = 0;
+        bool timed_out = false;
+        pid_t pid;
+
+        if (pipe2(pfd, O_CLOEXEC) < 0)
+                return -errno;
+        fflush(stdout);
+        fflush(stderr);
+        pid = fork();
+        if (pid < 0) {
+                r = -errno;
+                close(pfd[0]);
+                close(pfd[1]);
+                return r;
+        }
+        if (pid == 0) {
+                close(pfd[0]);
+                libvirt_child(pfd[1], uri);
+        }
+        close(pfd[1]);
+
+        for (;;) {
+                struct pollfd p = { .fd = pfd[0], .events = POLLIN };
+                int64_t left = deadline - now_ms();
+                ssize_t n;
+
+                if (left <= 0) {
+                        timed_out = true;
+                        break;
+                }
+                r = poll(&p, 1, (int) (left > 1000 ? 1000 : left));
+                if (r < 0 && errno == EINTR)
+                        continue;
+                if (r < 0) {
+                        r = -errno;
+                        break;
+                }
+                if (r == 0)
+                        continue;
+                if (cap - len < 65536) {
+                        size_t ncap = cap * 2 + 131072;
+                        char *nb;
+                        if (ncap > (256u << 20)) {
+                                r = -E2BIG;
+                                break;
+                        }
+                        nb = realloc(buf, ncap);
+                        if (!nb) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        buf = nb;
+                        cap = ncap;
+                }
+                n = read(pfd[0], buf + len, cap - len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0) {
+                        r = -errno;
+                        break;
+                }
+                if (n == 0) {
+                        r = 0;
+                        break;
+                }
+                len += (size_t) n;
+        }
+        close(pfd[0]);
+        if (timed_out || r < 0)
+                kill(pid, SIGKILL);
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+                ;
+        if (timed_out) {
+                if (reterr)
+                        if (asprintf(reterr, "no answer from libvirt within %d ms", timeout_ms) < 0)
+                                *reterr = NULL;
+                return -ETIMEDOUT;
+        }
+        if (r < 0)
+                return r;
+        r = parse_records(u, buf, len, reterr);
+        if (r < 0)
+                return r;
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+                if (reterr && !*reterr)
+                        *reterr = strdup("libvirt query process failed");
+                return -ECONNREFUSED;
+        }
+        u->source = GPUH_VM_SOURCE_LIBVIRT;
+        return r;
+}

@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* vm_usage.h: which libvirt domain uses which PCI function or mdev. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "mdev.h"
+#include "pci_addr.h"
+#include "warn.h"
+
+enum gpuh_vm_state {
+        GPUH_VM_RUNNING,
+        GPUH_VM_PAUSED,
+        GPUH_VM_BLOCKED,
+        GPUH_VM_SHUTDOWN,       /* being shut down */
+        GPUH_VM_PMSUSPENDED,
+        GPUH_VM_CRASHED,
+        GPUH_VM_NOSTATE,
+        GPUH_VM_SHUTOFF,
+        GPUH_VM_DEFINED,        /* persistent config only; state not known */
+        _GPUH_VM_STATE_MAX,
+};
+
+enum gpuh_vm_source {
+        GPUH_VM_SOURCE_NONE,            /* nothing could be read */
+        GPUH_VM_SOURCE_LIBVIRT,         /* one libvirt connection, all domains */
+        GPUH_VM_SOURCE_DOMAIN_XML,      /* the XML files libvirt keeps */
+};
+
+struct gpuh_vm {
+        char *name;
+        enum gpuh_vm_state state;
+};
+
+struct gpuh_vm_usage;
+
+/** gpuh_vm_state_to_string: "running", "paused", ..., "shutoff", "defined". */
+const char *gpuh_vm_state_to_string(enum gpuh_vm_state s);
+
+/** gpuh_vm_state_is_active: the domain has a QEMU process (its devices are in use now). */
+bool gpuh_vm_state_is_active(enum gpuh_vm_state s);
+
+/** gpuh_vm_source_to_string: "none", "libvirt", "domain-xml". */
+const char *gpuh_vm_source_to_string(enum gpuh_vm_source s);
+
+/** gpuh_vm_usage_new: an empty table. Returns 0 or -ENOMEM. */
+int gpuh_vm_usage_new(struct gpuh_vm_usage **ret);
+
+/** gpuh_vm_usage_free: accepts NULL; returns NULL. */
+struct gpuh_vm_usage *gpuh_vm_usage_free(struct gpuh_vm_usage *u);
+static inline void gpuh_vm_usage_freep(struct gpuh_vm_usage **u) { gpuh_vm_usage_free(*u); }
+
+/** gpuh_vm_usage_source: where the table's content came from. */
+enum gpuh_vm_source gpuh_vm_usage_source(const struct gpuh_vm_usage *u);
+
+/**
+ * gpuh_vm_usage_add_xml:
+ * @u: the table
+ * @xml, @len: one domain definition (`<domain>`, as virDomainGetXMLDesc and /etc/libvirt/qemu
+ *             files hold) or one status file (`<domstatus state=...><domain>`, as
+ *             /run/libvirt/qemu holds); CloudStack's agent form with several `<devices>`
+ *             elements is accepted
+ * @state: the domain's state, or -1 to take it from the document (a `<domstatus>`'s state,
+ *         GPUH_VM_DEFINED for a plain `<domain>`)
+ *
+ * Records the domain and every `<hostdev mode='subsystem'>` of type pci (source address) and
+ * mdev (source UUID), and `<interface type='hostdev'>` PCI sources. A domain seen twice (status
+ * and config file) is merged; the more specific state wins. Parsed by libxml2 without network
+ * access or entity expansion. Source: libvirt docs/formatdomain.rst, "Host device assignment".
+ *
+ * Returns: 0; -EBADMSG when the document is not well-formed or has no domain name; -ENOMEM.
+ */
+int gpuh_vm_usage_add_xml(struct gpuh_vm_usage *u, const char *xml, size_t len, int state);
+
+/**
+ * gpuh_vm_usage_load_libvirt:
+ * @u: the table; on success its source becomes GPUH_VM_SOURCE_LIBVIRT
+ * @uri: connection URI, or NULL for libvirt's default (LIBVIRT_DEFAULT_URI, then its built-in)
+ * @timeout_ms: deadline for the whole exchange
+ * @reterr: receives a one-line reason on failure (caller frees), may be NULL
+ *
+ * Opens one read-only connection and lists all domains, active and inactive, in a child
+ * process, so a hung libvirtd costs at most @timeout_ms and libvirt never writes to our stderr.
+ *
+ * Returns: number of domains; -ECONNREFUSED when libvirt cannot be reached or fails;
+ *          -ETIMEDOUT; -EBADMSG when the child's reply is malformed; -errno of fork/pipe.
+ */
+int gpuh_vm_usage_load_libvirt(struct gpuh_vm_usage *u, const char *uri, int timeout_ms,
+                               char **reterr);
+
+/**
+ * gpuh_vm_usage_load_dirs:
+ * @u: the table; when any directory could be read its source becomes GPUH_VM_SOURCE_DOMAIN_XML
+ * @dirs: NULL-terminated directories, e.g. "/run/libvirt/qemu", "/etc/libvirt/qemu"; their
+ *        "*.xml" files are read (4 MiB each at most)
+ * @w: one warning per unreadable or malformed file
+ *
+ * Returns: the number of directories that could be read; -ENOMEM.
+ */
+int gpuh_vm_usage_load_dirs(struct gpuh_vm_usage *u, char *const *dirs, struct gpuh_warnings *w);
+
+/**
+ * gpuh_vm_usage_pci / gpuh_vm_usage_mdev:
+ * @u: the table
+ * @ret: array of domains that use the function (or mdev UUID, any case), active ones first,
+ *       then by name; valid until @u changes
+ *
+ * Returns: number of domains in @ret (0 when unused).
+ */
+size_t gpuh_vm_usage_pci(struct gpuh_vm_usage *u, const struct gpuh_pci_addr *addr,
+                         const struct gpuh_vm *const **ret);
+size_t gpuh_vm_usage_mdev(struct gpuh_vm_usage *u, const char *uuid,
+                          const struct gpuh_vm *const **ret);
+
+/** gpuh_vm_usage_n_vms: number of distinct domains recorded. */
+size_t gpuh_vm_usage_n_vms(const struct gpuh_vm_usage *u);
