@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* inventory.h: the host's GPUs with their VFs, vGPU types and instances, groups and users. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+#include "mdev.h"
+#include "pci_names.h"
+#include "pcidev.h"
+#include "vendor_vgpu.h"
+#include "vm_usage.h"
+#include "warn.h"
+
+/* Why a GPU is not offered for full passthrough (docs/inventory.md), in output order. */
+enum {
+        GPUH_BLOCK_BOOT_VGA     = 1 << 0,       /* drives the host console */
+        GPUH_BLOCK_VFS_ENABLED  = 1 << 1,       /* sriov_numvfs > 0 */
+        GPUH_BLOCK_MDEVS        = 1 << 2,       /* mdevs exist on the PF or a VF */
+        GPUH_BLOCK_NO_GROUP     = 1 << 3,       /* no IOMMU group */
+        GPUH_BLOCK_GROUP_SHARED = 1 << 4,       /* group holds foreign functions */
+        GPUH_BLOCK_EXCLUDED     = 1 << 5,       /* config: discovery.exclude_passthrough */
+        _GPUH_BLOCK_MAX         = 6,
+};
+
+/** gpuh_block_to_string: "boot-vga", ... for bit number @bit. */
+const char *gpuh_block_to_string(unsigned bit);
+
+enum gpuh_member_role {
+        GPUH_ROLE_GPU,          /* the GPU itself */
+        GPUH_ROLE_COMPANION,    /* another function of the same card (HDMI audio, USB-C) */
+        GPUH_ROLE_BRIDGE,       /* PCI-to-PCI bridge: vfio accepts it in a viable group */
+        GPUH_ROLE_FOREIGN,      /* anything else: blocks passing the group through */
+};
+
+/** gpuh_role_to_string: "gpu", "companion", "bridge", "foreign". */
+const char *gpuh_role_to_string(enum gpuh_member_role r);
+
+struct gpuh_group_member {
+        struct gpuh_pci_dev *dev;       /* IDENT + DRIVER filled */
+        enum gpuh_member_role role;
+};
+
+struct gpuh_vf {
+        struct gpuh_pci_dev *dev;
+        int index;                      /* N of the PF's virtfnN link */
+        char *device_name;              /* libpci name of the VF's device id */
+        struct gpuh_mdev_type *types;   /* the VF's own mdev types (mdev parent VFs) */
+        size_t n_types;
+        bool has_vendor_vgpu;           /* NVIDIA nvidia/ interface present */
+        struct gpuh_vendor_vgpu vendor_vgpu;
+        const char *current_type_name;  /* name of vendor_vgpu.current_type, NULL if unset/unknown */
+};
+
+struct gpuh_vgpu_instance {
+        const struct gpuh_mdev *mdev;           /* owned by the inventory */
+        const struct gpuh_mdev_type *type;      /* NULL when its type is not listed on the parent */
+};
+
+struct gpuh_gpu {
+        struct gpuh_pci_dev *dev;       /* ALL filled */
+        char *vendor_name;
+        char *device_name;
+        char *class_name;
+        struct gpuh_mdev_type *types;   /* the PF's own mdev types */
+        size_t n_types;
+        struct gpuh_vf *vfs;            /* by VF index */
+        size_t n_vfs;
+        struct gpuh_vgpu_instance *vgpus;       /* created mdevs on the PF or its VFs */
+        size_t n_vgpus;
+        struct gpuh_group_member *members;      /* IOMMU group, by address */
+        size_t n_members;
+        int group_viable;               /* 1, 0; -1 without a group */
+        unsigned blockers;              /* GPUH_BLOCK_* */
+};
+
+struct gpuh_inventory {
+        struct gpuh_gpu *gpus;          /* by address */
+        size_t n_gpus;
+        struct gpuh_mdev *mdevs;        /* every PCI-parented mdev of the host */
+        size_t n_mdevs;
+        bool iommu;                     /* kernel/iommu_groups holds groups */
+        struct gpuh_vm_usage *usage;    /* borrowed, may be NULL */
+        struct gpuh_warnings warnings;
+};
+
+/**
+ * gpuh_is_gpu:
+ * @cfg: configuration (extra vendors), may be NULL
+ * @vendor: vendor id
+ * @class_code: 24-bit class code
+ *
+ * Display controllers (base class 0x03) of NVIDIA 10de, AMD 1002, Intel 8086 or a configured
+ * vendor, and processing accelerators (0x1200) of the same vendors except Intel, whose 0x1200
+ * functions are NPUs. BMC and emulated VGAs come from other vendors.
+ *
+ * Returns: whether the function is a GPU.
+ */
+bool gpuh_is_gpu(const struct gpuh_config *cfg, uint16_t vendor, uint32_t class_code);
+
+/**
+ * gpuh_inventory_scan:
+ * @root_fd: sysfs root fd
+ * @cfg: configuration, may be NULL for defaults
+ * @names: libpci names handle
+ * @usage: domain usage table (borrowed until the inventory is freed), may be NULL
+ * @ret: the inventory, freed with gpuh_inventory_free()
+ *
+ * Reads every GPU of bus/pci/devices with its VFs, mdev types, mdevs, vendor vGPU state and
+ * IOMMU group. What cannot be read costs that field or that device and adds a warning.
+ *
+ * Returns: 0; -ENOENT when bus/pci/devices is absent (not a sysfs tree); -ENOMEM; -errno when
+ *          bus/pci/devices cannot be listed.
+ */
+int gpuh_inventory_scan(int root_fd, const struct gpuh_config *cfg, struct gpuh_pci_names *names,
+                        struct gpuh_vm_usage *usage, struct gpuh_inventory **ret);
+
+/** gpuh_inventory_free: accepts NULL; returns NULL. */
+struct gpuh_inventory *gpuh_inventory_free(struct gpuh_inventory *inv);
+static inline void gpuh_inventory_freep(struct gpuh_inventory **i) { gpuh_inventory_free(*i); }

@@ -1,0 +1,347 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* inventory_json.c: building the inventory document with json-c. */
+#include <errno.h>
+#include <stdarg.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "inventory_json.h"
+#include "macro.h"
+
+/* Every json-c constructor can fail only for memory; one flag collects that. */
+struct builder {
+        bool oom;
+};
+
+static json_object *chk(struct builder *b, json_object *o)
+{
+        if (!o)
+                b->oom = true;
+        return o;
+}
+
+static void add(struct builder *b, json_object *obj, const char *key, json_object *val)
+{
+        if (!obj || (!val && b->oom)) {
+                json_object_put(val);
+                return;
+        }
+        if (json_object_object_add(obj, key, val) < 0) {
+                json_object_put(val);
+                b->oom = true;
+        }
+}
+
+static void push(struct builder *b, json_object *arr, json_object *val)
+{
+        if (!arr || !val) {
+                json_object_put(val);
+                if (!val)
+                        b->oom = true;
+                return;
+        }
+        if (json_object_array_add(arr, val) < 0) {
+                json_object_put(val);
+                b->oom = true;
+        }
+}
+
+static json_object *str(struct builder *b, const char *s)
+{
+        return s ? chk(b, json_object_new_string(s)) : NULL;
+}
+
+static json_object *strf(struct builder *b, const char *fmt, ...) _printf_(2, 3);
+static json_object *strf(struct builder *b, const char *fmt, ...)
+{
+        char buf[64];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(buf, sizeof(buf), fmt, ap);
+        va_end(ap);
+        return chk(b, json_object_new_string(buf));
+}
+
+static json_object *num_or_null(struct builder *b, int64_t v)
+{
+        return v < 0 ? NULL : chk(b, json_object_new_int64(v));
+}
+
+static json_object *id_or_null(struct builder *b, int v)
+{
+        return v < 0 ? NULL : strf(b, "%04x", (unsigned) v);
+}
+
+static json_object *libvirt_address(struct builder *b, const struct gpuh_pci_addr *a)
+{
+        json_object *o = chk(b, json_object_new_object());
+
+        add(b, o, "domain", strf(b, "0x%04x", (unsigned) a->domain));
+        add(b, o, "bus", strf(b, "0x%02x", a->bus));
+        add(b, o, "slot", strf(b, "0x%02x", a->slot));
+        add(b, o, "function", strf(b, "0x%x", a->func));
+        return o;
+}
+
+/* "used_by_vm" (first user, active ones first) and the full "used_by" list. */
+static json_object *users(struct builder *b, const struct gpuh_vm *const *vms, size_t n,
+                          json_object **ret_first)
+{
+        json_object *arr = chk(b, json_object_new_array());
+
+        *ret_first = n > 0 ? str(b, vms[0]->name) : NULL;
+        for (size_t i = 0; i < n; i++) {
+                json_object *u = chk(b, json_object_new_object());
+                add(b, u, "name", str(b, vms[i]->name));
+                add(b, u, "state", str(b, gpuh_vm_state_to_string(vms[i]->state)));
+                push(b, arr, u);
+        }
+        return arr;
+}
+
+static size_t pci_users(struct gpuh_inventory *inv, const struct gpuh_pci_addr *a,
+                        const struct gpuh_vm *const **ret)
+{
+        *ret = NULL;
+        return inv->usage ? gpuh_vm_usage_pci(inv->usage, a, ret) : 0;
+}
+
+static void vgpu_numbers(struct builder *b, json_object *o, const struct gpuh_vgpu_params *p)
+{
+        add(b, o, "max_instances", num_or_null(b, p ? p->max_instances : -1));
+        add(b, o, "video_ram", num_or_null(b, p ? p->video_ram_mib : -1));
+        add(b, o, "max_heads", num_or_null(b, p ? p->max_heads : -1));
+        add(b, o, "max_resolution_x", num_or_null(b, p ? p->max_res_x : -1));
+        add(b, o, "max_resolution_y", num_or_null(b, p ? p->max_res_y : -1));
+}
+
+static json_object *mdev_types(struct builder *b, const struct gpuh_mdev_type *t, size_t n)
+{
+        json_object *arr = chk(b, json_object_new_array());
+
+        for (size_t i = 0; i < n; i++) {
+                json_object *o = chk(b, json_object_new_object());
+                add(b, o, "type_id", str(b, t[i].type_id));
+                add(b, o, "name", str(b, t[i].name));
+                add(b, o, "description", str(b, t[i].description));
+                add(b, o, "available_instances", num_or_null(b, t[i].available_instances));
+                add(b, o, "device_api", str(b, t[i].device_api));
+                push(b, arr, o);
+        }
+        return arr;
+}
+
+static json_object *vgpu_instance(struct builder *b, struct gpuh_inventory *inv,
+                                  const struct gpuh_vgpu_instance *v)
+{
+        const struct gpuh_vm *const *vms = NULL;
+        size_t n = inv->usage ? gpuh_vm_usage_mdev(inv->usage, v->mdev->uuid, &vms) : 0;
+        json_object *o = chk(b, json_object_new_object()), *ext, *first, *used;
+        const char *profile = v->type && v->type->name ? v->type->name :
+                              v->mdev->type_id ? v->mdev->type_id : "";
+        char parent[GPUH_PCI_ADDR_MAX];
+
+        add(b, o, "mdev_uuid", str(b, v->mdev->uuid));
+        add(b, o, "profile_name", str(b, profile));
+        vgpu_numbers(b, o, v->type ? &v->type->params : NULL);
+        add(b, o, "libvirt_address", libvirt_address(b, &v->mdev->parent));
+        used = users(b, vms, n, &first);
+        add(b, o, "used_by_vm", first);
+        ext = chk(b, json_object_new_object());
+        add(b, ext, "type_id", str(b, v->mdev->type_id));
+        add(b, ext, "parent", str(b, gpuh_pci_addr_format(&v->mdev->parent, parent)));
+        add(b, ext, "description", v->type ? str(b, v->type->description) : NULL);
+        add(b, ext, "iommu_group", v->mdev->iommu_group < 0 ? NULL : strf(b, "%d", v->mdev->iommu_group));
+        add(b, ext, "used_by", used);
+        add(b, o, "gpuhooks", ext);
+        return o;
+}
+
+/* vf_profile rules of docs/inventory.md: never null, "" when the agent should skip the VF. */
+static const char *vf_profile(const struct gpuh_vf *vf)
+{
+        if (vf->n_types > 0)
+                return "";                      /* mdev parent: its vGPUs are vgpu_instances */
+        if (vf->has_vendor_vgpu)
+                return vf->vendor_vgpu.current_type == 0 ? "" :
+                       vf->current_type_name ? vf->current_type_name : "";
+        return vf->device_name ? vf->device_name : "";
+}
+
+static json_object *vf_instance(struct builder *b, struct gpuh_inventory *inv, const struct gpuh_vf *vf)
+{
+        const struct gpuh_vm *const *vms;
+        size_t n = pci_users(inv, &vf->dev->addr, &vms);
+        json_object *o = chk(b, json_object_new_object()), *ext, *first, *used, *vv = NULL;
+        char a[GPUH_PCI_ADDR_MAX];
+
+        add(b, o, "vf_pci_address", str(b, gpuh_pci_addr_format_agent(&vf->dev->addr, a)));
+        add(b, o, "vf_profile", str(b, vf_profile(vf)));
+        vgpu_numbers(b, o, NULL);
+        add(b, o, "libvirt_address", libvirt_address(b, &vf->dev->addr));
+        used = users(b, vms, n, &first);
+        add(b, o, "used_by_vm", first);
+
+        ext = chk(b, json_object_new_object());
+        add(b, ext, "address", str(b, vf->dev->name));
+        add(b, ext, "vf_index", chk(b, json_object_new_int(vf->index)));
+        add(b, ext, "vendor_id", strf(b, "%04x", vf->dev->vendor_id));
+        add(b, ext, "device_id", strf(b, "%04x", vf->dev->device_id));
+        add(b, ext, "device", str(b, vf->device_name));
+        add(b, ext, "driver", str(b, vf->dev->driver));
+        add(b, ext, "iommu_group", vf->dev->iommu_group < 0 ? NULL : strf(b, "%d", vf->dev->iommu_group));
+        add(b, ext, "numa_node", chk(b, json_object_new_int(vf->dev->numa_node)));
+        add(b, ext, "mdev_types", mdev_types(b, vf->types, vf->n_types));
+        if (vf->has_vendor_vgpu) {
+                json_object *arr = chk(b, json_object_new_array());
+                vv = chk(b, json_object_new_object());
+                add(b, vv, "current_type_id", chk(b, json_object_new_int64(vf->vendor_vgpu.current_type)));
+                add(b, vv, "current_type_name", str(b, vf->current_type_name));
+                for (size_t i = 0; i < vf->vendor_vgpu.n_creatable; i++) {
+                        json_object *t = chk(b, json_object_new_object());
+                        add(b, t, "id", chk(b, json_object_new_int64(vf->vendor_vgpu.creatable[i].id)));
+                        add(b, t, "name", str(b, vf->vendor_vgpu.creatable[i].name));
+                        push(b, arr, t);
+                }
+                add(b, vv, "creatable_types", arr);
+        }
+        add(b, ext, "vendor_vgpu", vv);
+        add(b, ext, "used_by", used);
+        add(b, o, "gpuhooks", ext);
+        return o;
+}
+
+static json_object *gpu_ext(struct builder *b, struct gpuh_gpu *g, json_object *used)
+{
+        const struct gpuh_pci_dev *d = g->dev;
+        json_object *ext = chk(b, json_object_new_object()), *arr;
+
+        add(b, ext, "address", str(b, d->name));
+        add(b, ext, "class_code", strf(b, "0x%06x", d->class_code));
+        add(b, ext, "subsystem_vendor_id", id_or_null(b, d->subsys_vendor_id));
+        add(b, ext, "subsystem_device_id", id_or_null(b, d->subsys_device_id));
+        add(b, ext, "revision", d->revision < 0 ? NULL : strf(b, "%02x", (unsigned) d->revision));
+        add(b, ext, "boot_vga", chk(b, json_object_new_boolean(d->boot_vga)));
+        add(b, ext, "root_bus", d->root_bus[0] ? str(b, d->root_bus) : NULL);
+
+        arr = NULL;
+        if (d->reset_method) {
+                _cleanup_free_ char *copy = strdup(d->reset_method);
+                char *save = NULL;
+                arr = chk(b, json_object_new_array());
+                if (!copy)
+                        b->oom = true;
+                for (char *t = copy ? strtok_r(copy, " ", &save) : NULL; t; t = strtok_r(NULL, " ", &save))
+                        push(b, arr, str(b, t));
+        }
+        add(b, ext, "reset_method", arr);
+
+        arr = chk(b, json_object_new_array());
+        for (size_t i = 0; i < g->n_members; i++) {
+                const struct gpuh_pci_dev *m = g->members[i].dev;
+                json_object *o = chk(b, json_object_new_object());
+                add(b, o, "address", str(b, m->name));
+                add(b, o, "vendor_id", strf(b, "%04x", m->vendor_id));
+                add(b, o, "device_id", strf(b, "%04x", m->device_id));
+                add(b, o, "class_code", strf(b, "0x%06x", m->class_code));
+                add(b, o, "driver", str(b, m->driver));
+                add(b, o, "role", str(b, gpuh_role_to_string(g->members[i].role)));
+                push(b, arr, o);
+        }
+        add(b, ext, "iommu_group_members", arr);
+        add(b, ext, "iommu_group_viable",
+            g->group_viable < 0 ? NULL : chk(b, json_object_new_boolean(g->group_viable)));
+
+        arr = chk(b, json_object_new_array());
+        for (unsigned bit = 0; bit < _GPUH_BLOCK_MAX; bit++)
+                if (g->blockers & (1u << bit))
+                        push(b, arr, str(b, gpuh_block_to_string(bit)));
+        add(b, ext, "passthrough_blockers", arr);
+        add(b, ext, "mdev_types", mdev_types(b, g->types, g->n_types));
+        add(b, ext, "used_by", used);
+        return ext;
+}
+
+static json_object *gpu(struct builder *b, struct gpuh_inventory *inv, struct gpuh_gpu *g)
+{
+        const struct gpuh_pci_dev *d = g->dev;
+        const struct gpuh_vm *const *vms;
+        size_t n = pci_users(inv, &d->addr, &vms);
+        json_object *o = chk(b, json_object_new_object()), *fp, *arr, *first, *used;
+        char a[GPUH_PCI_ADDR_MAX];
+
+        add(b, o, "pci_address", str(b, gpuh_pci_addr_format_agent(&d->addr, a)));
+        add(b, o, "vendor_id", strf(b, "%04x", d->vendor_id));
+        add(b, o, "device_id", strf(b, "%04x", d->device_id));
+        add(b, o, "vendor", str(b, g->vendor_name));
+        add(b, o, "device", str(b, g->device_name));
+        add(b, o, "driver", str(b, d->driver));
+        add(b, o, "pci_class", strf(b, "%s [%04x]", g->class_name, (unsigned) (d->class_code >> 8)));
+        add(b, o, "iommu_group", d->iommu_group < 0 ? NULL : strf(b, "%d", d->iommu_group));
+        add(b, o, "pci_root", d->has_root_port ? str(b, gpuh_pci_addr_format(&d->root_port, a)) :
+                              str(b, d->name));
+        add(b, o, "numa_node", chk(b, json_object_new_int(d->numa_node)));
+        add(b, o, "sriov_totalvfs", chk(b, json_object_new_int(d->sriov_totalvfs)));
+        add(b, o, "sriov_numvfs", chk(b, json_object_new_int(d->sriov_numvfs)));
+        vgpu_numbers(b, o, NULL);
+
+        fp = chk(b, json_object_new_object());
+        add(b, fp, "enabled", chk(b, json_object_new_int(g->blockers == 0)));
+        add(b, fp, "libvirt_address", libvirt_address(b, &d->addr));
+        used = users(b, vms, n, &first);
+        add(b, fp, "used_by_vm", first);
+        add(b, o, "full_passthrough", fp);
+
+        arr = chk(b, json_object_new_array());
+        for (size_t i = 0; i < g->n_vgpus; i++)
+                push(b, arr, vgpu_instance(b, inv, &g->vgpus[i]));
+        add(b, o, "vgpu_instances", arr);
+        arr = chk(b, json_object_new_array());
+        for (size_t i = 0; i < g->n_vfs; i++)
+                push(b, arr, vf_instance(b, inv, &g->vfs[i]));
+        add(b, o, "vf_instances", arr);
+        add(b, o, "gpuhooks", gpu_ext(b, g, used));
+        return o;
+}
+
+int gpuh_inventory_to_json(struct gpuh_inventory *inv, json_object **ret)
+{
+        struct builder b = { 0 };
+        json_object *root = chk(&b, json_object_new_object()), *gpus, *ext, *warn;
+
+        gpus = chk(&b, json_object_new_array());
+        for (size_t i = 0; i < inv->n_gpus; i++)
+                push(&b, gpus, gpu(&b, inv, &inv->gpus[i]));
+        add(&b, root, "gpus", gpus);
+
+        ext = chk(&b, json_object_new_object());
+        add(&b, ext, "version", str(&b, GPUH_VERSION));
+        add(&b, ext, "vm_usage", str(&b, gpuh_vm_source_to_string(
+                        inv->usage ? gpuh_vm_usage_source(inv->usage) : GPUH_VM_SOURCE_NONE)));
+        add(&b, ext, "iommu", chk(&b, json_object_new_boolean(inv->iommu)));
+        warn = chk(&b, json_object_new_array());
+        for (size_t i = 0; i < inv->warnings.n; i++)
+                push(&b, warn, str(&b, inv->warnings.v[i]));
+        add(&b, ext, "warnings", warn);
+        add(&b, root, "gpuhooks", ext);
+
+        if (b.oom) {
+                json_object_put(root);
+                return -ENOMEM;
+        }
+        *ret = root;
+        return 0;
+}
+
+int gpuh_json_print(json_object *o, int pretty)
+{
+        int flags = JSON_C_TO_STRING_NOSLASHESCAPE |
+                    (pretty ? JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED : JSON_C_TO_STRING_PLAIN);
+        const char *s = json_object_to_json_string_ext(o, flags);
+
+        if (!s || fputs(s, stdout) == EOF || fputc('\n', stdout) == EOF || fflush(stdout) == EOF)
+                return -EIO;
+        return 0;
+}

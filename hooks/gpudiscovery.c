@@ -1,0 +1,285 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * gpudiscovery: print the host's GPU inventory as the JSON CloudStack's KVM agent parses
+ * (a drop-in for CloudStack's scripts/vm/hypervisor/kvm/gpudiscovery.sh), or as a table.
+ *
+ * The agent runs it with no arguments, a 30 s timeout and stderr merged into stdout: in that
+ * mode nothing but the document is printed, and it exits 0 with whatever could be read.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "inventory.h"
+#include "inventory_json.h"
+#include "inventory_table.h"
+#include "log.h"
+#include "pci_names.h"
+#include "sysfs.h"
+#include "vm_usage.h"
+
+enum { EXIT_USAGE = 2 };
+
+enum {
+        OPT_FORMAT = 0x100, OPT_SYSFS_ROOT, OPT_CONNECT, OPT_NO_LIBVIRT, OPT_DOMAIN_XML_DIR,
+        OPT_CONFIG, OPT_PCI_IDS, OPT_HELP, OPT_VERSION,
+};
+
+/* The one list of options: getopt and --help are both made from it. */
+static const struct option_doc {
+        struct option opt;
+        const char *arg;
+        const char *help;
+} options[] = {
+        { { "format", required_argument, NULL, OPT_FORMAT }, "FMT",
+          "json (default: one line, for the CloudStack agent), pretty, or table" },
+        { { "sysfs-root", required_argument, NULL, OPT_SYSFS_ROOT }, "DIR",
+          "read sysfs from DIR instead of /sys (env GPUHOOKS_SYSFS_ROOT)" },
+        { { "connect", required_argument, NULL, OPT_CONNECT }, "URI",
+          "libvirt URI for VM usage (default: config libvirt.uri, LIBVIRT_DEFAULT_URI, libvirt's own)" },
+        { { "no-libvirt", no_argument, NULL, OPT_NO_LIBVIRT }, NULL,
+          "do not contact libvirt; read VM usage from the domain XML files libvirt keeps" },
+        { { "domain-xml-dir", required_argument, NULL, OPT_DOMAIN_XML_DIR }, "DIR",
+          "where those files are (repeatable; default /run/libvirt/qemu and /etc/libvirt/qemu; env GPUHOOKS_DOMAIN_XML_DIRS, colon-separated)" },
+        { { "config", required_argument, NULL, OPT_CONFIG }, "FILE",
+          "configuration file (default " GPUH_CONFIG_DEFAULT_PATH "; env GPUHOOKS_CONFIG)" },
+        { { "pci-ids", required_argument, NULL, OPT_PCI_IDS }, "FILE",
+          "name devices from this pci.ids only (env GPUHOOKS_PCI_IDS)" },
+        { { "verbose", no_argument, NULL, 'v' }, NULL, "log to stderr, with debug messages" },
+        { { "help", no_argument, NULL, OPT_HELP }, NULL, "show this help and exit" },
+        { { "version", no_argument, NULL, OPT_VERSION }, NULL, "show the version and exit" },
+};
+
+static void help(void)
+{
+        printf("Usage: gpudiscovery [OPTION]...\n"
+               "Print the GPUs of this host, their SR-IOV VFs, vGPU types and instances, IOMMU groups,\n"
+               "NUMA nodes and the libvirt domains using them, as JSON for the CloudStack KVM agent.\n\n");
+        for (size_t i = 0; i < ARRAY_SIZE(options); i++) {
+                char lhs[64];
+                const struct option_doc *o = &options[i];
+                snprintf(lhs, sizeof(lhs), "%s--%s%s%s", o->opt.val == 'v' ? "-v, " : "    ",
+                         o->opt.name, o->arg ? " " : "", o->arg ? o->arg : "");
+                printf("  %-28s %s\n", lhs, o->help);
+        }
+        printf("\nExit status: 0 with whatever could be read; 1 when the sysfs root cannot be read;\n"
+               "2 for a bad option or configuration.\n");
+}
+
+struct args {
+        const char *format;
+        const char *sysfs_root;
+        const char *connect;
+        bool no_libvirt;
+        char **xml_dirs;        /* from --domain-xml-dir */
+        size_t n_xml_dirs;
+        const char *config;
+        const char *pci_ids;
+        bool verbose;
+};
+
+static int usage_error(const char *fmt, ...) _printf_(1, 2);
+static int usage_error(const char *fmt, ...)
+{
+        va_list ap;
+
+        fprintf(stderr, "gpudiscovery: ");
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fprintf(stderr, " (see --help)\n");
+        return EXIT_USAGE;
+}
+
+/* Returns -1 to go on, else the exit status. */
+static int parse_args(int argc, char **argv, struct args *a)
+{
+        struct option longopts[ARRAY_SIZE(options) + 1];
+        int c;
+
+        for (size_t i = 0; i < ARRAY_SIZE(options); i++)
+                longopts[i] = options[i].opt;
+        memset(&longopts[ARRAY_SIZE(options)], 0, sizeof(struct option));
+
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, ":v", longopts, NULL)) != -1) {
+                switch (c) {
+                case OPT_FORMAT:
+                        if (!streq(optarg, "json") && !streq(optarg, "pretty") && !streq(optarg, "table"))
+                                return usage_error("unknown format '%s'", optarg);
+                        a->format = optarg;
+                        break;
+                case OPT_SYSFS_ROOT:
+                        a->sysfs_root = optarg;
+                        break;
+                case OPT_CONNECT:
+                        a->connect = optarg;
+                        break;
+                case OPT_NO_LIBVIRT:
+                        a->no_libvirt = true;
+                        break;
+                case OPT_DOMAIN_XML_DIR: {
+                        char **n = reallocarray(a->xml_dirs, a->n_xml_dirs + 2, sizeof(char *));
+                        if (!n)
+                                return usage_error("%s", "out of memory");
+                        a->xml_dirs = n;
+                        a->xml_dirs[a->n_xml_dirs++] = optarg;
+                        a->xml_dirs[a->n_xml_dirs] = NULL;
+                        break;
+                }
+                case OPT_CONFIG:
+                        a->config = optarg;
+                        break;
+                case OPT_PCI_IDS:
+                        a->pci_ids = optarg;
+                        break;
+                case 'v':
+                        a->verbose = true;
+                        break;
+                case OPT_HELP:
+                        help();
+                        return EXIT_SUCCESS;
+                case OPT_VERSION:
+                        printf("gpudiscovery (gpuhooks) %s\n", GPUH_VERSION);
+                        return EXIT_SUCCESS;
+                case ':':
+                        return usage_error("option '%s' needs an argument", argv[optind - 1]);
+                default:
+                        return usage_error("unknown option '%s'", argv[optind - 1]);
+                }
+        }
+        if (optind < argc)
+                return usage_error("unexpected argument '%s'", argv[optind]);
+        return -1;
+}
+
+/* "a:b:c" -> NULL-terminated vector, empty items dropped. */
+static char **split_colon(const char *s)
+{
+        _cleanup_free_ char *copy = strdup(s);
+        char **v = calloc(strlen(s) + 2, sizeof(char *));
+        char *save = NULL;
+        size_t n = 0;
+
+        if (!copy || !v) {
+                free(v);
+                return NULL;
+        }
+        for (char *t = strtok_r(copy, ":", &save); t; t = strtok_r(NULL, ":", &save))
+                if (!(v[n++] = strdup(t))) {
+                        strv_free(v);
+                        return NULL;
+                }
+        return v;
+}
+
+static const char *env(const char *name)
+{
+        const char *v = secure_getenv(name);
+        return v && *v ? v : NULL;
+}
+
+int main(int argc, char **argv)
+{
+        struct args a = { .format = "json" };
+        _cleanup_free_ char **xml_dirs_arg = NULL;
+        _cleanup_strv_free_ char **xml_dirs_env = NULL;
+        _cleanup_(gpuh_config_freep) struct gpuh_config *cfg = NULL;
+        _cleanup_sysfs_ struct gpuh_sysfs *sysfs = NULL;
+        _cleanup_(gpuh_pci_names_freep) struct gpuh_pci_names *names = NULL;
+        _cleanup_(gpuh_vm_usage_freep) struct gpuh_vm_usage *usage = NULL;
+        _cleanup_(gpuh_inventory_freep) struct gpuh_inventory *inv = NULL;
+        _cleanup_free_ char *err = NULL;
+        char *const *dirs;
+        const char *cfg_path;
+        int r;
+
+        r = parse_args(argc, argv, &a);
+        xml_dirs_arg = a.xml_dirs;
+        if (r >= 0)
+                return r;
+        gpuh_log_setup("gpudiscovery", a.verbose ? GPUH_LOG_STDERR : GPUH_LOG_SYSLOG,
+                       a.verbose ? LOG_DEBUG : LOG_WARNING);
+
+        cfg_path = a.config ? a.config : env("GPUHOOKS_CONFIG");
+        r = gpuh_config_load(cfg_path, cfg_path != NULL, &cfg, &err);
+        if (r < 0) {
+                fprintf(stderr, "gpudiscovery: %s\n", err ? err : strerror(-r));
+                return EXIT_USAGE;
+        }
+        if (!a.sysfs_root)
+                a.sysfs_root = env("GPUHOOKS_SYSFS_ROOT");
+        if (!a.sysfs_root)
+                a.sysfs_root = "/sys";
+        if (!a.pci_ids)
+                a.pci_ids = env("GPUHOOKS_PCI_IDS");
+        if (!a.connect)
+                a.connect = cfg->libvirt_uri;
+        if (a.xml_dirs)
+                dirs = a.xml_dirs;
+        else if (env("GPUHOOKS_DOMAIN_XML_DIRS")) {
+                xml_dirs_env = split_colon(env("GPUHOOKS_DOMAIN_XML_DIRS"));
+                if (!xml_dirs_env)
+                        return log_oom();
+                dirs = xml_dirs_env;
+        } else
+                dirs = cfg->domain_xml_dirs;
+
+        r = gpuh_sysfs_open(a.sysfs_root, &sysfs);
+        if (r < 0) {
+                fprintf(stderr, "gpudiscovery: cannot open sysfs root '%s': %s\n", a.sysfs_root, strerror(-r));
+                return EXIT_FAILURE;
+        }
+        r = gpuh_pci_names_new(a.sysfs_root, a.pci_ids, &names);
+        if (r < 0)
+                return log_oom();
+        r = gpuh_vm_usage_new(&usage);
+        if (r < 0)
+                return log_oom();
+
+        r = gpuh_inventory_scan(sysfs->root_fd, cfg, names, usage, &inv);
+        if (r == -ENOMEM)
+                return log_oom();
+        if (r < 0) {
+                fprintf(stderr, "gpudiscovery: cannot read '%s/bus/pci/devices': %s\n", a.sysfs_root,
+                        r == -ENOENT ? "not a sysfs tree" : strerror(-r));
+                return EXIT_FAILURE;
+        }
+
+        /* VM usage: libvirt first; when it cannot answer, the files it keeps. */
+        if (!a.no_libvirt) {
+                free(err);
+                err = NULL;
+                r = gpuh_vm_usage_load_libvirt(usage, a.connect, cfg->libvirt_timeout_ms, &err);
+                if (r < 0)
+                        gpuh_warn(&inv->warnings, "libvirt unreachable (%s), VM usage read from domain XML files",
+                                  err ? err : strerror(-r));
+        }
+        if (gpuh_vm_usage_source(usage) != GPUH_VM_SOURCE_LIBVIRT) {
+                r = gpuh_vm_usage_load_dirs(usage, dirs, &inv->warnings);
+                if (r == -ENOMEM)
+                        return log_oom();
+                if (r == 0)
+                        gpuh_warn(&inv->warnings, "no VM usage: neither libvirt nor a domain XML directory could be read");
+        }
+
+        if (streq(a.format, "table"))
+                r = gpuh_inventory_print_table(inv, stdout);
+        else {
+                json_object *doc = NULL;
+                r = gpuh_inventory_to_json(inv, &doc);
+                if (r == -ENOMEM)
+                        return log_oom();
+                r = gpuh_json_print(doc, streq(a.format, "pretty"));
+                json_object_put(doc);
+        }
+        if (r < 0) {
+                fprintf(stderr, "gpudiscovery: cannot write the output: %s\n", strerror(-r));
+                return EXIT_FAILURE;
+        }
+        return EXIT_SUCCESS;
+}
