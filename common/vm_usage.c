@@ -115,6 +115,11 @@ size_t gpuh_vm_usage_n_vms(const struct gpuh_vm_usage *u)
         return u->n_vms;
 }
 
+const struct gpuh_vm *gpuh_vm_usage_get(const struct gpuh_vm_usage *u, size_t i)
+{
+        return i < u->n_vms ? &u->vms[i] : NULL;
+}
+
 /* Index of domain @name, added if new; the more specific state wins on a merge. */
 static int vm_get(struct gpuh_vm_usage *u, const char *name, enum gpuh_vm_state state, size_t *ret)
 {

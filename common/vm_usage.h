@@ -115,3 +115,6 @@ size_t gpuh_vm_usage_mdev(struct gpuh_vm_usage *u, const char *uuid,
 
 /** gpuh_vm_usage_n_vms: number of distinct domains recorded. */
 size_t gpuh_vm_usage_n_vms(const struct gpuh_vm_usage *u);
+
+/** gpuh_vm_usage_get: domain number @i (0 .. n_vms - 1) in the order first seen; NULL past the end. */
+const struct gpuh_vm *gpuh_vm_usage_get(const struct gpuh_vm_usage *u, size_t i);
