@@ -1,0 +1,314 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
+"""End-to-end tests of the unmodified gpudiscovery binary on fixture hosts.
+
+  test_discovery.py --bin BUILD/hooks/gpudiscovery --hosts BUILD/fixtures/hosts --src SRC CASE [ARG]
+
+CASE is one of: host NAME | real-sys | damaged | cli.  GPUH_UPDATE_GOLDEN=1 rewrites the golden
+inventories (fixtures/hosts/NAME/expected.json) instead of comparing them.
+Prints one line per check and closes with 'N passed, N failed'.
+"""
+import argparse
+import copy
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+from jsonschema import Draft202012Validator, FormatChecker
+
+ARGS = None
+RESULTS = {"passed": 0, "failed": 0}
+
+
+def check(cond, what):
+    RESULTS["passed" if cond else "failed"] += 1
+    print(("ok     " if cond else "FAILED ") + what)
+    return cond
+
+
+def run(args, env=None, timeout=60):
+    e = dict(os.environ)
+    e.pop("LIBVIRT_DEFAULT_URI", None)
+    e.pop("GPUHOOKS_CONFIG", None)
+    e.pop("GPUHOOKS_SYSFS_ROOT", None)
+    e.pop("GPUHOOKS_DOMAIN_XML_DIRS", None)
+    e.pop("GPUHOOKS_PCI_IDS", None)
+    if env:
+        e.update(env)
+    p = subprocess.run([ARGS.bin] + args, capture_output=True, env=e, timeout=timeout,
+                       stdin=subprocess.DEVNULL)
+    return p.returncode, p.stdout, p.stderr
+
+
+def schema_errors(doc):
+    with open(os.path.join(ARGS.src, "schemas", "gpu-inventory.schema.json")) as f:
+        schema = json.load(f)
+    v = Draft202012Validator(schema, format_checker=FormatChecker())
+    return ["/".join(map(str, e.absolute_path)) + ": " + e.message for e in v.iter_errors(doc)]
+
+
+def agent_rules(path):
+    p = subprocess.run(["/usr/bin/python3", os.path.join(ARGS.src, "tests", "e2e", "agent_rules.py"), path],
+                       capture_output=True, text=True)
+    return p.returncode, p.stdout + p.stderr
+
+
+def valid_inventory(out, label):
+    """The output is one JSON document that fits the schema and the agent's parser."""
+    ok = check(out.endswith(b"\n") and out.count(b"\n") == 1, label + ": one line of output")
+    try:
+        doc = json.loads(out)
+    except ValueError as e:
+        check(False, label + ": output is JSON (%s)" % e)
+        return None
+    errs = schema_errors(doc)
+    ok &= check(not errs, label + ": validates against gpu-inventory.schema.json" +
+                ("".join("\n         " + e for e in errs[:10])))
+    with tempfile.NamedTemporaryFile("wb", suffix=".json", delete=False) as f:
+        f.write(out)
+    rc, msg = agent_rules(f.name)
+    os.unlink(f.name)
+    ok &= check(rc == 0, label + ": passes the CloudStack agent's parsing rules" +
+                ("" if rc == 0 else "\n" + msg))
+    return doc if ok else doc
+
+
+def strip_ext(doc):
+    """The part of the document the agent reads (no gpuhooks extension objects)."""
+    d = copy.deepcopy(doc)
+    d.pop("gpuhooks", None)
+    for g in d["gpus"]:
+        g.pop("gpuhooks", None)
+        for v in g["vgpu_instances"] + g["vf_instances"]:
+            v.pop("gpuhooks", None)
+    return d
+
+
+def host_args(name, extra=None):
+    h = os.path.join(ARGS.hosts, name)
+    return ["--sysfs-root", os.path.join(h, "sys"), "--pci-ids",
+            os.path.join(ARGS.src, "fixtures", "pci.ids")] + (extra or [])
+
+
+def case_host(name):
+    h = os.path.join(ARGS.hosts, name)
+    src = os.path.join(ARGS.src, "fixtures", "hosts", name)
+    uri = "test://" + os.path.abspath(os.path.join(h, "libvirt.xml"))
+    xml_dirs = ["--domain-xml-dir", os.path.join(h, "run", "libvirt", "qemu"),
+                "--domain-xml-dir", os.path.join(h, "etc", "libvirt", "qemu")]
+
+    # As the agent runs it (no stdin, JSON, default format) with libvirt reachable.
+    rc, out, err = run(host_args(name, ["--connect", uri]))
+    check(rc == 0, name + ": exit 0 (got %d)" % rc)
+    check(err == b"", name + ": nothing on stderr" + ("" if not err else ": " + err.decode()[:300]))
+    doc = valid_inventory(out, name)
+    if doc is None:
+        return
+    check(doc["gpuhooks"]["vm_usage"] == "libvirt", name + ": VM usage came from libvirt")
+
+    # Field by field against the facts of the host's README.
+    facts = os.path.join(src, "facts.json")
+    with tempfile.NamedTemporaryFile("wb", suffix=".json", delete=False) as f:
+        f.write(out)
+    p = subprocess.run(["/usr/bin/python3", os.path.join(ARGS.src, "tests", "e2e", "check_facts.py"), facts, f.name],
+                       capture_output=True, text=True)
+    os.unlink(f.name)
+    check(p.returncode == 0, name + ": matches facts.json" + ("" if p.returncode == 0 else "\n" + p.stdout + p.stderr))
+
+    # Byte-stable across runs.
+    rc2, out2, _ = run(host_args(name, ["--connect", uri]))
+    check(rc2 == 0 and out2 == out, name + ": identical output on a second run")
+
+    # Golden inventory (pretty), a regression net over every field.
+    rc, pretty, err = run(host_args(name, ["--connect", uri, "--format", "pretty"]))
+    check(rc == 0 and err == b"" and json.loads(pretty) == doc, name + ": --format pretty is the same document")
+    golden = os.path.join(src, "expected.json")
+    if os.environ.get("GPUH_UPDATE_GOLDEN"):
+        with open(golden, "wb") as f:
+            f.write(pretty)
+        print("updated " + golden)
+    elif check(os.path.exists(golden), name + ": golden inventory exists"):
+        with open(golden, "rb") as f:
+            want = f.read()
+        check(pretty == want, name + ": equals the golden inventory fixtures/hosts/%s/expected.json" % name)
+
+    # Without libvirt, from the files libvirt keeps: the agent sees the same thing.
+    rc, out3, err = run(host_args(name, ["--no-libvirt"] + xml_dirs))
+    d3 = valid_inventory(out3, name + " --no-libvirt") if rc == 0 else None
+    check(rc == 0 and err == b"", name + " --no-libvirt: exit 0, nothing on stderr")
+    if d3:
+        check(d3["gpuhooks"]["vm_usage"] == "domain-xml", name + " --no-libvirt: usage from domain XML files")
+        check(strip_ext(d3) == strip_ext(doc), name + " --no-libvirt: agent fields equal the libvirt run's")
+
+    # libvirt unreachable: falls back to the files, never to an empty usage.
+    rc, out4, err = run(host_args(name, ["--connect", "qemu+unix:///system?socket=/nonexistent/libvirt-sock"] + xml_dirs))
+    d4 = valid_inventory(out4, name + " libvirt unreachable") if rc == 0 else None
+    check(rc == 0 and err == b"", name + " libvirt unreachable: exit 0, nothing on stderr")
+    if d4:
+        check(d4["gpuhooks"]["vm_usage"] == "domain-xml", name + " libvirt unreachable: usage from domain XML files")
+        check(any("libvirt unreachable" in w for w in d4["gpuhooks"]["warnings"]),
+              name + " libvirt unreachable: says so in gpuhooks.warnings")
+        check(strip_ext(d4) == strip_ext(doc), name + " libvirt unreachable: agent fields equal the libvirt run's")
+
+    # Environment instead of options, as the agent's environment would carry them.
+    rc, out5, err = run(["--connect", uri, "--pci-ids", os.path.join(ARGS.src, "fixtures", "pci.ids")],
+                        env={"GPUHOOKS_SYSFS_ROOT": os.path.join(h, "sys")})
+    check(rc == 0 and out5 == out, name + ": GPUHOOKS_SYSFS_ROOT works like --sysfs-root")
+
+    # The table for people names every GPU.
+    rc, table, err = run(host_args(name, ["--connect", uri, "--format", "table"]))
+    check(rc == 0 and err == b"", name + " --format table: exit 0, nothing on stderr")
+    text = table.decode()
+    check(all(g["gpuhooks"]["address"] in text for g in doc["gpus"]) and
+          (doc["gpus"] or "(no GPUs)" in text), name + " --format table: lists every GPU")
+
+
+def case_real_sys():
+    # Read only: the machine's own /sys. No GPU here is fine; what matters is a valid document.
+    rc, out, err = run(["--no-libvirt", "--domain-xml-dir", "/nonexistent"])
+    check(rc == 0, "real /sys: exit 0")
+    check(err == b"", "real /sys: nothing on stderr")
+    valid_inventory(out, "real /sys")
+
+
+def gpu_by_addr(doc, addr):
+    for g in doc["gpus"]:
+        if g["gpuhooks"]["address"] == addr:
+            return g
+    return None
+
+
+def case_damaged():
+    base = os.path.join(ARGS.hosts, "hpe-dl380g9-a2-vgpu")
+    tmp = tempfile.mkdtemp(prefix="gpuh-damaged-")
+    try:
+        root = os.path.join(tmp, "h")
+        shutil.copytree(base, root, symlinks=True)
+        sysd = os.path.join(root, "sys")
+        dev = os.path.realpath(os.path.join(sysd, "bus/pci/devices/0000:08:00.0"))
+        vf = os.path.realpath(os.path.join(sysd, "bus/pci/devices/0000:08:00.5"))
+        vf7 = os.path.realpath(os.path.join(sysd, "bus/pci/devices/0000:08:01.7"))
+
+        def replace(path, content=None, kind="file"):
+            if os.path.islink(path) or os.path.isfile(path):
+                os.unlink(path)
+            elif os.path.isdir(path):
+                shutil.rmtree(path)
+            if kind == "file":
+                with open(path, "w") as f:
+                    f.write(content)
+            elif kind == "dir":
+                os.mkdir(path)
+            elif kind == "fifo":
+                os.mkfifo(path)
+            elif kind == "dangling":
+                os.symlink("../../nowhere/at/all", path)
+
+        replace(os.path.join(dev, "numa_node"), "zero\n")                     # garbage
+        replace(os.path.join(dev, "reset_method"), kind="fifo")               # would block a plain read
+        replace(os.path.join(dev, "iommu_group"), kind="dangling")            # dangling link
+        replace(os.path.join(vf, "vendor"), kind="dir")                       # unreadable: EISDIR
+        t = os.path.join(vf7, "mdev_supported_types", "nvidia-746")
+        replace(os.path.join(t, "available_instances"), "-3\n")               # out of range
+        replace(os.path.join(t, "description"), kind="fifo")
+        replace(os.path.join(vf7, "driver"), kind="dangling")
+        replace(os.path.join(sysd, "bus/pci/devices/0000:01:00.1"), kind="dangling")  # vanished device
+        replace(os.path.join(sysd, "bus/pci/devices/not-a-device"), "x")
+        replace(os.path.join(dev, "virtfn15"), kind="dangling")
+
+        rc, out, err = run(["--sysfs-root", sysd, "--pci-ids", os.path.join(ARGS.src, "fixtures", "pci.ids"),
+                            "--no-libvirt", "--domain-xml-dir", os.path.join(root, "etc", "libvirt", "qemu")],
+                           timeout=20)
+        check(rc == 0, "damaged tree: exit 0 (got %d)" % rc)
+        check(err == b"", "damaged tree: nothing on stderr")
+        doc = valid_inventory(out, "damaged tree")
+        if not doc:
+            return
+        g = gpu_by_addr(doc, "0000:08:00.0")
+        if not check(g is not None, "damaged tree: the A2 is still listed"):
+            return
+        check(g["numa_node"] == -1, "damaged tree: garbage numa_node costs only that field")
+        check(g["iommu_group"] is None, "damaged tree: dangling iommu_group link gives null")
+        check(g["gpuhooks"]["reset_method"] is None or isinstance(g["gpuhooks"]["reset_method"], list),
+              "damaged tree: a FIFO attribute does not hang the run")
+        vfs = [v["gpuhooks"]["address"] for v in g["vf_instances"]]
+        check("0000:08:00.5" not in vfs and "0000:08:00.4" in vfs,
+              "damaged tree: the VF with an unreadable vendor is dropped, its siblings stay")
+        check("0000:08:02.3" not in vfs, "damaged tree: a dangling virtfn link is skipped")
+        vf7d = [v for v in g["vf_instances"] if v["gpuhooks"]["address"] == "0000:08:01.7"]
+        if check(len(vf7d) == 1, "damaged tree: VF 08:01.7 listed"):
+            types = {t["type_id"]: t for t in vf7d[0]["gpuhooks"]["mdev_types"]}
+            check(types.get("nvidia-746", {}).get("available_instances", 0) is None,
+                  "damaged tree: out-of-range available_instances gives null")
+        warns = "\n".join(doc["gpuhooks"]["warnings"])
+        for needle in ("numa_node", "iommu_group", "not-a-device", "virtfn15", "available_instances"):
+            check(needle in warns, "damaged tree: warning names %s" % needle)
+        check(gpu_by_addr(doc, "0000:01:00.1") is None, "damaged tree: a vanished device is skipped")
+    finally:
+        shutil.rmtree(tmp)
+
+
+def case_cli():
+    rc, out, err = run(["--bogus"])
+    check(rc == 2 and out == b"" and err.count(b"\n") == 1 and b"--bogus" in err,
+          "unknown option: exit 2, one line on stderr naming it, nothing on stdout")
+    rc, out, err = run(["--format", "xml"])
+    check(rc == 2 and out == b"" and b"xml" in err, "unknown format: exit 2")
+    rc, out, err = run(["--format"])
+    check(rc == 2 and out == b"" and err.count(b"\n") == 1, "missing option argument: exit 2")
+    rc, out, err = run(["extra"])
+    check(rc == 2 and out == b"", "stray argument: exit 2")
+    rc, out, err = run(["--sysfs-root", "/nonexistent/sysfs"])
+    check(rc == 1 and out == b"" and err.count(b"\n") == 1 and b"/nonexistent/sysfs" in err,
+          "unreadable sysfs root: exit 1, one line naming it")
+    empty = tempfile.mkdtemp(prefix="gpuh-empty-")
+    rc, out, err = run(["--sysfs-root", empty])
+    check(rc == 1 and out == b"" and b"not a sysfs tree" in err, "a directory that is not sysfs: exit 1")
+    os.rmdir(empty)
+    rc, out, err = run(["--config", "/nonexistent/gpuhooks.json"])
+    check(rc == 2 and out == b"" and b"/nonexistent/gpuhooks.json" in err, "missing named config: exit 2")
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        f.write('{"discovery": {"passthrough_bootvga": true}}')
+    rc, out, err = run(["--config", f.name])
+    check(rc == 2 and out == b"" and b"passthrough_bootvga" in err and err.count(b"\n") == 1,
+          "config with an unknown key: exit 2, one line naming the key")
+    rc, out, err = run([], env={"GPUHOOKS_CONFIG": f.name})
+    check(rc == 2 and b"passthrough_bootvga" in err, "GPUHOOKS_CONFIG is read")
+    os.unlink(f.name)
+    rc, out, err = run(["--help"])
+    text = out.decode()
+    check(rc == 0 and err == b"" and all(o in text for o in
+          ("--format", "--sysfs-root", "--connect", "--no-libvirt", "--config", "--domain-xml-dir", "-v")),
+          "--help lists every option")
+    rc, out, err = run(["--version"])
+    check(rc == 0 and out.startswith(b"gpudiscovery (gpuhooks) "), "--version")
+
+
+def main():
+    global ARGS
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--hosts", required=True)
+    ap.add_argument("--src", required=True)
+    ap.add_argument("case")
+    ap.add_argument("arg", nargs="?")
+    ARGS = ap.parse_args()
+    if ARGS.case == "host":
+        case_host(ARGS.arg)
+    elif ARGS.case == "real-sys":
+        case_real_sys()
+    elif ARGS.case == "damaged":
+        case_damaged()
+    elif ARGS.case == "cli":
+        case_cli()
+    else:
+        ap.error("unknown case")
+    print("%d passed, %d failed" % (RESULTS["passed"], RESULTS["failed"]))
+    return 1 if RESULTS["failed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
