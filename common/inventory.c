@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* inventory.c: scanning sysfs for GPUs and everything hanging off them. */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,6 +87,7 @@ static void gpu_clear(struct gpuh_gpu *g)
         for (size_t i = 0; i < g->n_members; i++)
                 gpuh_pci_dev_free(g->members[i].dev);
         free(g->members);
+        gpuh_warnings_clear(&g->warnings);
 }
 
 struct gpuh_inventory *gpuh_inventory_free(struct gpuh_inventory *inv)
@@ -99,6 +103,27 @@ struct gpuh_inventory *gpuh_inventory_free(struct gpuh_inventory *inv)
         return NULL;
 }
 
+/* kernel/iommu_groups as sorted numbers: a device's group link must name one of them. */
+struct groups {
+        int *v;
+        size_t n;
+};
+
+static int cmp_int(const void *a, const void *b)
+{
+        int x = *(const int *) a, y = *(const int *) b;
+
+        return x < y ? -1 : x > y;
+}
+
+static void check_group(struct gpuh_warnings *w, const struct groups *gs, struct gpuh_pci_dev *d)
+{
+        if (d->iommu_group < 0 || (gs->n && bsearch(&d->iommu_group, gs->v, gs->n, sizeof(int), cmp_int)))
+                return;
+        gpuh_warn(w, "%s: iommu_group: dangling link to group %d", d->name, d->iommu_group);
+        d->iommu_group = -1;
+}
+
 static const struct gpuh_mdev_type *find_type(const struct gpuh_mdev_type *t, size_t n, const char *id)
 {
         for (size_t i = 0; id && i < n; i++)
@@ -107,16 +132,16 @@ static const struct gpuh_mdev_type *find_type(const struct gpuh_mdev_type *t, si
         return NULL;
 }
 
-static int read_vfs(struct gpuh_inventory *inv, int root_fd, struct gpuh_pci_names *names,
-                    struct gpuh_gpu *g)
+static int read_vfs(int root_fd, const struct groups *gs, struct gpuh_gpu *g)
 {
         _cleanup_free_ struct gpuh_pci_addr *addrs = NULL;
         _cleanup_free_ int *idx = NULL;
+        struct gpuh_warnings *w = &g->warnings;
         const struct gpuh_mdev_type *tmpl = NULL;
         size_t n_tmpl = 0;
         int n;
 
-        n = gpuh_pci_dev_list_vfs(root_fd, &g->dev->addr, &inv->warnings, &addrs, &idx);
+        n = gpuh_pci_dev_list_vfs(root_fd, &g->dev->addr, w, &addrs, &idx);
         if (n == -ENOMEM)
                 return n;
         if (n <= 0)
@@ -126,40 +151,46 @@ static int read_vfs(struct gpuh_inventory *inv, int root_fd, struct gpuh_pci_nam
                 return -ENOMEM;
         for (int i = 0; i < n; i++) {
                 struct gpuh_vf *vf = &g->vfs[g->n_vfs];
-                char buf[128];
+                unsigned fill = GPUH_PCI_FILL_DRIVER | GPUH_PCI_FILL_IOMMU;
                 int r;
 
-                r = gpuh_pci_dev_read(root_fd, &addrs[i],
-                                      GPUH_PCI_FILL_IDENT | GPUH_PCI_FILL_SUBSYS | GPUH_PCI_FILL_DRIVER |
-                                      GPUH_PCI_FILL_NUMA | GPUH_PCI_FILL_IOMMU,
-                                      &inv->warnings, &vf->dev);
+                /* A VF's vendor is its PF's, its device id the PF's sriov_vf_device, and it
+                 * sits on the PF's NUMA node (drivers/pci/iov.c, pci_iov_add_virtfn()): read
+                 * per VF only what can differ, which matters with hundreds of VFs. */
+                if (g->dev->sriov_vf_device < 0)
+                        fill |= GPUH_PCI_FILL_IDENT;
+                r = gpuh_pci_dev_read(root_fd, &addrs[i], fill, w, &vf->dev);
                 if (r == -ENOMEM)
                         return r;
                 if (r < 0) {
                         char a[GPUH_PCI_ADDR_MAX];
-                        gpuh_warn(&inv->warnings, "%s: VF %s: %s", g->dev->name,
-                                  gpuh_pci_addr_format(&addrs[i], a),
-                                  r == -EBADMSG ? "unreadable vendor, device or class" : strerror(-r));
+                        gpuh_warn(w, "%s: VF %s: %s", g->dev->name, gpuh_pci_addr_format(&addrs[i], a),
+                                  r == -EBADMSG ? "unreadable vendor or device" : strerror(-r));
                         continue;
                 }
+                if (!(fill & GPUH_PCI_FILL_IDENT)) {
+                        vf->dev->vendor_id = g->dev->vendor_id;
+                        vf->dev->device_id = (uint16_t) g->dev->sriov_vf_device;
+                }
+                vf->dev->numa_node = g->dev->numa_node;
                 g->n_vfs++;
+                check_group(w, gs, vf->dev);
                 vf->index = idx[i];
-                vf->device_name = strdup(gpuh_pci_name_device(names, vf->dev->vendor_id,
-                                                              vf->dev->device_id, buf, sizeof(buf)));
-                if (!vf->device_name)
-                        return -ENOMEM;
-                r = gpuh_mdev_types_read(root_fd, &vf->dev->addr, tmpl, n_tmpl, &inv->warnings, &vf->types);
+                r = gpuh_mdev_types_read(root_fd, &vf->dev->addr, tmpl, n_tmpl, w, &vf->types);
                 if (r == -ENOMEM)
                         return r;
                 if (r < 0)
-                        gpuh_warn(&inv->warnings, "%s: mdev_supported_types: %s", vf->dev->name, strerror(-r));
+                        gpuh_warn(w, "%s: mdev_supported_types: %s", vf->dev->name, strerror(-r));
                 else
                         vf->n_types = (size_t) r;
                 if (!tmpl && vf->n_types > 0) {
                         tmpl = vf->types;
                         n_tmpl = vf->n_types;
                 }
-                r = gpuh_vendor_vgpu_read(root_fd, &vf->dev->addr, &inv->warnings, &vf->vendor_vgpu);
+                /* NVIDIA's vendor interface; an mdev parent VF never has it. */
+                if (vf->dev->vendor_id != VENDOR_NVIDIA || vf->n_types > 0)
+                        continue;
+                r = gpuh_vendor_vgpu_read(root_fd, &vf->dev->addr, w, &vf->vendor_vgpu);
                 if (r < 0)
                         return r;
                 vf->has_vendor_vgpu = r > 0;
@@ -178,14 +209,14 @@ static int read_vfs(struct gpuh_inventory *inv, int root_fd, struct gpuh_pci_nam
                         vf->current_type_name = gpuh_vgpu_type_name(g->vfs[j].vendor_vgpu.creatable,
                                                                     g->vfs[j].vendor_vgpu.n_creatable, id);
                 if (!vf->current_type_name)
-                        gpuh_warn(&inv->warnings, "%s: vGPU type %u is set but no creatable list names it",
+                        gpuh_warn(w, "%s: vGPU type %u is set but no creatable list names it",
                                   vf->dev->name, id);
         }
         return 0;
 }
 
 /* mdevs on the PF or its VFs, with their types. */
-static int collect_vgpus(struct gpuh_inventory *inv, struct gpuh_gpu *g)
+static int collect_vgpus(const struct gpuh_inventory *inv, struct gpuh_gpu *g)
 {
         for (size_t pass = 0; pass < 2; pass++) {
                 size_t n = 0;
@@ -211,7 +242,7 @@ static int collect_vgpus(struct gpuh_inventory *inv, struct gpuh_gpu *g)
                                 g->vgpus[n].mdev = m;
                                 g->vgpus[n].type = t;
                                 if (!t)
-                                        gpuh_warn(&inv->warnings, "mdev %s: type %s is not listed on its parent",
+                                        gpuh_warn(&g->warnings, "mdev %s: type %s is not listed on its parent",
                                                   m->uuid, m->type_id ? m->type_id : "(unknown)");
                         }
                         n++;
@@ -228,9 +259,10 @@ static int collect_vgpus(struct gpuh_inventory *inv, struct gpuh_gpu *g)
         return 0;
 }
 
-static int read_group(struct gpuh_inventory *inv, int root_fd, struct gpuh_gpu *g)
+static int read_group(int root_fd, struct gpuh_gpu *g)
 {
         _cleanup_strv_free_ char **names = NULL;
+        struct gpuh_warnings *w = &g->warnings;
         char rel[64];
         int n;
 
@@ -242,7 +274,7 @@ static int read_group(struct gpuh_inventory *inv, int root_fd, struct gpuh_gpu *
         if (n == -ENOMEM)
                 return n;
         if (n < 0) {
-                gpuh_warn(&inv->warnings, "%s: %s: %s", g->dev->name, rel, strerror(-n));
+                gpuh_warn(w, "%s: %s: %s", g->dev->name, rel, strerror(-n));
                 return 0;
         }
         g->members = calloc((size_t) n + 1, sizeof(*g->members));
@@ -256,13 +288,13 @@ static int read_group(struct gpuh_inventory *inv, int root_fd, struct gpuh_gpu *
 
                 if (gpuh_pci_addr_parse(*p, &a) < 0)
                         continue;
-                r = gpuh_pci_dev_read(root_fd, &a, GPUH_PCI_FILL_IDENT | GPUH_PCI_FILL_DRIVER |
-                                      GPUH_PCI_FILL_SRIOV, &inv->warnings, &m->dev);
+                r = gpuh_pci_dev_read(root_fd, &a, GPUH_PCI_FILL_IDENT | GPUH_PCI_FILL_CLASS |
+                                      GPUH_PCI_FILL_DRIVER | GPUH_PCI_FILL_SRIOV, w, &m->dev);
                 if (r == -ENOMEM)
                         return r;
                 if (r < 0) {
                         /* An unreadable member may be anything: the group is not safe. */
-                        gpuh_warn(&inv->warnings, "%s: IOMMU group member %s unreadable", g->dev->name, *p);
+                        gpuh_warn(w, "%s: IOMMU group member %s unreadable", g->dev->name, *p);
                         g->group_viable = 0;
                         continue;
                 }
@@ -282,37 +314,27 @@ static int read_group(struct gpuh_inventory *inv, int root_fd, struct gpuh_gpu *
         return 0;
 }
 
-static int read_gpu(struct gpuh_inventory *inv, int root_fd, const struct gpuh_config *cfg,
-                    struct gpuh_pci_names *names, struct gpuh_gpu *g)
+/* Everything below one GPU; runs in a worker thread, touching only @g. */
+static int read_gpu(int root_fd, const struct groups *gs, struct gpuh_gpu *g)
 {
-        char buf[128];
         int r;
 
-        g->vendor_name = strdup(gpuh_pci_name_vendor(names, g->dev->vendor_id, buf, sizeof(buf)));
-        g->device_name = strdup(gpuh_pci_name_device(names, g->dev->vendor_id, g->dev->device_id,
-                                                     buf, sizeof(buf)));
-        g->class_name = strdup(gpuh_pci_name_class(names, g->dev->class_code, buf, sizeof(buf)));
-        if (!g->vendor_name || !g->device_name || !g->class_name)
-                return -ENOMEM;
-
-        r = gpuh_mdev_types_read(root_fd, &g->dev->addr, NULL, 0, &inv->warnings, &g->types);
+        r = gpuh_mdev_types_read(root_fd, &g->dev->addr, NULL, 0, &g->warnings, &g->types);
         if (r == -ENOMEM)
                 return r;
         if (r < 0)
-                gpuh_warn(&inv->warnings, "%s: mdev_supported_types: %s", g->dev->name, strerror(-r));
+                gpuh_warn(&g->warnings, "%s: mdev_supported_types: %s", g->dev->name, strerror(-r));
         else
                 g->n_types = (size_t) r;
+        check_group(&g->warnings, gs, g->dev);
+        r = read_vfs(root_fd, gs, g);
+        if (r < 0)
+                return r;
+        return read_group(root_fd, g);
+}
 
-        r = read_vfs(inv, root_fd, names, g);
-        if (r < 0)
-                return r;
-        r = collect_vgpus(inv, g);
-        if (r < 0)
-                return r;
-        r = read_group(inv, root_fd, g);
-        if (r < 0)
-                return r;
-
+static void set_blockers(const struct gpuh_config *cfg, struct gpuh_gpu *g)
+{
         if (g->dev->boot_vga && !(cfg && cfg->passthrough_boot_vga))
                 g->blockers |= GPUH_BLOCK_BOOT_VGA;
         if (g->dev->sriov_numvfs > 0 || g->n_vfs > 0)
@@ -325,21 +347,113 @@ static int read_gpu(struct gpuh_inventory *inv, int root_fd, const struct gpuh_c
                 g->blockers |= GPUH_BLOCK_GROUP_SHARED;
         if (gpuh_config_excludes_passthrough(cfg, &g->dev->addr))
                 g->blockers |= GPUH_BLOCK_EXCLUDED;
-        return 0;
 }
 
-int gpuh_inventory_scan(int root_fd, const struct gpuh_config *cfg, struct gpuh_pci_names *names,
-                        struct gpuh_vm_usage *usage, struct gpuh_inventory **ret)
+/*
+ * The scan is a pool of work items taken by up to max_threads threads: item i < n is PCI
+ * function i (classify it; if it is a GPU, read everything below it into slot i), item n lists
+ * the host's mdevs. Each item writes only its own slot, with its own warnings, so the result is
+ * the same whatever thread takes which item.
+ */
+struct scan {
+        int root_fd;
+        const struct gpuh_config *cfg;
+        const struct groups *gs;
+        const struct gpuh_pci_addr *addrs;
+        size_t n;                       /* PCI functions */
+        struct gpuh_gpu *slots;         /* n: a GPU where slots[i].dev is set */
+        struct gpuh_inventory *inv;     /* item n fills inv->mdevs */
+        struct gpuh_warnings mdev_warnings;
+        int mdev_error;
+        atomic_size_t next;
+};
+
+/* Is function @a a GPU (not a VF)? Then read it and everything below it into @g. */
+static int scan_function(struct scan *sc, const struct gpuh_pci_addr *a, struct gpuh_gpu *g)
+{
+        struct gpuh_warnings *w = &g->warnings;
+        char name[GPUH_PCI_ADDR_MAX], rel[64];
+        uint32_t class_code;
+        int r;
+
+        r = gpuh_pci_dev_read_class(sc->root_fd, a, &class_code);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0) {
+                if (r != -ENOENT)
+                        gpuh_warn(w, "%s: class: %s", gpuh_pci_addr_format(a, name), strerror(-r));
+                return 0;
+        }
+        if (!class_is_display(class_code) && !class_is_accel(class_code))
+                return 0;
+        /* VFs are reported under their PF only. */
+        snprintf(rel, sizeof(rel), "bus/pci/devices/%s/physfn", gpuh_pci_addr_format(a, name));
+        if (faccessat(sc->root_fd, rel, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+                return 0;
+        r = gpuh_pci_dev_read(sc->root_fd, a, GPUH_PCI_FILL_ALL, w, &g->dev);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0) {
+                gpuh_warn(w, "%s: %s", name, r == -EBADMSG ? "unreadable vendor, device or class" : strerror(-r));
+                return 0;
+        }
+        if (!gpuh_is_gpu(sc->cfg, g->dev->vendor_id, g->dev->class_code)) {
+                g->dev = gpuh_pci_dev_free(g->dev);
+                return 0;
+        }
+        return read_gpu(sc->root_fd, sc->gs, g);
+}
+
+static void *scan_worker(void *arg)
+{
+        struct scan *sc = arg;
+        size_t i;
+
+        while ((i = atomic_fetch_add(&sc->next, 1)) <= sc->n) {
+                if (i < sc->n) {
+                        sc->slots[i].error = scan_function(sc, &sc->addrs[i], &sc->slots[i]);
+                        continue;
+                }
+                int r = gpuh_mdev_list(sc->root_fd, &sc->mdev_warnings, &sc->inv->mdevs);
+                if (r < 0 && r != -ENOMEM)
+                        gpuh_warn(&sc->mdev_warnings, "bus/mdev/devices: %s", strerror(-r));
+                sc->mdev_error = r == -ENOMEM ? r : 0;
+                sc->inv->n_mdevs = r > 0 ? (size_t) r : 0;
+        }
+        return NULL;
+}
+
+/* Run the pool with up to @max_threads threads, this one included. */
+static void scan_run(struct scan *sc, unsigned max_threads)
+{
+        pthread_t tids[GPUH_INVENTORY_MAX_THREADS];
+        size_t started = 0, want = max_threads > 1 ? max_threads - 1 : 0;
+
+        atomic_init(&sc->next, 0);
+        if (want > GPUH_INVENTORY_MAX_THREADS)
+                want = GPUH_INVENTORY_MAX_THREADS;
+        for (; started < want; started++)
+                if (pthread_create(&tids[started], NULL, scan_worker, sc) != 0)
+                        break;  /* fewer threads; this one still does the rest */
+        scan_worker(sc);
+        for (size_t t = 0; t < started; t++)
+                pthread_join(tids[t], NULL);
+}
+
+int gpuh_inventory_scan(int root_fd, const struct gpuh_config *cfg, unsigned max_threads,
+                        struct gpuh_inventory **ret)
 {
         _cleanup_(gpuh_inventory_freep) struct gpuh_inventory *inv = NULL;
         _cleanup_free_ struct gpuh_pci_addr *addrs = NULL;
         _cleanup_strv_free_ char **groups = NULL;
-        int n, r;
+        _cleanup_free_ int *group_nums = NULL;
+        struct groups gs = { 0 };
+        struct scan sc = { 0 };
+        int n, r = 0;
 
         inv = calloc(1, sizeof(*inv));
         if (!inv)
                 return -ENOMEM;
-        inv->usage = usage;
 
         n = gpuh_pci_dev_list(root_fd, &inv->warnings, &addrs);
         if (n < 0)
@@ -348,54 +462,87 @@ int gpuh_inventory_scan(int root_fd, const struct gpuh_config *cfg, struct gpuh_
         if (r == -ENOMEM)
                 return r;
         inv->iommu = r > 0;
-        r = gpuh_mdev_list(root_fd, &inv->warnings, &inv->mdevs);
-        if (r == -ENOMEM)
-                return r;
-        if (r < 0)
-                gpuh_warn(&inv->warnings, "bus/mdev/devices: %s", strerror(-r));
-        else
-                inv->n_mdevs = (size_t) r;
+        if (r > 0) {
+                group_nums = calloc((size_t) r, sizeof(int));
+                if (!group_nums)
+                        return -ENOMEM;
+                for (char **p = groups; *p; p++) {
+                        char *end;
+                        long g = strtol(*p, &end, 10);
+                        if (!*end && g >= 0 && g <= INT_MAX && **p >= '0' && **p <= '9')
+                                group_nums[gs.n++] = (int) g;
+                }
+                qsort(group_nums, gs.n, sizeof(int), cmp_int);
+                gs.v = group_nums;
+        }
 
-        inv->gpus = calloc((size_t) n + 1, sizeof(*inv->gpus));
-        if (!inv->gpus)
+        sc = (struct scan) { .root_fd = root_fd, .cfg = cfg, .gs = &gs, .addrs = addrs,
+                             .n = (size_t) n, .inv = inv };
+        sc.slots = calloc((size_t) n + 1, sizeof(*sc.slots));
+        if (!sc.slots)
                 return -ENOMEM;
-        for (int i = 0; i < n; i++) {
-                struct gpuh_gpu *g = &inv->gpus[inv->n_gpus];
-                char a[GPUH_PCI_ADDR_MAX], rel[64];
-                uint32_t class_code;
+        scan_run(&sc, max_threads);
 
-                r = gpuh_pci_dev_read_class(root_fd, &addrs[i], &class_code);
-                if (r == -ENOMEM)
+        /* Gather in address order: the GPUs, and every warning. */
+        r = sc.mdev_error;
+        if (r == 0)
+                r = gpuh_warnings_move(&inv->warnings, &sc.mdev_warnings);
+        for (size_t i = 0; i < sc.n; i++) {
+                struct gpuh_gpu *g = &sc.slots[i];
+
+                if (r == 0 && g->error < 0)
+                        r = g->error;
+                if (r == 0)
+                        r = gpuh_warnings_move(&inv->warnings, &g->warnings);
+                if (g->dev)
+                        sc.slots[inv->n_gpus++] = *g;
+                else
+                        gpu_clear(g);
+        }
+        inv->gpus = sc.slots;   /* owned by inv from here on, whatever r is */
+        gpuh_warnings_clear(&sc.mdev_warnings);
+        if (r < 0)
+                return r;
+
+        for (size_t i = 0; i < inv->n_gpus; i++) {
+                struct gpuh_gpu *g = &inv->gpus[i];
+
+                r = collect_vgpus(inv, g);
+                if (r < 0)
                         return r;
-                if (r < 0) {
-                        if (r != -ENOENT)
-                                gpuh_warn(&inv->warnings, "%s: class: %s",
-                                          gpuh_pci_addr_format(&addrs[i], a), strerror(-r));
-                        continue;
-                }
-                if (!class_is_display(class_code) && !class_is_accel(class_code))
-                        continue;
-                /* VFs are reported under their PF only. */
-                snprintf(rel, sizeof(rel), "bus/pci/devices/%s/physfn", gpuh_pci_addr_format(&addrs[i], a));
-                if (faccessat(root_fd, rel, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
-                        continue;
-                r = gpuh_pci_dev_read(root_fd, &addrs[i], GPUH_PCI_FILL_ALL, &inv->warnings, &g->dev);
-                if (r == -ENOMEM)
-                        return r;
-                if (r < 0) {
-                        gpuh_warn(&inv->warnings, "%s: %s", a,
-                                  r == -EBADMSG ? "unreadable vendor, device or class" : strerror(-r));
-                        continue;
-                }
-                if (!gpuh_is_gpu(cfg, g->dev->vendor_id, g->dev->class_code)) {
-                        g->dev = gpuh_pci_dev_free(g->dev);
-                        continue;
-                }
-                inv->n_gpus++;
-                r = read_gpu(inv, root_fd, cfg, names, g);
+                set_blockers(cfg, g);
+                r = gpuh_warnings_move(&inv->warnings, &g->warnings);
                 if (r < 0)
                         return r;
         }
         *ret = TAKE_PTR(inv);
+        return 0;
+}
+
+int gpuh_inventory_name(struct gpuh_inventory *inv, struct gpuh_pci_names *names)
+{
+        char buf[128];
+
+        for (size_t i = 0; i < inv->n_gpus; i++) {
+                struct gpuh_gpu *g = &inv->gpus[i];
+
+                free(g->vendor_name);
+                free(g->device_name);
+                free(g->class_name);
+                g->vendor_name = strdup(gpuh_pci_name_vendor(names, g->dev->vendor_id, buf, sizeof(buf)));
+                g->device_name = strdup(gpuh_pci_name_device(names, g->dev->vendor_id, g->dev->device_id,
+                                                             buf, sizeof(buf)));
+                g->class_name = strdup(gpuh_pci_name_class(names, g->dev->class_code, buf, sizeof(buf)));
+                if (!g->vendor_name || !g->device_name || !g->class_name)
+                        return -ENOMEM;
+                for (size_t k = 0; k < g->n_vfs; k++) {
+                        struct gpuh_vf *vf = &g->vfs[k];
+                        free(vf->device_name);
+                        vf->device_name = strdup(gpuh_pci_name_device(names, vf->dev->vendor_id,
+                                                                      vf->dev->device_id, buf, sizeof(buf)));
+                        if (!vf->device_name)
+                                return -ENOMEM;
+                }
+        }
         return 0;
 }

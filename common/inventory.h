@@ -13,6 +13,9 @@
 #include "vm_usage.h"
 #include "warn.h"
 
+/* Upper bound of gpuh_inventory_scan()'s worker threads. */
+#define GPUH_INVENTORY_MAX_THREADS 8
+
 /* Why a GPU is not offered for full passthrough (docs/inventory.md), in output order. */
 enum {
         GPUH_BLOCK_BOOT_VGA     = 1 << 0,       /* drives the host console */
@@ -73,6 +76,8 @@ struct gpuh_gpu {
         size_t n_members;
         int group_viable;               /* 1, 0; -1 without a group */
         unsigned blockers;              /* GPUH_BLOCK_* */
+        struct gpuh_warnings warnings;  /* this GPU's, merged into the inventory's in order */
+        int error;                      /* a worker's fatal error (-ENOMEM) */
 };
 
 struct gpuh_inventory {
@@ -81,7 +86,7 @@ struct gpuh_inventory {
         struct gpuh_mdev *mdevs;        /* every PCI-parented mdev of the host */
         size_t n_mdevs;
         bool iommu;                     /* kernel/iommu_groups holds groups */
-        struct gpuh_vm_usage *usage;    /* borrowed, may be NULL */
+        struct gpuh_vm_usage *usage;    /* borrowed, set by the caller; may be NULL */
         struct gpuh_warnings warnings;
 };
 
@@ -103,18 +108,33 @@ bool gpuh_is_gpu(const struct gpuh_config *cfg, uint16_t vendor, uint32_t class_
  * gpuh_inventory_scan:
  * @root_fd: sysfs root fd
  * @cfg: configuration, may be NULL for defaults
- * @names: libpci names handle
- * @usage: domain usage table (borrowed until the inventory is freed), may be NULL
- * @ret: the inventory, freed with gpuh_inventory_free()
+ * @max_threads: most threads reading GPUs at once (1: none started); the result does not
+ *               depend on it
+ * @ret: the inventory, without names (gpuh_inventory_name()) and usage (set @ret->usage);
+ *       freed with gpuh_inventory_free()
  *
  * Reads every GPU of bus/pci/devices with its VFs, mdev types, mdevs, vendor vGPU state and
  * IOMMU group. What cannot be read costs that field or that device and adds a warning.
+ * A large SR-IOV host means thousands of attribute files (every mdev type of every VF), so
+ * GPUs are read by up to @max_threads threads, each into its own slot; warnings are merged in
+ * GPU order, so the output stays byte-stable.
  *
  * Returns: 0; -ENOENT when bus/pci/devices is absent (not a sysfs tree); -ENOMEM; -errno when
- *          bus/pci/devices cannot be listed.
+ *          bus/pci/devices cannot be listed or a thread cannot be started.
  */
-int gpuh_inventory_scan(int root_fd, const struct gpuh_config *cfg, struct gpuh_pci_names *names,
-                        struct gpuh_vm_usage *usage, struct gpuh_inventory **ret);
+int gpuh_inventory_scan(int root_fd, const struct gpuh_config *cfg, unsigned max_threads,
+                        struct gpuh_inventory **ret);
+
+/**
+ * gpuh_inventory_name:
+ * @inv: a scanned inventory
+ * @names: libpci names handle
+ *
+ * Fills the vendor, device and class names of the GPUs and the device names of their VFs.
+ *
+ * Returns: 0; -ENOMEM.
+ */
+int gpuh_inventory_name(struct gpuh_inventory *inv, struct gpuh_pci_names *names);
 
 /** gpuh_inventory_free: accepts NULL; returns NULL. */
 struct gpuh_inventory *gpuh_inventory_free(struct gpuh_inventory *inv);

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "inventory_json.h"
@@ -117,19 +118,80 @@ static void vgpu_numbers(struct builder *b, json_object *o, const struct gpuh_vg
         add(b, o, "max_resolution_y", num_or_null(b, p ? p->max_res_y : -1));
 }
 
+/* Full type entries (the PF's own types) or, with @catalog, the model's description only. */
+static json_object *mdev_type(struct builder *b, const struct gpuh_mdev_type *t, bool catalog)
+{
+        json_object *o = chk(b, json_object_new_object());
+
+        add(b, o, "type_id", str(b, t->type_id));
+        add(b, o, "name", str(b, t->name));
+        add(b, o, "description", str(b, t->description));
+        if (!catalog)
+                add(b, o, "available_instances", num_or_null(b, t->available_instances));
+        add(b, o, "device_api", str(b, t->device_api));
+        return o;
+}
+
 static json_object *mdev_types(struct builder *b, const struct gpuh_mdev_type *t, size_t n)
 {
         json_object *arr = chk(b, json_object_new_array());
 
-        for (size_t i = 0; i < n; i++) {
-                json_object *o = chk(b, json_object_new_object());
-                add(b, o, "type_id", str(b, t[i].type_id));
-                add(b, o, "name", str(b, t[i].name));
-                add(b, o, "description", str(b, t[i].description));
-                add(b, o, "available_instances", num_or_null(b, t[i].available_instances));
-                add(b, o, "device_api", str(b, t[i].device_api));
-                push(b, arr, o);
-        }
+        for (size_t i = 0; i < n; i++)
+                push(b, arr, mdev_type(b, &t[i], false));
+        return arr;
+}
+
+/* A VF's types as {type id: available instances}; the rest is in the GPU's vf_mdev_types.
+ * One object per VF, not one per type: a 16-VF GPU offers hundreds of type entries. */
+static json_object *vf_mdev_types(struct builder *b, const struct gpuh_mdev_type *t, size_t n)
+{
+        json_object *o = chk(b, json_object_new_object());
+
+        for (size_t i = 0; i < n; i++)
+                add(b, o, t[i].type_id, num_or_null(b, t[i].available_instances));
+        return o;
+}
+
+static int cmp_type_ptr(const void *a, const void *b)
+{
+        return strverscmp((*(const struct gpuh_mdev_type *const *) a)->type_id,
+                          (*(const struct gpuh_mdev_type *const *) b)->type_id);
+}
+
+/* Every type any VF of @g offers, once, in natural order of type id. */
+static json_object *vf_type_catalog(struct builder *b, const struct gpuh_gpu *g)
+{
+        json_object *arr = chk(b, json_object_new_array());
+        const struct gpuh_mdev_type **seen = NULL;
+        size_t n = 0, cap = 0;
+
+        for (size_t v = 0; v < g->n_vfs; v++)
+                for (size_t i = 0; i < g->vfs[v].n_types; i++) {
+                        const struct gpuh_mdev_type *t = &g->vfs[v].types[i];
+                        bool dup = false;
+
+                        for (size_t k = 0; k < n && !dup; k++)
+                                dup = streq(seen[k]->type_id, t->type_id);
+                        if (dup)
+                                continue;
+                        if (n == cap) {
+                                size_t ncap = cap * 2 + 16;
+                                const struct gpuh_mdev_type **ns = reallocarray(seen, ncap, sizeof(*ns));
+                                if (!ns) {
+                                        b->oom = true;
+                                        free(seen);
+                                        return arr;
+                                }
+                                seen = ns;
+                                cap = ncap;
+                        }
+                        seen[n++] = t;
+                }
+        if (n > 1)
+                qsort(seen, n, sizeof(*seen), cmp_type_ptr);
+        for (size_t k = 0; k < n; k++)
+                push(b, arr, mdev_type(b, seen[k], true));
+        free(seen);
         return arr;
 }
 
@@ -193,7 +255,7 @@ static json_object *vf_instance(struct builder *b, struct gpuh_inventory *inv, c
         add(b, ext, "driver", str(b, vf->dev->driver));
         add(b, ext, "iommu_group", vf->dev->iommu_group < 0 ? NULL : strf(b, "%d", vf->dev->iommu_group));
         add(b, ext, "numa_node", chk(b, json_object_new_int(vf->dev->numa_node)));
-        add(b, ext, "mdev_types", mdev_types(b, vf->types, vf->n_types));
+        add(b, ext, "mdev_types", vf_mdev_types(b, vf->types, vf->n_types));
         if (vf->has_vendor_vgpu) {
                 json_object *arr = chk(b, json_object_new_array());
                 vv = chk(b, json_object_new_object());
@@ -260,6 +322,7 @@ static json_object *gpu_ext(struct builder *b, struct gpuh_gpu *g, json_object *
                         push(b, arr, str(b, gpuh_block_to_string(bit)));
         add(b, ext, "passthrough_blockers", arr);
         add(b, ext, "mdev_types", mdev_types(b, g->types, g->n_types));
+        add(b, ext, "vf_mdev_types", vf_type_catalog(b, g));
         add(b, ext, "used_by", used);
         return ext;
 }

@@ -138,6 +138,8 @@ void gpuh_vgpu_params_parse(const char *type_id, const char *description,
 static void mdev_type_clear(struct gpuh_mdev_type *t)
 {
         free(t->type_id);
+        if (t->borrowed)
+                return;
         free(t->name);
         free(t->description);
         free(t->device_api);
@@ -153,11 +155,14 @@ void gpuh_mdev_types_free(struct gpuh_mdev_type *types, size_t n)
 }
 
 /* Optional text attribute of a type: NULL when absent, warning when unreadable. */
-static int read_type_text(int fd, const char *where, const char *attr, char **ret,
+static int read_type_text(int fd, const char *where, const char *type, const char *attr, char **ret,
                           struct gpuh_warnings *w)
 {
-        char buf[4096];
-        int r = gpuh_sysfs_read(fd, attr, buf, sizeof(buf));
+        char buf[4096], rel[NAME_MAX + 32];
+        int r;
+
+        snprintf(rel, sizeof(rel), "%s/%s", type, attr);
+        r = gpuh_sysfs_read(fd, rel, buf, sizeof(buf));
 
         *ret = NULL;
         if (r == -ENOENT)
@@ -167,15 +172,6 @@ static int read_type_text(int fd, const char *where, const char *attr, char **re
                 return 0;
         }
         *ret = strdup(trim(buf));
-        return *ret ? 0 : -ENOMEM;
-}
-
-static int dup_or_null(const char *s, char **ret)
-{
-        *ret = NULL;
-        if (!s)
-                return 0;
-        *ret = strdup(s);
         return *ret ? 0 : -ENOMEM;
 }
 
@@ -207,38 +203,26 @@ int gpuh_mdev_types_read(int root_fd, const struct gpuh_pci_addr *parent,
                 return -ENOMEM;
 
         for (char **p = names; *p; p++) {
-                _cleanup_close_ int tfd = gpuh_sysfs_open_dir(dfd, *p);
                 struct gpuh_mdev_type *t = &types[n];
                 const struct gpuh_mdev_type *src = NULL;
-                char where[160];
+                char where[160], attr[NAME_MAX + 32];
                 int avail;
 
-                if (tfd < 0)
-                        continue;       /* not a directory: not a type */
+                /* Attributes are read by "<type>/<attr>" under the directory fd: no fd per type. */
                 snprintf(where, sizeof(where), "%s/mdev_supported_types/%s", pname, *p);
-                t->type_id = strdup(*p);
-                if (!t->type_id)
-                        goto oom;
-                n++;
                 for (size_t i = 0; tmpl && i < n_tmpl; i++)
                         if (streq(tmpl[i].type_id, *p)) {
                                 src = &tmpl[i];
                                 break;
                         }
-                if (src) {
-                        if (dup_or_null(src->name, &t->name) < 0 ||
-                            dup_or_null(src->description, &t->description) < 0 ||
-                            dup_or_null(src->device_api, &t->device_api) < 0)
-                                goto oom;
-                        t->params = src->params;
-                } else {
-                        if (read_type_text(tfd, where, "name", &t->name, w) < 0 ||
-                            read_type_text(tfd, where, "description", &t->description, w) < 0 ||
-                            read_type_text(tfd, where, "device_api", &t->device_api, w) < 0)
-                                goto oom;
-                        gpuh_vgpu_params_parse(t->type_id, t->description, &t->params);
-                }
-                r = gpuh_sysfs_read_int(tfd, "available_instances", &avail);
+                snprintf(attr, sizeof(attr), "%s/available_instances", *p);
+                r = gpuh_sysfs_read_int(dfd, attr, &avail);
+                if (r == -ENOTDIR)
+                        continue;       /* a file, not a type directory */
+                t->type_id = strdup(*p);
+                if (!t->type_id)
+                        goto oom;
+                n++;
                 if (r == 0 && avail >= 0)
                         t->available_instances = avail;
                 else {
@@ -247,6 +231,19 @@ int gpuh_mdev_types_read(int root_fd, const struct gpuh_pci_addr *parent,
                                 gpuh_warn(w, "%s/available_instances: %s", where,
                                           r < 0 ? strerror(-r) : "negative");
                 }
+                if (src) {
+                        t->name = src->name;
+                        t->description = src->description;
+                        t->device_api = src->device_api;
+                        t->params = src->params;
+                        t->borrowed = true;
+                        continue;
+                }
+                if (read_type_text(dfd, where, *p, "name", &t->name, w) < 0 ||
+                    read_type_text(dfd, where, *p, "description", &t->description, w) < 0 ||
+                    read_type_text(dfd, where, *p, "device_api", &t->device_api, w) < 0)
+                        goto oom;
+                gpuh_vgpu_params_parse(t->type_id, t->description, &t->params);
         }
         *ret = types;
         return (int) n;

@@ -27,6 +27,7 @@ struct gpuh_mdev_type {
         int available_instances;        /* -1 unknown */
         char *device_api;               /* "vfio-pci"; NULL when absent */
         struct gpuh_vgpu_params params; /* parsed from description and type id */
+        bool borrowed;                  /* name, description, device_api belong to the template */
 };
 
 struct gpuh_mdev {
@@ -69,7 +70,8 @@ void gpuh_vgpu_params_parse(const char *type_id, const char *description,
  * @root_fd: sysfs root fd
  * @parent: PCI function whose mdev_supported_types/ is read
  * @tmpl: types already read from a sibling of the same GPU (name, description and device_api
- *        are per model and copied from it; available_instances is always read), or NULL
+ *        are per model and shared with it, so @tmpl must outlive the result;
+ *        available_instances is always read), or NULL
  * @n_tmpl: entries in @tmpl
  * @w: warnings for unreadable type attributes
  * @ret: array of types in natural order of type id, free with gpuh_mdev_types_free()

@@ -20,6 +20,10 @@ struct gpuh_pci_names {
         char *ids_file;
         int flags;              /* extra PCI_LOOKUP_* bits */
         bool failed;            /* libpci reported an error: numeric names from now on */
+        /* The last device looked up: a GPU's VFs all share one id, and libpci retries udev's
+         * hwdb (several failing opens) on every lookup pci.ids cannot answer. */
+        uint32_t memo_key;      /* vendor << 16 | device; valid when memo[0] */
+        char memo[128];
 };
 
 /* libpci's error callback must not return (PCI_NONRET); we jump back to the lookup. */
@@ -139,10 +143,24 @@ const char *gpuh_pci_name_vendor(struct gpuh_pci_names *n, uint16_t vendor, char
 const char *gpuh_pci_name_device(struct gpuh_pci_names *n, uint16_t vendor, uint16_t device,
                                  char *buf, size_t size)
 {
-        return lookup(n, buf, size, PCI_LOOKUP_DEVICE, vendor, device, "Device");
+        uint32_t key = (uint32_t) vendor << 16 | device;
+
+        if (!n->memo[0] || n->memo_key != key) {
+                lookup(n, n->memo, sizeof(n->memo), PCI_LOOKUP_DEVICE, vendor, device, "Device");
+                n->memo_key = key;
+        }
+        snprintf(buf, size, "%s", n->memo);
+        return buf;
 }
 
 const char *gpuh_pci_name_class(struct gpuh_pci_names *n, uint32_t class_code, char *buf, size_t size)
 {
         return lookup(n, buf, size, PCI_LOOKUP_CLASS, (class_code >> 8) & 0xffff, 0, "Class");
+}
+
+void gpuh_pci_names_load(struct gpuh_pci_names *n)
+{
+        char buf[128];
+
+        gpuh_pci_name_vendor(n, 0x10de, buf, sizeof(buf));
 }

@@ -23,6 +23,16 @@ struct gpuh_pci_names;
  */
 int gpuh_pci_names_new(const char *sysfs_root, const char *ids_file, struct gpuh_pci_names **ret);
 
+/**
+ * gpuh_pci_names_load:
+ * @n: names handle
+ *
+ * Loads the ID database now (pci.ids is about 1.3 MB and takes a few ms to parse) so it can
+ * be done in a thread while sysfs is read; lookups do it on first use otherwise. A handle must
+ * be used by one thread at a time.
+ */
+void gpuh_pci_names_load(struct gpuh_pci_names *n);
+
 /** gpuh_pci_names_free: accepts NULL; returns NULL. */
 struct gpuh_pci_names *gpuh_pci_names_free(struct gpuh_pci_names *n);
 static inline void gpuh_pci_names_freep(struct gpuh_pci_names **n) { gpuh_pci_names_free(*n); }

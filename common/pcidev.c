@@ -113,24 +113,29 @@ int gpuh_pci_dev_read(int root_fd, const struct gpuh_pci_addr *addr, unsigned fi
         d->subsys_vendor_id = d->subsys_device_id = d->revision = -1;
         d->numa_node = -1;
         d->iommu_group = -1;
+        d->sriov_vf_device = -1;
 
         fd = dev_dir(root_fd, addr, d->name);
         if (fd < 0)
                 return fd == -ENOTDIR ? -ENOENT : fd;
 
         /* Identity: without these the function cannot be classified at all. */
-        r = gpuh_sysfs_read_u64(fd, "vendor", &v);
-        if (r < 0 || v > 0xffff)
-                return r == -ENOENT ? -ENOENT : -EBADMSG;
-        d->vendor_id = (uint16_t) v;
-        r = gpuh_sysfs_read_u64(fd, "device", &v);
-        if (r < 0 || v > 0xffff)
-                return r == -ENOENT ? -ENOENT : -EBADMSG;
-        d->device_id = (uint16_t) v;
-        r = gpuh_sysfs_read_u64(fd, "class", &v);
-        if (r < 0 || v > 0xffffff)
-                return r == -ENOENT ? -ENOENT : -EBADMSG;
-        d->class_code = (uint32_t) v;
+        if (fill & GPUH_PCI_FILL_IDENT) {
+                r = gpuh_sysfs_read_u64(fd, "vendor", &v);
+                if (r < 0 || v > 0xffff)
+                        return r == -ENOENT ? -ENOENT : -EBADMSG;
+                d->vendor_id = (uint16_t) v;
+                r = gpuh_sysfs_read_u64(fd, "device", &v);
+                if (r < 0 || v > 0xffff)
+                        return r == -ENOENT ? -ENOENT : -EBADMSG;
+                d->device_id = (uint16_t) v;
+        }
+        if (fill & GPUH_PCI_FILL_CLASS) {
+                r = gpuh_sysfs_read_u64(fd, "class", &v);
+                if (r < 0 || v > 0xffffff)
+                        return r == -ENOENT ? -ENOENT : -EBADMSG;
+                d->class_code = (uint32_t) v;
+        }
 
         if (fill & GPUH_PCI_FILL_SUBSYS) {
                 d->subsys_vendor_id = read_opt_id(fd, d->name, "subsystem_vendor", 0xffff, w);
@@ -168,8 +173,6 @@ int gpuh_pci_dev_read(int root_fd, const struct gpuh_pci_addr *addr, unsigned fi
                         g = strtol(buf, &end, 10);
                         if (errno || *end || g < 0 || g > INT_MAX || buf[0] == '-' || buf[0] == '+')
                                 gpuh_warn(w, "%s: iommu_group: not a group number '%s'", d->name, buf);
-                        else if (gpuh_sysfs_exists(fd, "iommu_group") != 1)
-                                gpuh_warn(w, "%s: iommu_group: dangling link", d->name);
                         else
                                 d->iommu_group = (int) g;
                 } else if (r != -ENOENT)
@@ -189,6 +192,16 @@ int gpuh_pci_dev_read(int root_fd, const struct gpuh_pci_addr *addr, unsigned fi
                         d->sriov_numvfs = n;
                 else if (r != -ENOENT)
                         gpuh_warn(w, "%s: sriov_numvfs: %s", d->name, r < 0 ? strerror(-r) : "negative");
+
+                if (d->sriov_totalvfs > 0) {
+                        /* bare hex, "%x\n" (drivers/pci/iov.c, sriov_vf_device_show) */
+                        r = gpuh_sysfs_read(fd, "sriov_vf_device", buf, sizeof(buf));
+                        if (r > 0 && r <= 4 && strspn(buf, "0123456789abcdefABCDEF") == (size_t) r)
+                                d->sriov_vf_device = (int) strtol(buf, NULL, 16);
+                        else if (r != -ENOENT)
+                                gpuh_warn(w, "%s: sriov_vf_device: %s", d->name,
+                                          r < 0 ? strerror(-r) : "not a device id");
+                }
 
                 r = gpuh_sysfs_link_basename(fd, "physfn", buf, sizeof(buf));
                 if (r >= 0) {

@@ -11,16 +11,17 @@
 
 /* Which attributes gpuh_pci_dev_read() fetches (as pciutils' PCI_FILL_*). */
 enum {
-        GPUH_PCI_FILL_IDENT    = 1 << 0,  /* vendor, device, class (always read) */
+        GPUH_PCI_FILL_IDENT    = 1 << 0,  /* vendor, device */
+        GPUH_PCI_FILL_CLASS    = 1 << 9,
         GPUH_PCI_FILL_SUBSYS   = 1 << 1,  /* subsystem ids, revision */
         GPUH_PCI_FILL_DRIVER   = 1 << 2,
         GPUH_PCI_FILL_NUMA     = 1 << 3,
-        GPUH_PCI_FILL_IOMMU    = 1 << 4,
+        GPUH_PCI_FILL_IOMMU    = 1 << 4,  /* group number from the link; existence not checked */
         GPUH_PCI_FILL_TOPOLOGY = 1 << 5,  /* root bus and root port, from the device path */
         GPUH_PCI_FILL_SRIOV    = 1 << 6,  /* sriov_totalvfs/numvfs, physfn */
         GPUH_PCI_FILL_BOOT_VGA = 1 << 7,
         GPUH_PCI_FILL_RESET    = 1 << 8,  /* reset_method */
-        GPUH_PCI_FILL_ALL      = (1 << 9) - 1,
+        GPUH_PCI_FILL_ALL      = (1 << 10) - 1,
 };
 
 #define GPUH_PCI_CLASS_BRIDGE_PCI 0x0604   /* class >> 8 of a PCI-to-PCI bridge */
@@ -28,7 +29,7 @@ enum {
 struct gpuh_pci_dev {
         struct gpuh_pci_addr addr;
         char name[GPUH_PCI_ADDR_MAX];   /* kernel name, "0000:08:00.0" */
-        uint32_t class_code;            /* 24 bit: base class, subclass, prog-if (0x030200) */
+        uint32_t class_code;            /* 24 bit: base class, subclass, prog-if (0x030200); 0 unless filled */
         uint16_t vendor_id;
         uint16_t device_id;
         int subsys_vendor_id;           /* -1 unknown */
@@ -44,6 +45,7 @@ struct gpuh_pci_dev {
         bool has_root_port;
         int sriov_totalvfs;             /* 0 when not SR-IOV capable */
         int sriov_numvfs;
+        int sriov_vf_device;            /* device id of its VFs; -1 unknown */
         bool is_vf;                     /* has a physfn link */
         struct gpuh_pci_addr physfn;    /* valid when is_vf */
 };
@@ -62,8 +64,16 @@ struct gpuh_pci_dev {
  * attributes leave their field unknown without a warning.
  * Source: Documentation/ABI/testing/sysfs-bus-pci.
  *
- * Returns: 0; -ENOENT when the device is gone; -EBADMSG when vendor, device or class is
- *          unreadable or garbage (the device cannot be classified); -ENOMEM.
+ * The iommu_group link is only read, not followed: callers that must know the group exists
+ * check it against kernel/iommu_groups, which they list once (one check per device would cost
+ * a system call each).
+ *
+ * Without GPUH_PCI_FILL_IDENT the caller supplies vendor_id and device_id (a VF's come from
+ * its PF, see gpuh_inventory_scan()).
+ *
+ * Returns: 0; -ENOENT when the device is gone; -EBADMSG when vendor, device (with
+ *          GPUH_PCI_FILL_IDENT) or class (with GPUH_PCI_FILL_CLASS) is unreadable or garbage;
+ *          -ENOMEM.
  */
 int gpuh_pci_dev_read(int root_fd, const struct gpuh_pci_addr *addr, unsigned fill,
                       struct gpuh_warnings *w, struct gpuh_pci_dev **ret);

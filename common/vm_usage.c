@@ -638,36 +638,58 @@ static int parse_records(struct gpuh_vm_usage *u, const char *buf, size_t len, c
         return n;
 }
 
-int gpuh_vm_usage_load_libvirt(struct gpuh_vm_usage *u, const char *uri, int timeout_ms,
-                               char **reterr)
-{
-        _cleanup_free_ char *buf = NULL;
-        size_t len = 0, cap = 0;
-        int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 1);
-        int pfd[2], status = 0, r = 0;
-        bool timed_out = false;
+struct gpuh_libvirt_query {
         pid_t pid;
+        int fd;                 /* read end of the child's pipe */
+        int64_t deadline;       /* CLOCK_MONOTONIC ms */
+        int timeout_ms;
+};
 
-        if (pipe2(pfd, O_CLOEXEC) < 0)
-                return -errno;
+int gpuh_vm_usage_libvirt_start(const char *uri, int timeout_ms, struct gpuh_libvirt_query **ret)
+{
+        struct gpuh_libvirt_query *q;
+        int pfd[2], r;
+
+        q = calloc(1, sizeof(*q));
+        if (!q)
+                return -ENOMEM;
+        q->timeout_ms = timeout_ms > 0 ? timeout_ms : 1;
+        q->deadline = now_ms() + q->timeout_ms;
+        if (pipe2(pfd, O_CLOEXEC) < 0) {
+                r = -errno;
+                free(q);
+                return r;
+        }
         fflush(stdout);
         fflush(stderr);
-        pid = fork();
-        if (pid < 0) {
+        q->pid = fork();
+        if (q->pid < 0) {
                 r = -errno;
                 close(pfd[0]);
                 close(pfd[1]);
+                free(q);
                 return r;
         }
-        if (pid == 0) {
+        if (q->pid == 0) {
                 close(pfd[0]);
                 libvirt_child(pfd[1], uri);
         }
         close(pfd[1]);
+        q->fd = pfd[0];
+        *ret = q;
+        return 0;
+}
+
+int gpuh_vm_usage_libvirt_finish(struct gpuh_vm_usage *u, struct gpuh_libvirt_query *q, char **reterr)
+{
+        _cleanup_free_ char *buf = NULL;
+        size_t len = 0, cap = 0;
+        int status = 0, r = 0;
+        bool timed_out = false;
 
         for (;;) {
-                struct pollfd p = { .fd = pfd[0], .events = POLLIN };
-                int64_t left = deadline - now_ms();
+                struct pollfd p = { .fd = q->fd, .events = POLLIN };
+                int64_t left = q->deadline - now_ms();
                 ssize_t n;
 
                 if (left <= 0) {
@@ -698,7 +720,7 @@ int gpuh_vm_usage_load_libvirt(struct gpuh_vm_usage *u, const char *uri, int tim
                         buf = nb;
                         cap = ncap;
                 }
-                n = read(pfd[0], buf + len, cap - len);
+                n = read(q->fd, buf + len, cap - len);
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n < 0) {
@@ -711,17 +733,18 @@ int gpuh_vm_usage_load_libvirt(struct gpuh_vm_usage *u, const char *uri, int tim
                 }
                 len += (size_t) n;
         }
-        close(pfd[0]);
+        close(q->fd);
         if (timed_out || r < 0)
-                kill(pid, SIGKILL);
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+                kill(q->pid, SIGKILL);
+        while (waitpid(q->pid, &status, 0) < 0 && errno == EINTR)
                 ;
         if (timed_out) {
-                if (reterr)
-                        if (asprintf(reterr, "no answer from libvirt within %d ms", timeout_ms) < 0)
-                                *reterr = NULL;
+                if (reterr && asprintf(reterr, "no answer from libvirt within %d ms", q->timeout_ms) < 0)
+                        *reterr = NULL;
+                free(q);
                 return -ETIMEDOUT;
         }
+        free(q);
         if (r < 0)
                 return r;
         r = parse_records(u, buf, len, reterr);
@@ -734,4 +757,15 @@ int gpuh_vm_usage_load_libvirt(struct gpuh_vm_usage *u, const char *uri, int tim
         }
         u->source = GPUH_VM_SOURCE_LIBVIRT;
         return r;
+}
+
+int gpuh_vm_usage_load_libvirt(struct gpuh_vm_usage *u, const char *uri, int timeout_ms,
+                               char **reterr)
+{
+        struct gpuh_libvirt_query *q;
+        int r = gpuh_vm_usage_libvirt_start(uri, timeout_ms, &q);
+
+        if (r < 0)
+                return r;
+        return gpuh_vm_usage_libvirt_finish(u, q, reterr);
 }

@@ -89,6 +89,33 @@ int gpuh_vm_usage_add_xml(struct gpuh_vm_usage *u, const char *xml, size_t len, 
 int gpuh_vm_usage_load_libvirt(struct gpuh_vm_usage *u, const char *uri, int timeout_ms,
                                char **reterr);
 
+struct gpuh_libvirt_query;
+
+/**
+ * gpuh_vm_usage_libvirt_start:
+ * @uri: as gpuh_vm_usage_load_libvirt()
+ * @timeout_ms: deadline for the whole exchange, counted from now
+ * @ret: the running query, ended by gpuh_vm_usage_libvirt_finish()
+ *
+ * Starts the query child and returns at once, so the caller can read sysfs meanwhile. Call it
+ * before starting threads (the child is forked from this one).
+ *
+ * Returns: 0; -ENOMEM; -errno of pipe2/fork.
+ */
+int gpuh_vm_usage_libvirt_start(const char *uri, int timeout_ms, struct gpuh_libvirt_query **ret);
+
+/**
+ * gpuh_vm_usage_libvirt_finish:
+ * @u: the table; on success its source becomes GPUH_VM_SOURCE_LIBVIRT
+ * @q: the query (freed, and its child reaped, in every case)
+ * @reterr: as gpuh_vm_usage_load_libvirt()
+ *
+ * Waits for the answer until the deadline; the child is killed when it passes.
+ *
+ * Returns: as gpuh_vm_usage_load_libvirt().
+ */
+int gpuh_vm_usage_libvirt_finish(struct gpuh_vm_usage *u, struct gpuh_libvirt_query *q, char **reterr);
+
 /**
  * gpuh_vm_usage_load_dirs:
  * @u: the table; when any directory could be read its source becomes GPUH_VM_SOURCE_DOMAIN_XML

@@ -2,7 +2,9 @@
 /* warn.c: collected warnings. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "log.h"
 #include "warn.h"
@@ -34,6 +36,25 @@ void gpuh_warn(struct gpuh_warnings *w, const char *fmt, ...)
                 w->cap = ncap;
         }
         w->v[w->n++] = msg;
+}
+
+int gpuh_warnings_move(struct gpuh_warnings *dst, struct gpuh_warnings *src)
+{
+        if (src->n == 0)
+                return 0;
+        if (dst->n + src->n > dst->cap) {
+                size_t ncap = dst->n + src->n;
+                char **nv = reallocarray(dst->v, ncap, sizeof(char *));
+                if (!nv)
+                        return -ENOMEM;
+                dst->v = nv;
+                dst->cap = ncap;
+        }
+        memcpy(dst->v + dst->n, src->v, src->n * sizeof(char *));
+        dst->n += src->n;
+        free(src->v);
+        *src = (struct gpuh_warnings) { 0 };
+        return 0;
 }
 
 void gpuh_warnings_clear(struct gpuh_warnings *w)

@@ -21,5 +21,14 @@ struct gpuh_warnings {
  */
 void gpuh_warn(struct gpuh_warnings *w, const char *fmt, ...) _printf_(2, 3);
 
+/**
+ * gpuh_warnings_move:
+ * @dst: receives @src's messages after its own, without logging them again
+ * @src: emptied
+ *
+ * Returns: 0; -ENOMEM (then @src keeps what was not moved).
+ */
+int gpuh_warnings_move(struct gpuh_warnings *dst, struct gpuh_warnings *src);
+
 /** gpuh_warnings_clear: frees the messages; @w itself stays usable. */
 void gpuh_warnings_clear(struct gpuh_warnings *w);

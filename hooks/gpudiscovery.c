@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,8 @@
 #include "pci_names.h"
 #include "sysfs.h"
 #include "vm_usage.h"
+
+#include <libxml/parser.h>
 
 enum { EXIT_USAGE = 2 };
 
@@ -183,6 +186,32 @@ static const char *env(const char *name)
         return v && *v ? v : NULL;
 }
 
+/* What runs beside the sysfs scan: loading pci.ids, and reading libvirt's XML files. */
+struct side_job {
+        struct gpuh_pci_names *names;
+        struct gpuh_vm_usage *usage;
+        char *const *dirs;              /* NULL: no XML files to read here */
+        struct gpuh_warnings warnings;
+        int dirs_read;                  /* gpuh_vm_usage_load_dirs() result */
+};
+
+static void *side_job_run(void *arg)
+{
+        struct side_job *j = arg;
+
+        gpuh_pci_names_load(j->names);
+        if (j->dirs)
+                j->dirs_read = gpuh_vm_usage_load_dirs(j->usage, j->dirs, &j->warnings);
+        return NULL;
+}
+
+static unsigned scan_threads(void)
+{
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+        return n < 1 ? 1 : n > 4 ? 4 : (unsigned) n;
+}
+
 int main(int argc, char **argv)
 {
         struct args a = { .format = "json" };
@@ -194,9 +223,13 @@ int main(int argc, char **argv)
         _cleanup_(gpuh_vm_usage_freep) struct gpuh_vm_usage *usage = NULL;
         _cleanup_(gpuh_inventory_freep) struct gpuh_inventory *inv = NULL;
         _cleanup_free_ char *err = NULL;
+        struct gpuh_libvirt_query *query = NULL;
+        struct side_job side = { 0 };
+        bool side_started;
+        pthread_t side_tid;
         char *const *dirs;
         const char *cfg_path;
-        int r;
+        int r, scan_r;
 
         r = parse_args(argc, argv, &a);
         xml_dirs_arg = a.xml_dirs;
@@ -234,38 +267,58 @@ int main(int argc, char **argv)
                 fprintf(stderr, "gpudiscovery: cannot open sysfs root '%s': %s\n", a.sysfs_root, strerror(-r));
                 return EXIT_FAILURE;
         }
-        r = gpuh_pci_names_new(a.sysfs_root, a.pci_ids, &names);
-        if (r < 0)
-                return log_oom();
-        r = gpuh_vm_usage_new(&usage);
-        if (r < 0)
+        if (gpuh_pci_names_new(a.sysfs_root, a.pci_ids, &names) < 0 || gpuh_vm_usage_new(&usage) < 0)
                 return log_oom();
 
-        r = gpuh_inventory_scan(sysfs->root_fd, cfg, names, usage, &inv);
-        if (r == -ENOMEM)
+        /* Three things at once: libvirt answers in its child, pci.ids (and, without libvirt,
+         * the domain XML files) load in a thread, and sysfs is read meanwhile. The child is
+         * forked before any thread exists. */
+        if (!a.no_libvirt) {
+                r = gpuh_vm_usage_libvirt_start(a.connect, cfg->libvirt_timeout_ms, &query);
+                if (r < 0)
+                        query = NULL;   /* reported below, as an unreachable libvirt */
+        }
+        xmlInitParser();
+        side.names = names;
+        side.usage = usage;
+        side.dirs = a.no_libvirt ? dirs : NULL;
+        side_started = pthread_create(&side_tid, NULL, side_job_run, &side) == 0;
+        if (!side_started)
+                side_job_run(&side);
+
+        scan_r = gpuh_inventory_scan(sysfs->root_fd, cfg, scan_threads(), &inv);
+        if (side_started)
+                pthread_join(side_tid, NULL);
+        if (scan_r == -ENOMEM)
                 return log_oom();
-        if (r < 0) {
+        if (scan_r < 0) {
+                if (query)
+                        gpuh_vm_usage_libvirt_finish(usage, query, NULL);
+                gpuh_warnings_clear(&side.warnings);
                 fprintf(stderr, "gpudiscovery: cannot read '%s/bus/pci/devices': %s\n", a.sysfs_root,
-                        r == -ENOENT ? "not a sysfs tree" : strerror(-r));
+                        scan_r == -ENOENT ? "not a sysfs tree" : strerror(-scan_r));
                 return EXIT_FAILURE;
         }
+        r = gpuh_inventory_name(inv, names);
+        if (r < 0)
+                return log_oom();
 
         /* VM usage: libvirt first; when it cannot answer, the files it keeps. */
         if (!a.no_libvirt) {
                 free(err);
                 err = NULL;
-                r = gpuh_vm_usage_load_libvirt(usage, a.connect, cfg->libvirt_timeout_ms, &err);
-                if (r < 0)
+                r = query ? gpuh_vm_usage_libvirt_finish(usage, query, &err) : -ECHILD;
+                if (r < 0) {
                         gpuh_warn(&inv->warnings, "libvirt unreachable (%s), VM usage read from domain XML files",
                                   err ? err : strerror(-r));
+                        side.dirs_read = gpuh_vm_usage_load_dirs(usage, dirs, &side.warnings);
+                }
         }
-        if (gpuh_vm_usage_source(usage) != GPUH_VM_SOURCE_LIBVIRT) {
-                r = gpuh_vm_usage_load_dirs(usage, dirs, &inv->warnings);
-                if (r == -ENOMEM)
-                        return log_oom();
-                if (r == 0)
-                        gpuh_warn(&inv->warnings, "no VM usage: neither libvirt nor a domain XML directory could be read");
-        }
+        if (gpuh_warnings_move(&inv->warnings, &side.warnings) < 0 || side.dirs_read == -ENOMEM)
+                return log_oom();
+        if (gpuh_vm_usage_source(usage) == GPUH_VM_SOURCE_NONE)
+                gpuh_warn(&inv->warnings, "no VM usage: neither libvirt nor a domain XML directory could be read");
+        inv->usage = usage;
 
         if (streq(a.format, "table"))
                 r = gpuh_inventory_print_table(inv, stdout);

@@ -210,14 +210,17 @@ def case_damaged():
         replace(os.path.join(dev, "numa_node"), "zero\n")                     # garbage
         replace(os.path.join(dev, "reset_method"), kind="fifo")               # would block a plain read
         replace(os.path.join(dev, "iommu_group"), kind="dangling")            # dangling link
-        replace(os.path.join(vf, "vendor"), kind="dir")                       # unreadable: EISDIR
+        replace(vf, "not a directory\n")                                     # VF directory unusable
         t = os.path.join(vf7, "mdev_supported_types", "nvidia-746")
         replace(os.path.join(t, "available_instances"), "-3\n")               # out of range
         replace(os.path.join(t, "description"), kind="fifo")
+        vf4 = os.path.realpath(os.path.join(sysd, "bus/pci/devices/0000:08:00.4"))
+        replace(os.path.join(vf4, "mdev_supported_types", "nvidia-742", "description"), kind="fifo")
         replace(os.path.join(vf7, "driver"), kind="dangling")
         replace(os.path.join(sysd, "bus/pci/devices/0000:01:00.1"), kind="dangling")  # vanished device
         replace(os.path.join(sysd, "bus/pci/devices/not-a-device"), "x")
         replace(os.path.join(dev, "virtfn15"), kind="dangling")
+        os.unlink(os.path.join(dev, "sriov_vf_device"))                      # pre-5.9 kernel: ids per VF
 
         rc, out, err = run(["--sysfs-root", sysd, "--pci-ids", os.path.join(ARGS.src, "fixtures", "pci.ids"),
                             "--no-libvirt", "--domain-xml-dir", os.path.join(root, "etc", "libvirt", "qemu")],
@@ -236,12 +239,14 @@ def case_damaged():
               "damaged tree: a FIFO attribute does not hang the run")
         vfs = [v["gpuhooks"]["address"] for v in g["vf_instances"]]
         check("0000:08:00.5" not in vfs and "0000:08:00.4" in vfs,
-              "damaged tree: the VF with an unreadable vendor is dropped, its siblings stay")
+              "damaged tree: a VF whose directory is unusable is dropped, its siblings stay")
         check("0000:08:02.3" not in vfs, "damaged tree: a dangling virtfn link is skipped")
+        check(all(v["gpuhooks"]["vendor_id"] == "10de" and v["gpuhooks"]["device_id"] == "25b6"
+                  for v in g["vf_instances"]), "damaged tree: without sriov_vf_device, VF ids come from each VF")
         vf7d = [v for v in g["vf_instances"] if v["gpuhooks"]["address"] == "0000:08:01.7"]
         if check(len(vf7d) == 1, "damaged tree: VF 08:01.7 listed"):
-            types = {t["type_id"]: t for t in vf7d[0]["gpuhooks"]["mdev_types"]}
-            check(types.get("nvidia-746", {}).get("available_instances", 0) is None,
+            types = vf7d[0]["gpuhooks"]["mdev_types"]
+            check("nvidia-746" in types and types["nvidia-746"] is None,
                   "damaged tree: out-of-range available_instances gives null")
         warns = "\n".join(doc["gpuhooks"]["warnings"])
         for needle in ("numa_node", "iommu_group", "not-a-device", "virtfn15", "available_instances"):
