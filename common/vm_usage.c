@@ -410,6 +410,15 @@ static int read_file_at(int dirfd, const char *name, char **ret, size_t *ret_len
         return 0;
 }
 
+/* Is a domain named by the first @len bytes of @name recorded in an active state? */
+static bool active_named(const struct gpuh_vm_usage *u, const char *name, size_t len)
+{
+        for (size_t i = 0; i < u->n_vms; i++)
+                if (strlen(u->vms[i].name) == len && memcmp(u->vms[i].name, name, len) == 0)
+                        return gpuh_vm_state_is_active(u->vms[i].state);
+        return false;
+}
+
 int gpuh_vm_usage_load_dirs(struct gpuh_vm_usage *u, char *const *dirs, struct gpuh_warnings *w)
 {
         int n_ok = 0;
@@ -437,6 +446,11 @@ int gpuh_vm_usage_load_dirs(struct gpuh_vm_usage *u, char *const *dirs, struct g
                         size_t len = strlen(*p), xlen = 0;
 
                         if (len < 5 || !streq(*p + len - 4, ".xml"))
+                                continue;
+                        /* libvirt names the files after the domain: for a domain already seen
+                         * active (its status file), the live definition is what counts, as
+                         * virDomainGetXMLDesc() would return; its persistent config is not read. */
+                        if (active_named(u, *p, len - 4))
                                 continue;
                         r = read_file_at(dfd, *p, &xml, &xlen);
                         if (r == -EISDIR)

@@ -120,7 +120,9 @@ int gpuh_vm_usage_libvirt_finish(struct gpuh_vm_usage *u, struct gpuh_libvirt_qu
  * gpuh_vm_usage_load_dirs:
  * @u: the table; when any directory could be read its source becomes GPUH_VM_SOURCE_DOMAIN_XML
  * @dirs: NULL-terminated directories, e.g. "/run/libvirt/qemu", "/etc/libvirt/qemu"; their
- *        "*.xml" files are read (4 MiB each at most)
+ *        "*.xml" files are read (4 MiB each at most), except "<name>.xml" of a domain already
+ *        recorded as active: its live status file counts, not its persistent config (as
+ *        libvirt itself reports a running domain), so put the status directory first
  * @w: one warning per unreadable or malformed file
  *
  * Returns: the number of directories that could be read; -ENOMEM.
