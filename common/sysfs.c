@@ -123,17 +123,13 @@ static const char *skip_space(const char *p)
         return p;
 }
 
-int gpuh_sysfs_read_u64(int dirfd, const char *rel, uint64_t *ret)
+/* One unsigned number, decimal or 0x-prefixed hex, with white space around at most. */
+static int parse_unsigned(const char *p, unsigned long long *ret)
 {
-        char buf[64], *end;
-        const char *p;
         unsigned long long v;
-        int r;
+        char *end;
 
-        r = gpuh_sysfs_read(dirfd, rel, buf, sizeof(buf));
-        if (r < 0)
-                return r;
-        p = skip_space(buf);
+        p = skip_space(p);
         if (!(*p >= '0' && *p <= '9'))
                 return -EBADMSG;
         errno = 0;
@@ -149,24 +145,43 @@ int gpuh_sysfs_read_u64(int dirfd, const char *rel, uint64_t *ret)
         return 0;
 }
 
+int gpuh_sysfs_read_u64(int dirfd, const char *rel, uint64_t *ret)
+{
+        unsigned long long v;
+        char buf[64];
+        int r;
+
+        r = gpuh_sysfs_read(dirfd, rel, buf, sizeof(buf));
+        if (r < 0)
+                return r;
+        r = parse_unsigned(buf, &v);
+        if (r < 0)
+                return r;
+        *ret = v;
+        return 0;
+}
+
 int gpuh_sysfs_read_int(int dirfd, const char *rel, int *ret)
 {
-        char buf[64], *end;
+        unsigned long long v;
         const char *p;
-        long v;
+        char buf[64];
+        bool neg;
         int r;
 
         r = gpuh_sysfs_read(dirfd, rel, buf, sizeof(buf));
         if (r < 0)
                 return r;
         p = skip_space(buf);
-        if (!((*p >= '0' && *p <= '9') || (*p == '-' && p[1] >= '0' && p[1] <= '9')))
+        neg = *p == '-';
+        if (neg && !(p[1] >= '0' && p[1] <= '9'))
                 return -EBADMSG;
-        errno = 0;
-        v = strtol(p, &end, 10);
-        if (errno || *skip_space(end) || v < INT_MIN || v > INT_MAX)
+        r = parse_unsigned(p + neg, &v);
+        if (r < 0 || (p[neg] == '0' && (p[neg + 1] == 'x' || p[neg + 1] == 'X')))
+                return -EBADMSG;        /* decimal only */
+        if (v > (neg ? (unsigned long long) INT_MAX + 1 : (unsigned long long) INT_MAX))
                 return -EBADMSG;
-        *ret = (int) v;
+        *ret = neg ? (int) -(long long) v : (int) v;
         return 0;
 }
 

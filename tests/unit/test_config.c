@@ -9,27 +9,13 @@
 #include "config.h"
 #include "testutil.h"
 
-static char *dir;
-
-static int setup(void **state)
-{
-        dir = tu_mkdtemp();
-        return dir ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-        tu_rmtree(dir);
-        free(dir);
-        return 0;
-}
 
 static int load_text(const char *text, struct gpuh_config **c, char **err)
 {
         char path[PATH_MAX];
 
-        tu_write(dir, "c.json", text);
-        snprintf(path, sizeof(path), "%s/c.json", dir);
+        tu_write(tu_dir, "c.json", text);
+        snprintf(path, sizeof(path), "%s/c.json", tu_dir);
         return gpuh_config_load(path, true, c, err);
 }
 
@@ -38,7 +24,7 @@ static void test_defaults(void **state)
         struct gpuh_config *c = NULL;
         char path[PATH_MAX], *err = NULL;
 
-        snprintf(path, sizeof(path), "%s/absent.json", dir);
+        snprintf(path, sizeof(path), "%s/absent.json", tu_dir);
         assert_int_equal(gpuh_config_load(path, false, &c, &err), 0);
         assert_null(err);
         assert_int_equal(c->libvirt_timeout_ms, 10000);
@@ -125,5 +111,5 @@ int main(void)
                 cmocka_unit_test(test_full),
                 cmocka_unit_test(test_rejects),
         };
-        return cmocka_run_group_tests_name("config", tests, setup, teardown);
+        return cmocka_run_group_tests_name("config", tests, tu_group_setup, tu_group_teardown);
 }

@@ -12,20 +12,6 @@
 #include "vm_usage.h"
 #include "testutil.h"
 
-static char *dir;
-
-static int setup(void **state)
-{
-        dir = tu_mkdtemp();
-        return dir ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-        tu_rmtree(dir);
-        free(dir);
-        return 0;
-}
 
 static int add(struct gpuh_vm_usage *u, const char *xml, int state)
 {
@@ -171,14 +157,14 @@ static void test_dirs(void **state)
         const struct gpuh_vm *const *vms;
         struct gpuh_pci_addr a;
 
-        snprintf(run, sizeof(run), "%s/run", dir);
-        snprintf(etc, sizeof(etc), "%s/etc", dir);
-        snprintf(missing, sizeof(missing), "%s/missing", dir);
-        tu_write(dir, "run/i-2-10-VM.xml", "<domstatus state='paused'>" VM_PCI "</domstatus>");
-        tu_write(dir, "run/i-2-10-VM.pid", "77");
-        tu_write(dir, "etc/i-2-10-VM.xml", VM_PCI);
-        tu_write(dir, "etc/broken.xml", "<domain><name>x</name>");
-        tu_mkdir(dir, "etc/autostart.xml");     /* a directory named like a file */
+        snprintf(run, sizeof(run), "%s/run", tu_dir);
+        snprintf(etc, sizeof(etc), "%s/etc", tu_dir);
+        snprintf(missing, sizeof(missing), "%s/missing", tu_dir);
+        tu_write(tu_dir, "run/i-2-10-VM.xml", "<domstatus state='paused'>" VM_PCI "</domstatus>");
+        tu_write(tu_dir, "run/i-2-10-VM.pid", "77");
+        tu_write(tu_dir, "etc/i-2-10-VM.xml", VM_PCI);
+        tu_write(tu_dir, "etc/broken.xml", "<domain><name>x</name>");
+        tu_mkdir(tu_dir, "etc/autostart.xml");     /* a directory named like a file */
         assert_int_equal(gpuh_vm_usage_new(&u), 0);
         assert_int_equal(gpuh_vm_usage_source(u), GPUH_VM_SOURCE_NONE);
         assert_int_equal(gpuh_vm_usage_load_dirs(u, dirs, &w), 2);
@@ -201,7 +187,7 @@ static void test_libvirt_test_driver(void **state)
         struct gpuh_pci_addr a;
         char *err = NULL;
 
-        tu_write(dir, "node.xml",
+        tu_write(tu_dir, "node.xml",
                 "<node><cpu><mhz>3000</mhz><model>x86_64</model><active>4</active><nodes>1</nodes>"
                 "<sockets>1</sockets><cores>2</cores><threads>2</threads></cpu><memory>8388608</memory>"
                 "<domain type='kvm'><name>i-2-10-VM</name><uuid>11111111-1111-1111-1111-111111111111</uuid>"
@@ -214,7 +200,7 @@ static void test_libvirt_test_driver(void **state)
                 "<hostdev mode='subsystem' type='pci' managed='yes'><driver name='vfio'/>"
                 "<source><address domain='0x0000' bus='0x08' slot='0x00' function='0x4'/></source></hostdev></devices></domain>"
                 "</node>");
-        snprintf(uri, sizeof(uri), "test://%s/node.xml", dir);
+        snprintf(uri, sizeof(uri), "test://%s/node.xml", tu_dir);
         assert_int_equal(gpuh_vm_usage_new(&u), 0);
         assert_int_equal(gpuh_vm_usage_load_libvirt(u, uri, 10000, &err), 2);
         assert_null(err);
@@ -253,7 +239,7 @@ static void test_libvirt_hung_daemon(void **state)
         int fd, r;
         double ms;
 
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/hung.sock", dir);
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/hung.sock", tu_dir);
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         assert_true(fd >= 0);
         assert_int_equal(bind(fd, (struct sockaddr *) &sa, sizeof(sa)), 0);
@@ -286,5 +272,5 @@ int main(void)
                 cmocka_unit_test(test_libvirt_unreachable),
                 cmocka_unit_test(test_libvirt_hung_daemon),
         };
-        return cmocka_run_group_tests_name("vm_usage", tests, setup, teardown);
+        return cmocka_run_group_tests_name("vm_usage", tests, tu_group_setup, tu_group_teardown);
 }

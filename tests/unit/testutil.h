@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "macro.h"
+
 static inline char *tu_mkdtemp(void)
 {
         char tmpl[] = "/tmp/gpuh-test-XXXXXX";
@@ -70,4 +72,21 @@ static inline void tu_rmtree(const char *dir)
 {
         if (dir && !getenv("GPUH_TEST_KEEP"))
                 nftw(dir, tu_rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* One temporary directory per test group: tu_dir, made by tu_group_setup. */
+static char *tu_dir;
+
+static int _unused_ tu_group_setup(void **state)
+{
+        tu_dir = tu_mkdtemp();
+        return tu_dir ? 0 : -1;
+}
+
+static int _unused_ tu_group_teardown(void **state)
+{
+        tu_rmtree(tu_dir);
+        free(tu_dir);
+        tu_dir = NULL;
+        return 0;
 }
