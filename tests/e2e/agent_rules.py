@@ -8,7 +8,8 @@ Usage: agent_rules.py [-v] INVENTORY.json|-
 Independent of schemas/gpu-inventory.schema.json: this re-implements, in Python, what
 LibvirtComputingResource.parseGpuDevicesFromResult, getGpuDeviceFromVgpuInstance and
 getGpuDeviceFromVfInstance do with the text gpudiscovery prints, with Gson's semantics
-(docs: /work/shared/research/cloudstack-contract.md, A2-A5):
+(apache/cloudstack, plugins/hypervisors/kvm/.../LibvirtComputingResource.java and
+utils/.../script/Script.java, which runs the script with stderr merged into stdout):
 
   * The raw bytes must be exactly one JSON document (Gson's JsonParser throws "Did not consume
     the entire document" on trailing content; stderr is merged into stdout, so a stray

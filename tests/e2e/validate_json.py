@@ -13,7 +13,8 @@ Exit status: 0 when every file is valid, 1 when any file has an error (or cannot
 parsed), 2 on a usage error or an invalid schema.
 
 Run it with /usr/bin/python3: Debian's python3-jsonschema 4.10 is the one that supports draft
-2020-12 here (docs: /work/shared/research/testing.md section 4). Quirk of 4.10: when a nested
+2020-12 here (Debian 12; its package description says "Draft 3-7" but 4.10 has
+Draft202012Validator). Quirk of 4.10: when a nested
 error occurs, the parent's unevaluatedProperties error may also list properties that were in
 fact evaluated; look at the deepest path first.
 """

@@ -15,7 +15,7 @@ static void test_nvidia_description(void **state)
 {
         struct gpuh_vgpu_params p;
 
-        /* HPE A2 capture, nvidia-754 (host-captures README §2b) */
+        /* HPE DL380 Gen9 A2, type nvidia-754: harvester/pcidevices @bdd8025 testdata */
         gpuh_vgpu_params_parse("nvidia-754",
                 "num_heads=1, frl_config=60, framebuffer=4096M, max_resolution=4096x2400, max_instance=4", &p);
         assert_int_equal(p.max_instances, 4);
@@ -77,7 +77,7 @@ static void test_uuid(void **state)
 
 static void test_creatable_types(void **state)
 {
-        /* L40S VF 0000:26:00.4, harvester testdata (host-captures README §2c), abridged */
+        /* L40S VF 0000:26:00.4: harvester/pcidevices @bdd8025 testdata, abridged */
         const char *text = "ID    : vGPU Name\n1148  : NVIDIA L40S-2Q\n1145  : NVIDIA L40S-1B\n"
                            "2164  : NVIDIA L40S-3B\n";
         struct gpuh_vgpu_type *t = NULL;

@@ -58,7 +58,7 @@ static void test_domain(void **state)
 
 static void test_agent_form_two_devices(void **state)
 {
-        /* CloudStack's agent XML holds two <devices> (shared/research/domains 01) */
+        /* CloudStack's agent XML (LibvirtVMDef.toString(), 4.19) holds two <devices> elements */
         const char *xml = "<domain type='kvm'><name>i-2-154-VM</name>"
                 "<devices><memballoon model='virtio'/></devices><cpu></cpu>"
                 "<devices><hostdev mode='subsystem' type='pci' managed='yes' display='off'><driver name='vfio'/>"
