@@ -11,6 +11,7 @@
 #include <json-c/json.h>
 
 #include "config.h"
+#include "fileio.h"
 #include "macro.h"
 
 static void json_putp(json_object **o)
@@ -209,14 +210,12 @@ int gpuh_config_load(const char *path, bool must_exist, struct gpuh_config **ret
 {
         static const char *const keys[] = { "$schema", "discovery", "libvirt", NULL };
         _cleanup_(gpuh_config_freep) struct gpuh_config *c = NULL;
-        _cleanup_close_ int fd = -EBADF;
         _cleanup_free_ char *buf = NULL;
         _cleanup_json_ json_object *root = NULL;
         json_tokener *tok;
         enum json_tokener_error jerr;
         json_object *v;
         const char *bad;
-        struct stat st;
         size_t len = 0, end;
         int r;
 
@@ -227,35 +226,17 @@ int gpuh_config_load(const char *path, bool must_exist, struct gpuh_config **ret
         r = gpuh_config_new_default(&c);
         if (r < 0)
                 return r;
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0) {
-                r = -errno;
-                if (r == -ENOENT && !must_exist) {
-                        *ret = TAKE_PTR(c);
-                        return 0;
-                }
-                return fail(reterr, r, path, "%s", strerror(-r));
+        r = gpuh_read_file_at(AT_FDCWD, path, GPUH_CONFIG_MAX_BYTES, &buf, &len);
+        if (r == -ENOENT && !must_exist) {
+                *ret = TAKE_PTR(c);
+                return 0;
         }
-        if (fstat(fd, &st) < 0)
-                return fail(reterr, -errno, path, "%s", strerror(errno));
-        if (!S_ISREG(st.st_mode))
+        if (r == -EISDIR)
                 return fail(reterr, -EINVAL, path, "not a regular file");
-        if ((uint64_t) st.st_size > GPUH_CONFIG_MAX_BYTES)
-                return fail(reterr, -E2BIG, path, "larger than %u bytes", GPUH_CONFIG_MAX_BYTES);
-        buf = malloc((size_t) st.st_size + 1);
-        if (!buf)
-                return -ENOMEM;
-        while (len < (size_t) st.st_size) {
-                ssize_t n = read(fd, buf + len, (size_t) st.st_size - len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return fail(reterr, -errno, path, "%s", strerror(errno));
-                if (n == 0)
-                        break;
-                len += (size_t) n;
-        }
-        buf[len] = '\0';
+        if (r == -E2BIG)
+                return fail(reterr, r, path, "larger than %u bytes", GPUH_CONFIG_MAX_BYTES);
+        if (r < 0)
+                return fail(reterr, r, path, "%s", strerror(-r));
 
         tok = json_tokener_new();
         if (!tok)

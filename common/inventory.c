@@ -376,19 +376,20 @@ static int scan_function(struct scan *sc, const struct gpuh_pci_addr *a, struct 
         uint32_t class_code;
         int r;
 
+        /* VFs are reported under their PF only; on SR-IOV hosts most functions are VFs, so
+         * this one-call check comes before reading the class. */
+        snprintf(rel, sizeof(rel), "bus/pci/devices/%s/physfn", gpuh_pci_addr_format(a, name));
+        if (faccessat(sc->root_fd, rel, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+                return 0;
         r = gpuh_pci_dev_read_class(sc->root_fd, a, &class_code);
         if (r == -ENOMEM)
                 return r;
         if (r < 0) {
                 if (r != -ENOENT)
-                        gpuh_warn(w, "%s: class: %s", gpuh_pci_addr_format(a, name), strerror(-r));
+                        gpuh_warn(w, "%s: class: %s", name, strerror(-r));
                 return 0;
         }
         if (!class_is_display(class_code) && !class_is_accel(class_code))
-                return 0;
-        /* VFs are reported under their PF only. */
-        snprintf(rel, sizeof(rel), "bus/pci/devices/%s/physfn", gpuh_pci_addr_format(a, name));
-        if (faccessat(sc->root_fd, rel, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
                 return 0;
         r = gpuh_pci_dev_read(sc->root_fd, a, GPUH_PCI_FILL_ALL, w, &g->dev);
         if (r == -ENOMEM)

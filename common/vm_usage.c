@@ -19,6 +19,7 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 
+#include "fileio.h"
 #include "log.h"
 #include "sysfs.h"
 #include "vm_usage.h"
@@ -373,43 +374,6 @@ size_t gpuh_vm_usage_mdev(struct gpuh_vm_usage *u, const char *uuid, const struc
 
 /* ---- XML files ---- */
 
-static int read_file_at(int dirfd, const char *name, char **ret, size_t *ret_len)
-{
-        _cleanup_close_ int fd = -EBADF;
-        _cleanup_free_ char *buf = NULL;
-        struct stat st;
-        size_t len = 0;
-
-        fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-        if (fd < 0)
-                return -errno;
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        if (!S_ISREG(st.st_mode))
-                return -EISDIR;
-        if ((uint64_t) st.st_size > DOMAIN_XML_MAX)
-                return -E2BIG;
-        buf = malloc((size_t) st.st_size + 1);
-        if (!buf)
-                return -ENOMEM;
-        while (len <= (size_t) st.st_size) {
-                ssize_t n = read(fd, buf + len, (size_t) st.st_size + 1 - len);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (n == 0)
-                        break;
-                len += (size_t) n;
-        }
-        if (len > (size_t) st.st_size)
-                return -E2BIG;  /* grew while we read it */
-        *ret = TAKE_PTR(buf);
-        *ret_len = len;
-        return 0;
-}
-
 /* Is a domain named by the first @len bytes of @name recorded in an active state? */
 static bool active_named(const struct gpuh_vm_usage *u, const char *name, size_t len)
 {
@@ -452,7 +416,7 @@ int gpuh_vm_usage_load_dirs(struct gpuh_vm_usage *u, char *const *dirs, struct g
                          * virDomainGetXMLDesc() would return; its persistent config is not read. */
                         if (active_named(u, *p, len - 4))
                                 continue;
-                        r = read_file_at(dfd, *p, &xml, &xlen);
+                        r = gpuh_read_file_at(dfd, *p, DOMAIN_XML_MAX, &xml, &xlen);
                         if (r == -EISDIR)
                                 continue;
                         if (r == 0)
