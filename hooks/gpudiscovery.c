@@ -29,7 +29,7 @@ enum { EXIT_USAGE = 2 };
 
 enum {
         OPT_FORMAT = 0x100, OPT_SYSFS_ROOT, OPT_CONNECT, OPT_NO_LIBVIRT, OPT_DOMAIN_XML_DIR,
-        OPT_CONFIG, OPT_PCI_IDS, OPT_HELP, OPT_VERSION,
+        OPT_CONFIG, OPT_PCI_IDS, OPT_CACHE_DIR, OPT_HELP, OPT_VERSION,
 };
 
 /* The one list of options: getopt and --help are both made from it. */
@@ -52,6 +52,9 @@ static const struct option_doc {
           "configuration file (default " GPUH_CONFIG_DEFAULT_PATH "; env GPUHOOKS_CONFIG)" },
         { { "pci-ids", required_argument, NULL, OPT_PCI_IDS }, "FILE",
           "name devices from this pci.ids only (env GPUHOOKS_PCI_IDS)" },
+        { { "cache-dir", required_argument, NULL, OPT_CACHE_DIR }, "DIR",
+          "keep libpci's device names in DIR/" GPUH_PCI_NAMES_CACHE_FILE " (default " GPUH_PCI_NAMES_CACHE_DIR
+          "; empty: no cache; env GPUHOOKS_CACHE_DIR)" },
         { { "verbose", no_argument, NULL, 'v' }, NULL, "log to stderr, with debug messages" },
         { { "help", no_argument, NULL, OPT_HELP }, NULL, "show this help and exit" },
         { { "version", no_argument, NULL, OPT_VERSION }, NULL, "show the version and exit" },
@@ -82,6 +85,7 @@ struct args {
         size_t n_xml_dirs;
         const char *config;
         const char *pci_ids;
+        const char *cache_dir;
         bool verbose;
 };
 
@@ -139,6 +143,9 @@ static int parse_args(int argc, char **argv, struct args *a)
                         break;
                 case OPT_PCI_IDS:
                         a->pci_ids = optarg;
+                        break;
+                case OPT_CACHE_DIR:
+                        a->cache_dir = optarg;
                         break;
                 case 'v':
                         a->verbose = true;
@@ -250,6 +257,10 @@ int main(int argc, char **argv)
                 a.sysfs_root = "/sys";
         if (!a.pci_ids)
                 a.pci_ids = env("GPUHOOKS_PCI_IDS");
+        if (!a.cache_dir)
+                a.cache_dir = secure_getenv("GPUHOOKS_CACHE_DIR");
+        if (!a.cache_dir)
+                a.cache_dir = GPUH_PCI_NAMES_CACHE_DIR;
         if (!a.connect)
                 a.connect = cfg->libvirt_uri;
         if (a.xml_dirs)
@@ -267,7 +278,7 @@ int main(int argc, char **argv)
                 fprintf(stderr, "gpudiscovery: cannot open sysfs root '%s': %s\n", a.sysfs_root, strerror(-r));
                 return EXIT_FAILURE;
         }
-        if (gpuh_pci_names_new(a.sysfs_root, a.pci_ids, &names) < 0 || gpuh_vm_usage_new(&usage) < 0)
+        if (gpuh_pci_names_new(a.sysfs_root, a.pci_ids, a.cache_dir, &names) < 0 || gpuh_vm_usage_new(&usage) < 0)
                 return log_oom();
 
         /* Three things at once: libvirt answers in its child, pci.ids (and, without libvirt,
@@ -334,5 +345,8 @@ int main(int argc, char **argv)
                 fprintf(stderr, "gpudiscovery: cannot write the output: %s\n", strerror(-r));
                 return EXIT_FAILURE;
         }
+        r = gpuh_pci_names_save(names);
+        if (r < 0)
+                gpuh_log_errno(LOG_DEBUG, r, "names cache not written: %m");
         return EXIT_SUCCESS;
 }

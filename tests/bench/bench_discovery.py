@@ -19,7 +19,8 @@ child's ru_maxrss. The helper exists because a child spawned straight from Pytho
 Python's peak RSS in ru_maxrss (the kernel records the old address space's high-water mark
 at exec); without a C compiler the script spawns directly and says the RSS is an upper
 bound. The environment is the caller's without GPUHOOKS_* and
-LIBVIRT_DEFAULT_URI, plus GPUHOOKS_CONFIG pointing at install/gpuhooks.json (the defaults),
+LIBVIRT_DEFAULT_URI, plus GPUHOOKS_CONFIG pointing at install/gpuhooks.json (the defaults)
+and GPUHOOKS_CACHE_DIR in the work directory (the libpci names cache, warm after warm-up),
 so a config file on the machine cannot change the result.
 
 A run only counts when it is correct: exit status 0, nothing on stderr (the agent merges
@@ -79,6 +80,9 @@ def child_env(workdir):
         with open(cfg, "w") as f:
             f.write("{}\n")
     env["GPUHOOKS_CONFIG"] = cfg
+    # The names cache as in production (warm after the warm-up runs), but in the work
+    # directory, never the machine's /var/cache.
+    env["GPUHOOKS_CACHE_DIR"] = os.path.join(workdir, "cache")
     return env
 
 

@@ -4,7 +4,7 @@
 
   test_discovery.py --bin BUILD/hooks/gpudiscovery --hosts BUILD/fixtures/hosts --src SRC CASE [ARG]
 
-CASE is one of: host NAME | real-sys | damaged | cli.  GPUH_UPDATE_GOLDEN=1 rewrites the golden
+CASE is one of: host NAME | real-sys | damaged | cli | cache.  GPUH_UPDATE_GOLDEN=1 rewrites the golden
 inventories (fixtures/hosts/NAME/expected.json) instead of comparing them.
 Prints one line per check and closes with 'N passed, N failed'.
 """
@@ -21,6 +21,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 ARGS = None
 RESULTS = {"passed": 0, "failed": 0}
+CACHE_DIR = None
 
 
 def check(cond, what):
@@ -36,6 +37,7 @@ def run(args, env=None, timeout=60):
     e.pop("GPUHOOKS_SYSFS_ROOT", None)
     e.pop("GPUHOOKS_DOMAIN_XML_DIRS", None)
     e.pop("GPUHOOKS_PCI_IDS", None)
+    e["GPUHOOKS_CACHE_DIR"] = CACHE_DIR    # never the machine's /var/cache
     if env:
         e.update(env)
     p = subprocess.run([ARGS.bin] + args, capture_output=True, env=e, timeout=timeout,
@@ -256,6 +258,57 @@ def case_damaged():
         shutil.rmtree(tmp)
 
 
+def case_cache():
+    """The names cache: same names cold or warm, never a stale or damaged answer."""
+    tmp = tempfile.mkdtemp(prefix="gpuh-cache-")
+    try:
+        cache = os.path.join(tmp, "cache")
+        ids = os.path.join(tmp, "pci.ids")
+        shutil.copy(os.path.join(ARGS.src, "fixtures", "pci.ids"), ids)
+        name = "hpe-dl380g9-a2-vgpu"
+        args = ["--sysfs-root", os.path.join(ARGS.hosts, name, "sys"), "--pci-ids", ids, "--no-libvirt",
+                "--domain-xml-dir", "/nonexistent", "--cache-dir", cache]
+        cfile = os.path.join(cache, "pci-names.json")
+
+        rc, cold, err = run(args)
+        check(rc == 0 and err == b"", "cache: cold run exit 0, nothing on stderr")
+        check(os.path.isfile(cfile), "cache: the cold run wrote the cache (directory created)")
+        with open(cfile) as f:
+            c = json.load(f)
+        check(c["names"].get("d10de:25b6") == "GA107GL [A2 / A16]" and ids in c["key"],
+              "cache: holds libpci's answers under a key naming the ids file")
+        rc, warm, err = run(args)
+        check(rc == 0 and warm == cold, "cache: a warm run prints the same bytes")
+
+        # Poison one entry under the right key: the cache is really used...
+        c["names"]["d10de:25b6"] = "POISONED"
+        with open(cfile, "w") as f:
+            json.dump(c, f)
+        rc, out, err = run(args)
+        check(b"POISONED" in out, "cache: a warm run takes names from the cache")
+        # ...and any change of the ids file makes it miss.
+        os.utime(ids, (1, 1))
+        rc, out, err = run(args)
+        check(rc == 0 and out == cold, "cache: an updated pci.ids invalidates it")
+        with open(cfile) as f:
+            check("POISONED" not in f.read(), "cache: rewritten after the miss")
+
+        with open(cfile, "w") as f:
+            f.write("{not json")
+        rc, out, err = run(args)
+        check(rc == 0 and err == b"" and out == cold, "cache: a damaged cache costs nothing but time")
+
+        shutil.rmtree(cache)
+        with open(cache, "w") as f:
+            f.write("a file where the directory should be")
+        rc, out, err = run(args)
+        check(rc == 0 and err == b"" and out == cold, "cache: an unwritable cache directory is ignored")
+        rc, out, err = run(args[:-1] + [""])
+        check(rc == 0 and err == b"" and out == cold, "cache: --cache-dir '' disables it")
+    finally:
+        shutil.rmtree(tmp)
+
+
 def case_cli():
     rc, out, err = run(["--bogus"])
     check(rc == 2 and out == b"" and err.count(b"\n") == 1 and b"--bogus" in err,
@@ -301,6 +354,8 @@ def main():
     ap.add_argument("case")
     ap.add_argument("arg", nargs="?")
     ARGS = ap.parse_args()
+    global CACHE_DIR
+    CACHE_DIR = tempfile.mkdtemp(prefix="gpuh-names-")
     if ARGS.case == "host":
         case_host(ARGS.arg)
     elif ARGS.case == "real-sys":
@@ -309,8 +364,11 @@ def main():
         case_damaged()
     elif ARGS.case == "cli":
         case_cli()
+    elif ARGS.case == "cache":
+        case_cache()
     else:
         ap.error("unknown case")
+    shutil.rmtree(CACHE_DIR, ignore_errors=True)
     print("%d passed, %d failed" % (RESULTS["passed"], RESULTS["failed"]))
     return 1 if RESULTS["failed"] else 0
 
