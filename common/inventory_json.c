@@ -10,9 +10,14 @@
 #include "inventory_json.h"
 #include "macro.h"
 
-/* Every json-c constructor can fail only for memory; one flag collects that. */
+/* Every json-c constructor can fail only for memory; one flag collects that.
+ * json-c values are refcounted and never changed once built, so equal small integers (mdev
+ * availability: hundreds of 0s and 1s on a large host) share one object. */
+#define SHARED_INTS 64
+
 struct builder {
         bool oom;
+        json_object *ints[SHARED_INTS];
 };
 
 static json_object *chk(struct builder *b, json_object *o)
@@ -67,7 +72,19 @@ static json_object *strf(struct builder *b, const char *fmt, ...)
 
 static json_object *num_or_null(struct builder *b, int64_t v)
 {
-        return v < 0 ? NULL : chk(b, json_object_new_int64(v));
+        if (v < 0)
+                return NULL;
+        if (v >= SHARED_INTS)
+                return chk(b, json_object_new_int64(v));
+        if (!b->ints[v])
+                b->ints[v] = chk(b, json_object_new_int64(v));
+        return b->ints[v] ? json_object_get(b->ints[v]) : NULL;
+}
+
+/* Another reference to a shared value (NULL stays JSON null). */
+static json_object *ref(json_object *o)
+{
+        return o ? json_object_get(o) : NULL;
 }
 
 static json_object *id_or_null(struct builder *b, int v)
@@ -232,7 +249,35 @@ static const char *vf_profile(const struct gpuh_vf *vf)
         return vf->device_name ? vf->device_name : "";
 }
 
-static json_object *vf_instance(struct builder *b, struct gpuh_inventory *inv, const struct gpuh_vf *vf)
+/* Values every VF of one GPU repeats, built once. */
+struct vf_shared {
+        const char *vendor_id_src, *device_name_src, *driver_src;
+        uint16_t device_id;
+        json_object *vendor_id, *device_id_o, *device, *driver;
+};
+
+static json_object *shared_str(struct builder *b, json_object **slot, const char **src, const char *s)
+{
+        if (!s)
+                return NULL;
+        if (!*slot || !*src || !streq(*src, s)) {
+                json_object_put(*slot);
+                *slot = str(b, s);
+                *src = s;
+        }
+        return ref(*slot);
+}
+
+static void vf_shared_clear(struct vf_shared *sh)
+{
+        json_object_put(sh->vendor_id);
+        json_object_put(sh->device_id_o);
+        json_object_put(sh->device);
+        json_object_put(sh->driver);
+}
+
+static json_object *vf_instance(struct builder *b, struct gpuh_inventory *inv, const struct gpuh_vf *vf,
+                                struct vf_shared *sh)
 {
         const struct gpuh_vm *const *vms;
         size_t n = pci_users(inv, &vf->dev->addr, &vms);
@@ -249,10 +294,17 @@ static json_object *vf_instance(struct builder *b, struct gpuh_inventory *inv, c
         ext = chk(b, json_object_new_object());
         add(b, ext, "address", str(b, vf->dev->name));
         add(b, ext, "vf_index", chk(b, json_object_new_int(vf->index)));
-        add(b, ext, "vendor_id", strf(b, "%04x", vf->dev->vendor_id));
-        add(b, ext, "device_id", strf(b, "%04x", vf->dev->device_id));
-        add(b, ext, "device", str(b, vf->device_name));
-        add(b, ext, "driver", str(b, vf->dev->driver));
+        if (!sh->vendor_id)
+                sh->vendor_id = strf(b, "%04x", vf->dev->vendor_id);
+        if (!sh->device_id_o || sh->device_id != vf->dev->device_id) {
+                json_object_put(sh->device_id_o);
+                sh->device_id_o = strf(b, "%04x", vf->dev->device_id);
+                sh->device_id = vf->dev->device_id;
+        }
+        add(b, ext, "vendor_id", ref(sh->vendor_id));
+        add(b, ext, "device_id", ref(sh->device_id_o));
+        add(b, ext, "device", shared_str(b, &sh->device, &sh->device_name_src, vf->device_name));
+        add(b, ext, "driver", shared_str(b, &sh->driver, &sh->driver_src, vf->dev->driver));
         add(b, ext, "iommu_group", vf->dev->iommu_group < 0 ? NULL : strf(b, "%d", vf->dev->iommu_group));
         add(b, ext, "numa_node", chk(b, json_object_new_int(vf->dev->numa_node)));
         add(b, ext, "mdev_types", vf_mdev_types(b, vf->types, vf->n_types));
@@ -362,8 +414,12 @@ static json_object *gpu(struct builder *b, struct gpuh_inventory *inv, struct gp
                 push(b, arr, vgpu_instance(b, inv, &g->vgpus[i]));
         add(b, o, "vgpu_instances", arr);
         arr = chk(b, json_object_new_array());
-        for (size_t i = 0; i < g->n_vfs; i++)
-                push(b, arr, vf_instance(b, inv, &g->vfs[i]));
+        {
+                struct vf_shared sh = { 0 };
+                for (size_t i = 0; i < g->n_vfs; i++)
+                        push(b, arr, vf_instance(b, inv, &g->vfs[i], &sh));
+                vf_shared_clear(&sh);
+        }
         add(b, o, "vf_instances", arr);
         add(b, o, "gpuhooks", gpu_ext(b, g, used));
         return o;
@@ -390,6 +446,8 @@ int gpuh_inventory_to_json(struct gpuh_inventory *inv, json_object **ret)
         add(&b, ext, "warnings", warn);
         add(&b, root, "gpuhooks", ext);
 
+        for (size_t i = 0; i < SHARED_INTS; i++)
+                json_object_put(b.ints[i]);
         if (b.oom) {
                 json_object_put(root);
                 return -ENOMEM;

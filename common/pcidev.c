@@ -303,14 +303,11 @@ int gpuh_pci_dev_list_vfs(int root_fd, const struct gpuh_pci_addr *pf, struct gp
                 i = strtol(*p + 6, &end, 10);
                 if (errno || *end || i < 0 || i > 0xffff || (*p)[6] == '-' || (*p)[6] == '+')
                         continue;
+                /* Only read: a dangling link shows when the VF itself is read. */
                 r = gpuh_sysfs_link_basename(fd, *p, buf, sizeof(buf));
                 if (r < 0 || gpuh_pci_addr_parse(buf, &addrs[n]) < 0) {
                         gpuh_warn(w, "%s: %s: %s", pfname, *p,
                                   r < 0 ? strerror(-r) : "not a PCI address");
-                        continue;
-                }
-                if (gpuh_sysfs_exists(fd, *p) != 1) {
-                        gpuh_warn(w, "%s: %s: dangling link", pfname, *p);
                         continue;
                 }
                 idx[n++] = (int) i;

@@ -110,7 +110,8 @@ int gpuh_pci_dev_list(int root_fd, struct gpuh_warnings *w, struct gpuh_pci_addr
  * gpuh_pci_dev_list_vfs:
  * @root_fd: sysfs root fd
  * @pf: the physical function
- * @w: receives a warning per dangling or malformed virtfnN link
+ * @w: receives a warning per unreadable or malformed virtfnN link (a dangling one is listed:
+ *     reading the VF reports it)
  * @ret_addrs: VF addresses ordered by N, free()
  * @ret_index: the N of each, free()
  *

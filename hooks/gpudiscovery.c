@@ -212,11 +212,12 @@ static void *side_job_run(void *arg)
         return NULL;
 }
 
+/* One more than the cores: the side job holds a core only at the start. At most 8. */
 static unsigned scan_threads(void)
 {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
 
-        return n < 1 ? 1 : n > 4 ? 4 : (unsigned) n;
+        return n < 1 ? 2 : n > 7 ? 8 : (unsigned) n + 1;
 }
 
 int main(int argc, char **argv)
