@@ -133,7 +133,7 @@ int gpuh_vm_usage_load_dirs(struct gpuh_vm_usage *u, char *const *dirs, struct g
  * gpuh_vm_usage_pci / gpuh_vm_usage_mdev:
  * @u: the table
  * @ret: array of domains that use the function (or mdev UUID, any case), active ones first,
- *       then by name; valid until @u changes
+ *       then by name; valid until the next lookup or change of @u (one thread at a time)
  *
  * Returns: number of domains in @ret (0 when unused).
  */
