@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,27 +105,52 @@ static json_object *libvirt_address(struct builder *b, const struct gpuh_pci_add
         return o;
 }
 
+/* The domains using a PCI function (@uuid NULL) or an mdev: a stack buffer, or the heap
+ * for a device that hundreds of defined domains name. */
+struct users {
+        const struct gpuh_vm *small[32];
+        const struct gpuh_vm **v;
+        size_t n;
+};
+
+static void users_lookup(struct builder *b, struct gpuh_inventory *inv, const struct gpuh_pci_addr *a,
+                         const char *uuid, struct users *out)
+{
+        struct gpuh_vm_usage *u = inv->usage;
+
+        out->v = out->small;
+        out->n = 0;
+        if (!u)
+                return;
+        out->n = uuid ? gpuh_vm_usage_mdev(u, uuid, out->small, ARRAY_SIZE(out->small))
+                      : gpuh_vm_usage_pci(u, a, out->small, ARRAY_SIZE(out->small));
+        if (out->n <= ARRAY_SIZE(out->small))
+                return;
+        out->v = calloc(out->n, sizeof(*out->v));
+        if (!out->v) {
+                b->oom = true;
+                out->v = out->small;
+                out->n = ARRAY_SIZE(out->small);
+                return;
+        }
+        out->n = uuid ? gpuh_vm_usage_mdev(u, uuid, out->v, out->n) : gpuh_vm_usage_pci(u, a, out->v, out->n);
+}
+
 /* "used_by_vm" (first user, active ones first) and the full "used_by" list. */
-static json_object *users(struct builder *b, const struct gpuh_vm *const *vms, size_t n,
-                          json_object **ret_first)
+static json_object *users_json(struct builder *b, struct users *us, json_object **ret_first)
 {
         json_object *arr = chk(b, json_object_new_array());
 
-        *ret_first = n > 0 ? str(b, vms[0]->name) : NULL;
-        for (size_t i = 0; i < n; i++) {
+        *ret_first = us->n > 0 ? str(b, us->v[0]->name) : NULL;
+        for (size_t i = 0; i < us->n; i++) {
                 json_object *u = chk(b, json_object_new_object());
-                add(b, u, "name", str(b, vms[i]->name));
-                add(b, u, "state", str(b, gpuh_vm_state_to_string(vms[i]->state)));
+                add(b, u, "name", str(b, us->v[i]->name));
+                add(b, u, "state", str(b, gpuh_vm_state_to_string(us->v[i]->state)));
                 push(b, arr, u);
         }
+        if (us->v != us->small)
+                free(us->v);
         return arr;
-}
-
-static size_t pci_users(struct gpuh_inventory *inv, const struct gpuh_pci_addr *a,
-                        const struct gpuh_vm *const **ret)
-{
-        *ret = NULL;
-        return inv->usage ? gpuh_vm_usage_pci(inv->usage, a, ret) : 0;
 }
 
 static void vgpu_numbers(struct builder *b, json_object *o, const struct gpuh_vgpu_params *p)
@@ -215,9 +242,8 @@ static json_object *vf_type_catalog(struct builder *b, const struct gpuh_gpu *g)
 static json_object *vgpu_instance(struct builder *b, struct gpuh_inventory *inv,
                                   const struct gpuh_vgpu_instance *v)
 {
-        const struct gpuh_vm *const *vms = NULL;
-        size_t n = inv->usage ? gpuh_vm_usage_mdev(inv->usage, v->mdev->uuid, &vms) : 0;
         json_object *o = chk(b, json_object_new_object()), *ext, *first, *used;
+        struct users us;
         const char *profile = v->type && v->type->name ? v->type->name :
                               v->mdev->type_id ? v->mdev->type_id : "";
         char parent[GPUH_PCI_ADDR_MAX];
@@ -226,7 +252,8 @@ static json_object *vgpu_instance(struct builder *b, struct gpuh_inventory *inv,
         add(b, o, "profile_name", str(b, profile));
         vgpu_numbers(b, o, v->type ? &v->type->params : NULL);
         add(b, o, "libvirt_address", libvirt_address(b, &v->mdev->parent));
-        used = users(b, vms, n, &first);
+        users_lookup(b, inv, NULL, v->mdev->uuid, &us);
+        used = users_json(b, &us, &first);
         add(b, o, "used_by_vm", first);
         ext = chk(b, json_object_new_object());
         add(b, ext, "type_id", str(b, v->mdev->type_id));
@@ -279,16 +306,16 @@ static void vf_shared_clear(struct vf_shared *sh)
 static json_object *vf_instance(struct builder *b, struct gpuh_inventory *inv, const struct gpuh_vf *vf,
                                 struct vf_shared *sh)
 {
-        const struct gpuh_vm *const *vms;
-        size_t n = pci_users(inv, &vf->dev->addr, &vms);
         json_object *o = chk(b, json_object_new_object()), *ext, *first, *used, *vv = NULL;
+        struct users us;
         char a[GPUH_PCI_ADDR_MAX];
 
         add(b, o, "vf_pci_address", str(b, gpuh_pci_addr_format_agent(&vf->dev->addr, a)));
         add(b, o, "vf_profile", str(b, vf_profile(vf)));
         vgpu_numbers(b, o, NULL);
         add(b, o, "libvirt_address", libvirt_address(b, &vf->dev->addr));
-        used = users(b, vms, n, &first);
+        users_lookup(b, inv, &vf->dev->addr, NULL, &us);
+        used = users_json(b, &us, &first);
         add(b, o, "used_by_vm", first);
 
         ext = chk(b, json_object_new_object());
@@ -382,9 +409,8 @@ static json_object *gpu_ext(struct builder *b, struct gpuh_gpu *g, json_object *
 static json_object *gpu(struct builder *b, struct gpuh_inventory *inv, struct gpuh_gpu *g)
 {
         const struct gpuh_pci_dev *d = g->dev;
-        const struct gpuh_vm *const *vms;
-        size_t n = pci_users(inv, &d->addr, &vms);
         json_object *o = chk(b, json_object_new_object()), *fp, *arr, *first, *used;
+        struct users us;
         char a[GPUH_PCI_ADDR_MAX];
 
         add(b, o, "pci_address", str(b, gpuh_pci_addr_format_agent(&d->addr, a)));
@@ -405,7 +431,8 @@ static json_object *gpu(struct builder *b, struct gpuh_inventory *inv, struct gp
         fp = chk(b, json_object_new_object());
         add(b, fp, "enabled", chk(b, json_object_new_int(g->blockers == 0)));
         add(b, fp, "libvirt_address", libvirt_address(b, &d->addr));
-        used = users(b, vms, n, &first);
+        users_lookup(b, inv, &d->addr, NULL, &us);
+        used = users_json(b, &us, &first);
         add(b, fp, "used_by_vm", first);
         add(b, o, "full_passthrough", fp);
 
@@ -425,14 +452,64 @@ static json_object *gpu(struct builder *b, struct gpuh_inventory *inv, struct gp
         return o;
 }
 
-int gpuh_inventory_to_json(struct gpuh_inventory *inv, json_object **ret)
+/* GPU objects are built by a pool of threads, each with its own builder, into their slots. */
+struct pool {
+        struct gpuh_inventory *inv;
+        json_object **objs;
+        atomic_size_t next;
+        atomic_bool oom;
+};
+
+static void *build_worker(void *arg)
+{
+        struct pool *p = arg;
+        struct builder b = { 0 };
+        size_t i;
+
+        while ((i = atomic_fetch_add(&p->next, 1)) < p->inv->n_gpus)
+                p->objs[i] = gpu(&b, p->inv, &p->inv->gpus[i]);
+        for (size_t k = 0; k < SHARED_INTS; k++)
+                json_object_put(b.ints[k]);
+        if (b.oom)
+                atomic_store(&p->oom, true);
+        return NULL;
+}
+
+int gpuh_inventory_to_json(struct gpuh_inventory *inv, unsigned max_threads, json_object **ret)
 {
         struct builder b = { 0 };
-        json_object *root = chk(&b, json_object_new_object()), *gpus, *ext, *warn;
+        struct pool p = { .inv = inv };
+        pthread_t tids[8];
+        size_t started = 0, want = max_threads > 1 ? max_threads - 1 : 0;
+        json_object *root, *gpus, *ext, *warn;
 
+        if (inv->usage)
+                gpuh_vm_usage_seal(inv->usage);         /* lookups from several threads */
+        p.objs = calloc(inv->n_gpus + 1, sizeof(*p.objs));
+        if (!p.objs)
+                return -ENOMEM;
+        atomic_init(&p.next, 0);
+        atomic_init(&p.oom, false);
+        if (want > ARRAY_SIZE(tids))
+                want = ARRAY_SIZE(tids);
+        if (want + 1 > inv->n_gpus)
+                want = inv->n_gpus > 0 ? inv->n_gpus - 1 : 0;
+        for (; started < want; started++)
+                if (pthread_create(&tids[started], NULL, build_worker, &p) != 0)
+                        break;
+        build_worker(&p);
+        for (size_t t = 0; t < started; t++)
+                pthread_join(tids[t], NULL);
+        b.oom = atomic_load(&p.oom);
+
+        root = chk(&b, json_object_new_object());
         gpus = chk(&b, json_object_new_array());
-        for (size_t i = 0; i < inv->n_gpus; i++)
-                push(&b, gpus, gpu(&b, inv, &inv->gpus[i]));
+        for (size_t i = 0; i < inv->n_gpus; i++) {
+                if (!p.objs[i])
+                        b.oom = true;
+                push(&b, gpus, p.objs[i]);
+        }
+        free(p.objs);
         add(&b, root, "gpus", gpus);
 
         ext = chk(&b, json_object_new_object());

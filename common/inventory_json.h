@@ -9,6 +9,8 @@
 /**
  * gpuh_inventory_to_json:
  * @inv: a scanned inventory
+ * @max_threads: most threads building GPU objects at once (1: none started); the document
+ *               does not depend on it
  * @ret: the document, released with json_object_put()
  *
  * Field names, nesting and types follow CloudStack's gpudiscovery.sh as parsed by
@@ -18,7 +20,7 @@
  *
  * Returns: 0; -ENOMEM.
  */
-int gpuh_inventory_to_json(struct gpuh_inventory *inv, json_object **ret);
+int gpuh_inventory_to_json(struct gpuh_inventory *inv, unsigned max_threads, json_object **ret);
 
 /**
  * gpuh_json_print:

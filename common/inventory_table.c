@@ -10,12 +10,12 @@
 
 static const char *first_user(struct gpuh_inventory *inv, const struct gpuh_pci_addr *a, const char *uuid)
 {
-        const struct gpuh_vm *const *vms = NULL;
+        const struct gpuh_vm *vm = NULL;
         size_t n = 0;
 
         if (inv->usage)
-                n = uuid ? gpuh_vm_usage_mdev(inv->usage, uuid, &vms) : gpuh_vm_usage_pci(inv->usage, a, &vms);
-        return n > 0 ? vms[0]->name : "-";
+                n = uuid ? gpuh_vm_usage_mdev(inv->usage, uuid, &vm, 1) : gpuh_vm_usage_pci(inv->usage, a, &vm, 1);
+        return n > 0 ? vm->name : "-";
 }
 
 static const char *dash(const char *s)

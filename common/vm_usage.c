@@ -42,8 +42,6 @@ struct gpuh_vm_usage {
         size_t n_refs, cap_refs;
         bool sorted;
         enum gpuh_vm_source source;
-        const struct gpuh_vm **scratch;         /* lookup results */
-        size_t cap_scratch;
 };
 
 static const char *const state_names[_GPUH_VM_STATE_MAX] = {
@@ -102,7 +100,6 @@ struct gpuh_vm_usage *gpuh_vm_usage_free(struct gpuh_vm_usage *u)
                 free(u->vms[i].name);
         free(u->vms);
         free(u->refs);
-        free(u->scratch);
         free(u);
         return NULL;
 }
@@ -255,7 +252,8 @@ int gpuh_vm_usage_add_xml(struct gpuh_vm_usage *u, const char *xml, size_t len, 
                 return -E2BIG;
         xmlSetStructuredErrorFunc(NULL, (xmlStructuredErrorFunc) xml_silent);
         doc = xmlReadMemory(xml, (int) len, "domain.xml", NULL,
-                            XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+                            XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING |
+                            XML_PARSE_COMPACT | XML_PARSE_NOBLANKS);
         if (!doc)
                 return -EBADMSG;
         root = xmlDocGetRootElement(doc);
@@ -311,15 +309,18 @@ static int cmp_vm_ptr(const void *a, const void *b)
         return strcmp(x->name, y->name);
 }
 
-static size_t lookup(struct gpuh_vm_usage *u, const struct ref *key, const struct gpuh_vm *const **ret)
+void gpuh_vm_usage_seal(struct gpuh_vm_usage *u)
 {
-        size_t lo = 0, hi, n = 0;
+        if (!u->sorted && u->n_refs > 1)
+                qsort(u->refs, u->n_refs, sizeof(*u->refs), cmp_ref);
+        u->sorted = true;
+}
 
-        if (!u->sorted) {
-                if (u->n_refs > 1)
-                        qsort(u->refs, u->n_refs, sizeof(*u->refs), cmp_ref);
-                u->sorted = true;
-        }
+static size_t lookup(struct gpuh_vm_usage *u, const struct ref *key, const struct gpuh_vm **buf, size_t cap)
+{
+        size_t lo = 0, hi, n = 0, last = SIZE_MAX;
+
+        gpuh_vm_usage_seal(u);
         /* first ref with (kind, key) >= key with vm 0 */
         hi = u->n_refs;
         while (lo < hi) {
@@ -334,42 +335,43 @@ static size_t lookup(struct gpuh_vm_usage *u, const struct ref *key, const struc
                 k.vm = 0;
                 if (cmp_ref(&k, key) != 0)
                         break;
-                if (n > 0 && u->scratch[n - 1] == &u->vms[u->refs[i].vm])
+                const struct gpuh_vm *vm;
+                size_t kept, at;
+
+                if (u->refs[i].vm == last)
                         continue;       /* same domain twice (status + config file) */
-                if (n == u->cap_scratch) {
-                        size_t ncap = u->cap_scratch * 2 + 8;
-                        const struct gpuh_vm **ns = reallocarray(u->scratch, ncap, sizeof(*ns));
-                        if (!ns)
-                                break;
-                        u->scratch = ns;
-                        u->cap_scratch = ncap;
+                last = u->refs[i].vm;
+                vm = &u->vms[last];
+                /* keep the best @cap in order: insertion into the sorted prefix */
+                kept = n < cap ? n : cap;
+                for (at = kept; at > 0 && cmp_vm_ptr(&vm, &buf[at - 1]) < 0; at--)
+                        ;
+                if (at < cap) {
+                        memmove(buf + at + 1, buf + at, ((kept < cap ? kept + 1 : cap) - at - 1) * sizeof(*buf));
+                        buf[at] = vm;
                 }
-                u->scratch[n++] = &u->vms[u->refs[i].vm];
+                n++;
         }
-        if (n > 1)
-                qsort(u->scratch, n, sizeof(*u->scratch), cmp_vm_ptr);
-        *ret = (const struct gpuh_vm *const *) u->scratch;
         return n;
 }
 
 size_t gpuh_vm_usage_pci(struct gpuh_vm_usage *u, const struct gpuh_pci_addr *addr,
-                         const struct gpuh_vm *const **ret)
+                         const struct gpuh_vm **buf, size_t cap)
 {
         struct ref key = { .kind = REF_PCI, .addr = *addr, .vm = 0 };
 
-        return lookup(u, &key, ret);
+        return lookup(u, &key, buf, cap);
 }
 
-size_t gpuh_vm_usage_mdev(struct gpuh_vm_usage *u, const char *uuid, const struct gpuh_vm *const **ret)
+size_t gpuh_vm_usage_mdev(struct gpuh_vm_usage *u, const char *uuid, const struct gpuh_vm **buf, size_t cap)
 {
         struct ref key = { .kind = REF_MDEV, .vm = 0 };
 
-        *ret = NULL;
         if (!gpuh_uuid_is_valid(uuid))
                 return 0;
         for (size_t i = 0; i <= GPUH_UUID_STR_LEN; i++)
                 key.uuid[i] = (char) tolower((unsigned char) uuid[i]);
-        return lookup(u, &key, ret);
+        return lookup(u, &key, buf, cap);
 }
 
 /* ---- XML files ---- */

@@ -130,17 +130,27 @@ int gpuh_vm_usage_libvirt_finish(struct gpuh_vm_usage *u, struct gpuh_libvirt_qu
 int gpuh_vm_usage_load_dirs(struct gpuh_vm_usage *u, char *const *dirs, struct gpuh_warnings *w);
 
 /**
- * gpuh_vm_usage_pci / gpuh_vm_usage_mdev:
+ * gpuh_vm_usage_seal:
  * @u: the table
- * @ret: array of domains that use the function (or mdev UUID, any case), active ones first,
- *       then by name; valid until the next lookup or change of @u (one thread at a time)
  *
- * Returns: number of domains in @ret (0 when unused).
+ * Prepares @u for lookups (sorts it). Lookups seal an unsealed table themselves, which is not
+ * safe from several threads: seal first when threads will look up at once. Adding to @u
+ * unseals it.
+ */
+void gpuh_vm_usage_seal(struct gpuh_vm_usage *u);
+
+/**
+ * gpuh_vm_usage_pci / gpuh_vm_usage_mdev:
+ * @u: the table (sealed, for lookups from several threads)
+ * @buf, @cap: receive up to @cap domains that use the function (or mdev UUID, any case),
+ *             active ones first, then by name; pointers stay valid until @u changes
+ *
+ * Returns: the number of such domains, which may exceed @cap (0 when unused).
  */
 size_t gpuh_vm_usage_pci(struct gpuh_vm_usage *u, const struct gpuh_pci_addr *addr,
-                         const struct gpuh_vm *const **ret);
+                         const struct gpuh_vm **buf, size_t cap);
 size_t gpuh_vm_usage_mdev(struct gpuh_vm_usage *u, const char *uuid,
-                          const struct gpuh_vm *const **ret);
+                          const struct gpuh_vm **buf, size_t cap);
 
 /** gpuh_vm_usage_n_vms: number of distinct domains recorded. */
 size_t gpuh_vm_usage_n_vms(const struct gpuh_vm_usage *u);

@@ -336,7 +336,7 @@ int main(int argc, char **argv)
                 r = gpuh_inventory_print_table(inv, stdout);
         else {
                 json_object *doc = NULL;
-                r = gpuh_inventory_to_json(inv, &doc);
+                r = gpuh_inventory_to_json(inv, scan_threads(), &doc);
                 if (r == -ENOMEM)
                         return log_oom();
                 r = gpuh_json_print(doc, streq(a.format, "pretty"));

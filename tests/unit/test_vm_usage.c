@@ -35,24 +35,24 @@ static void addr(const char *s, struct gpuh_pci_addr *a)
 static void test_domain(void **state)
 {
         struct gpuh_vm_usage *u = NULL;
-        const struct gpuh_vm *const *vms;
+        const struct gpuh_vm *vms[8];
         struct gpuh_pci_addr a;
 
         assert_int_equal(gpuh_vm_usage_new(&u), 0);
         assert_int_equal(add(u, VM_PCI, -1), 0);
         assert_int_equal(gpuh_vm_usage_n_vms(u), 1);
         addr("0000:08:00.4", &a);
-        assert_int_equal(gpuh_vm_usage_pci(u, &a, &vms), 1);
+        assert_int_equal(gpuh_vm_usage_pci(u, &a, vms, 8), 1);
         assert_string_equal(vms[0]->name, "i-2-10-VM");
         assert_int_equal(vms[0]->state, GPUH_VM_DEFINED);
         addr("0002:01:00.1", &a);
-        assert_int_equal(gpuh_vm_usage_pci(u, &a, &vms), 1);
+        assert_int_equal(gpuh_vm_usage_pci(u, &a, vms, 8), 1);
         addr("0000:08:00.0", &a);
-        assert_int_equal(gpuh_vm_usage_pci(u, &a, &vms), 0);
+        assert_int_equal(gpuh_vm_usage_pci(u, &a, vms, 8), 0);
         /* UUIDs match in any case */
-        assert_int_equal(gpuh_vm_usage_mdev(u, "f715f63c-0d00-4007-9c5a-b07b0c6c05de", &vms), 1);
-        assert_int_equal(gpuh_vm_usage_mdev(u, "f715f63c-0d00-4007-9c5a-b07b0c6c05df", &vms), 0);
-        assert_int_equal(gpuh_vm_usage_mdev(u, "not-a-uuid", &vms), 0);
+        assert_int_equal(gpuh_vm_usage_mdev(u, "f715f63c-0d00-4007-9c5a-b07b0c6c05de", vms, 8), 1);
+        assert_int_equal(gpuh_vm_usage_mdev(u, "f715f63c-0d00-4007-9c5a-b07b0c6c05df", vms, 8), 0);
+        assert_int_equal(gpuh_vm_usage_mdev(u, "not-a-uuid", vms, 8), 0);
         gpuh_vm_usage_free(u);
 }
 
@@ -65,13 +65,13 @@ static void test_agent_form_two_devices(void **state)
                 "<source><address domain='0x0000' bus='0x3d' slot='0x00' function='0x0'/></source></hostdev></devices>"
                 "</domain>";
         struct gpuh_vm_usage *u = NULL;
-        const struct gpuh_vm *const *vms;
+        const struct gpuh_vm *vms[8];
         struct gpuh_pci_addr a;
 
         assert_int_equal(gpuh_vm_usage_new(&u), 0);
         assert_int_equal(add(u, xml, GPUH_VM_RUNNING), 0);
         addr("3d:00.0", &a);
-        assert_int_equal(gpuh_vm_usage_pci(u, &a, &vms), 1);
+        assert_int_equal(gpuh_vm_usage_pci(u, &a, vms, 8), 1);
         assert_int_equal(vms[0]->state, GPUH_VM_RUNNING);
         gpuh_vm_usage_free(u);
 }
@@ -89,7 +89,7 @@ static void test_status_merge_and_order(void **state)
                 "<hostdev mode='subsystem' type='pci'><source><address domain='0x0000' bus='0x08' slot='0x00' function='0x0'/></source></hostdev>"
                 "</devices></domain>";
         struct gpuh_vm_usage *u = NULL;
-        const struct gpuh_vm *const *vms;
+        const struct gpuh_vm *vms[8];
         struct gpuh_pci_addr a;
 
         assert_int_equal(gpuh_vm_usage_new(&u), 0);
@@ -99,11 +99,15 @@ static void test_status_merge_and_order(void **state)
         assert_int_equal(gpuh_vm_usage_n_vms(u), 2);
         addr("08:00.0", &a);
         /* the running domain first, each domain once though seen in two files */
-        assert_int_equal(gpuh_vm_usage_pci(u, &a, &vms), 2);
+        assert_int_equal(gpuh_vm_usage_pci(u, &a, vms, 8), 2);
         assert_string_equal(vms[0]->name, "z-running");
         assert_int_equal(vms[0]->state, GPUH_VM_RUNNING);
         assert_string_equal(vms[1]->name, "a-stopped");
         assert_string_equal(gpuh_vm_state_to_string(vms[1]->state), "defined");
+        /* a buffer smaller than the answer still gets the best-ranked domain */
+        vms[0] = NULL;
+        assert_int_equal(gpuh_vm_usage_pci(u, &a, vms, 1), 2);
+        assert_string_equal(vms[0]->name, "z-running");
         gpuh_vm_usage_free(u);
 }
 
@@ -154,7 +158,7 @@ static void test_dirs(void **state)
         char *dirs[] = { run, etc, missing, NULL };
         struct gpuh_vm_usage *u = NULL;
         struct gpuh_warnings w = { 0 };
-        const struct gpuh_vm *const *vms;
+        const struct gpuh_vm *vms[8];
         struct gpuh_pci_addr a;
 
         snprintf(run, sizeof(run), "%s/run", tu_dir);
@@ -171,7 +175,7 @@ static void test_dirs(void **state)
         assert_int_equal(gpuh_vm_usage_source(u), GPUH_VM_SOURCE_DOMAIN_XML);
         assert_int_equal(gpuh_vm_usage_n_vms(u), 1);
         addr("08:00.4", &a);
-        assert_int_equal(gpuh_vm_usage_pci(u, &a, &vms), 1);
+        assert_int_equal(gpuh_vm_usage_pci(u, &a, vms, 8), 1);
         assert_int_equal(vms[0]->state, GPUH_VM_PAUSED);
         assert_int_equal(w.n, 1);
         assert_non_null(strstr(w.v[0], "broken.xml"));
@@ -183,7 +187,7 @@ static void test_libvirt_test_driver(void **state)
 {
         char uri[PATH_MAX + 16];
         struct gpuh_vm_usage *u = NULL;
-        const struct gpuh_vm *const *vms;
+        const struct gpuh_vm *vms[8];
         struct gpuh_pci_addr a;
         char *err = NULL;
 
@@ -206,7 +210,7 @@ static void test_libvirt_test_driver(void **state)
         assert_null(err);
         assert_int_equal(gpuh_vm_usage_source(u), GPUH_VM_SOURCE_LIBVIRT);
         addr("08:00.4", &a);
-        assert_int_equal(gpuh_vm_usage_pci(u, &a, &vms), 2);
+        assert_int_equal(gpuh_vm_usage_pci(u, &a, vms, 8), 2);
         assert_string_equal(vms[0]->name, "i-2-10-VM");
         assert_int_equal(vms[0]->state, GPUH_VM_RUNNING);
         assert_string_equal(vms[1]->name, "i-2-11-VM");
