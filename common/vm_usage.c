@@ -311,7 +311,9 @@ static int cmp_vm_ptr(const void *a, const void *b)
 
 void gpuh_vm_usage_seal(struct gpuh_vm_usage *u)
 {
-        if (!u->sorted && u->n_refs > 1)
+        if (u->sorted)
+                return;         /* sealed: lookups only read, from any thread */
+        if (u->n_refs > 1)
                 qsort(u->refs, u->n_refs, sizeof(*u->refs), cmp_ref);
         u->sorted = true;
 }
