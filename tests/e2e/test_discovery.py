@@ -272,6 +272,7 @@ def case_cache():
 
         rc, cold, err = run(args)
         check(rc == 0 and err == b"", "cache: cold run exit 0, nothing on stderr")
+        valid_inventory(cold, "cache: cold run")
         check(os.path.isfile(cfile), "cache: the cold run wrote the cache (directory created)")
         with open(cfile) as f:
             c = json.load(f)
@@ -286,6 +287,7 @@ def case_cache():
             json.dump(c, f)
         rc, out, err = run(args)
         check(b"POISONED" in out, "cache: a warm run takes names from the cache")
+        valid_inventory(out, "cache: warm run")
         # ...and any change of the ids file makes it miss.
         os.utime(ids, (1, 1))
         rc, out, err = run(args)
