@@ -48,15 +48,21 @@ static void json_putp(json_object **o)
 /* libpci's error callback must not return (PCI_NONRET); we jump back to the lookup. */
 static jmp_buf *pci_error_jmp;
 
-static void _printf_(1, 2) __attribute__((noreturn)) pci_error_cb(char *msg, ...)
+static void _printf_(2, 0) libpci_log(int prio, const char *msg, va_list ap)
 {
         char buf[256];
+
+        vsnprintf(buf, sizeof(buf), msg, ap);
+        gpuh_log(prio, "libpci: %s", buf);
+}
+
+static void _printf_(1, 2) __attribute__((noreturn)) pci_error_cb(char *msg, ...)
+{
         va_list ap;
 
         va_start(ap, msg);
-        vsnprintf(buf, sizeof(buf), msg, ap);
+        libpci_log(LOG_WARNING, msg, ap);
         va_end(ap);
-        gpuh_log(LOG_WARNING, "libpci: %s", buf);
         if (pci_error_jmp)
                 longjmp(*pci_error_jmp, 1);
         abort();        /* unreachable: every libpci call below sets the jump target */
@@ -64,13 +70,11 @@ static void _printf_(1, 2) __attribute__((noreturn)) pci_error_cb(char *msg, ...
 
 static void _printf_(1, 2) pci_warning_cb(char *msg, ...)
 {
-        char buf[256];
         va_list ap;
 
         va_start(ap, msg);
-        vsnprintf(buf, sizeof(buf), msg, ap);
+        libpci_log(LOG_DEBUG, msg, ap);
         va_end(ap);
-        gpuh_log(LOG_DEBUG, "libpci: %s", buf);
 }
 
 static void _printf_(1, 2) pci_debug_cb(char *msg, ...)
