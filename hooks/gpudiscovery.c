@@ -8,7 +8,6 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,9 +20,7 @@
 #include "log.h"
 #include "pci_names.h"
 #include "sysfs.h"
-#include "vm_usage.h"
-
-#include <libxml/parser.h>
+#include "host.h"
 
 enum { EXIT_USAGE = 2 };
 
@@ -167,77 +164,15 @@ static int parse_args(int argc, char **argv, struct args *a)
         return -1;
 }
 
-/* "a:b:c" -> NULL-terminated vector, empty items dropped. */
-static char **split_colon(const char *s)
-{
-        _cleanup_free_ char *copy = strdup(s);
-        char **v = calloc(strlen(s) + 2, sizeof(char *));
-        char *save = NULL;
-        size_t n = 0;
-
-        if (!copy || !v) {
-                free(v);
-                return NULL;
-        }
-        for (char *t = strtok_r(copy, ":", &save); t; t = strtok_r(NULL, ":", &save))
-                if (!(v[n++] = strdup(t))) {
-                        strv_free(v);
-                        return NULL;
-                }
-        return v;
-}
-
-static const char *env(const char *name)
-{
-        const char *v = secure_getenv(name);
-        return v && *v ? v : NULL;
-}
-
-/* What runs beside the sysfs scan: loading pci.ids, and reading libvirt's XML files. */
-struct side_job {
-        struct gpuh_pci_names *names;
-        struct gpuh_vm_usage *usage;
-        char *const *dirs;              /* NULL: no XML files to read here */
-        struct gpuh_warnings warnings;
-        int dirs_read;                  /* gpuh_vm_usage_load_dirs() result */
-};
-
-static void *side_job_run(void *arg)
-{
-        struct side_job *j = arg;
-
-        gpuh_pci_names_load(j->names);
-        if (j->dirs)
-                j->dirs_read = gpuh_vm_usage_load_dirs(j->usage, j->dirs, &j->warnings);
-        return NULL;
-}
-
-/* One more than the cores: the side job holds a core only at the start. At most 8. */
-static unsigned scan_threads(void)
-{
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-
-        return n < 1 ? 2 : n > 7 ? 8 : (unsigned) n + 1;
-}
-
 int main(int argc, char **argv)
 {
         struct args a = { .format = "json" };
         _cleanup_free_ char **xml_dirs_arg = NULL;
-        _cleanup_strv_free_ char **xml_dirs_env = NULL;
         _cleanup_(gpuh_config_freep) struct gpuh_config *cfg = NULL;
-        _cleanup_sysfs_ struct gpuh_sysfs *sysfs = NULL;
-        _cleanup_(gpuh_pci_names_freep) struct gpuh_pci_names *names = NULL;
-        _cleanup_(gpuh_vm_usage_freep) struct gpuh_vm_usage *usage = NULL;
-        _cleanup_(gpuh_inventory_freep) struct gpuh_inventory *inv = NULL;
+        _cleanup_(gpuh_host_freep) struct gpuh_host *host = NULL;
         _cleanup_free_ char *err = NULL;
-        struct gpuh_libvirt_query *query = NULL;
-        struct side_job side = { 0 };
-        bool side_started;
-        pthread_t side_tid;
-        char *const *dirs;
         const char *cfg_path;
-        int r, scan_r;
+        int r;
 
         r = parse_args(argc, argv, &a);
         xml_dirs_arg = a.xml_dirs;
@@ -246,97 +181,31 @@ int main(int argc, char **argv)
         gpuh_log_setup("gpudiscovery", a.verbose ? GPUH_LOG_STDERR : GPUH_LOG_SYSLOG,
                        a.verbose ? LOG_DEBUG : LOG_WARNING);
 
-        cfg_path = a.config ? a.config : env("GPUHOOKS_CONFIG");
+        cfg_path = a.config ? a.config : secure_getenv("GPUHOOKS_CONFIG");
+        if (cfg_path && !*cfg_path)
+                cfg_path = NULL;
         r = gpuh_config_load(cfg_path, cfg_path != NULL, &cfg, &err);
         if (r < 0) {
                 fprintf(stderr, "gpudiscovery: %s\n", err ? err : strerror(-r));
                 return EXIT_USAGE;
         }
-        if (!a.sysfs_root)
-                a.sysfs_root = env("GPUHOOKS_SYSFS_ROOT");
-        if (!a.sysfs_root)
-                a.sysfs_root = "/sys";
-        if (!a.pci_ids)
-                a.pci_ids = env("GPUHOOKS_PCI_IDS");
-        if (!a.cache_dir)
-                a.cache_dir = secure_getenv("GPUHOOKS_CACHE_DIR");
-        if (!a.cache_dir)
-                a.cache_dir = GPUH_PCI_NAMES_CACHE_DIR;
-        if (!a.connect)
-                a.connect = cfg->libvirt_uri;
-        if (a.xml_dirs)
-                dirs = a.xml_dirs;
-        else if (env("GPUHOOKS_DOMAIN_XML_DIRS")) {
-                xml_dirs_env = split_colon(env("GPUHOOKS_DOMAIN_XML_DIRS"));
-                if (!xml_dirs_env)
-                        return log_oom();
-                dirs = xml_dirs_env;
-        } else
-                dirs = cfg->domain_xml_dirs;
 
-        r = gpuh_sysfs_open(a.sysfs_root, &sysfs);
+        r = gpuh_host_scan(&(struct gpuh_host_opts) {
+                        .sysfs_root = a.sysfs_root, .pci_ids = a.pci_ids, .cache_dir = a.cache_dir,
+                        .connect = a.connect, .no_libvirt = a.no_libvirt, .xml_dirs = a.xml_dirs, .cfg = cfg,
+                }, &host, &err);
+        if (r == -ENOMEM)
+                return log_oom();
         if (r < 0) {
-                fprintf(stderr, "gpudiscovery: cannot open sysfs root '%s': %s\n", a.sysfs_root, strerror(-r));
+                fprintf(stderr, "gpudiscovery: %s\n", err ? err : strerror(-r));
                 return EXIT_FAILURE;
         }
-        if (gpuh_pci_names_new(a.sysfs_root, a.pci_ids, a.cache_dir, &names) < 0 || gpuh_vm_usage_new(&usage) < 0)
-                return log_oom();
-
-        /* Three things at once: libvirt answers in its child, pci.ids (and, without libvirt,
-         * the domain XML files) load in a thread, and sysfs is read meanwhile. The child is
-         * forked before any thread exists. */
-        if (!a.no_libvirt) {
-                r = gpuh_vm_usage_libvirt_start(a.connect, cfg->libvirt_timeout_ms, &query);
-                if (r < 0)
-                        query = NULL;   /* reported below, as an unreachable libvirt */
-        }
-        xmlInitParser();
-        side.names = names;
-        side.usage = usage;
-        side.dirs = a.no_libvirt ? dirs : NULL;
-        side_started = pthread_create(&side_tid, NULL, side_job_run, &side) == 0;
-        if (!side_started)
-                side_job_run(&side);
-
-        scan_r = gpuh_inventory_scan(sysfs->root_fd, cfg, scan_threads(), &inv);
-        if (side_started)
-                pthread_join(side_tid, NULL);
-        if (scan_r == -ENOMEM)
-                return log_oom();
-        if (scan_r < 0) {
-                if (query)
-                        gpuh_vm_usage_libvirt_finish(usage, query, NULL);
-                gpuh_warnings_clear(&side.warnings);
-                fprintf(stderr, "gpudiscovery: cannot read '%s/bus/pci/devices': %s\n", a.sysfs_root,
-                        scan_r == -ENOENT ? "not a sysfs tree" : strerror(-scan_r));
-                return EXIT_FAILURE;
-        }
-        r = gpuh_inventory_name(inv, names);
-        if (r < 0)
-                return log_oom();
-
-        /* VM usage: libvirt first; when it cannot answer, the files it keeps. */
-        if (!a.no_libvirt) {
-                free(err);
-                err = NULL;
-                r = query ? gpuh_vm_usage_libvirt_finish(usage, query, &err) : -ECHILD;
-                if (r < 0) {
-                        gpuh_warn(&inv->warnings, "libvirt unreachable (%s), VM usage read from domain XML files",
-                                  err ? err : strerror(-r));
-                        side.dirs_read = gpuh_vm_usage_load_dirs(usage, dirs, &side.warnings);
-                }
-        }
-        if (gpuh_warnings_move(&inv->warnings, &side.warnings) < 0 || side.dirs_read == -ENOMEM)
-                return log_oom();
-        if (gpuh_vm_usage_source(usage) == GPUH_VM_SOURCE_NONE)
-                gpuh_warn(&inv->warnings, "no VM usage: neither libvirt nor a domain XML directory could be read");
-        inv->usage = usage;
 
         if (streq(a.format, "table"))
-                r = gpuh_inventory_print_table(inv, stdout);
+                r = gpuh_inventory_print_table(host->inv, stdout);
         else {
                 json_object *doc = NULL;
-                r = gpuh_inventory_to_json(inv, scan_threads(), &doc);
+                r = gpuh_inventory_to_json(host->inv, gpuh_host_threads(), &doc);
                 if (r == -ENOMEM)
                         return log_oom();
                 r = gpuh_json_print(doc, streq(a.format, "pretty"));
@@ -346,8 +215,5 @@ int main(int argc, char **argv)
                 fprintf(stderr, "gpudiscovery: cannot write the output: %s\n", strerror(-r));
                 return EXIT_FAILURE;
         }
-        r = gpuh_pci_names_save(names);
-        if (r < 0)
-                gpuh_log_errno(LOG_DEBUG, r, "names cache not written: %m");
         return EXIT_SUCCESS;
 }

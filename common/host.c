@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* host.c: scanning sysfs, naming devices and asking libvirt, overlapped. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libxml/parser.h>
+
+#include "host.h"
+#include "log.h"
+
+/* What runs beside the sysfs scan: loading pci.ids, and reading libvirt's XML files. */
+struct side_job {
+        struct gpuh_pci_names *names;
+        struct gpuh_vm_usage *usage;
+        char *const *dirs;              /* NULL: no XML files to read here */
+        struct gpuh_warnings warnings;
+        int dirs_read;                  /* gpuh_vm_usage_load_dirs() result */
+};
+
+static void *side_job_run(void *arg)
+{
+        struct side_job *j = arg;
+
+        gpuh_pci_names_load(j->names);
+        if (j->dirs)
+                j->dirs_read = gpuh_vm_usage_load_dirs(j->usage, j->dirs, &j->warnings);
+        return NULL;
+}
+
+unsigned gpuh_host_threads(void)
+{
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+        /* the side job holds a core only at the start */
+        return n < 1 ? 2 : n > 7 ? 8 : (unsigned) n + 1;
+}
+
+static const char *env(const char *name)
+{
+        const char *v = secure_getenv(name);
+
+        return v && *v ? v : NULL;
+}
+
+/* "a:b:c" -> NULL-terminated vector, empty items dropped. */
+static char **split_colon(const char *s)
+{
+        _cleanup_free_ char *copy = strdup(s);
+        char **v = calloc(strlen(s) + 2, sizeof(char *));
+        char *save = NULL;
+        size_t n = 0;
+
+        if (!copy || !v) {
+                free(v);
+                return NULL;
+        }
+        for (char *t = strtok_r(copy, ":", &save); t; t = strtok_r(NULL, ":", &save))
+                if (!(v[n++] = strdup(t))) {
+                        strv_free(v);
+                        return NULL;
+                }
+        return v;
+}
+
+struct gpuh_host *gpuh_host_free(struct gpuh_host *h)
+{
+        if (!h)
+                return NULL;
+        if (h->names) {
+                int r = gpuh_pci_names_save(h->names);
+                if (r < 0)
+                        gpuh_log_errno(LOG_DEBUG, r, "names cache not written: %m");
+        }
+        gpuh_inventory_free(h->inv);
+        gpuh_vm_usage_free(h->usage);
+        gpuh_pci_names_free(h->names);
+        gpuh_sysfs_free(h->sysfs);
+        strv_free(h->env_dirs);
+        free(h);
+        return NULL;
+}
+
+int gpuh_host_scan(const struct gpuh_host_opts *o, struct gpuh_host **ret, char **reterr)
+{
+        _cleanup_(gpuh_host_freep) struct gpuh_host *h = NULL;
+        _cleanup_free_ char *err = NULL;
+        struct gpuh_libvirt_query *query = NULL;
+        struct side_job side = { 0 };
+        const char *root, *cache_dir, *uri;
+        char *const *dirs;
+        pthread_t tid;
+        bool side_started;
+        int r;
+
+        *reterr = NULL;
+        h = calloc(1, sizeof(*h));
+        if (!h)
+                return -ENOMEM;
+        root = o->sysfs_root ? o->sysfs_root : env("GPUHOOKS_SYSFS_ROOT");
+        if (!root)
+                root = "/sys";
+        cache_dir = o->cache_dir ? o->cache_dir : secure_getenv("GPUHOOKS_CACHE_DIR");
+        if (!cache_dir)
+                cache_dir = GPUH_PCI_NAMES_CACHE_DIR;
+        uri = o->connect ? o->connect : o->cfg->libvirt_uri;
+        if (o->xml_dirs)
+                dirs = o->xml_dirs;
+        else if (env("GPUHOOKS_DOMAIN_XML_DIRS")) {
+                if (!(h->env_dirs = split_colon(env("GPUHOOKS_DOMAIN_XML_DIRS"))))
+                        return -ENOMEM;
+                dirs = h->env_dirs;
+        } else
+                dirs = o->cfg->domain_xml_dirs;
+
+        r = gpuh_sysfs_open(root, &h->sysfs);
+        if (r < 0) {
+                if (asprintf(reterr, "cannot open sysfs root '%s': %s", root, strerror(-r)) < 0)
+                        *reterr = NULL;
+                return r;
+        }
+        if (gpuh_pci_names_new(root, o->pci_ids ? o->pci_ids : env("GPUHOOKS_PCI_IDS"), cache_dir, &h->names) < 0 ||
+            gpuh_vm_usage_new(&h->usage) < 0)
+                return -ENOMEM;
+
+        if (!o->no_libvirt && gpuh_vm_usage_libvirt_start(uri, o->cfg->libvirt_timeout_ms, &query) < 0)
+                query = NULL;   /* reported below, as an unreachable libvirt */
+        xmlInitParser();
+        side.names = h->names;
+        side.usage = h->usage;
+        side.dirs = o->no_libvirt ? dirs : NULL;
+        side_started = pthread_create(&tid, NULL, side_job_run, &side) == 0;
+        if (!side_started)
+                side_job_run(&side);
+
+        r = gpuh_inventory_scan(h->sysfs->root_fd, o->cfg, gpuh_host_threads(), &h->inv);
+        if (side_started)
+                pthread_join(tid, NULL);
+        if (r < 0) {
+                if (query)
+                        gpuh_vm_usage_libvirt_finish(h->usage, query, NULL);
+                gpuh_warnings_clear(&side.warnings);
+                if (r != -ENOMEM && asprintf(reterr, "cannot read '%s/bus/pci/devices': %s", root,
+                                             r == -ENOENT ? "not a sysfs tree" : strerror(-r)) < 0)
+                        *reterr = NULL;
+                return r;
+        }
+        r = gpuh_inventory_name(h->inv, h->names);
+        if (r < 0) {
+                if (query)
+                        gpuh_vm_usage_libvirt_finish(h->usage, query, NULL);
+                gpuh_warnings_clear(&side.warnings);
+                return r;
+        }
+
+        /* VM usage: libvirt first; when it cannot answer, the files it keeps. */
+        if (!o->no_libvirt) {
+                r = query ? gpuh_vm_usage_libvirt_finish(h->usage, query, &err) : -ECHILD;
+                if (r < 0) {
+                        gpuh_warn(&h->inv->warnings, "libvirt unreachable (%s), VM usage read from domain XML files",
+                                  err ? err : strerror(-r));
+                        side.dirs_read = gpuh_vm_usage_load_dirs(h->usage, dirs, &side.warnings);
+                }
+        }
+        r = gpuh_warnings_move(&h->inv->warnings, &side.warnings);
+        gpuh_warnings_clear(&side.warnings);
+        if (r < 0 || side.dirs_read == -ENOMEM)
+                return -ENOMEM;
+        if (gpuh_vm_usage_source(h->usage) == GPUH_VM_SOURCE_NONE)
+                gpuh_warn(&h->inv->warnings, "no VM usage: neither libvirt nor a domain XML directory could be read");
+        h->inv->usage = h->usage;
+        *ret = TAKE_PTR(h);
+        return 0;
+}
