@@ -28,6 +28,7 @@ int gpuh_config_new_default(struct gpuh_config **ret)
         if (!c)
                 return -ENOMEM;
         c->libvirt_timeout_ms = 10000;
+        c->reservation_ttl_s = 600;
         c->domain_xml_dirs = calloc(3, sizeof(char *));
         if (!c->domain_xml_dirs ||
             !(c->domain_xml_dirs[0] = strdup("/run/libvirt/qemu")) ||
@@ -47,6 +48,24 @@ struct gpuh_config *gpuh_config_free(struct gpuh_config *c)
         free(c->exclude_passthrough);
         free(c->libvirt_uri);
         strv_free(c->domain_xml_dirs);
+        for (size_t i = 0; i < c->n_rules; i++) {
+                struct gpuh_rule_match *m = &c->rules[i].match;
+                free(m->name);
+                free(m->service_offering);
+                free(m->host_tag);
+                free(m->account);
+                free(m->domain);
+                free(m->project);
+                free(m->zone);
+                for (size_t k = 0; k < m->n_tags; k++) {
+                        free(m->tag_keys[k]);
+                        free(m->tag_globs[k]);
+                }
+                free(m->tag_keys);
+                free(m->tag_globs);
+                gpuh_requests_free(c->rules[i].requests, c->rules[i].n_requests);
+        }
+        free(c->rules);
         free(c);
         return NULL;
 }
@@ -206,9 +225,114 @@ static int load_libvirt(struct gpuh_config *c, json_object *o, const char *path,
         return 0;
 }
 
+static int load_match(struct gpuh_rule_match *m, json_object *o, size_t idx, const char *path, char **reterr)
+{
+        static const char *const keys[] = { "name", "service_offering", "host_tag", "resource_tag", "account",
+                                            "domain", "project", "zone", NULL };
+        struct { const char *key; char **field; } fields[] = {
+                { "name", &m->name }, { "service_offering", &m->service_offering }, { "host_tag", &m->host_tag },
+                { "account", &m->account }, { "domain", &m->domain }, { "project", &m->project }, { "zone", &m->zone },
+        };
+        json_object *v;
+        const char *bad;
+
+        if (!json_object_is_type(o, json_type_object) || json_object_object_length(o) == 0)
+                return fail(reterr, -EBADMSG, path, "'transformer.rules[%zu].match' must be a non-empty object", idx);
+        if (check_keys(o, keys, &bad) < 0)
+                return fail(reterr, -EBADMSG, path, "unknown key 'transformer.rules[%zu].match.%s'", idx, bad);
+        for (size_t i = 0; i < ARRAY_SIZE(fields); i++) {
+                if (!json_object_object_get_ex(o, fields[i].key, &v))
+                        continue;
+                if (!json_object_is_type(v, json_type_string) || !*json_object_get_string(v))
+                        return fail(reterr, -EBADMSG, path, "'transformer.rules[%zu].match.%s' must be a non-empty string",
+                                    idx, fields[i].key);
+                if (!(*fields[i].field = strdup(json_object_get_string(v))))
+                        return -ENOMEM;
+        }
+        if (json_object_object_get_ex(o, "resource_tag", &v)) {
+                size_t n = 0, cap;
+                if (!json_object_is_type(v, json_type_object) || (cap = (size_t) json_object_object_length(v)) == 0)
+                        return fail(reterr, -EBADMSG, path, "'transformer.rules[%zu].match.resource_tag' must be a non-empty object", idx);
+                m->tag_keys = calloc(cap, sizeof(char *));
+                m->tag_globs = calloc(cap, sizeof(char *));
+                if (!m->tag_keys || !m->tag_globs)
+                        return -ENOMEM;
+                json_object_object_foreach(v, key, glob) {
+                        if (!json_object_is_type(glob, json_type_string))
+                                return fail(reterr, -EBADMSG, path, "'transformer.rules[%zu].match.resource_tag.%s' must be a string", idx, key);
+                        m->tag_keys[n] = strdup(key);
+                        m->tag_globs[n] = strdup(json_object_get_string(glob));
+                        m->n_tags = ++n;
+                        if (!m->tag_keys[n - 1] || !m->tag_globs[n - 1])
+                                return -ENOMEM;
+                }
+        }
+        return 0;
+}
+
+static int load_transformer(struct gpuh_config *c, json_object *o, const char *path, char **reterr)
+{
+        static const char *const keys[] = { "rules", "allow_mixed", "reservation_ttl_s", "managed", NULL };
+        json_object *v;
+        const char *bad;
+
+        if (!json_object_is_type(o, json_type_object))
+                return fail(reterr, -EBADMSG, path, "'transformer' must be an object");
+        if (check_keys(o, keys, &bad) < 0)
+                return fail(reterr, -EBADMSG, path, "unknown key 'transformer.%s'", bad);
+        if (json_object_object_get_ex(o, "allow_mixed", &v)) {
+                if (!json_object_is_type(v, json_type_boolean))
+                        return fail(reterr, -EBADMSG, path, "'transformer.allow_mixed' must be true or false");
+                c->allow_mixed = json_object_get_boolean(v);
+        }
+        if (json_object_object_get_ex(o, "reservation_ttl_s", &v)) {
+                int64_t t;
+                if (!json_object_is_type(v, json_type_int) || (t = json_object_get_int64(v)) < 10 || t > 86400)
+                        return fail(reterr, -EBADMSG, path, "'transformer.reservation_ttl_s' must be an integer from 10 to 86400");
+                c->reservation_ttl_s = (int) t;
+        }
+        if (json_object_object_get_ex(o, "managed", &v)) {
+                const char *m = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
+                if (!streq(m, "gpuhooks") && !streq(m, "libvirt"))
+                        return fail(reterr, -EBADMSG, path, "'transformer.managed' must be \"gpuhooks\" or \"libvirt\"");
+                c->managed_by_libvirt = streq(m, "libvirt");
+        }
+        if (json_object_object_get_ex(o, "rules", &v)) {
+                size_t n;
+                if (!json_object_is_type(v, json_type_array))
+                        return fail(reterr, -EBADMSG, path, "'transformer.rules' must be an array");
+                n = json_object_array_length(v);
+                c->rules = calloc(n + 1, sizeof(*c->rules));
+                if (!c->rules)
+                        return -ENOMEM;
+                for (size_t i = 0; i < n; i++) {
+                        static const char *const rkeys[] = { "match", "requests", NULL };
+                        json_object *rule = json_object_array_get_idx(v, i), *m, *reqs;
+                        _cleanup_free_ char *why = NULL;
+                        int r;
+
+                        c->n_rules = i + 1;
+                        if (!json_object_is_type(rule, json_type_object) || check_keys(rule, rkeys, &bad) < 0 ||
+                            !json_object_object_get_ex(rule, "match", &m) ||
+                            !json_object_object_get_ex(rule, "requests", &reqs))
+                                return fail(reterr, -EBADMSG, path,
+                                            "'transformer.rules[%zu]' must be an object of 'match' and 'requests'", i);
+                        r = load_match(&c->rules[i].match, m, i, path, reterr);
+                        if (r < 0)
+                                return r;
+                        r = gpuh_requests_from_json(reqs, &c->rules[i].requests, &c->rules[i].n_requests, &why);
+                        if (r == -ENOMEM)
+                                return r;
+                        if (r < 0)
+                                return fail(reterr, -EBADMSG, path, "'transformer.rules[%zu].%s'", i, why ? why : "requests");
+                }
+        }
+        return 0;
+}
+
 int gpuh_config_load(const char *path, bool must_exist, struct gpuh_config **ret, char **reterr)
 {
-        static const char *const keys[] = { "$schema", "discovery", "libvirt", NULL };
+        static const char *const keys[] = { "$schema", "discovery", "libvirt", "transformer", NULL };
         _cleanup_(gpuh_config_freep) struct gpuh_config *c = NULL;
         _cleanup_free_ char *buf = NULL;
         _cleanup_json_ json_object *root = NULL;
@@ -261,6 +385,8 @@ int gpuh_config_load(const char *path, bool must_exist, struct gpuh_config **ret
         if (json_object_object_get_ex(root, "discovery", &v) && (r = load_discovery(c, v, path, reterr)) < 0)
                 return r;
         if (json_object_object_get_ex(root, "libvirt", &v) && (r = load_libvirt(c, v, path, reterr)) < 0)
+                return r;
+        if (json_object_object_get_ex(root, "transformer", &v) && (r = load_transformer(c, v, path, reterr)) < 0)
                 return r;
         *ret = TAKE_PTR(c);
         return 0;

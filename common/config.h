@@ -7,9 +7,30 @@
 #include <stdint.h>
 
 #include "pci_addr.h"
+#include "request.h"
 
 #define GPUH_CONFIG_DEFAULT_PATH "/etc/gpuhooks/gpuhooks.json"
 #define GPUH_CONFIG_MAX_BYTES (1u << 20)
+
+/* transformer.rules[].match: fnmatch(3) globs; NULL fields match anything. */
+struct gpuh_rule_match {
+        char *name;                     /* the domain name, "i-2-154-VM" */
+        char *service_offering;         /* CloudStack 4.23+ <cloudstack:instance> fields */
+        char *host_tag;                 /* any of the offering's host tags */
+        char *account;
+        char *domain;
+        char *project;
+        char *zone;
+        char **tag_keys;                /* resource_tag: every key must exist, its value match */
+        char **tag_globs;
+        size_t n_tags;
+};
+
+struct gpuh_rule {
+        struct gpuh_rule_match match;
+        struct gpuh_request *requests;
+        size_t n_requests;
+};
 
 struct gpuh_config {
         /* "discovery" */
@@ -22,6 +43,12 @@ struct gpuh_config {
         char *libvirt_uri;              /* NULL: libvirt's default */
         int libvirt_timeout_ms;         /* 1 .. 60000, default 10000 */
         char **domain_xml_dirs;         /* NULL-terminated; default /run/libvirt/qemu, /etc/libvirt/qemu */
+        /* "transformer" */
+        struct gpuh_rule *rules;
+        size_t n_rules;
+        bool allow_mixed;               /* a domain may mix passthrough and vGPU */
+        int reservation_ttl_s;          /* 10 .. 86400, default 600 */
+        bool managed_by_libvirt;        /* managed='yes': libvirt binds, not our state-change hook */
 };
 
 /**

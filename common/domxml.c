@@ -1,0 +1,718 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* domxml.c: reading, changing and writing a libvirt domain document with libxml2. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libxml/parser.h>
+#include <libxml/xmlsave.h>
+
+#include "domxml.h"
+#include "macro.h"
+
+static void xml_freep(char **p)
+{
+        if (*p)
+                xmlFree(*p);
+}
+#define _cleanup_xml_ _cleanup_(xml_freep)
+
+static int fail(char **reterr, int r, const char *fmt, ...) _printf_(3, 4);
+static int fail(char **reterr, int r, const char *fmt, ...)
+{
+        va_list ap;
+
+        if (reterr) {
+                va_start(ap, fmt);
+                if (vasprintf(reterr, fmt, ap) < 0)
+                        *reterr = NULL;
+                va_end(ap);
+        }
+        return r;
+}
+
+static bool is_el(const xmlNode *n, const char *ns, const char *name)
+{
+        if (!n || n->type != XML_ELEMENT_NODE || !xmlStrEqual(n->name, BAD_CAST name))
+                return false;
+        if (!ns)
+                return !n->ns;
+        return n->ns && xmlStrEqual(n->ns->href, BAD_CAST ns);
+}
+
+static xmlNode *child_el(const xmlNode *n, const char *ns, const char *name)
+{
+        for (xmlNode *c = n ? n->children : NULL; c; c = c->next)
+                if (is_el(c, ns, name))
+                        return c;
+        return NULL;
+}
+
+/* Text content, trimmed; NULL when the element is absent. */
+static char *text_of(const xmlNode *n)
+{
+        _cleanup_xml_ char *t = n ? (char *) xmlNodeGetContent(n) : NULL;
+        const char *s;
+        size_t len;
+
+        if (!t)
+                return NULL;
+        s = t;
+        while (isspace((unsigned char) *s))
+                s++;
+        len = strlen(s);
+        while (len > 0 && isspace((unsigned char) s[len - 1]))
+                len--;
+        return strndup(s, len);
+}
+
+bool gpuh_domxml_name_ok(const char *name)
+{
+        size_t len = name ? strlen(name) : 0;
+
+        if (len == 0 || len > 255 || streq(name, ".") || streq(name, ".."))
+                return false;
+        for (const unsigned char *p = (const unsigned char *) name; *p; p++)
+                if (*p == '/' || *p < 0x20 || *p == 0x7f)
+                        return false;
+        return true;
+}
+
+static void cs_clear(struct gpuh_cs_instance *cs)
+{
+        free(cs->service_offering);
+        free(cs->account);
+        free(cs->domain);
+        free(cs->project);
+        free(cs->zone);
+        strv_free(cs->host_tags);
+        for (size_t i = 0; i < cs->n_tags; i++) {
+                free(cs->tag_keys[i]);
+                free(cs->tag_values[i]);
+        }
+        free(cs->tag_keys);
+        free(cs->tag_values);
+}
+
+struct gpuh_domxml *gpuh_domxml_free(struct gpuh_domxml *d)
+{
+        if (!d)
+                return NULL;
+        if (d->doc)
+                xmlFreeDoc(d->doc);
+        free(d->name);
+        free(d->uuid);
+        free(d->cpuset);
+        cs_clear(&d->cs);
+        gpuh_requests_free(d->requests, d->n_requests);
+        free(d->record);
+        free(d->hostdevs);
+        free(d);
+        return NULL;
+}
+
+static void domxml_freep(struct gpuh_domxml **d)
+{
+        gpuh_domxml_free(*d);
+}
+
+/* "8-4-4-4-12" hex, or libvirt's 32 digits without dashes; written back lowercase, dashed. */
+static int parse_uuid(const char *s, char **ret)
+{
+        char hex[33], out[GPUH_UUID_STR_LEN + 1];
+        size_t n = 0;
+
+        for (const char *p = s; *p; p++) {
+                if (*p == '-')
+                        continue;
+                if (!isxdigit((unsigned char) *p) || n >= 32)
+                        return -EINVAL;
+                hex[n++] = (char) tolower((unsigned char) *p);
+        }
+        if (n != 32 || (strchr(s, '-') && !gpuh_uuid_is_valid(s)))
+                return -EINVAL;
+        hex[32] = '\0';
+        snprintf(out, sizeof(out), "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16, hex + 20);
+        *ret = strdup(out);
+        return *ret ? 0 : -ENOMEM;
+}
+
+static int add_cpuset(struct gpuh_domxml *d, const char *set)
+{
+        char *joined;
+
+        if (!set || !*set)
+                return 0;
+        if (asprintf(&joined, "%s%s%s", d->cpuset ? d->cpuset : "", d->cpuset ? "," : "", set) < 0)
+                return -ENOMEM;
+        free(d->cpuset);
+        d->cpuset = joined;
+        return 0;
+}
+
+static int read_cs_instance(struct gpuh_cs_instance *cs, const xmlNode *inst)
+{
+        const char *ns = GPUH_CLOUDSTACK_NS;
+        xmlNode *so = child_el(inst, ns, "service_offering"), *owner = child_el(inst, ns, "owner");
+        xmlNode *tags, *rtags;
+        size_t n = 0;
+
+        cs->present = true;
+        cs->service_offering = text_of(child_el(so, ns, "name"));
+        cs->zone = text_of(child_el(inst, ns, "zone"));
+        cs->account = text_of(child_el(owner, ns, "account"));
+        cs->domain = text_of(child_el(owner, ns, "domain"));
+        cs->project = text_of(child_el(owner, ns, "project"));
+        tags = child_el(so, ns, "host_tags");
+        for (xmlNode *c = tags ? tags->children : NULL; c; c = c->next)
+                n += is_el(c, ns, "tag");
+        cs->host_tags = calloc(n + 1, sizeof(char *));
+        if (!cs->host_tags)
+                return -ENOMEM;
+        n = 0;
+        for (xmlNode *c = tags ? tags->children : NULL; c; c = c->next)
+                if (is_el(c, ns, "tag") && !(cs->host_tags[n++] = text_of(c)))
+                        return -ENOMEM;
+        rtags = child_el(inst, ns, "resource_tags");
+        n = 0;
+        for (xmlNode *c = rtags ? rtags->children : NULL; c; c = c->next)
+                n += is_el(c, ns, "resource_tag");
+        cs->tag_keys = calloc(n + 1, sizeof(char *));
+        cs->tag_values = calloc(n + 1, sizeof(char *));
+        if (!cs->tag_keys || !cs->tag_values)
+                return -ENOMEM;
+        for (xmlNode *c = rtags ? rtags->children : NULL; c; c = c->next) {
+                _cleanup_xml_ char *key = NULL;
+                if (!is_el(c, ns, "resource_tag") || !(key = (char *) xmlGetNoNsProp(c, BAD_CAST "key")))
+                        continue;
+                cs->tag_keys[cs->n_tags] = strdup(key);
+                cs->tag_values[cs->n_tags] = text_of(c);
+                if (!cs->tag_keys[cs->n_tags] || !cs->tag_values[cs->n_tags])
+                        return -ENOMEM;
+                cs->n_tags++;
+        }
+        return 0;
+}
+
+static int read_request(struct gpuh_domxml *d, const xmlNode *el, char **reterr)
+{
+        struct gpuh_request *nr, *r;
+        const char *why = NULL;
+
+        if (d->n_requests >= 16)
+                return fail(reterr, -EBADMSG, "more than 16 gpuhooks:request elements");
+        nr = reallocarray(d->requests, d->n_requests + 1, sizeof(*nr));
+        if (!nr)
+                return -ENOMEM;
+        d->requests = nr;
+        r = &d->requests[d->n_requests++];
+        gpuh_request_init(r);
+        for (xmlAttr *a = el->properties; a; a = a->next) {
+                _cleanup_xml_ char *v = (char *) xmlNodeListGetString(el->doc, a->children, 1);
+                int k;
+
+                if (a->ns)
+                        return fail(reterr, -EBADMSG, "gpuhooks:request: unknown attribute '%s'", (const char *) a->name);
+                k = gpuh_request_set(r, (const char *) a->name, v ? v : "", &why);
+                if (k == -ENOMEM)
+                        return k;
+                if (k < 0)
+                        return fail(reterr, -EBADMSG, "gpuhooks:request %zu: %s: %s", d->n_requests - 1,
+                                    (const char *) a->name, why);
+        }
+        if ((why = gpuh_request_check(r)))
+                return fail(reterr, -EBADMSG, "gpuhooks:request %zu: %s", d->n_requests - 1, why);
+        return 0;
+}
+
+static char *attr(const xmlNode *n, const char *name)
+{
+        return (char *) xmlGetNoNsProp(n, BAD_CAST name);
+}
+
+/* Our allocation record, as an earlier transform wrote it. */
+static int read_record(struct gpuh_domxml *d, const xmlNode *rec, char **reterr)
+{
+        d->has_record = true;
+        for (xmlNode *c = rec->children; c; c = c->next) {
+                _cleanup_xml_ char *kind = NULL, *address = NULL, *parent = NULL, *uuid = NULL,
+                        *type = NULL, *isnew = NULL, *vtype = NULL, *req = NULL;
+                struct gpuh_alloc *na, *a;
+                int k;
+
+                if (!is_el(c, GPUH_DOMXML_NS, "device"))
+                        continue;
+                na = reallocarray(d->record, d->n_record + 1, sizeof(*na));
+                if (!na)
+                        return -ENOMEM;
+                d->record = na;
+                a = &d->record[d->n_record++];
+                *a = (struct gpuh_alloc) { 0 };
+                kind = attr(c, "kind");
+                address = attr(c, "address");
+                parent = attr(c, "parent");
+                uuid = attr(c, "uuid");
+                type = attr(c, "mdev-type");
+                isnew = attr(c, "new");
+                vtype = attr(c, "vgpu-type");
+                req = attr(c, "request");
+                if ((k = gpuh_alloc_kind_from_string(kind)) < 0)
+                        return fail(reterr, -EBADMSG, "gpuhooks:allocation: bad device kind");
+                a->kind = (enum gpuh_alloc_kind) k;
+                if (address && gpuh_pci_addr_parse(address, &a->addr) < 0)
+                        return fail(reterr, -EBADMSG, "gpuhooks:allocation: bad address");
+                if (parent && gpuh_pci_addr_parse(parent, &a->parent) < 0)
+                        return fail(reterr, -EBADMSG, "gpuhooks:allocation: bad parent");
+                if (uuid) {
+                        if (!gpuh_uuid_is_valid(uuid))
+                                return fail(reterr, -EBADMSG, "gpuhooks:allocation: bad uuid");
+                        for (size_t i = 0; i <= GPUH_UUID_STR_LEN; i++)
+                                a->uuid[i] = (char) tolower((unsigned char) uuid[i]);
+                }
+                if (type)
+                        snprintf(a->mdev_type, sizeof(a->mdev_type), "%s", type);
+                a->mdev_new = isnew && streq(isnew, "yes");
+                a->vgpu_type = vtype ? (unsigned) strtoul(vtype, NULL, 10) : 0;
+                a->request = req && !streq(req, "cloudstack") ? atoi(req) : GPUH_ALLOC_REQUEST_CLOUDSTACK;
+                for (xmlNode *cc = c->children; cc; cc = cc->next) {
+                        _cleanup_xml_ char *ca = NULL;
+                        if (!is_el(cc, GPUH_DOMXML_NS, "companion") || a->n_companions >= GPUH_ALLOC_MAX_COMPANIONS)
+                                continue;
+                        ca = attr(cc, "address");
+                        if (!ca || gpuh_pci_addr_parse(ca, &a->companions[a->n_companions]) < 0)
+                                return fail(reterr, -EBADMSG, "gpuhooks:allocation: bad companion address");
+                        a->n_companions++;
+                }
+        }
+        return 0;
+}
+
+static int read_wrapper(struct gpuh_domxml *d, xmlNode *w, char **reterr)
+{
+        d->wrapper = w;
+        for (xmlNode *c = w->children; c; c = c->next) {
+                int r = 0;
+
+                if (c->type != XML_ELEMENT_NODE)
+                        continue;
+                if (is_el(c, GPUH_DOMXML_NS, "request"))
+                        r = read_request(d, c, reterr);
+                else if (is_el(c, GPUH_DOMXML_NS, "allocation"))
+                        r = read_record(d, c, reterr);
+                else
+                        return fail(reterr, -EBADMSG, "unknown element '%s' in gpuhooks:gpu", (const char *) c->name);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int add_hostdev(struct gpuh_domxml *d, xmlNode *h)
+{
+        _cleanup_xml_ char *mode = attr(h, "mode"), *type = attr(h, "type");
+        struct gpuh_dom_hostdev e = { .node = h };
+        xmlNode *src = child_el(h, NULL, "source"), *a = child_el(src, NULL, "address");
+        struct gpuh_dom_hostdev *nh;
+
+        if ((mode && !streq(mode, "subsystem")) || !type || !a)
+                return 0;
+        if (streq(type, "pci")) {
+                _cleanup_xml_ char *dom = attr(a, "domain"), *bus = attr(a, "bus"), *slot = attr(a, "slot"),
+                        *fn = attr(a, "function");
+                if (gpuh_pci_addr_from_libvirt(dom, bus, slot, fn, &e.addr) < 0)
+                        return 0;
+        } else if (streq(type, "mdev")) {
+                _cleanup_xml_ char *uuid = attr(a, "uuid");
+                if (!uuid || !gpuh_uuid_is_valid(uuid))
+                        return 0;
+                e.is_mdev = true;
+                for (size_t i = 0; i <= GPUH_UUID_STR_LEN; i++)
+                        e.uuid[i] = (char) tolower((unsigned char) uuid[i]);
+        } else
+                return 0;
+        nh = reallocarray(d->hostdevs, d->n_hostdevs + 1, sizeof(*nh));
+        if (!nh)
+                return -ENOMEM;
+        d->hostdevs = nh;
+        d->hostdevs[d->n_hostdevs++] = e;
+        return 0;
+}
+
+struct errbuf {
+        char msg[200];
+        int line;
+};
+
+static void capture_error(void *ctx, const xmlError *err)
+{
+        struct errbuf *e = ctx;
+
+        if (e->msg[0] || !err || !err->message)
+                return;
+        snprintf(e->msg, sizeof(e->msg), "%s", err->message);
+        e->msg[strcspn(e->msg, "\n")] = '\0';
+        e->line = err->line;
+}
+
+int gpuh_domxml_parse(const char *buf, size_t len, struct gpuh_domxml **ret, char **reterr)
+{
+        _cleanup_(domxml_freep) struct gpuh_domxml *d = NULL;
+        struct errbuf eb = { .msg = "" };
+        xmlNode *root, *first_meta = NULL;
+        const char *p = buf;
+        int r;
+
+        if (reterr)
+                *reterr = NULL;
+        if (len > GPUH_DOMXML_MAX_BYTES)
+                return fail(reterr, -E2BIG, "domain XML larger than %u bytes", GPUH_DOMXML_MAX_BYTES);
+        if (len == 0)
+                return fail(reterr, -EBADMSG, "domain XML is empty");
+        d = calloc(1, sizeof(*d));
+        if (!d)
+                return -ENOMEM;
+        xmlSetStructuredErrorFunc(&eb, (xmlStructuredErrorFunc) capture_error);
+        d->doc = xmlReadMemory(buf, (int) len, "domain.xml", NULL, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+        xmlSetStructuredErrorFunc(NULL, NULL);
+        if (!d->doc)
+                return fail(reterr, -EBADMSG, "domain XML is not well-formed (line %d: %s)", eb.line,
+                            eb.msg[0] ? eb.msg : "parse error");
+        if (d->doc->intSubset || d->doc->extSubset)
+                return fail(reterr, -EBADMSG, "domain XML with a DOCTYPE is not accepted");
+        while (p < buf + len && isspace((unsigned char) *p))
+                p++;
+        d->has_decl = (size_t) (buf + len - p) >= 5 && memcmp(p, "<?xml", 5) == 0;
+
+        root = xmlDocGetRootElement(d->doc);
+        if (!is_el(root, NULL, "domain"))
+                return fail(reterr, -EBADMSG, "not a libvirt domain: the root element is not <domain>");
+        d->name = text_of(child_el(root, NULL, "name"));
+        if (!d->name || !gpuh_domxml_name_ok(d->name))
+                return fail(reterr, -EBADMSG, "domain XML has no usable <name> (1 to 255 bytes, no '/', no control characters)");
+        {
+                _cleanup_free_ char *u = text_of(child_el(root, NULL, "uuid"));
+                if (u && (r = parse_uuid(u, &d->uuid)) < 0)
+                        return r == -ENOMEM ? r : fail(reterr, -EBADMSG, "domain XML has an invalid <uuid>");
+        }
+
+        for (xmlNode *c = root->children; c; c = c->next) {
+                if (is_el(c, NULL, "vcpu")) {
+                        _cleanup_xml_ char *set = attr(c, "cpuset");
+                        if ((r = add_cpuset(d, set)) < 0)
+                                return r;
+                } else if (is_el(c, NULL, "cputune")) {
+                        for (xmlNode *pin = c->children; pin; pin = pin->next) {
+                                _cleanup_xml_ char *set = is_el(pin, NULL, "vcpupin") ? attr(pin, "cpuset") : NULL;
+                                if ((r = add_cpuset(d, set)) < 0)
+                                        return r;
+                        }
+                } else if (is_el(c, NULL, "metadata")) {
+                        if (!first_meta)
+                                first_meta = c;
+                        for (xmlNode *m = c->children; m; m = m->next) {
+                                if (is_el(m, GPUH_CLOUDSTACK_NS, "instance") && !d->cs.present &&
+                                    (r = read_cs_instance(&d->cs, m)) < 0)
+                                        return r;
+                                if (is_el(m, GPUH_DOMXML_NS, "gpu")) {
+                                        if (d->wrapper)
+                                                return fail(reterr, -EBADMSG, "more than one gpuhooks:gpu element");
+                                        if ((r = read_wrapper(d, m, reterr)) < 0)
+                                                return r;
+                                }
+                        }
+                } else if (is_el(c, NULL, "devices")) {
+                        for (xmlNode *h = c->children; h; h = h->next)
+                                if (is_el(h, NULL, "hostdev") && (r = add_hostdev(d, h)) < 0)
+                                        return r;
+                }
+        }
+        *ret = TAKE_PTR(d);
+        return 0;
+}
+
+/* ---- changing the document ---- */
+
+/* The whitespace before @parent's last element child ("\n    "), to indent new children alike. */
+static xmlChar *child_indent(const xmlNode *parent)
+{
+        const xmlNode *last = NULL;
+
+        for (const xmlNode *c = parent->children; c; c = c->next)
+                if (c->type == XML_ELEMENT_NODE)
+                        last = c;
+        if (last && last->prev && last->prev->type == XML_TEXT_NODE && xmlIsBlankNode((xmlNode *) last->prev))
+                return xmlStrdup(last->prev->content);
+        return NULL;
+}
+
+/* Append @el as the last element child of @parent, indented like its siblings. */
+static int append_child(xmlNode *parent, xmlNode *el)
+{
+        xmlChar *indent = child_indent(parent);
+        xmlNode *tail = parent->last;
+
+        if (indent && tail && tail->type == XML_TEXT_NODE && xmlIsBlankNode(tail)) {
+                xmlNode *ws = xmlNewDocText(parent->doc, indent);
+                xmlFree(indent);
+                /* element first: libxml2 merges a text node added next to another text node */
+                if (!ws || !xmlAddPrevSibling(tail, el) || !xmlAddPrevSibling(el, ws))
+                        return -ENOMEM;
+                return 0;
+        }
+        xmlFree(indent);
+        return xmlAddChild(parent, el) ? 0 : -ENOMEM;
+}
+
+static xmlNode *new_el(xmlDoc *doc, xmlNs *ns, const char *name)
+{
+        return xmlNewDocNode(doc, ns, BAD_CAST name, NULL);
+}
+
+static bool set(xmlNode *n, const char *name, const char *value)
+{
+        return xmlSetProp(n, BAD_CAST name, BAD_CAST value) != NULL;
+}
+
+static xmlNode *pci_hostdev(xmlDoc *doc, const struct gpuh_pci_addr *a, bool managed)
+{
+        xmlNode *h = new_el(doc, NULL, "hostdev"), *drv, *src, *addr;
+        char v[16];
+
+        if (!h)
+                return NULL;
+        drv = xmlNewChild(h, NULL, BAD_CAST "driver", NULL);
+        src = xmlNewChild(h, NULL, BAD_CAST "source", NULL);
+        addr = src ? xmlNewChild(src, NULL, BAD_CAST "address", NULL) : NULL;
+        if (!drv || !addr || !set(h, "mode", "subsystem") || !set(h, "type", "pci") ||
+            !set(h, "managed", managed ? "yes" : "no") || !set(drv, "name", "vfio"))
+                goto fail;
+        snprintf(v, sizeof(v), "0x%04x", (unsigned) a->domain);
+        if (!set(addr, "domain", v))
+                goto fail;
+        snprintf(v, sizeof(v), "0x%02x", a->bus);
+        if (!set(addr, "bus", v))
+                goto fail;
+        snprintf(v, sizeof(v), "0x%02x", a->slot);
+        if (!set(addr, "slot", v))
+                goto fail;
+        snprintf(v, sizeof(v), "0x%x", a->func);
+        if (!set(addr, "function", v))
+                goto fail;
+        return h;
+fail:
+        xmlFreeNode(h);
+        return NULL;
+}
+
+static xmlNode *mdev_hostdev(xmlDoc *doc, const char *uuid, bool display)
+{
+        xmlNode *h = new_el(doc, NULL, "hostdev"), *src, *addr;
+
+        if (!h)
+                return NULL;
+        src = xmlNewChild(h, NULL, BAD_CAST "source", NULL);
+        addr = src ? xmlNewChild(src, NULL, BAD_CAST "address", NULL) : NULL;
+        if (!addr || !set(h, "mode", "subsystem") || !set(h, "type", "mdev") || !set(h, "model", "vfio-pci") ||
+            !set(h, "display", display ? "on" : "off") || (display && !set(h, "ramfb", "on")) ||
+            !set(addr, "uuid", uuid)) {
+                xmlFreeNode(h);
+                return NULL;
+        }
+        return h;
+}
+
+static xmlNode *record_device(xmlDoc *doc, xmlNs *ns, const struct gpuh_alloc *a, bool managed)
+{
+        xmlNode *dev = new_el(doc, ns, "device");
+        char v[GPUH_PCI_ADDR_MAX + 8];
+        bool ok;
+
+        if (!dev)
+                return NULL;
+        ok = set(dev, "kind", gpuh_alloc_kind_to_string(a->kind));
+        if (a->kind == GPUH_ALLOC_MDEV) {
+                ok = ok && set(dev, "uuid", a->uuid) && set(dev, "parent", gpuh_pci_addr_format(&a->parent, v)) &&
+                     set(dev, "mdev-type", a->mdev_type) && set(dev, "new", a->mdev_new ? "yes" : "no");
+        } else {
+                ok = ok && set(dev, "address", gpuh_pci_addr_format(&a->addr, v));
+                if (a->kind != GPUH_ALLOC_PCI)
+                        ok = ok && set(dev, "parent", gpuh_pci_addr_format(&a->parent, v));
+                ok = ok && set(dev, "managed", managed && a->kind != GPUH_ALLOC_VENDOR_VGPU ? "yes" : "no");
+                if (a->kind == GPUH_ALLOC_VENDOR_VGPU) {
+                        snprintf(v, sizeof(v), "%u", a->vgpu_type);
+                        ok = ok && set(dev, "vgpu-type", v);
+                }
+        }
+        if (a->request == GPUH_ALLOC_REQUEST_CLOUDSTACK)
+                ok = ok && set(dev, "request", "cloudstack");
+        else {
+                snprintf(v, sizeof(v), "%d", a->request);
+                ok = ok && set(dev, "request", v);
+        }
+        for (size_t i = 0; ok && i < a->n_companions; i++) {
+                xmlNode *c = xmlNewChild(dev, ns, BAD_CAST "companion", NULL);
+                ok = c && set(c, "address", gpuh_pci_addr_format(&a->companions[i], v));
+        }
+        if (!ok) {
+                xmlFreeNode(dev);
+                return NULL;
+        }
+        return dev;
+}
+
+/* Our wrapper, in the first <metadata> (created, or moved there: libvirt keeps only the first). */
+static xmlNode *ensure_wrapper(struct gpuh_domxml *d)
+{
+        xmlNode *root = xmlDocGetRootElement(d->doc), *meta = child_el(root, NULL, "metadata");
+
+        if (!meta) {
+                xmlNode *after = child_el(root, NULL, "uuid");
+                if (!after)
+                        after = child_el(root, NULL, "name");
+                meta = new_el(d->doc, NULL, "metadata");
+                if (!meta)
+                        return NULL;
+                if (after) {
+                        xmlNode *ws = after->prev && after->prev->type == XML_TEXT_NODE &&
+                                      xmlIsBlankNode(after->prev) ? xmlCopyNode(after->prev, 1) : NULL;
+                        if (!xmlAddNextSibling(after, meta))
+                                return NULL;
+                        if (ws && !xmlAddPrevSibling(meta, ws))
+                                return NULL;
+                } else if (!xmlAddChild(root, meta))
+                        return NULL;
+        }
+        if (d->wrapper && d->wrapper->parent == meta)
+                return d->wrapper;
+        if (d->wrapper)
+                xmlUnlinkNode(d->wrapper);
+        else {
+                xmlNs *ns;
+                d->wrapper = new_el(d->doc, NULL, "gpu");
+                if (!d->wrapper || !(ns = xmlNewNs(d->wrapper, BAD_CAST GPUH_DOMXML_NS, BAD_CAST "gpuhooks")))
+                        return NULL;
+                xmlSetNs(d->wrapper, ns);
+        }
+        return append_child(meta, d->wrapper) < 0 ? NULL : d->wrapper;
+}
+
+int gpuh_domxml_apply(struct gpuh_domxml *d, const struct gpuh_alloc *allocs, size_t n, bool managed_by_libvirt)
+{
+        xmlNode *root = xmlDocGetRootElement(d->doc), *devices = NULL, *wrapper, *record;
+        xmlNs *ns;
+
+        for (xmlNode *c = root->children; c; c = c->next)
+                if (is_el(c, NULL, "devices"))
+                        devices = c;
+        if (!devices)
+                return -EBADMSG;
+
+        /* CloudStack's own GPU hostdevs: kept, completed. */
+        for (size_t i = 0; i < d->n_hostdevs; i++) {
+                struct gpuh_dom_hostdev *h = &d->hostdevs[i];
+                bool ours = false, vendor = false;
+
+                for (size_t k = 0; k < n; k++) {
+                        const struct gpuh_alloc *a = &allocs[k];
+                        if (a->request != GPUH_ALLOC_REQUEST_CLOUDSTACK)
+                                continue;
+                        if ((h->is_mdev && a->kind == GPUH_ALLOC_MDEV && streq(a->uuid, h->uuid)) ||
+                            (!h->is_mdev && a->kind != GPUH_ALLOC_MDEV && gpuh_pci_addr_cmp(&a->addr, &h->addr) == 0)) {
+                                ours = true;
+                                vendor = a->kind == GPUH_ALLOC_VENDOR_VGPU;
+                        }
+                }
+                if (!ours)
+                        continue;
+                if (h->is_mdev) {
+                        _cleanup_xml_ char *model = attr(h->node, "model");
+                        if (!model && !set(h->node, "model", "vfio-pci"))
+                                return -ENOMEM;
+                } else if (!set(h->node, "managed", managed_by_libvirt && !vendor ? "yes" : "no"))
+                        return -ENOMEM;
+        }
+
+        /* New hostdevs, after what the last <devices> holds. */
+        for (size_t k = 0; k < n; k++) {
+                const struct gpuh_alloc *a = &allocs[k];
+                bool managed = managed_by_libvirt && a->kind != GPUH_ALLOC_VENDOR_VGPU;
+                xmlNode *h;
+
+                if (a->request == GPUH_ALLOC_REQUEST_CLOUDSTACK) {
+                        /* only its companions are new */
+                        for (size_t c = 0; c < a->n_companions; c++)
+                                if (!(h = pci_hostdev(d->doc, &a->companions[c], managed)) || append_child(devices, h) < 0)
+                                        return -ENOMEM;
+                        continue;
+                }
+                h = a->kind == GPUH_ALLOC_MDEV ? mdev_hostdev(d->doc, a->uuid, a->display)
+                                               : pci_hostdev(d->doc, &a->addr, managed);
+                if (!h || append_child(devices, h) < 0)
+                        return -ENOMEM;
+                for (size_t c = 0; c < a->n_companions; c++)
+                        if (!(h = pci_hostdev(d->doc, &a->companions[c], managed)) || append_child(devices, h) < 0)
+                                return -ENOMEM;
+        }
+
+        /* The allocation record, replacing an older one. */
+        wrapper = ensure_wrapper(d);
+        if (!wrapper)
+                return -ENOMEM;
+        for (xmlNode *c = wrapper->children, *next; c; c = next) {
+                next = c->next;
+                if (is_el(c, GPUH_DOMXML_NS, "allocation")) {
+                        if (c->prev && c->prev->type == XML_TEXT_NODE && xmlIsBlankNode(c->prev)) {
+                                xmlNode *ws = c->prev;
+                                xmlUnlinkNode(ws);
+                                xmlFreeNode(ws);
+                        }
+                        xmlUnlinkNode(c);
+                        xmlFreeNode(c);
+                }
+        }
+        ns = xmlSearchNsByHref(d->doc, wrapper, BAD_CAST GPUH_DOMXML_NS);
+        record = new_el(d->doc, ns, "allocation");
+        if (!record || !set(record, "version", "1"))
+                return -ENOMEM;
+        for (size_t k = 0; k < n; k++) {
+                xmlNode *dev = record_device(d->doc, ns, &allocs[k], managed_by_libvirt);
+                if (!dev || !xmlAddChild(record, dev))
+                        return -ENOMEM;
+        }
+        if (append_child(wrapper, record) < 0)
+                return -ENOMEM;
+        d->has_record = true;
+        return 0;
+}
+
+int gpuh_domxml_serialize(struct gpuh_domxml *d, char **ret, size_t *ret_len)
+{
+        xmlBuffer *buf = xmlBufferCreate();
+        xmlSaveCtxt *ctx;
+        char *out;
+        int opts = d->has_decl ? 0 : XML_SAVE_NO_DECL;
+
+        if (!buf)
+                return -ENOMEM;
+        ctx = xmlSaveToBuffer(buf, "UTF-8", opts);
+        if (!ctx) {
+                xmlBufferFree(buf);
+                return -ENOMEM;
+        }
+        if (xmlSaveDoc(ctx, d->doc) < 0) {
+                xmlSaveClose(ctx);
+                xmlBufferFree(buf);
+                return -EIO;
+        }
+        xmlSaveClose(ctx);
+        out = strndup((const char *) xmlBufferContent(buf), (size_t) xmlBufferLength(buf));
+        *ret_len = (size_t) xmlBufferLength(buf);
+        xmlBufferFree(buf);
+        if (!out)
+                return -ENOMEM;
+        *ret = out;
+        return 0;
+}

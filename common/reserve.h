@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* reserve.h: the state directory: the host lock and the devices each domain holds. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "alloc.h"
+#include "warn.h"
+
+#define GPUH_STATE_DIR_DEFAULT "/run/gpuhooks"
+
+/*
+ * STATE_DIR/lock                      flock(2)ed for every read-modify-write of reservations
+ * STATE_DIR/reservations/NAME.json    one per domain, replaced atomically (docs/transformer.md)
+ */
+
+struct gpuh_state;
+
+struct gpuh_reservation {
+        char *domain;                   /* domain name */
+        char *uuid;                     /* domain UUID, or NULL */
+        char *state;                    /* "reserved" (by a transform) or "running" (state-change hook) */
+        int64_t created;                /* seconds since the epoch */
+        int64_t expires;                /* seconds since the epoch; ignored while running */
+        char *signature;                /* what was asked, to reuse only for the same requests */
+        struct gpuh_alloc *devices;
+        size_t n_devices;
+};
+
+/**
+ * gpuh_state_open:
+ * @dir: the state directory, created (with reservations/) mode 0700 when missing
+ * @ret: the handle, freed with gpuh_state_free() (which drops the lock)
+ *
+ * Returns: 0; -errno of mkdir/open.
+ */
+int gpuh_state_open(const char *dir, struct gpuh_state **ret);
+
+/** gpuh_state_free: accepts NULL; returns NULL. */
+struct gpuh_state *gpuh_state_free(struct gpuh_state *s);
+
+/**
+ * gpuh_state_lock:
+ * @s: the state
+ * @exclusive: true to change reservations, false to read them
+ * @timeout_ms: how long to wait for another holder
+ *
+ * flock(2) on STATE_DIR/lock, waiting with a deadline (an interval timer interrupts the wait).
+ *
+ * Returns: 0; -ETIMEDOUT; other -errno of flock(2).
+ */
+int gpuh_state_lock(struct gpuh_state *s, bool exclusive, int timeout_ms);
+
+/**
+ * gpuh_reservations_load:
+ * @s: the state (locked)
+ * @ret, @ret_n: every reservation file that parses; free with gpuh_reservations_free()
+ * @w: one warning per file that does not parse (it is left in place, and ignored)
+ *
+ * Returns: 0; -ENOMEM; -errno when the directory cannot be listed.
+ */
+int gpuh_reservations_load(struct gpuh_state *s, struct gpuh_reservation **ret, size_t *ret_n,
+                           struct gpuh_warnings *w);
+
+/** gpuh_reservations_free: frees @n reservations and the array. */
+void gpuh_reservations_free(struct gpuh_reservation *r, size_t n);
+
+/** gpuh_reservation_clear: frees what one reservation holds. */
+void gpuh_reservation_clear(struct gpuh_reservation *r);
+
+/**
+ * gpuh_reservation_live:
+ * Returns: whether @r still holds its devices at time @now: running, or not yet expired.
+ */
+bool gpuh_reservation_live(const struct gpuh_reservation *r, int64_t now);
+
+/**
+ * gpuh_reservation_write:
+ * @s: the state (exclusively locked)
+ * @r: the reservation; its domain names the file
+ *
+ * Returns: 0; -errno of the atomic write; -ENOMEM.
+ */
+int gpuh_reservation_write(struct gpuh_state *s, const struct gpuh_reservation *r);
+
+/**
+ * gpuh_reservation_remove:
+ * Returns: 0 (also when there was none); -errno of unlink(2).
+ */
+int gpuh_reservation_remove(struct gpuh_state *s, const char *domain);

@@ -1,0 +1,685 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* select.c: free devices, candidates and the deterministic choice among them. */
+#include <ctype.h>
+#include <errno.h>
+#include <fnmatch.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+#include <uuid/uuid.h>
+
+#include "log.h"
+#include "select.h"
+#include "sysfs.h"
+
+struct ctx {
+        const struct gpuh_select_in *in;
+        struct gpuh_alloc *plan;        /* chosen so far */
+        size_t n_plan;
+        size_t n_new_mdevs;             /* numbering of derived mdev UUIDs */
+};
+
+static int fail(char **reterr, int r, const char *fmt, ...) _printf_(3, 4);
+static int fail(char **reterr, int r, const char *fmt, ...)
+{
+        va_list ap;
+
+        if (reterr) {
+                va_start(ap, fmt);
+                if (vasprintf(reterr, fmt, ap) < 0)
+                        *reterr = NULL;
+                va_end(ap);
+        }
+        return r;
+}
+
+/* ---- who holds what ---- */
+
+/* A domain other than ours that uses PCI function @a (or mdev @uuid); NULL when none. */
+static const char *other_user(const struct ctx *c, const struct gpuh_pci_addr *a, const char *uuid)
+{
+        const struct gpuh_vm *vms[8];
+        struct gpuh_vm_usage *u = c->in->inv->usage;
+        size_t n;
+
+        if (!u)
+                return NULL;
+        n = uuid ? gpuh_vm_usage_mdev(u, uuid, vms, ARRAY_SIZE(vms)) : gpuh_vm_usage_pci(u, a, vms, ARRAY_SIZE(vms));
+        for (size_t i = 0; i < n && i < ARRAY_SIZE(vms); i++)
+                if (!streq(vms[i]->name, c->in->domain))
+                        return vms[i]->name;
+        return NULL;
+}
+
+/* Another domain's live reservation, or our plan so far, holding PCI function @a. */
+static const char *reserved_pci(const struct ctx *c, const struct gpuh_pci_addr *a)
+{
+        for (size_t i = 0; i < c->in->n_others; i++)
+                for (size_t k = 0; k < c->in->others[i].n_devices; k++)
+                        if (gpuh_alloc_holds_pci(&c->in->others[i].devices[k], a))
+                                return c->in->others[i].domain;
+        for (size_t k = 0; k < c->n_plan; k++)
+                if (gpuh_alloc_holds_pci(&c->plan[k], a))
+                        return c->in->domain;
+        return NULL;
+}
+
+static const char *holder_pci(const struct ctx *c, const struct gpuh_pci_addr *a)
+{
+        const char *h = other_user(c, a, NULL);
+
+        return h ? h : reserved_pci(c, a);
+}
+
+static const char *holder_mdev(const struct ctx *c, const char *uuid)
+{
+        const char *h = other_user(c, NULL, uuid);
+
+        if (h)
+                return h;
+        for (size_t i = 0; i < c->in->n_others; i++)
+                for (size_t k = 0; k < c->in->others[i].n_devices; k++)
+                        if (c->in->others[i].devices[k].kind == GPUH_ALLOC_MDEV &&
+                            streq(c->in->others[i].devices[k].uuid, uuid))
+                                return c->in->others[i].domain;
+        for (size_t k = 0; k < c->n_plan; k++)
+                if (c->plan[k].kind == GPUH_ALLOC_MDEV && streq(c->plan[k].uuid, uuid))
+                        return c->in->domain;
+        return NULL;
+}
+
+/* mdevs to be created on @parent by reservations and the plan (not in sysfs yet). They count
+ * against every type's available_instances there: conservative for GPUs that allow one type
+ * at a time, exact for SR-IOV VFs that carry one vGPU. */
+static unsigned pending_mdevs(const struct ctx *c, const struct gpuh_pci_addr *parent)
+{
+        unsigned n = 0;
+
+        for (size_t i = 0; i < c->in->n_others; i++)
+                for (size_t k = 0; k < c->in->others[i].n_devices; k++) {
+                        const struct gpuh_alloc *a = &c->in->others[i].devices[k];
+                        n += a->kind == GPUH_ALLOC_MDEV && a->mdev_new && gpuh_pci_addr_cmp(&a->parent, parent) == 0;
+                }
+        for (size_t k = 0; k < c->n_plan; k++)
+                n += c->plan[k].kind == GPUH_ALLOC_MDEV && c->plan[k].mdev_new &&
+                     gpuh_pci_addr_cmp(&c->plan[k].parent, parent) == 0;
+        return n;
+}
+
+static bool on_gpu(const struct gpuh_gpu *g, const struct gpuh_pci_addr *a)
+{
+        if (gpuh_pci_addr_cmp(&g->dev->addr, a) == 0)
+                return true;
+        for (size_t v = 0; v < g->n_vfs; v++)
+                if (gpuh_pci_addr_cmp(&g->vfs[v].dev->addr, a) == 0)
+                        return true;
+        return false;
+}
+
+/* vGPUs of @g in use or promised: its mdevs held by anyone, its vendor VFs held by anyone. */
+static unsigned gpu_load(const struct ctx *c, const struct gpuh_gpu *g)
+{
+        unsigned n = 0;
+
+        for (size_t i = 0; i < g->n_vgpus; i++)
+                n += other_user(c, NULL, g->vgpus[i].mdev->uuid) != NULL;
+        for (size_t v = 0; v < g->n_vfs; v++)
+                n += holder_pci(c, &g->vfs[v].dev->addr) != NULL;
+        for (size_t i = 0; i < c->in->n_others; i++)
+                for (size_t k = 0; k < c->in->others[i].n_devices; k++)
+                        n += c->in->others[i].devices[k].kind == GPUH_ALLOC_MDEV && on_gpu(g, &c->in->others[i].devices[k].parent);
+        for (size_t k = 0; k < c->n_plan; k++)
+                n += c->plan[k].kind == GPUH_ALLOC_MDEV && on_gpu(g, &c->plan[k].parent);
+        return n;
+}
+
+/* Anything on @g's VFs or mdevs held by anyone (then the whole GPU is not free). */
+static bool gpu_parts_held(const struct ctx *c, const struct gpuh_gpu *g)
+{
+        for (size_t v = 0; v < g->n_vfs; v++)
+                if (holder_pci(c, &g->vfs[v].dev->addr))
+                        return true;
+        return gpu_load(c, g) > 0;
+}
+
+/* ---- CloudStack's own hostdevs ---- */
+
+static void companions_of(const struct gpuh_gpu *g, struct gpuh_alloc *a)
+{
+        for (size_t m = 0; m < g->n_members && a->n_companions < GPUH_ALLOC_MAX_COMPANIONS; m++)
+                if (g->members[m].role == GPUH_ROLE_COMPANION && !g->members[m].dev->is_vf)
+                        a->companions[a->n_companions++] = g->members[m].dev->addr;
+}
+
+static const char *blocker_list(unsigned blockers, char *buf, size_t size)
+{
+        size_t len = 0;
+
+        buf[0] = '\0';
+        for (unsigned bit = 0; bit < _GPUH_BLOCK_MAX; bit++)
+                if (blockers & (1u << bit) && len < size)
+                        len += (size_t) snprintf(buf + len, size - len, "%s%s", len ? ", " : "", gpuh_block_to_string(bit));
+        return buf;
+}
+
+static int push(struct ctx *c, const struct gpuh_alloc *a)
+{
+        struct gpuh_alloc *np = reallocarray(c->plan, c->n_plan + 1, sizeof(*np));
+
+        if (!np)
+                return -ENOMEM;
+        c->plan = np;
+        c->plan[c->n_plan++] = *a;
+        return 0;
+}
+
+int gpuh_select_cloudstack(const struct gpuh_select_in *in, struct gpuh_alloc **ret, size_t *ret_n, char **reterr)
+{
+        struct ctx c = { .in = in };
+        struct gpuh_inventory *inv = in->inv;
+        char an[GPUH_PCI_ADDR_MAX], why[128];
+        int r = 0;
+
+        for (size_t i = 0; in->dom && i < in->dom->n_hostdevs; i++) {
+                const struct gpuh_dom_hostdev *h = &in->dom->hostdevs[i];
+                struct gpuh_alloc a = { .request = GPUH_ALLOC_REQUEST_CLOUDSTACK };
+                const char *holder;
+
+                if (h->is_mdev) {
+                        const struct gpuh_mdev *m = NULL;
+                        for (size_t k = 0; k < inv->n_mdevs; k++)
+                                if (streq(inv->mdevs[k].uuid, h->uuid))
+                                        m = &inv->mdevs[k];
+                        if (!m) {
+                                r = fail(reterr, -ENODEV, "mdev %s does not exist on this host, and its type is not known to create it",
+                                         h->uuid);
+                                goto out;
+                        }
+                        if ((holder = holder_mdev(&c, h->uuid))) {
+                                r = fail(reterr, -EBUSY, "mdev %s is in use by %s", h->uuid, holder);
+                                goto out;
+                        }
+                        a.kind = GPUH_ALLOC_MDEV;
+                        a.parent = m->parent;
+                        memcpy(a.uuid, m->uuid, sizeof(a.uuid));
+                        snprintf(a.mdev_type, sizeof(a.mdev_type), "%s", m->type_id ? m->type_id : "");
+                } else {
+                        const struct gpuh_gpu *gpu = NULL;
+                        const struct gpuh_vf *vf = NULL;
+
+                        for (size_t g = 0; g < inv->n_gpus && !gpu; g++) {
+                                if (gpuh_pci_addr_cmp(&inv->gpus[g].dev->addr, &h->addr) == 0)
+                                        gpu = &inv->gpus[g];
+                                for (size_t v = 0; v < inv->gpus[g].n_vfs && !gpu; v++)
+                                        if (gpuh_pci_addr_cmp(&inv->gpus[g].vfs[v].dev->addr, &h->addr) == 0) {
+                                                gpu = &inv->gpus[g];
+                                                vf = &inv->gpus[g].vfs[v];
+                                        }
+                        }
+                        if (!gpu)
+                                continue;       /* not a GPU: not ours to judge */
+                        gpuh_pci_addr_format(&h->addr, an);
+                        if ((holder = holder_pci(&c, &h->addr))) {
+                                r = fail(reterr, -EBUSY, "%s is in use by %s", an, holder);
+                                goto out;
+                        }
+                        a.addr = h->addr;
+                        if (!vf) {
+                                if (gpu->blockers) {
+                                        r = fail(reterr, -ENODEV, "GPU %s cannot be passed through whole (%s)", an,
+                                                 blocker_list(gpu->blockers, why, sizeof(why)));
+                                        goto out;
+                                }
+                                a.kind = GPUH_ALLOC_PCI;
+                                companions_of(gpu, &a);
+                        } else {
+                                if ((holder = holder_pci(&c, &gpu->dev->addr))) {
+                                        r = fail(reterr, -EBUSY, "%s: its GPU is in use by %s", an, holder);
+                                        goto out;
+                                }
+                                a.parent = gpu->dev->addr;
+                                if (vf->has_vendor_vgpu) {
+                                        if (vf->vendor_vgpu.current_type == 0) {
+                                                r = fail(reterr, -ENODEV, "vendor vGPU VF %s has no vGPU type set", an);
+                                                goto out;
+                                        }
+                                        a.kind = GPUH_ALLOC_VENDOR_VGPU;
+                                        a.vgpu_type = vf->vendor_vgpu.current_type;
+                                } else if (vf->n_types > 0) {
+                                        r = fail(reterr, -ENODEV, "VF %s is an mdev parent, not a device to pass through", an);
+                                        goto out;
+                                } else
+                                        a.kind = GPUH_ALLOC_VF;
+                        }
+                }
+                if ((r = push(&c, &a)) < 0)
+                        goto out;
+        }
+        *ret = c.plan;
+        *ret_n = c.n_plan;
+        return (int) c.n_plan;
+out:
+        free(c.plan);
+        return r;
+}
+
+/* ---- requests ---- */
+
+struct cand {
+        struct gpuh_alloc a;
+        int node;
+        int rank_reuse;         /* 0: an existing mdev or a VF with the type set; 1: to create/set */
+        unsigned load;
+        const struct gpuh_gpu *gpu;
+};
+
+static bool matches_ids(const struct gpuh_request *r, uint16_t vendor, uint16_t device, const char *name)
+{
+        if (r->vendor >= 0 && r->vendor != vendor)
+                return false;
+        if (r->device >= 0 && r->device != device)
+                return false;
+        if (r->model && (!name || !streq(r->model, name)))
+                return false;
+        return true;
+}
+
+static bool matches_gpu(const struct gpuh_request *r, const struct gpuh_gpu *g)
+{
+        return matches_ids(r, g->dev->vendor_id, g->dev->device_id, g->device_name);
+}
+
+static bool type_matches(const struct gpuh_mdev_type *t, const char *profile)
+{
+        return streq(t->type_id, profile) || (t->name && streq(t->name, profile));
+}
+
+/* A vendor vGPU type named @profile (or its number): its id, 0 when unknown. */
+static unsigned vgpu_type_id(const struct gpuh_inventory *inv, const char *profile)
+{
+        char *end;
+        unsigned long id = strtoul(profile, &end, 10);
+
+        if (isdigit((unsigned char) profile[0]) && !*end && id > 0 && id <= 0xffffffffUL)
+                return (unsigned) id;
+        for (size_t g = 0; g < inv->n_gpus; g++)
+                for (size_t v = 0; v < inv->gpus[g].n_vfs; v++) {
+                        const struct gpuh_vf *vf = &inv->gpus[g].vfs[v];
+                        for (size_t k = 0; k < vf->vendor_vgpu.n_creatable; k++)
+                                if (streq(vf->vendor_vgpu.creatable[k].name, profile))
+                                        return vf->vendor_vgpu.creatable[k].id;
+                        if (vf->current_type_name && streq(vf->current_type_name, profile))
+                                return vf->vendor_vgpu.current_type;
+                }
+        return 0;
+}
+
+static bool has_type(const struct gpuh_vendor_vgpu *v, unsigned id)
+{
+        for (size_t k = 0; k < v->n_creatable; k++)
+                if (v->creatable[k].id == id)
+                        return true;
+        return false;
+}
+
+static int add_cand(struct cand **v, size_t *n, const struct cand *c)
+{
+        struct cand *nv = reallocarray(*v, *n + 1, sizeof(*nv));
+
+        if (!nv)
+                return -ENOMEM;
+        *v = nv;
+        (*v)[(*n)++] = *c;
+        return 0;
+}
+
+/* Every free device that would answer @r now. */
+static int candidates(struct ctx *c, const struct gpuh_request *r, int ri, struct cand **ret, size_t *ret_n)
+{
+        struct gpuh_inventory *inv = c->in->inv;
+        struct cand *v = NULL;
+        size_t n = 0;
+        unsigned vtype = 0;
+        int k = 0;
+
+        if (r->mode == GPUH_REQ_VENDOR_VGPU && !(vtype = vgpu_type_id(inv, r->profile)))
+                return -ENOENT;
+        for (size_t gi = 0; gi < inv->n_gpus && k >= 0; gi++) {
+                const struct gpuh_gpu *g = &inv->gpus[gi];
+                bool gpu_free = !holder_pci(c, &g->dev->addr);
+                struct cand cd = { .gpu = g, .node = g->dev->numa_node };
+
+                cd.a.request = ri;
+                cd.a.display = r->display;
+                switch (r->mode) {
+                case GPUH_REQ_PASSTHROUGH: {
+                        bool ok = g->blockers == 0 && gpu_free && matches_gpu(r, g) && !gpu_parts_held(c, g);
+                        for (size_t m = 0; ok && m < g->n_members; m++)
+                                if (g->members[m].role == GPUH_ROLE_COMPANION && holder_pci(c, &g->members[m].dev->addr))
+                                        ok = false;
+                        if (!ok)
+                                break;
+                        cd.a.kind = GPUH_ALLOC_PCI;
+                        cd.a.addr = g->dev->addr;
+                        companions_of(g, &cd.a);
+                        k = add_cand(&v, &n, &cd);
+                        break;
+                }
+                case GPUH_REQ_VF:
+                        for (size_t vi = 0; gpu_free && vi < g->n_vfs && k >= 0; vi++) {
+                                const struct gpuh_vf *vf = &g->vfs[vi];
+                                if (vf->n_types > 0 || vf->has_vendor_vgpu || holder_pci(c, &vf->dev->addr) ||
+                                    !(matches_gpu(r, g) || matches_ids(r, vf->dev->vendor_id, vf->dev->device_id, vf->device_name)))
+                                        continue;
+                                cd.a.kind = GPUH_ALLOC_VF;
+                                cd.a.addr = vf->dev->addr;
+                                cd.a.parent = g->dev->addr;
+                                k = add_cand(&v, &n, &cd);
+                        }
+                        break;
+                case GPUH_REQ_MDEV:
+                        if (!gpu_free || !matches_gpu(r, g))
+                                break;
+                        cd.load = gpu_load(c, g);
+                        /* existing free mdevs of the type first */
+                        for (size_t i = 0; i < g->n_vgpus && k >= 0; i++) {
+                                const struct gpuh_vgpu_instance *vg = &g->vgpus[i];
+                                if (!vg->type || !type_matches(vg->type, r->profile) || holder_mdev(c, vg->mdev->uuid) ||
+                                    (gpuh_pci_addr_cmp(&vg->mdev->parent, &g->dev->addr) != 0 &&
+                                     holder_pci(c, &vg->mdev->parent)))
+                                        continue;
+                                cd.a.kind = GPUH_ALLOC_MDEV;
+                                cd.a.parent = vg->mdev->parent;
+                                memcpy(cd.a.uuid, vg->mdev->uuid, sizeof(cd.a.uuid));
+                                snprintf(cd.a.mdev_type, sizeof(cd.a.mdev_type), "%s", vg->type->type_id);
+                                cd.a.mdev_new = false;
+                                cd.rank_reuse = 0;
+                                k = add_cand(&v, &n, &cd);
+                        }
+                        /* then parents with room for one more */
+                        for (size_t p = 0; p <= g->n_vfs && k >= 0; p++) {
+                                const struct gpuh_mdev_type *types = p == 0 ? g->types : g->vfs[p - 1].types;
+                                size_t nt = p == 0 ? g->n_types : g->vfs[p - 1].n_types;
+                                const struct gpuh_pci_addr *pa = p == 0 ? &g->dev->addr : &g->vfs[p - 1].dev->addr;
+
+                                if (p > 0 && holder_pci(c, pa))
+                                        continue;
+                                for (size_t t = 0; t < nt && k >= 0; t++) {
+                                        if (!type_matches(&types[t], r->profile) || types[t].available_instances <= 0 ||
+                                            (unsigned) types[t].available_instances <= pending_mdevs(c, pa))
+                                                continue;
+                                        cd.a.kind = GPUH_ALLOC_MDEV;
+                                        cd.a.parent = *pa;
+                                        cd.a.uuid[0] = '\0';
+                                        snprintf(cd.a.mdev_type, sizeof(cd.a.mdev_type), "%s", types[t].type_id);
+                                        cd.a.mdev_new = true;
+                                        cd.rank_reuse = 1;
+                                        k = add_cand(&v, &n, &cd);
+                                }
+                        }
+                        break;
+                case GPUH_REQ_VENDOR_VGPU:
+                        if (!gpu_free || !matches_gpu(r, g))
+                                break;
+                        cd.load = gpu_load(c, g);
+                        for (size_t vi = 0; vi < g->n_vfs && k >= 0; vi++) {
+                                const struct gpuh_vf *vf = &g->vfs[vi];
+                                if (!vf->has_vendor_vgpu || holder_pci(c, &vf->dev->addr))
+                                        continue;
+                                if (vf->vendor_vgpu.current_type == vtype)
+                                        cd.rank_reuse = 0;
+                                else if (vf->vendor_vgpu.current_type == 0 && has_type(&vf->vendor_vgpu, vtype))
+                                        cd.rank_reuse = 1;
+                                else
+                                        continue;
+                                cd.a.kind = GPUH_ALLOC_VENDOR_VGPU;
+                                cd.a.addr = vf->dev->addr;
+                                cd.a.parent = g->dev->addr;
+                                cd.a.vgpu_type = vtype;
+                                k = add_cand(&v, &n, &cd);
+                        }
+                        break;
+                default:
+                        break;
+                }
+        }
+        if (k < 0) {
+                free(v);
+                return k;
+        }
+        *ret = v;
+        *ret_n = n;
+        return 0;
+}
+
+static int cmp_cand(const void *x, const void *y, void *arg)
+{
+        const struct cand *a = x, *b = y;
+        int want_node = *(const int *) arg;
+        int an = want_node >= 0 && a->node == want_node, bn = want_node >= 0 && b->node == want_node;
+        int c;
+
+        if (an != bn)
+                return bn - an;                 /* the vCPUs' node first */
+        if (a->rank_reuse != b->rank_reuse)
+                return a->rank_reuse - b->rank_reuse;
+        if (a->load != b->load)
+                return a->load < b->load ? -1 : 1;      /* least-loaded GPU */
+        c = gpuh_pci_addr_cmp(a->a.kind == GPUH_ALLOC_MDEV ? &a->a.parent : &a->a.addr,
+                              b->a.kind == GPUH_ALLOC_MDEV ? &b->a.parent : &b->a.addr);
+        if (c)
+                return c;
+        return strcmp(a->a.uuid, b->a.uuid);
+}
+
+static void describe(const struct gpuh_request *r, char *buf, size_t size)
+{
+        snprintf(buf, size, "%u x %s%s%s%s%s", r->count, gpuh_req_mode_to_string(r->mode),
+                 r->profile ? " '" : "", r->profile ? r->profile : "", r->profile ? "'" : "",
+                 r->model ? " of the given model" : (r->vendor >= 0 || r->device >= 0) ? " of the given ids" : "");
+}
+
+static int derive_uuid(const char *domain_uuid, size_t slot, char *out)
+{
+        uuid_t ns, u;
+        char name[64];
+
+        if (!domain_uuid || uuid_parse(domain_uuid, ns) < 0)
+                return -EINVAL;
+        snprintf(name, sizeof(name), "gpuhooks-mdev-%zu", slot);
+        uuid_generate_sha1(u, ns, name, strlen(name));
+        uuid_unparse_lower(u, out);
+        return 0;
+}
+
+static json_object *cand_json(const struct cand *cd)
+{
+        char a[GPUH_PCI_ADDR_MAX];
+
+        return json_object_new_string(cd->a.kind == GPUH_ALLOC_MDEV ? gpuh_pci_addr_format(&cd->a.parent, a)
+                                                                    : gpuh_pci_addr_format(&cd->a.addr, a));
+}
+
+int gpuh_select_requests(const struct gpuh_select_in *in, struct gpuh_alloc **ret, size_t *ret_n,
+                         json_object *explain, char **reterr)
+{
+        struct ctx c = { .in = in };
+        json_object *jcand = explain ? json_object_new_array() : NULL, *jchosen = explain ? json_object_new_array() : NULL;
+        bool pass = false, vgpu = false;
+        int r = 0;
+
+        if (explain) {
+                json_object_object_add(explain, "candidates", jcand);
+                json_object_object_add(explain, "chosen", jchosen);
+        }
+        for (size_t i = 0; i < in->n_requests; i++) {
+                pass |= in->requests[i].mode == GPUH_REQ_PASSTHROUGH;
+                vgpu |= in->requests[i].mode != GPUH_REQ_PASSTHROUGH;
+        }
+        if (pass && vgpu && !in->allow_mixed)
+                return fail(reterr, -EINVAL, "domain %s mixes passthrough and vGPU requests (transformer.allow_mixed is off)",
+                            in->domain);
+
+        for (size_t ri = 0; ri < in->n_requests; ri++) {
+                const struct gpuh_request *rq = &in->requests[ri];
+                char what[400];
+
+                describe(rq, what, sizeof(what));
+                if (rq->numa == GPUH_NUMA_REQUIRE && in->numa_node < 0) {
+                        r = fail(reterr, -EINVAL, "request %zu (%s) requires the NUMA node of the vCPUs, which are not pinned to one node",
+                                 ri, what);
+                        goto out;
+                }
+                size_t free_at_start = 0;
+
+                for (unsigned k = 0; k < rq->count; k++) {
+                        _cleanup_free_ struct cand *v = NULL;
+                        size_t n = 0, best = SIZE_MAX;
+                        int want_node;
+
+                        r = candidates(&c, rq, (int) ri, &v, &n);
+                        if (r == -ENOENT) {
+                                r = fail(reterr, -EINVAL, "request %zu: vGPU type '%s' is not known on this host", ri, rq->profile);
+                                goto out;
+                        }
+                        if (r < 0)
+                                goto out;
+                        want_node = rq->numa == GPUH_NUMA_ANY ? -1 : in->numa_node;
+                        if (n > 1)
+                                qsort_r(v, n, sizeof(*v), cmp_cand, &want_node);
+                        for (size_t i = 0; i < n && best == SIZE_MAX; i++)
+                                if (rq->numa != GPUH_NUMA_REQUIRE || v[i].node == in->numa_node)
+                                        best = i;
+                        if (k == 0)
+                                for (size_t i = 0; i < n; i++)
+                                        free_at_start += rq->numa != GPUH_NUMA_REQUIRE || v[i].node == in->numa_node;
+                        if (explain && k == 0) {
+                                json_object *e = json_object_new_object(), *free_list = json_object_new_array();
+                                json_object_object_add(e, "request", json_object_new_int((int) ri));
+                                for (size_t i = 0; i < n; i++)
+                                        json_object_array_add(free_list, cand_json(&v[i]));
+                                json_object_object_add(e, "free", free_list);
+                                json_object_array_add(jcand, e);
+                        }
+                        if (best == SIZE_MAX) {
+                                r = fail(reterr, -ENOSPC, "request %zu asks for %s%s, only %zu free on this host", ri, what,
+                                         rq->numa == GPUH_NUMA_REQUIRE ? " on the vCPUs' NUMA node" : "", free_at_start);
+                                goto out;
+                        }
+                        if (v[best].a.kind == GPUH_ALLOC_MDEV && v[best].a.mdev_new &&
+                            derive_uuid(in->uuid, c.n_new_mdevs++, v[best].a.uuid) < 0) {
+                                r = fail(reterr, -EINVAL, "request %zu: an mdev needs the domain's <uuid>", ri);
+                                goto out;
+                        }
+                        if (explain) {
+                                json_object *e = json_object_new_object();
+                                char why[128];
+                                json_object_object_add(e, "request", json_object_new_int((int) ri));
+                                json_object_object_add(e, "kind", json_object_new_string(gpuh_alloc_kind_to_string(v[best].a.kind)));
+                                json_object_object_add(e, "device", cand_json(&v[best]));
+                                snprintf(why, sizeof(why), "numa node %d%s, %u vGPUs on the GPU, %s", v[best].node,
+                                         in->numa_node >= 0 && v[best].node == in->numa_node ? " (the vCPUs')" : "",
+                                         v[best].load, v[best].rank_reuse ? "to create or set" : "ready as it is");
+                                json_object_object_add(e, "why", json_object_new_string(why));
+                                json_object_array_add(jchosen, e);
+                        }
+                        if ((r = push(&c, &v[best].a)) < 0)
+                                goto out;
+                }
+        }
+        *ret = c.plan;
+        *ret_n = c.n_plan;
+        return 0;
+out:
+        free(c.plan);
+        return r;
+}
+
+/* ---- NUMA ---- */
+
+/* Parse a libvirt cpuset ("0-5,12,^3") into a bitmap of @max CPUs. */
+static int parse_cpuset(const char *s, unsigned char *bits, size_t max)
+{
+        _cleanup_free_ char *copy = strdup(s);
+        char *save = NULL;
+
+        if (!copy)
+                return -ENOMEM;
+        for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+                bool neg = *t == '^';
+                char *end;
+                unsigned long a, b;
+
+                while (isspace((unsigned char) *t))
+                        t++;
+                if (neg)
+                        t++;
+                if (!isdigit((unsigned char) *t))
+                        return -EINVAL;
+                a = strtoul(t, &end, 10);
+                b = a;
+                if (*end == '-') {
+                        if (!isdigit((unsigned char) end[1]))
+                                return -EINVAL;
+                        b = strtoul(end + 1, &end, 10);
+                }
+                while (isspace((unsigned char) *end))
+                        end++;
+                if (*end || b < a || b >= max)
+                        return -EINVAL;
+                for (unsigned long i = a; i <= b; i++)
+                        bits[i] = !neg;
+        }
+        return 0;
+}
+
+#define MAX_CPUS 8192
+
+int gpuh_cpuset_node(int root_fd, const char *cpuset, int *ret)
+{
+        _cleanup_free_ unsigned char *want = calloc(MAX_CPUS, 1), *node = calloc(MAX_CPUS, 1);
+        _cleanup_strv_free_ char **nodes = NULL;
+        int found = -1, r;
+
+        *ret = -1;
+        if (!want || !node)
+                return -ENOMEM;
+        if (!cpuset)
+                return 0;
+        r = parse_cpuset(cpuset, want, MAX_CPUS);
+        if (r < 0)
+                return r;
+        if (gpuh_sysfs_list(root_fd, "devices/system/node", &nodes) < 0)
+                return 0;
+        for (char **p = nodes; *p; p++) {
+                char rel[128], buf[4096];
+                int id;
+                bool all = true, any = false;
+
+                if (strncmp(*p, "node", 4) != 0 || !isdigit((unsigned char) (*p)[4]))
+                        continue;
+                id = atoi(*p + 4);
+                snprintf(rel, sizeof(rel), "devices/system/node/%s/cpulist", *p);
+                if (gpuh_sysfs_read(root_fd, rel, buf, sizeof(buf)) < 0)
+                        continue;
+                memset(node, 0, MAX_CPUS);
+                if (buf[0] && parse_cpuset(buf, node, MAX_CPUS) < 0)
+                        continue;
+                for (size_t i = 0; i < MAX_CPUS; i++)
+                        if (want[i]) {
+                                if (node[i])
+                                        any = true;
+                                else
+                                        all = false;
+                        }
+                if (any && all) {
+                        found = id;
+                        break;
+                }
+        }
+        *ret = found;
+        return 0;
+}

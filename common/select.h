@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* select.h: choosing devices for a domain's GPU requests (docs/transformer.md, "Selection"). */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "alloc.h"
+#include "domxml.h"
+#include "inventory.h"
+#include "request.h"
+#include "reserve.h"
+
+struct json_object;
+
+struct gpuh_select_in {
+        struct gpuh_inventory *inv;     /* scanned, names filled, usage set */
+        const char *domain;             /* this domain: its own usage is not "in use" */
+        const char *uuid;               /* this domain's UUID (mdev UUIDs derive from it), may be NULL */
+        const struct gpuh_reservation *others;  /* live reservations of other domains */
+        size_t n_others;
+        struct gpuh_domxml *dom;        /* CloudStack's own hostdevs, when it has GPU ones */
+        const struct gpuh_request *requests;    /* else these */
+        size_t n_requests;
+        int numa_node;                  /* the node the vCPUs are pinned to, -1 none or several */
+        bool allow_mixed;
+};
+
+/**
+ * gpuh_select_cloudstack:
+ * @in: input; @in->dom's hostdevs are matched against the inventory
+ * @ret, @ret_n: one allocation per GPU-related hostdev (request GPUH_ALLOC_REQUEST_CLOUDSTACK),
+ *               with companions; none when the document has no GPU hostdev
+ * @reterr: on failure, one line naming the device and the reason (caller frees)
+ *
+ * Returns: the number of allocations; -EBUSY (used by another domain or reservation);
+ *          -ENODEV (an mdev UUID that does not exist, a GPU that cannot be passed through, a
+ *          vendor VF without a vGPU type); -ENOMEM.
+ */
+int gpuh_select_cloudstack(const struct gpuh_select_in *in, struct gpuh_alloc **ret, size_t *ret_n, char **reterr);
+
+/**
+ * gpuh_select_requests:
+ * @in: input
+ * @ret, @ret_n: the allocations, in request order
+ * @explain: when not NULL, receives "candidates" and "chosen" arrays (json-c)
+ * @reterr: on failure, one line naming what was asked and what is free (caller frees)
+ *
+ * Deterministic: the same inventory, usage and reservations give the same choice.
+ *
+ * Returns: 0; -ENOSPC (too few free devices); -EINVAL (mixed modes not allowed, numa=require
+ *          without pinned vCPUs, mdev without a domain UUID, an unknown vGPU type); -ENOMEM.
+ */
+int gpuh_select_requests(const struct gpuh_select_in *in, struct gpuh_alloc **ret, size_t *ret_n,
+                         struct json_object *explain, char **reterr);
+
+/**
+ * gpuh_cpuset_node:
+ * @root_fd: sysfs root fd
+ * @cpuset: libvirt cpuset text ("0-5,12", "^3" exclusions), comma-joined sets
+ * @ret: the one NUMA node all those CPUs belong to, or -1
+ *
+ * Nodes come from devices/system/node/nodeN/cpulist.
+ *
+ * Returns: 0; -EINVAL for unparsable text; -ENOMEM.
+ */
+int gpuh_cpuset_node(int root_fd, const char *cpuset, int *ret);

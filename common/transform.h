@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* transform.h: a domain XML in, GPUs reserved and written in (docs/transformer.md). */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "host.h"
+
+struct json_object;
+
+struct gpuh_transform_opts {
+        struct gpuh_host_opts host;     /* where the host is; host.cfg is required */
+        const char *state_dir;          /* NULL: GPUHOOKS_STATE_DIR, then GPUH_STATE_DIR_DEFAULT */
+        bool explain;                   /* plan only: reserve nothing, return the plan */
+        int lock_timeout_ms;            /* waiting for the host lock */
+};
+
+/**
+ * gpuh_transform:
+ * @o: options
+ * @in, @len: the domain XML as received
+ * @ret_out, @ret_len: the new document; *@ret_out NULL means "unchanged": print @in as it is
+ * @ret_explain: with @o->explain, the plan (requests, candidates, chosen, error), also on
+ *               failure; else NULL
+ * @reterr: on failure, one line for the operator (caller frees)
+ *
+ * Finds what the domain asks for (CloudStack's GPU hostdevs, our request element, a config
+ * rule), takes the host lock, chooses devices from the live inventory, usage and the other
+ * domains' live reservations (reclaiming expired ones), writes the hostdevs and the allocation
+ * record, and stores the reservation, all or nothing: on any failure no reservation is left.
+ * A domain whose document already carries our record (a second transform of our output) or
+ * whose live reservation was made for the same requests gets the same devices back.
+ *
+ * Returns: 0; -EBADMSG (unusable XML, bad request); -E2BIG (too large); -ENOSPC (too few free
+ *          devices); -EBUSY (a CloudStack device held elsewhere); -ENODEV; -EINVAL;
+ *          -ETIMEDOUT (host lock); -ENOMEM; -errno of the state directory.
+ */
+int gpuh_transform(const struct gpuh_transform_opts *o, const char *in, size_t len,
+                   char **ret_out, size_t *ret_len, struct json_object **ret_explain, char **reterr);
+
+/**
+ * gpuh_rule_matches:
+ * @m: a rule's match
+ * @name: the domain name
+ * @cs: CloudStack's instance metadata of the domain (fields NULL when absent)
+ *
+ * Every given field must match its fnmatch(3) glob; a field the domain lacks never matches.
+ *
+ * Returns: whether the rule applies.
+ */
+bool gpuh_rule_matches(const struct gpuh_rule_match *m, const char *name, const struct gpuh_cs_instance *cs);
