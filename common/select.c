@@ -520,8 +520,7 @@ int gpuh_select_requests(const struct gpuh_select_in *in, struct gpuh_alloc **re
                 vgpu |= in->requests[i].mode != GPUH_REQ_PASSTHROUGH;
         }
         if (pass && vgpu && !in->allow_mixed)
-                return fail(reterr, -EINVAL, "domain %s mixes passthrough and vGPU requests (transformer.allow_mixed is off)",
-                            in->domain);
+                return fail(reterr, -EINVAL, "it mixes passthrough and vGPU requests (transformer.allow_mixed is off)");
 
         for (size_t ri = 0; ri < in->n_requests; ri++) {
                 const struct gpuh_request *rq = &in->requests[ri];
