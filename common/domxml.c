@@ -73,7 +73,8 @@ bool gpuh_domxml_name_ok(const char *name)
 {
         size_t len = name ? strlen(name) : 0;
 
-        if (len == 0 || len > 255 || streq(name, ".") || streq(name, ".."))
+        /* 200: "NAME.json" and its temporary ".NAME.json.XXXXXX" must fit NAME_MAX (255) */
+        if (len == 0 || len > GPUH_DOMXML_NAME_MAX || streq(name, ".") || streq(name, ".."))
                 return false;
         for (const unsigned char *p = (const unsigned char *) name; *p; p++)
                 if (*p == '/' || *p < 0x20 || *p == 0x7f)
@@ -239,7 +240,7 @@ static int read_record(struct gpuh_domxml *d, const xmlNode *rec, char **reterr)
         d->has_record = true;
         for (xmlNode *c = rec->children; c; c = c->next) {
                 _cleanup_xml_ char *kind = NULL, *address = NULL, *parent = NULL, *uuid = NULL,
-                        *type = NULL, *isnew = NULL, *vtype = NULL, *req = NULL;
+                        *type = NULL, *isnew = NULL, *vtype = NULL, *req = NULL, *display = NULL;
                 struct gpuh_alloc *na, *a;
                 int k;
 
@@ -259,6 +260,8 @@ static int read_record(struct gpuh_domxml *d, const xmlNode *rec, char **reterr)
                 isnew = attr(c, "new");
                 vtype = attr(c, "vgpu-type");
                 req = attr(c, "request");
+                display = attr(c, "display");
+                a->display = display && streq(display, "on");
                 if ((k = gpuh_alloc_kind_from_string(kind)) < 0)
                         return fail(reterr, -EBADMSG, "gpuhooks:allocation: bad device kind");
                 a->kind = (enum gpuh_alloc_kind) k;
@@ -341,6 +344,38 @@ static int add_hostdev(struct gpuh_domxml *d, xmlNode *h)
         return 0;
 }
 
+/* A DOCTYPE in the prolog (after the declaration, comments and processing instructions)?
+ * Refused before parsing: entity declarations, and so XXE and expansion bombs, live there. */
+static bool has_doctype(const char *buf, size_t len)
+{
+        const char *p = buf, *end = buf + len;
+
+        for (;;) {
+                while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+                        p++;
+                if (end - p >= 3 && (unsigned char) p[0] == 0xef && (unsigned char) p[1] == 0xbb &&
+                    (unsigned char) p[2] == 0xbf) {
+                        p += 3;         /* UTF-8 BOM */
+                        continue;
+                }
+                if (end - p >= 2 && p[0] == '<' && p[1] == '?') {
+                        const char *q = memmem(p, (size_t) (end - p), "?>", 2);
+                        if (!q)
+                                return false;
+                        p = q + 2;
+                        continue;
+                }
+                if (end - p >= 4 && memcmp(p, "<!--", 4) == 0) {
+                        const char *q = memmem(p + 4, (size_t) (end - p - 4), "-->", 3);
+                        if (!q)
+                                return false;
+                        p = q + 3;
+                        continue;
+                }
+                return end - p >= 9 && memcmp(p, "<!DOCTYPE", 9) == 0;
+        }
+}
+
 struct errbuf {
         char msg[200];
         int line;
@@ -371,6 +406,8 @@ int gpuh_domxml_parse(const char *buf, size_t len, struct gpuh_domxml **ret, cha
                 return fail(reterr, -E2BIG, "domain XML larger than %u bytes", GPUH_DOMXML_MAX_BYTES);
         if (len == 0)
                 return fail(reterr, -EBADMSG, "domain XML is empty");
+        if (has_doctype(buf, len))
+                return fail(reterr, -EBADMSG, "domain XML with a DOCTYPE is not accepted");
         d = calloc(1, sizeof(*d));
         if (!d)
                 return -ENOMEM;
@@ -416,7 +453,8 @@ int gpuh_domxml_parse(const char *buf, size_t len, struct gpuh_domxml **ret, cha
                                 if (is_el(m, GPUH_CLOUDSTACK_NS, "instance") && !d->cs.present &&
                                     (r = read_cs_instance(&d->cs, m)) < 0)
                                         return r;
-                                if (is_el(m, GPUH_DOMXML_NS, "gpu")) {
+                                /* ours only in the first <metadata>: libvirt keeps no other */
+                                if (c == first_meta && is_el(m, GPUH_DOMXML_NS, "gpu")) {
                                         if (d->wrapper)
                                                 return fail(reterr, -EBADMSG, "more than one gpuhooks:gpu element");
                                         if ((r = read_wrapper(d, m, reterr)) < 0)
@@ -535,7 +573,8 @@ static xmlNode *record_device(xmlDoc *doc, xmlNs *ns, const struct gpuh_alloc *a
         ok = set(dev, "kind", gpuh_alloc_kind_to_string(a->kind));
         if (a->kind == GPUH_ALLOC_MDEV) {
                 ok = ok && set(dev, "uuid", a->uuid) && set(dev, "parent", gpuh_pci_addr_format(&a->parent, v)) &&
-                     set(dev, "mdev-type", a->mdev_type) && set(dev, "new", a->mdev_new ? "yes" : "no");
+                     set(dev, "mdev-type", a->mdev_type) && set(dev, "new", a->mdev_new ? "yes" : "no") &&
+                     (!a->display || set(dev, "display", "on"));
         } else {
                 ok = ok && set(dev, "address", gpuh_pci_addr_format(&a->addr, v));
                 if (a->kind != GPUH_ALLOC_PCI)

@@ -13,6 +13,7 @@
 #include "request.h"
 
 #define GPUH_DOMXML_MAX_BYTES (4u << 20)
+#define GPUH_DOMXML_NAME_MAX 200        /* bytes of a domain name (it names a reservation file) */
 #define GPUH_DOMXML_NS "urn:gpuhooks:domain:1"
 #define GPUH_CLOUDSTACK_NS "http://cloudstack.apache.org/instance"
 
@@ -40,7 +41,8 @@ struct gpuh_domxml {
         char *uuid;                     /* <uuid>, lowercase; NULL when absent */
         char *cpuset;                   /* vCPU pinning: <vcpu cpuset> and <vcpupin cpuset>s, comma-joined; NULL */
         struct gpuh_cs_instance cs;
-        xmlNode *wrapper;               /* our <gpuhooks:gpu> in the first <metadata>, or NULL */
+        xmlNode *wrapper;               /* our <gpuhooks:gpu> in the first <metadata> (libvirt keeps
+                                         * only that one), or NULL */
         struct gpuh_request *requests;  /* from the wrapper */
         size_t n_requests;
         bool has_record;                /* the wrapper holds an allocation record */
@@ -97,7 +99,7 @@ int gpuh_domxml_serialize(struct gpuh_domxml *d, char **ret, size_t *ret_len);
 
 /**
  * gpuh_domxml_name_ok:
- * Returns: true when @name can name a reservation file: 1..255 bytes, no '/', no control
- *          characters, not "." or "..".
+ * Returns: true when @name can name a reservation file: 1..GPUH_DOMXML_NAME_MAX bytes, no
+ *          '/', no control characters, not "." or "..".
  */
 bool gpuh_domxml_name_ok(const char *name);

@@ -47,7 +47,7 @@ int gpuh_state_open(const char *dir, struct gpuh_state **ret)
                 gpuh_state_free(s);
                 return -ENOMEM;
         }
-        if ((r = mkdir_p1(s->dir)) < 0 || (r = mkdir_p1(s->resdir)) < 0) {
+        if ((r = mkdir_p1(s->dir)) < 0) {
                 gpuh_state_free(s);
                 return r;
         }
@@ -214,6 +214,11 @@ int gpuh_reservations_load(struct gpuh_state *s, struct gpuh_reservation **ret, 
         size_t n = 0;
         int k;
 
+        if (dfd < 0 && errno == ENOENT) {
+                *ret = NULL;
+                *ret_n = 0;
+                return 0;               /* none written yet */
+        }
         if (dfd < 0)
                 return -errno;
         k = gpuh_sysfs_list(dfd, ".", &names);
@@ -303,7 +308,9 @@ int gpuh_reservation_write(struct gpuh_state *s, const struct gpuh_reservation *
                 json_object_array_add(devs, device_json(&r->devices[i]));
         json_object_object_add(o, "devices", devs);
         text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
-        ret = text ? gpuh_write_file_atomic(s->resdir, name, text, strlen(text), 0600) : -ENOMEM;
+        ret = text ? mkdir_p1(s->resdir) : -ENOMEM;
+        if (ret == 0)
+                ret = gpuh_write_file_atomic(s->resdir, name, text, strlen(text), 0600);
         json_object_put(o);
         return ret;
 }

@@ -31,7 +31,8 @@ struct gpuh_reservation {
 
 /**
  * gpuh_state_open:
- * @dir: the state directory, created (with reservations/) mode 0700 when missing
+ * @dir: the state directory, created mode 0700 when missing (reservations/ is created by the
+ *       first gpuh_reservation_write())
  * @ret: the handle, freed with gpuh_state_free() (which drops the lock)
  *
  * Returns: 0; -errno of mkdir/open.

@@ -277,32 +277,8 @@ int gpuh_transform(const struct gpuh_transform_opts *o, const char *in, size_t l
                         .numa_node = node, .allow_mixed = cfg->allow_mixed,
                 };
 
-                if (!req) {
-                        /* CloudStack's own hostdevs, or our record from an earlier transform */
-                        r = gpuh_select_cloudstack(&sin, &plan, &n_plan, &err);
-                        if (r < 0) {
-                                fail(reterr, r, "domain %s: %s", d->name, err ? err : "cannot use its GPU hostdevs");
-                                goto out;
-                        }
-                        cloudstack = n_plan > 0;
-                        source = "cloudstack";
-                        if (!cloudstack && !record_intact(d)) {
-                                if (ex)
-                                        json_object_object_add(ex, "requests", json_object_new_array());
-                                r = 0;  /* hostdevs, but none a GPU: nothing to do */
-                                goto out;
-                        }
-                }
-                if (ex)
-                        json_object_object_add(ex, "requests", requests_json(req, n_req, source));
-                sig = signature(d, req, n_req, cloudstack);
-                if (!sig) {
-                        r = -ENOMEM;
-                        goto out;
-                }
                 if (record_intact(d)) {
                         /* our own output again: same devices, same document */
-                        free(plan);
                         n_plan = d->n_record;
                         plan = calloc(n_plan + 1, sizeof(*plan));
                         if (!plan) {
@@ -311,8 +287,36 @@ int gpuh_transform(const struct gpuh_transform_opts *o, const char *in, size_t l
                         }
                         memcpy(plan, d->record, n_plan * sizeof(*plan));
                         from_record = true;
-                } else if (!cloudstack && own && gpuh_reservation_live(own, now) && own->signature &&
-                           streq(own->signature, sig) && (!own->uuid || !d->uuid || streq(own->uuid, d->uuid))) {
+                        source = d->record[0].request == GPUH_ALLOC_REQUEST_CLOUDSTACK ? "cloudstack" : source;
+                } else if (d->n_hostdevs > 0) {
+                        /* CloudStack's own GPU hostdevs come first: requests and rules only
+                         * speak for a domain that has none */
+                        r = gpuh_select_cloudstack(&sin, &plan, &n_plan, &err);
+                        if (r < 0) {
+                                fail(reterr, r, "domain %s: %s", d->name, err ? err : "cannot use its GPU hostdevs");
+                                goto out;
+                        }
+                        cloudstack = n_plan > 0;
+                }
+                if (cloudstack) {
+                        req = NULL;
+                        n_req = 0;
+                        source = "cloudstack";
+                } else if (!from_record && !req) {
+                        if (ex)
+                                json_object_object_add(ex, "requests", json_object_new_array());
+                        r = 0;  /* hostdevs, but none a GPU: nothing to do */
+                        goto out;
+                }
+                if (ex)
+                        json_object_object_add(ex, "requests", requests_json(req, n_req, source));
+                sig = signature(d, req, n_req, cloudstack);
+                if (!sig) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+                if (!from_record && !cloudstack && own && gpuh_reservation_live(own, now) && own->signature &&
+                    streq(own->signature, sig) && (!own->uuid || !d->uuid || streq(own->uuid, d->uuid))) {
                         plan = calloc(own->n_devices + 1, sizeof(*plan));
                         if (!plan) {
                                 r = -ENOMEM;
@@ -320,7 +324,7 @@ int gpuh_transform(const struct gpuh_transform_opts *o, const char *in, size_t l
                         }
                         memcpy(plan, own->devices, own->n_devices * sizeof(*plan));
                         n_plan = own->n_devices;
-                } else if (req) {
+                } else if (!from_record && !cloudstack) {
                         r = gpuh_select_requests(&sin, &plan, &n_plan, ex, &err);
                         if (r < 0) {
                                 if (r != -ENOMEM)

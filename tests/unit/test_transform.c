@@ -174,7 +174,7 @@ static void test_parse_and_apply(void **state)
         assert_non_null(strstr(out, "model=\"vfio-pci\" display=\"on\" ramfb=\"on\"><source><address uuid=\"11111111-2222-3333-4444-555555555555\"/>"));
         /* the record, in our namespace, in the first <metadata> beside CloudStack's block */
         assert_non_null(strstr(out, "<gpuhooks:gpu xmlns:gpuhooks=\"urn:gpuhooks:domain:1\"><gpuhooks:allocation version=\"1\">"));
-        assert_non_null(strstr(out, "kind=\"mdev\" uuid=\"11111111-2222-3333-4444-555555555555\" parent=\"0000:08:00.5\" mdev-type=\"nvidia-746\" new=\"yes\" request=\"0\""));
+        assert_non_null(strstr(out, "kind=\"mdev\" uuid=\"11111111-2222-3333-4444-555555555555\" parent=\"0000:08:00.5\" mdev-type=\"nvidia-746\" new=\"yes\" display=\"on\" request=\"0\""));
         assert_non_null(strstr(out, "<gpuhooks:companion address=\"0000:05:00.1\"/>"));
         assert_true(strstr(out, "</cloudstack:instance>") < strstr(out, "<gpuhooks:gpu"));
         gpuh_domxml_free(d);
