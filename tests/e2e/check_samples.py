@@ -5,12 +5,14 @@
   check_samples.py SCHEMA_DIR SAMPLE_DIR INSTALL_DIR
 
 SAMPLE_DIR holds inventory-*.json (must validate against gpu-inventory.schema.json) and
-bad-*.json (must not); INSTALL_DIR/gpuhooks.json must validate against
+bad-*.json (must not), and domain-record-good-*.xml / domain-record-bad-*.xml for
+gpuhooks-domain.rng (through xmllint); INSTALL_DIR/gpuhooks.json must validate against
 gpuhooks-config.schema.json. Closes with 'N passed, N failed'.
 """
 import glob
 import json
 import os
+import subprocess
 import sys
 
 from jsonschema import Draft202012Validator, FormatChecker
@@ -53,6 +55,18 @@ def main():
     with open(os.path.join(install_dir, "gpuhooks.json")) as f:
         errs = list(cfg.iter_errors(json.load(f)))
     report(not errs, "install/gpuhooks.json validates against gpuhooks-config.schema.json")
+
+    # The RelaxNG schema of our <metadata> element: good records validate, bad ones do not.
+    rng = os.path.join(schema_dir, "gpuhooks-domain.rng")
+    good = sorted(glob.glob(os.path.join(sample_dir, "domain-record-good-*.xml")))
+    bad = sorted(glob.glob(os.path.join(sample_dir, "domain-record-bad-*.xml")))
+    report(len(good) > 0 and len(bad) > 0, "domain record samples present (%d good, %d bad)" % (len(good), len(bad)))
+    for p in good + bad:
+        r = subprocess.run(["xmllint", "--noout", "--relaxng", rng, p], capture_output=True)
+        if p in good:
+            report(r.returncode == 0, os.path.basename(p) + " validates against gpuhooks-domain.rng")
+        else:
+            report(r.returncode != 0, os.path.basename(p) + " is rejected by gpuhooks-domain.rng")
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
 
