@@ -135,6 +135,18 @@ static bool record_intact(const struct gpuh_domxml *d)
         return true;
 }
 
+/* A reservation marked running whose domain does not run any more (stopped without release,
+ * host rebooted): only when usage came from a real source, never on a guess. */
+static bool orphaned(const struct gpuh_vm_usage *u, const struct gpuh_reservation *r)
+{
+        const struct gpuh_vm *vm;
+
+        if (!r->state || !streq(r->state, "running") || !u || gpuh_vm_usage_source(u) == GPUH_VM_SOURCE_NONE)
+                return false;
+        vm = gpuh_vm_usage_find(u, r->domain);
+        return !vm || !gpuh_vm_state_is_active(vm->state);
+}
+
 /* Is any device of @plan held by a domain other than @name, or another live reservation? */
 static const char *conflict(const struct gpuh_inventory *inv, const char *name, const struct gpuh_alloc *plan,
                             size_t n, const struct gpuh_reservation *others, size_t n_others)
@@ -260,9 +272,10 @@ int gpuh_transform(const struct gpuh_transform_opts *o, const char *in, size_t l
                         own = &res[i];
                         continue;
                 }
-                if (!gpuh_reservation_live(&res[i], now)) {
+                if (!gpuh_reservation_live(&res[i], now) || orphaned(host->usage, &res[i])) {
                         if (!o->explain) {
-                                gpuh_log(LOG_INFO, "reclaiming the expired reservation of %s", res[i].domain);
+                                gpuh_log(LOG_INFO, "reclaiming the %s reservation of %s",
+                                         gpuh_reservation_live(&res[i], now) ? "orphaned" : "expired", res[i].domain);
                                 gpuh_reservation_remove(state, res[i].domain);
                         }
                         continue;

@@ -114,6 +114,14 @@ size_t gpuh_vm_usage_n_vms(const struct gpuh_vm_usage *u)
         return u->n_vms;
 }
 
+const struct gpuh_vm *gpuh_vm_usage_find(const struct gpuh_vm_usage *u, const char *name)
+{
+        for (size_t i = 0; name && i < u->n_vms; i++)
+                if (streq(u->vms[i].name, name))
+                        return &u->vms[i];
+        return NULL;
+}
+
 const struct gpuh_vm *gpuh_vm_usage_get(const struct gpuh_vm_usage *u, size_t i)
 {
         return i < u->n_vms ? &u->vms[i] : NULL;

@@ -155,5 +155,8 @@ size_t gpuh_vm_usage_mdev(struct gpuh_vm_usage *u, const char *uuid,
 /** gpuh_vm_usage_n_vms: number of distinct domains recorded. */
 size_t gpuh_vm_usage_n_vms(const struct gpuh_vm_usage *u);
 
+/** gpuh_vm_usage_find: the domain named @name, or NULL when no source knows it. */
+const struct gpuh_vm *gpuh_vm_usage_find(const struct gpuh_vm_usage *u, const char *name);
+
 /** gpuh_vm_usage_get: domain number @i (0 .. n_vms - 1) in the order first seen; NULL past the end. */
 const struct gpuh_vm *gpuh_vm_usage_get(const struct gpuh_vm_usage *u, size_t i);
