@@ -577,8 +577,7 @@ int gpuh_select_requests(const struct gpuh_select_in *in, struct gpuh_alloc **re
                                 json_object *e = json_object_new_object();
                                 char why[128];
                                 json_object_object_add(e, "request", json_object_new_int((int) ri));
-                                json_object_object_add(e, "kind", json_object_new_string(gpuh_alloc_kind_to_string(v[best].a.kind)));
-                                json_object_object_add(e, "device", cand_json(&v[best]));
+                                gpuh_alloc_explain(&v[best].a, e);
                                 snprintf(why, sizeof(why), "numa node %d%s, %u vGPUs on the GPU, %s", v[best].node,
                                          in->numa_node >= 0 && v[best].node == in->numa_node ? " (the vCPUs')" : "",
                                          v[best].load, v[best].rank_reuse ? "to create or set" : "ready as it is");

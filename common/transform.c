@@ -261,6 +261,13 @@ int gpuh_transform(const struct gpuh_transform_opts *o, const char *in, size_t l
                 goto out;
         }
 
+        /* Which devices domains use must be known, or nothing is handed out (fail closed). */
+        if (gpuh_vm_usage_source(host->usage) == GPUH_VM_SOURCE_NONE) {
+                r = fail(reterr, -EIO, "cannot tell which devices domains use: neither libvirt nor its domain XML files "
+                         "could be read");
+                goto out;
+        }
+
         /* Ours, the others' live ones; expired ones are reclaimed. */
         others = calloc(n_res + 1, sizeof(*others));
         if (!others) {
@@ -345,6 +352,22 @@ int gpuh_transform(const struct gpuh_transform_opts *o, const char *in, size_t l
                                 goto out;
                         }
                 }
+        }
+        if (ex && !json_object_object_get_ex(ex, "chosen", NULL)) {
+                /* not chosen now: CloudStack's, our record's, or this domain's reservation */
+                json_object *chosen = json_object_new_array();
+                const char *why = cloudstack ? "CloudStack's own hostdev" :
+                                  from_record ? "the domain's allocation record" : "the domain's live reservation";
+                for (size_t i = 0; chosen && i < n_plan; i++) {
+                        json_object *e = json_object_new_object();
+                        json_object_object_add(e, "request", plan[i].request == GPUH_ALLOC_REQUEST_CLOUDSTACK
+                                               ? json_object_new_string("cloudstack") : json_object_new_int(plan[i].request));
+                        gpuh_alloc_explain(&plan[i], e);
+                        json_object_object_add(e, "why", json_object_new_string(why));
+                        json_object_array_add(chosen, e);
+                }
+                json_object_object_add(ex, "candidates", json_object_new_array());
+                json_object_object_add(ex, "chosen", chosen);
         }
         if ((held = conflict(host->inv, d->name, plan, n_plan, others, n_others))) {
                 r = fail(reterr, -EBUSY, "domain %s: a device it holds is now used by %s", d->name, held);

@@ -34,7 +34,8 @@ struct gpuh_transform_opts {
  *
  * Returns: 0; -EBADMSG (unusable XML, bad request); -E2BIG (too large); -ENOSPC (too few free
  *          devices); -EBUSY (a CloudStack device held elsewhere); -ENODEV; -EINVAL;
- *          -ETIMEDOUT (host lock); -ENOMEM; -errno of the state directory.
+ *          -EIO (neither libvirt nor its XML files could say which devices domains use: nothing
+ *          is handed out blind); -ETIMEDOUT (host lock); -ENOMEM; -errno of the state directory.
  */
 int gpuh_transform(const struct gpuh_transform_opts *o, const char *in, size_t len,
                    char **ret_out, size_t *ret_len, struct json_object **ret_explain, char **reterr);
