@@ -428,7 +428,7 @@ int gpuh_domxml_parse(const char *buf, size_t len, struct gpuh_domxml **ret, cha
                 return fail(reterr, -EBADMSG, "not a libvirt domain: the root element is not <domain>");
         d->name = text_of(child_el(root, NULL, "name"));
         if (!d->name || !gpuh_domxml_name_ok(d->name))
-                return fail(reterr, -EBADMSG, "domain XML has no usable <name> (1 to 255 bytes, no '/', no control characters)");
+                return fail(reterr, -EBADMSG, "domain XML has no usable <name> (1 to 200 bytes, no '/', no control characters)");
         {
                 _cleanup_free_ char *u = text_of(child_el(root, NULL, "uuid"));
                 if (u && (r = parse_uuid(u, &d->uuid)) < 0)

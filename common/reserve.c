@@ -241,8 +241,10 @@ int gpuh_reservations_load(struct gpuh_state *s, struct gpuh_reservation **ret, 
                         return k;
                 }
                 if (k < 0) {
-                        gpuh_warn(w, "reservation '%s/%s' unreadable, ignored", s->resdir, *p);
-                        continue;
+                        /* what it held is unknown: nothing may be handed out (fail closed) */
+                        gpuh_warn(w, "reservation '%s/%s' is unreadable", s->resdir, *p);
+                        gpuh_reservations_free(res, n);
+                        return -EBADMSG;
                 }
                 n++;
         }

@@ -57,10 +57,14 @@ int gpuh_state_lock(struct gpuh_state *s, bool exclusive, int timeout_ms);
 /**
  * gpuh_reservations_load:
  * @s: the state (locked)
- * @ret, @ret_n: every reservation file that parses; free with gpuh_reservations_free()
- * @w: one warning per file that does not parse (it is left in place, and ignored)
+ * @ret, @ret_n: every reservation; free with gpuh_reservations_free()
+ * @w: receives a warning naming a file that does not parse
  *
- * Returns: 0; -ENOMEM; -errno when the directory cannot be listed.
+ * A reservation that cannot be read holds devices nobody knows: the whole load fails then,
+ * so that nothing is handed out that it might hold (the operator removes the file).
+ *
+ * Returns: 0; -EBADMSG for an unreadable or malformed reservation file; -ENOMEM; -errno when
+ *          the directory cannot be listed.
  */
 int gpuh_reservations_load(struct gpuh_state *s, struct gpuh_reservation **ret, size_t *ret_n,
                            struct gpuh_warnings *w);

@@ -136,6 +136,52 @@ static unsigned gpu_load(const struct ctx *c, const struct gpuh_gpu *g)
         return n;
 }
 
+/* Framebuffer (MiB) of mdev type @type_id on @parent, or @fallback when not known. */
+static int64_t type_fb(const struct gpuh_gpu *g, const struct gpuh_pci_addr *parent, const char *type_id, int64_t fallback)
+{
+        for (size_t v = 0; v < g->n_vfs; v++)
+                if (gpuh_pci_addr_cmp(&g->vfs[v].dev->addr, parent) == 0)
+                        for (size_t t = 0; t < g->vfs[v].n_types; t++)
+                                if (streq(g->vfs[v].types[t].type_id, type_id) && g->vfs[v].types[t].params.video_ram_mib > 0)
+                                        return g->vfs[v].types[t].params.video_ram_mib;
+        return fallback;
+}
+
+/*
+ * On SR-IOV GPUs whose VFs are the mdev parents (NVIDIA Ampere and later: one vGPU per VF), the
+ * VFs share the GPU's framebuffer. Each free VF's available_instances says what fits now, not
+ * once the vGPUs already promised are created: an A2 (16 GB) with three 4 GB vGPUs shows 1 on
+ * each of its 13 free VFs but has room for one. The GPU's framebuffer is the type's
+ * max_instance x framebuffer (its description); what is created or promised on its VFs is
+ * subtracted. Unknown numbers: available_instances alone decides.
+ */
+static bool gpu_fb_room(const struct ctx *c, const struct gpuh_gpu *g, const struct gpuh_mdev_type *t)
+{
+        int64_t fb = t->params.video_ram_mib, total, used = 0;
+
+        if (t->params.max_instances <= 0 || fb <= 0)
+                return true;
+        total = t->params.max_instances * fb;
+        for (size_t i = 0; i < g->n_vgpus; i++)
+                if (gpuh_pci_addr_cmp(&g->vgpus[i].mdev->parent, &g->dev->addr) != 0)
+                        used += g->vgpus[i].type && g->vgpus[i].type->params.video_ram_mib > 0
+                                ? g->vgpus[i].type->params.video_ram_mib : fb;
+        for (size_t i = 0; i < c->in->n_others; i++)
+                for (size_t k = 0; k < c->in->others[i].n_devices; k++) {
+                        const struct gpuh_alloc *a = &c->in->others[i].devices[k];
+                        if (a->kind == GPUH_ALLOC_MDEV && a->mdev_new && on_gpu(g, &a->parent) &&
+                            gpuh_pci_addr_cmp(&a->parent, &g->dev->addr) != 0)
+                                used += type_fb(g, &a->parent, a->mdev_type, fb);
+                }
+        for (size_t k = 0; k < c->n_plan; k++) {
+                const struct gpuh_alloc *a = &c->plan[k];
+                if (a->kind == GPUH_ALLOC_MDEV && a->mdev_new && on_gpu(g, &a->parent) &&
+                    gpuh_pci_addr_cmp(&a->parent, &g->dev->addr) != 0)
+                        used += type_fb(g, &a->parent, a->mdev_type, fb);
+        }
+        return used + fb <= total;
+}
+
 /* Anything on @g's VFs or mdevs held by anyone (then the whole GPU is not free). */
 static bool gpu_parts_held(const struct ctx *c, const struct gpuh_gpu *g)
 {
@@ -409,7 +455,8 @@ static int candidates(struct ctx *c, const struct gpuh_request *r, int ri, struc
                                         continue;
                                 for (size_t t = 0; t < nt && k >= 0; t++) {
                                         if (!type_matches(&types[t], r->profile) || types[t].available_instances <= 0 ||
-                                            (unsigned) types[t].available_instances <= pending_mdevs(c, pa))
+                                            (unsigned) types[t].available_instances <= pending_mdevs(c, pa) ||
+                                            (p > 0 && !gpu_fb_room(c, g, &types[t])))
                                                 continue;
                                         cd.a.kind = GPUH_ALLOC_MDEV;
                                         cd.a.parent = *pa;
@@ -564,8 +611,11 @@ int gpuh_select_requests(const struct gpuh_select_in *in, struct gpuh_alloc **re
                                 json_object_array_add(jcand, e);
                         }
                         if (best == SIZE_MAX) {
+                                /* what could be given: candidates count one by one, but some
+                                 * share a budget (a GPU's framebuffer), so count what was picked */
                                 r = fail(reterr, -ENOSPC, "request %zu asks for %s%s, only %zu free on this host", ri, what,
-                                         rq->numa == GPUH_NUMA_REQUIRE ? " on the vCPUs' NUMA node" : "", free_at_start);
+                                         rq->numa == GPUH_NUMA_REQUIRE ? " on the vCPUs' NUMA node" : "",
+                                         k > 0 ? (size_t) k : free_at_start);
                                 goto out;
                         }
                         if (v[best].a.kind == GPUH_ALLOC_MDEV && v[best].a.mdev_new &&

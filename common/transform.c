@@ -257,7 +257,11 @@ int gpuh_transform(const struct gpuh_transform_opts *o, const char *in, size_t l
         }
         r = gpuh_reservations_load(state, &res, &n_res, &host->inv->warnings);
         if (r < 0) {
-                fail(reterr, r, "cannot read reservations in '%s': %s", state_dir, strerror(-r));
+                fail(reterr, r, r == -EBADMSG && host->inv->warnings.n > 0
+                     ? "%s: nothing is handed out while it is unreadable (remove it if its domain is gone)"
+                     : "cannot read reservations: %s",
+                     r == -EBADMSG && host->inv->warnings.n > 0 ? host->inv->warnings.v[host->inv->warnings.n - 1]
+                                                                 : strerror(-r));
                 goto out;
         }
 
@@ -397,6 +401,13 @@ int gpuh_transform(const struct gpuh_transform_opts *o, const char *in, size_t l
                         fail(reterr, r, "cannot write the reservation of %s: %s", d->name, strerror(-r));
                         goto out;
                 }
+        }
+        for (size_t i = 0; i < n_plan; i++) {
+                char a[GPUH_PCI_ADDR_MAX];
+                gpuh_log(LOG_INFO, "%s: %s %s%s%s%s", d->name, gpuh_alloc_kind_to_string(plan[i].kind),
+                         gpuh_pci_addr_format(plan[i].kind == GPUH_ALLOC_MDEV ? &plan[i].parent : &plan[i].addr, a),
+                         plan[i].kind == GPUH_ALLOC_MDEV ? " " : "", plan[i].kind == GPUH_ALLOC_MDEV ? plan[i].mdev_type : "",
+                         o->explain ? " (explain: not reserved)" : "");
         }
         *ret_out = TAKE_PTR(out);
         r = 0;
