@@ -1,0 +1,1462 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
+"""End-to-end tests of the unmodified libvirt-vm-xml-transformer binary on fixture hosts.
+
+  test_transformer.py --bin BUILD/hooks/libvirt-vm-xml-transformer --hosts BUILD/fixtures/hosts --src SRC CASE [ARG]
+
+CASE is one of: case NAME | explain NAME | concurrency | hostile | cli | reservations | cases-json.
+NAME is an entry of fixtures/domains/cases.json.  GPUH_UPDATE_GOLDEN=1 rewrites the golden outputs
+(fixtures/domains/expected/NAME.xml) instead of comparing them.
+Prints one line per check ('skip' lines for checks that cannot apply) and closes with
+'N passed, N failed'.  Only the standard library, xmllint and virsh are used.
+"""
+import argparse
+import copy
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+import xml.etree.ElementTree as ET
+
+ARGS = None
+RESULTS = {"passed": 0, "failed": 0, "skipped": 0}
+TMP = None                      # everything this run writes, removed at the end
+CACHE_DIR = None
+NS = "urn:gpuhooks:domain:1"
+G = "{%s}" % NS
+LIBVIRT_RNG = "/usr/share/libvirt/schemas/domain.rng"
+SLOW_S = 5.0                    # "within a few seconds" (CloudStack allows 30 s in all)
+ET.register_namespace("gpuhooks", NS)
+
+
+def check(cond, what, detail=None):
+    RESULTS["passed" if cond else "failed"] += 1
+    print(("ok     " if cond else "FAILED ") + what +
+          ("" if cond or not detail else "".join("\n         " + l for l in str(detail).splitlines()[:30])))
+    return cond
+
+
+def skip(what):
+    RESULTS["skipped"] += 1
+    print("skip   " + what)
+
+
+# ---------------------------------------------------------------------------------------------
+# Running the binary
+
+def clean_env(extra=None):
+    e = {k: v for k, v in os.environ.items() if not k.startswith("GPUHOOKS_")}
+    e.pop("LIBVIRT_DEFAULT_URI", None)
+    e["GPUHOOKS_CACHE_DIR"] = CACHE_DIR     # never the machine's /var/cache
+    if extra:
+        e.update(extra)
+    return e
+
+
+class Result:
+    def __init__(self, rc, out, err, elapsed):
+        self.rc, self.out, self.err, self.elapsed = rc, out, err, elapsed
+
+    def one_line(self):
+        """stderr is exactly one non-empty line."""
+        return self.err.endswith(b"\n") and self.err.count(b"\n") == 1 and len(self.err.strip()) > 0
+
+    def why(self):
+        return "exit %s, %.2f s, stdout %d bytes, stderr: %s" % (
+            self.rc, self.elapsed, len(self.out), self.err.decode("utf-8", "replace")[:600] or "(empty)")
+
+
+def run(args, env=None, stdin=None, timeout=30):
+    """The binary with ARGS; STDIN bytes or nothing (as the agent runs it)."""
+    t0 = time.monotonic()
+    try:
+        p = subprocess.run([ARGS.bin] + args, capture_output=True, env=clean_env(env), timeout=timeout,
+                           input=stdin, stdin=None if stdin is not None else subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as e:
+        return Result("timeout", e.stdout or b"", e.stderr or b"", time.monotonic() - t0)
+    except OSError as e:            # E2BIG: argv[2] over MAX_ARG_STRLEN
+        return Result("exec: " + e.strerror, b"", b"", time.monotonic() - t0)
+    return Result(p.returncode, p.stdout, p.stderr, time.monotonic() - t0)
+
+
+def tool(argv, stdin=None, timeout=30):
+    p = subprocess.run(argv, capture_output=True, input=stdin, timeout=timeout,
+                       stdin=None if stdin is not None else subprocess.DEVNULL)
+    return p.returncode, p.stdout.decode("utf-8", "replace") + p.stderr.decode("utf-8", "replace")
+
+
+def mktemp(prefix):
+    return tempfile.mkdtemp(prefix=prefix, dir=TMP)
+
+
+def write_tmp(data, suffix=".xml", prefix="gpuh-"):
+    fd, path = tempfile.mkstemp(suffix=suffix, prefix=prefix, dir=TMP)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data if isinstance(data, bytes) else data.encode())
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Hosts: a private copy per host per test process (nothing may write the build tree)
+
+HOSTS = {}
+
+
+def tree_snapshot(root):
+    snap = {}
+    for d, dirs, files in os.walk(root):
+        for n in dirs + files:
+            p = os.path.join(d, n)
+            rel = os.path.relpath(p, root)
+            if os.path.islink(p):
+                snap[rel] = ("link", os.readlink(p))
+            elif os.path.isdir(p):
+                snap[rel] = ("dir",)
+            elif os.path.isfile(p):
+                with open(p, "rb") as f:
+                    snap[rel] = ("file", f.read())
+            else:
+                snap[rel] = ("other",)
+    return snap
+
+
+class Host:
+    def __init__(self, name):
+        self.name = name
+        self.orig = os.path.join(ARGS.hosts, name)
+        self.root = os.path.join(mktemp("gpuh-host-"), name)
+        shutil.copytree(self.orig, self.root, symlinks=True)
+        self.sys = os.path.join(self.root, "sys")
+        self.uri = "test://" + os.path.abspath(os.path.join(self.root, "libvirt.xml"))
+        self.xml_dirs = [os.path.join(self.root, "run", "libvirt", "qemu"),
+                         os.path.join(self.root, "etc", "libvirt", "qemu")]
+
+    def args(self, state, config, libvirt=True):
+        a = ["--config", config, "--sysfs-root", self.sys, "--state-dir", state]
+        if libvirt:
+            return a + ["--connect", self.uri]
+        a.append("--no-libvirt")
+        for d in self.xml_dirs:
+            a += ["--domain-xml-dir", d]
+        return a
+
+    def env(self, state, config):
+        """The CloudStack form's settings: the environment only."""
+        return {"GPUHOOKS_CONFIG": config, "GPUHOOKS_SYSFS_ROOT": self.sys, "GPUHOOKS_STATE_DIR": state,
+                "LIBVIRT_DEFAULT_URI": self.uri}
+
+    def unchanged(self):
+        return tree_snapshot(self.root) == tree_snapshot(self.orig)
+
+    # --- facts read straight from the tree, independently of the binary
+    def dev(self, addr):
+        return os.path.join(self.sys, "bus", "pci", "devices", addr)
+
+    def attr(self, addr, name):
+        try:
+            with open(os.path.join(self.dev(addr), name)) as f:
+                return f.read().strip()
+        except OSError:
+            return None
+
+    def pci_devices(self):
+        d = os.path.join(self.sys, "bus", "pci", "devices")
+        return sorted(os.listdir(d)) if os.path.isdir(d) else []
+
+    def mdev_exists(self, u):
+        return os.path.exists(os.path.join(self.sys, "bus", "mdev", "devices", u))
+
+    def used_by_domains(self):
+        """Keys ('pci', addr) / ('mdev', uuid) of every hostdev of every domain libvirt knows."""
+        used = set()
+        root = ET.parse(os.path.join(self.root, "libvirt.xml")).getroot()
+        for dom in root.iter("domain"):
+            for hd in dom.iter("hostdev"):
+                k = hostdev_key(hd)
+                if k:
+                    used.add(k)
+        return used
+
+    def mdev_parents(self):
+        d = os.path.join(self.sys, "class", "mdev_bus")
+        return sorted(os.listdir(d)) if os.path.isdir(d) else []
+
+    def mdev_type_of(self, parent, profile):
+        """The type directory of PARENT whose id or name is PROFILE, or None."""
+        base = os.path.join(self.dev(parent), "mdev_supported_types")
+        if not os.path.isdir(base):
+            return None
+        for t in sorted(os.listdir(base)):
+            name = None
+            try:
+                with open(os.path.join(base, t, "name")) as f:
+                    name = f.read().strip()
+            except OSError:
+                pass
+            if profile in (t, name):
+                return os.path.join(base, t)
+        return None
+
+
+def host(name):
+    if name not in HOSTS:
+        HOSTS[name] = Host(name)
+    return HOSTS[name]
+
+
+def write_config(obj):
+    return write_tmp(json.dumps(obj if obj is not None else {}), suffix=".json", prefix="gpuh-config-")
+
+
+def config_doc(cfg):
+    """A case's "config": a whole configuration file, or only its "transformer" object."""
+    if not cfg:
+        return {}
+    if set(cfg) <= {"$schema", "discovery", "libvirt", "transformer"}:
+        return cfg
+    return {"transformer": cfg}
+
+
+# ---------------------------------------------------------------------------------------------
+# Domain XML
+
+def parse(data):
+    """An ElementTree root keeping comments and PIs, or raise ET.ParseError."""
+    p = ET.XMLParser(target=ET.TreeBuilder(insert_comments=True, insert_pis=True))
+    p.feed(data)
+    return p.close()
+
+
+def parse_or_none(data):
+    try:
+        return parse(data)
+    except ET.ParseError:
+        return None
+
+
+def pci_key(addr_el):
+    try:
+        return "%04x:%02x:%02x.%x" % tuple(int(addr_el.get(k), 0) for k in ("domain", "bus", "slot", "function"))
+    except (TypeError, ValueError):
+        return None
+
+
+def hostdev_key(hd):
+    """('pci', '0000:05:00.0') or ('mdev', uuid) for a <hostdev>, None for anything else."""
+    a = hd.find("source/address")
+    if a is None:
+        return None
+    if hd.get("type") == "pci":
+        k = pci_key(a)
+        return ("pci", k) if k else None
+    if hd.get("type") == "mdev" and a.get("uuid"):
+        return ("mdev", a.get("uuid").lower())
+    return None
+
+
+def hostdevs(root):
+    return [hd for devs in root.findall("devices") for hd in devs.findall("hostdev")]
+
+
+def dom_name(root):
+    n = root.find("name")
+    return n.text if n is not None else None
+
+
+def dom_uuid(root):
+    u = root.find("uuid")
+    return u.text.strip().lower() if u is not None and u.text else None
+
+
+def first_metadata(root):
+    return root.find("metadata")
+
+
+def gpu_elements(root):
+    md = first_metadata(root)
+    return [] if md is None else md.findall(G + "gpu")
+
+
+def metadata_requests(root):
+    g = gpu_elements(root)
+    return g[0].findall(G + "request") if g else []
+
+
+def allocations(root):
+    return [a for g in gpu_elements(root) for a in g.findall(G + "allocation")]
+
+
+def record(root):
+    """The devices of the allocation record: dicts of the attributes plus 'companions'."""
+    out = []
+    for a in allocations(root):
+        for d in a.findall(G + "device"):
+            r = dict(d.attrib)
+            r["companions"] = [c.get("address") for c in d.findall(G + "companion")]
+            out.append(r)
+    return out
+
+
+def record_keys(rec):
+    """Hostdev keys the record accounts for (devices and companions)."""
+    keys = []
+    for d in rec:
+        if d.get("kind") == "mdev":
+            keys.append(("mdev", (d.get("uuid") or "").lower()))
+        else:
+            keys.append(("pci", d.get("address")))
+        keys += [("pci", c) for c in d["companions"]]
+    return keys
+
+
+def rename(data, name, new_uuid=None):
+    """DATA with the domain's first <name> (and <uuid>) replaced, bytes otherwise untouched."""
+    data = re.sub(rb"<name>[^<]*</name>", b"<name>" + name.encode() + b"</name>", data, count=1)
+    if new_uuid:
+        data = re.sub(rb"<uuid>[^<]*</uuid>", b"<uuid>" + new_uuid.encode() + b"</uuid>", data, count=1)
+    return data
+
+
+def make_domain(name, dom_uuid_, requests, vcpu=4, cpuset=None, extra_devices=""):
+    """A CloudStack-shaped domain asking for REQUESTS (list of attribute dicts) in our metadata."""
+    reqs = "".join("\n      <gpuhooks:request %s/>" % " ".join('%s="%s"' % kv for kv in r.items())
+                   for r in requests)
+    cs = (" cpuset='%s'" % cpuset) if cpuset else ""
+    return ("""<domain type='kvm'>
+  <name>%s</name>
+  <uuid>%s</uuid>
+  <description>gpuhooks e2e</description>
+  <metadata>
+    <gpuhooks:gpu xmlns:gpuhooks="urn:gpuhooks:domain:1">%s
+    </gpuhooks:gpu>
+  </metadata>
+  <memory unit='KiB'>4194304</memory>
+  <currentMemory unit='KiB'>4194304</currentMemory>
+  <vcpu placement='static'%s>%d</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>
+  <devices>
+    <emulator>/usr/bin/qemu-system-x86_64</emulator>%s
+  </devices>
+</domain>
+""" % (name, dom_uuid_, reqs, cs, vcpu, extra_devices)).encode()
+
+
+def uuid5s(dom_uuid_, n=64):
+    try:
+        ns = uuid.UUID(dom_uuid_)
+    except (TypeError, ValueError):
+        return set()
+    return {str(uuid.uuid5(ns, "gpuhooks-mdev-%d" % i)) for i in range(n)}
+
+
+def strip_ours(in_root, out_root, rec):
+    """Copies of both trees without what the transformer may add or rewrite, for comparison."""
+    a, b = copy.deepcopy(in_root), copy.deepcopy(out_root)
+    in_keys = [hostdev_key(hd) for hd in hostdevs(a)]
+    remaining = list(in_keys)
+    for devs in b.findall("devices"):
+        for hd in list(devs.findall("hostdev")):
+            k = hostdev_key(hd)
+            if k in remaining:
+                remaining.remove(k)
+            else:
+                devs.remove(hd)
+    for t in (a, b):                        # an older record is replaced: drop it on both sides
+        for g in gpu_elements(t):
+            for al in g.findall(G + "allocation"):
+                g.remove(al)
+    if not gpu_elements(a):
+        md = first_metadata(b)
+        if md is not None:
+            for g in md.findall(G + "gpu"):
+                md.remove(g)
+    if first_metadata(a) is None and first_metadata(b) is not None and len(first_metadata(b)) == 0:
+        b.remove(first_metadata(b))
+    ours = set(record_keys(rec))
+    for t in (a, b):                        # `managed` of CloudStack's GPU hostdevs is rewritten
+        for hd in hostdevs(t):
+            if hostdev_key(hd) in ours:
+                hd.attrib.pop("managed", None)
+    return a, b
+
+
+def tree_diff(a, b, path="/"):
+    """None when the trees are equal (white space between elements aside), else where they differ."""
+    ta = a.tag if isinstance(a.tag, str) else ("comment" if a.tag is ET.Comment else "pi")
+    tb = b.tag if isinstance(b.tag, str) else ("comment" if b.tag is ET.Comment else "pi")
+    here = path + ta
+    if ta != tb:
+        return "%s: element %s became %s" % (path, ta, tb)
+    if a.attrib != b.attrib:
+        return "%s: attributes %s became %s" % (here, a.attrib, b.attrib)
+    if (a.text or "").strip() != (b.text or "").strip():
+        return "%s: text %r became %r" % (here, (a.text or "").strip()[:80], (b.text or "").strip()[:80])
+    if (a.tail or "").strip() != (b.tail or "").strip():
+        return "%s: tail %r became %r" % (here, (a.tail or "").strip()[:80], (b.tail or "").strip()[:80])
+    if len(a) != len(b):
+        return "%s: %d children became %d (%s -> %s)" % (
+            here, len(a), len(b), [c.tag if isinstance(c.tag, str) else "#" for c in a],
+            [c.tag if isinstance(c.tag, str) else "#" for c in b])
+    for i, (ca, cb) in enumerate(zip(a, b)):
+        d = tree_diff(ca, cb, "%s/%d:" % (here, i))
+        if d:
+            return d
+    return None
+
+
+def ns_decls(data):
+    return set(re.findall(rb"""xmlns(?::[\w.-]+)?\s*=\s*(?:'[^']*'|"[^"]*")""", data))
+
+
+def is_gpu_function(h, addr):
+    """A GPU (display 03xx or accelerator 1200 of a GPU vendor) or a VF of one, from sysfs alone."""
+    cls, ven = h.attr(addr, "class"), h.attr(addr, "vendor")
+    if cls and ven and (cls.startswith("0x03") or cls.startswith("0x1200")) and \
+            ven in ("0x10de", "0x1002", "0x8086"):
+        return True
+    pf = os.path.join(h.dev(addr), "physfn")
+    return os.path.islink(pf) and is_gpu_function(h, os.path.basename(os.readlink(pf)))
+
+
+# ---------------------------------------------------------------------------------------------
+# State dir and reservations
+
+def state_files(state):
+    out = []
+    for d, dirs, files in os.walk(state):
+        for n in dirs + files:
+            out.append(os.path.relpath(os.path.join(d, n), state))
+    return sorted(out)
+
+
+def only_lock(state):
+    """Nothing reserved: the state dir holds at most the lock (and an empty reservations/)."""
+    return all(f in ("lock", "reservations") for f in state_files(state))
+
+
+def reservation_path(state, name):
+    return os.path.join(state, "reservations", name + ".json")
+
+
+def load_reservation(state, name):
+    p = reservation_path(state, name)
+    if not os.path.exists(p):
+        return None, "no %s" % os.path.relpath(p, state)
+    try:
+        with open(p) as f:
+            return json.load(f), None
+    except ValueError as e:
+        return None, "%s is not JSON: %s" % (p, e)
+
+
+def res_device_keys(res):
+    keys = []
+    for d in res.get("devices", []):
+        if d.get("kind") == "mdev" or ("uuid" in d and "address" not in d):
+            keys.append(("mdev", (d.get("uuid") or "").lower()))
+        else:
+            keys.append((d.get("kind"), d.get("address")))
+    return keys
+
+
+def rec_device_keys(rec):
+    return [("mdev", (d.get("uuid") or "").lower()) if d.get("kind") == "mdev" else (d.get("kind"), d.get("address"))
+            for d in rec]
+
+
+def check_reservation(label, state, root, rec):
+    """STATE/reservations/NAME.json names the domain and lists exactly the record's devices."""
+    name, du = dom_name(root), dom_uuid(root)
+    res, err = load_reservation(state, name)
+    if not check(res is not None, label + ": reservation file is JSON", err):
+        return None
+    check(res.get("version") == 1 and res.get("domain") == name and
+          (res.get("uuid") or "").lower() == (du or ""),
+          label + ": reservation names the domain (version 1, name, uuid)",
+          "version %r domain %r uuid %r; want %r %r" % (res.get("version"), res.get("domain"), res.get("uuid"), name, du))
+    check(res.get("state") == "reserved" and isinstance(res.get("created"), int) and
+          isinstance(res.get("expires"), int) and res["expires"] > res["created"] and
+          res["created"] <= time.time() + 5,
+          label + ": reservation state 'reserved', created < expires",
+          {k: res.get(k) for k in ("state", "created", "expires")})
+    companions = {c for d in rec for c in d["companions"]}
+    rk = [k for k in res_device_keys(res) if k[1] not in companions]
+    check(sorted(map(str, rk)) == sorted(map(str, rec_device_keys(rec))),
+          label + ": reservation lists exactly the devices of the allocation record",
+          "reservation %s\nrecord      %s" % (res.get("devices"), rec_device_keys(rec)))
+    return res
+
+
+def write_reservation(state, name, dom_uuid_, devices, created, expires, st="reserved"):
+    os.makedirs(os.path.join(state, "reservations"), exist_ok=True)
+    p = reservation_path(state, name)
+    with open(p, "w") as f:
+        json.dump({"version": 1, "domain": name, "uuid": dom_uuid_, "state": st, "created": created,
+                   "expires": expires, "devices": devices}, f)
+    return p
+
+
+# ---------------------------------------------------------------------------------------------
+# Cases
+
+def domains_dir():
+    return os.path.join(ARGS.src, "fixtures", "domains")
+
+
+def load_cases():
+    with open(os.path.join(domains_dir(), "cases.json")) as f:
+        return json.load(f)
+
+
+def case_by_name(name):
+    for c in load_cases():
+        if c.get("name") == name:
+            return c
+    raise SystemExit("no case %r in fixtures/domains/cases.json" % name)
+
+
+def domain_file(c):
+    p = os.path.join(domains_dir(), c["domain"])
+    return p if os.path.exists(p) else os.path.join(ARGS.src, c["domain"])
+
+
+def xmllint_valid(rng, path):
+    rc, msg = tool(["xmllint", "--noout", "--relaxng", rng, path])
+    return rc == 0, msg
+
+
+def virsh_roundtrip(path, name):
+    """define + dumpxml on a throwaway test:///default connection: (ok, dumpxml or message)."""
+    rc, msg = tool(["virsh", "-q", "-c", "test:///default", "define %s; dumpxml %s" % (path, name)])
+    i = msg.find("<domain")
+    if rc != 0 or i < 0:
+        return False, msg.strip()
+    return True, msg[i:msg.rfind("</domain>") + len("</domain>")]
+
+
+def check_libvirt_accepts(label, data_in, data_out):
+    name = "gpuh-e2e-%d" % os.getpid()
+    pin = write_tmp(rename(data_in, name))
+    ok_in, msg_in = virsh_roundtrip(pin, name)
+    if not ok_in:
+        skip(label + ": libvirt (test:///default) rejects the input too, define check not applicable: " +
+             (msg_in.splitlines()[-1][:200] if msg_in else ""))
+        return
+    pout = write_tmp(rename(data_out, name))
+    ok, dump = virsh_roundtrip(pout, name)
+    if not check(ok, label + ": libvirt defines the output (virsh define/dumpxml)", dump):
+        return
+    want = sorted(map(str, [hostdev_key(hd) for hd in hostdevs(parse(data_out))]))
+    got = sorted(map(str, [hostdev_key(hd) for hd in hostdevs(parse(dump.encode()))]))
+    check(want == got, label + ": libvirt keeps every hostdev (%d) with its source address/UUID" % len(want),
+          "output  %s\ndumpxml %s" % (want, got))
+
+
+def check_output(label, h, c_config, data_in, out, state):
+    """Everything a successful transform must satisfy. Returns the parsed output and record."""
+    in_root = parse(data_in)
+    try:
+        root = parse(out)
+    except ET.ParseError as e:
+        check(False, label + ": stdout is well-formed XML", e)
+        return None, None
+    check(root.tag == "domain", label + ": root element is <domain>", root.tag)
+    name, du = dom_name(in_root), dom_uuid(in_root)
+    check(dom_name(root) == name and dom_uuid(root) == du, label + ": same domain name and uuid")
+    check(out.lstrip().startswith(b"<?xml") == data_in.lstrip().startswith(b"<?xml"),
+          label + ": XML declaration kept as it was (none added)")
+    rec = record(root)
+    allocs = allocations(root)
+
+    asks = metadata_requests(in_root) or any(hostdev_key(hd) for hd in hostdevs(in_root)) or \
+        config_doc(c_config).get("transformer", {}).get("rules")
+    if not asks:
+        check(not allocs, label + ": no request (no gpuhooks:request, no hostdev, no rules): no allocation record")
+    if not allocs:
+        check(out == data_in, label + ": no allocation record, so the output is byte-identical to the input",
+              "input %d bytes, output %d bytes" % (len(data_in), len(out)))
+        check(only_lock(state), label + ": nothing reserved", state_files(state))
+        return root, rec
+
+    check(len(allocs) == 1 and len(gpu_elements(root)) == 1,
+          label + ": exactly one gpuhooks:gpu with one gpuhooks:allocation in the first <metadata>",
+          "%d gpu, %d allocation" % (len(gpu_elements(root)), len(allocs)))
+    if first_metadata(in_root) is None:
+        kids = [k.tag for k in root if isinstance(k.tag, str)]
+        i = kids.index("metadata")
+        check(i > 0 and kids[i - 1] == ("uuid" if "uuid" in kids else "name"),
+              label + ": the inserted <metadata> follows <uuid> (or <name>)", kids)
+    check(allocs[0].get("version") == "1", label + ": allocation version='1'")
+
+    # Every hostdev is the input's or the record's; every record entry has its hostdev.
+    in_keys = [hostdev_key(hd) for hd in hostdevs(in_root)]
+    out_hd = hostdevs(root)
+    out_keys = [hostdev_key(hd) for hd in out_hd]
+    rkeys = record_keys(rec)
+    extra = list(out_keys)
+    for k in in_keys:
+        if k in extra:
+            extra.remove(k)
+    check(all(out_keys.count(k) >= in_keys.count(k) for k in in_keys),
+          label + ": every hostdev of the input is kept", "input %s\noutput %s" % (in_keys, out_keys))
+    check(all(k in rkeys for k in extra), label + ": every added hostdev is listed in the record",
+          "added %s\nrecord %s" % (extra, rkeys))
+    check(all(k in out_keys for k in rkeys), label + ": every device of the record has its hostdev",
+          "record %s\noutput %s" % (rkeys, out_keys))
+    check(len(set(rkeys)) == len(rkeys) and len(set(k for k in out_keys if k)) == len([k for k in out_keys if k]),
+          label + ": no device twice (record and hostdevs)", rkeys)
+    devs = root.findall("devices")
+    last = devs[-1] if devs else None
+    if last is not None:
+        kids = list(last)
+        pos = [i for i, hd in enumerate(kids) if hd.tag == "hostdev" and hostdev_key(hd) in extra]
+        orig_n = len([k for k in kids if not (k.tag == "hostdev" and hostdev_key(k) in extra)])
+        check(all(hostdev_key(hd) not in extra for d in devs[:-1] for hd in d.findall("hostdev")) and
+              all(i >= orig_n for i in pos),
+              label + ": added hostdevs are at the end of the last <devices>")
+
+    # Shapes.
+    in_by_key = {hostdev_key(hd): hd for hd in hostdevs(in_root)}
+    managed_default = "yes" if config_doc(c_config).get("transformer", {}).get("managed") == "libvirt" else "no"
+    by_key = {hostdev_key(hd): hd for hd in out_hd}
+    pci_ok, mdev_ok, managed_ok, shape_ok, sys_ok = [], [], [], [], []
+    new_uuids = uuid5s(du)
+    nreq = len(metadata_requests(in_root))
+    for d in rec:
+        kind = d.get("kind")
+        req = d.get("request")
+        if not (req == "cloudstack" or (req or "").isdigit()):
+            shape_ok.append("bad request=%r" % req)
+        if kind == "mdev":
+            hd = by_key.get(("mdev", (d.get("uuid") or "").lower()))
+            if hd is None:
+                continue
+            if hd.get("model") != "vfio-pci" or hd.get("display") not in ("on", "off") or \
+                    (hd.get("display") == "on") != (hd.get("ramfb") == "on"):
+                mdev_ok.append(ET.tostring(hd).decode().strip())
+            if (d.get("display") == "on") != (hd.get("display") == "on"):
+                shape_ok.append("mdev %s: record display=%r, hostdev display=%r" %
+                                (d.get("uuid"), d.get("display"), hd.get("display")))
+            if d.get("new") not in ("yes", "no") or not d.get("parent") or not d.get("mdev-type"):
+                shape_ok.append("mdev %s: new/parent/mdev-type" % d)
+            elif d.get("new") == "yes" and d["uuid"].lower() not in new_uuids and hostdev_key(hd) not in in_keys:
+                shape_ok.append("mdev %s: not uuid5(domain uuid, 'gpuhooks-mdev-<n>')" % d["uuid"])
+            elif d.get("new") == "no" and not h.mdev_exists(d["uuid"].lower()):
+                sys_ok.append("mdev %s new='no' does not exist" % d["uuid"])
+            elif d.get("new") == "yes" and h.mdev_exists(d["uuid"].lower()):
+                sys_ok.append("mdev %s new='yes' exists already" % d["uuid"])
+            if d.get("parent") and d.get("mdev-type") and \
+                    not os.path.isdir(os.path.join(h.dev(d["parent"]), "mdev_supported_types", d["mdev-type"])):
+                sys_ok.append("parent %s has no type %s" % (d["parent"], d["mdev-type"]))
+        elif kind in ("pci", "vf", "vendor-vgpu"):
+            addrs = [d.get("address")] + d["companions"]
+            for a in addrs:
+                if not os.path.isdir(h.dev(a or "x")):
+                    sys_ok.append("%s is not a PCI function of the host" % a)
+                hd = by_key.get(("pci", a))
+                if hd is None:
+                    continue
+                if "display" in hd.attrib or "ramfb" in hd.attrib:
+                    old = in_by_key.get(("pci", a))
+                    if old is None or ("display" not in old.attrib and "ramfb" not in old.attrib):
+                        pci_ok.append(ET.tostring(hd).decode().strip())
+                want = "no" if kind == "vendor-vgpu" else managed_default
+                if hd.get("managed") != want or d.get("managed", want) != want:
+                    managed_ok.append("%s: hostdev managed=%r, record managed=%r, want %r" %
+                                      (a, hd.get("managed"), d.get("managed"), want))
+                if ("pci", a) not in in_keys:
+                    drv = hd.find("driver")
+                    if hd.get("mode") != "subsystem" or drv is None or drv.get("name") != "vfio":
+                        shape_ok.append("%s: not mode='subsystem' with <driver name='vfio'/>" % a)
+            if kind in ("vf", "vendor-vgpu") and not d.get("parent"):
+                shape_ok.append("%s %s without parent" % (kind, d.get("address")))
+            if kind == "vendor-vgpu" and not (d.get("vgpu-type") or "").isdigit():
+                shape_ok.append("vendor-vgpu %s: vgpu-type %r" % (d.get("address"), d.get("vgpu-type")))
+        else:
+            shape_ok.append("unknown kind %r" % kind)
+    check(not pci_ok, label + ": type='pci' hostdevs carry no display/ramfb", "\n".join(pci_ok))
+    check(not mdev_ok, label + ": type='mdev' hostdevs carry model='vfio-pci' and display (ramfb with display='on')",
+          "\n".join(mdev_ok))
+    check(not managed_ok, label + ": managed='%s' on passthrough/VF hostdevs, 'no' on vendor vGPU VFs" % managed_default,
+          "\n".join(managed_ok))
+    check(not shape_ok, label + ": record entries are complete (request, parent, types, v5 mdev UUIDs, vfio driver)",
+          "\n".join(shape_ok))
+    check(not sys_ok, label + ": record matches the host (devices exist, mdev types, new='yes'/'no')", "\n".join(sys_ok))
+
+    # Request accounting.
+    cs = [d for d in rec if d.get("request") == "cloudstack"]
+    gpu_in = [k for k in in_keys if k and ((k[0] == "pci" and is_gpu_function(h, k[1])) or
+                                           (k[0] == "mdev" and h.mdev_exists(k[1])))]
+    check(sorted(map(str, gpu_in)) == sorted(map(str, [("mdev", d["uuid"].lower()) if d.get("kind") == "mdev"
+                                                       else ("pci", d.get("address")) for d in cs])),
+          label + ": CloudStack's own GPU hostdevs are exactly the record's request='cloudstack' devices",
+          "GPU hostdevs in input %s\nrecord %s" % (gpu_in, [(d.get("kind"), d.get("address") or d.get("uuid")) for d in cs]))
+    if cs:
+        check(all(d.get("request") == "cloudstack" for d in rec),
+              label + ": with CloudStack GPU hostdevs, metadata and rule requests are not used")
+    elif nreq:
+        want = [int(r.get("count", "1")) if (r.get("count") or "1").isdigit() else None
+                for r in metadata_requests(in_root)]
+        got = [len([d for d in rec if d.get("request") == str(i)]) for i in range(nreq)]
+        check(want == got, label + ": the record answers each metadata request with its count",
+              "count asked %s, devices recorded %s" % (want, got))
+
+    # The rest of the document is kept.
+    a, b = strip_ours(in_root, root, rec)
+    diff = tree_diff(a, b)
+    check(diff is None, label + ": the rest of the document is kept (order, comments, attributes, text)", diff)
+    missing = ns_decls(data_in) - ns_decls(out)
+    check(not missing, label + ": namespace declarations kept", missing)
+
+    # Our element validates against our schema.
+    rng = os.path.join(ARGS.src, "schemas", "gpuhooks-domain.rng")
+    g = gpu_elements(root)
+    if check(os.path.exists(rng), label + ": schemas/gpuhooks-domain.rng exists") and g:
+        p = write_tmp(ET.tostring(g[0]))
+        ok, msg = xmllint_valid(rng, p)
+        check(ok, label + ": gpuhooks:gpu validates against gpuhooks-domain.rng", msg)
+
+    # libvirt's own schema and parser.
+    pin, pout = write_tmp(data_in), write_tmp(out)
+    vin, _ = xmllint_valid(LIBVIRT_RNG, pin)
+    if vin:
+        ok, msg = xmllint_valid(LIBVIRT_RNG, pout)
+        check(ok, label + ": output validates against libvirt's domain.rng (the input does)", msg)
+    else:
+        skip(label + ": input does not validate against libvirt's domain.rng, output not checked against it")
+    check_libvirt_accepts(label, data_in, out)
+
+    check_reservation(label, state, root, rec)
+    return root, rec
+
+
+def case_case(name):
+    c = case_by_name(name)
+    h = host(c["host"])
+    with open(domain_file(c), "rb") as f:
+        data = f.read()
+    cfg = write_config(config_doc(c.get("config")))
+    label = name
+    st = mktemp("gpuh-state-")
+    r = run(h.args(st, cfg) + [domain_file(c)])
+
+    if c.get("expect") == "error":
+        want = c.get("error_contains", "")
+        check(r.rc == 1, label + ": exit 1", r.why())
+        check(r.out == b"", label + ": nothing on stdout", r.out[:300])
+        check(r.one_line() and want.encode() in r.err, label + ": one line on stderr containing %r" % want, r.why())
+        check(only_lock(st), label + ": nothing reserved (state dir: at most the lock and an empty reservations/)", state_files(st))
+        if len(data) < 120 * 1024 and b"\0" not in data:
+            st2 = mktemp("gpuh-state-")
+            text = data.decode("utf-8", "surrogateescape")
+            r2 = run(["transform", text], env=h.env(st2, cfg))
+            if text.lstrip().startswith("<"):
+                check(r2.rc == 1 and r2.out == b"" and r2.one_line() and want.encode() in r2.err,
+                      label + ": CloudStack form: exit 1, one line containing %r, nothing on stdout" % want, r2.why())
+            else:               # not the CloudStack form: a usage error is as good (the agent keeps its XML)
+                check(r2.rc in (1, 2) and r2.out == b"",
+                      label + ": as argv[2] (not the CloudStack form): exit 1 or 2, nothing on stdout", r2.why())
+            check(only_lock(st2), label + ": CloudStack form: nothing reserved", state_files(st2))
+        check(h.unchanged(), label + ": the host tree is unchanged")
+        return
+
+    ok = check(r.rc == 0, label + ": exit 0", r.why())
+    check(r.err == b"", label + ": nothing on stderr", r.why())
+    if not ok:
+        return
+    out = r.out
+    root, _ = check_output(label, h, c.get("config"), data, out, st)
+    if root is None:
+        return
+
+    # Golden output.
+    golden = os.path.join(domains_dir(), "expected", name + ".xml")
+    if os.environ.get("GPUH_UPDATE_GOLDEN"):
+        os.makedirs(os.path.dirname(golden), exist_ok=True)
+        with open(golden, "wb") as f:
+            f.write(out)
+        print("updated " + golden)
+    elif check(os.path.exists(golden), label + ": golden output exists"):
+        with open(golden, "rb") as f:
+            check(f.read() == out, label + ": equals the golden output fixtures/domains/expected/%s.xml" % name)
+
+    # The same bytes from every form, each in a fresh state dir.
+    st2 = mktemp("gpuh-state-")
+    r2 = run(["transform", data.decode("utf-8", "surrogateescape")], env=h.env(st2, cfg))
+    check(r2.rc == 0 and r2.err == b"" and r2.out == out,
+          label + ": CloudStack form (transform \"<xml>\", settings from the environment) gives the same bytes",
+          r2.why())
+    st3 = mktemp("gpuh-state-")
+    r3 = run(["transform", data.decode("utf-8", "surrogateescape").rstrip("\n")], env=h.env(st3, cfg))
+    check(r3.rc == 0 and r3.err == b"" and r3.out.rstrip(b"\n") == out.rstrip(b"\n"),
+          label + ": CloudStack form as \"$(cat FILE)\" (trailing newline stripped) gives the same document",
+          r3.why())
+    st4 = mktemp("gpuh-state-")
+    r4 = run(h.args(st4, cfg) + ["-"], stdin=data)
+    check(r4.rc == 0 and r4.err == b"" and r4.out == out, label + ": stdin ('-') gives the same bytes", r4.why())
+    st5 = mktemp("gpuh-state-")
+    r5 = run(h.args(st5, cfg, libvirt=False) + [domain_file(c)])
+    check(r5.rc == 0 and r5.err == b"" and r5.out == out,
+          label + ": --no-libvirt with the domain XML files gives the same bytes", r5.why())
+
+    # Idempotence and reuse, same state dir.
+    res1, _ = load_reservation(st, dom_name(root))
+    r6 = run(h.args(st, cfg) + ["-"], stdin=out)
+    check(r6.rc == 0 and r6.err == b"" and r6.out == out, label + ": transforming the output again gives the same bytes",
+          r6.why())
+    res2, _ = load_reservation(st, dom_name(root))
+    same = lambda x, y: (x is None and y is None) or (x is not None and y is not None and all(
+        x.get(k) == y.get(k) for k in ("domain", "uuid", "devices", "state")))
+    check(same(res1, res2), label + ": ... and keeps the same reservation", "%s\n%s" % (res1, res2))
+    r7 = run(h.args(st, cfg) + [domain_file(c)])
+    check(r7.rc == 0 and r7.err == b"" and r7.out == out,
+          label + ": transforming the input again (a restart) reuses the reservation: same bytes", r7.why())
+    check(same(res1, load_reservation(st, dom_name(root))[0]), label + ": ... and the same reservation")
+    check(h.unchanged(), label + ": the host tree is unchanged")
+
+
+def case_explain(name):
+    c = case_by_name(name)
+    h = host(c["host"])
+    path = domain_file(c)
+    with open(path, "rb") as f:
+        in_root = parse(f.read())
+    cfg = write_config(config_doc(c.get("config")))
+    st = mktemp("gpuh-state-")
+    r = run(h.args(st, cfg) + ["--explain", path])
+    try:
+        doc = json.loads(r.out)
+    except ValueError as e:
+        check(False, name + " --explain: stdout is JSON", "%s; %s" % (e, r.why()))
+        return
+    check(isinstance(doc, dict) and all(k in doc for k in ("domain", "requests", "candidates", "chosen", "error")),
+          name + " --explain: has domain, requests, candidates, chosen, error", sorted(doc) if isinstance(doc, dict) else doc)
+    if not isinstance(doc, dict):
+        return
+    check(doc.get("domain") == dom_name(in_root), name + " --explain: names the domain", doc.get("domain"))
+    check(isinstance(doc.get("requests"), list) and isinstance(doc.get("candidates"), list) and
+          isinstance(doc.get("chosen"), list), name + " --explain: requests, candidates, chosen are lists")
+    check(not os.path.exists(os.path.join(st, "reservations")) or not os.listdir(os.path.join(st, "reservations")),
+          name + " --explain: reserves nothing", state_files(st))
+    if c.get("expect") == "error":
+        want = c.get("error_contains", "")
+        check(isinstance(doc.get("error"), str) and want in doc["error"],
+              name + " --explain: error names the failure (%r)" % want, "%r (exit %s)" % (doc.get("error"), r.rc))
+        check(r.rc in (0, 1), name + " --explain: exit 0 or 1", r.why())
+        return
+    check(r.rc == 0 and r.err == b"", name + " --explain: exit 0, nothing on stderr", r.why())
+    check(doc.get("error") is None, name + " --explain: error is null", doc.get("error"))
+    chosen = doc.get("chosen") or []
+    check(all(isinstance(x, dict) and "request" in x and "kind" in x and x.get("why") for x in chosen),
+          name + " --explain: every chosen entry has request, kind, why", chosen)
+    check(all(isinstance(x, dict) and "request" in x and isinstance(x.get("free"), list)
+              for x in doc.get("candidates") or []), name + " --explain: every candidates entry has request, free")
+
+    r2 = run(h.args(st, cfg) + [path])
+    if not check(r2.rc == 0, name + ": the real transform after --explain: exit 0", r2.why()):
+        return
+    rec = record(parse(r2.out))
+
+    def key(x):
+        """request, kind, device; an mdev also by uuid and type (record: mdev-type, explain: mdev_type)."""
+        k = x.get("kind")
+        if k == "mdev":
+            return (str(x.get("request")), k, x.get("parent") or x.get("device"), (x.get("uuid") or "").lower(),
+                    x.get("mdev_type") or x.get("mdev-type"))
+        return (str(x.get("request")), k, x.get("address") or x.get("device"))
+    check(all((x.get("parent") and x.get("uuid") and x.get("mdev_type")) if x.get("kind") == "mdev"
+              else x.get("address") for x in chosen),
+          name + " --explain: chosen entries name the device as documented "
+          "('address'; an mdev by 'parent', 'uuid', 'mdev_type')", chosen)
+    check(sorted(map(str, map(key, chosen))) == sorted(map(str, map(key, rec))),
+          name + " --explain: chosen is what the transform then records",
+          "chosen %s\nrecord %s" % (sorted(map(key, chosen)), sorted(map(key, rec))))
+
+    # Once reserved, --explain shows the reservation it would reuse.
+    r3 = run(h.args(st, cfg) + ["--explain", path])
+    try:
+        doc3 = json.loads(r3.out)
+    except ValueError as e:
+        check(False, name + " --explain after the transform: stdout is JSON", "%s; %s" % (e, r3.why()))
+        return
+    check(r3.rc == 0 and isinstance(doc3, dict) and
+          all(k in doc3 for k in ("domain", "requests", "candidates", "chosen", "error")),
+          name + " --explain after the transform: has domain, requests, candidates, chosen, error",
+          sorted(doc3) if isinstance(doc3, dict) else doc3)
+    check(isinstance(doc3, dict) and sorted(map(str, map(key, doc3.get("chosen") or []))) ==
+          sorted(map(str, map(key, rec))), name + " --explain after the transform: chosen is the reservation",
+          doc3.get("chosen") if isinstance(doc3, dict) else None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Concurrency
+
+A2 = "hpe-dl380g9-a2-vgpu"
+DGX = "dgx2-v100-nvswitch"
+A2_PROFILE = "NVIDIA A2-4Q"
+
+
+def a2_capacity(h, profile):
+    """Instances of PROFILE the A2 host can still give: available_instances per parent, at
+    most one vGPU per VF (README: "each VF carries at most one vGPU"), and on a GPU whose VFs
+    are the parents, its framebuffer (the type's max_instance x framebuffer) less the
+    framebuffer of the vGPUs that exist on its VFs."""
+    used = h.used_by_domains()
+    n = 0
+    per_gpu = {}
+    for p in h.mdev_parents():
+        t = h.mdev_type_of(p, profile)
+        if not t:
+            continue
+        try:
+            with open(os.path.join(t, "available_instances")) as f:
+                avail = int(f.read())
+        except (OSError, ValueError):
+            avail = 0
+        existing = [u for u in os.listdir(os.path.join(h.dev(p))) if re.fullmatch(r"[0-9a-f-]{36}", u)]
+        free_existing = [u for u in os.listdir(os.path.join(t, "devices")) if ("mdev", u) not in used]
+        is_vf = os.path.islink(os.path.join(h.dev(p), "physfn"))
+        if is_vf:
+            n_here = 1 if (free_existing or (avail > 0 and not existing)) else 0
+            pf = os.path.basename(os.readlink(os.path.join(h.dev(p), "physfn")))
+            g = per_gpu.setdefault(pf, {"new": 0, "reuse": 0, "fb_used": 0, "t": t})
+            if free_existing:
+                g["reuse"] += n_here
+            else:
+                g["new"] += n_here
+            for u in existing:
+                with open(os.path.join(h.dev(p), u, "mdev_type", "description")) as f:
+                    m = re.search(r"framebuffer=(\d+)M", f.read())
+                g["fb_used"] += int(m.group(1)) if m else 0
+        else:
+            n += avail + len(free_existing)
+    for pf, g in per_gpu.items():
+        with open(os.path.join(g["t"], "description")) as f:
+            desc = f.read()
+        fb = int(re.search(r"framebuffer=(\d+)M", desc).group(1))
+        total = int(re.search(r"max_instance=(\d+)", desc).group(1)) * fb
+        n += g["reuse"] + min(g["new"], max(0, (total - g["fb_used"]) // fb))
+    return n
+
+
+def dgx_capacity(h):
+    used = h.used_by_domains()
+    return len([a for a in h.pci_devices() if h.attr(a, "vendor") == "0x10de" and h.attr(a, "device") == "0x1db8"
+                and ("pci", a) not in used])
+
+
+def template_domain(host_name, mode):
+    """A case of cases.json on HOST asking for MODE in its metadata (the brief's "copies of the
+    fixture"), else None: the caller then builds its own."""
+    try:
+        cases = load_cases()
+    except (OSError, ValueError):
+        return None
+    for c in cases:
+        if c.get("host") != host_name or c.get("expect") != "ok" or config_doc(c.get("config")) != {}:
+            continue
+        try:
+            with open(domain_file(c), "rb") as f:
+                data = f.read()
+            root = parse(data)
+        except (OSError, ET.ParseError):
+            continue
+        reqs = metadata_requests(root)
+        if len(reqs) == 1 and reqs[0].get("mode") == mode and reqs[0].get("count", "1") == "1" and \
+                reqs[0].get("numa", "prefer") != "require" and \
+                not any(hostdev_key(hd) for hd in hostdevs(root)):
+            return c["name"], data
+    return None
+
+
+def concurrency_run(label, h, datas, capacity, n_parallel):
+    st = mktemp("gpuh-state-")
+    cfg = write_config({})
+    procs = []
+    paths = [write_tmp(d) for d in datas]
+    t0 = time.monotonic()
+    for p in paths:
+        procs.append(subprocess.Popen([ARGS.bin] + h.args(st, cfg) + [p], stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=clean_env()))
+    results = []
+    for pr in procs:
+        try:
+            out, err = pr.communicate(timeout=60)
+            results.append(Result(pr.returncode, out, err, time.monotonic() - t0))
+        except subprocess.TimeoutExpired:
+            pr.kill()
+            out, err = pr.communicate()
+            results.append(Result("timeout", out, err, time.monotonic() - t0))
+    bad = [(i, r.why()) for i, r in enumerate(results)
+           if not ((r.rc == 0 and r.err == b"" and r.out.lstrip().startswith(b"<")) or
+                   (r.rc == 1 and r.out == b"" and r.one_line()))]
+    check(not bad, label + ": each of %d parallel transforms succeeds or fails with one line" % n_parallel,
+          "\n".join("#%d %s" % b for b in bad))
+    fails = [r for r in results if r.rc == 1]
+    check(all(b"free" in r.err.lower() for r in fails),
+          label + ": failures say how many were free", "\n".join(r.err.decode("utf-8", "replace") for r in fails[:3]))
+    okd = [(datas[i], r) for i, r in enumerate(results) if r.rc == 0]
+    check(len(okd) == capacity, label + ": %d succeeded, the host could give %d" % (len(okd), capacity),
+          "failures: " + "; ".join(r.err.decode("utf-8", "replace").strip() for r in fails[:4]))
+    pci, parents, uuids = [], [], []
+    for data, r in okd:
+        root = parse_or_none(r.out)
+        if root is None:
+            check(False, label + ": output is XML", r.out[:200])
+            continue
+        rec = record(root)
+        for d in rec:
+            if d.get("kind") == "mdev":
+                parents.append(d.get("parent"))
+                uuids.append(d.get("uuid"))
+            else:
+                pci.append(d.get("address"))
+                pci += d["companions"]
+    dup = lambda xs: sorted({x for x in xs if xs.count(x) > 1})
+    check(not dup(pci), label + ": no PCI address given twice", dup(pci))
+    check(not dup(uuids), label + ": no mdev UUID given twice", dup(uuids))
+    check(not dup(parents), label + ": no mdev parent VF given twice (each A2 VF carries at most one vGPU)",
+          dup(parents))
+    used = {k[1] for k in h.used_by_domains()}
+    check(not (set(pci) | set(uuids)) & used, label + ": nothing given that a domain uses",
+          (set(pci) | set(uuids)) & used)
+    names = sorted(dom_name(parse(d)) for d, _ in okd)
+    resdir = os.path.join(st, "reservations")
+    files = sorted(f[:-5] for f in os.listdir(resdir) if f.endswith(".json")) if os.path.isdir(resdir) else []
+    check(files == names, label + ": one reservation per successful domain, none for the failed ones",
+          "reservations %s\nsucceeded %s" % (files, names))
+    all_res = []
+    for f in files:
+        res, _ = load_reservation(st, f)
+        all_res += [str(k) for k in res_device_keys(res or {})]
+    check(not dup(all_res), label + ": no device in two reservations", dup(all_res))
+    check(not [f for f in state_files(st) if not (f == "lock" or f == "reservations" or
+                                                   re.fullmatch(r"reservations/[^/]+\.json", f))],
+          label + ": no temporary files left in the state dir", state_files(st))
+    if okd:
+        data, r = okd[0]
+        r2 = run(h.args(st, cfg) + ["-"], stdin=data)
+        check(r2.rc == 0 and r2.out == r.out, label + ": a successful domain transformed again gets the same bytes",
+              r2.why())
+    return st
+
+
+def case_concurrency():
+    n = 16
+    # 1. mdev requests on the A2 (16 VFs, 3 hold a vGPU: 13 can take one A2-4Q each).
+    h = host(A2)
+    tpl = template_domain(A2, "mdev")
+    if tpl:
+        print("       A2 template: case %s" % tpl[0])
+        profile = metadata_requests(parse(tpl[1]))[0].get("profile")
+        base = tpl[1]
+    else:
+        print("       A2 template: generated (no single-mdev-request case in cases.json)")
+        profile = A2_PROFILE
+        base = make_domain("x", str(uuid.uuid4()), [{"mode": "mdev", "profile": profile}])
+    cap = a2_capacity(h, profile)
+    check(0 < cap < n, "A2 %s: host capacity %d is below %d requests (test premise)" % (profile, cap, n))
+    datas = [rename(base, "i-3-%d-VM" % (500 + i), str(uuid.uuid5(uuid.NAMESPACE_URL, "gpuh-a2-%d" % i)))
+             for i in range(n)]
+    concurrency_run("A2 mdev x%d" % n, h, datas, cap, n)
+
+    # 2. Passthrough on the DGX-2 (16 V100, 4 used by domains: 12 free).
+    h = host(DGX)
+    tpl = template_domain(DGX, "passthrough")
+    if tpl:
+        print("       DGX-2 template: case %s" % tpl[0])
+        base = tpl[1]
+    else:
+        print("       DGX-2 template: generated")
+        base = make_domain("x", str(uuid.uuid4()), [{"mode": "passthrough", "vendor": "10de", "device": "1db8"}])
+    cap = dgx_capacity(h)
+    check(0 < cap < n, "DGX-2: host capacity %d is below %d requests (test premise)" % (cap, n))
+    datas = [rename(base, "i-3-%d-VM" % (600 + i), str(uuid.uuid5(uuid.NAMESPACE_URL, "gpuh-dgx-%d" % i)))
+             for i in range(n)]
+    concurrency_run("DGX-2 passthrough x%d" % n, h, datas, cap, n)
+    check(host(A2).unchanged() and host(DGX).unchanged(), "concurrency: the host trees are unchanged")
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile input
+
+def generated_hostile():
+    req = '<gpuhooks:gpu xmlns:gpuhooks="urn:gpuhooks:domain:1"><gpuhooks:request mode="mdev" profile="NVIDIA A2-4Q"/></gpuhooks:gpu>'
+
+    def dom(name="i-9-1-VM", body="", pre=""):
+        return (pre + "<domain type='kvm'><name>%s</name><uuid>0c0d3f2e-5b7a-4f1e-8a90-6f1d2c3b4a77</uuid>"
+                "<metadata>%s</metadata>%s<memory>1048576</memory><vcpu>1</vcpu><os><type>hvm</type></os>"
+                "<devices/></domain>\n" % (name, req, body)).encode("utf-8", "surrogateescape")
+    out = {}
+    out["gen-5mib.xml"] = dom(body="<description>%s</description>" % ("x" * (5 << 20)))
+    out["gen-4mib-plus-1.xml"] = None      # filled below: exactly 4 MiB + 1 byte
+    base = dom(body="<description></description>")
+    out["gen-4mib-plus-1.xml"] = base.replace(b"<description></description>",
+                                              b"<description>" + b"y" * ((4 << 20) + 1 - len(base)) + b"</description>")
+    out["gen-nested-10000.xml"] = dom(body="<description/>" + "<x:a xmlns:x='urn:x'>" + "<x:a>" * 9999 +
+                                      "</x:a>" * 10000)
+    out["gen-nested-10000-metadata.xml"] = ("<domain><name>i-9-1-VM</name><metadata>" + "<a>" * 10000 +
+                                            "</a>" * 10000 + "</metadata></domain>\n").encode()
+    out["gen-doctype-entity.xml"] = dom(pre="<!DOCTYPE domain [<!ENTITY e 'i-9-1-VM'>]>\n").replace(
+        b"<name>i-9-1-VM</name>", b"<name>&e;</name>")
+    out["gen-doctype-xxe.xml"] = dom(pre="<!DOCTYPE domain [<!ENTITY x SYSTEM 'file:///etc/passwd'>]>\n",
+                                     body="<description>&x;</description>")
+    laughs = "<!DOCTYPE domain [<!ENTITY a0 'ha'>" + "".join(
+        "<!ENTITY a%d '%s'>" % (i, ("&a%d;" % (i - 1)) * 10) for i in range(1, 10)) + "]>\n"
+    out["gen-billion-laughs.xml"] = dom(pre=laughs, body="<description>&a9;</description>")
+    out["gen-invalid-utf8.xml"] = dom(body="<description>\udcff\udcfe</description>")
+    out["gen-name-slash.xml"] = dom(name="../../etc/i-9-1-VM")
+    out["gen-name-dotdot.xml"] = dom(name="..")
+    out["gen-name-256.xml"] = dom(name="i" * 256)
+    out["gen-name-control.xml"] = dom(name="i-9-&#1;-VM")
+    out["gen-truncated.xml"] = dom()[:-40]
+    out["gen-empty.xml"] = b""
+    out["gen-not-domain.xml"] = b"<node><domain><name>i-9-1-VM</name></domain></node>\n"
+    out["gen-two-roots.xml"] = dom() + dom()
+    out["gen-nul.xml"] = dom(body="<description>a\0b</description>")
+    return out
+
+
+def case_hostile():
+    h = host(A2)
+    cfg = write_config({})
+    d = os.path.join(domains_dir(), "hostile")
+    files = {}
+    if check(os.path.isdir(d) and os.listdir(d), "hostile: fixtures/domains/hostile/ has files"):
+        for dp, _, fs in os.walk(d):
+            for f in sorted(fs):
+                p = os.path.join(dp, f)
+                with open(p, "rb") as fh:
+                    files[os.path.relpath(p, d)] = fh.read()
+    files.update(generated_hostile())
+    for name, data in sorted(files.items()):
+        path = write_tmp(data, suffix="-" + os.path.basename(name).replace("/", "_"))
+        st = mktemp("gpuh-state-")
+        r = run(h.args(st, cfg) + [path], timeout=30)
+        check(r.rc == 1 and r.out == b"" and r.one_line() and r.elapsed < SLOW_S and only_lock(st),
+              "hostile %s (%d bytes): exit 1, one line, nothing on stdout, nothing reserved, < %.0f s" %
+              (name, len(data), SLOW_S), r.why() + ("" if only_lock(st) else "\nstate: %s" % state_files(st)))
+        # The CloudStack form: only what execve(2) can carry (no NUL, one argument < 128 KiB).
+        if b"\0" in data or len(data) >= 128 * 1024 - 1:
+            skip("hostile %s: not passable as argv[2] (%s)" % (name, "NUL byte" if b"\0" in data else "too big"))
+            continue
+        st = mktemp("gpuh-state-")
+        text = data.decode("utf-8", "surrogateescape")
+        r = run(["transform", text], env=h.env(st, cfg), timeout=30)
+        if text.lstrip().startswith("<"):
+            ok = r.rc == 1 and r.one_line()
+        else:                       # not recognised as the CloudStack form: a usage error is fine
+            ok = r.rc in (1, 2)
+        check(ok and r.out == b"" and r.elapsed < SLOW_S and only_lock(st),
+              "hostile %s as argv[2]: exit 1 (one line), nothing on stdout, nothing reserved" % name,
+              r.why() + ("" if only_lock(st) else "\nstate: %s" % state_files(st)))
+    check(h.unchanged(), "hostile: the host tree is unchanged")
+    # Below the size limit is fine: a 3.9 MiB document without a request comes back unchanged.
+    big = ("<domain type='kvm'><name>i-9-2-VM</name><uuid>0c0d3f2e-5b7a-4f1e-8a90-6f1d2c3b4a78</uuid>"
+           "<description>%s</description><memory>1048576</memory><vcpu>1</vcpu><os><type>hvm</type></os>"
+           "<devices/></domain>\n" % ("z" * (4 * 1024 * 1024 - 100 * 1024))).encode()
+    st = mktemp("gpuh-state-")
+    r = run(h.args(st, cfg) + [write_tmp(big)])
+    check(r.rc == 0 and r.out == big and r.elapsed < SLOW_S,
+          "a 3.9 MiB document without a request: exit 0, byte-identical", r.why())
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+
+def case_cli():
+    h = host(A2)
+    cfg = write_config({})
+    st = mktemp("gpuh-state-")
+    data = make_domain("i-4-1-VM", "0c0d3f2e-5b7a-4f1e-8a90-6f1d2c3b4c01", [{"mode": "mdev", "profile": A2_PROFILE}])
+    path = write_tmp(data)
+
+    r = run(["--bogus"])
+    check(r.rc == 2 and r.out == b"" and r.one_line() and b"--bogus" in r.err,
+          "unknown option: exit 2, one line on stderr naming it, nothing on stdout", r.why())
+    r = run(h.args(st, cfg) + ["--bogus", path])
+    check(r.rc == 2 and r.out == b"" and only_lock(st), "unknown option among good ones: exit 2, nothing reserved", r.why())
+    r = run(h.args(st, cfg) + ["--state-dir"])
+    check(r.rc == 2 and r.out == b"" and r.one_line(), "missing option argument: exit 2, one line", r.why())
+    r = run(h.args(st, cfg) + [path, path])
+    check(r.rc == 2 and r.out == b"", "two input files: exit 2", r.why())
+    missing = os.path.join(TMP, "no-such-dir", "domain.xml")
+    r = run(h.args(st, cfg) + [missing])
+    check(r.rc == 1 and r.out == b"" and r.one_line() and missing.encode() in r.err,
+          "missing input file: exit 1, one line naming the path", r.why())
+    check(only_lock(st), "nothing reserved by the failed runs", state_files(st))
+
+    r = run(["--help"])
+    text = r.out.decode("utf-8", "replace")
+    opts = ("--config", "--sysfs-root", "--state-dir", "--connect", "--no-libvirt", "--domain-xml-dir", "--explain",
+            "-v", "--help", "--version")
+    check(r.rc == 0 and r.err == b"" and all(o in text for o in opts), "--help lists every option",
+          "missing: %s; %s" % ([o for o in opts if o not in text], r.why()))
+    r = run(["--version"])
+    check(r.rc == 0 and r.err == b"" and r.out.startswith(b"libvirt-vm-xml-transformer (gpuhooks) ") and
+          r.out.count(b"\n") == 1, "--version: 'libvirt-vm-xml-transformer (gpuhooks) VERSION'", r.why())
+
+    bad = write_tmp('{"transformer": {"allow_mixd": true}}', suffix=".json")
+    r = run(h.args(st, bad) + [path])
+    check(r.rc == 1 and r.out == b"" and r.one_line() and b"allow_mixd" in r.err and only_lock(st),
+          "config with an unknown key: exit 1, one line naming the key, nothing on stdout", r.why())
+    r = run(h.args(st, os.path.join(TMP, "nonexistent.json")) + [path])
+    check(r.rc == 1 and r.out == b"" and r.one_line() and b"nonexistent.json" in r.err and only_lock(st),
+          "missing named config: exit 1, one line naming it", r.why())
+    stc = mktemp("gpuh-state-")
+    r = run(["transform", data.decode()], env=dict(h.env(stc, cfg), GPUHOOKS_CONFIG=bad))
+    check(r.rc == 1 and r.out == b"" and b"allow_mixd" in r.err, "GPUHOOKS_CONFIG is read (CloudStack form)",
+          r.why())
+
+    # The CloudStack form: any METHOD, white space before the document; no stdin is read.
+    s1, s2, s3, s4 = (mktemp("gpuh-state-") for _ in range(4))
+    r1 = run(h.args(s1, cfg) + [path])
+    ok = check(r1.rc == 0 and r1.err == b"", "the file form works on a plain mdev request", r1.why())
+    r2 = run(["anything", data.decode()], env=h.env(s2, cfg))
+    check(ok and r2.rc == 0 and r2.out == r1.out, "CloudStack form: any METHOD is accepted", r2.why())
+    r3 = run(["transform", "\n  " + data.decode()], env=h.env(s3, cfg))
+    check(ok and r3.rc == 0 and r3.out.lstrip() == r1.out.lstrip(),
+          "CloudStack form: white space before '<' is allowed", r3.why())
+    r4 = run(h.args(s4, cfg), stdin=data)
+    check(ok and r4.rc == 0 and r4.out == r1.out, "no FILE: the document is read from stdin", r4.why())
+    r5 = run(["-v"] + h.args(mktemp("gpuh-state-"), cfg) + [path])
+    check(r5.rc == 0 and r5.out == r1.out, "-v: same output", r5.why())
+    print("       (-v wrote %d lines on stderr for a successful transform)" % r5.err.count(b"\n"))
+    check(h.unchanged(), "cli: the host tree is unchanged")
+
+
+# ---------------------------------------------------------------------------------------------
+# Reservations
+
+def case_reservations():
+    h = host(DGX)
+    cfg = write_config({})
+    used = {k[1] for k in h.used_by_domains()}
+    free = [a for a in h.pci_devices() if h.attr(a, "vendor") == "0x10de" and h.attr(a, "device") == "0x1db8"
+            and a not in used]
+    if not check(len(free) >= 3, "reservations: the DGX-2 has free V100s (%d)" % len(free)):
+        return
+    now = int(time.time())
+    want_all = {"mode": "passthrough", "vendor": "10de", "device": "1db8", "count": str(len(free))}
+    want_less = dict(want_all, count=str(len(free) - 1))
+    me = ("i-5-1-VM", "0c0d3f2e-5b7a-4f1e-8a90-6f1d2c3b4d01")
+    other_uuid = "0c0d3f2e-5b7a-4f1e-8a90-6f1d2c3b4dff"
+
+    def given(r):
+        root = parse_or_none(r.out)
+        return [] if root is None else [d.get("address") for d in record(root)]
+
+    # Expired reservation of another domain: reclaimed.
+    st = mktemp("gpuh-state-")
+    p = write_reservation(st, "i-9-900-VM", other_uuid, [{"kind": "pci", "address": free[0]}], now - 1200, now - 600)
+    r = run(h.args(st, cfg) + [write_tmp(make_domain(*me, [want_all]))])
+    check(r.rc == 0 and free[0] in given(r),
+          "expired reservation of another domain: reclaimed, its device %s given (all %d asked)" % (free[0], len(free)),
+          r.why())
+    left, _ = load_reservation(st, "i-9-900-VM")
+    check(left is None or free[0] not in [d.get("address") for d in left.get("devices", [])],
+          "expired reservation: no longer holds the device", left)
+
+    # Live reservation of another domain (not defined in libvirt yet, as at a CloudStack start): respected.
+    st = mktemp("gpuh-state-")
+    p = write_reservation(st, "i-9-901-VM", other_uuid, [{"kind": "pci", "address": free[0]}], now - 10, now + 3600)
+    with open(p, "rb") as f:
+        before = f.read()
+    r = run(h.args(st, cfg) + [write_tmp(make_domain(*me, [want_all]))])
+    check(r.rc == 1 and r.out == b"" and r.one_line() and b"free" in r.err.lower(),
+          "live reservation of another domain: asking for all %d fails, one line saying how many were free" % len(free),
+          r.why())
+    check(load_reservation(st, me[0])[0] is None, "... and reserves nothing for the failed domain")
+    r = run(h.args(st, cfg) + [write_tmp(make_domain(*me, [want_less]))])
+    check(r.rc == 0 and free[0] not in given(r) and len(given(r)) == len(free) - 1,
+          "live reservation of another domain: its device %s is not given" % free[0], r.why())
+    with open(p, "rb") as f:
+        check(f.read() == before, "live reservation of another domain: left untouched")
+
+    # A running reservation of a domain libvirt knows is kept even past `expires`.
+    st = mktemp("gpuh-state-")
+    lv = ET.parse(os.path.join(h.root, "libvirt.xml")).getroot()
+    d60 = [d for d in lv.iter("domain") if d.findtext("name") == "i-2-60-VM"]
+    if d60:
+        write_reservation(st, "i-2-60-VM", d60[0].findtext("uuid"), [{"kind": "pci", "address": "0000:34:00.0"},
+                                                                      {"kind": "pci", "address": free[1]}],
+                          now - 7200, now - 3600, st="running")
+        r = run(h.args(st, cfg) + [write_tmp(make_domain(*me, [want_less]))])
+        check(r.rc == 0 and free[1] not in given(r),
+              "running reservation of an existing domain, past expires: respected (%s not given)" % free[1], r.why())
+    else:
+        skip("no domain i-2-60-VM in the DGX-2 fixture")
+
+    # A running reservation whose domain is gone: reclaimed.
+    st = mktemp("gpuh-state-")
+    write_reservation(st, "i-9-903-VM", other_uuid, [{"kind": "pci", "address": free[0]}], now - 60, now + 3600,
+                      st="running")
+    r = run(h.args(st, cfg) + [write_tmp(make_domain(*me, [want_all]))])
+    check(r.rc == 0 and free[0] in given(r), "running reservation whose domain is gone: reclaimed", r.why())
+    st = mktemp("gpuh-state-")
+    write_reservation(st, "i-9-903-VM", other_uuid, [{"kind": "pci", "address": free[0]}], now - 60, now + 3600,
+                      st="running")
+    r = run(h.args(st, cfg, libvirt=False) + [write_tmp(make_domain(*me, [want_all]))])
+    check(r.rc == 0 and free[0] in given(r),
+          "running reservation whose domain is gone (--no-libvirt, from the status files): reclaimed", r.why())
+    # Neither libvirt nor the status files readable: never reclaimed on a guess.
+    st = mktemp("gpuh-state-")
+    write_reservation(st, "i-9-903-VM", other_uuid, [{"kind": "pci", "address": free[0]}], now - 60, now + 3600,
+                      st="running")
+    blind = ["--config", cfg, "--sysfs-root", h.sys, "--state-dir", st,
+             "--connect", "qemu+unix:///system?socket=/nonexistent/libvirt-sock",
+             "--domain-xml-dir", os.path.join(TMP, "nonexistent-run"),
+             "--domain-xml-dir", os.path.join(TMP, "nonexistent-etc")]
+    r = run(blind + [write_tmp(make_domain(*me, [want_all]))])
+    check((r.rc == 1 and r.one_line() and r.out == b"") or (r.rc == 0 and free[0] not in given(r)),
+          "running reservation, libvirt and status files unreadable: not reclaimed", r.why())
+    print("       (usage unreadable: exit %s%s)" % (r.rc, "" if r.rc == 0 else ", " + r.err.decode().strip()))
+    check((r.rc == 1 and r.one_line() and r.out == b"") or (r.rc == 0 and not set(given(r)) & used),
+          "libvirt and status files unreadable: no GPU that a domain uses is handed out",
+          "given %s" % sorted(set(given(r)) & used))
+
+    # Same name, different UUID: not reused (mdev UUIDs derive from the domain UUID, so it shows).
+    a2 = host(A2)
+    st = mktemp("gpuh-state-")
+    ua, ub = "0c0d3f2e-5b7a-4f1e-8a90-6f1d2c3b4e0a", "0c0d3f2e-5b7a-4f1e-8a90-6f1d2c3b4e0b"
+    da = make_domain("i-5-2-VM", ua, [{"mode": "mdev", "profile": A2_PROFILE}])
+    db = make_domain("i-5-2-VM", ub, [{"mode": "mdev", "profile": A2_PROFILE}])
+    ra = run(a2.args(st, cfg) + [write_tmp(da)])
+    if check(ra.rc == 0, "same name: first domain (uuid A) transformed", ra.why()):
+        rec_a = record(parse(ra.out))
+        rb = run(a2.args(st, cfg) + [write_tmp(db)])
+        if rb.rc == 0:
+            rec_b = record(parse(rb.out))
+            res, _ = load_reservation(st, "i-5-2-VM")
+            check(not ({d.get("uuid") for d in rec_a} & {d.get("uuid") for d in rec_b}) and
+                  all(d.get("uuid") in uuid5s(ub) for d in rec_b if d.get("new") == "yes"),
+                  "same name, other UUID: the reservation is not reused (mdev UUIDs from uuid B)",
+                  "A %s\nB %s" % (rec_a, rec_b))
+            check(res is not None and res.get("uuid") == ub, "same name, other UUID: the reservation now holds uuid B",
+                  res)
+        else:
+            check(rb.rc == 1 and rb.one_line() and rb.out == b"",
+                  "same name, other UUID: refused with one line (not reused)", rb.why())
+        # And the same name and UUID again: reused, same bytes.
+        st2 = mktemp("gpuh-state-")
+        r1 = run(a2.args(st2, cfg) + [write_tmp(da)])
+        r2 = run(a2.args(st2, cfg) + [write_tmp(da)])
+        check(r1.rc == 0 and r2.rc == 0 and r1.out == r2.out, "same name and UUID: reused, same bytes", r2.why())
+
+    # The TTL comes from the config.
+    st = mktemp("gpuh-state-")
+    cfg30 = write_config({"transformer": {"reservation_ttl_s": 30}})
+    r = run(h.args(st, cfg30) + [write_tmp(make_domain("i-5-3-VM", "0c0d3f2e-5b7a-4f1e-8a90-6f1d2c3b4d03",
+                                                       [{"mode": "passthrough"}]))])
+    res, err = load_reservation(st, "i-5-3-VM")
+    check(r.rc == 0 and res is not None and res.get("expires", 0) - res.get("created", 0) == 30,
+          "transformer.reservation_ttl_s 30: expires = created + 30", res or err or r.why())
+
+    # A state dir that does not exist yet (/run after a reboot) is created.
+    st = os.path.join(mktemp("gpuh-state-"), "gpuhooks")
+    r = run(h.args(st, cfg) + [write_tmp(make_domain("i-5-4-VM", "0c0d3f2e-5b7a-4f1e-8a90-6f1d2c3b4d04",
+                                                     [{"mode": "passthrough"}]))])
+    check(r.rc == 0 and os.path.exists(reservation_path(st, "i-5-4-VM")),
+          "a missing state dir is created", r.why())
+
+    # A damaged reservation file of another domain does not crash anything.
+    st = mktemp("gpuh-state-")
+    os.makedirs(os.path.join(st, "reservations"))
+    with open(reservation_path(st, "i-9-904-VM"), "w") as f:
+        f.write('{"version": 1, "domain": "i-9-904-VM", "devi')
+    r = run(h.args(st, cfg) + [write_tmp(make_domain("i-5-5-VM", "0c0d3f2e-5b7a-4f1e-8a90-6f1d2c3b4d05",
+                                                     [{"mode": "passthrough"}]))])
+    check((r.rc == 0 and r.err == b"") or (r.rc == 1 and r.one_line() and r.out == b""),
+          "a damaged reservation file of another domain: exit 0, or 1 with one line", r.why())
+    print("       (damaged reservation file: exit %s%s)" % (r.rc, "" if r.rc == 0 else ", " + r.err.decode().strip()))
+    check(h.unchanged() and a2.unchanged(), "reservations: the host trees are unchanged")
+
+
+# ---------------------------------------------------------------------------------------------
+# cases.json itself
+
+def case_cases_json():
+    try:
+        cases = load_cases()
+    except (OSError, ValueError) as e:
+        check(False, "cases.json is readable JSON", e)
+        return
+    check(isinstance(cases, list) and cases, "cases.json is a non-empty list")
+    names = [c.get("name") for c in cases]
+    check(len(set(names)) == len(names), "case names are unique",
+          sorted({n for n in names if names.count(n) > 1}))
+    allowed = {"name", "domain", "host", "expect", "error_contains", "config", "note"}
+    for c in cases:
+        n = c.get("name")
+        problems = []
+        if not isinstance(n, str) or not re.fullmatch(r"[A-Za-z0-9._-]+", n):
+            problems.append("name must be [A-Za-z0-9._-]+")
+        if set(c) - allowed:
+            problems.append("unknown keys %s" % sorted(set(c) - allowed))
+        if c.get("expect") not in ("ok", "error"):
+            problems.append("expect must be ok or error")
+        if c.get("expect") == "error" and not c.get("error_contains"):
+            problems.append("an error case needs error_contains")
+        if not isinstance(c.get("domain"), str) or not os.path.isfile(domain_file(c)):
+            problems.append("domain file %r missing" % c.get("domain"))
+        if not os.path.isdir(os.path.join(ARGS.src, "fixtures", "hosts", c.get("host") or "-")):
+            problems.append("host %r is not a fixture host" % c.get("host"))
+        if "config" in c and not isinstance(c["config"], dict):
+            problems.append("config must be an object")
+        check(not problems, "case %s is well formed" % n, "; ".join(problems))
+
+
+def main():
+    global ARGS, TMP, CACHE_DIR
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--hosts", required=True)
+    ap.add_argument("--src", required=True)
+    ap.add_argument("case", choices=["case", "explain", "concurrency", "hostile", "cli", "reservations", "cases-json"])
+    ap.add_argument("arg", nargs="?")
+    ARGS = ap.parse_args()
+    if ARGS.case in ("case", "explain") and not ARGS.arg:
+        ap.error("%s needs a case name" % ARGS.case)
+    # Copies of the hosts are thousands of small files: tmpfs (/dev/shm, like /run/gpuhooks) unless
+    # TMPDIR says otherwise.
+    base = None
+    if not os.environ.get("TMPDIR") and os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK):
+        base = "/dev/shm"
+    TMP = tempfile.mkdtemp(prefix="gpuh-transformer-", dir=base)
+    CACHE_DIR = os.path.join(TMP, "names-cache")
+    os.mkdir(CACHE_DIR)
+    try:
+        if ARGS.case == "cases-json":
+            case_cases_json()
+        elif not os.access(ARGS.bin, os.X_OK):
+            check(False, "the binary %s exists" % ARGS.bin)
+        elif ARGS.case == "case":
+            case_case(ARGS.arg)
+        elif ARGS.case == "explain":
+            case_explain(ARGS.arg)
+        elif ARGS.case == "concurrency":
+            case_concurrency()
+        elif ARGS.case == "hostile":
+            case_hostile()
+        elif ARGS.case == "cli":
+            case_cli()
+        elif ARGS.case == "reservations":
+            case_reservations()
+    finally:
+        if os.environ.get("GPUH_KEEP_TMP"):
+            print("kept " + TMP)
+        else:
+            shutil.rmtree(TMP, ignore_errors=True)
+    if RESULTS["skipped"]:
+        print("(%d skipped)" % RESULTS["skipped"])
+    print("%d passed, %d failed" % (RESULTS["passed"], RESULTS["failed"]))
+    return 1 if RESULTS["failed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+# SPDX-License-Identifier: Apache-2.0
+# End-to-end tests of the unmodified libvirt-vm-xml-transformer binary; included from
+# tests/e2e/CMakeLists.txt (uses GPUH_SYS_PYTHON3, PROJECT_SOURCE_DIR, PROJECT_BINARY_DIR).
+#
+#   transformer/<case>           one per entry of fixtures/domains/cases.json
+#   transformer/explain-<case>   --explain on a few of them
+#   transformer/concurrency, transformer/hostile, transformer/cli, transformer/reservations
+#   transformer/cases-json       the case list itself (fields, files, hosts)
+if(NOT TARGET libvirt-vm-xml-transformer)
+  message(STATUS "gpuhooks: no libvirt-vm-xml-transformer target, its e2e tests are not registered")
+  return()
+endif()
+
+set(GPUH_TRANSFORMER_E2E ${GPUH_SYS_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/test_transformer.py
+    --bin $<TARGET_FILE:libvirt-vm-xml-transformer> --hosts ${PROJECT_BINARY_DIR}/fixtures/hosts
+    --src ${PROJECT_SOURCE_DIR})
+# Cases also run with --explain: one per request source and mode, plus a failure. Names missing
+# from cases.json are left out; when none is left, the first two 'ok' cases and the first 'error'.
+set(GPUH_TRANSFORMER_EXPLAIN_CASES
+    cs423-extraconfig-request-first-metadata  # metadata request, one mdev
+    request-mdev-a2-4q-x2             # error: two asked, the GPU's framebuffer holds one more
+    request-numa-vcpupin-v100         # passthrough, NUMA preference from <vcpupin>
+    cs421-pci-v100                    # CloudStack's own hostdev
+    cs423-rule-service-offering       # a config rule
+    request-numa-require-too-few-v100 # error: too few free
+)
+
+set(gpuh_cases_file ${PROJECT_SOURCE_DIR}/fixtures/domains/cases.json)
+set(gpuh_transformer_tests)
+if(EXISTS ${gpuh_cases_file})
+  # Re-configure when the case list changes.
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${gpuh_cases_file})
+  file(READ ${gpuh_cases_file} gpuh_cases_json)
+  string(JSON gpuh_n ERROR_VARIABLE gpuh_err LENGTH "${gpuh_cases_json}")
+  if(gpuh_err)
+    # A broken list must not break the build: transformer/cases-json reports it.
+    message(WARNING "fixtures/domains/cases.json: ${gpuh_err}; no per-case transformer tests")
+    set(gpuh_n 0)
+  endif()
+  set(gpuh_ok_cases)
+  set(gpuh_error_cases)
+  set(gpuh_seen)
+  if(gpuh_n GREATER 0)
+    math(EXPR gpuh_last "${gpuh_n} - 1")
+    foreach(i RANGE ${gpuh_last})
+      string(JSON gpuh_name ERROR_VARIABLE gpuh_err GET "${gpuh_cases_json}" ${i} name)
+      string(JSON gpuh_expect ERROR_VARIABLE gpuh_err2 GET "${gpuh_cases_json}" ${i} expect)
+      if(gpuh_err OR NOT gpuh_name MATCHES "^[A-Za-z0-9._-]+$" OR gpuh_name IN_LIST gpuh_seen)
+        message(WARNING "fixtures/domains/cases.json: entry ${i} has a missing, odd or repeated name "
+                        "('${gpuh_name}'); skipped (transformer/cases-json reports it)")
+        continue()
+      endif()
+      list(APPEND gpuh_seen ${gpuh_name})
+      add_test(NAME transformer/${gpuh_name} COMMAND ${GPUH_TRANSFORMER_E2E} case ${gpuh_name})
+      list(APPEND gpuh_transformer_tests transformer/${gpuh_name})
+      if(gpuh_expect STREQUAL "ok")
+        list(APPEND gpuh_ok_cases ${gpuh_name})
+      elseif(gpuh_expect STREQUAL "error")
+        list(APPEND gpuh_error_cases ${gpuh_name})
+      endif()
+    endforeach()
+  endif()
+
+  set(gpuh_explain)
+  foreach(gpuh_name IN LISTS GPUH_TRANSFORMER_EXPLAIN_CASES)
+    if(gpuh_name IN_LIST gpuh_seen)
+      list(APPEND gpuh_explain ${gpuh_name})
+    endif()
+  endforeach()
+  if(NOT gpuh_explain)
+    list(SUBLIST gpuh_ok_cases 0 2 gpuh_explain)
+    list(SUBLIST gpuh_error_cases 0 1 gpuh_explain_err)
+    list(APPEND gpuh_explain ${gpuh_explain_err})
+  endif()
+  foreach(gpuh_name IN LISTS gpuh_explain)
+    add_test(NAME transformer/explain-${gpuh_name} COMMAND ${GPUH_TRANSFORMER_E2E} explain ${gpuh_name})
+    list(APPEND gpuh_transformer_tests transformer/explain-${gpuh_name})
+  endforeach()
+else()
+  message(WARNING "fixtures/domains/cases.json is missing; no per-case transformer tests")
+endif()
+
+foreach(t concurrency hostile cli reservations cases-json)
+  add_test(NAME transformer/${t} COMMAND ${GPUH_TRANSFORMER_E2E} ${t})
+  list(APPEND gpuh_transformer_tests transformer/${t})
+endforeach()
+set_tests_properties(${gpuh_transformer_tests} PROPERTIES LABELS e2e TIMEOUT 180)
