@@ -11,6 +11,7 @@
 #include <libxml/xmlsave.h>
 
 #include "domxml.h"
+#include "log.h"
 #include "macro.h"
 
 static void xml_freep(char **p)
@@ -19,20 +20,6 @@ static void xml_freep(char **p)
                 xmlFree(*p);
 }
 #define _cleanup_xml_ _cleanup_(xml_freep)
-
-static int fail(char **reterr, int r, const char *fmt, ...) _printf_(3, 4);
-static int fail(char **reterr, int r, const char *fmt, ...)
-{
-        va_list ap;
-
-        if (reterr) {
-                va_start(ap, fmt);
-                if (vasprintf(reterr, fmt, ap) < 0)
-                        *reterr = NULL;
-                va_end(ap);
-        }
-        return r;
-}
 
 static bool is_el(const xmlNode *n, const char *ns, const char *name)
 {
@@ -204,7 +191,7 @@ static int read_request(struct gpuh_domxml *d, const xmlNode *el, char **reterr)
         const char *why = NULL;
 
         if (d->n_requests >= 16)
-                return fail(reterr, -EBADMSG, "more than 16 gpuhooks:request elements");
+                return gpuh_error(reterr, -EBADMSG, "more than 16 gpuhooks:request elements");
         nr = reallocarray(d->requests, d->n_requests + 1, sizeof(*nr));
         if (!nr)
                 return -ENOMEM;
@@ -216,16 +203,16 @@ static int read_request(struct gpuh_domxml *d, const xmlNode *el, char **reterr)
                 int k;
 
                 if (a->ns)
-                        return fail(reterr, -EBADMSG, "gpuhooks:request: unknown attribute '%s'", (const char *) a->name);
+                        return gpuh_error(reterr, -EBADMSG, "gpuhooks:request: unknown attribute '%s'", (const char *) a->name);
                 k = gpuh_request_set(r, (const char *) a->name, v ? v : "", &why);
                 if (k == -ENOMEM)
                         return k;
                 if (k < 0)
-                        return fail(reterr, -EBADMSG, "gpuhooks:request %zu: %s: %s", d->n_requests - 1,
+                        return gpuh_error(reterr, -EBADMSG, "gpuhooks:request %zu: %s: %s", d->n_requests - 1,
                                     (const char *) a->name, why);
         }
         if ((why = gpuh_request_check(r)))
-                return fail(reterr, -EBADMSG, "gpuhooks:request %zu: %s", d->n_requests - 1, why);
+                return gpuh_error(reterr, -EBADMSG, "gpuhooks:request %zu: %s", d->n_requests - 1, why);
         return 0;
 }
 
@@ -263,15 +250,15 @@ static int read_record(struct gpuh_domxml *d, const xmlNode *rec, char **reterr)
                 display = attr(c, "display");
                 a->display = display && streq(display, "on");
                 if ((k = gpuh_alloc_kind_from_string(kind)) < 0)
-                        return fail(reterr, -EBADMSG, "gpuhooks:allocation: bad device kind");
+                        return gpuh_error(reterr, -EBADMSG, "gpuhooks:allocation: bad device kind");
                 a->kind = (enum gpuh_alloc_kind) k;
                 if (address && gpuh_pci_addr_parse(address, &a->addr) < 0)
-                        return fail(reterr, -EBADMSG, "gpuhooks:allocation: bad address");
+                        return gpuh_error(reterr, -EBADMSG, "gpuhooks:allocation: bad address");
                 if (parent && gpuh_pci_addr_parse(parent, &a->parent) < 0)
-                        return fail(reterr, -EBADMSG, "gpuhooks:allocation: bad parent");
+                        return gpuh_error(reterr, -EBADMSG, "gpuhooks:allocation: bad parent");
                 if (uuid) {
                         if (!gpuh_uuid_is_valid(uuid))
-                                return fail(reterr, -EBADMSG, "gpuhooks:allocation: bad uuid");
+                                return gpuh_error(reterr, -EBADMSG, "gpuhooks:allocation: bad uuid");
                         for (size_t i = 0; i <= GPUH_UUID_STR_LEN; i++)
                                 a->uuid[i] = (char) tolower((unsigned char) uuid[i]);
                 }
@@ -286,7 +273,7 @@ static int read_record(struct gpuh_domxml *d, const xmlNode *rec, char **reterr)
                                 continue;
                         ca = attr(cc, "address");
                         if (!ca || gpuh_pci_addr_parse(ca, &a->companions[a->n_companions]) < 0)
-                                return fail(reterr, -EBADMSG, "gpuhooks:allocation: bad companion address");
+                                return gpuh_error(reterr, -EBADMSG, "gpuhooks:allocation: bad companion address");
                         a->n_companions++;
                 }
         }
@@ -306,7 +293,7 @@ static int read_wrapper(struct gpuh_domxml *d, xmlNode *w, char **reterr)
                 else if (is_el(c, GPUH_DOMXML_NS, "allocation"))
                         r = read_record(d, c, reterr);
                 else
-                        return fail(reterr, -EBADMSG, "unknown element '%s' in gpuhooks:gpu", (const char *) c->name);
+                        return gpuh_error(reterr, -EBADMSG, "unknown element '%s' in gpuhooks:gpu", (const char *) c->name);
                 if (r < 0)
                         return r;
         }
@@ -403,11 +390,11 @@ int gpuh_domxml_parse(const char *buf, size_t len, struct gpuh_domxml **ret, cha
         if (reterr)
                 *reterr = NULL;
         if (len > GPUH_DOMXML_MAX_BYTES)
-                return fail(reterr, -E2BIG, "domain XML larger than %u bytes", GPUH_DOMXML_MAX_BYTES);
+                return gpuh_error(reterr, -E2BIG, "domain XML larger than %u bytes", GPUH_DOMXML_MAX_BYTES);
         if (len == 0)
-                return fail(reterr, -EBADMSG, "domain XML is empty");
+                return gpuh_error(reterr, -EBADMSG, "domain XML is empty");
         if (has_doctype(buf, len))
-                return fail(reterr, -EBADMSG, "domain XML with a DOCTYPE is not accepted");
+                return gpuh_error(reterr, -EBADMSG, "domain XML with a DOCTYPE is not accepted");
         d = calloc(1, sizeof(*d));
         if (!d)
                 return -ENOMEM;
@@ -415,24 +402,24 @@ int gpuh_domxml_parse(const char *buf, size_t len, struct gpuh_domxml **ret, cha
         d->doc = xmlReadMemory(buf, (int) len, "domain.xml", NULL, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
         xmlSetStructuredErrorFunc(NULL, NULL);
         if (!d->doc)
-                return fail(reterr, -EBADMSG, "domain XML is not well-formed (line %d: %s)", eb.line,
+                return gpuh_error(reterr, -EBADMSG, "domain XML is not well-formed (line %d: %s)", eb.line,
                             eb.msg[0] ? eb.msg : "parse error");
         if (d->doc->intSubset || d->doc->extSubset)
-                return fail(reterr, -EBADMSG, "domain XML with a DOCTYPE is not accepted");
+                return gpuh_error(reterr, -EBADMSG, "domain XML with a DOCTYPE is not accepted");
         while (p < buf + len && isspace((unsigned char) *p))
                 p++;
         d->has_decl = (size_t) (buf + len - p) >= 5 && memcmp(p, "<?xml", 5) == 0;
 
         root = xmlDocGetRootElement(d->doc);
         if (!is_el(root, NULL, "domain"))
-                return fail(reterr, -EBADMSG, "not a libvirt domain: the root element is not <domain>");
+                return gpuh_error(reterr, -EBADMSG, "not a libvirt domain: the root element is not <domain>");
         d->name = text_of(child_el(root, NULL, "name"));
         if (!d->name || !gpuh_domxml_name_ok(d->name))
-                return fail(reterr, -EBADMSG, "domain XML has no usable <name> (1 to 200 bytes, no '/', no control characters)");
+                return gpuh_error(reterr, -EBADMSG, "domain XML has no usable <name> (1 to 200 bytes, no '/', no control characters)");
         {
                 _cleanup_free_ char *u = text_of(child_el(root, NULL, "uuid"));
                 if (u && (r = parse_uuid(u, &d->uuid)) < 0)
-                        return r == -ENOMEM ? r : fail(reterr, -EBADMSG, "domain XML has an invalid <uuid>");
+                        return r == -ENOMEM ? r : gpuh_error(reterr, -EBADMSG, "domain XML has an invalid <uuid>");
         }
 
         for (xmlNode *c = root->children; c; c = c->next) {
@@ -456,7 +443,7 @@ int gpuh_domxml_parse(const char *buf, size_t len, struct gpuh_domxml **ret, cha
                                 /* ours only in the first <metadata>: libvirt keeps no other */
                                 if (c == first_meta && is_el(m, GPUH_DOMXML_NS, "gpu")) {
                                         if (d->wrapper)
-                                                return fail(reterr, -EBADMSG, "more than one gpuhooks:gpu element");
+                                                return gpuh_error(reterr, -EBADMSG, "more than one gpuhooks:gpu element");
                                         if ((r = read_wrapper(d, m, reterr)) < 0)
                                                 return r;
                                 }

@@ -78,3 +78,16 @@ int log_oom(void)
         fprintf(stderr, "%s: out of memory\n", log_ident);
         return 1;
 }
+
+int gpuh_error(char **reterr, int r, const char *fmt, ...)
+{
+        va_list ap;
+
+        if (!reterr || *reterr)
+                return r;
+        va_start(ap, fmt);
+        if (vasprintf(reterr, fmt, ap) < 0)
+                *reterr = NULL;
+        va_end(ap);
+        return r;
+}

@@ -67,6 +67,17 @@ int gpuh_log_errno(int prio, int err, const char *fmt, ...) _printf_(3, 4);
 #define gpuh_debug(...) gpuh_log(LOG_DEBUG, __VA_ARGS__)
 
 /**
+ * gpuh_error:
+ * @reterr: receives the one-line message (caller frees) unless it already holds one (the
+ *          first cause is the one reported); NULL drops it
+ * @r: a negative errno, returned as it is
+ * @fmt: printf format of the message
+ *
+ * Returns: @r, so library code can `return gpuh_error(reterr, -EINVAL, "...");`.
+ */
+int gpuh_error(char **reterr, int r, const char *fmt, ...) _printf_(3, 4);
+
+/**
  * log_oom:
  * Reports "out of memory" on stderr (an allocation failure is always worth saying) and returns
  * EXIT_FAILURE, for mains: `return log_oom();`.

@@ -22,20 +22,6 @@ struct ctx {
         size_t n_new_mdevs;             /* numbering of derived mdev UUIDs */
 };
 
-static int fail(char **reterr, int r, const char *fmt, ...) _printf_(3, 4);
-static int fail(char **reterr, int r, const char *fmt, ...)
-{
-        va_list ap;
-
-        if (reterr) {
-                va_start(ap, fmt);
-                if (vasprintf(reterr, fmt, ap) < 0)
-                        *reterr = NULL;
-                va_end(ap);
-        }
-        return r;
-}
-
 /* ---- who holds what ---- */
 
 /* A domain other than ours that uses PCI function @a (or mdev @uuid); NULL when none. */
@@ -240,12 +226,12 @@ int gpuh_select_cloudstack(const struct gpuh_select_in *in, struct gpuh_alloc **
                                 if (streq(inv->mdevs[k].uuid, h->uuid))
                                         m = &inv->mdevs[k];
                         if (!m) {
-                                r = fail(reterr, -ENODEV, "mdev %s does not exist on this host, and its type is not known to create it",
+                                r = gpuh_error(reterr, -ENODEV, "mdev %s does not exist on this host, and its type is not known to create it",
                                          h->uuid);
                                 goto out;
                         }
                         if ((holder = holder_mdev(&c, h->uuid))) {
-                                r = fail(reterr, -EBUSY, "mdev %s is in use by %s", h->uuid, holder);
+                                r = gpuh_error(reterr, -EBUSY, "mdev %s is in use by %s", h->uuid, holder);
                                 goto out;
                         }
                         a.kind = GPUH_ALLOC_MDEV;
@@ -269,13 +255,13 @@ int gpuh_select_cloudstack(const struct gpuh_select_in *in, struct gpuh_alloc **
                                 continue;       /* not a GPU: not ours to judge */
                         gpuh_pci_addr_format(&h->addr, an);
                         if ((holder = holder_pci(&c, &h->addr))) {
-                                r = fail(reterr, -EBUSY, "%s is in use by %s", an, holder);
+                                r = gpuh_error(reterr, -EBUSY, "%s is in use by %s", an, holder);
                                 goto out;
                         }
                         a.addr = h->addr;
                         if (!vf) {
                                 if (gpu->blockers) {
-                                        r = fail(reterr, -ENODEV, "GPU %s cannot be passed through whole (%s)", an,
+                                        r = gpuh_error(reterr, -ENODEV, "GPU %s cannot be passed through whole (%s)", an,
                                                  blocker_list(gpu->blockers, why, sizeof(why)));
                                         goto out;
                                 }
@@ -283,19 +269,19 @@ int gpuh_select_cloudstack(const struct gpuh_select_in *in, struct gpuh_alloc **
                                 companions_of(gpu, &a);
                         } else {
                                 if ((holder = holder_pci(&c, &gpu->dev->addr))) {
-                                        r = fail(reterr, -EBUSY, "%s: its GPU is in use by %s", an, holder);
+                                        r = gpuh_error(reterr, -EBUSY, "%s: its GPU is in use by %s", an, holder);
                                         goto out;
                                 }
                                 a.parent = gpu->dev->addr;
                                 if (vf->has_vendor_vgpu) {
                                         if (vf->vendor_vgpu.current_type == 0) {
-                                                r = fail(reterr, -ENODEV, "vendor vGPU VF %s has no vGPU type set", an);
+                                                r = gpuh_error(reterr, -ENODEV, "vendor vGPU VF %s has no vGPU type set", an);
                                                 goto out;
                                         }
                                         a.kind = GPUH_ALLOC_VENDOR_VGPU;
                                         a.vgpu_type = vf->vendor_vgpu.current_type;
                                 } else if (vf->n_types > 0) {
-                                        r = fail(reterr, -ENODEV, "VF %s is an mdev parent, not a device to pass through", an);
+                                        r = gpuh_error(reterr, -ENODEV, "VF %s is an mdev parent, not a device to pass through", an);
                                         goto out;
                                 } else
                                         a.kind = GPUH_ALLOC_VF;
@@ -567,7 +553,7 @@ int gpuh_select_requests(const struct gpuh_select_in *in, struct gpuh_alloc **re
                 vgpu |= in->requests[i].mode != GPUH_REQ_PASSTHROUGH;
         }
         if (pass && vgpu && !in->allow_mixed)
-                return fail(reterr, -EINVAL, "it mixes passthrough and vGPU requests (transformer.allow_mixed is off)");
+                return gpuh_error(reterr, -EINVAL, "it mixes passthrough and vGPU requests (transformer.allow_mixed is off)");
 
         for (size_t ri = 0; ri < in->n_requests; ri++) {
                 const struct gpuh_request *rq = &in->requests[ri];
@@ -575,7 +561,7 @@ int gpuh_select_requests(const struct gpuh_select_in *in, struct gpuh_alloc **re
 
                 describe(rq, what, sizeof(what));
                 if (rq->numa == GPUH_NUMA_REQUIRE && in->numa_node < 0) {
-                        r = fail(reterr, -EINVAL, "request %zu (%s) requires the NUMA node of the vCPUs, which are not pinned to one node",
+                        r = gpuh_error(reterr, -EINVAL, "request %zu (%s) requires the NUMA node of the vCPUs, which are not pinned to one node",
                                  ri, what);
                         goto out;
                 }
@@ -588,7 +574,7 @@ int gpuh_select_requests(const struct gpuh_select_in *in, struct gpuh_alloc **re
 
                         r = candidates(&c, rq, (int) ri, &v, &n);
                         if (r == -ENOENT) {
-                                r = fail(reterr, -EINVAL, "request %zu: vGPU type '%s' is not known on this host", ri, rq->profile);
+                                r = gpuh_error(reterr, -EINVAL, "request %zu: vGPU type '%s' is not known on this host", ri, rq->profile);
                                 goto out;
                         }
                         if (r < 0)
@@ -613,14 +599,14 @@ int gpuh_select_requests(const struct gpuh_select_in *in, struct gpuh_alloc **re
                         if (best == SIZE_MAX) {
                                 /* what could be given: candidates count one by one, but some
                                  * share a budget (a GPU's framebuffer), so count what was picked */
-                                r = fail(reterr, -ENOSPC, "request %zu asks for %s%s, only %zu free on this host", ri, what,
+                                r = gpuh_error(reterr, -ENOSPC, "request %zu asks for %s%s, only %zu free on this host", ri, what,
                                          rq->numa == GPUH_NUMA_REQUIRE ? " on the vCPUs' NUMA node" : "",
                                          k > 0 ? (size_t) k : free_at_start);
                                 goto out;
                         }
                         if (v[best].a.kind == GPUH_ALLOC_MDEV && v[best].a.mdev_new &&
                             derive_uuid(in->uuid, c.n_new_mdevs++, v[best].a.uuid) < 0) {
-                                r = fail(reterr, -EINVAL, "request %zu: an mdev needs the domain's <uuid>", ri);
+                                r = gpuh_error(reterr, -EINVAL, "request %zu: an mdev needs the domain's <uuid>", ri);
                                 goto out;
                         }
                         if (explain) {

@@ -71,20 +71,6 @@ static char *signature(const struct gpuh_domxml *d, const struct gpuh_request *r
         return s;
 }
 
-static int fail(char **reterr, int r, const char *fmt, ...) _printf_(3, 4);
-static int fail(char **reterr, int r, const char *fmt, ...)
-{
-        va_list ap;
-
-        if (reterr && !*reterr) {
-                va_start(ap, fmt);
-                if (vasprintf(reterr, fmt, ap) < 0)
-                        *reterr = NULL;
-                va_end(ap);
-        }
-        return r;
-}
-
 static json_object *requests_json(const struct gpuh_request *rq, size_t n, const char *source)
 {
         json_object *arr = json_object_new_array();
@@ -198,7 +184,7 @@ int gpuh_transform(const struct gpuh_transform_opts *o, const char *in, size_t l
         r = gpuh_domxml_parse(in, len, &d, &err);
         if (r < 0) {
                 if (r != -ENOMEM)
-                        fail(reterr, r, "%s", err ? err : "unusable domain XML");
+                        gpuh_error(reterr, r, "%s", err ? err : "unusable domain XML");
                 goto out;
         }
         if (o->explain) {
@@ -233,11 +219,11 @@ int gpuh_transform(const struct gpuh_transform_opts *o, const char *in, size_t l
         r = gpuh_host_scan(&o->host, &host, &err);
         if (r < 0) {
                 if (r != -ENOMEM)
-                        fail(reterr, r, "%s", err ? err : "cannot read the host");
+                        gpuh_error(reterr, r, "%s", err ? err : "cannot read the host");
                 goto out;
         }
         if (d->cpuset && gpuh_cpuset_node(host->sysfs->root_fd, d->cpuset, &node) == -EINVAL) {
-                r = fail(reterr, -EBADMSG, "domain %s: unparsable vCPU cpuset '%s'", d->name, d->cpuset);
+                r = gpuh_error(reterr, -EBADMSG, "domain %s: unparsable vCPU cpuset '%s'", d->name, d->cpuset);
                 goto out;
         }
 
@@ -246,18 +232,18 @@ int gpuh_transform(const struct gpuh_transform_opts *o, const char *in, size_t l
                 state_dir = GPUH_STATE_DIR_DEFAULT;
         r = gpuh_state_open(state_dir, &state);
         if (r < 0) {
-                fail(reterr, r, "cannot use state directory '%s': %s", state_dir, strerror(-r));
+                gpuh_error(reterr, r, "cannot use state directory '%s': %s", state_dir, strerror(-r));
                 goto out;
         }
         r = gpuh_state_lock(state, !o->explain, o->lock_timeout_ms > 0 ? o->lock_timeout_ms : 10000);
         if (r < 0) {
-                fail(reterr, r, "cannot take the host lock in '%s': %s", state_dir,
+                gpuh_error(reterr, r, "cannot take the host lock in '%s': %s", state_dir,
                      r == -ETIMEDOUT ? "another transform holds it too long" : strerror(-r));
                 goto out;
         }
         r = gpuh_reservations_load(state, &res, &n_res, &host->inv->warnings);
         if (r < 0) {
-                fail(reterr, r, r == -EBADMSG && host->inv->warnings.n > 0
+                gpuh_error(reterr, r, r == -EBADMSG && host->inv->warnings.n > 0
                      ? "%s: nothing is handed out while it is unreadable (remove it if its domain is gone)"
                      : "cannot read reservations: %s",
                      r == -EBADMSG && host->inv->warnings.n > 0 ? host->inv->warnings.v[host->inv->warnings.n - 1]
@@ -267,7 +253,7 @@ int gpuh_transform(const struct gpuh_transform_opts *o, const char *in, size_t l
 
         /* Which devices domains use must be known, or nothing is handed out (fail closed). */
         if (gpuh_vm_usage_source(host->usage) == GPUH_VM_SOURCE_NONE) {
-                r = fail(reterr, -EIO, "cannot tell which devices domains use: neither libvirt nor its domain XML files "
+                r = gpuh_error(reterr, -EIO, "cannot tell which devices domains use: neither libvirt nor its domain XML files "
                          "could be read");
                 goto out;
         }
@@ -317,7 +303,7 @@ int gpuh_transform(const struct gpuh_transform_opts *o, const char *in, size_t l
                          * speak for a domain that has none */
                         r = gpuh_select_cloudstack(&sin, &plan, &n_plan, &err);
                         if (r < 0) {
-                                fail(reterr, r, "domain %s: %s", d->name, err ? err : "cannot use its GPU hostdevs");
+                                gpuh_error(reterr, r, "domain %s: %s", d->name, err ? err : "cannot use its GPU hostdevs");
                                 goto out;
                         }
                         cloudstack = n_plan > 0;
@@ -352,7 +338,7 @@ int gpuh_transform(const struct gpuh_transform_opts *o, const char *in, size_t l
                         r = gpuh_select_requests(&sin, &plan, &n_plan, ex, &err);
                         if (r < 0) {
                                 if (r != -ENOMEM)
-                                        fail(reterr, r, "domain %s: %s", d->name, err ? err : "no devices");
+                                        gpuh_error(reterr, r, "domain %s: %s", d->name, err ? err : "no devices");
                                 goto out;
                         }
                 }
@@ -374,7 +360,7 @@ int gpuh_transform(const struct gpuh_transform_opts *o, const char *in, size_t l
                 json_object_object_add(ex, "chosen", chosen);
         }
         if ((held = conflict(host->inv, d->name, plan, n_plan, others, n_others))) {
-                r = fail(reterr, -EBUSY, "domain %s: a device it holds is now used by %s", d->name, held);
+                r = gpuh_error(reterr, -EBUSY, "domain %s: a device it holds is now used by %s", d->name, held);
                 goto out;
         }
 
@@ -382,7 +368,7 @@ int gpuh_transform(const struct gpuh_transform_opts *o, const char *in, size_t l
                 r = gpuh_domxml_apply(d, plan, n_plan, cfg->managed_by_libvirt);
                 if (r < 0) {
                         if (r == -EBADMSG)
-                                fail(reterr, r, "domain %s has no <devices> element", d->name);
+                                gpuh_error(reterr, r, "domain %s has no <devices> element", d->name);
                         goto out;
                 }
                 r = gpuh_domxml_serialize(d, &out, ret_len);
@@ -398,7 +384,7 @@ int gpuh_transform(const struct gpuh_transform_opts *o, const char *in, size_t l
                 };
                 r = gpuh_reservation_write(state, &rv);
                 if (r < 0) {
-                        fail(reterr, r, "cannot write the reservation of %s: %s", d->name, strerror(-r));
+                        gpuh_error(reterr, r, "cannot write the reservation of %s: %s", d->name, strerror(-r));
                         goto out;
                 }
         }
@@ -420,7 +406,7 @@ out:
                         json_object_put(ex);
         }
         if (r < 0 && !*reterr && r != -ENOMEM)
-                fail(reterr, r, "%s", strerror(-r));
+                gpuh_error(reterr, r, "%s", strerror(-r));
         free(out);
         free(err);
         free(sig);

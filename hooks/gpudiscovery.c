@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "config.h"
 #include "inventory.h"
 #include "inventory_json.h"
@@ -22,19 +23,13 @@
 #include "sysfs.h"
 #include "host.h"
 
-enum { EXIT_USAGE = 2 };
-
 enum {
         OPT_FORMAT = 0x100, OPT_SYSFS_ROOT, OPT_CONNECT, OPT_NO_LIBVIRT, OPT_DOMAIN_XML_DIR,
         OPT_CONFIG, OPT_PCI_IDS, OPT_CACHE_DIR, OPT_HELP, OPT_VERSION,
 };
 
 /* The one list of options: getopt and --help are both made from it. */
-static const struct option_doc {
-        struct option opt;
-        const char *arg;
-        const char *help;
-} options[] = {
+static const struct gpuh_option options[] = {
         { { "format", required_argument, NULL, OPT_FORMAT }, "FMT",
           "json (default: one line, for the CloudStack agent), pretty, or table" },
         { { "sysfs-root", required_argument, NULL, OPT_SYSFS_ROOT }, "DIR",
@@ -62,13 +57,7 @@ static void help(void)
         printf("Usage: gpudiscovery [OPTION]...\n"
                "Print the GPUs of this host, their SR-IOV VFs, vGPU types and instances, IOMMU groups,\n"
                "NUMA nodes and the libvirt domains using them, as JSON for the CloudStack KVM agent.\n\n");
-        for (size_t i = 0; i < ARRAY_SIZE(options); i++) {
-                char lhs[64];
-                const struct option_doc *o = &options[i];
-                snprintf(lhs, sizeof(lhs), "%s--%s%s%s", o->opt.val == 'v' ? "-v, " : "    ",
-                         o->opt.name, o->arg ? " " : "", o->arg ? o->arg : "");
-                printf("  %-28s %s\n", lhs, o->help);
-        }
+        gpuh_cli_print_options(options, ARRAY_SIZE(options));
         printf("\nExit status: 0 with whatever could be read; 1 when the sysfs root cannot be read;\n"
                "2 for a bad option or configuration.\n");
 }
@@ -86,35 +75,20 @@ struct args {
         bool verbose;
 };
 
-static int usage_error(const char *fmt, ...) _printf_(1, 2);
-static int usage_error(const char *fmt, ...)
-{
-        va_list ap;
-
-        fprintf(stderr, "gpudiscovery: ");
-        va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
-        va_end(ap);
-        fprintf(stderr, " (see --help)\n");
-        return EXIT_USAGE;
-}
-
 /* Returns -1 to go on, else the exit status. */
 static int parse_args(int argc, char **argv, struct args *a)
 {
         struct option longopts[ARRAY_SIZE(options) + 1];
         int c;
 
-        for (size_t i = 0; i < ARRAY_SIZE(options); i++)
-                longopts[i] = options[i].opt;
-        memset(&longopts[ARRAY_SIZE(options)], 0, sizeof(struct option));
+        gpuh_cli_longopts(options, ARRAY_SIZE(options), longopts);
 
         opterr = 0;
         while ((c = getopt_long(argc, argv, ":v", longopts, NULL)) != -1) {
                 switch (c) {
                 case OPT_FORMAT:
                         if (!streq(optarg, "json") && !streq(optarg, "pretty") && !streq(optarg, "table"))
-                                return usage_error("unknown format '%s'", optarg);
+                                return gpuh_cli_usage_error("gpudiscovery", "unknown format '%s'", optarg);
                         a->format = optarg;
                         break;
                 case OPT_SYSFS_ROOT:
@@ -129,7 +103,7 @@ static int parse_args(int argc, char **argv, struct args *a)
                 case OPT_DOMAIN_XML_DIR: {
                         char **n = reallocarray(a->xml_dirs, a->n_xml_dirs + 2, sizeof(char *));
                         if (!n)
-                                return usage_error("%s", "out of memory");
+                                return gpuh_cli_usage_error("gpudiscovery", "%s", "out of memory");
                         a->xml_dirs = n;
                         a->xml_dirs[a->n_xml_dirs++] = optarg;
                         a->xml_dirs[a->n_xml_dirs] = NULL;
@@ -154,13 +128,13 @@ static int parse_args(int argc, char **argv, struct args *a)
                         printf("gpudiscovery (gpuhooks) %s\n", GPUH_VERSION);
                         return EXIT_SUCCESS;
                 case ':':
-                        return usage_error("option '%s' needs an argument", argv[optind - 1]);
+                        return gpuh_cli_usage_error("gpudiscovery", "option '%s' needs an argument", argv[optind - 1]);
                 default:
-                        return usage_error("unknown option '%s'", argv[optind - 1]);
+                        return gpuh_cli_usage_error("gpudiscovery", "unknown option '%s'", argv[optind - 1]);
                 }
         }
         if (optind < argc)
-                return usage_error("unexpected argument '%s'", argv[optind]);
+                return gpuh_cli_usage_error("gpudiscovery", "unexpected argument '%s'", argv[optind]);
         return -1;
 }
 
@@ -187,7 +161,7 @@ int main(int argc, char **argv)
         r = gpuh_config_load(cfg_path, cfg_path != NULL, &cfg, &err);
         if (r < 0) {
                 fprintf(stderr, "gpudiscovery: %s\n", err ? err : strerror(-r));
-                return EXIT_USAGE;
+                return GPUH_EXIT_USAGE;
         }
 
         r = gpuh_host_scan(&(struct gpuh_host_opts) {

@@ -19,6 +19,7 @@
 
 #include <json-c/json.h>
 
+#include "cli.h"
 #include "config.h"
 #include "domxml.h"
 #include "fileio.h"
@@ -28,19 +29,13 @@
 
 #define PROG "libvirt-vm-xml-transformer"
 
-enum { EXIT_USAGE = 2 };
-
 enum {
         OPT_CONFIG = 0x100, OPT_SYSFS_ROOT, OPT_STATE_DIR, OPT_CONNECT, OPT_NO_LIBVIRT, OPT_DOMAIN_XML_DIR,
         OPT_EXPLAIN, OPT_HELP, OPT_VERSION,
 };
 
 /* The one list of options: getopt and --help are both made from it. */
-static const struct option_doc {
-        struct option opt;
-        const char *arg;
-        const char *help;
-} options[] = {
+static const struct gpuh_option options[] = {
         { { "config", required_argument, NULL, OPT_CONFIG }, "FILE",
           "configuration file (default " GPUH_CONFIG_DEFAULT_PATH "; env GPUHOOKS_CONFIG)" },
         { { "sysfs-root", required_argument, NULL, OPT_SYSFS_ROOT }, "DIR",
@@ -67,13 +62,7 @@ static void help(void)
                "Give a libvirt domain the GPUs it asks for: CloudStack's GPU hostdevs, a gpuhooks:request\n"
                "element in its <metadata>, or a rule of the configuration. Reserve them and print the\n"
                "complete domain XML with the <hostdev> elements and an allocation record.\n\n");
-        for (size_t i = 0; i < ARRAY_SIZE(options); i++) {
-                char lhs[64];
-                const struct option_doc *o = &options[i];
-                snprintf(lhs, sizeof(lhs), "%s--%s%s%s", o->opt.val == 'v' ? "-v, " : "    ",
-                         o->opt.name, o->arg ? " " : "", o->arg ? o->arg : "");
-                printf("  %-28s %s\n", lhs, o->help);
-        }
+        gpuh_cli_print_options(options, ARRAY_SIZE(options));
         printf("\nExit status: 0 with the XML on stdout (unchanged when nothing is asked); 1 with one line on\n"
                "stderr and nothing reserved; 2 for a bad option.\n");
 }
@@ -86,19 +75,6 @@ struct args {
         char **xml_dirs;
         size_t n_xml_dirs;
 };
-
-static int usage_error(const char *fmt, ...) _printf_(1, 2);
-static int usage_error(const char *fmt, ...)
-{
-        va_list ap;
-
-        fprintf(stderr, PROG ": ");
-        va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
-        va_end(ap);
-        fprintf(stderr, " (see --help)\n");
-        return EXIT_USAGE;
-}
 
 /* The agent's call: two arguments, the second a document. */
 static bool cloudstack_form(int argc, char **argv)
@@ -122,9 +98,7 @@ static int parse_args(int argc, char **argv, struct args *a)
                 a->xml_arg = argv[2];
                 return -1;
         }
-        for (size_t i = 0; i < ARRAY_SIZE(options); i++)
-                longopts[i] = options[i].opt;
-        memset(&longopts[ARRAY_SIZE(options)], 0, sizeof(struct option));
+        gpuh_cli_longopts(options, ARRAY_SIZE(options), longopts);
         opterr = 0;
         while ((c = getopt_long(argc, argv, ":v", longopts, NULL)) != -1) {
                 switch (c) {
@@ -146,7 +120,7 @@ static int parse_args(int argc, char **argv, struct args *a)
                 case OPT_DOMAIN_XML_DIR: {
                         char **n = reallocarray(a->xml_dirs, a->n_xml_dirs + 2, sizeof(char *));
                         if (!n)
-                                return usage_error("out of memory");
+                                return gpuh_cli_usage_error(PROG, "out of memory");
                         a->xml_dirs = n;
                         a->xml_dirs[a->n_xml_dirs++] = optarg;
                         a->xml_dirs[a->n_xml_dirs] = NULL;
@@ -165,15 +139,15 @@ static int parse_args(int argc, char **argv, struct args *a)
                         printf(PROG " (gpuhooks) %s\n", GPUH_VERSION);
                         return EXIT_SUCCESS;
                 case ':':
-                        return usage_error("option '%s' needs an argument", argv[optind - 1]);
+                        return gpuh_cli_usage_error(PROG, "option '%s' needs an argument", argv[optind - 1]);
                 default:
-                        return usage_error("unknown option '%s'", argv[optind - 1]);
+                        return gpuh_cli_usage_error(PROG, "unknown option '%s'", argv[optind - 1]);
                 }
         }
         if (optind < argc)
                 a->input = argv[optind++];
         if (optind < argc)
-                return usage_error("unexpected argument '%s'", argv[optind]);
+                return gpuh_cli_usage_error(PROG, "unexpected argument '%s'", argv[optind]);
         return -1;
 }
 
