@@ -341,3 +341,61 @@ int gpuh_mdev_list(int root_fd, struct gpuh_warnings *w, struct gpuh_mdev **ret)
         *ret = m;
         return (int) n;
 }
+
+int gpuh_mdev_create(int root_fd, const struct gpuh_pci_addr *parent, const char *type_id, const char *uuid,
+                     int timeout_ms, char **reterr)
+{
+        char pname[GPUH_PCI_ADDR_MAX], rel[PATH_MAX], buf[128];
+        int avail, r;
+
+        if (!gpuh_uuid_is_valid(uuid) || !type_id || strchr(type_id, '/') || streq(type_id, "..") || streq(type_id, "."))
+                return gpuh_error(reterr, -EINVAL, "invalid mdev UUID or type");
+        gpuh_pci_addr_format(parent, pname);
+        snprintf(rel, sizeof(rel), "bus/mdev/devices/%s/mdev_type", uuid);
+        r = gpuh_sysfs_link_basename(root_fd, rel, buf, sizeof(buf));
+        if (r >= 0) {
+                char target[PATH_MAX], *slash;
+                snprintf(rel, sizeof(rel), "bus/mdev/devices/%s", uuid);
+                r = gpuh_sysfs_readlink(root_fd, rel, target, sizeof(target));
+                slash = r >= 0 ? strrchr(target, '/') : NULL;
+                if (slash)
+                        *slash = '\0';
+                slash = slash ? strrchr(target, '/') : NULL;
+                if (streq(buf, type_id) && slash && streq(slash + 1, pname))
+                        return 0;       /* already there, as asked */
+                return gpuh_error(reterr, -EEXIST, "mdev %s exists already, as %s on %s", uuid, buf,
+                                  slash ? slash + 1 : "another parent");
+        }
+        snprintf(rel, sizeof(rel), "bus/pci/devices/%s/mdev_supported_types/%s/available_instances", pname, type_id);
+        r = gpuh_sysfs_read_int(root_fd, rel, &avail);
+        if (r == -ENOENT)
+                return gpuh_error(reterr, -ENOENT, "%s offers no mdev type %s", pname, type_id);
+        if (r == 0 && avail <= 0)
+                return gpuh_error(reterr, -ENOSPC, "%s: no %s instance available", pname, type_id);
+        snprintf(rel, sizeof(rel), "bus/pci/devices/%s/mdev_supported_types/%s/create", pname, type_id);
+        r = gpuh_sysfs_write_deadline(root_fd, rel, uuid, timeout_ms);
+        if (r < 0)
+                return gpuh_error(reterr, r, "%s: creating mdev %s of type %s: %s", pname, uuid, type_id, strerror(-r));
+        return 0;
+}
+
+int gpuh_mdev_remove(int root_fd, const char *uuid, int timeout_ms, char **reterr)
+{
+        char rel[128];
+        int r;
+
+        if (!gpuh_uuid_is_valid(uuid))
+                return gpuh_error(reterr, -EINVAL, "invalid mdev UUID");
+        snprintf(rel, sizeof(rel), "bus/mdev/devices/%s", uuid);
+        r = gpuh_sysfs_exists(root_fd, rel);
+        if (r == 0)
+                return 0;       /* gone already */
+        snprintf(rel, sizeof(rel), "bus/mdev/devices/%s/remove", uuid);
+        r = gpuh_sysfs_write_deadline(root_fd, rel, "1", timeout_ms);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return gpuh_error(reterr, r, "removing mdev %s: %s", uuid,
+                                  r == -ETIMEDOUT ? "no answer before the deadline" : strerror(-r));
+        return 0;
+}

@@ -104,3 +104,36 @@ int gpuh_mdev_list(int root_fd, struct gpuh_warnings *w, struct gpuh_mdev **ret)
 
 /** gpuh_mdevs_free: frees @n mdevs and the array; accepts NULL. */
 void gpuh_mdevs_free(struct gpuh_mdev *m, size_t n);
+
+/**
+ * gpuh_mdev_create:
+ * @root_fd: sysfs root fd
+ * @parent: the PCI function (PF or VF) whose mdev_supported_types/@type_id is used
+ * @type_id: e.g. "nvidia-746"
+ * @uuid: the new mdev's UUID (lowercase)
+ * @timeout_ms: deadline for the write
+ * @reterr: on failure, one line naming the parent, type and cause (caller frees)
+ *
+ * An mdev of that UUID and type on that parent already existing is success (nothing written).
+ * available_instances is checked first so the error says why.
+ * Source: Documentation/driver-api/vfio-mediated-device.rst ("create").
+ *
+ * Returns: 0; -EEXIST (the UUID exists with another type or parent); -ENOSPC (no instance
+ *          available); -ENOENT (no such type); -ETIMEDOUT; -errno of the write.
+ */
+int gpuh_mdev_create(int root_fd, const struct gpuh_pci_addr *parent, const char *type_id, const char *uuid,
+                     int timeout_ms, char **reterr);
+
+/**
+ * gpuh_mdev_remove:
+ * @root_fd: sysfs root fd
+ * @uuid: the mdev
+ * @timeout_ms: deadline for the write (the NVIDIA driver may still be tearing it down)
+ * @reterr: as above
+ *
+ * An mdev that does not exist is success: removal is idempotent.
+ * Source: Documentation/driver-api/vfio-mediated-device.rst ("remove").
+ *
+ * Returns: 0; -ETIMEDOUT; -errno of the write (-EBUSY while a VM holds it).
+ */
+int gpuh_mdev_remove(int root_fd, const char *uuid, int timeout_ms, char **reterr);

@@ -7,7 +7,11 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <ctype.h>
 #include <dirent.h>
 
@@ -302,7 +306,9 @@ int gpuh_sysfs_write(int dirfd, const char *rel, const char *value)
         memcpy(line, value, len);
         line[len++] = '\n';
         line[len] = '\0';
-        fd = openat(dirfd, rel, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+        /* O_TRUNC as the shell's "echo >": harmless on sysfs, and plain test trees stay exact;
+         * never O_CREAT: a missing attribute fails as on the kernel */
+        fd = openat(dirfd, rel, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
                 return -errno;
         n = write(fd, line, len);
@@ -311,4 +317,72 @@ int gpuh_sysfs_write(int dirfd, const char *rel, const char *value)
         if ((size_t) n != len)
                 return -EIO;
         return 0;
+}
+
+static int64_t mono_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int gpuh_sysfs_write_deadline(int dirfd, const char *rel, const char *value, int timeout_ms)
+{
+        int64_t deadline = mono_ms() + (timeout_ms > 0 ? timeout_ms : 1);
+        int pfd[2], r = -ETIMEDOUT, status;
+        pid_t pid;
+
+        if (!rel_ok(rel) || !value)
+                return -EINVAL;
+        if (pipe2(pfd, O_CLOEXEC) < 0)
+                return -errno;
+        fflush(stdout);
+        fflush(stderr);
+        pid = fork();
+        if (pid < 0) {
+                r = -errno;
+                close(pfd[0]);
+                close(pfd[1]);
+                return r;
+        }
+        if (pid == 0) {
+                int res;
+                close(pfd[0]);
+                res = gpuh_sysfs_write(dirfd, rel, value);
+                if (write(pfd[1], &res, sizeof(res)) != (ssize_t) sizeof(res))
+                        _exit(1);
+                _exit(0);
+        }
+        close(pfd[1]);
+        for (;;) {
+                struct pollfd p = { .fd = pfd[0], .events = POLLIN };
+                int64_t left = deadline - mono_ms();
+                int k;
+
+                if (left <= 0)
+                        break;
+                k = poll(&p, 1, (int) (left > 1000 ? 1000 : left));
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0) {
+                        r = -errno;
+                        break;
+                }
+                if (k > 0) {
+                        int res;
+                        ssize_t n = read(pfd[0], &res, sizeof(res));
+                        r = n == (ssize_t) sizeof(res) ? res : -EIO;
+                        break;
+                }
+        }
+        close(pfd[0]);
+        if (r == -ETIMEDOUT) {
+                kill(pid, SIGKILL);
+                /* reaped if it goes at once; a task stuck in the kernel is left to init */
+                waitpid(pid, &status, WNOHANG);
+        } else
+                while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+                        ;
+        return r;
 }

@@ -132,3 +132,18 @@ int gpuh_sysfs_exists(int dirfd, const char *rel);
  *          a short write.
  */
 int gpuh_sysfs_write(int dirfd, const char *rel, const char *value);
+
+/**
+ * gpuh_sysfs_write_deadline:
+ * @dirfd, @rel, @value: as gpuh_sysfs_write()
+ * @timeout_ms: how long the write may take
+ *
+ * Some sysfs writes block in the kernel for as long as something holds the device: unbinding a
+ * GPU a process has open, removing an mdev the NVIDIA driver still tears down, setting a vGPU
+ * type. The write runs in a child process; when it has not finished by the deadline the child
+ * is killed (a task stuck in the kernel may only go when the kernel lets it) and the caller is
+ * free to report and fail instead of holding libvirtd.
+ *
+ * Returns: 0; -ETIMEDOUT; -errno of the write (as gpuh_sysfs_write()); -errno of fork/pipe.
+ */
+int gpuh_sysfs_write_deadline(int dirfd, const char *rel, const char *value, int timeout_ms);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "sysfs.h"
 #include "vendor_vgpu.h"
 
@@ -139,4 +140,53 @@ const char *gpuh_vgpu_type_name(const struct gpuh_vgpu_type *types, size_t n, un
                 if (types[i].id == id)
                         return types[i].name;
         return NULL;
+}
+
+int gpuh_vendor_vgpu_set(int root_fd, const struct gpuh_pci_addr *vf, unsigned type, int timeout_ms, char **reterr)
+{
+        struct gpuh_vendor_vgpu v;
+        char name[GPUH_PCI_ADDR_MAX], rel[96], val[16];
+        uint64_t cur;
+        bool creatable;
+        int r;
+
+        gpuh_pci_addr_format(vf, name);
+        r = gpuh_vendor_vgpu_read(root_fd, vf, NULL, &v);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return gpuh_error(reterr, -ENOENT, "%s has no NVIDIA vGPU interface (nvidia/current_vgpu_type)", name);
+        creatable = gpuh_vgpu_type_name(v.creatable, v.n_creatable, type) != NULL;
+        cur = v.current_type;
+        gpuh_vendor_vgpu_clear(&v);
+        if (cur == type)
+                return 0;
+        snprintf(rel, sizeof(rel), "bus/pci/devices/%s/nvidia/current_vgpu_type", name);
+        if (cur != 0) {
+                r = gpuh_sysfs_write_deadline(root_fd, rel, "0", timeout_ms);
+                if (r < 0)
+                        return gpuh_error(reterr, r, "%s: clearing vGPU type %llu: %s", name, (unsigned long long) cur,
+                                          strerror(-r));
+                if (type != 0) {
+                        /* the creatable list answers for a free VF only: read it again */
+                        r = gpuh_vendor_vgpu_read(root_fd, vf, NULL, &v);
+                        if (r < 0)
+                                return r;
+                        creatable = gpuh_vgpu_type_name(v.creatable, v.n_creatable, type) != NULL;
+                        gpuh_vendor_vgpu_clear(&v);
+                }
+        }
+        if (type == 0)
+                return 0;
+        if (!creatable)
+                return gpuh_error(reterr, -ENOSPC, "%s: vGPU type %u is not creatable on it now", name, type);
+        snprintf(val, sizeof(val), "%u", type);
+        r = gpuh_sysfs_write_deadline(root_fd, rel, val, timeout_ms);
+        if (r < 0)
+                return gpuh_error(reterr, r, "%s: setting vGPU type %u: %s", name, type, strerror(-r));
+        r = gpuh_sysfs_read_u64(root_fd, rel, &cur);
+        if (r < 0 || cur != type)
+                return gpuh_error(reterr, -EIO, "%s: vGPU type reads %s after setting %u", name,
+                                  r < 0 ? strerror(-r) : "another value", type);
+        return 0;
 }

@@ -62,3 +62,20 @@ void gpuh_vendor_vgpu_clear(struct gpuh_vendor_vgpu *v);
  * Returns: the name of type @id in @types, or NULL.
  */
 const char *gpuh_vgpu_type_name(const struct gpuh_vgpu_type *types, size_t n, unsigned id);
+
+/**
+ * gpuh_vendor_vgpu_set:
+ * @root_fd: sysfs root fd
+ * @vf: the VF
+ * @type: the vGPU type id to set; 0 clears
+ * @timeout_ms: deadline for each write
+ * @reterr: on failure, one line naming the VF, the type and the cause (caller frees)
+ *
+ * Nothing is written when @type is already set. Another type set is cleared first (writing
+ * it while one is set fails). A type to set must be in the VF's creatable_vgpu_types. The
+ * value is read back.
+ *
+ * Returns: 0; -ENOENT (the VF has no nvidia/ interface); -ENOSPC (the type is not creatable
+ *          on this VF now); -ETIMEDOUT; -EIO (read back another value); -errno of the writes.
+ */
+int gpuh_vendor_vgpu_set(int root_fd, const struct gpuh_pci_addr *vf, unsigned type, int timeout_ms, char **reterr);

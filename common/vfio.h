@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* vfio.h: moving a PCI function between drivers (vfio-pci and back), verified, with deadlines. */
+#pragma once
+
+#include <stddef.h>
+
+#include "pci_addr.h"
+
+#define GPUH_VFIO_DRIVER "vfio-pci"
+
+/*
+ * The sequence, as root would type it (Documentation/ABI/testing/sysfs-bus-pci; libvirt
+ * src/util/virpci.c, virPCIDeviceBindWithDriverOverride):
+ *
+ *   echo vfio-pci     > /sys/bus/pci/devices/0000:05:00.0/driver_override
+ *   echo 0000:05:00.0 > /sys/bus/pci/devices/0000:05:00.0/driver/unbind
+ *   echo 0000:05:00.0 > /sys/bus/pci/drivers_probe
+ *
+ * and back: write "\n" to driver_override (clears it), unbind, drivers_probe again, which binds
+ * the driver the kernel's ID tables choose. drivers_probe succeeds even when no driver binds, so
+ * the result is read back from the `driver` link.
+ */
+
+/**
+ * gpuh_pci_driver:
+ * @root_fd: sysfs root fd
+ * @a: the function
+ * @buf, @size: receive the bound driver's name, "" when unbound
+ *
+ * Returns: 0; -ENOENT when the device is gone; -errno of readlinkat.
+ */
+int gpuh_pci_driver(int root_fd, const struct gpuh_pci_addr *a, char *buf, size_t size);
+
+/**
+ * gpuh_pci_override:
+ * @root_fd: sysfs root fd
+ * @a: the function
+ * @buf, @size: receive driver_override, "" when unset ("(null)" in sysfs)
+ *
+ * Returns: 0; -errno of the read (-ENOENT before Linux 3.16, which has no driver_override).
+ */
+int gpuh_pci_override(int root_fd, const struct gpuh_pci_addr *a, char *buf, size_t size);
+
+/**
+ * gpuh_pci_rebind:
+ * @root_fd: sysfs root fd
+ * @a: the function
+ * @driver: the driver it must end up on ("vfio-pci"); driver_override is set to it
+ * @timeout_ms: deadline for each blocking write and for the driver to appear
+ * @reterr: on failure, one line naming the device, the step and the cause (caller frees)
+ *
+ * Nothing is written when the function already is on @driver with the override as asked.
+ * Every write that can block has the deadline (gpuh_sysfs_write_deadline()); the new driver is
+ * read back until the deadline (probing can be asynchronous).
+ *
+ * Returns: 0; -ETIMEDOUT (a write or the probe did not finish); -ENODEV when it ended on
+ *          another driver or none; -errno of the writes (-EBUSY, -EINVAL from the kernel).
+ */
+int gpuh_pci_rebind(int root_fd, const struct gpuh_pci_addr *a, const char *driver, int timeout_ms,
+                    char **reterr);
+
+/**
+ * gpuh_pci_restore:
+ * @root_fd: sysfs root fd
+ * @a: the function
+ * @driver: the driver it had before ("" when it had none), as recorded before the change
+ * @override: the driver_override it had ("" when unset)
+ * @timeout_ms, @reterr: as gpuh_pci_rebind()
+ *
+ * driver_override is set back to @override (an empty line clears it, which leaves the choice to
+ * the kernel's ID tables), the function is unbound from whatever it is on now unless that is
+ * @driver, probed when @driver is not "", and read back.
+ *
+ * Returns: 0; -ENODEV when it ended on another driver; -ETIMEDOUT; -errno of the writes.
+ */
+int gpuh_pci_restore(int root_fd, const struct gpuh_pci_addr *a, const char *driver, const char *override,
+                     int timeout_ms, char **reterr);
