@@ -40,8 +40,12 @@ static int setup(void **state)
         /* vendor vGPU files */
         tu_write(tu_dir, GPU "/nvidia/current_vgpu_type", "1145\n");
         tu_write(tu_dir, GPU "/nvidia/creatable_vgpu_types", "ID    : vGPU Name\n1148  : NVIDIA L40S-2Q\n");
-        if (mkfifo(strcat(strcpy(malloc(PATH_MAX), tu_dir), "/hang"), 0600) < 0)
-                return -1;
+        {
+                char fifo[PATH_MAX];
+                snprintf(fifo, sizeof(fifo), "%s/hang", tu_dir);
+                if (mkfifo(fifo, 0600) < 0)
+                        return -1;
+        }
         return gpuh_sysfs_open(tu_dir, &s);
 }
 
