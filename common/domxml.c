@@ -262,10 +262,22 @@ static int read_record(struct gpuh_domxml *d, const xmlNode *rec, char **reterr)
                         for (size_t i = 0; i <= GPUH_UUID_STR_LEN; i++)
                                 a->uuid[i] = (char) tolower((unsigned char) uuid[i]);
                 }
-                if (type)
+                if (type) {
+                        if (!gpuh_mdev_type_name_ok(type))
+                                return gpuh_error(reterr, -EBADMSG, "gpuhooks:allocation: bad mdev-type");
                         snprintf(a->mdev_type, sizeof(a->mdev_type), "%s", type);
+                }
                 a->mdev_new = isnew && streq(isnew, "yes");
-                a->vgpu_type = vtype ? (unsigned) strtoul(vtype, NULL, 10) : 0;
+                if (vtype) {
+                        char *end;
+                        unsigned long t;
+
+                        errno = 0;
+                        t = strtoul(vtype, &end, 10);
+                        if (!isdigit((unsigned char) vtype[0]) || *end || errno || t == 0 || t > 0xffffffUL)
+                                return gpuh_error(reterr, -EBADMSG, "gpuhooks:allocation: bad vgpu-type");
+                        a->vgpu_type = (unsigned) t;
+                }
                 a->request = req && !streq(req, "cloudstack") ? atoi(req) : GPUH_ALLOC_REQUEST_CLOUDSTACK;
                 for (xmlNode *cc = c->children; cc; cc = cc->next) {
                         _cleanup_xml_ char *ca = NULL;
@@ -302,8 +314,8 @@ static int read_wrapper(struct gpuh_domxml *d, xmlNode *w, char **reterr)
 
 static int add_hostdev(struct gpuh_domxml *d, xmlNode *h)
 {
-        _cleanup_xml_ char *mode = attr(h, "mode"), *type = attr(h, "type");
-        struct gpuh_dom_hostdev e = { .node = h };
+        _cleanup_xml_ char *mode = attr(h, "mode"), *type = attr(h, "type"), *managed = attr(h, "managed");
+        struct gpuh_dom_hostdev e = { .node = h, .managed = managed && streq(managed, "yes") };
         xmlNode *src = child_el(h, NULL, "source"), *a = child_el(src, NULL, "address");
         struct gpuh_dom_hostdev *nh;
 

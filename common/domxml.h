@@ -21,6 +21,7 @@
 struct gpuh_dom_hostdev {
         xmlNode *node;
         bool is_mdev;
+        bool managed;                           /* managed='yes': libvirt binds it */
         struct gpuh_pci_addr addr;              /* type='pci' */
         char uuid[GPUH_UUID_STR_LEN + 1];       /* type='mdev', lowercase */
 };

@@ -51,7 +51,7 @@ int gpuh_read_file_at(int dirfd, const char *path, size_t max, char **ret, size_
 }
 
 int gpuh_write_file_atomic(const char *dir, const char *name, const void *data, size_t len,
-                           unsigned mode)
+                           unsigned mode, bool sync)
 {
         _cleanup_free_ char *tmp = NULL, *dst = NULL;
         _cleanup_close_ int fd = -EBADF;
@@ -76,9 +76,18 @@ int gpuh_write_file_atomic(const char *dir, const char *name, const void *data, 
         }
         if (r == 0 && fchmod(fd, (mode_t) mode) < 0)
                 r = -errno;
+        if (r == 0 && sync && fsync(fd) < 0)
+                r = -errno;
         if (r == 0 && rename(tmp, dst) < 0)
                 r = -errno;
-        if (r < 0)
+        if (r < 0) {
                 unlink(tmp);
-        return r;
+                return r;
+        }
+        if (sync) {
+                _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (dfd < 0 || fsync(dfd) < 0)
+                        return -errno;
+        }
+        return 0;
 }

@@ -2,6 +2,7 @@
 /* fileio.h: whole regular files in and out (configuration, libvirt's XML files, caches). */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /**
@@ -24,11 +25,13 @@ int gpuh_read_file_at(int dirfd, const char *path, size_t max, char **ret, size_
  * @name: file name in @dir
  * @data, @len: the new content
  * @mode: permission bits, e.g. 0644
+ * @sync: fsync(2) the file before the rename and the directory after it, so that the new
+ *        content, not an empty file, is what survives a crash (a journal, a reservation)
  *
  * Writes a temporary file in @dir and renames it over @name, so readers see the old or the
  * new content, never a part (rename(2) is atomic within a file system).
  *
- * Returns: 0; -errno of mkstemp/write/fchmod/rename (the temporary file is removed).
+ * Returns: 0; -errno of mkstemp/write/fchmod/fsync/rename (the temporary file is removed).
  */
 int gpuh_write_file_atomic(const char *dir, const char *name, const void *data, size_t len,
-                           unsigned mode);
+                           unsigned mode, bool sync);

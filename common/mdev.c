@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <json-c/json.h>
+
 #include "log.h"
 #include "mdev.h"
 #include "sysfs.h"
@@ -342,21 +344,30 @@ int gpuh_mdev_list(int root_fd, struct gpuh_warnings *w, struct gpuh_mdev **ret)
         return (int) n;
 }
 
-int gpuh_mdev_create(int root_fd, const struct gpuh_pci_addr *parent, const char *type_id, const char *uuid,
-                     int timeout_ms, char **reterr)
+bool gpuh_mdev_type_name_ok(const char *s)
+{
+        size_t n = s ? strlen(s) : 0;
+
+        if (n == 0 || n > 63 || streq(s, ".") || streq(s, ".."))
+                return false;
+        return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:+-") == n;
+}
+
+int gpuh_mdev_create(struct gpuh_change *c, const struct gpuh_pci_addr *parent, const char *type_id, const char *uuid,
+                     char **reterr)
 {
         char pname[GPUH_PCI_ADDR_MAX], rel[PATH_MAX], buf[128];
         int avail, r;
 
-        if (!gpuh_uuid_is_valid(uuid) || !type_id || strchr(type_id, '/') || streq(type_id, "..") || streq(type_id, "."))
+        if (!gpuh_uuid_is_valid(uuid) || !gpuh_mdev_type_name_ok(type_id))
                 return gpuh_error(reterr, -EINVAL, "invalid mdev UUID or type");
         gpuh_pci_addr_format(parent, pname);
         snprintf(rel, sizeof(rel), "bus/mdev/devices/%s/mdev_type", uuid);
-        r = gpuh_sysfs_link_basename(root_fd, rel, buf, sizeof(buf));
+        r = gpuh_sysfs_link_basename(c->root_fd, rel, buf, sizeof(buf));
         if (r >= 0) {
                 char target[PATH_MAX], *slash;
                 snprintf(rel, sizeof(rel), "bus/mdev/devices/%s", uuid);
-                r = gpuh_sysfs_readlink(root_fd, rel, target, sizeof(target));
+                r = gpuh_sysfs_readlink(c->root_fd, rel, target, sizeof(target));
                 slash = r >= 0 ? strrchr(target, '/') : NULL;
                 if (slash)
                         *slash = '\0';
@@ -367,19 +378,34 @@ int gpuh_mdev_create(int root_fd, const struct gpuh_pci_addr *parent, const char
                                   slash ? slash + 1 : "another parent");
         }
         snprintf(rel, sizeof(rel), "bus/pci/devices/%s/mdev_supported_types/%s/available_instances", pname, type_id);
-        r = gpuh_sysfs_read_int(root_fd, rel, &avail);
+        r = gpuh_sysfs_read_int(c->root_fd, rel, &avail);
+        if (c->dry_run) {
+                json_object *o = json_object_new_object();
+                if (o) {
+                        json_object_object_add(o, "step", json_object_new_string("check"));
+                        json_object_object_add(o, "path", json_object_new_string(rel));
+                        json_object_object_add(o, "value", r == 0 ? json_object_new_int(avail) : NULL);
+                        json_object_object_add(o, "need", json_object_new_string("> 0"));
+                }
+                gpuh_change_step(c, o);
+        }
         if (r == -ENOENT)
                 return gpuh_error(reterr, -ENOENT, "%s offers no mdev type %s", pname, type_id);
         if (r == 0 && avail <= 0)
-                return gpuh_error(reterr, -ENOSPC, "%s: no %s instance available", pname, type_id);
+                return gpuh_error(reterr, -ENOSPC, "%s: no %s instance available (available_instances 0)", pname, type_id);
         snprintf(rel, sizeof(rel), "bus/pci/devices/%s/mdev_supported_types/%s/create", pname, type_id);
-        r = gpuh_sysfs_write_deadline(root_fd, rel, uuid, timeout_ms);
+        r = gpuh_change_write(c, rel, uuid, true);
         if (r < 0)
-                return gpuh_error(reterr, r, "%s: creating mdev %s of type %s: %s", pname, uuid, type_id, strerror(-r));
+                return gpuh_error(reterr, r, "%s: creating mdev %s of type %s: %s", pname, uuid, type_id,
+                                  r == -ETIMEDOUT ? "no answer before the deadline" : strerror(-r));
+        snprintf(rel, sizeof(rel), "bus/mdev/devices/%s", uuid);
+        r = gpuh_change_wait_exists(c, rel, true);
+        if (r < 0)
+                return gpuh_error(reterr, r == -ETIMEDOUT ? -ENODEV : r, "%s: mdev %s did not appear after create", pname, uuid);
         return 0;
 }
 
-int gpuh_mdev_remove(int root_fd, const char *uuid, int timeout_ms, char **reterr)
+int gpuh_mdev_remove(struct gpuh_change *c, const char *uuid, char **reterr)
 {
         char rel[128];
         int r;
@@ -387,15 +413,19 @@ int gpuh_mdev_remove(int root_fd, const char *uuid, int timeout_ms, char **reter
         if (!gpuh_uuid_is_valid(uuid))
                 return gpuh_error(reterr, -EINVAL, "invalid mdev UUID");
         snprintf(rel, sizeof(rel), "bus/mdev/devices/%s", uuid);
-        r = gpuh_sysfs_exists(root_fd, rel);
+        r = gpuh_sysfs_exists(c->root_fd, rel);
         if (r == 0)
                 return 0;       /* gone already */
         snprintf(rel, sizeof(rel), "bus/mdev/devices/%s/remove", uuid);
-        r = gpuh_sysfs_write_deadline(root_fd, rel, "1", timeout_ms);
-        if (r == -ENOENT)
-                return 0;
+        r = gpuh_change_write(c, rel, "1", true);
+        if (r == -ENOENT || r == -ENODEV)
+                return 0;       /* went meanwhile */
         if (r < 0)
                 return gpuh_error(reterr, r, "removing mdev %s: %s", uuid,
                                   r == -ETIMEDOUT ? "no answer before the deadline" : strerror(-r));
+        snprintf(rel, sizeof(rel), "bus/mdev/devices/%s", uuid);
+        r = gpuh_change_wait_exists(c, rel, false);
+        if (r < 0)
+                return gpuh_error(reterr, r, "mdev %s still exists after remove", uuid);
         return 0;
 }

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "change.h"
 #include "pci_addr.h"
 #include "warn.h"
 
@@ -44,6 +45,16 @@ struct gpuh_mdev {
  * Returns: true for the canonical 8-4-4-4-12 hex form (RFC 4122 text, either case).
  */
 bool gpuh_uuid_is_valid(const char *s);
+
+/**
+ * gpuh_mdev_type_name_ok:
+ * @s: candidate mdev type directory name from a document ("nvidia-746", "i915-GVTg_V5_4")
+ *
+ * Type names go into sysfs paths: only 1..63 of [A-Za-z0-9_.:+-], not "." nor "..".
+ *
+ * Returns: whether @s may name a type.
+ */
+bool gpuh_mdev_type_name_ok(const char *s);
 
 /**
  * gpuh_vgpu_params_parse:
@@ -107,33 +118,33 @@ void gpuh_mdevs_free(struct gpuh_mdev *m, size_t n);
 
 /**
  * gpuh_mdev_create:
- * @root_fd: sysfs root fd
+ * @c: the change (sysfs root, deadline, dry run)
  * @parent: the PCI function (PF or VF) whose mdev_supported_types/@type_id is used
  * @type_id: e.g. "nvidia-746"
  * @uuid: the new mdev's UUID (lowercase)
- * @timeout_ms: deadline for the write
  * @reterr: on failure, one line naming the parent, type and cause (caller frees)
  *
  * An mdev of that UUID and type on that parent already existing is success (nothing written).
- * available_instances is checked first so the error says why.
+ * available_instances is checked first so the error says why; after the write the mdev is
+ * waited for in bus/mdev/devices.
  * Source: Documentation/driver-api/vfio-mediated-device.rst ("create").
  *
  * Returns: 0; -EEXIST (the UUID exists with another type or parent); -ENOSPC (no instance
- *          available); -ENOENT (no such type); -ETIMEDOUT; -errno of the write.
+ *          available); -ENOENT (no such type); -EINVAL (bad UUID or type name); -ETIMEDOUT;
+ *          -ENODEV (it did not appear); -errno of the write.
  */
-int gpuh_mdev_create(int root_fd, const struct gpuh_pci_addr *parent, const char *type_id, const char *uuid,
-                     int timeout_ms, char **reterr);
+int gpuh_mdev_create(struct gpuh_change *c, const struct gpuh_pci_addr *parent, const char *type_id, const char *uuid,
+                     char **reterr);
 
 /**
  * gpuh_mdev_remove:
- * @root_fd: sysfs root fd
+ * @c: the change
  * @uuid: the mdev
- * @timeout_ms: deadline for the write (the NVIDIA driver may still be tearing it down)
  * @reterr: as above
  *
- * An mdev that does not exist is success: removal is idempotent.
- * Source: Documentation/driver-api/vfio-mediated-device.rst ("remove").
+ * An mdev that does not exist is success: removal is idempotent. After the write it is waited
+ * for to go. Source: Documentation/driver-api/vfio-mediated-device.rst ("remove").
  *
  * Returns: 0; -ETIMEDOUT; -errno of the write (-EBUSY while a VM holds it).
  */
-int gpuh_mdev_remove(int root_fd, const char *uuid, int timeout_ms, char **reterr);
+int gpuh_mdev_remove(struct gpuh_change *c, const char *uuid, char **reterr);

@@ -327,7 +327,7 @@ int gpuh_pci_names_save(struct gpuh_pci_names *n)
                 return -ENOMEM;
         if (mkdir(n->cache_dir, 0755) < 0 && errno != EEXIST)
                 return -errno;
-        r = gpuh_write_file_atomic(n->cache_dir, GPUH_PCI_NAMES_CACHE_FILE, text, strlen(text), 0644);
+        r = gpuh_write_file_atomic(n->cache_dir, GPUH_PCI_NAMES_CACHE_FILE, text, strlen(text), 0644, false);
         if (r == 0)
                 n->cache_dirty = false;
         return r;

@@ -2,18 +2,17 @@
 /* reserve.c: the host lock and reservation files (JSON, json-c). */
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 
 #include <json-c/json.h>
 
 #include "domxml.h"
 #include "fileio.h"
+#include "lock.h"
 #include "macro.h"
 #include "reserve.h"
 #include "sysfs.h"
@@ -24,7 +23,10 @@ struct gpuh_state {
         char *dir;
         char *resdir;
         int lock_fd;
+        int subdir_fd[3];               /* journal, locks, reservations */
 };
+
+static const char *const subdirs[] = { "journal", "locks", "reservations" };
 
 static int mkdir_p1(const char *path)
 {
@@ -42,6 +44,8 @@ int gpuh_state_open(const char *dir, struct gpuh_state **ret)
         if (!s)
                 return -ENOMEM;
         s->lock_fd = -EBADF;
+        for (size_t i = 0; i < ARRAY_SIZE(s->subdir_fd); i++)
+                s->subdir_fd[i] = -EBADF;
         s->dir = strdup(dir);
         if (!s->dir || asprintf(&s->resdir, "%s/reservations", dir) < 0 || asprintf(&lock, "%s/lock", dir) < 0) {
                 gpuh_state_free(s);
@@ -67,38 +71,48 @@ struct gpuh_state *gpuh_state_free(struct gpuh_state *s)
                 return NULL;
         if (s->lock_fd >= 0)
                 close(s->lock_fd);      /* releases the flock */
+        for (size_t i = 0; i < ARRAY_SIZE(s->subdir_fd); i++)
+                if (s->subdir_fd[i] >= 0)
+                        close(s->subdir_fd[i]);
         free(s->dir);
         free(s->resdir);
         free(s);
         return NULL;
 }
 
-static void on_alarm(int sig)
-{
-}
-
 int gpuh_state_lock(struct gpuh_state *s, bool exclusive, int timeout_ms)
 {
-        struct sigaction sa = { .sa_handler = on_alarm }, old;
-        struct itimerval it = { 0 }, off = { 0 };
-        int r = 0;
+        return gpuh_flock_deadline(s->lock_fd, exclusive ? LOCK_EX : LOCK_SH, timeout_ms);
+}
 
-        if (flock(s->lock_fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) == 0)
-                return 0;
-        if (errno != EWOULDBLOCK)
-                return -errno;
-        /* Wait in flock(2) itself; SIGALRM without SA_RESTART ends the wait at the deadline. */
-        sigemptyset(&sa.sa_mask);
-        if (sigaction(SIGALRM, &sa, &old) < 0)
-                return -errno;
-        it.it_value.tv_sec = timeout_ms / 1000;
-        it.it_value.tv_usec = (timeout_ms % 1000) * 1000;
-        setitimer(ITIMER_REAL, &it, NULL);
-        if (flock(s->lock_fd, exclusive ? LOCK_EX : LOCK_SH) < 0)
-                r = errno == EINTR ? -ETIMEDOUT : -errno;
-        setitimer(ITIMER_REAL, &off, NULL);
-        sigaction(SIGALRM, &old, NULL);
-        return r;
+void gpuh_state_unlock(struct gpuh_state *s)
+{
+        (void) flock(s->lock_fd, LOCK_UN);
+}
+
+const char *gpuh_state_dir(const struct gpuh_state *s)
+{
+        return s->dir;
+}
+
+int gpuh_state_subdir(struct gpuh_state *s, const char *name)
+{
+        for (size_t i = 0; i < ARRAY_SIZE(subdirs); i++) {
+                _cleanup_free_ char *path = NULL;
+                int r;
+
+                if (!streq(subdirs[i], name))
+                        continue;
+                if (s->subdir_fd[i] >= 0)
+                        return s->subdir_fd[i];
+                if (asprintf(&path, "%s/%s", s->dir, name) < 0)
+                        return -ENOMEM;
+                if ((r = mkdir_p1(path)) < 0)
+                        return r;
+                s->subdir_fd[i] = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                return s->subdir_fd[i] >= 0 ? s->subdir_fd[i] : -errno;
+        }
+        return -EINVAL;
 }
 
 void gpuh_reservation_clear(struct gpuh_reservation *r)
@@ -149,8 +163,11 @@ static int parse_device(json_object *o, struct gpuh_alloc *a)
                         return -EBADMSG;
                 snprintf(a->uuid, sizeof(a->uuid), "%s", uuid);
         }
-        if (type)
+        if (type) {
+                if (!gpuh_mdev_type_name_ok(type))
+                        return -EBADMSG;
                 snprintf(a->mdev_type, sizeof(a->mdev_type), "%s", type);
+        }
         if (json_object_object_get_ex(o, "new", &v))
                 a->mdev_new = json_object_get_boolean(v);
         if (json_object_object_get_ex(o, "vgpu_type", &v))
@@ -203,6 +220,33 @@ out:
         if (ret < 0)
                 gpuh_reservation_clear(r);
         return ret;
+}
+
+int gpuh_reservation_load(struct gpuh_state *s, const char *domain, struct gpuh_reservation *ret)
+{
+        _cleanup_free_ char *path = NULL, *text = NULL;
+        size_t len;
+        int r;
+
+        if (!gpuh_domxml_name_ok(domain))
+                return -EINVAL;
+        if (asprintf(&path, "%s/%s.json", s->resdir, domain) < 0)
+                return -ENOMEM;
+        r = gpuh_read_file_at(AT_FDCWD, path, RESERVATION_MAX_BYTES, &text, &len);
+        if (r < 0)
+                return r;
+        return parse_reservation(text, ret);
+}
+
+bool gpuh_reservation_holds(const struct gpuh_reservation *r, const struct gpuh_alloc *a)
+{
+        for (size_t d = 0; d < r->n_devices; d++) {
+                const struct gpuh_alloc *h = &r->devices[d];
+                if (a->kind == GPUH_ALLOC_MDEV ? h->kind == GPUH_ALLOC_MDEV && streq(h->uuid, a->uuid)
+                                               : gpuh_alloc_holds_pci(h, &a->addr))
+                        return true;
+        }
+        return false;
 }
 
 int gpuh_reservations_load(struct gpuh_state *s, struct gpuh_reservation **ret, size_t *ret_n,
@@ -312,7 +356,7 @@ int gpuh_reservation_write(struct gpuh_state *s, const struct gpuh_reservation *
         text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
         ret = text ? mkdir_p1(s->resdir) : -ENOMEM;
         if (ret == 0)
-                ret = gpuh_write_file_atomic(s->resdir, name, text, strlen(text), 0600);
+                ret = gpuh_write_file_atomic(s->resdir, name, text, strlen(text), 0600, true);
         json_object_put(o);
         return ret;
 }

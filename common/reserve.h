@@ -41,6 +41,23 @@ int gpuh_state_open(const char *dir, struct gpuh_state **ret);
 
 /** gpuh_state_free: accepts NULL; returns NULL. */
 struct gpuh_state *gpuh_state_free(struct gpuh_state *s);
+static inline void gpuh_state_freep(struct gpuh_state **s) { gpuh_state_free(*s); }
+
+/** gpuh_state_dir: the directory, as given to gpuh_state_open(). */
+const char *gpuh_state_dir(const struct gpuh_state *s);
+
+/**
+ * gpuh_state_subdir:
+ * @s: the state
+ * @name: "journal", "locks", "reservations"
+ *
+ * Returns: an O_DIRECTORY fd of STATE_DIR/@name (created mode 0700 when missing), which the
+ *          state keeps and closes; -errno of mkdir/open.
+ */
+int gpuh_state_subdir(struct gpuh_state *s, const char *name);
+
+/** gpuh_state_unlock: drops the host lock. */
+void gpuh_state_unlock(struct gpuh_state *s);
 
 /**
  * gpuh_state_lock:
@@ -68,6 +85,23 @@ int gpuh_state_lock(struct gpuh_state *s, bool exclusive, int timeout_ms);
  */
 int gpuh_reservations_load(struct gpuh_state *s, struct gpuh_reservation **ret, size_t *ret_n,
                            struct gpuh_warnings *w);
+
+/**
+ * gpuh_reservation_load:
+ * @s: the state (locked)
+ * @domain: the domain name
+ * @ret: its reservation, cleared with gpuh_reservation_clear()
+ *
+ * Returns: 0; -ENOENT when it has none; -EBADMSG when its file is malformed; -ENOMEM; -errno.
+ */
+int gpuh_reservation_load(struct gpuh_state *s, const char *domain, struct gpuh_reservation *ret);
+
+/**
+ * gpuh_reservation_holds:
+ * Returns: true when @r holds device @a: the same mdev UUID, or for PCI kinds a function @a
+ *          gives the domain (gpuh_alloc_holds_pci()).
+ */
+bool gpuh_reservation_holds(const struct gpuh_reservation *r, const struct gpuh_alloc *a);
 
 /** gpuh_reservations_free: frees @n reservations and the array. */
 void gpuh_reservations_free(struct gpuh_reservation *r, size_t n);

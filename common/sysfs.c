@@ -9,6 +9,8 @@
 #include <string.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -327,38 +329,133 @@ static int64_t mono_ms(void)
         return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int gpuh_sysfs_write_deadline(int dirfd, const char *rel, const char *value, int timeout_ms)
+/*
+ * The writer: a child process that makes the writes which can block in the kernel, so that the
+ * caller can give up at a deadline. One child serves many writes (a fork per write would cost
+ * more than the writes); a child that misses a deadline is killed and abandoned, and the next
+ * write starts a new one. The child keeps only the root fd and its socket: a child stuck in the
+ * kernel must hold neither the caller's stdout/stderr (libvirtd reads a hook's output until
+ * EOF) nor its lock files.
+ */
+struct gpuh_writer {
+        int dirfd;
+        int sock;               /* SOCK_SEQPACKET to the child; -1 when there is none */
+        pid_t pid;
+};
+
+#define WRITER_MAX_MSG 8192
+
+static _Noreturn void writer_child(int dirfd, int sock)
 {
-        int64_t deadline = mono_ms() + (timeout_ms > 0 ? timeout_ms : 1);
-        int pfd[2], r = -ETIMEDOUT, status;
+        char msg[WRITER_MAX_MSG + 1];
+        int lo = dirfd < sock ? dirfd : sock, hi = dirfd < sock ? sock : dirfd;
+
+        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+        /* nothing but the root and the socket */
+        if (lo > 0)
+                close_range(0, (unsigned) lo - 1, 0);
+        if (hi > lo + 1)
+                close_range((unsigned) lo + 1, (unsigned) hi - 1, 0);
+        close_range((unsigned) hi + 1, ~0U, 0);
+        for (;;) {
+                ssize_t n = recv(sock, msg, WRITER_MAX_MSG, 0);
+                size_t rlen;
+                int res;
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        _exit(0);
+                msg[n] = '\0';
+                rlen = strnlen(msg, (size_t) n);
+                /* "REL\0VALUE" */
+                res = rlen < (size_t) n ? gpuh_sysfs_write(dirfd, msg, msg + rlen + 1) : -EINVAL;
+                if (send(sock, &res, sizeof(res), MSG_NOSIGNAL) != (ssize_t) sizeof(res))
+                        _exit(1);
+        }
+}
+
+int gpuh_writer_new(int dirfd, struct gpuh_writer **ret)
+{
+        struct gpuh_writer *w = calloc(1, sizeof(*w));
+
+        if (!w)
+                return -ENOMEM;
+        w->dirfd = dirfd;
+        w->sock = -1;
+        w->pid = -1;
+        *ret = w;
+        return 0;
+}
+
+static void writer_abandon(struct gpuh_writer *w)
+{
+        int status;
+
+        if (w->sock >= 0)
+                close(w->sock);
+        if (w->pid > 0) {
+                kill(w->pid, SIGKILL);
+                /* reaped if it goes at once; a task stuck in the kernel is left to init */
+                waitpid(w->pid, &status, WNOHANG);
+        }
+        w->sock = -1;
+        w->pid = -1;
+}
+
+static int writer_start(struct gpuh_writer *w)
+{
+        int sv[2];
         pid_t pid;
 
-        if (!rel_ok(rel) || !value)
-                return -EINVAL;
-        if (pipe2(pfd, O_CLOEXEC) < 0)
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
                 return -errno;
         fflush(stdout);
         fflush(stderr);
         pid = fork();
         if (pid < 0) {
-                r = -errno;
-                close(pfd[0]);
-                close(pfd[1]);
+                int r = -errno;
+                close(sv[0]);
+                close(sv[1]);
                 return r;
         }
         if (pid == 0) {
-                int res;
-                close(pfd[0]);
-                res = gpuh_sysfs_write(dirfd, rel, value);
-                if (write(pfd[1], &res, sizeof(res)) != (ssize_t) sizeof(res))
-                        _exit(1);
-                _exit(0);
+                close(sv[0]);
+                writer_child(w->dirfd, sv[1]);
         }
-        close(pfd[1]);
+        close(sv[1]);
+        w->sock = sv[0];
+        w->pid = pid;
+        return 0;
+}
+
+int gpuh_writer_write(struct gpuh_writer *w, const char *rel, const char *value, int timeout_ms)
+{
+        int64_t deadline = mono_ms() + (timeout_ms > 0 ? timeout_ms : 1);
+        char msg[WRITER_MAX_MSG];
+        size_t rl, vl;
+        int r;
+
+        if (!rel_ok(rel) || !value)
+                return -EINVAL;
+        rl = strlen(rel);
+        vl = strlen(value);
+        if (rl + 1 + vl > sizeof(msg))
+                return -E2BIG;
+        memcpy(msg, rel, rl + 1);
+        memcpy(msg + rl + 1, value, vl);
+        if (w->sock < 0 && (r = writer_start(w)) < 0)
+                return r;
+        if (send(w->sock, msg, rl + 1 + vl, MSG_NOSIGNAL) < 0) {
+                r = -errno;
+                writer_abandon(w);
+                return r;
+        }
         for (;;) {
-                struct pollfd p = { .fd = pfd[0], .events = POLLIN };
+                struct pollfd p = { .fd = w->sock, .events = POLLIN };
                 int64_t left = deadline - mono_ms();
-                int k;
+                int k, res;
+                ssize_t n;
 
                 if (left <= 0)
                         break;
@@ -367,22 +464,47 @@ int gpuh_sysfs_write_deadline(int dirfd, const char *rel, const char *value, int
                         continue;
                 if (k < 0) {
                         r = -errno;
-                        break;
+                        writer_abandon(w);
+                        return r;
                 }
-                if (k > 0) {
-                        int res;
-                        ssize_t n = read(pfd[0], &res, sizeof(res));
-                        r = n == (ssize_t) sizeof(res) ? res : -EIO;
-                        break;
-                }
+                if (k == 0)
+                        continue;
+                n = recv(w->sock, &res, sizeof(res), 0);
+                if (n == (ssize_t) sizeof(res))
+                        return res;
+                writer_abandon(w);      /* died under us */
+                return -EIO;
         }
-        close(pfd[0]);
-        if (r == -ETIMEDOUT) {
-                kill(pid, SIGKILL);
-                /* reaped if it goes at once; a task stuck in the kernel is left to init */
-                waitpid(pid, &status, WNOHANG);
-        } else
-                while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        writer_abandon(w);
+        return -ETIMEDOUT;
+}
+
+struct gpuh_writer *gpuh_writer_free(struct gpuh_writer *w)
+{
+        int status;
+
+        if (!w)
+                return NULL;
+        if (w->sock >= 0) {
+                close(w->sock);         /* the child reads EOF and exits */
+                while (waitpid(w->pid, &status, 0) < 0 && errno == EINTR)
                         ;
+        }
+        free(w);
+        return NULL;
+}
+
+int gpuh_sysfs_write_deadline(int dirfd, const char *rel, const char *value, int timeout_ms)
+{
+        struct gpuh_writer *w;
+        int r;
+
+        if (!rel_ok(rel) || !value)
+                return -EINVAL;
+        r = gpuh_writer_new(dirfd, &w);
+        if (r < 0)
+                return r;
+        r = gpuh_writer_write(w, rel, value, timeout_ms);
+        gpuh_writer_free(w);
         return r;
 }

@@ -147,3 +147,31 @@ int gpuh_sysfs_write(int dirfd, const char *rel, const char *value);
  * Returns: 0; -ETIMEDOUT; -errno of the write (as gpuh_sysfs_write()); -errno of fork/pipe.
  */
 int gpuh_sysfs_write_deadline(int dirfd, const char *rel, const char *value, int timeout_ms);
+
+struct gpuh_writer;
+
+/**
+ * gpuh_writer_new:
+ * @dirfd: the root fd the writes are relative to (kept open by the caller)
+ * @ret: the writer, freed with gpuh_writer_free()
+ *
+ * A writer makes gpuh_sysfs_write()s in a child process, started at the first write and reused,
+ * so each can be given a deadline (see gpuh_sysfs_write_deadline()).
+ *
+ * Returns: 0; -ENOMEM.
+ */
+int gpuh_writer_new(int dirfd, struct gpuh_writer **ret);
+
+/**
+ * gpuh_writer_write:
+ * @w: the writer
+ * @rel, @value: as gpuh_sysfs_write() (together at most 8 KiB)
+ * @timeout_ms: how long the write may take
+ *
+ * Returns: as gpuh_sysfs_write(); -ETIMEDOUT (the child is killed and a new one serves the next
+ *          write); -E2BIG; -errno of socketpair/fork.
+ */
+int gpuh_writer_write(struct gpuh_writer *w, const char *rel, const char *value, int timeout_ms);
+
+/** gpuh_writer_free: ends the child; accepts NULL; returns NULL. */
+struct gpuh_writer *gpuh_writer_free(struct gpuh_writer *w);

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <json-c/json.h>
+
 #include "log.h"
 #include "sysfs.h"
 #include "vendor_vgpu.h"
@@ -142,16 +144,16 @@ const char *gpuh_vgpu_type_name(const struct gpuh_vgpu_type *types, size_t n, un
         return NULL;
 }
 
-int gpuh_vendor_vgpu_set(int root_fd, const struct gpuh_pci_addr *vf, unsigned type, int timeout_ms, char **reterr)
+int gpuh_vendor_vgpu_set(struct gpuh_change *c, const struct gpuh_pci_addr *vf, unsigned type, char **reterr)
 {
         struct gpuh_vendor_vgpu v;
         char name[GPUH_PCI_ADDR_MAX], rel[96], val[16];
-        uint64_t cur;
+        uint64_t cur, got;
         bool creatable;
         int r;
 
         gpuh_pci_addr_format(vf, name);
-        r = gpuh_vendor_vgpu_read(root_fd, vf, NULL, &v);
+        r = gpuh_vendor_vgpu_read(c->root_fd, vf, NULL, &v);
         if (r < 0)
                 return r;
         if (r == 0)
@@ -163,30 +165,46 @@ int gpuh_vendor_vgpu_set(int root_fd, const struct gpuh_pci_addr *vf, unsigned t
                 return 0;
         snprintf(rel, sizeof(rel), "bus/pci/devices/%s/nvidia/current_vgpu_type", name);
         if (cur != 0) {
-                r = gpuh_sysfs_write_deadline(root_fd, rel, "0", timeout_ms);
+                r = gpuh_change_write(c, rel, "0", true);
+                if (r == 0)
+                        r = gpuh_change_wait_u64(c, rel, 0, &got);
                 if (r < 0)
                         return gpuh_error(reterr, r, "%s: clearing vGPU type %llu: %s", name, (unsigned long long) cur,
-                                          strerror(-r));
-                if (type != 0) {
+                                          r == -ETIMEDOUT ? "no answer before the deadline" : strerror(-r));
+                if (type != 0 && !c->dry_run) {
                         /* the creatable list answers for a free VF only: read it again */
-                        r = gpuh_vendor_vgpu_read(root_fd, vf, NULL, &v);
+                        r = gpuh_vendor_vgpu_read(c->root_fd, vf, NULL, &v);
                         if (r < 0)
                                 return r;
                         creatable = gpuh_vgpu_type_name(v.creatable, v.n_creatable, type) != NULL;
                         gpuh_vendor_vgpu_clear(&v);
-                }
+                } else if (type != 0)
+                        creatable = true;       /* a dry run cannot know the list of a cleared VF */
         }
         if (type == 0)
                 return 0;
+        if (c->dry_run) {
+                json_object *o = json_object_new_object();
+                if (o) {
+                        json_object_object_add(o, "step", json_object_new_string("check"));
+                        snprintf(val, sizeof(val), "%u", type);
+                        json_object_object_add(o, "path", json_object_new_string(rel));
+                        json_object_object_add(o, "what", json_object_new_string("creatable_vgpu_types lists the type"));
+                        json_object_object_add(o, "type", json_object_new_int64(type));
+                        json_object_object_add(o, "ok", json_object_new_boolean(creatable));
+                }
+                gpuh_change_step(c, o);
+        }
         if (!creatable)
-                return gpuh_error(reterr, -ENOSPC, "%s: vGPU type %u is not creatable on it now", name, type);
+                return gpuh_error(reterr, -ENOSPC, "%s: vGPU type %u is not in its creatable_vgpu_types now", name, type);
         snprintf(val, sizeof(val), "%u", type);
-        r = gpuh_sysfs_write_deadline(root_fd, rel, val, timeout_ms);
+        r = gpuh_change_write(c, rel, val, true);
         if (r < 0)
-                return gpuh_error(reterr, r, "%s: setting vGPU type %u: %s", name, type, strerror(-r));
-        r = gpuh_sysfs_read_u64(root_fd, rel, &cur);
-        if (r < 0 || cur != type)
+                return gpuh_error(reterr, r, "%s: setting vGPU type %u: %s", name, type,
+                                  r == -ETIMEDOUT ? "no answer before the deadline" : strerror(-r));
+        r = gpuh_change_wait_u64(c, rel, type, &got);
+        if (r < 0)
                 return gpuh_error(reterr, -EIO, "%s: vGPU type reads %s after setting %u", name,
-                                  r < 0 ? strerror(-r) : "another value", type);
+                                  r == -ETIMEDOUT ? "another value" : strerror(-r), type);
         return 0;
 }

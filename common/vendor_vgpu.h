@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 
+#include "change.h"
 #include "pci_addr.h"
 #include "warn.h"
 
@@ -65,17 +66,16 @@ const char *gpuh_vgpu_type_name(const struct gpuh_vgpu_type *types, size_t n, un
 
 /**
  * gpuh_vendor_vgpu_set:
- * @root_fd: sysfs root fd
+ * @c: the change (sysfs root, deadline, dry run)
  * @vf: the VF
  * @type: the vGPU type id to set; 0 clears
- * @timeout_ms: deadline for each write
  * @reterr: on failure, one line naming the VF, the type and the cause (caller frees)
  *
  * Nothing is written when @type is already set. Another type set is cleared first (writing
- * it while one is set fails). A type to set must be in the VF's creatable_vgpu_types. The
- * value is read back.
+ * it while one is set fails). A type to set must be in the VF's creatable_vgpu_types, read
+ * again after a clear. The value is read back until the deadline.
  *
  * Returns: 0; -ENOENT (the VF has no nvidia/ interface); -ENOSPC (the type is not creatable
  *          on this VF now); -ETIMEDOUT; -EIO (read back another value); -errno of the writes.
  */
-int gpuh_vendor_vgpu_set(int root_fd, const struct gpuh_pci_addr *vf, unsigned type, int timeout_ms, char **reterr);
+int gpuh_vendor_vgpu_set(struct gpuh_change *c, const struct gpuh_pci_addr *vf, unsigned type, char **reterr);

@@ -1,10 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* vfio.c: driver_override, unbind, drivers_probe, and reading the result back. */
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "log.h"
 #include "sysfs.h"
@@ -43,28 +41,20 @@ int gpuh_pci_override(int root_fd, const struct gpuh_pci_addr *a, char *buf, siz
         return 0;
 }
 
-static int64_t now_ms(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Set driver_override to @override, unbind from anything but @want, probe, and read @want back
- * ("" wants no driver at all). */
-static int move(int root_fd, const struct gpuh_pci_addr *a, const char *override, const char *want,
-                int timeout_ms, char **reterr)
+ * ("" wants no driver at all). The steps are planned from the state read first, so a dry run
+ * lists what a real run would write. */
+static int move(struct gpuh_change *c, const struct gpuh_pci_addr *a, const char *override, const char *want,
+                char **reterr)
 {
         char name[GPUH_PCI_ADDR_MAX], rel[80], cur[64], ovr[64];
-        int64_t deadline = now_ms() + timeout_ms;
-        int r, wait_ms = 1;
+        int r;
 
         gpuh_pci_addr_format(a, name);
-        r = gpuh_pci_driver(root_fd, a, cur, sizeof(cur));
+        r = gpuh_pci_driver(c->root_fd, a, cur, sizeof(cur));
         if (r < 0)
                 return gpuh_error(reterr, r, "%s: cannot read its driver: %s", name, strerror(-r));
-        r = gpuh_pci_override(root_fd, a, ovr, sizeof(ovr));
+        r = gpuh_pci_override(c->root_fd, a, ovr, sizeof(ovr));
         if (r < 0)
                 return gpuh_error(reterr, r, "%s: cannot read driver_override: %s", name, strerror(-r));
         if (streq(cur, want) && streq(ovr, override)) {
@@ -73,53 +63,72 @@ static int move(int root_fd, const struct gpuh_pci_addr *a, const char *override
         }
         if (!streq(ovr, override)) {
                 snprintf(rel, sizeof(rel), "bus/pci/devices/%s/driver_override", name);
-                r = gpuh_sysfs_write_deadline(root_fd, rel, override, timeout_ms);
+                r = gpuh_change_write(c, rel, override, false);
                 if (r < 0)
                         return gpuh_error(reterr, r, "%s: writing driver_override: %s", name, strerror(-r));
         }
         if (cur[0] && !streq(cur, want)) {
                 snprintf(rel, sizeof(rel), "bus/pci/devices/%s/driver/unbind", name);
-                r = gpuh_sysfs_write_deadline(root_fd, rel, name, timeout_ms);
+                r = gpuh_change_write(c, rel, name, true);
                 if (r < 0)
                         return gpuh_error(reterr, r, "%s: unbinding it from %s: %s", name, cur,
                                           r == -ETIMEDOUT ? "no answer before the deadline (something holds the device)"
                                                           : strerror(-r));
+                cur[0] = '\0';
         }
-        r = gpuh_pci_driver(root_fd, a, cur, sizeof(cur));
-        if (r == 0 && !cur[0] && want[0]) {
-                r = gpuh_sysfs_write_deadline(root_fd, "bus/pci/drivers_probe", name, timeout_ms);
+        if (!cur[0] && want[0]) {
+                r = gpuh_change_write(c, "bus/pci/drivers_probe", name, true);
                 if (r < 0)
-                        return gpuh_error(reterr, r, "%s: drivers_probe: %s", name, strerror(-r));
+                        return gpuh_error(reterr, r, "%s: drivers_probe: %s", name,
+                                          r == -ETIMEDOUT ? "no answer before the deadline" : strerror(-r));
         }
-        /* drivers_probe reports success even when nothing binds: read the result back. Probing
-         * may be asynchronous, so the link is read again, with growing pauses, until the deadline. */
-        for (;;) {
-                r = gpuh_pci_driver(root_fd, a, cur, sizeof(cur));
-                if (r < 0)
-                        return gpuh_error(reterr, r, "%s: cannot read its driver: %s", name, strerror(-r));
-                if (streq(cur, want))
-                        return 0;
-                if (now_ms() >= deadline)
-                        break;
-                poll(NULL, 0, wait_ms);
-                wait_ms = wait_ms < 64 ? wait_ms * 2 : 64;
-        }
-        return gpuh_error(reterr, -ENODEV, "%s: ended on %s, not %s", name, cur[0] ? cur : "no driver",
-                          want[0] ? want : "no driver");
+        /* drivers_probe reports success even when nothing binds: read the result back */
+        snprintf(rel, sizeof(rel), "bus/pci/devices/%s/driver", name);
+        r = gpuh_change_wait_link(c, rel, want, cur, sizeof(cur));
+        if (r == -ETIMEDOUT)
+                return gpuh_error(reterr, -ENODEV, "%s: ended on %s, not %s", name, cur[0] ? cur : "no driver",
+                                  want[0] ? want : "no driver");
+        if (r < 0)
+                return gpuh_error(reterr, r, "%s: cannot read its driver: %s", name, strerror(-r));
+        return 0;
 }
 
-int gpuh_pci_rebind(int root_fd, const struct gpuh_pci_addr *a, const char *driver, int timeout_ms,
-                    char **reterr)
+int gpuh_pci_rebind(struct gpuh_change *c, const struct gpuh_pci_addr *a, const char *driver, char **reterr)
 {
         if (!driver || !*driver)
                 return -EINVAL;
-        return move(root_fd, a, driver, driver, timeout_ms, reterr);
+        return move(c, a, driver, driver, reterr);
 }
 
-int gpuh_pci_restore(int root_fd, const struct gpuh_pci_addr *a, const char *driver, const char *override,
-                     int timeout_ms, char **reterr)
+int gpuh_pci_restore(struct gpuh_change *c, const struct gpuh_pci_addr *a, const char *driver, const char *override,
+                     char **reterr)
 {
+        char name[GPUH_PCI_ADDR_MAX], rel[80], cur[64], ovr[64];
+        int r;
+
         if (!driver || !override)
                 return -EINVAL;
-        return move(root_fd, a, override, driver, timeout_ms, reterr);
+        if (!driver[0] || streq(driver, override))
+                return move(c, a, override, driver, reterr);
+        gpuh_pci_addr_format(a, name);
+        r = gpuh_pci_driver(c->root_fd, a, cur, sizeof(cur));
+        if (r == 0)
+                r = gpuh_pci_override(c->root_fd, a, ovr, sizeof(ovr));
+        if (r < 0)
+                return gpuh_error(reterr, r, "%s: cannot read its driver: %s", name, strerror(-r));
+        if (streq(cur, driver) && streq(ovr, override))
+                return 0;
+        /* A plain reprobe binds the driver the kernel prefers, which may not be the one it had
+         * (nouveau for nvidia): the recorded driver is named in driver_override for the probe,
+         * then the recorded override is put back. */
+        if (!streq(cur, driver)) {
+                r = move(c, a, driver, driver, reterr);
+                if (r < 0)
+                        return r;
+        }
+        snprintf(rel, sizeof(rel), "bus/pci/devices/%s/driver_override", name);
+        r = gpuh_change_write(c, rel, override, false);
+        if (r < 0)
+                return gpuh_error(reterr, r, "%s: writing driver_override: %s", name, strerror(-r));
+        return 0;
 }

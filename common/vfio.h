@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 
+#include "change.h"
 #include "pci_addr.h"
 
 #define GPUH_VFIO_DRIVER "vfio-pci"
@@ -43,35 +44,35 @@ int gpuh_pci_override(int root_fd, const struct gpuh_pci_addr *a, char *buf, siz
 
 /**
  * gpuh_pci_rebind:
- * @root_fd: sysfs root fd
+ * @c: the change (sysfs root, deadline, dry run)
  * @a: the function
  * @driver: the driver it must end up on ("vfio-pci"); driver_override is set to it
- * @timeout_ms: deadline for each blocking write and for the driver to appear
  * @reterr: on failure, one line naming the device, the step and the cause (caller frees)
  *
  * Nothing is written when the function already is on @driver with the override as asked.
- * Every write that can block has the deadline (gpuh_sysfs_write_deadline()); the new driver is
- * read back until the deadline (probing can be asynchronous).
+ * Unbind and drivers_probe get the change's deadline; the new driver is read back until the
+ * deadline (probing can be asynchronous).
  *
  * Returns: 0; -ETIMEDOUT (a write or the probe did not finish); -ENODEV when it ended on
  *          another driver or none; -errno of the writes (-EBUSY, -EINVAL from the kernel).
  */
-int gpuh_pci_rebind(int root_fd, const struct gpuh_pci_addr *a, const char *driver, int timeout_ms,
-                    char **reterr);
+int gpuh_pci_rebind(struct gpuh_change *c, const struct gpuh_pci_addr *a, const char *driver, char **reterr);
 
 /**
  * gpuh_pci_restore:
- * @root_fd: sysfs root fd
+ * @c: the change
  * @a: the function
  * @driver: the driver it had before ("" when it had none), as recorded before the change
  * @override: the driver_override it had ("" when unset)
- * @timeout_ms, @reterr: as gpuh_pci_rebind()
+ * @reterr: as gpuh_pci_rebind()
  *
- * driver_override is set back to @override (an empty line clears it, which leaves the choice to
- * the kernel's ID tables), the function is unbound from whatever it is on now unless that is
- * @driver, probed when @driver is not "", and read back.
+ * The function is unbound from whatever it is on unless that is @driver, and, when @driver is
+ * not "", probed with driver_override naming @driver (a plain reprobe binds the driver the
+ * kernel's ID tables prefer, nouveau where nvidia was); the driver is read back, and then
+ * driver_override is set back to @override (an empty line clears it). Nothing is written when
+ * the function already is as recorded.
  *
  * Returns: 0; -ENODEV when it ended on another driver; -ETIMEDOUT; -errno of the writes.
  */
-int gpuh_pci_restore(int root_fd, const struct gpuh_pci_addr *a, const char *driver, const char *override,
-                     int timeout_ms, char **reterr);
+int gpuh_pci_restore(struct gpuh_change *c, const struct gpuh_pci_addr *a, const char *driver, const char *override,
+                     char **reterr);

@@ -8,6 +8,8 @@
 #include <cmocka.h>
 #include <time.h>
 
+#include <json-c/json.h>
+
 #include "mdev.h"
 #include "sysfs.h"
 #include "vendor_vgpu.h"
@@ -17,6 +19,15 @@
 #define GPU "devices/pci0000:00/0000:00:03.0/0000:05:00.0"
 
 static struct gpuh_sysfs *s;
+static struct gpuh_change ch;
+
+/* a change with a short deadline (plain trees answer at once or never) */
+static struct gpuh_change *chg(int timeout_ms)
+{
+        gpuh_change_done(&ch);
+        assert_int_equal(gpuh_change_init(&ch, s->root_fd, timeout_ms, false), 0);
+        return &ch;
+}
 
 static int setup(void **state)
 {
@@ -51,6 +62,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
+        gpuh_change_done(&ch);
         gpuh_sysfs_free(s);
         return tu_group_teardown(state);
 }
@@ -81,6 +93,25 @@ static void test_write_deadline(void **state)
         gpuh_sysfs_write(s->root_fd, GPU "/driver_override", "(null)");
 }
 
+static void test_writer(void **state)
+{
+        struct gpuh_writer *w;
+
+        assert_int_equal(gpuh_writer_new(s->root_fd, &w), 0);
+        /* one child serves several writes */
+        assert_int_equal(gpuh_writer_write(w, GPU "/driver_override", "a", 1000), 0);
+        assert_string_equal(slurp(GPU "/driver_override"), "a");
+        assert_int_equal(gpuh_writer_write(w, GPU "/driver_override", "b", 1000), 0);
+        assert_string_equal(slurp(GPU "/driver_override"), "b");
+        assert_int_equal(gpuh_writer_write(w, GPU "/missing", "b", 1000), -ENOENT);
+        /* a write that hangs is cut at the deadline; the next one gets a new child */
+        assert_int_equal(gpuh_writer_write(w, "hang", "x", 100), -ETIMEDOUT);
+        assert_int_equal(gpuh_writer_write(w, GPU "/driver_override", "(null)", 1000), 0);
+        assert_string_equal(slurp(GPU "/driver_override"), "(null)");
+        assert_int_equal(gpuh_writer_write(w, "/abs", "x", 1000), -EINVAL);
+        gpuh_writer_free(w);
+}
+
 static void test_rebind_sequence(void **state)
 {
         struct gpuh_pci_addr a;
@@ -92,7 +123,7 @@ static void test_rebind_sequence(void **state)
         assert_int_equal(gpuh_pci_override(s->root_fd, &a, buf, sizeof(buf)), 0);
         assert_string_equal(buf, "");
         /* a plain tree does not bind: the writes happen in order, then the check fails */
-        assert_int_equal(gpuh_pci_rebind(s->root_fd, &a, "vfio-pci", 100, &err), -ENODEV);
+        assert_int_equal(gpuh_pci_rebind(chg(100), &a, "vfio-pci", &err), -ENODEV);
         assert_non_null(strstr(err, "ended on nvidia, not vfio-pci"));
         free(err);
         assert_string_equal(slurp(GPU "/driver_override"), "vfio-pci");
@@ -106,19 +137,21 @@ static void test_rebind_sequence(void **state)
         }
         /* already there, override set: nothing is written */
         gpuh_sysfs_write(s->root_fd, "bus/pci/drivers/vfio-pci/unbind", "untouched");
-        assert_int_equal(gpuh_pci_rebind(s->root_fd, &a, "vfio-pci", 100, NULL), 0);
+        assert_int_equal(gpuh_pci_rebind(chg(100), &a, "vfio-pci", NULL), 0);
         assert_string_equal(slurp("bus/pci/drivers/vfio-pci/unbind"), "untouched");
         /* back to what it had: override cleared (an empty line), unbound from vfio-pci; the plain
          * tree keeps the vfio-pci link, which the check reports */
         err = NULL;
-        assert_int_equal(gpuh_pci_restore(s->root_fd, &a, "nvidia", "", 100, &err), -ENODEV);
+        assert_int_equal(gpuh_pci_restore(chg(100), &a, "nvidia", "", &err), -ENODEV);
         assert_non_null(strstr(err, "ended on vfio-pci, not nvidia"));
         free(err);
-        assert_string_equal(slurp(GPU "/driver_override"), "");
+        /* the recorded driver is named for the probe (a plain reprobe could bind nouveau) */
+        assert_string_equal(slurp(GPU "/driver_override"), "nvidia");
         assert_string_equal(slurp("bus/pci/drivers/vfio-pci/unbind"), "0000:05:00.0");
+        assert_string_equal(slurp("bus/pci/drivers_probe"), "0000:05:00.0");
         gpuh_pci_addr_parse("0000:06:00.0", &a);
-        assert_int_equal(gpuh_pci_rebind(s->root_fd, &a, "vfio-pci", 100, NULL), -ENOENT);
-        assert_int_equal(gpuh_pci_rebind(s->root_fd, &a, NULL, 100, NULL), -EINVAL);
+        assert_int_equal(gpuh_pci_rebind(chg(100), &a, "vfio-pci", NULL), -ENOENT);
+        assert_int_equal(gpuh_pci_rebind(chg(100), &a, NULL, NULL), -EINVAL);
 }
 
 static void test_mdev_create_remove(void **state)
@@ -128,23 +161,24 @@ static void test_mdev_create_remove(void **state)
 
         gpuh_pci_addr_parse("0000:05:00.0", &a);
         /* exists as asked: nothing to do */
-        assert_int_equal(gpuh_mdev_create(s->root_fd, &a, "nvidia-22", "aaaaaaaa-0000-0000-0000-000000000001", 500, NULL), 0);
+        assert_int_equal(gpuh_mdev_create(chg(100), &a, "nvidia-22", "aaaaaaaa-0000-0000-0000-000000000001", NULL), 0);
         assert_string_equal(slurp(GPU "/mdev_supported_types/nvidia-22/create"), "");
         /* exists with another type */
-        assert_int_equal(gpuh_mdev_create(s->root_fd, &a, "nvidia-18", "aaaaaaaa-0000-0000-0000-000000000001", 500, &err), -EEXIST);
+        assert_int_equal(gpuh_mdev_create(chg(100), &a, "nvidia-18", "aaaaaaaa-0000-0000-0000-000000000001", &err), -EEXIST);
         assert_non_null(strstr(err, "as nvidia-22 on 0000:05:00.0"));
         free(err);
         err = NULL;
-        assert_int_equal(gpuh_mdev_create(s->root_fd, &a, "nvidia-18", "bbbbbbbb-0000-0000-0000-000000000002", 500, &err), -ENOSPC);
+        assert_int_equal(gpuh_mdev_create(chg(100), &a, "nvidia-18", "bbbbbbbb-0000-0000-0000-000000000002", &err), -ENOSPC);
         free(err);
-        assert_int_equal(gpuh_mdev_create(s->root_fd, &a, "nvidia-99", "bbbbbbbb-0000-0000-0000-000000000002", 500, NULL), -ENOENT);
-        assert_int_equal(gpuh_mdev_create(s->root_fd, &a, "../x", "bbbbbbbb-0000-0000-0000-000000000002", 500, NULL), -EINVAL);
-        assert_int_equal(gpuh_mdev_create(s->root_fd, &a, "nvidia-22", "bbbbbbbb-0000-0000-0000-000000000002", 500, NULL), 0);
+        assert_int_equal(gpuh_mdev_create(chg(100), &a, "nvidia-99", "bbbbbbbb-0000-0000-0000-000000000002", NULL), -ENOENT);
+        assert_int_equal(gpuh_mdev_create(chg(100), &a, "../x", "bbbbbbbb-0000-0000-0000-000000000002", NULL), -EINVAL);
+        /* written; a plain tree makes no mdev, which the wait reports */
+        assert_int_equal(gpuh_mdev_create(chg(100), &a, "nvidia-22", "bbbbbbbb-0000-0000-0000-000000000002", NULL), -ENODEV);
         assert_string_equal(slurp(GPU "/mdev_supported_types/nvidia-22/create"), "bbbbbbbb-0000-0000-0000-000000000002");
-        assert_int_equal(gpuh_mdev_remove(s->root_fd, "aaaaaaaa-0000-0000-0000-000000000001", 500, NULL), 0);
+        assert_int_equal(gpuh_mdev_remove(chg(100), "aaaaaaaa-0000-0000-0000-000000000001", NULL), -ETIMEDOUT);
         assert_string_equal(slurp(GPU "/aaaaaaaa-0000-0000-0000-000000000001/remove"), "1");
-        assert_int_equal(gpuh_mdev_remove(s->root_fd, "cccccccc-0000-0000-0000-000000000003", 500, NULL), 0);
-        assert_int_equal(gpuh_mdev_remove(s->root_fd, "not-a-uuid", 500, NULL), -EINVAL);
+        assert_int_equal(gpuh_mdev_remove(chg(100), "cccccccc-0000-0000-0000-000000000003", NULL), 0);
+        assert_int_equal(gpuh_mdev_remove(chg(100), "not-a-uuid", NULL), -EINVAL);
 }
 
 static void test_vendor_vgpu_set(void **state)
@@ -153,28 +187,61 @@ static void test_vendor_vgpu_set(void **state)
         char *err = NULL;
 
         gpuh_pci_addr_parse("0000:05:00.0", &a);
-        assert_int_equal(gpuh_vendor_vgpu_set(s->root_fd, &a, 1145, 500, NULL), 0);   /* already */
+        assert_int_equal(gpuh_vendor_vgpu_set(chg(100), &a, 1145, NULL), 0);   /* already */
         assert_string_equal(slurp(GPU "/nvidia/current_vgpu_type"), "1145");
-        assert_int_equal(gpuh_vendor_vgpu_set(s->root_fd, &a, 9999, 500, &err), -ENOSPC);
+        assert_int_equal(gpuh_vendor_vgpu_set(chg(100), &a, 9999, &err), -ENOSPC);
         assert_non_null(strstr(err, "9999"));
         free(err);
         /* cleared on the way (the old type was written over with 0 before the check) */
         assert_string_equal(slurp(GPU "/nvidia/current_vgpu_type"), "0");
-        assert_int_equal(gpuh_vendor_vgpu_set(s->root_fd, &a, 1148, 500, NULL), 0);
+        assert_int_equal(gpuh_vendor_vgpu_set(chg(100), &a, 1148, NULL), 0);
         assert_string_equal(slurp(GPU "/nvidia/current_vgpu_type"), "1148");
-        assert_int_equal(gpuh_vendor_vgpu_set(s->root_fd, &a, 0, 500, NULL), 0);
+        assert_int_equal(gpuh_vendor_vgpu_set(chg(100), &a, 0, NULL), 0);
         assert_string_equal(slurp(GPU "/nvidia/current_vgpu_type"), "0");
         gpuh_pci_addr_parse("0000:06:00.0", &a);
-        assert_int_equal(gpuh_vendor_vgpu_set(s->root_fd, &a, 1148, 500, NULL), -ENOENT);
+        assert_int_equal(gpuh_vendor_vgpu_set(chg(100), &a, 1148, NULL), -ENOENT);
+}
+
+static void test_dry_run(void **state)
+{
+        struct gpuh_change c;
+        struct gpuh_pci_addr a;
+        const char *text;
+
+        gpuh_pci_addr_parse("0000:05:00.0", &a);
+        tu_write(tu_dir, GPU "/driver_override", "(null)\n");
+        {
+                char link[PATH_MAX];
+                snprintf(link, sizeof(link), "%s/%s/driver", tu_dir, GPU);
+                unlink(link);
+                assert_int_equal(symlink("../../../../bus/pci/drivers/nvidia", link), 0);
+        }
+        tu_write(tu_dir, "bus/pci/drivers/nvidia/unbind", "");
+        tu_write(tu_dir, "bus/pci/drivers_probe", "");
+        assert_int_equal(gpuh_change_init(&c, s->root_fd, 1234, true), 0);
+        assert_int_equal(gpuh_pci_rebind(&c, &a, "vfio-pci", NULL), 0);
+        text = json_object_to_json_string_ext(c.steps, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        assert_string_equal(text,
+                "[{\"step\":\"write\",\"path\":\"bus/pci/devices/0000:05:00.0/driver_override\",\"value\":\"vfio-pci\"},"
+                "{\"step\":\"write\",\"path\":\"bus/pci/devices/0000:05:00.0/driver/unbind\",\"value\":\"0000:05:00.0\",\"deadline_ms\":1234},"
+                "{\"step\":\"write\",\"path\":\"bus/pci/drivers_probe\",\"value\":\"0000:05:00.0\",\"deadline_ms\":1234},"
+                "{\"step\":\"wait\",\"path\":\"bus/pci/devices/0000:05:00.0/driver\",\"for\":\"vfio-pci\",\"deadline_ms\":1234}]");
+        /* nothing was written */
+        assert_string_equal(slurp(GPU "/driver_override"), "(null)");
+        assert_string_equal(slurp("bus/pci/drivers/nvidia/unbind"), "");
+        assert_string_equal(slurp("bus/pci/drivers_probe"), "");
+        gpuh_change_done(&c);
 }
 
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_write_deadline),
+                cmocka_unit_test(test_writer),
                 cmocka_unit_test(test_rebind_sequence),
                 cmocka_unit_test(test_mdev_create_remove),
                 cmocka_unit_test(test_vendor_vgpu_set),
+                cmocka_unit_test(test_dry_run),
         };
         return cmocka_run_group_tests_name("vfio", tests, setup, teardown);
 }

@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* change.c: writes with deadlines, bounded read-backs, and the dry run's list of steps. */
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <time.h>
+
+#include <json-c/json.h>
+
+#include "change.h"
+#include "log.h"
+#include "sysfs.h"
+
+int gpuh_change_init(struct gpuh_change *c, int root_fd, int timeout_ms, bool dry_run)
+{
+        *c = (struct gpuh_change) { .root_fd = root_fd, .timeout_ms = timeout_ms > 0 ? timeout_ms : 1,
+                                    .dry_run = dry_run };
+        if (dry_run && !(c->steps = json_object_new_array()))
+                return -ENOMEM;
+        return 0;
+}
+
+void gpuh_change_done(struct gpuh_change *c)
+{
+        c->writer = gpuh_writer_free(c->writer);
+        if (c->steps)
+                json_object_put(c->steps);
+        c->steps = NULL;
+}
+
+void gpuh_change_step(struct gpuh_change *c, json_object *step)
+{
+        if (!step)
+                return;
+        if (c->dry_run && c->steps)
+                json_object_array_add(c->steps, step);
+        else
+                json_object_put(step);
+}
+
+static json_object *step_new(const char *kind, const char *rel)
+{
+        json_object *o = json_object_new_object();
+
+        if (o) {
+                json_object_object_add(o, "step", json_object_new_string(kind));
+                json_object_object_add(o, "path", json_object_new_string(rel));
+        }
+        return o;
+}
+
+int gpuh_change_write(struct gpuh_change *c, const char *rel, const char *value, bool may_block)
+{
+        int r;
+
+        if (c->dry_run) {
+                json_object *o = step_new("write", rel);
+                if (!o)
+                        return -ENOMEM;
+                json_object_object_add(o, "value", json_object_new_string(value));
+                if (may_block)
+                        json_object_object_add(o, "deadline_ms", json_object_new_int(c->timeout_ms));
+                gpuh_change_step(c, o);
+                return 0;
+        }
+        if (!may_block)
+                r = gpuh_sysfs_write(c->root_fd, rel, value);
+        else {
+                if (!c->writer && (r = gpuh_writer_new(c->root_fd, &c->writer)) < 0)
+                        return r;
+                r = gpuh_writer_write(c->writer, rel, value, c->timeout_ms);
+        }
+        gpuh_debug("write %s <- '%s': %s", rel, value, r < 0 ? strerror(-r) : "ok");
+        return r;
+}
+
+static int64_t mono_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int dry_wait(struct gpuh_change *c, const char *rel, json_object *want)
+{
+        json_object *o = step_new("wait", rel);
+
+        if (!o) {
+                json_object_put(want);
+                return -ENOMEM;
+        }
+        json_object_object_add(o, "for", want);
+        json_object_object_add(o, "deadline_ms", json_object_new_int(c->timeout_ms));
+        gpuh_change_step(c, o);
+        return 0;
+}
+
+/* Poll @check until it answers 1 (done) or < 0, or the deadline passes. */
+#define WAIT_LOOP(c, check)                                             \
+        do {                                                            \
+                int64_t _deadline = mono_ms() + (c)->timeout_ms;        \
+                int _pause = 1;                                         \
+                for (;;) {                                              \
+                        int _k = (check);                               \
+                        if (_k != 0)                                    \
+                                return _k < 0 ? _k : 0;                 \
+                        if (mono_ms() >= _deadline)                     \
+                                return -ETIMEDOUT;                      \
+                        poll(NULL, 0, _pause);                          \
+                        _pause = _pause < 64 ? _pause * 2 : 64;         \
+                }                                                       \
+        } while (0)
+
+static int link_is(int root_fd, const char *rel, const char *want, char *got, size_t size)
+{
+        int r = gpuh_sysfs_link_basename(root_fd, rel, got, size);
+
+        if (r == -ENOENT) {
+                got[0] = '\0';
+                r = 0;
+        }
+        if (r < 0)
+                return r;
+        return streq(got, want) ? 1 : 0;
+}
+
+int gpuh_change_wait_link(struct gpuh_change *c, const char *rel, const char *want, char *got, size_t size)
+{
+        if (c->dry_run) {
+                snprintf(got, size, "%s", want);
+                return dry_wait(c, rel, want[0] ? json_object_new_string(want) : NULL);
+        }
+        WAIT_LOOP(c, link_is(c->root_fd, rel, want, got, size));
+}
+
+static int exists_is(int root_fd, const char *rel, bool want)
+{
+        int r = gpuh_sysfs_exists(root_fd, rel);
+
+        return r < 0 ? r : (r == 1) == want;
+}
+
+int gpuh_change_wait_exists(struct gpuh_change *c, const char *rel, bool want)
+{
+        if (c->dry_run)
+                return dry_wait(c, rel, json_object_new_string(want ? "exists" : "gone"));
+        WAIT_LOOP(c, exists_is(c->root_fd, rel, want));
+}
+
+static int u64_is(int root_fd, const char *rel, uint64_t want, uint64_t *got)
+{
+        int r = gpuh_sysfs_read_u64(root_fd, rel, got);
+
+        return r < 0 ? r : *got == want;
+}
+
+int gpuh_change_wait_u64(struct gpuh_change *c, const char *rel, uint64_t want, uint64_t *got)
+{
+        if (c->dry_run) {
+                *got = want;
+                return dry_wait(c, rel, json_object_new_int64((int64_t) want));
+        }
+        WAIT_LOOP(c, u64_is(c->root_fd, rel, want, got));
+}
