@@ -29,6 +29,16 @@ int gpuh_config_new_default(struct gpuh_config **ret)
                 return -ENOMEM;
         c->libvirt_timeout_ms = 10000;
         c->reservation_ttl_s = 600;
+        c->write_timeout_ms = 10000;
+        c->lock_timeout_ms = 10000;
+        c->nvidia_mdev_grace_ms = 10000;
+        c->reconcile_min_age_s = 120;
+        c->on_start_method = strdup("onStart");
+        c->on_stop_method = strdup("onStop");
+        if (!c->on_start_method || !c->on_stop_method) {
+                gpuh_config_free(c);
+                return -ENOMEM;
+        }
         c->domain_xml_dirs = calloc(3, sizeof(char *));
         if (!c->domain_xml_dirs ||
             !(c->domain_xml_dirs[0] = strdup("/run/libvirt/qemu")) ||
@@ -47,6 +57,9 @@ struct gpuh_config *gpuh_config_free(struct gpuh_config *c)
         free(c->extra_gpu_vendors);
         free(c->exclude_passthrough);
         free(c->libvirt_uri);
+        free(c->on_start_method);
+        free(c->on_stop_method);
+        free(c->keep_vfio);
         strv_free(c->domain_xml_dirs);
         for (size_t i = 0; i < c->n_rules; i++) {
                 struct gpuh_rule_match *m = &c->rules[i].match;
@@ -225,6 +238,108 @@ static int load_libvirt(struct gpuh_config *c, json_object *o, const char *path,
         return 0;
 }
 
+static int get_int(json_object *o, const char *key, int64_t lo, int64_t hi, int *ret)
+{
+        json_object *v;
+        int64_t t;
+
+        if (!json_object_object_get_ex(o, key, &v))
+                return 0;
+        if (!json_object_is_type(v, json_type_int) || (t = json_object_get_int64(v)) < lo || t > hi)
+                return -EBADMSG;
+        *ret = (int) t;
+        return 0;
+}
+
+static int get_method(json_object *o, const char *key, char **ret)
+{
+        json_object *v;
+        const char *m;
+
+        if (!json_object_object_get_ex(o, key, &v))
+                return 0;
+        if (!json_object_is_type(v, json_type_string))
+                return -EBADMSG;
+        m = json_object_get_string(v);
+        if (!*m || m[0] == '-' || strlen(m) > 64 || strspn(m, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") != strlen(m))
+                return -EBADMSG;
+        free(*ret);
+        *ret = strdup(m);
+        return *ret ? 0 : -ENOMEM;
+}
+
+static int load_state_change(struct gpuh_config *c, json_object *o, const char *path, char **reterr)
+{
+        static const char *const keys[] = { "on_start_method", "on_stop_method", "write_timeout_ms", "lock_timeout_ms",
+                                             "enable_sriov", "keep_vfio", "nvidia_mdev_grace_ms", "reconcile_min_age_s",
+                                             NULL };
+        json_object *v;
+        const char *bad;
+        int r;
+
+        if (!json_object_is_type(o, json_type_object))
+                return fail(reterr, -EBADMSG, path, "'state_change' must be an object");
+        if (check_keys(o, keys, &bad) < 0)
+                return fail(reterr, -EBADMSG, path, "unknown key 'state_change.%s'", bad);
+        if ((r = get_method(o, "on_start_method", &c->on_start_method)) < 0 ||
+            (r = get_method(o, "on_stop_method", &c->on_stop_method)) < 0)
+                return r == -ENOMEM ? r : fail(reterr, r, path, "'state_change.on_start_method' and 'on_stop_method' must be "
+                                               "names of letters, digits and '_'");
+        if (streq(c->on_start_method, c->on_stop_method) || streq(c->on_start_method, "reconcile") ||
+            streq(c->on_stop_method, "reconcile"))
+                return fail(reterr, -EBADMSG, path, "'state_change.on_start_method' and 'on_stop_method' must differ "
+                            "from each other and from 'reconcile'");
+        if (get_int(o, "write_timeout_ms", 100, 600000, &c->write_timeout_ms) < 0)
+                return fail(reterr, -EBADMSG, path, "'state_change.write_timeout_ms' must be an integer from 100 to 600000");
+        if (get_int(o, "lock_timeout_ms", 100, 600000, &c->lock_timeout_ms) < 0)
+                return fail(reterr, -EBADMSG, path, "'state_change.lock_timeout_ms' must be an integer from 100 to 600000");
+        if (get_int(o, "nvidia_mdev_grace_ms", 0, 60000, &c->nvidia_mdev_grace_ms) < 0)
+                return fail(reterr, -EBADMSG, path, "'state_change.nvidia_mdev_grace_ms' must be an integer from 0 to 60000");
+        if (get_int(o, "reconcile_min_age_s", 0, 86400, &c->reconcile_min_age_s) < 0)
+                return fail(reterr, -EBADMSG, path, "'state_change.reconcile_min_age_s' must be an integer from 0 to 86400");
+        if (json_object_object_get_ex(o, "enable_sriov", &v)) {
+                if (!json_object_is_type(v, json_type_boolean))
+                        return fail(reterr, -EBADMSG, path, "'state_change.enable_sriov' must be true or false");
+                c->enable_sriov = json_object_get_boolean(v);
+        }
+        if (json_object_object_get_ex(o, "keep_vfio", &v)) {
+                size_t n;
+                if (!json_object_is_type(v, json_type_array))
+                        return fail(reterr, -EBADMSG, path, "'state_change.keep_vfio' must be an array");
+                n = json_object_array_length(v);
+                c->keep_vfio = calloc(n + 1, sizeof(*c->keep_vfio));
+                if (!c->keep_vfio)
+                        return -ENOMEM;
+                for (size_t i = 0; i < n; i++) {
+                        json_object *e = json_object_array_get_idx(v, i);
+                        const char *t = json_object_is_type(e, json_type_string) ? json_object_get_string(e) : "";
+                        char ven[5] = "", dev[5] = "";
+                        uint16_t d;
+
+                        if (strlen(t) == 9 && t[4] == ':') {
+                                memcpy(ven, t, 4);
+                                memcpy(dev, t + 5, 4);
+                        } else if (strlen(t) == 6 && t[4] == ':' && t[5] == '*')
+                                memcpy(ven, t, 4);
+                        if (parse_hex16(ven, &c->keep_vfio[i].vendor) < 0 ||
+                            (dev[0] && parse_hex16(dev, &d) < 0))
+                                return fail(reterr, -EBADMSG, path,
+                                            "'state_change.keep_vfio[%zu]' must be \"vvvv:dddd\" or \"vvvv:*\" (lowercase hex)", i);
+                        c->keep_vfio[i].device = dev[0] ? (int) d : -1;
+                }
+                c->n_keep_vfio = n;
+        }
+        return 0;
+}
+
+bool gpuh_config_keep_vfio(const struct gpuh_config *c, uint16_t vendor, uint16_t device)
+{
+        for (size_t i = 0; c && i < c->n_keep_vfio; i++)
+                if (c->keep_vfio[i].vendor == vendor && (c->keep_vfio[i].device < 0 || c->keep_vfio[i].device == device))
+                        return true;
+        return false;
+}
+
 static int load_match(struct gpuh_rule_match *m, json_object *o, size_t idx, const char *path, char **reterr)
 {
         static const char *const keys[] = { "name", "service_offering", "host_tag", "resource_tag", "account",
@@ -332,7 +447,7 @@ static int load_transformer(struct gpuh_config *c, json_object *o, const char *p
 
 int gpuh_config_load(const char *path, bool must_exist, struct gpuh_config **ret, char **reterr)
 {
-        static const char *const keys[] = { "$schema", "discovery", "libvirt", "transformer", NULL };
+        static const char *const keys[] = { "$schema", "discovery", "libvirt", "transformer", "state_change", NULL };
         _cleanup_(gpuh_config_freep) struct gpuh_config *c = NULL;
         _cleanup_free_ char *buf = NULL;
         _cleanup_json_ json_object *root = NULL;
@@ -387,6 +502,8 @@ int gpuh_config_load(const char *path, bool must_exist, struct gpuh_config **ret
         if (json_object_object_get_ex(root, "libvirt", &v) && (r = load_libvirt(c, v, path, reterr)) < 0)
                 return r;
         if (json_object_object_get_ex(root, "transformer", &v) && (r = load_transformer(c, v, path, reterr)) < 0)
+                return r;
+        if (json_object_object_get_ex(root, "state_change", &v) && (r = load_state_change(c, v, path, reterr)) < 0)
                 return r;
         *ret = TAKE_PTR(c);
         return 0;

@@ -49,7 +49,26 @@ struct gpuh_config {
         bool allow_mixed;               /* a domain may mix passthrough and vGPU */
         int reservation_ttl_s;          /* 10 .. 86400, default 600 */
         bool managed_by_libvirt;        /* managed='yes': libvirt binds, not our state-change hook */
+        /* "state_change" */
+        char *on_start_method;          /* CloudStack's method names; default "onStart" */
+        char *on_stop_method;           /* default "onStop" */
+        int write_timeout_ms;           /* blocking sysfs writes and read-backs; 100 .. 600000, default 10000 */
+        int lock_timeout_ms;            /* 100 .. 600000, default 10000 */
+        bool enable_sriov;              /* enable a PF's VFs when a VF asked for does not exist */
+        struct gpuh_keep_vfio *keep_vfio;       /* left on vfio-pci at release */
+        size_t n_keep_vfio;
+        int nvidia_mdev_grace_ms;       /* 0 .. 60000, default 10000 */
+        int reconcile_min_age_s;        /* 0 .. 86400, default 120 */
 };
+
+/* state_change.keep_vfio: "VVVV:DDDD" or "VVVV:*" */
+struct gpuh_keep_vfio {
+        uint16_t vendor;
+        int device;                     /* -1: any */
+};
+
+/** gpuh_config_keep_vfio: the function @vendor:@device stays on vfio-pci at release. */
+bool gpuh_config_keep_vfio(const struct gpuh_config *c, uint16_t vendor, uint16_t device);
 
 /**
  * gpuh_config_new_default:

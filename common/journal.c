@@ -1,0 +1,498 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* journal.c: JSON Lines journals (json-c), appended with fsync, replaced atomically. */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <json-c/json.h>
+
+#include "domxml.h"
+#include "fileio.h"
+#include "journal.h"
+#include "macro.h"
+#include "sysfs.h"
+
+#define JOURNAL_MAX_BYTES (4u << 20)
+
+static const char *const jop_names[_GPUH_JOP_MAX] = {
+        [GPUH_JOP_DRIVER] = "driver",
+        [GPUH_JOP_MDEV] = "mdev",
+        [GPUH_JOP_VGPU] = "vgpu-type",
+        [GPUH_JOP_SRIOV] = "sriov",
+};
+
+const char *gpuh_jop_to_string(enum gpuh_jop op)
+{
+        return op < _GPUH_JOP_MAX ? jop_names[op] : NULL;
+}
+
+char *gpuh_jentry_key(const struct gpuh_jentry *e, char *buf, size_t size)
+{
+        char a[GPUH_PCI_ADDR_MAX];
+
+        if (e->op == GPUH_JOP_MDEV)
+                snprintf(buf, size, "mdev-%s", e->uuid);
+        else
+                snprintf(buf, size, "pci-%s", gpuh_pci_addr_format(&e->dev, a));
+        return buf;
+}
+
+json_object *gpuh_jentry_json(const struct gpuh_jentry *e)
+{
+        json_object *o = json_object_new_object();
+        char a[GPUH_PCI_ADDR_MAX];
+
+        if (!o)
+                return NULL;
+        json_object_object_add(o, "op", json_object_new_string(jop_names[e->op]));
+        gpuh_pci_addr_format(&e->dev, a);
+        switch (e->op) {
+        case GPUH_JOP_DRIVER:
+                json_object_object_add(o, "device", json_object_new_string(a));
+                json_object_object_add(o, "driver", json_object_new_string(e->driver));
+                json_object_object_add(o, "override", json_object_new_string(e->override));
+                json_object_object_add(o, "to", json_object_new_string(e->to));
+                break;
+        case GPUH_JOP_MDEV:
+                json_object_object_add(o, "uuid", json_object_new_string(e->uuid));
+                json_object_object_add(o, "parent", json_object_new_string(a));
+                json_object_object_add(o, "type", json_object_new_string(e->mdev_type));
+                break;
+        case GPUH_JOP_VGPU:
+        case GPUH_JOP_SRIOV:
+                json_object_object_add(o, "device", json_object_new_string(a));
+                json_object_object_add(o, "old", json_object_new_int64(e->old));
+                json_object_object_add(o, "to", json_object_new_int64(e->to_n));
+                break;
+        default:
+                break;
+        }
+        return o;
+}
+
+static const char *jstr(json_object *o, const char *key)
+{
+        json_object *v;
+
+        return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string)
+               ? json_object_get_string(v) : NULL;
+}
+
+static bool juint(json_object *o, const char *key, unsigned *ret)
+{
+        json_object *v;
+        int64_t x;
+
+        if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_int))
+                return false;
+        x = json_object_get_int64(v);
+        if (x < 0 || x > 0xffffffffLL)
+                return false;
+        *ret = (unsigned) x;
+        return true;
+}
+
+/* A driver name as sysfs spells it: it goes back into driver_override. */
+static bool copy_name(char *dst, size_t size, const char *s)
+{
+        if (!s || strlen(s) >= size || strpbrk(s, "/\n"))
+                return false;
+        snprintf(dst, size, "%s", s);
+        return true;
+}
+
+static int parse_entry(json_object *o, struct gpuh_jentry *e)
+{
+        const char *op = jstr(o, "op"), *dev;
+        int k = -1;
+
+        *e = (struct gpuh_jentry) { 0 };
+        for (int i = 0; op && i < _GPUH_JOP_MAX; i++)
+                if (streq(op, jop_names[i]))
+                        k = i;
+        if (k < 0 || !juint(o, "seq", &e->seq))
+                return -EBADMSG;
+        e->op = (enum gpuh_jop) k;
+        dev = jstr(o, e->op == GPUH_JOP_MDEV ? "parent" : "device");
+        if (!dev || gpuh_pci_addr_parse(dev, &e->dev) < 0)
+                return -EBADMSG;
+        switch (e->op) {
+        case GPUH_JOP_DRIVER:
+                if (!copy_name(e->driver, sizeof(e->driver), jstr(o, "driver")) ||
+                    !copy_name(e->override, sizeof(e->override), jstr(o, "override")) ||
+                    !copy_name(e->to, sizeof(e->to), jstr(o, "to")) || !e->to[0])
+                        return -EBADMSG;
+                break;
+        case GPUH_JOP_MDEV: {
+                const char *u = jstr(o, "uuid"), *t = jstr(o, "type");
+                if (!u || !gpuh_uuid_is_valid(u) || !gpuh_mdev_type_name_ok(t))
+                        return -EBADMSG;
+                for (size_t i = 0; i <= GPUH_UUID_STR_LEN; i++)
+                        e->uuid[i] = (char) tolower((unsigned char) u[i]);
+                snprintf(e->mdev_type, sizeof(e->mdev_type), "%s", t);
+                break;
+        }
+        default:
+                if (!juint(o, "old", &e->old) || !juint(o, "to", &e->to_n))
+                        return -EBADMSG;
+                break;
+        }
+        return 0;
+}
+
+struct gpuh_journal *gpuh_journal_free(struct gpuh_journal *j)
+{
+        if (!j)
+                return NULL;
+        free(j->domain);
+        free(j->uuid);
+        free(j->e);
+        free(j);
+        return NULL;
+}
+
+int gpuh_journal_new(const char *domain, const char *uuid, struct gpuh_journal **ret)
+{
+        struct gpuh_journal *j;
+
+        if (!gpuh_domxml_name_ok(domain))
+                return -EINVAL;
+        j = calloc(1, sizeof(*j));
+        if (!j)
+                return -ENOMEM;
+        j->domain = strdup(domain);
+        j->uuid = uuid ? strdup(uuid) : NULL;
+        j->created = (int64_t) time(NULL);
+        if (!j->domain || (uuid && !j->uuid)) {
+                gpuh_journal_free(j);
+                return -ENOMEM;
+        }
+        *ret = j;
+        return 0;
+}
+
+static char *journal_file(const char *domain)
+{
+        char *p;
+
+        if (!gpuh_domxml_name_ok(domain))
+                return NULL;
+        return asprintf(&p, "%s.journal", domain) < 0 ? NULL : p;
+}
+
+static json_object *parse_line(const char *s, size_t len)
+{
+        json_tokener *tok = json_tokener_new();
+        json_object *o;
+        size_t end;
+
+        if (!tok)
+                return NULL;
+        json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+        o = json_tokener_parse_ex(tok, s, (int) len);
+        end = json_tokener_get_parse_end(tok);
+        if (o && (json_tokener_get_error(tok) != json_tokener_success || end != len ||
+                  !json_object_is_type(o, json_type_object))) {
+                json_object_put(o);
+                o = NULL;
+        }
+        json_tokener_free(tok);
+        return o;
+}
+
+int gpuh_journal_load(const char *dir, const char *domain, struct gpuh_journal **ret)
+{
+        _cleanup_free_ char *name = journal_file(domain), *text = NULL;
+        _cleanup_close_ int dfd = -EBADF;
+        struct gpuh_journal *j = NULL;
+        size_t len, pos = 0;
+        int r;
+
+        if (!name)
+                return gpuh_domxml_name_ok(domain) ? -ENOMEM : -EINVAL;
+        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return -errno;
+        r = gpuh_read_file_at(dfd, name, JOURNAL_MAX_BYTES, &text, &len);
+        if (r < 0)
+                return r;
+        while (pos < len) {
+                char *nl = memchr(text + pos, '\n', len - pos);
+                size_t ll;
+                json_object *o;
+
+                if (!nl) {
+                        if (j)
+                                j->torn = true;         /* the line being appended when it stopped */
+                        break;
+                }
+                ll = (size_t) (nl - (text + pos));
+                o = parse_line(text + pos, ll);
+                if (!o) {
+                        gpuh_journal_free(j);
+                        return -EBADMSG;
+                }
+                if (!j) {
+                        const char *dom = jstr(o, "domain"), *uuid = jstr(o, "uuid");
+                        json_object *v;
+                        unsigned ver = 0;
+
+                        if (!juint(o, "journal", &ver) || ver != 1 || !dom || !streq(dom, domain)) {
+                                json_object_put(o);
+                                return -EBADMSG;
+                        }
+                        r = gpuh_journal_new(domain, uuid, &j);
+                        if (r < 0) {
+                                json_object_put(o);
+                                return r;
+                        }
+                        if (json_object_object_get_ex(o, "created", &v))
+                                j->created = json_object_get_int64(v);
+                } else {
+                        struct gpuh_jentry *ne = reallocarray(j->e, j->n + 1, sizeof(*ne));
+                        if (!ne) {
+                                json_object_put(o);
+                                gpuh_journal_free(j);
+                                return -ENOMEM;
+                        }
+                        j->e = ne;
+                        r = parse_entry(o, &j->e[j->n]);
+                        if (r < 0) {
+                                json_object_put(o);
+                                gpuh_journal_free(j);
+                                return r;
+                        }
+                        j->n++;
+                }
+                json_object_put(o);
+                pos += ll + 1;
+        }
+        if (!j) {
+                /* not one whole line: its writer died before the first fsync, so before the
+                 * first change */
+                r = gpuh_journal_new(domain, NULL, &j);
+                if (r < 0)
+                        return r;
+                j->torn = len > 0;
+        }
+        *ret = j;
+        return 0;
+}
+
+int gpuh_journal_list(const char *dir, char ***ret)
+{
+        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_strv_free_ char **names = NULL;
+        char **out;
+        size_t n = 0;
+        int k;
+
+        *ret = NULL;
+        if (dfd < 0)
+                return errno == ENOENT ? 0 : -errno;
+        k = gpuh_sysfs_list(dfd, ".", &names);
+        if (k < 0)
+                return k;
+        out = calloc((size_t) k + 1, sizeof(char *));
+        if (!out)
+                return -ENOMEM;
+        for (char **p = names; *p; p++) {
+                size_t l = strlen(*p);
+                if ((*p)[0] == '.' || l <= 8 || !streq(*p + l - 8, ".journal"))
+                        continue;
+                out[n] = strndup(*p, l - 8);
+                if (!out[n]) {
+                        strv_free(out);
+                        return -ENOMEM;
+                }
+                n++;
+        }
+        *ret = out;
+        return (int) n;
+}
+
+static int header_line(const struct gpuh_journal *j, char **ret)
+{
+        json_object *o = json_object_new_object();
+        const char *s;
+        int r = -ENOMEM;
+
+        if (!o)
+                return -ENOMEM;
+        json_object_object_add(o, "journal", json_object_new_int(1));
+        json_object_object_add(o, "domain", json_object_new_string(j->domain));
+        json_object_object_add(o, "uuid", j->uuid ? json_object_new_string(j->uuid) : NULL);
+        json_object_object_add(o, "created", json_object_new_int64(j->created));
+        s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        if (s && asprintf(ret, "%s\n", s) >= 0)
+                r = 0;
+        json_object_put(o);
+        return r;
+}
+
+static int entry_line(const struct gpuh_jentry *e, char **ret)
+{
+        json_object *o = gpuh_jentry_json(e), *x = json_object_new_object();
+        const char *s;
+        int r = -ENOMEM;
+
+        if (!o || !x) {
+                json_object_put(o);
+                json_object_put(x);
+                return -ENOMEM;
+        }
+        /* "seq" first, then the entry's own fields */
+        json_object_object_add(x, "seq", json_object_new_int64(e->seq));
+        json_object_object_foreach(o, k, v)
+                json_object_object_add(x, k, json_object_get(v));
+        s = json_object_to_json_string_ext(x, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        if (s && asprintf(ret, "%s\n", s) >= 0)
+                r = 0;
+        json_object_put(o);
+        json_object_put(x);
+        return r;
+}
+
+static int write_all(int fd, const char *s, size_t len)
+{
+        while (len > 0) {
+                ssize_t n = write(fd, s, len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return -errno;
+                s += n;
+                len -= (size_t) n;
+        }
+        return 0;
+}
+
+int gpuh_journal_save(const char *dir, struct gpuh_journal *j)
+{
+        _cleanup_free_ char *name = journal_file(j->domain), *text = NULL;
+        size_t len = 0;
+        int r;
+
+        if (!name)
+                return -ENOMEM;
+        if (j->n == 0) {
+                j->torn = false;
+                return gpuh_journal_remove(dir, j->domain);
+        }
+        r = header_line(j, &text);
+        if (r < 0)
+                return r;
+        len = strlen(text);
+        for (size_t i = 0; i < j->n; i++) {
+                _cleanup_free_ char *line = NULL;
+                char *nt;
+                size_t ll;
+
+                r = entry_line(&j->e[i], &line);
+                if (r < 0)
+                        return r;
+                ll = strlen(line);
+                nt = realloc(text, len + ll + 1);
+                if (!nt)
+                        return -ENOMEM;
+                text = nt;
+                memcpy(text + len, line, ll + 1);
+                len += ll;
+        }
+        r = gpuh_write_file_atomic(dir, name, text, len, 0600, true);
+        if (r == 0)
+                j->torn = false;
+        return r;
+}
+
+int gpuh_journal_append(const char *dir, struct gpuh_journal *j, struct gpuh_jentry *e)
+{
+        _cleanup_free_ char *name = journal_file(j->domain), *line = NULL, *head = NULL;
+        _cleanup_close_ int dfd = -EBADF, fd = -EBADF;
+        struct gpuh_jentry *ne;
+        bool created = false;
+        int r;
+
+        if (!name)
+                return -ENOMEM;
+        e->seq = j->n ? j->e[j->n - 1].seq + 1 : 1;
+        ne = reallocarray(j->e, j->n + 1, sizeof(*ne));
+        if (!ne)
+                return -ENOMEM;
+        j->e = ne;
+        if (j->torn) {
+                /* a partial line would swallow this one: rewrite without it first */
+                r = gpuh_journal_save(dir, j);
+                if (r < 0)
+                        return r;
+        }
+        r = entry_line(e, &line);
+        if (r < 0)
+                return r;
+        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return -errno;
+        fd = openat(dfd, name, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0 && errno == ENOENT) {
+                fd = openat(dfd, name, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+                created = fd >= 0;
+        }
+        if (fd < 0)
+                return -errno;
+        if (created) {
+                r = header_line(j, &head);
+                if (r == 0)
+                        r = write_all(fd, head, strlen(head));
+                if (r < 0) {
+                        unlinkat(dfd, name, 0);
+                        return r;
+                }
+        }
+        r = write_all(fd, line, strlen(line));
+        if (r == 0 && fsync(fd) < 0)
+                r = -errno;
+        if (r == 0 && created && fsync(dfd) < 0)
+                r = -errno;
+        if (r < 0)
+                return r;
+        j->e[j->n++] = *e;
+        return 0;
+}
+
+int gpuh_journal_remove(const char *dir, const char *domain)
+{
+        _cleanup_free_ char *name = journal_file(domain);
+        _cleanup_close_ int dfd = -EBADF;
+
+        if (!name)
+                return gpuh_domxml_name_ok(domain) ? -ENOMEM : -EINVAL;
+        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return errno == ENOENT ? 0 : -errno;
+        if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
+                return -errno;
+        return 0;
+}
+
+void gpuh_journal_drop(struct gpuh_journal *j, size_t i)
+{
+        if (i >= j->n)
+                return;
+        memmove(&j->e[i], &j->e[i + 1], (j->n - i - 1) * sizeof(*j->e));
+        j->n--;
+}
+
+ssize_t gpuh_journal_find(const struct gpuh_journal *j, const char *key, int op)
+{
+        char k[96];
+
+        for (size_t i = 0; i < j->n; i++)
+                if ((op < 0 || (int) j->e[i].op == op) && streq(gpuh_jentry_key(&j->e[i], k, sizeof(k)), key))
+                        return (ssize_t) i;
+        return -1;
+}

@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* journal.h: a domain's write-ahead journal of the device changes made for it. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "mdev.h"
+#include "pci_addr.h"
+
+/*
+ * STATE_DIR/journal/NAME.journal, JSON Lines (docs/state-change.md): a header line, then one
+ * line per change, appended and fsync(2)ed before the change is made. Replayed in reverse it
+ * puts every device back as it was.
+ */
+
+enum gpuh_jop {
+        GPUH_JOP_DRIVER,        /* a function moved to another driver */
+        GPUH_JOP_MDEV,          /* an mdev created */
+        GPUH_JOP_VGPU,          /* a vendor vGPU type set on a VF */
+        GPUH_JOP_SRIOV,         /* VFs enabled on a PF */
+        _GPUH_JOP_MAX,
+};
+
+#define GPUH_JOURNAL_NAME_MAX 64
+
+struct gpuh_jentry {
+        unsigned seq;                   /* 1, 2, ... in the order written */
+        enum gpuh_jop op;
+        struct gpuh_pci_addr dev;       /* DRIVER, VGPU, SRIOV: the function; MDEV: its parent */
+        char uuid[GPUH_UUID_STR_LEN + 1];       /* MDEV */
+        char mdev_type[GPUH_JOURNAL_NAME_MAX];  /* MDEV */
+        char driver[GPUH_JOURNAL_NAME_MAX];     /* DRIVER: bound driver before, "" none */
+        char override[GPUH_JOURNAL_NAME_MAX];   /* DRIVER: driver_override before, "" unset */
+        char to[GPUH_JOURNAL_NAME_MAX];         /* DRIVER: the driver it was moved to */
+        unsigned old;                   /* VGPU: type before (0 none); SRIOV: sriov_numvfs before */
+        unsigned to_n;                  /* VGPU: type set; SRIOV: sriov_numvfs set */
+};
+
+struct gpuh_journal {
+        char *domain;
+        char *uuid;                     /* the domain's UUID, or NULL */
+        int64_t created;                /* seconds since the epoch */
+        struct gpuh_jentry *e;
+        size_t n;
+        bool torn;                      /* the file ends in a partial line (a crash mid-append) */
+};
+
+/** gpuh_jop_to_string: "driver", "mdev", "vgpu-type", "sriov". */
+const char *gpuh_jop_to_string(enum gpuh_jop op);
+
+/**
+ * gpuh_jentry_key:
+ * @e: an entry
+ * @buf, @size: receive the device key the entry is about, which is also its lock's name:
+ *              "pci-DDDD:BB:SS.F" (driver, vgpu-type, sriov) or "mdev-UUID"
+ *
+ * Returns: @buf.
+ */
+char *gpuh_jentry_key(const struct gpuh_jentry *e, char *buf, size_t size);
+
+struct json_object;
+
+/** gpuh_jentry_json: the entry as its journal line holds it (without "seq"); NULL on ENOMEM. */
+struct json_object *gpuh_jentry_json(const struct gpuh_jentry *e);
+
+/**
+ * gpuh_journal_load:
+ * @dir: the journal directory
+ * @domain: the domain name (gpuh_domxml_name_ok())
+ * @ret: the journal, freed with gpuh_journal_free()
+ *
+ * A last line without its newline is ignored (and @ret->torn set): it was being appended when
+ * the writer died, before the change it announces was made.
+ *
+ * Returns: 0; -ENOENT when the domain has no journal; -EBADMSG for any other malformed line
+ *          (nothing is guessed); -EINVAL (bad name); -ENOMEM; -errno of the read.
+ */
+int gpuh_journal_load(const char *dir, const char *domain, struct gpuh_journal **ret);
+
+/**
+ * gpuh_journal_list:
+ * @dir: the journal directory
+ * @ret: the domain names that have a journal, NULL-terminated, sorted; strv_free()
+ *
+ * Returns: their number; 0 when @dir does not exist; -ENOMEM; -errno.
+ */
+int gpuh_journal_list(const char *dir, char ***ret);
+
+/**
+ * gpuh_journal_new:
+ * @domain, @uuid: the domain (@uuid may be NULL)
+ * @ret: an empty journal in memory, written by the first gpuh_journal_append() or
+ *       gpuh_journal_save()
+ *
+ * Returns: 0; -EINVAL (bad name); -ENOMEM.
+ */
+int gpuh_journal_new(const char *domain, const char *uuid, struct gpuh_journal **ret);
+
+/**
+ * gpuh_journal_append:
+ * @dir: the journal directory
+ * @j: the journal
+ * @e: the entry; its seq is set to one more than the last
+ *
+ * Appends one line with O_APPEND and fsync(2)s the file (and, when the file is new, writes the
+ * header and fsyncs the directory), then adds @e to @j. A torn tail is rewritten away first.
+ *
+ * Returns: 0; -errno of open/write/fsync; -ENOMEM.
+ */
+int gpuh_journal_append(const char *dir, struct gpuh_journal *j, struct gpuh_jentry *e);
+
+/**
+ * gpuh_journal_save:
+ * @dir, @j: the journal as it must now be (entries dropped)
+ *
+ * Replaces the file atomically (fsynced); a journal without entries is removed instead.
+ *
+ * Returns: 0; -errno; -ENOMEM.
+ */
+int gpuh_journal_save(const char *dir, struct gpuh_journal *j);
+
+/** gpuh_journal_remove: removes the domain's journal file; 0 also when there was none. */
+int gpuh_journal_remove(const char *dir, const char *domain);
+
+/** gpuh_journal_drop: removes entry @i from @j (in memory). */
+void gpuh_journal_drop(struct gpuh_journal *j, size_t i);
+
+/**
+ * gpuh_journal_find:
+ * @j: a journal
+ * @key: a device key (gpuh_jentry_key())
+ * @op: the operation, or -1 for any
+ *
+ * Returns: the index of the first (oldest) entry about @key, or -1.
+ */
+ssize_t gpuh_journal_find(const struct gpuh_journal *j, const char *key, int op);
+
+/** gpuh_journal_free: accepts NULL; returns NULL. */
+struct gpuh_journal *gpuh_journal_free(struct gpuh_journal *j);
+static inline void gpuh_journal_freep(struct gpuh_journal **j) { gpuh_journal_free(*j); }

@@ -1,0 +1,1724 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * statechange.c: prepare and release a domain's GPUs, transactionally (docs/state-change.md).
+ *
+ * Lock order, everywhere: the domain's lock, then the device locks in sorted order, then the
+ * host lock, held only around reservation and journal reads and writes. Every change is
+ * appended to the domain's journal (fsync) before it is made; every undo is idempotent.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <time.h>
+
+#include <json-c/json.h>
+
+#include "change.h"
+#include "domxml.h"
+#include "holders.h"
+#include "journal.h"
+#include "lock.h"
+#include "log.h"
+#include "mdev.h"
+#include "pcidev.h"
+#include "reserve.h"
+#include "statechange.h"
+#include "sysfs.h"
+#include "transform.h"
+#include "vendor_vgpu.h"
+#include "vfio.h"
+#include "vm_usage.h"
+
+#define KEY_MAX 96
+#define MAX_GROUP 32            /* functions of one IOMMU group we look at */
+
+enum free_mode {
+        FREE_ALWAYS,            /* release end: this start is over */
+        FREE_RUNNING,           /* onStop, reconcile: only a reservation marked running */
+};
+
+struct sc {
+        const struct gpuh_sc_opts *o;
+        const struct gpuh_config *cfg;
+        const char *dev_dir, *proc_root;
+        struct gpuh_sysfs *sysfs;
+        struct gpuh_state *state;       /* NULL in a dry run when the state directory does not exist */
+        char *jdir;                     /* STATE/journal */
+        int lockdir;                    /* STATE/locks, -1 in a dry run */
+        struct gpuh_change ch;
+        const char *vm;                 /* the domain being worked on */
+        int vm_lock;                    /* its lock, -1 */
+        struct gpuh_lockset locks;
+        struct gpuh_journal *j;         /* the domain's own journal */
+        struct gpuh_journal **others;   /* the other domains' journals */
+        size_t n_others;
+        json_object *plan;              /* dry run: {"domain", "operation", "steps", "error"} */
+};
+
+static int64_t now_us(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static const char *env_or(const char *v, const char *env, const char *def)
+{
+        const char *e;
+
+        if (v && *v)
+                return v;
+        e = secure_getenv(env);
+        return e && *e ? e : def;
+}
+
+/*
+ * One syslog record per step, its message a JSON object (docs/state-change.md, "Logging").
+ * Nothing in a dry run: nothing happens.
+ */
+static void event(struct sc *s, const char *ev, const char *device, const char *old, const char *new,
+                  int64_t t0, int r, const char *err)
+{
+        json_object *o;
+        const char *text;
+
+        if (s->o->dry_run)
+                return;
+        o = json_object_new_object();
+        if (!o)
+                return;
+        json_object_object_add(o, "event", json_object_new_string(ev));
+        json_object_object_add(o, "vm", json_object_new_string(s->vm ? s->vm : ""));
+        if (device)
+                json_object_object_add(o, "device", json_object_new_string(device));
+        if (old)
+                json_object_object_add(o, "old", json_object_new_string(old));
+        if (new)
+                json_object_object_add(o, "new", json_object_new_string(new));
+        if (t0) {
+                char ms[32];
+                snprintf(ms, sizeof(ms), "%.3f", (double) (now_us() - t0) / 1000.0);
+                json_object_object_add(o, "duration_ms", json_object_new_double_s(atof(ms), ms));
+        }
+        json_object_object_add(o, "errno", json_object_new_int(r < 0 ? -r : 0));
+        if (r < 0 && err)
+                json_object_object_add(o, "error", json_object_new_string(err));
+        text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        gpuh_log(r < 0 ? LOG_WARNING : LOG_INFO, "%s", text ? text : ev);
+        json_object_put(o);
+}
+
+/* Failures read "VMNAME: what": messages from the device layer name only the device. */
+static void prefix_vm(const char *vm, char **reterr)
+{
+        size_t l;
+        char *m;
+
+        if (!vm || !reterr || !*reterr)
+                return;
+        l = strlen(vm);
+        if (strncmp(*reterr, vm, l) == 0 && (*reterr)[l] == ':')
+                return;
+        if (asprintf(&m, "%s: %s", vm, *reterr) < 0)
+                return;
+        free(*reterr);
+        *reterr = m;
+}
+
+static json_object *plan_new(const char *domain, const char *op)
+{
+        json_object *p = json_object_new_object();
+
+        if (!p)
+                return NULL;
+        json_object_object_add(p, "domain", domain ? json_object_new_string(domain) : NULL);
+        json_object_object_add(p, "operation", json_object_new_string(op));
+        json_object_object_add(p, "steps", json_object_new_array());
+        return p;
+}
+
+/* Move the change's steps into the plan and set its error. */
+static void plan_finish(struct sc *s, int r, char *const *reterr)
+{
+        json_object *steps;
+
+        if (!s->plan)
+                return;
+        if (s->ch.steps && json_object_object_get_ex(s->plan, "steps", &steps)) {
+                for (size_t i = 0; i < json_object_array_length(s->ch.steps); i++)
+                        json_object_array_add(steps, json_object_get(json_object_array_get_idx(s->ch.steps, i)));
+                json_object_array_del_idx(s->ch.steps, 0, json_object_array_length(s->ch.steps));
+        }
+        json_object_object_add(s->plan, "error", r < 0 && reterr && *reterr ? json_object_new_string(*reterr)
+                                                  : r < 0 ? json_object_new_string(strerror(-r)) : NULL);
+}
+
+static void others_free(struct sc *s)
+{
+        for (size_t i = 0; i < s->n_others; i++)
+                gpuh_journal_free(s->others[i]);
+        free(s->others);
+        s->others = NULL;
+        s->n_others = 0;
+}
+
+static void sc_done(struct sc *s)
+{
+        gpuh_change_done(&s->ch);
+        gpuh_lockset_release(&s->locks);
+        if (s->vm_lock >= 0)
+                close(s->vm_lock);
+        s->vm_lock = -1;
+        gpuh_journal_free(s->j);
+        s->j = NULL;
+        others_free(s);
+        gpuh_state_free(s->state);
+        s->state = NULL;
+        gpuh_sysfs_free(s->sysfs);
+        s->sysfs = NULL;
+        free(s->jdir);
+        s->jdir = NULL;
+}
+
+static int sc_open(struct sc *s, const struct gpuh_sc_opts *o, char **reterr)
+{
+        const char *root = env_or(o->sysfs_root, "GPUHOOKS_SYSFS_ROOT", "/sys");
+        const char *dir = env_or(o->state_dir, "GPUHOOKS_STATE_DIR", GPUH_STATE_DIR_DEFAULT);
+        int r;
+
+        s->o = o;
+        s->cfg = o->cfg;
+        s->vm_lock = -1;
+        s->lockdir = -1;
+        s->dev_dir = env_or(o->dev_dir, "GPUHOOKS_DEV_DIR", "/dev");
+        s->proc_root = env_or(o->proc_root, "GPUHOOKS_PROC_ROOT", "/proc");
+        r = gpuh_sysfs_open(root, &s->sysfs);
+        if (r < 0)
+                return gpuh_error(reterr, r, "cannot open the sysfs root '%s': %s", root, strerror(-r));
+        r = gpuh_change_init(&s->ch, s->sysfs->root_fd, s->cfg->write_timeout_ms, o->dry_run);
+        if (r < 0)
+                return r;
+        if (asprintf(&s->jdir, "%s/journal", dir) < 0)
+                return -ENOMEM;
+        if (o->dry_run && access(dir, F_OK) < 0)
+                return 0;       /* nothing reserved or journaled yet; and a dry run creates nothing */
+        r = gpuh_state_open(dir, &s->state);
+        if (r < 0)
+                return gpuh_error(reterr, r, "cannot use state directory '%s': %s", dir, strerror(-r));
+        if (!o->dry_run) {
+                r = gpuh_state_subdir(s->state, "journal");
+                if (r >= 0)
+                        r = s->lockdir = gpuh_state_subdir(s->state, "locks");
+                if (r < 0)
+                        return gpuh_error(reterr, r, "cannot use state directory '%s': %s", dir, strerror(-r));
+        }
+        return 0;
+}
+
+static int host_lock(struct sc *s, char **reterr)
+{
+        int r;
+
+        if (s->o->dry_run || !s->state)
+                return 0;
+        r = gpuh_state_lock(s->state, true, s->cfg->lock_timeout_ms);
+        if (r < 0)
+                return gpuh_error(reterr, r, "cannot take the host lock in '%s': %s", gpuh_state_dir(s->state),
+                                  r == -ETIMEDOUT ? "held too long by another process" : strerror(-r));
+        return 0;
+}
+
+static void host_unlock(struct sc *s)
+{
+        if (!s->o->dry_run && s->state)
+                gpuh_state_unlock(s->state);
+}
+
+static int vm_lock(struct sc *s, int timeout_ms, char **reterr)
+{
+        char name[GPUH_DOMXML_NAME_MAX + 8];
+
+        if (s->o->dry_run)
+                return 0;
+        snprintf(name, sizeof(name), "vm-%s", s->vm);
+        s->vm_lock = gpuh_lock_take(s->lockdir, name, timeout_ms);
+        if (s->vm_lock < 0) {
+                int r = s->vm_lock;
+                s->vm_lock = -1;
+                return gpuh_error(reterr, r, "%s: cannot take its lock: %s", s->vm,
+                                  r == -ETIMEDOUT ? "another hook is working on it" : strerror(-r));
+        }
+        return 0;
+}
+
+static int take_locks(struct sc *s, char **reterr)
+{
+        const char *busy = NULL;
+        int r;
+
+        if (s->o->dry_run)
+                return 0;
+        r = gpuh_lockset_take(&s->locks, s->lockdir, s->cfg->lock_timeout_ms, &busy);
+        if (r < 0)
+                return gpuh_error(reterr, r, "%s: cannot take the lock of %s: %s", s->vm, busy ? busy + 4 : "a device",
+                                  r == -ETIMEDOUT ? "another domain's hook holds it" : strerror(-r));
+        return 0;
+}
+
+static char *pci_key(const struct gpuh_pci_addr *a, char *buf)
+{
+        char n[GPUH_PCI_ADDR_MAX];
+
+        snprintf(buf, KEY_MAX, "pci-%s", gpuh_pci_addr_format(a, n));
+        return buf;
+}
+
+/* ---- reading the host ---------------------------------------------------------------- */
+
+static bool pci_exists(struct sc *s, const struct gpuh_pci_addr *a)
+{
+        char rel[64], n[GPUH_PCI_ADDR_MAX];
+
+        snprintf(rel, sizeof(rel), "bus/pci/devices/%s", gpuh_pci_addr_format(a, n));
+        return gpuh_sysfs_exists(s->sysfs->root_fd, rel) == 1;
+}
+
+static int pci_group(struct sc *s, const struct gpuh_pci_addr *a)
+{
+        char rel[80], n[GPUH_PCI_ADDR_MAX], buf[32], *end;
+        long g;
+
+        snprintf(rel, sizeof(rel), "bus/pci/devices/%s/iommu_group", gpuh_pci_addr_format(a, n));
+        if (gpuh_sysfs_link_basename(s->sysfs->root_fd, rel, buf, sizeof(buf)) < 0)
+                return -1;
+        g = strtol(buf, &end, 10);
+        return *end || g < 0 || g > 1 << 30 ? -1 : (int) g;
+}
+
+/* The functions of @a's IOMMU group, sorted; @a alone when it has none. */
+static int group_members(struct sc *s, const struct gpuh_pci_addr *a, struct gpuh_pci_addr *ret, size_t max)
+{
+        char rel[96], n[GPUH_PCI_ADDR_MAX];
+        _cleanup_strv_free_ char **names = NULL;
+        size_t k = 0;
+        int r;
+
+        snprintf(rel, sizeof(rel), "bus/pci/devices/%s/iommu_group/devices", gpuh_pci_addr_format(a, n));
+        r = gpuh_sysfs_list(s->sysfs->root_fd, rel, &names);
+        if (r <= 0) {
+                ret[0] = *a;
+                return 1;
+        }
+        for (char **p = names; *p && k < max; p++)
+                if (gpuh_pci_addr_parse(*p, &ret[k]) == 0)
+                        k++;
+        return (int) k;
+}
+
+static bool is_bridge(struct sc *s, const struct gpuh_pci_addr *a)
+{
+        uint32_t cls = 0;
+
+        return gpuh_pci_dev_read_class(s->sysfs->root_fd, a, &cls) == 0 && (cls >> 16) == 0x06;
+}
+
+static int read_ids(struct sc *s, const struct gpuh_pci_addr *a, uint16_t *vendor, uint16_t *device)
+{
+        char rel[80], n[GPUH_PCI_ADDR_MAX];
+        uint64_t v, d;
+        int r;
+
+        gpuh_pci_addr_format(a, n);
+        snprintf(rel, sizeof(rel), "bus/pci/devices/%s/vendor", n);
+        r = gpuh_sysfs_read_u64(s->sysfs->root_fd, rel, &v);
+        if (r < 0)
+                return r;
+        snprintf(rel, sizeof(rel), "bus/pci/devices/%s/device", n);
+        r = gpuh_sysfs_read_u64(s->sysfs->root_fd, rel, &d);
+        if (r < 0)
+                return r;
+        *vendor = (uint16_t) v;
+        *device = (uint16_t) d;
+        return 0;
+}
+
+/*
+ * The PF a missing VF would belong to: a PF with VFs disabled whose VF routing IDs (routing
+ * ID + sriov_offset + i * sriov_stride, drivers/pci/iov.c pci_iov_virtfn_bus/devfn) include it.
+ */
+static int find_pf_of(struct sc *s, const struct gpuh_pci_addr *vf, struct gpuh_pci_addr *ret)
+{
+        _cleanup_free_ struct gpuh_pci_addr *all = NULL;
+        int n = gpuh_pci_dev_list(s->sysfs->root_fd, NULL, &all);
+        unsigned want = (unsigned) vf->bus << 8 | (unsigned) vf->slot << 3 | vf->func;
+
+        for (int i = 0; i < n; i++) {
+                char rel[96], name[GPUH_PCI_ADDR_MAX];
+                uint64_t total, num, off, stride;
+                unsigned rid = (unsigned) all[i].bus << 8 | (unsigned) all[i].slot << 3 | all[i].func;
+
+                if (all[i].domain != vf->domain)
+                        continue;
+                gpuh_pci_addr_format(&all[i], name);
+                snprintf(rel, sizeof(rel), "bus/pci/devices/%s/sriov_totalvfs", name);
+                if (gpuh_sysfs_read_u64(s->sysfs->root_fd, rel, &total) < 0 || total == 0)
+                        continue;
+                snprintf(rel, sizeof(rel), "bus/pci/devices/%s/sriov_numvfs", name);
+                if (gpuh_sysfs_read_u64(s->sysfs->root_fd, rel, &num) < 0 || num != 0)
+                        continue;
+                snprintf(rel, sizeof(rel), "bus/pci/devices/%s/sriov_offset", name);
+                if (gpuh_sysfs_read_u64(s->sysfs->root_fd, rel, &off) < 0)
+                        continue;
+                snprintf(rel, sizeof(rel), "bus/pci/devices/%s/sriov_stride", name);
+                if (gpuh_sysfs_read_u64(s->sysfs->root_fd, rel, &stride) < 0)
+                        continue;
+                for (uint64_t k = 0; k < total; k++)
+                        if (rid + off + k * stride == want) {
+                                *ret = all[i];
+                                return 0;
+                        }
+        }
+        return -ENOENT;
+}
+
+/* The VFs of @pf (virtfnN links). */
+static int pf_vfs(struct sc *s, const struct gpuh_pci_addr *pf, struct gpuh_pci_addr **ret)
+{
+        _cleanup_free_ int *idx = NULL;
+
+        return gpuh_pci_dev_list_vfs(s->sysfs->root_fd, pf, NULL, ret, &idx);
+}
+
+/* ---- journals and reservations ------------------------------------------------------- */
+
+/* The other domains' journals, and our own (created empty when there is none). */
+static int load_journals(struct sc *s, const char *uuid, char **reterr)
+{
+        _cleanup_strv_free_ char **names = NULL;
+        int n, r;
+
+        others_free(s);
+        gpuh_journal_free(s->j);
+        s->j = NULL;
+        n = gpuh_journal_list(s->jdir, &names);
+        if (n < 0)
+                return gpuh_error(reterr, n, "cannot list journals in '%s': %s", s->jdir, strerror(-n));
+        s->others = calloc((size_t) n + 1, sizeof(*s->others));
+        if (!s->others)
+                return -ENOMEM;
+        for (char **p = names; p && *p; p++) {
+                struct gpuh_journal *j;
+
+                r = gpuh_journal_load(s->jdir, *p, &j);
+                if (r == -ENOENT)
+                        continue;       /* released meanwhile */
+                if (r < 0)
+                        return gpuh_error(reterr, r == -ENOMEM ? r : -EBADMSG,
+                                          "journal '%s/%s.journal' is unusable (%s): nothing is changed while it is; "
+                                          "restore its devices by hand, then remove it", s->jdir, *p,
+                                          r == -EBADMSG ? "malformed" : strerror(-r));
+                if (streq(*p, s->vm))
+                        s->j = j;
+                else
+                        s->others[s->n_others++] = j;
+        }
+        if (!s->j && (r = gpuh_journal_new(s->vm, uuid, &s->j)) < 0)
+                return r;
+        return 0;
+}
+
+/* Which other journal names @key? */
+static struct gpuh_journal *other_with(struct sc *s, const char *key, ssize_t *ret_idx)
+{
+        for (size_t i = 0; i < s->n_others; i++) {
+                ssize_t k = gpuh_journal_find(s->others[i], key, -1);
+                if (k >= 0) {
+                        if (ret_idx)
+                                *ret_idx = k;
+                        return s->others[i];
+                }
+        }
+        return NULL;
+}
+
+static bool reservation_live(struct sc *s, const char *domain)
+{
+        struct gpuh_reservation r;
+        bool live;
+
+        if (!s->state || gpuh_reservation_load(s->state, domain, &r) < 0)
+                return false;
+        live = gpuh_reservation_live(&r, (int64_t) time(NULL));
+        gpuh_reservation_clear(&r);
+        return live;
+}
+
+/*
+ * Journal @e (its old values as read now) before the change it announces. When our journal
+ * already has an entry of that kind for the device (an earlier, unfinished prepare), that one
+ * holds the state to restore and nothing is added. When a stale journal of another domain
+ * (its domain stopped without its release finishing) names the device, its entries for the
+ * device move into ours, in their order: they hold the device's state from before that
+ * domain, which is what our release must restore. One device, one journal.
+ */
+static int journal_change(struct sc *s, struct gpuh_jentry *e, char **reterr)
+{
+        char key[KEY_MAX];
+        struct gpuh_journal *stale;
+        int r = 0;
+
+        gpuh_jentry_key(e, key, sizeof(key));
+        if (gpuh_journal_find(s->j, key, (int) e->op) >= 0)
+                return 0;
+        stale = other_with(s, key, NULL);
+        if (s->o->dry_run) {
+                for (size_t i = 0; stale && i < stale->n; i++) {
+                        char k2[KEY_MAX];
+                        json_object *st;
+
+                        if (!streq(gpuh_jentry_key(&stale->e[i], k2, sizeof(k2)), key))
+                                continue;
+                        if ((st = json_object_new_object())) {
+                                json_object_object_add(st, "step", json_object_new_string("journal"));
+                                json_object_object_add(st, "entry", gpuh_jentry_json(&stale->e[i]));
+                                json_object_object_add(st, "taken_over_from", json_object_new_string(stale->domain));
+                        }
+                        gpuh_change_step(&s->ch, st);
+                        if (stale->e[i].op == e->op)
+                                return 0;
+                }
+                json_object *st = json_object_new_object();
+                if (st) {
+                        json_object_object_add(st, "step", json_object_new_string("journal"));
+                        json_object_object_add(st, "entry", gpuh_jentry_json(e));
+                }
+                gpuh_change_step(&s->ch, st);
+                return 0;
+        }
+        r = host_lock(s, reterr);
+        if (r < 0)
+                return r;
+        if (stale) {
+                struct gpuh_journal *fresh = NULL;
+
+                /* as it is now, under the host lock */
+                r = gpuh_journal_load(s->jdir, stale->domain, &fresh);
+                if (r == 0) {
+                        for (size_t i = 0; i < fresh->n && r == 0; i++) {
+                                char k2[KEY_MAX];
+                                struct gpuh_jentry copy = fresh->e[i];
+                                if (streq(gpuh_jentry_key(&fresh->e[i], k2, sizeof(k2)), key))
+                                        r = gpuh_journal_append(s->jdir, s->j, &copy);
+                        }
+                        for (ssize_t i = (ssize_t) fresh->n - 1; r == 0 && i >= 0; i--) {
+                                char k2[KEY_MAX];
+                                if (streq(gpuh_jentry_key(&fresh->e[i], k2, sizeof(k2)), key))
+                                        gpuh_journal_drop(fresh, (size_t) i);
+                        }
+                        if (r == 0)
+                                r = gpuh_journal_save(s->jdir, fresh);
+                        event(s, "takeover", key + (e->op == GPUH_JOP_MDEV ? 5 : 4), stale->domain, s->vm, 0, r, NULL);
+                        /* our copy of it follows */
+                        for (ssize_t i = (ssize_t) stale->n - 1; r == 0 && i >= 0; i--) {
+                                char k2[KEY_MAX];
+                                if (streq(gpuh_jentry_key(&stale->e[i], k2, sizeof(k2)), key))
+                                        gpuh_journal_drop(stale, (size_t) i);
+                        }
+                } else if (r == -ENOENT)
+                        r = 0;
+                gpuh_journal_free(fresh);
+        }
+        if (r == 0 && gpuh_journal_find(s->j, key, (int) e->op) < 0)
+                r = gpuh_journal_append(s->jdir, s->j, e);
+        host_unlock(s);
+        if (r < 0)
+                return gpuh_error(reterr, -EIO, "%s: cannot write its journal in '%s': %s", s->vm, s->jdir, strerror(-r));
+        return 0;
+}
+
+/* ---- undoing one journal entry ------------------------------------------------------- */
+
+/* Processes holding DEV/vfio/GROUP of @a (a QEMU using it). */
+static int vfio_holders(struct sc *s, int group, char **ret_desc)
+{
+        char path[PATH_MAX];
+        char *nodes[2] = { path, NULL };
+        _cleanup_free_ struct gpuh_holder *h = NULL;
+        size_t n = 0;
+        int r;
+
+        *ret_desc = NULL;
+        if (group < 0)
+                return 0;
+        snprintf(path, sizeof(path), "%s/vfio/%d", s->dev_dir, group);
+        if (access(path, F_OK) < 0)
+                return 0;
+        r = gpuh_holders_find(s->proc_root, nodes, &h, &n);
+        if (r <= 0)
+                return r;
+        *ret_desc = gpuh_holders_describe(h, n);
+        return (int) n;
+}
+
+static int mdev_group(struct sc *s, const char *uuid)
+{
+        char rel[96], buf[32], *end;
+        long g;
+
+        snprintf(rel, sizeof(rel), "bus/mdev/devices/%s/iommu_group", uuid);
+        if (gpuh_sysfs_link_basename(s->sysfs->root_fd, rel, buf, sizeof(buf)) < 0)
+                return -1;
+        g = strtol(buf, &end, 10);
+        return *end || g < 0 ? -1 : (int) g;
+}
+
+/* Is a VF of @pf in use by anything: on vfio-pci, carrying an mdev or a vGPU type? */
+static const char *vf_in_use(struct sc *s, const struct gpuh_pci_addr *vfs, int n)
+{
+        static char why[128];
+        struct gpuh_mdev *m = NULL;
+        int nm = gpuh_mdev_list(s->sysfs->root_fd, NULL, &m);
+        const char *ret = NULL;
+
+        for (int i = 0; i < n && !ret; i++) {
+                char drv[64] = "", name[GPUH_PCI_ADDR_MAX], rel[96];
+                uint64_t t;
+
+                gpuh_pci_addr_format(&vfs[i], name);
+                snprintf(rel, sizeof(rel), "bus/pci/devices/%s/nvidia/current_vgpu_type", name);
+                if (gpuh_pci_driver(s->sysfs->root_fd, &vfs[i], drv, sizeof(drv)) == 0 && streq(drv, GPUH_VFIO_DRIVER)) {
+                        snprintf(why, sizeof(why), "%s is on vfio-pci", name);
+                        ret = why;
+                } else if (gpuh_sysfs_read_u64(s->sysfs->root_fd, rel, &t) == 0 && t != 0) {
+                        snprintf(why, sizeof(why), "%s has vGPU type %llu", name, (unsigned long long) t);
+                        ret = why;
+                }
+                for (int k = 0; k < nm && !ret; k++)
+                        if (gpuh_pci_addr_cmp(&m[k].parent, &vfs[i]) == 0) {
+                                snprintf(why, sizeof(why), "%s carries mdev %s", name, m[k].uuid);
+                                ret = why;
+                        }
+        }
+        if (nm > 0)
+                gpuh_mdevs_free(m, (size_t) nm);
+        return ret;
+}
+
+/*
+ * Undo @e. Returns 0 when the device is as recorded (or gone, or left by policy), 1 when the
+ * entry moved to another journal, < 0 (with @reterr) when it must stay for a later try.
+ */
+static int undo(struct sc *s, const struct gpuh_jentry *e, char **reterr)
+{
+        char name[GPUH_PCI_ADDR_MAX], rel[128], *desc = NULL;
+        int64_t t0 = now_us();
+        int r = 0;
+
+        gpuh_pci_addr_format(&e->dev, name);
+        switch (e->op) {
+        case GPUH_JOP_DRIVER: {
+                uint16_t ven, dev;
+
+                if (!pci_exists(s, &e->dev))
+                        return 0;       /* gone (a VF disabled meanwhile): nothing left to restore */
+                if (streq(e->to, GPUH_VFIO_DRIVER) && read_ids(s, &e->dev, &ven, &dev) == 0 &&
+                    gpuh_config_keep_vfio(s->cfg, ven, dev)) {
+                        event(s, "keep", name, e->to, e->to, 0, 0, NULL);
+                        return 0;
+                }
+                r = vfio_holders(s, pci_group(s, &e->dev), &desc);
+                if (r > 0) {
+                        r = gpuh_error(reterr, -EBUSY, "%s: %s: still in use, not unbound: %s", s->vm, name, desc);
+                        free(desc);
+                        event(s, "unbind", name, e->to, e->driver, t0, r, *reterr);
+                        return r;
+                }
+                r = gpuh_pci_restore(&s->ch, &e->dev, e->driver, e->override, reterr);
+                event(s, "unbind", name, e->to, e->driver[0] ? e->driver : "none", t0, r, reterr ? *reterr : NULL);
+                return r;
+        }
+        case GPUH_JOP_MDEV: {
+                char drv[64] = "";
+
+                snprintf(rel, sizeof(rel), "bus/mdev/devices/%s", e->uuid);
+                if (gpuh_sysfs_exists(s->sysfs->root_fd, rel) != 1)
+                        return 0;
+                r = vfio_holders(s, mdev_group(s, e->uuid), &desc);
+                if (r > 0) {
+                        r = gpuh_error(reterr, -EBUSY, "%s: mdev %s: still in use, not removed: %s", s->vm, e->uuid, desc);
+                        free(desc);
+                        event(s, "mdev-remove", e->uuid, e->mdev_type, NULL, t0, r, *reterr);
+                        return r;
+                }
+                /* NVIDIA's driver removes its mdevs itself, and some versions fail when they
+                 * are removed first (Proxmox qemu-server waits 10 s): a bounded grace */
+                if (gpuh_pci_driver(s->sysfs->root_fd, &e->dev, drv, sizeof(drv)) == 0 && streq(drv, "nvidia") &&
+                    s->cfg->nvidia_mdev_grace_ms > 0) {
+                        struct gpuh_change grace = s->ch;
+                        grace.timeout_ms = s->cfg->nvidia_mdev_grace_ms;
+                        grace.writer = NULL;
+                        r = gpuh_change_wait_exists(&grace, rel, false);
+                        if (r == 0 && !s->o->dry_run) {
+                                event(s, "mdev-remove", e->uuid, e->mdev_type, "removed by nvidia", t0, 0, NULL);
+                                return 0;
+                        }
+                }
+                r = gpuh_mdev_remove(&s->ch, e->uuid, reterr);
+                event(s, "mdev-remove", e->uuid, e->mdev_type, NULL, t0, r, reterr ? *reterr : NULL);
+                return r;
+        }
+        case GPUH_JOP_VGPU: {
+                char o[16], n[16];
+
+                if (!pci_exists(s, &e->dev))
+                        return 0;
+                r = vfio_holders(s, pci_group(s, &e->dev), &desc);
+                if (r > 0) {
+                        r = gpuh_error(reterr, -EBUSY, "%s: %s: still in use, vGPU type not cleared: %s", s->vm, name, desc);
+                        free(desc);
+                        return r;
+                }
+                snprintf(o, sizeof(o), "%u", e->to_n);
+                snprintf(n, sizeof(n), "%u", e->old);
+                r = gpuh_vendor_vgpu_set(&s->ch, &e->dev, 0, reterr);
+                if (r == 0 && e->old != 0)
+                        r = gpuh_vendor_vgpu_set(&s->ch, &e->dev, e->old, reterr);
+                if (r == -ENOENT) {
+                        free(*reterr);
+                        *reterr = NULL;
+                        r = 0;          /* the VF lost its vGPU interface: nothing is set */
+                }
+                event(s, "vgpu-clear", name, o, n, t0, r, reterr ? *reterr : NULL);
+                return r;
+        }
+        case GPUH_JOP_SRIOV: {
+                _cleanup_free_ struct gpuh_pci_addr *vfs = NULL;
+                int n = pf_vfs(s, &e->dev, &vfs);
+                const char *busy;
+                char v[16];
+                uint64_t cur;
+
+                snprintf(rel, sizeof(rel), "bus/pci/devices/%s/sriov_numvfs", name);
+                if (gpuh_sysfs_read_u64(s->sysfs->root_fd, rel, &cur) < 0 || cur == e->old)
+                        return 0;
+                /* another domain's journal names one of the VFs: the VFs are its to disable */
+                for (int i = 0; i < n; i++) {
+                        char key[KEY_MAX];
+                        struct gpuh_journal *other = other_with(s, pci_key(&vfs[i], key), NULL);
+                        struct gpuh_jentry moved = *e;
+
+                        if (!other)
+                                continue;
+                        if (s->o->dry_run) {
+                                json_object *st = json_object_new_object();
+                                if (st) {
+                                        json_object_object_add(st, "step", json_object_new_string("journal"));
+                                        json_object_object_add(st, "entry", gpuh_jentry_json(e));
+                                        json_object_object_add(st, "moved_to", json_object_new_string(other->domain));
+                                }
+                                gpuh_change_step(&s->ch, st);
+                                return 1;
+                        }
+                        r = host_lock(s, reterr);
+                        if (r < 0)
+                                return r;
+                        {
+                                struct gpuh_journal *fresh = NULL;
+                                r = gpuh_journal_load(s->jdir, other->domain, &fresh);
+                                if (r == 0)
+                                        r = gpuh_journal_append(s->jdir, fresh, &moved);
+                                gpuh_journal_free(fresh);
+                        }
+                        host_unlock(s);
+                        if (r < 0)
+                                return gpuh_error(reterr, r, "%s: cannot hand the VFs of %s over to %s: %s", s->vm, name,
+                                                  other->domain, strerror(-r));
+                        event(s, "takeover", name, s->vm, other->domain, 0, 0, NULL);
+                        return 1;
+                }
+                if ((busy = vf_in_use(s, vfs, n > 0 ? n : 0))) {
+                        /* not ours to break: left enabled */
+                        event(s, "sriov-disable", name, NULL, NULL, 0, -EBUSY, busy);
+                        gpuh_log(LOG_WARNING, "%s: %s: VFs left enabled: %s", s->vm, name, busy);
+                        return 0;
+                }
+                snprintf(v, sizeof(v), "%u", e->old);
+                r = gpuh_change_write(&s->ch, rel, v, true);
+                if (r == 0)
+                        r = gpuh_change_wait_u64(&s->ch, rel, e->old, &cur);
+                if (r < 0)
+                        gpuh_error(reterr, r, "%s: %s: setting sriov_numvfs back to %u: %s", s->vm, name, e->old,
+                                   r == -ETIMEDOUT ? "no answer before the deadline" : strerror(-r));
+                snprintf(rel, sizeof(rel), "%u", e->to_n);
+                event(s, "sriov-disable", name, rel, v, t0, r, reterr ? *reterr : NULL);
+                return r;
+        }
+        default:
+                return 0;
+        }
+}
+
+/*
+ * Replay @s->j in reverse (SR-IOV entries last, after the VFs' own entries), each entry
+ * whose device another journal now names dropped untouched. What could not be undone stays.
+ * Returns 0 when nothing is left, else the first error.
+ */
+static int replay(struct sc *s, char **reterr)
+{
+        int first = 0;
+
+        for (int pass = 0; pass < 2; pass++)
+                for (ssize_t i = (ssize_t) s->j->n - 1; i >= 0; i--) {
+                        struct gpuh_jentry e = s->j->e[i];
+                        char key[KEY_MAX], *err = NULL;
+                        struct gpuh_journal *other;
+                        int r;
+
+                        if ((e.op == GPUH_JOP_SRIOV) != (pass == 1))
+                                continue;
+                        gpuh_jentry_key(&e, key, sizeof(key));
+                        other = other_with(s, key, NULL);
+                        if (other) {
+                                gpuh_log(LOG_INFO, "%s: %s now belongs to %s: left as it is", s->vm, key, other->domain);
+                                gpuh_journal_drop(s->j, (size_t) i);
+                                continue;
+                        }
+                        r = undo(s, &e, &err);
+                        if (r >= 0) {
+                                gpuh_journal_drop(s->j, (size_t) i);
+                                free(err);
+                                continue;
+                        }
+                        if (first == 0) {
+                                first = r;
+                                if (reterr && !*reterr)
+                                        *reterr = TAKE_PTR(err);
+                        }
+                        free(err);
+                }
+        return first;
+}
+
+/* Write @s->j back (or remove it when empty); then maybe free the reservation. */
+static int commit_journal(struct sc *s, enum free_mode mode, char **reterr)
+{
+        int r;
+
+        if (s->o->dry_run)
+                return 0;
+        r = host_lock(s, reterr);
+        if (r < 0)
+                return r;
+        r = gpuh_journal_save(s->jdir, s->j);
+        if (r == 0 && s->j->n == 0 && s->state) {
+                struct gpuh_reservation res;
+                int k = gpuh_reservation_load(s->state, s->vm, &res);
+
+                if (k == 0 && (mode == FREE_ALWAYS || (res.state && streq(res.state, "running"))))
+                        gpuh_reservation_remove(s->state, s->vm);
+                if (k == 0)
+                        gpuh_reservation_clear(&res);
+        }
+        host_unlock(s);
+        if (r < 0)
+                return gpuh_error(reterr, -EIO, "%s: cannot write its journal in '%s': %s", s->vm, s->jdir, strerror(-r));
+        return 0;
+}
+
+/* ---- prepare -------------------------------------------------------------------------- */
+
+struct fn {
+        struct gpuh_pci_addr a;
+        char driver[64];
+        char override[64];
+        int group;
+};
+
+/* The functions a pci or vf device moves to vfio-pci: its group's endpoints that are the
+ * device or its companions; other endpoints must already be on vfio-pci or on no driver. */
+static int plan_functions(struct sc *s, const struct gpuh_alloc *a, struct fn *ret, size_t max, size_t *ret_n,
+                          char **reterr)
+{
+        struct gpuh_pci_addr m[MAX_GROUP];
+        char name[GPUH_PCI_ADDR_MAX], mname[GPUH_PCI_ADDR_MAX];
+        int n, group;
+        size_t k = 0;
+
+        gpuh_pci_addr_format(&a->addr, name);
+        if (!pci_exists(s, &a->addr))
+                return gpuh_error(reterr, -ENODEV, "%s: %s: no such PCI device", s->vm, name);
+        group = pci_group(s, &a->addr);
+        if (group < 0)
+                return gpuh_error(reterr, -ENODEV, "%s: %s has no IOMMU group: is the IOMMU on (intel_iommu=on, "
+                                  "amd_iommu) and VFIO possible on this host?", s->vm, name);
+        n = group_members(s, &a->addr, m, ARRAY_SIZE(m));
+        for (int i = 0; i < n; i++) {
+                bool ours = gpuh_pci_addr_cmp(&m[i], &a->addr) == 0;
+                char drv[64] = "", ovr[64] = "";
+                int r;
+
+                for (size_t c = 0; c < a->n_companions && !ours; c++)
+                        ours = gpuh_pci_addr_cmp(&m[i], &a->companions[c]) == 0;
+                if (!ours && is_bridge(s, &m[i]))
+                        continue;       /* bridges stay on pcieport: VFIO allows them in a group */
+                gpuh_pci_addr_format(&m[i], mname);
+                r = gpuh_pci_driver(s->sysfs->root_fd, &m[i], drv, sizeof(drv));
+                if (r == 0)
+                        r = gpuh_pci_override(s->sysfs->root_fd, &m[i], ovr, sizeof(ovr));
+                if (r < 0)
+                        return gpuh_error(reterr, r, "%s: %s: cannot read its driver: %s", s->vm, mname, strerror(-r));
+                if (!ours) {
+                        if (!drv[0] || streq(drv, GPUH_VFIO_DRIVER))
+                                continue;
+                        return gpuh_error(reterr, -EBUSY, "%s: %s: IOMMU group %d also holds %s (on %s), which is not part "
+                                          "of the GPU: the group cannot be given to a VM", s->vm, name, group, mname, drv);
+                }
+                if (k == max)
+                        return gpuh_error(reterr, -E2BIG, "%s: %s: IOMMU group %d is too large", s->vm, name, group);
+                ret[k] = (struct fn) { .a = m[i], .group = group };
+                snprintf(ret[k].driver, sizeof(ret[k].driver), "%s", drv);
+                snprintf(ret[k].override, sizeof(ret[k].override), "%s", ovr);
+                k++;
+        }
+        /* companions the record names must exist (a function the XML carries) */
+        for (size_t c = 0; c < a->n_companions; c++) {
+                bool found = false;
+                for (size_t i = 0; i < k && !found; i++)
+                        found = gpuh_pci_addr_cmp(&ret[i].a, &a->companions[c]) == 0;
+                if (!found)
+                        return gpuh_error(reterr, -ENODEV, "%s: companion %s of %s is not in its IOMMU group %d", s->vm,
+                                          gpuh_pci_addr_format(&a->companions[c], mname), name, group);
+        }
+        *ret_n = k;
+        return 0;
+}
+
+/* Refuse when a process holds a node of a function about to be unbound, or a group's vfio node. */
+static int check_holders(struct sc *s, const struct fn *f, size_t n, char **reterr)
+{
+        _cleanup_strv_free_ char **nodes = NULL;
+        _cleanup_free_ struct gpuh_holder *h = NULL;
+        _cleanup_free_ char *desc = NULL;
+        size_t nh = 0;
+        int r;
+
+        for (size_t i = 0; i < n; i++) {
+                bool moves = !streq(f[i].driver, GPUH_VFIO_DRIVER);
+                r = gpuh_pci_nodes(s->sysfs->root_fd, s->dev_dir, s->proc_root, &f[i].a, moves ? f[i].driver : "",
+                                   f[i].group, &nodes);
+                if (r < 0)
+                        return r;
+        }
+        r = gpuh_holders_find(s->proc_root, nodes, &h, &nh);
+        if (s->o->dry_run) {
+                json_object *st = json_object_new_object(), *arr = json_object_new_array(), *ha = json_object_new_array();
+                char a[GPUH_PCI_ADDR_MAX];
+                if (st && arr && ha) {
+                        for (char **p = nodes; p && *p; p++)
+                                json_object_array_add(arr, json_object_new_string(*p));
+                        for (size_t i = 0; i < nh; i++) {
+                                json_object *x = json_object_new_object();
+                                json_object_object_add(x, "pid", json_object_new_int(h[i].pid));
+                                json_object_object_add(x, "comm", json_object_new_string(h[i].comm));
+                                json_object_object_add(x, "node", json_object_new_string(h[i].node));
+                                json_object_array_add(ha, x);
+                        }
+                        json_object_object_add(st, "step", json_object_new_string("check"));
+                        json_object_object_add(st, "what", json_object_new_string("holders"));
+                        json_object_object_add(st, "device", json_object_new_string(gpuh_pci_addr_format(&f[0].a, a)));
+                        json_object_object_add(st, "nodes", TAKE_PTR(arr));
+                        json_object_object_add(st, "holders", TAKE_PTR(ha));
+                }
+                json_object_put(arr);
+                json_object_put(ha);
+                gpuh_change_step(&s->ch, st);
+        }
+        if (r < 0)
+                return gpuh_error(reterr, r, "%s: cannot look for processes using the devices in '%s': %s", s->vm,
+                                  s->proc_root, strerror(-r));
+        if (nh == 0)
+                return 0;
+        desc = gpuh_holders_describe(h, nh);
+        {
+                char a[GPUH_PCI_ADDR_MAX];
+                return gpuh_error(reterr, -EBUSY, "%s: %s is in use, refusing to take it: %s", s->vm,
+                                  gpuh_pci_addr_format(&f[0].a, a), desc ? desc : "");
+        }
+}
+
+static int bind_functions(struct sc *s, const struct fn *f, size_t n, char **reterr)
+{
+        for (size_t i = 0; i < n; i++) {
+                char name[GPUH_PCI_ADDR_MAX];
+                struct gpuh_jentry e = { .op = GPUH_JOP_DRIVER, .dev = f[i].a };
+                int64_t t0 = now_us();
+                int r;
+
+                if (streq(f[i].driver, GPUH_VFIO_DRIVER) && streq(f[i].override, GPUH_VFIO_DRIVER))
+                        continue;       /* already as wanted: nothing to undo either */
+                gpuh_pci_addr_format(&f[i].a, name);
+                snprintf(e.driver, sizeof(e.driver), "%s", f[i].driver);
+                snprintf(e.override, sizeof(e.override), "%s", f[i].override);
+                snprintf(e.to, sizeof(e.to), "%s", GPUH_VFIO_DRIVER);
+                r = journal_change(s, &e, reterr);
+                if (r < 0)
+                        return r;
+                r = gpuh_pci_rebind(&s->ch, &f[i].a, GPUH_VFIO_DRIVER, reterr);
+                event(s, "bind", name, f[i].driver[0] ? f[i].driver : "none", GPUH_VFIO_DRIVER, t0, r,
+                      reterr ? *reterr : NULL);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* The VF @vf of a device does not exist: enable the PF's VFs when allowed. */
+static int ensure_vf(struct sc *s, const struct gpuh_pci_addr *vf, const struct gpuh_pci_addr *pf_hint,
+                     const char *need_rel, char **reterr)
+{
+        struct gpuh_pci_addr pf;
+        char name[GPUH_PCI_ADDR_MAX], pname[GPUH_PCI_ADDR_MAX], rel[128], v[16];
+        struct gpuh_jentry e = { .op = GPUH_JOP_SRIOV };
+        int64_t t0 = now_us();
+        uint64_t total = 0, num = 0;
+        int r;
+
+        if (pci_exists(s, vf))
+                return 0;
+        gpuh_pci_addr_format(vf, name);
+        if (pf_hint && pci_exists(s, pf_hint))
+                pf = *pf_hint;
+        else if (find_pf_of(s, vf, &pf) < 0)
+                return gpuh_error(reterr, -ENODEV, "%s: %s: no such PCI device", s->vm, name);
+        gpuh_pci_addr_format(&pf, pname);
+        snprintf(rel, sizeof(rel), "bus/pci/devices/%s/sriov_numvfs", pname);
+        if (gpuh_sysfs_read_u64(s->sysfs->root_fd, rel, &num) < 0 || num != 0)
+                return gpuh_error(reterr, -ENODEV, "%s: VF %s does not exist (PF %s has %llu VFs)", s->vm, name, pname,
+                                  (unsigned long long) num);
+        if (!s->cfg->enable_sriov)
+                return gpuh_error(reterr, -ENODEV, "%s: VF %s does not exist: SR-IOV is off on %s (sriov_numvfs 0) and "
+                                  "state_change.enable_sriov is false", s->vm, name, pname);
+        snprintf(rel, sizeof(rel), "bus/pci/devices/%s/sriov_totalvfs", pname);
+        r = gpuh_sysfs_read_u64(s->sysfs->root_fd, rel, &total);
+        if (r < 0 || total == 0 || total > 0xffff)
+                return gpuh_error(reterr, -ENODEV, "%s: %s cannot enable VFs (sriov_totalvfs unreadable)", s->vm, pname);
+        e.dev = pf;
+        e.old = 0;
+        e.to_n = (unsigned) total;
+        r = journal_change(s, &e, reterr);
+        if (r < 0)
+                return r;
+        snprintf(rel, sizeof(rel), "bus/pci/devices/%s/sriov_numvfs", pname);
+        snprintf(v, sizeof(v), "%llu", (unsigned long long) total);
+        r = gpuh_change_write(&s->ch, rel, v, true);
+        if (r < 0)
+                gpuh_error(reterr, r, "%s: %s: enabling %s VFs: %s", s->vm, pname, v,
+                           r == -ETIMEDOUT ? "no answer before the deadline" : strerror(-r));
+        if (r == 0) {
+                /* the VF, and what the device needs of it once its driver bound it */
+                snprintf(rel, sizeof(rel), "bus/pci/devices/%s", name);
+                r = gpuh_change_wait_exists(&s->ch, rel, true);
+                if (r == 0 && need_rel)
+                        r = gpuh_change_wait_exists(&s->ch, need_rel, true);
+                if (r < 0)
+                        gpuh_error(reterr, -ENODEV, "%s: VF %s did not appear after enabling SR-IOV on %s", s->vm, name,
+                                   pname);
+        }
+        event(s, "sriov-enable", pname, "0", v, t0, r, reterr ? *reterr : NULL);
+        return r < 0 ? (r == -ETIMEDOUT ? -ENODEV : r) : 0;
+}
+
+static int prepare_device(struct sc *s, const struct gpuh_alloc *a, bool managed, char **reterr)
+{
+        char name[GPUH_PCI_ADDR_MAX], rel[160];
+        int64_t t0 = now_us();
+        int r;
+
+        switch (a->kind) {
+        case GPUH_ALLOC_PCI:
+        case GPUH_ALLOC_VF: {
+                struct fn f[MAX_GROUP];
+                size_t n = 0;
+
+                if (a->kind == GPUH_ALLOC_VF && (r = ensure_vf(s, &a->addr, &a->parent, NULL, reterr)) < 0)
+                        return r;
+                r = plan_functions(s, a, f, ARRAY_SIZE(f), &n, reterr);
+                if (r < 0)
+                        return r;
+                if (managed)
+                        return 0;       /* libvirt binds it (managed='yes') */
+                r = check_holders(s, f, n, reterr);
+                if (r < 0)
+                        return r;
+                return bind_functions(s, f, n, reterr);
+        }
+        case GPUH_ALLOC_MDEV: {
+                struct gpuh_jentry e = { .op = GPUH_JOP_MDEV, .dev = a->parent };
+
+                gpuh_pci_addr_format(&a->parent, name);
+                snprintf(rel, sizeof(rel), "bus/pci/devices/%s/mdev_supported_types/%s", name, a->mdev_type);
+                if ((r = ensure_vf(s, &a->parent, NULL, rel, reterr)) < 0)
+                        return r;
+                snprintf(rel, sizeof(rel), "bus/mdev/devices/%s", a->uuid);
+                if (gpuh_sysfs_exists(s->sysfs->root_fd, rel) == 1) {
+                        /* there already: checked (type, parent), used as it is, not ours to remove */
+                        r = gpuh_mdev_create(&s->ch, &a->parent, a->mdev_type, a->uuid, reterr);
+                        return r == -EEXIST ? -EBUSY : r;
+                }
+                snprintf(e.uuid, sizeof(e.uuid), "%s", a->uuid);
+                snprintf(e.mdev_type, sizeof(e.mdev_type), "%s", a->mdev_type);
+                r = journal_change(s, &e, reterr);
+                if (r < 0)
+                        return r;
+                r = gpuh_mdev_create(&s->ch, &a->parent, a->mdev_type, a->uuid, reterr);
+                event(s, "mdev-create", a->uuid, NULL, a->mdev_type, t0, r, reterr ? *reterr : NULL);
+                return r;
+        }
+        case GPUH_ALLOC_VENDOR_VGPU: {
+                struct gpuh_jentry e = { .op = GPUH_JOP_VGPU, .dev = a->addr, .to_n = a->vgpu_type };
+                _cleanup_free_ char *desc = NULL;
+                uint64_t cur = 0;
+                char o[16], n[16];
+
+                gpuh_pci_addr_format(&a->addr, name);
+                snprintf(rel, sizeof(rel), "bus/pci/devices/%s/nvidia/current_vgpu_type", name);
+                if ((r = ensure_vf(s, &a->addr, &a->parent, rel, reterr)) < 0)
+                        return r;
+                r = gpuh_sysfs_read_u64(s->sysfs->root_fd, rel, &cur);
+                if (r < 0)
+                        return gpuh_error(reterr, r == -ENOENT ? -ENODEV : r, "%s: %s has no NVIDIA vGPU interface "
+                                          "(nvidia/current_vgpu_type): %s", s->vm, name, strerror(-r));
+                if (cur == a->vgpu_type)
+                        return 0;       /* set already (by the operator or an earlier start) */
+                if (vfio_holders(s, pci_group(s, &a->addr), &desc) > 0)
+                        return gpuh_error(reterr, -EBUSY, "%s: %s is in use (vGPU type %llu): %s", s->vm, name,
+                                          (unsigned long long) cur, desc);
+                e.old = (unsigned) cur;
+                r = journal_change(s, &e, reterr);
+                if (r < 0)
+                        return r;
+                r = gpuh_vendor_vgpu_set(&s->ch, &a->addr, a->vgpu_type, reterr);
+                snprintf(o, sizeof(o), "%llu", (unsigned long long) cur);
+                snprintf(n, sizeof(n), "%u", a->vgpu_type);
+                event(s, "vgpu-set", name, o, n, t0, r, reterr ? *reterr : NULL);
+                return r;
+        }
+        default:
+                return -EINVAL;
+        }
+}
+
+/* Lock names of what @a touches: its functions (and group), its mdev, the PF of a missing VF. */
+static int device_keys(struct sc *s, const struct gpuh_alloc *a, struct gpuh_lockset *set)
+{
+        char key[KEY_MAX];
+        struct gpuh_pci_addr m[MAX_GROUP], pf;
+        const struct gpuh_pci_addr *fn = a->kind == GPUH_ALLOC_MDEV ? &a->parent : &a->addr;
+        int r;
+
+        if (a->kind == GPUH_ALLOC_MDEV) {
+                snprintf(key, sizeof(key), "mdev-%s", a->uuid);
+                if ((r = gpuh_lockset_add(set, key)) < 0)
+                        return r;
+        } else if ((r = gpuh_lockset_add(set, pci_key(&a->addr, key))) < 0)
+                return r;
+        if (!pci_exists(s, fn)) {
+                /* may enable SR-IOV: the PF's lock serializes that */
+                if ((a->kind == GPUH_ALLOC_VF || a->kind == GPUH_ALLOC_VENDOR_VGPU) && pci_exists(s, &a->parent))
+                        pf = a->parent;
+                else if (find_pf_of(s, fn, &pf) < 0)
+                        return 0;
+                return gpuh_lockset_add(set, pci_key(&pf, key));
+        }
+        if (a->kind == GPUH_ALLOC_PCI || a->kind == GPUH_ALLOC_VF) {
+                int n = group_members(s, &a->addr, m, ARRAY_SIZE(m));
+                for (int i = 0; i < n; i++)
+                        if ((r = gpuh_lockset_add(set, pci_key(&m[i], key))) < 0)
+                                return r;
+        }
+        return 0;
+}
+
+/* Does the XML carry the hostdevs of @a? Sets *@managed when a PCI one is managed='yes'. */
+static const struct gpuh_pci_addr *missing_hostdev(const struct gpuh_domxml *d, const struct gpuh_alloc *a, bool *managed)
+{
+        const struct gpuh_pci_addr *need[GPUH_ALLOC_MAX_COMPANIONS + 1];
+        size_t n = 0;
+
+        *managed = false;
+        if (a->kind == GPUH_ALLOC_MDEV) {
+                for (size_t k = 0; k < d->n_hostdevs; k++)
+                        if (d->hostdevs[k].is_mdev && streq(d->hostdevs[k].uuid, a->uuid))
+                                return NULL;
+                return &a->parent;
+        }
+        need[n++] = &a->addr;
+        for (size_t c = 0; c < a->n_companions; c++)
+                need[n++] = &a->companions[c];
+        for (size_t i = 0; i < n; i++) {
+                bool found = false;
+                for (size_t k = 0; k < d->n_hostdevs && !found; k++)
+                        if (!d->hostdevs[k].is_mdev && gpuh_pci_addr_cmp(&d->hostdevs[k].addr, need[i]) == 0) {
+                                found = true;
+                                if (i == 0)
+                                        *managed = d->hostdevs[k].managed;
+                        }
+                if (!found)
+                        return need[i];
+        }
+        return NULL;
+}
+
+static bool same_device(const struct gpuh_alloc *x, const struct gpuh_alloc *y)
+{
+        if (x->kind != y->kind)
+                return false;
+        return x->kind == GPUH_ALLOC_MDEV ? streq(x->uuid, y->uuid) : gpuh_pci_addr_cmp(&x->addr, &y->addr) == 0;
+}
+
+/* The reservation must be this domain's and hold every record device; a missing or expired
+ * one is made again when no other domain's live reservation holds the devices. */
+static int check_reservation(struct sc *s, const struct gpuh_domxml *d, char **reterr)
+{
+        struct gpuh_reservation *all = NULL, *own = NULL;
+        size_t n = 0;
+        int64_t now = (int64_t) time(NULL);
+        struct gpuh_warnings w = { 0 };
+        int r;
+
+        if (!s->state)
+                return 0;       /* dry run without a state directory: nothing reserved anywhere */
+        r = gpuh_reservations_load(s->state, &all, &n, &w);
+        if (r < 0) {
+                r = gpuh_error(reterr, r, "%s: %s", d->name, w.n ? w.v[w.n - 1] : strerror(-r));
+                gpuh_warnings_clear(&w);
+                return r;
+        }
+        gpuh_warnings_clear(&w);
+        for (size_t i = 0; i < n; i++)
+                if (streq(all[i].domain, d->name))
+                        own = &all[i];
+        if (own && gpuh_reservation_live(own, now)) {
+                if (own->uuid && d->uuid && !streq(own->uuid, d->uuid)) {
+                        r = gpuh_error(reterr, -EBUSY, "%s: its reservation belongs to another domain of that name "
+                                       "(uuid %s, this one is %s)", d->name, own->uuid, d->uuid);
+                        goto out;
+                }
+                for (size_t i = 0; i < d->n_record; i++) {
+                        bool held = false;
+                        for (size_t k = 0; k < own->n_devices && !held; k++)
+                                held = same_device(&own->devices[k], &d->record[i]);
+                        if (!held) {
+                                char a[GPUH_PCI_ADDR_MAX];
+                                r = gpuh_error(reterr, -EBUSY, "%s: its reservation does not hold %s, which its allocation "
+                                               "record names", d->name,
+                                               d->record[i].kind == GPUH_ALLOC_MDEV ? d->record[i].uuid
+                                               : gpuh_pci_addr_format(&d->record[i].addr, a));
+                                goto out;
+                        }
+                }
+                r = 0;
+                goto out;
+        }
+        /* none, or expired: reserve again unless another domain holds a device */
+        for (size_t i = 0; i < n; i++) {
+                if (&all[i] == own || !gpuh_reservation_live(&all[i], now))
+                        continue;
+                for (size_t k = 0; k < d->n_record; k++)
+                        if (gpuh_reservation_holds(&all[i], &d->record[k])) {
+                                char a[GPUH_PCI_ADDR_MAX];
+                                r = gpuh_error(reterr, -EBUSY, "%s: %s is reserved for %s", d->name,
+                                               d->record[k].kind == GPUH_ALLOC_MDEV ? d->record[k].uuid
+                                               : gpuh_pci_addr_format(&d->record[k].addr, a), all[i].domain);
+                                goto out;
+                        }
+        }
+        if (!s->o->dry_run) {
+                struct gpuh_reservation rv = {
+                        .domain = d->name, .uuid = d->uuid, .state = (char *) "reserved", .created = now,
+                        .expires = now + s->cfg->reservation_ttl_s, .devices = d->record, .n_devices = d->n_record,
+                };
+                r = gpuh_reservation_write(s->state, &rv);
+                if (r < 0) {
+                        r = gpuh_error(reterr, -EIO, "%s: cannot write its reservation: %s", d->name, strerror(-r));
+                        goto out;
+                }
+                gpuh_log(LOG_INFO, "%s: reserved again from its allocation record", d->name);
+        }
+        r = 0;
+out:
+        gpuh_reservations_free(all, n);
+        return r;
+}
+
+/* Another domain's journal naming a device, while that domain's reservation is live: in use. */
+static int check_journals(struct sc *s, char **reterr)
+{
+        for (size_t i = 0; i < s->locks.n; i++) {
+                struct gpuh_journal *other = other_with(s, s->locks.names[i], NULL);
+
+                if (!other || strncmp(s->locks.names[i], "vm-", 3) == 0)
+                        continue;
+                if (reservation_live(s, other->domain))
+                        return gpuh_error(reterr, -EBUSY, "%s: %s is in use by %s (its journal)", s->vm,
+                                          strchr(s->locks.names[i], '-') + 1, other->domain);
+        }
+        return 0;
+}
+
+int gpuh_sc_prepare(const struct gpuh_sc_opts *o, const char *xml, size_t len, json_object **ret_plan, char **reterr)
+{
+        struct sc s = { 0 };
+        struct gpuh_domxml *d = NULL;
+        _cleanup_free_ bool *managed = NULL;
+        const char *asked = NULL;
+        int64_t t0 = now_us();
+        size_t done_before = 0;
+        int r;
+
+        *reterr = NULL;
+        if (ret_plan)
+                *ret_plan = NULL;
+        s.vm_lock = -1;
+        r = gpuh_domxml_parse(xml, len, &d, reterr);
+        if (r < 0)
+                goto out;
+        s.vm = d->name;
+        if (o->dry_run && !(s.plan = plan_new(d->name, "prepare"))) {
+                r = -ENOMEM;
+                goto out;
+        }
+
+        /* What does it ask for? Nothing: the common case, left untouched. */
+        if (d->n_requests > 0)
+                asked = "its gpuhooks:request element";
+        else
+                for (size_t i = 0; i < o->cfg->n_rules && !asked; i++)
+                        if (gpuh_rule_matches(&o->cfg->rules[i].match, d->name, &d->cs))
+                                asked = "a transformer.rules entry of the configuration";
+        if (!d->has_record && !asked) {
+                r = 0;
+                goto out;
+        }
+        if (!d->has_record || d->n_record == 0) {
+                r = gpuh_error(reterr, -ENODEV, "%s asks for GPUs (%s) but its XML carries no gpuhooks allocation record: "
+                               "the transformer did not run, refusing to start it without them", d->name,
+                               asked ? asked : "an empty allocation record");
+                goto out;
+        }
+        managed = calloc(d->n_record, sizeof(bool));
+        if (!managed) {
+                r = -ENOMEM;
+                goto out;
+        }
+        for (size_t i = 0; i < d->n_record; i++) {
+                const struct gpuh_pci_addr *miss = missing_hostdev(d, &d->record[i], &managed[i]);
+                char a[GPUH_PCI_ADDR_MAX];
+
+                if (!miss)
+                        continue;
+                r = gpuh_error(reterr, -ENODEV, "%s: its allocation record names %s but the XML has no hostdev for it",
+                               d->name, d->record[i].kind == GPUH_ALLOC_MDEV ? d->record[i].uuid
+                                                                             : gpuh_pci_addr_format(miss, a));
+                goto out;
+        }
+
+        r = sc_open(&s, o, reterr);
+        if (r < 0)
+                goto out;
+        r = vm_lock(&s, o->cfg->lock_timeout_ms, reterr);
+        if (r < 0)
+                goto out;
+        /* our own journal, as an unfinished earlier prepare left it: only we append to it */
+        if (gpuh_journal_load(s.jdir, d->name, &s.j) == 0)
+                for (size_t i = 0; i < s.j->n; i++) {
+                        char key[KEY_MAX];
+                        if ((r = gpuh_lockset_add(&s.locks, gpuh_jentry_key(&s.j->e[i], key, sizeof(key)))) < 0)
+                                goto out;
+                }
+        for (size_t i = 0; i < d->n_record; i++)
+                if ((r = device_keys(&s, &d->record[i], &s.locks)) < 0)
+                        goto out;
+        r = take_locks(&s, reterr);
+        if (r < 0)
+                goto out;
+
+        r = host_lock(&s, reterr);
+        if (r < 0)
+                goto out;
+        r = check_reservation(&s, d, reterr);
+        if (r == 0)
+                r = load_journals(&s, d->uuid, reterr);
+        host_unlock(&s);
+        if (r == 0)
+                r = check_journals(&s, reterr);
+        if (r < 0)
+                goto out;
+        done_before = s.j->n;
+
+        for (size_t i = 0; i < d->n_record; i++) {
+                r = prepare_device(&s, &d->record[i], managed[i], reterr);
+                if (r < 0)
+                        break;
+        }
+        if (r < 0 && !o->dry_run && s.j->n > 0) {
+                /* undo everything, in reverse: the devices end as they were before the start */
+                _cleanup_free_ char *err = NULL;
+                size_t n = s.j->n;
+                int k = replay(&s, &err);
+
+                if (k == 0)
+                        k = commit_journal(&s, FREE_ALWAYS, &err);
+                else
+                        commit_journal(&s, FREE_ALWAYS, NULL);
+                event(&s, "rollback", NULL, NULL, NULL, t0, k, err);
+                if (k < 0 && *reterr) {
+                        char *m = NULL;
+                        if (asprintf(&m, "%s; rollback incomplete (%zu of %zu changes kept in the journal): %s", *reterr,
+                                     s.j->n, n, err ? err : strerror(-k)) >= 0) {
+                                free(*reterr);
+                                *reterr = m;
+                        }
+                }
+                goto out;
+        }
+        if (r == 0 && s.j->n > done_before)
+                event(&s, "prepare", NULL, NULL, NULL, t0, 0, NULL);
+out:
+        if (r < 0 && d)
+                prefix_vm(d->name, reterr);
+        plan_finish(&s, r, reterr);
+        if (ret_plan)
+                *ret_plan = TAKE_PTR(s.plan);
+        if (s.plan)
+                json_object_put(s.plan);
+        if (r < 0 && !*reterr && r != -ENOMEM)
+                gpuh_error(reterr, r, "%s: %s", d && d->name ? d->name : "domain", strerror(-r));
+        sc_done(&s);
+        gpuh_domxml_free(d);
+        return r;
+}
+
+/* ---- started, release, onStop, reconcile ------------------------------------------------ */
+
+int gpuh_sc_started(const struct gpuh_sc_opts *o, const char *domain, char **reterr)
+{
+        struct sc s = { 0 };
+        struct gpuh_reservation res;
+        int r;
+
+        *reterr = NULL;
+        s.vm_lock = -1;
+        s.vm = domain;
+        if (!gpuh_domxml_name_ok(domain))
+                return gpuh_error(reterr, -EINVAL, "'%s' is not a usable domain name", domain);
+        if (o->dry_run)
+                return 0;
+        r = sc_open(&s, o, reterr);
+        if (r == 0)
+                r = host_lock(&s, reterr);
+        if (r == 0) {
+                r = gpuh_reservation_load(s.state, domain, &res);
+                if (r == 0) {
+                        if (!res.state || !streq(res.state, "running")) {
+                                free(res.state);
+                                res.state = strdup("running");
+                                r = res.state ? gpuh_reservation_write(s.state, &res) : -ENOMEM;
+                                if (r < 0)
+                                        gpuh_error(reterr, r, "%s: cannot mark its reservation running: %s", domain,
+                                                   strerror(-r));
+                                else
+                                        gpuh_log(LOG_INFO, "%s: reservation marked running", domain);
+                        }
+                        gpuh_reservation_clear(&res);
+                } else if (r == -ENOENT)
+                        r = 0;
+                else
+                        gpuh_error(reterr, r, "%s: cannot read its reservation: %s", domain, strerror(-r));
+                host_unlock(&s);
+        }
+        sc_done(&s);
+        return r;
+}
+
+/* Release @domain's journal; the domain lock is taken with @lock_timeout_ms. */
+static int release_one(const struct gpuh_sc_opts *o, const char *domain, enum free_mode mode, int lock_timeout_ms,
+                       json_object *plans, char **reterr)
+{
+        struct sc s = { 0 };
+        int64_t t0 = now_us();
+        size_t n0 = 0;
+        int r;
+
+        s.vm_lock = -1;
+        s.vm = domain;
+        if (!gpuh_domxml_name_ok(domain))
+                return gpuh_error(reterr, -EINVAL, "'%s' is not a usable domain name", domain);
+        if (o->dry_run && !(s.plan = plan_new(domain, "release"))) {
+                r = -ENOMEM;
+                goto out;
+        }
+        r = sc_open(&s, o, reterr);
+        if (r < 0)
+                goto out;
+        r = vm_lock(&s, lock_timeout_ms, reterr);
+        if (r < 0)
+                goto out;
+        r = gpuh_journal_load(s.jdir, domain, &s.j);
+        if (r == -ENOENT) {
+                r = gpuh_journal_new(domain, NULL, &s.j);
+                if (r < 0)
+                        goto out;
+        } else if (r < 0) {
+                r = gpuh_error(reterr, r == -ENOMEM ? r : -EBADMSG, "%s: its journal '%s/%s.journal' is unusable (%s): "
+                               "restore its devices by hand, then remove it", domain, s.jdir, domain,
+                               r == -EBADMSG ? "malformed" : strerror(-r));
+                goto out;
+        }
+        for (size_t i = 0; i < s.j->n; i++) {
+                char key[KEY_MAX];
+                if ((r = gpuh_lockset_add(&s.locks, gpuh_jentry_key(&s.j->e[i], key, sizeof(key)))) < 0)
+                        goto out;
+                if (s.j->e[i].op == GPUH_JOP_SRIOV) {
+                        /* disabling VFs touches every VF: take them all */
+                        _cleanup_free_ struct gpuh_pci_addr *vfs = NULL;
+                        int n = pf_vfs(&s, &s.j->e[i].dev, &vfs);
+                        for (int k = 0; k < n; k++)
+                                if ((r = gpuh_lockset_add(&s.locks, pci_key(&vfs[k], key))) < 0)
+                                        goto out;
+                }
+        }
+        r = take_locks(&s, reterr);
+        if (r < 0)
+                goto out;
+        r = host_lock(&s, reterr);
+        if (r == 0)
+                r = load_journals(&s, NULL, reterr);    /* ours again: another may have taken entries over */
+        host_unlock(&s);
+        if (r < 0)
+                goto out;
+        n0 = s.j->n;
+        r = replay(&s, reterr);
+        {
+                int k = commit_journal(&s, mode, r < 0 ? NULL : reterr);
+                if (r == 0)
+                        r = k;
+        }
+        if (n0 > 0 || r < 0)
+                event(&s, "release", NULL, NULL, NULL, t0, r, *reterr);
+        if (r == 0 && !o->dry_run && s.vm_lock >= 0) {
+                char name[GPUH_DOMXML_NAME_MAX + 8];
+                snprintf(name, sizeof(name), "vm-%s", domain);
+                gpuh_lockset_release(&s.locks);
+                gpuh_lock_drop(s.lockdir, name, s.vm_lock);
+                s.vm_lock = -1;
+        }
+out:
+        if (r < 0)
+                prefix_vm(domain, reterr);
+        plan_finish(&s, r, reterr);
+        if (s.plan) {
+                if (plans)
+                        json_object_array_add(plans, TAKE_PTR(s.plan));
+                else
+                        json_object_put(s.plan);
+        }
+        sc_done(&s);
+        return r;
+}
+
+int gpuh_sc_release(const struct gpuh_sc_opts *o, const char *domain, json_object **ret_plan, char **reterr)
+{
+        json_object *plans = NULL;
+        int r;
+
+        *reterr = NULL;
+        if (ret_plan)
+                *ret_plan = NULL;
+        if (o->dry_run && !(plans = json_object_new_array()))
+                return -ENOMEM;
+        r = release_one(o, domain, FREE_ALWAYS, o->cfg->lock_timeout_ms, plans, reterr);
+        if (plans && ret_plan && json_object_array_length(plans) > 0)
+                *ret_plan = json_object_get(json_object_array_get_idx(plans, 0));
+        json_object_put(plans);
+        return r;
+}
+
+/* Which domains run: libvirt when allowed, else the XML files libvirt keeps. */
+static int load_usage(const struct gpuh_sc_opts *o, struct gpuh_vm_usage **ret, char **reterr)
+{
+        _cleanup_(gpuh_vm_usage_freep) struct gpuh_vm_usage *u = NULL;
+        _cleanup_free_ char *err = NULL;
+        char *const *dirs = o->xml_dirs && o->xml_dirs[0] ? o->xml_dirs : o->cfg->domain_xml_dirs;
+        struct gpuh_warnings w = { 0 };
+        int r;
+
+        r = gpuh_vm_usage_new(&u);
+        if (r < 0)
+                return r;
+        if (!o->no_libvirt) {
+                r = gpuh_vm_usage_load_libvirt(u, o->connect ? o->connect : o->cfg->libvirt_uri, o->cfg->libvirt_timeout_ms,
+                                               &err);
+                if (r >= 0) {
+                        *ret = TAKE_PTR(u);
+                        return 0;
+                }
+                gpuh_log(LOG_INFO, "libvirt cannot say which domains run (%s): reading its domain XML files",
+                         err ? err : strerror(-r));
+        }
+        r = gpuh_vm_usage_load_dirs(u, dirs, &w);
+        gpuh_warnings_clear(&w);
+        if (r < 0)
+                return r;
+        if (gpuh_vm_usage_source(u) == GPUH_VM_SOURCE_NONE)
+                return gpuh_error(reterr, -EIO, "cannot tell which domains run: neither libvirt nor its domain XML "
+                                  "files could be read; nothing released");
+        *ret = TAKE_PTR(u);
+        return 0;
+}
+
+static bool runs(struct gpuh_vm_usage *u, const char *domain)
+{
+        const struct gpuh_vm *vm = gpuh_vm_usage_find(u, domain);
+
+        return vm && gpuh_vm_state_is_active(vm->state);
+}
+
+int gpuh_sc_stopped(const struct gpuh_sc_opts *o, const char *domain, json_object **ret_plan, char **reterr)
+{
+        _cleanup_(gpuh_vm_usage_freep) struct gpuh_vm_usage *u = NULL;
+        json_object *plans = NULL;
+        int r;
+
+        *reterr = NULL;
+        if (ret_plan)
+                *ret_plan = NULL;
+        if (!gpuh_domxml_name_ok(domain))
+                return gpuh_error(reterr, -EINVAL, "'%s' is not a usable domain name", domain);
+        r = load_usage(o, &u, reterr);
+        if (r < 0)
+                return r;
+        if (runs(u, domain)) {
+                gpuh_log(LOG_INFO, "%s still runs: nothing released", domain);
+                if (ret_plan && o->dry_run && (*ret_plan = plan_new(domain, "release")))
+                        json_object_object_add(*ret_plan, "error", NULL);
+                return 0;
+        }
+        if (o->dry_run && !(plans = json_object_new_array()))
+                return -ENOMEM;
+        r = release_one(o, domain, FREE_RUNNING, o->cfg->lock_timeout_ms, plans, reterr);
+        if (plans && ret_plan && json_object_array_length(plans) > 0)
+                *ret_plan = json_object_get(json_object_array_get_idx(plans, 0));
+        json_object_put(plans);
+        return r;
+}
+
+int gpuh_sc_reconcile(const struct gpuh_sc_opts *o, json_object **ret_plan, char **reterr)
+{
+        _cleanup_(gpuh_vm_usage_freep) struct gpuh_vm_usage *u = NULL;
+        _cleanup_strv_free_ char **names = NULL;
+        struct gpuh_reservation *res = NULL;
+        struct gpuh_warnings w = { 0 };
+        struct sc s = { 0 };
+        json_object *plans = NULL;
+        int64_t now = (int64_t) time(NULL);
+        int min_age = o->min_age_s >= 0 ? o->min_age_s : o->cfg->reconcile_min_age_s;
+        size_t n_res = 0;
+        int r, first = 0;
+
+        *reterr = NULL;
+        if (ret_plan)
+                *ret_plan = NULL;
+        s.vm_lock = -1;
+        r = load_usage(o, &u, reterr);
+        if (r < 0)
+                return r;
+        r = sc_open(&s, o, reterr);
+        if (r < 0) {
+                sc_done(&s);
+                return r;
+        }
+        if (o->dry_run && !(plans = json_object_new_array())) {
+                sc_done(&s);
+                return -ENOMEM;
+        }
+        /* candidates: every journal, and every reservation marked running */
+        r = gpuh_journal_list(s.jdir, &names);
+        if (r >= 0 && s.state) {
+                r = host_lock(&s, reterr);
+                if (r == 0) {
+                        r = gpuh_reservations_load(s.state, &res, &n_res, &w);
+                        host_unlock(&s);
+                        if (r < 0)
+                                gpuh_error(reterr, r, "%s", w.n ? w.v[w.n - 1] : strerror(-r));
+                }
+        }
+        gpuh_warnings_clear(&w);
+        if (r < 0) {
+                json_object_put(plans);
+                sc_done(&s);
+                return r;
+        }
+        for (size_t i = 0; i < n_res; i++) {
+                bool listed = false;
+                size_t k = 0;
+                char **nn;
+
+                if (!res[i].state || !streq(res[i].state, "running"))
+                        continue;
+                for (; names && names[k]; k++)
+                        listed = listed || streq(names[k], res[i].domain);
+                if (listed)
+                        continue;
+                nn = realloc(names, (k + 2) * sizeof(char *));
+                if (!nn || !(nn[k] = strdup(res[i].domain))) {
+                        names = nn ? nn : names;
+                        r = -ENOMEM;
+                        break;
+                }
+                nn[k + 1] = NULL;
+                names = nn;
+        }
+        for (char **p = names; r >= 0 && p && *p; p++) {
+                struct gpuh_journal *j = NULL;
+                _cleanup_free_ char *err = NULL;
+                int k;
+
+                if (runs(u, *p))
+                        continue;
+                if (gpuh_journal_load(s.jdir, *p, &j) == 0) {
+                        bool young = min_age > 0 && j->created > now - min_age;
+                        gpuh_journal_free(j);
+                        if (young) {
+                                gpuh_log(LOG_INFO, "%s: journal younger than %d s, left for now", *p, min_age);
+                                continue;
+                        }
+                }
+                k = release_one(o, *p, FREE_RUNNING, 0, plans, &err);
+                if (k == -ETIMEDOUT) {
+                        gpuh_log(LOG_INFO, "%s: another hook is working on it, left for now", *p);
+                        continue;
+                }
+                if (k < 0) {
+                        gpuh_log(LOG_WARNING, "%s", err ? err : strerror(-k));
+                        if (first == 0) {
+                                first = k;
+                                *reterr = TAKE_PTR(err);
+                        }
+                } else
+                        gpuh_log(LOG_INFO, "%s: released (it no longer runs)", *p);
+        }
+        gpuh_reservations_free(res, n_res);
+        sc_done(&s);
+        if (ret_plan)
+                *ret_plan = plans;
+        else
+                json_object_put(plans);
+        return r < 0 ? r : first;
+}
