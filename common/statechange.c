@@ -9,6 +9,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -467,7 +468,26 @@ static bool reservation_live(struct sc *s, const char *domain)
  * device move into ours, in their order: they hold the device's state from before that
  * domain, which is what our release must restore. One device, one journal.
  */
+static int journal_entry(struct sc *s, struct gpuh_jentry *e, bool change, char **reterr);
+
 static int journal_change(struct sc *s, struct gpuh_jentry *e, char **reterr)
+{
+        return journal_entry(s, e, true, reterr);
+}
+
+/* Nothing to change on the device, but a stale journal may name it: take that over, so that
+ * our release restores the state from before that domain, and its late release leaves the
+ * device alone. */
+static int journal_takeover(struct sc *s, struct gpuh_jentry *e, char **reterr)
+{
+        char key[KEY_MAX];
+
+        if (!other_with(s, gpuh_jentry_key(e, key, sizeof(key)), NULL))
+                return 0;
+        return journal_entry(s, e, false, reterr);
+}
+
+static int journal_entry(struct sc *s, struct gpuh_jentry *e, bool change, char **reterr)
 {
         char key[KEY_MAX];
         struct gpuh_journal *stale;
@@ -493,6 +513,8 @@ static int journal_change(struct sc *s, struct gpuh_jentry *e, char **reterr)
                         if (stale->e[i].op == e->op)
                                 return 0;
                 }
+                if (!change)
+                        return 0;
                 json_object *st = json_object_new_object();
                 if (st) {
                         json_object_object_add(st, "step", json_object_new_string("journal"));
@@ -534,7 +556,7 @@ static int journal_change(struct sc *s, struct gpuh_jentry *e, char **reterr)
                         r = 0;
                 gpuh_journal_free(fresh);
         }
-        if (r == 0 && gpuh_journal_find(s->j, key, (int) e->op) < 0)
+        if (r == 0 && change && gpuh_journal_find(s->j, key, (int) e->op) < 0)
                 r = gpuh_journal_append(s->jdir, s->j, e);
         host_unlock(s);
         if (r < 0)
@@ -960,8 +982,12 @@ static int bind_functions(struct sc *s, const struct fn *f, size_t n, char **ret
                 int64_t t0 = now_us();
                 int r;
 
-                if (streq(f[i].driver, GPUH_VFIO_DRIVER) && streq(f[i].override, GPUH_VFIO_DRIVER))
-                        continue;       /* already as wanted: nothing to undo either */
+                if (streq(f[i].driver, GPUH_VFIO_DRIVER) && streq(f[i].override, GPUH_VFIO_DRIVER)) {
+                        /* already as wanted: nothing to change, nothing of ours to undo */
+                        if ((r = journal_takeover(s, &e, reterr)) < 0)
+                                return r;
+                        continue;
+                }
                 gpuh_pci_addr_format(&f[i].a, name);
                 snprintf(e.driver, sizeof(e.driver), "%s", f[i].driver);
                 snprintf(e.override, sizeof(e.override), "%s", f[i].override);
@@ -1094,11 +1120,12 @@ static int prepare_device(struct sc *s, const struct gpuh_alloc *a, bool managed
                 if (r < 0)
                         return gpuh_error(reterr, r == -ENOENT ? -ENODEV : r, "%s: %s has no NVIDIA vGPU interface "
                                           "(nvidia/current_vgpu_type): %s", s->vm, name, strerror(-r));
-                if (cur == a->vgpu_type)
-                        return 0;       /* set already (by the operator or an earlier start) */
                 if (vfio_holders(s, pci_group(s, &a->addr), &desc) > 0)
                         return gpuh_error(reterr, -EBUSY, "%s: %s is in use (vGPU type %llu): %s", s->vm, name,
                                           (unsigned long long) cur, desc);
+                if (cur == a->vgpu_type)
+                        /* set already (by the operator, or by a domain that stopped unreleased) */
+                        return journal_takeover(s, &e, reterr);
                 e.old = (unsigned) cur;
                 r = journal_change(s, &e, reterr);
                 if (r < 0)
@@ -1407,6 +1434,20 @@ out:
 
 /* ---- started, release, onStop, reconcile ------------------------------------------------ */
 
+/* Has @domain a journal or a reservation? Every domain of the host passes through the hooks;
+ * those that never had a GPU cost a stat(2) or two, and leave nothing behind. */
+static bool has_state(const struct gpuh_sc_opts *o, const char *domain)
+{
+        const char *dir = env_or(o->state_dir, "GPUHOOKS_STATE_DIR", GPUH_STATE_DIR_DEFAULT);
+        char path[PATH_MAX];
+
+        snprintf(path, sizeof(path), "%s/journal/%s.journal", dir, domain);
+        if (access(path, F_OK) == 0)
+                return true;
+        snprintf(path, sizeof(path), "%s/reservations/%s.json", dir, domain);
+        return access(path, F_OK) == 0;
+}
+
 int gpuh_sc_started(const struct gpuh_sc_opts *o, const char *domain, char **reterr)
 {
         struct sc s = { 0 };
@@ -1418,7 +1459,7 @@ int gpuh_sc_started(const struct gpuh_sc_opts *o, const char *domain, char **ret
         s.vm = domain;
         if (!gpuh_domxml_name_ok(domain))
                 return gpuh_error(reterr, -EINVAL, "'%s' is not a usable domain name", domain);
-        if (o->dry_run)
+        if (o->dry_run || !has_state(o, domain))
                 return 0;
         r = sc_open(&s, o, reterr);
         if (r == 0)
@@ -1462,6 +1503,10 @@ static int release_one(const struct gpuh_sc_opts *o, const char *domain, enum fr
                 return gpuh_error(reterr, -EINVAL, "'%s' is not a usable domain name", domain);
         if (o->dry_run && !(s.plan = plan_new(domain, "release"))) {
                 r = -ENOMEM;
+                goto out;
+        }
+        if (!has_state(o, domain)) {
+                r = 0;
                 goto out;
         }
         r = sc_open(&s, o, reterr);

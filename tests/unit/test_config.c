@@ -33,6 +33,14 @@ static void test_defaults(void **state)
         assert_string_equal(c->domain_xml_dirs[1], "/etc/libvirt/qemu");
         assert_null(c->domain_xml_dirs[2]);
         assert_false(c->passthrough_boot_vga);
+        assert_string_equal(c->on_start_method, "onStart");
+        assert_string_equal(c->on_stop_method, "onStop");
+        assert_int_equal(c->write_timeout_ms, 10000);
+        assert_int_equal(c->lock_timeout_ms, 10000);
+        assert_int_equal(c->nvidia_mdev_grace_ms, 10000);
+        assert_int_equal(c->reconcile_min_age_s, 120);
+        assert_false(c->enable_sriov);
+        assert_false(gpuh_config_keep_vfio(c, 0x10de, 0x2330));
         gpuh_config_free(c);
 
         /* a path the operator named must exist */
@@ -67,6 +75,28 @@ static void test_full(void **state)
         gpuh_config_free(c);
 }
 
+static void test_state_change(void **state)
+{
+        struct gpuh_config *c = NULL;
+        char *err = NULL;
+
+        assert_int_equal(load_text("{\"state_change\": {\"on_start_method\": \"vmStarted\", \"on_stop_method\": \"vm_stopped\","
+                                   " \"write_timeout_ms\": 100, \"lock_timeout_ms\": 600000, \"enable_sriov\": true,"
+                                   " \"keep_vfio\": [\"10de:2330\", \"1002:*\"], \"nvidia_mdev_grace_ms\": 0,"
+                                   " \"reconcile_min_age_s\": 0}}", &c, &err), 0);
+        assert_string_equal(c->on_start_method, "vmStarted");
+        assert_string_equal(c->on_stop_method, "vm_stopped");
+        assert_int_equal(c->write_timeout_ms, 100);
+        assert_int_equal(c->lock_timeout_ms, 600000);
+        assert_true(c->enable_sriov);
+        assert_true(gpuh_config_keep_vfio(c, 0x10de, 0x2330));
+        assert_false(gpuh_config_keep_vfio(c, 0x10de, 0x2331));
+        assert_true(gpuh_config_keep_vfio(c, 0x1002, 0x740f));
+        assert_int_equal(c->nvidia_mdev_grace_ms, 0);
+        assert_int_equal(c->reconcile_min_age_s, 0);
+        gpuh_config_free(c);
+}
+
 static void test_rejects(void **state)
 {
         static const struct { const char *text, *needle; } bad[] = {
@@ -86,6 +116,17 @@ static void test_rejects(void **state)
                 { "{\"libvirt\": {\"uri\": 5}}", "uri" },
                 { "{\"libvirt\": {\"domain_xml_dirs\": [\"relative\"]}}", "domain_xml_dirs[0]" },
                 { "{\"libvirt\": []}", "'libvirt' must be an object" },
+                { "{\"state_change\": {\"write_timeout_ms\": 99}}", "write_timeout_ms" },
+                { "{\"state_change\": {\"lock_timeout_ms\": 600001}}", "lock_timeout_ms" },
+                { "{\"state_change\": {\"on_start_method\": \"on start\"}}", "on_start_method" },
+                { "{\"state_change\": {\"on_stop_method\": \"-x\"}}", "on_stop_method" },
+                { "{\"state_change\": {\"on_start_method\": \"same\", \"on_stop_method\": \"same\"}}", "must differ" },
+                { "{\"state_change\": {\"on_stop_method\": \"reconcile\"}}", "must differ" },
+                { "{\"state_change\": {\"keep_vfio\": [\"10DE:2330\"]}}", "keep_vfio[0]" },
+                { "{\"state_change\": {\"keep_vfio\": [\"10de\"]}}", "keep_vfio[0]" },
+                { "{\"state_change\": {\"enable_sriov\": \"yes\"}}", "enable_sriov" },
+                { "{\"state_change\": {\"nvidia_mdev_grace_ms\": -1}}", "nvidia_mdev_grace_ms" },
+                { "{\"state_change\": {\"reconcile\": 1}}", "state_change.reconcile" },
         };
 
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -109,6 +150,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_defaults),
                 cmocka_unit_test(test_full),
+                cmocka_unit_test(test_state_change),
                 cmocka_unit_test(test_rejects),
         };
         return cmocka_run_group_tests_name("config", tests, tu_group_setup, tu_group_teardown);

@@ -1,0 +1,822 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
+"""End-to-end tests of the unmodified libvirt-vm-state-change binary (docs/state-change.md).
+
+  test_statechange.py --hook BIN --transformer BIN --hosts BUILD/fixtures/hosts --src SRC CASE
+
+Devices are changed on fixture hosts mounted under the FUSE sysfs emulator (tests/emu), which
+answers writes as the kernel does; the domain XMLs come from the unmodified transformer run on
+the same emulated host, as on a real host. CASE 'protocol' needs no FUSE; every other case
+exits 77 (skipped) when FUSE cannot be used here.
+
+Prints one line per check and closes with 'N passed, N failed'.
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import random
+
+ARGS = None
+RESULTS = {"passed": 0, "failed": 0}
+NS = "urn:gpuhooks:domain:1"
+
+
+def check(cond, what, detail=None):
+    RESULTS["passed" if cond else "failed"] += 1
+    print(("ok     " if cond else "FAILED ") + what +
+          ("" if cond or detail is None else "".join("\n         " + l for l in str(detail).splitlines()[:40])))
+    sys.stdout.flush()
+    return cond
+
+
+def emulator():
+    sys.path.insert(0, os.path.join(ARGS.src, "tests", "emu"))
+    import emu
+    return emu
+
+
+class Result:
+    def __init__(self, p, elapsed):
+        self.rc, self.out, self.err, self.elapsed = p.returncode, p.stdout, p.stderr, elapsed
+
+    def one_line(self):
+        return self.err.endswith("\n") and self.err.count("\n") == 1 and len(self.err.strip()) > 0
+
+    def why(self):
+        return "exit %s, %.2f s\nstdout: %s\nstderr: %s" % (self.rc, self.elapsed, self.out[:1500] or "(empty)",
+                                                           self.err[:3000] or "(empty)")
+
+
+def clean_env(extra=None):
+    e = {k: v for k, v in os.environ.items() if not k.startswith("GPUHOOKS_")}
+    e.pop("LIBVIRT_DEFAULT_URI", None)
+    if extra:
+        e.update(extra)
+    return e
+
+
+def set_domain(xml, name, uuid):
+    xml = re.sub(r"<name>[^<]*</name>", "<name>%s</name>" % name, xml, count=1)
+    return re.sub(r"<uuid>[^<]*</uuid>", "<uuid>%s</uuid>" % uuid, xml, count=1)
+
+
+def domain_xml(fixture, name=None, uuid=None, subst=None):
+    with open(os.path.join(ARGS.src, "fixtures", "domains", fixture)) as f:
+        xml = f.read()
+    for a, b in (subst or {}).items():
+        assert a in xml, (fixture, a)
+        xml = xml.replace(a, b)
+    if name:
+        xml = set_domain(xml, name, uuid or "00000000-0000-4000-8000-%012x" % (abs(hash(name)) % (1 << 48)))
+    return xml
+
+
+def domain_name(xml):
+    return re.search(r"<name>([^<]+)</name>", xml).group(1)
+
+
+class Host:
+    """One fixture host under the emulator, a state directory and a configuration."""
+
+    def __init__(self, host, cfg=None, control=None):
+        self.host = host
+        self.cfg = cfg or {}
+        self.control_init = control
+        self.emu = None
+
+    def __enter__(self):
+        E = emulator()
+        self.emu = E.Emulator(os.path.join(ARGS.hosts, self.host, "sys"), control=self.control_init)
+        self.emu.__enter__()
+        self.tmp = tempfile.mkdtemp(prefix="gpuh-sc-")
+        self.state = os.path.join(self.tmp, "state")
+        self.empty = os.path.join(self.tmp, "no-domains")
+        os.mkdir(self.empty)
+        self.config(self.cfg)
+        return self
+
+    def __exit__(self, *exc):
+        self.emu.__exit__(*exc)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        return False
+
+    def config(self, cfg):
+        c = {"state_change": {"write_timeout_ms": 3000, "lock_timeout_ms": 20000, "nvidia_mdev_grace_ms": 0}}
+        for k, v in cfg.items():
+            c.setdefault(k, {}).update(v)
+        self.cfg_path = os.path.join(self.tmp, "gpuhooks.json")
+        with open(self.cfg_path, "w") as f:
+            json.dump(c, f)
+
+    def opts(self):
+        return ["--config", self.cfg_path, "--sysfs-root", self.emu.root, "--state-dir", self.state,
+                "--dev-dir", self.emu.dev_dir]
+
+    def transform(self, xml):
+        p = subprocess.run([ARGS.transformer, "--config", self.cfg_path, "--sysfs-root", self.emu.root,
+                            "--state-dir", self.state, "--no-libvirt", "--domain-xml-dir", self.empty, "-"],
+                           input=xml, capture_output=True, text=True, env=clean_env(), timeout=60)
+        if p.returncode != 0:
+            raise RuntimeError("transformer failed: " + p.stderr)
+        return p.stdout
+
+    def hook(self, args, stdin="", opts=True, env=None, timeout=120):
+        t0 = time.monotonic()
+        p = subprocess.run([ARGS.hook] + (self.opts() if opts else []) + args, input=stdin, capture_output=True,
+                           text=True, env=clean_env(env), timeout=timeout)
+        return Result(p, time.monotonic() - t0)
+
+    def spawn(self, args, stdin=""):
+        p = subprocess.Popen([ARGS.hook] + self.opts() + args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=clean_env())
+        p.stdin.write(stdin)
+        p.stdin.close()
+        return p
+
+    def prepare(self, xml, extra=()):
+        return self.hook(list(extra) + [domain_name(xml), "prepare", "begin", "-"], stdin=xml)
+
+    def release(self, name, extra=()):
+        return self.hook(list(extra) + [name, "release", "end", "-"], stdin="<domain/>")
+
+    def reconcile(self):
+        return self.hook(["--no-libvirt", "--domain-xml-dir", self.empty, "--min-age", "0", "reconcile"])
+
+    def journals(self):
+        d = os.path.join(self.state, "journal")
+        return sorted(os.listdir(d)) if os.path.isdir(d) else []
+
+    def reservations(self):
+        d = os.path.join(self.state, "reservations")
+        return sorted(f for f in os.listdir(d) if not f.startswith(".")) if os.path.isdir(d) else []
+
+    def snap(self):
+        return snapshot(self.emu)
+
+    def write_seq(self, since=0):
+        """The writes since @since as (file name, value): the path's last component is the same
+        whether a write arrived through a link or not."""
+        return [(w["path"].rsplit("/", 1)[-1], w["value"].rstrip("\n"), w["result"]) for w in self.emu.writes(since)]
+
+
+def snapshot(emu):
+    """Everything the hook may change, read from the emulator's backing tree: driver and
+    driver_override of every function, vGPU types and creatable lists, SR-IOV counts, mdevs,
+    available instances, /dev/vfio nodes."""
+    root = emu.backing
+    s = {}
+    pdir = os.path.join(root, "bus/pci/devices")
+    for bdf in sorted(os.listdir(pdir)):
+        d = os.path.join(pdir, bdf)
+
+        def rd(rel):
+            try:
+                with open(os.path.join(d, rel)) as f:
+                    return f.read().strip()
+            except OSError:
+                return None
+        drv = os.path.join(d, "driver")
+        e = {"driver": os.path.basename(os.readlink(drv)) if os.path.islink(drv) else None,
+             "override": rd("driver_override")}
+        for rel in ("sriov_numvfs", "nvidia/current_vgpu_type", "nvidia/creatable_vgpu_types"):
+            v = rd(rel)
+            if v is not None:
+                e[rel] = v
+        types = os.path.join(d, "mdev_supported_types")
+        if os.path.isdir(types):
+            e["available"] = {t: rd("mdev_supported_types/%s/available_instances" % t) for t in sorted(os.listdir(types))}
+        s[bdf] = e
+    mdir = os.path.join(root, "bus/mdev/devices")
+    s["mdevs"] = sorted((u, os.path.basename(os.readlink(os.path.join(mdir, u, "mdev_type"))))
+                        for u in os.listdir(mdir)) if os.path.isdir(mdir) else []
+    s["dev_vfio"] = sorted(emu.dev_vfio())
+    return s
+
+
+def diff(a, b):
+    out = []
+    for k in sorted(set(a) | set(b)):
+        if a.get(k) != b.get(k):
+            out.append("%s: %s -> %s" % (k, a.get(k), b.get(k)))
+    return "\n".join(out) or "(same)"
+
+
+def driver_of(host, bdf):
+    p = os.path.join(host.emu.backing, "bus/pci/devices", bdf, "driver")
+    return os.path.basename(os.readlink(p)) if os.path.islink(p) else None
+
+
+def group_of(host, bdf):
+    return os.path.basename(os.readlink(os.path.join(host.emu.backing, "bus/pci/devices", bdf, "iommu_group")))
+
+
+def record(xml):
+    """The allocation record's devices, as attribute dicts."""
+    return [dict(re.findall(r'([\w-]+)="([^"]*)"', m)) for m in re.findall(r"<gpuhooks:device ([^>]*?)/?>", xml)]
+
+
+def to_host_drivers(h, bdfs):
+    """Give functions the fixture put on vfio-pci back to the driver the emulator's ID tables
+    pick (as a host whose VM stopped): override cleared, unbound, probed."""
+    for bdf in bdfs:
+        h.emu.write("bus/pci/devices/%s/driver_override" % bdf, "\n")
+        if driver_of(h, bdf):
+            h.emu.write("bus/pci/drivers/%s/unbind" % driver_of(h, bdf), bdf)
+        h.emu.write("bus/pci/drivers_probe", bdf)
+
+
+# ---------------------------------------------------------------------------------------------
+# Scenarios: a host, a domain asking for something, and the devices that must move.
+
+def rtx3080(h):
+    """The RTX 3080 and its audio function (IOMMU group 24), first back on nvidia/snd_hda_intel."""
+    to_host_drivers(h, ["0000:05:00.0", "0000:05:00.1"])
+    return domain_xml("20-dumpxml-request-passthrough-rtx3080.xml")
+
+
+def a2_mdev(h):
+    return domain_xml("21-dumpxml-request-mdev-a2-4q-x2.xml")
+
+
+def l40s_vgpu(h):
+    """A type no free VF has yet: set on one, cleared at release."""
+    return domain_xml("22-dumpxml-request-vendor-vgpu-l40s-8q.xml", subst={"L40S-8Q": "L40S-4Q"})
+
+
+def l40s_preset(h):
+    """The type is already set on a free VF (by the operator): used as it is, nothing to undo."""
+    return domain_xml("22-dumpxml-request-vendor-vgpu-l40s-8q.xml")
+
+
+def s7150_vf(h):
+    return domain_xml("23-dumpxml-request-vf-s7150v.xml")
+
+
+SCENARIOS = {
+    "rtx3080": ("consumer-rtx3080", rtx3080),
+    "a2-mdev": ("hpe-dl380g9-a2-vgpu", a2_mdev),
+    "l40s-vgpu": ("l40s-vendor-vgpu", l40s_vgpu),
+    "l40s-preset": ("l40s-vendor-vgpu", l40s_preset),
+    "s7150-vf": ("amd-mxgpu-instinct", s7150_vf),
+}
+
+
+def mutating():
+    return [(n, v) for n, v in SCENARIOS.items() if n != "l40s-preset"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Cases
+
+def case_roundtrip():
+    """Start then stop restores the exact prior state, on each kind of device; what prepare did
+    is what the journal says and what the dry run listed."""
+    for name, (host, make) in SCENARIOS.items():
+        with Host(host) as h:
+            xml0 = make(h)
+            before = h.snap()
+            xml = h.transform(xml0)
+            vm = domain_name(xml)
+            rec = record(xml)
+            check(len(rec) > 0, "%s: the transformer wrote an allocation record" % name, xml[-2000:])
+            n0 = len(h.emu.writes())
+            dry = h.prepare(xml, extra=["--dry-run"])
+            check(dry.rc == 0 and len(h.emu.writes()) == n0 and h.journals() == [],
+                  "%s: --dry-run exits 0 and changes nothing (no write, no journal)" % name, dry.why())
+            try:
+                plan = json.loads(dry.out)
+            except ValueError:
+                plan = {"steps": []}
+            planned = [(s["path"].rsplit("/", 1)[-1], s["value"]) for s in plan["steps"] if s["step"] == "write"]
+            r = h.prepare(xml)
+            check(r.rc == 0 and r.out == "" and r.err == "", "%s: prepare begin exits 0, prints nothing" % name, r.why())
+            done = [(p, v) for p, v, res in h.write_seq(n0)]
+            nothing = name == "l40s-preset"
+            check(planned == done and (len(done) == 0) == nothing,
+                  "%s: the dry run listed exactly the writes prepare made (%d)" % (name, len(done)),
+                  "planned %s\nmade    %s" % (planned, done))
+            after = h.snap()
+            for d in rec:
+                if d["kind"] in ("pci", "vf"):
+                    check(after[d["address"]]["driver"] == "vfio-pci" and after[d["address"]]["override"] == "vfio-pci",
+                          "%s: %s is on vfio-pci with driver_override" % (name, d["address"]), after[d["address"]])
+                elif d["kind"] == "mdev":
+                    check((d["uuid"], d["mdev-type"]) in after["mdevs"], "%s: mdev %s created as %s" %
+                          (name, d["uuid"], d["mdev-type"]), after["mdevs"])
+                elif d["kind"] == "vendor-vgpu":
+                    check(after[d["address"]].get("nvidia/current_vgpu_type") == d["vgpu-type"],
+                          "%s: %s has vGPU type %s, driver still %s" % (name, d["address"], d["vgpu-type"],
+                                                                        after[d["address"]]["driver"]),
+                          after[d["address"]])
+                    check(after[d["address"]]["driver"] == before[d["address"]]["driver"],
+                          "%s: the vendor vGPU VF stays on its driver" % name)
+            check(h.journals() == ([] if nothing else [vm + ".journal"]),
+                  "%s: the journal is kept while the domain runs (none when nothing changed)" % name, h.journals())
+            r = h.hook([vm, "started", "begin", "-"], stdin=xml)
+            with open(os.path.join(h.state, "reservations", vm + ".json")) as f:
+                check(r.rc == 0 and json.load(f)["state"] == "running", "%s: started marks the reservation running" % name)
+            r = h.release(vm)
+            check(r.rc == 0 and r.err == "", "%s: release end exits 0" % name, r.why())
+            end = h.snap()
+            check(end == before, "%s: after release every device is exactly as before the start" % name, diff(before, end))
+            check(h.journals() == [] and h.reservations() == [], "%s: journal and reservation are gone" % name,
+                  (h.journals(), h.reservations()))
+            r = h.release(vm)
+            check(r.rc == 0 and h.snap() == before, "%s: a second release is harmless" % name, r.why())
+
+
+def case_failures():
+    """A write failing at each step of prepare undoes everything: one line, exit 1, prior state."""
+    errnos = ["EBUSY", "EINVAL", "ENODEV", "EIO"]
+    for name, (host, make) in mutating():
+        with Host(host) as h:
+            xml = h.transform(make(h))
+            vm = domain_name(xml)
+            before = h.snap()
+            n0 = len(h.emu.writes())
+            r = h.prepare(xml)
+            steps = [w for w in h.emu.writes(n0)]
+            check(r.rc == 0 and len(steps) > 0, "%s: reference run makes %d writes" % (name, len(steps)), r.why())
+            h.release(vm)
+            check(h.snap() == before, "%s: reference run released" % name)
+            for k, w in enumerate(steps):
+                e = errnos[k % len(errnos)]
+                h.emu.control({"fail": [{"path": w["path"], "value": w["value"].strip() or "", "errno": e, "times": 1}]})
+                n1 = len(h.emu.writes())
+                r = h.prepare(xml)
+                h.emu.control({})
+                faulted = [x for x in h.emu.writes(n1) if x.get("fault") == "fail"]
+                check(r.rc == 1 and r.one_line() and r.out == "" and len(faulted) == 1,
+                      "%s: write %d (%s <- %r) failing with %s: exit 1, one line" %
+                      (name, k + 1, w["path"].rsplit("/", 1)[-1], w["value"].strip(), e), r.why())
+                now = h.snap()
+                check(now == before and h.journals() == [], "%s: ... and every device is as before, no journal" % name,
+                      diff(before, now) + "\n" + r.err)
+                if now != before:
+                    return
+            h.release(vm)
+
+
+def kill_at(h, xml, args, stdin, step, proceed):
+    """Run the hook with write @step held in the emulator, SIGKILL it during that write; the
+    write then completes (@proceed) or fails, as a write in flight at a crash may."""
+    rule = {"path": step["path"], "value": step["value"].strip() or "", "seconds": 1.0, "times": 1}
+    if not proceed:
+        rule["errno"] = "EIO"
+    h.emu.control({"hang": [rule]})
+    n1 = len(h.emu.writes())
+    p = h.spawn(args, stdin)
+    deadline = time.monotonic() + 20
+    # the writes before it are logged when done; the held one is in flight just after
+    while len(h.emu.writes(n1)) < step["_index"] and time.monotonic() < deadline and p.poll() is None:
+        time.sleep(0.02)
+    time.sleep(0.3)
+    alive = p.poll() is None
+    if alive:
+        p.kill()
+    p.wait()
+    p.stdout.close()
+    p.stderr.close()
+    time.sleep(1.2)         # the held write finishes (or fails) in the emulator
+    h.emu.control({})
+    return alive
+
+
+def case_crash():
+    """kill -9 at every mutation point of prepare and of release, then release or reconcile:
+    every device ends as it began."""
+    for name, (host, make) in mutating():
+        with Host(host) as h:
+            xml = h.transform(make(h))
+            vm = domain_name(xml)
+            before = h.snap()
+            n0 = len(h.emu.writes())
+            h.prepare(xml)
+            steps = h.emu.writes(n0)
+            n1 = len(h.emu.writes())
+            h.release(vm)
+            rsteps = h.emu.writes(n1)
+            for i, s in enumerate(steps):
+                s["_index"] = i
+            for i, s in enumerate(rsteps):
+                s["_index"] = i
+            check(h.snap() == before, "%s: reference start and stop" % name)
+            k = 0
+            for s in steps:
+                for proceed in (False, True):
+                    k += 1
+                    alive = kill_at(h, xml, [vm, "prepare", "begin", "-"], xml, s, proceed)
+                    how = "reconcile" if k % 2 else "release end"
+                    r = h.reconcile() if k % 2 else h.release(vm)
+                    now = h.snap()
+                    check(alive and r.rc == 0 and now == before and h.journals() == [],
+                          "%s: prepare killed during %s <- %r (write %s), then %s: as before" %
+                          (name, s["path"].rsplit("/", 1)[-1], s["value"].strip(),
+                           "completes" if proceed else "fails", how), diff(before, now) + "\n" + r.why())
+                    if now != before:
+                        return
+            for s in rsteps:
+                for proceed in (False, True):
+                    r = h.prepare(xml)
+                    if not check(r.rc == 0, "%s: prepare again" % name, r.why()):
+                        return
+                    alive = kill_at(h, xml, [vm, "release", "end", "-"], "<domain/>", s, proceed)
+                    r = h.release(vm)
+                    now = h.snap()
+                    check(alive and r.rc == 0 and now == before and h.journals() == [],
+                          "%s: release killed during %s <- %r (write %s), then release again: as before" %
+                          (name, s["path"].rsplit("/", 1)[-1], s["value"].strip(),
+                           "completes" if proceed else "fails"), diff(before, now) + "\n" + r.why())
+                    if now != before:
+                        return
+
+
+def case_deadline():
+    """An unbind that hangs is cut at the deadline: the hook reports it and rolls back."""
+    with Host("dgx2-v100-nvswitch", cfg={"state_change": {"write_timeout_ms": 1000}}) as h:
+        xml = h.transform(domain_xml("25-dumpxml-request-numa-require-v100.xml",
+                                     subst={'numa="require"': 'numa="any" count="3"'}))
+        vm = domain_name(xml)
+        before = h.snap()
+        # the kernel holds the device while a write to it hangs: the hang ends (failing) after
+        # 4 s here, long after the hook's 1 s deadline
+        h.emu.control({"hang": [{"path": "bus/pci/drivers/nvidia/unbind", "seconds": 4, "errno": "EIO"}]})
+        t0 = time.monotonic()
+        r = h.prepare(xml)
+        check(r.rc == 1 and r.one_line() and "deadline" in r.err and vm in r.err and r.elapsed < 15,
+              "a hanging unbind fails prepare at its deadline, one line naming the domain and the step", r.why())
+        check(re.search(r"0000:[0-9a-f]{2}:00\.0", r.err) is not None, "... and the device", r.err)
+        h.emu.control({})
+        now = h.snap()
+        check(now == before and h.journals() == [], "... and leaves every device as before", diff(before, now))
+        time.sleep(max(0, 4.5 - (time.monotonic() - t0)))
+        # the held writer was abandoned; a later start of the same domain works
+        r = h.prepare(xml)
+        check(r.rc == 0, "the next prepare works", r.why())
+        r = h.release(vm)
+        check(r.rc == 0 and h.snap() == before, "and its release restores everything", r.why())
+        # a hanging mdev-less vGPU type write, and a hanging probe at release
+        h.emu.control({"hang": [{"path": "bus/pci/drivers_probe", "seconds": 4, "errno": "EIO", "times": 1}]})
+        t0 = time.monotonic()
+        r = h.prepare(xml)
+        check(r.rc == 1 and "drivers_probe" in r.err and "deadline" in r.err, "a hanging drivers_probe is cut too",
+              r.why())
+        h.emu.control({})
+        time.sleep(max(0, 4.5 - (time.monotonic() - t0)))
+        r = h.release(vm)
+        check(h.snap() == before and h.journals() == [], "... and rolled back", diff(before, h.snap()) + r.why())
+
+
+def case_parallel():
+    """8 domains of 3 GPUs each starting and stopping at once over a pool of 16: no GPU is
+    ever given to two of them, and every one ends on its own driver."""
+    with Host("dgx2-v100-nvswitch") as h:
+        before = h.snap()
+        base = domain_xml("25-dumpxml-request-numa-require-v100.xml", subst={'numa="require"': 'numa="any" count="3"'})
+        lock = threading.Lock()
+        holding = {}                    # vm -> set of GPUs between a successful prepare and its release
+        problems = []
+        counts = {"prepared": 0, "refused": 0, "cycles": 0}
+
+        def worker(i):
+            rnd = random.Random(i)
+            vm = "i-2-%d-VM" % (900 + i)
+            for _ in range(4):
+                xml = set_domain(base, vm, "00000000-0000-4000-8000-%012d" % (900 + i))
+                try:
+                    xml = h.transform(xml)
+                except RuntimeError as e:
+                    with lock:
+                        counts["refused"] += 1
+                    time.sleep(rnd.random() * 0.2)
+                    continue
+                gpus = {d["address"] for d in record(xml)}
+                r = h.prepare(xml)
+                if r.rc != 0:
+                    with lock:
+                        counts["refused"] += 1
+                        if "in use" not in r.err and "reserved" not in r.err:
+                            problems.append("%s prepare: %s" % (vm, r.err.strip()))
+                    h.release(vm)
+                    continue
+                with lock:
+                    for other, g in holding.items():
+                        if g & gpus:
+                            problems.append("%s and %s both hold %s" % (vm, other, sorted(g & gpus)))
+                    for g in gpus:
+                        if driver_of(h, g) != "vfio-pci":
+                            problems.append("%s: %s not on vfio-pci after prepare" % (vm, g))
+                    holding[vm] = gpus
+                    counts["prepared"] += 1
+                # it runs: libvirt's status file says so, and its QEMU holds the VFIO groups
+                status = os.path.join(h.empty, vm + ".xml")
+                with open(status + ".tmp", "w") as f:
+                    f.write("<domstatus state='running' reason='booted' pid='1'>%s</domstatus>" %
+                            re.sub(r"<\?xml[^>]*\?>", "", xml))
+                os.rename(status + ".tmp", status)
+                nodes = " ".join("%d<'%s'" % (3 + k, os.path.join(h.emu.dev_dir, "vfio", group_of(h, g)))
+                                 for k, g in enumerate(sorted(gpus)))
+                qemu = subprocess.Popen(["sh", "-c", "exec %s sleep 60" % nodes])
+                h.hook([vm, "started", "begin", "-"], stdin=xml)
+                time.sleep(rnd.random() * 0.3)
+                with lock:
+                    del holding[vm]
+                qemu.kill()
+                qemu.wait()
+                os.unlink(status)
+                r = h.release(vm)
+                with lock:
+                    counts["cycles"] += 1
+                    if r.rc != 0:
+                        problems.append("%s release: %s" % (vm, r.err.strip()))
+
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+        t0 = time.monotonic()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        check(problems == [], "8 parallel domains, %d prepares, %d refused, %.1f s: no GPU given twice, no failure" %
+              (counts["prepared"], counts["refused"], time.monotonic() - t0), "\n".join(problems[:20]))
+        check(counts["prepared"] >= 8 and counts["cycles"] == counts["prepared"],
+              "starts went through (%d) and each was released" % counts["prepared"])
+        now = h.snap()
+        check(now == before and h.journals() == [] and h.reservations() == [],
+              "afterwards every GPU is on its driver again, no journal, no reservation", diff(before, now))
+
+
+def case_holders():
+    """A process holding the GPU's nodes, or its group's vfio node, refuses the start, named."""
+    with Host("dgx2-v100-nvswitch") as h:
+        xml = h.transform(domain_xml("25-dumpxml-request-numa-require-v100.xml",
+                                     subst={'numa="require"': 'numa="any" count="3"'}))
+        vm = domain_name(xml)
+        before = h.snap()
+        node = os.path.join(h.emu.dev_dir, "nvidia0")
+        with open(node, "w"):
+            pass
+        holder = subprocess.Popen(["sh", "-c", "exec 3<'%s'; exec sleep 60" % node])
+        try:
+            time.sleep(0.2)
+            r = h.prepare(xml)
+            check(r.rc == 1 and r.one_line() and ("pid %d (sleep)" % holder.pid) in r.err and "nvidia0" in r.err,
+                  "a process holding /dev/nvidiaN refuses the start, naming pid and program", r.why())
+            check(h.snap() == before and h.journals() == [], "... nothing changed", diff(before, h.snap()))
+        finally:
+            holder.kill()
+            holder.wait()
+        os.unlink(node)
+        r = h.prepare(xml)
+        check(r.rc == 0, "without the holder the start works", r.why())
+        # while prepared, a process (another QEMU) holds the vfio group: release keeps the device
+        gpu = next(d["address"] for d in record(xml) if before[d["address"]]["driver"] == "nvidia")
+        group = os.path.basename(os.readlink(os.path.join(h.emu.backing, "bus/pci/devices", gpu, "iommu_group")))
+        vnode = os.path.join(h.emu.dev_dir, "vfio", group)
+        qemu = subprocess.Popen(["sh", "-c", "exec 3<'%s'; exec sleep 60" % vnode])
+        try:
+            time.sleep(0.2)
+            r = h.release(vm)
+            check(r.rc == 1 and r.one_line() and "still in use" in r.err and gpu in r.err,
+                  "release leaves a device whose /dev/vfio group a process holds, exit 1", r.why())
+            check(driver_of(h, gpu) == "vfio-pci" and h.journals() == [vm + ".journal"],
+                  "... it stays on vfio-pci, its entry kept in the journal")
+        finally:
+            qemu.kill()
+            qemu.wait()
+        r = h.reconcile()
+        check(r.rc == 0 and h.snap() == before and h.journals() == [],
+              "reconcile finishes the release once the holder is gone", diff(before, h.snap()) + r.why())
+
+
+def case_group():
+    """A GPU whose IOMMU group holds a foreign device (the GT 710 and the chipset NIC) is
+    refused by the hook itself, whatever its XML says."""
+    with Host("consumer-rtx3080") as h:
+        before = h.snap()
+        xml = domain_xml("20-dumpxml-request-passthrough-rtx3080.xml", name="i-2-77-VM")
+        rec = ('<gpuhooks:allocation version="1"><gpuhooks:device kind="pci" address="0000:04:00.0" managed="no" '
+               'request="0"><gpuhooks:companion address="0000:04:00.1"/></gpuhooks:device></gpuhooks:allocation>')
+        xml = xml.replace("</gpuhooks:gpu>", rec + "</gpuhooks:gpu>")
+        hd = ""
+        for f in ("0", "1"):
+            hd += ("<hostdev mode='subsystem' type='pci' managed='no'><source><address domain='0x0000' bus='0x04' "
+                   "slot='0x00' function='0x%s'/></source></hostdev>" % f)
+        xml = xml.replace("</devices>", hd + "</devices>", 1)
+        r = h.prepare(xml)
+        check(r.rc == 1 and r.one_line() and "0000:03:00.0" in r.err and "IOMMU group" in r.err,
+              "the GT 710 is refused: its group also holds the NIC 0000:03:00.0", r.why())
+        check(h.snap() == before and h.journals() == [], "... nothing changed")
+        # and a record whose hostdev is missing from the XML
+        xml2 = xml.replace(hd, "")
+        r = h.prepare(xml2)
+        check(r.rc == 1 and r.one_line() and "no hostdev" in r.err, "a record device without its hostdev is refused",
+              r.why())
+
+
+def case_takeover():
+    """A domain that stopped without its release finishing: the next domain given its GPU
+    takes the journal entries over; the stale release then leaves the GPU alone."""
+    with Host("dgx2-v100-nvswitch") as h:
+        before = h.snap()
+        base = domain_xml("25-dumpxml-request-numa-require-v100.xml", subst={'numa="require"': 'numa="any" count="3"'})
+        xa = h.transform(set_domain(base, "i-2-501-VM", "00000000-0000-4000-8000-000000000501"))
+        r = h.prepare(xa)
+        check(r.rc == 0, "A prepared", r.why())
+        gpus = [d["address"] for d in record(xa)]
+        # A's QEMU died with the host's libvirtd unaware; its reservation is gone (reclaimed)
+        os.unlink(os.path.join(h.state, "reservations", "i-2-501-VM.json"))
+        xb = h.transform(set_domain(base, "i-2-502-VM", "00000000-0000-4000-8000-000000000502"))
+        check(sorted(d["address"] for d in record(xb)) == sorted(gpus), "B is given the same GPUs", record(xb))
+        r = h.prepare(xb)
+        check(r.rc == 0, "B prepares them (A's journal is stale: taken over)", r.why())
+        with open(os.path.join(h.state, "journal", "i-2-502-VM.journal")) as f:
+            jb = [json.loads(l) for l in f][1:]
+        nv = [e for e in jb if e["op"] == "driver" and e["driver"] == "nvidia"]
+        check(len(nv) == len([g for g in gpus if before[g]["driver"] == "nvidia"]),
+              "B's journal holds the drivers from before A (nvidia), not vfio-pci", jb)
+        check("i-2-501-VM.journal" not in h.journals(), "A's journal lost its entries", h.journals())
+        r = h.release("i-2-501-VM")
+        check(r.rc == 0 and all(driver_of(h, g) == "vfio-pci" for g in gpus),
+              "A's late release touches none of B's GPUs", r.why())
+        r = h.release("i-2-502-VM")
+        check(r.rc == 0 and h.snap() == before, "B's release puts them back as they were before A", diff(before, h.snap()))
+        # a live owner: A prepared and reserved; B with a record naming A's GPU is refused
+        xa = h.transform(set_domain(base, "i-2-501-VM", "00000000-0000-4000-8000-000000000501"))
+        h.prepare(xa)
+        xb2 = set_domain(xa, "i-2-503-VM", "00000000-0000-4000-8000-000000000503")
+        r = h.prepare(xb2)
+        check(r.rc == 1 and r.one_line() and "i-2-501-VM" in r.err, "a GPU another running domain holds is refused",
+              r.why())
+        h.release("i-2-501-VM")
+        check(h.snap() == before, "all released")
+
+
+def case_sriov():
+    """VFs gone (as after a reboot): enabled at prepare when allowed, disabled at release."""
+    with Host("l40s-vendor-vgpu", cfg={"state_change": {"enable_sriov": True}}) as h:
+        xml = h.transform(l40s_vgpu(h))
+        vm = domain_name(xml)
+        vf = next(d for d in record(xml) if d["kind"] == "vendor-vgpu")
+        pf = vf["parent"]
+        total = open(os.path.join(h.emu.backing, "bus/pci/devices", pf, "sriov_numvfs")).read().strip()
+        check(h.emu.write("bus/pci/devices/%s/sriov_numvfs" % pf, "0\n") == 0 and
+              not os.path.exists(os.path.join(h.emu.backing, "bus/pci/devices", vf["address"])),
+              "the PF's VFs are disabled (%s had %s)" % (pf, total))
+        before = h.snap()
+        h.config({"state_change": {"enable_sriov": False}})
+        r = h.prepare(xml)
+        check(r.rc == 1 and r.one_line() and "enable_sriov" in r.err, "with enable_sriov false the start is refused",
+              r.why())
+        check(h.snap() == before, "... nothing changed")
+        h.config({"state_change": {"enable_sriov": True}})
+        r = h.prepare(xml)
+        now = h.snap()
+        check(r.rc == 0 and now[pf].get("sriov_numvfs") not in ("0", None) and
+              now[vf["address"]].get("nvidia/current_vgpu_type") == vf["vgpu-type"],
+              "prepare enables the VFs and sets the vGPU type on %s" % vf["address"], r.why())
+        r = h.release(vm)
+        now = h.snap()
+        check(r.rc == 0 and now == before, "release clears the type and disables the VFs again", diff(before, now))
+
+
+def case_cloudstack():
+    """The agent's calls: onStart marks running; onStop releases only a domain that stopped."""
+    with Host("dgx2-v100-nvswitch", cfg={"state_change": {"on_start_method": "vmStarted",
+                                                          "on_stop_method": "vmStopped"}}) as h:
+        xml = h.transform(domain_xml("25-dumpxml-request-numa-require-v100.xml",
+                                     subst={'numa="require"': 'numa="any" count="3"'}))
+        vm = domain_name(xml)
+        before = h.snap()
+        r = h.prepare(xml)
+        check(r.rc == 0, "prepared", r.why())
+        r = h.hook(["vmStarted", vm])
+        with open(os.path.join(h.state, "reservations", vm + ".json")) as f:
+            check(r.rc == 0 and r.out == "" and r.err == "" and json.load(f)["state"] == "running",
+                  "METHOD VMNAME with the configured start method marks the reservation running", r.why())
+        r = h.hook(["onStart", vm])
+        check(r.rc == 2 and r.one_line() and "vmStarted" in r.err, "the default name is not accepted once renamed",
+              r.why())
+        # the agent's onStop while libvirt's status file says the domain still runs
+        run = os.path.join(h.tmp, "run")
+        os.mkdir(run)
+        with open(os.path.join(run, vm + ".xml"), "w") as f:
+            f.write("<domstatus state='running' reason='booted' pid='4242'>%s</domstatus>" %
+                    re.sub(r"<\?xml[^>]*\?>", "", xml))
+        r = h.hook(["--no-libvirt", "--domain-xml-dir", run, "vmStopped", vm])
+        check(r.rc == 0 and h.journals() == [vm + ".journal"] and driver_of(h, record(xml)[1]["address"]) == "vfio-pci",
+              "onStop of a domain that still runs releases nothing", r.why())
+        os.unlink(os.path.join(run, vm + ".xml"))
+        r = h.hook(["--no-libvirt", "--domain-xml-dir", run, "vmStopped", vm])
+        check(r.rc == 0 and r.out == "" and h.snap() == before and h.journals() == [] and h.reservations() == [],
+              "onStop of a stopped domain releases its devices and its running reservation", diff(before, h.snap()))
+        r = h.hook(["--no-libvirt", "--domain-xml-dir", os.path.join(h.tmp, "nowhere"), "vmStopped", vm])
+        check(r.rc == 1 and r.one_line() and "cannot tell" in r.err,
+              "onStop when nothing can say whether the domain runs: exit 1, nothing released", r.why())
+
+
+def case_protocol():
+    """The qemu hook's and the agent's calling conventions, on a plain fixture tree (no
+    writes happen, so no FUSE is needed)."""
+    root = os.path.join(ARGS.hosts, "dgx2-v100-nvswitch", "sys")
+    tmp = tempfile.mkdtemp(prefix="gpuh-sc-proto-")
+    try:
+        state = os.path.join(tmp, "state")
+        cfg = os.path.join(tmp, "gpuhooks.json")
+        with open(cfg, "w") as f:
+            f.write("{}")
+
+        def run(args, stdin="", env=None):
+            t0 = time.monotonic()
+            p = subprocess.run([ARGS.hook] + args, input=stdin, capture_output=True, text=True,
+                               env=clean_env(dict({"GPUHOOKS_CONFIG": cfg, "GPUHOOKS_SYSFS_ROOT": root,
+                                                   "GPUHOOKS_STATE_DIR": state}, **(env or {}))), timeout=60)
+            return Result(p, time.monotonic() - t0)
+        plain = domain_xml("03-dumpxml-i-2-6-VM-cs4.22dev.xml")
+        for op, sub in (("prepare", "begin"), ("start", "begin"), ("started", "begin"), ("stopped", "end"),
+                        ("release", "end"), ("migrate", "begin"), ("restore", "begin"), ("reconnect", "begin"),
+                        ("attach", "begin")):
+            r = run(["i-2-6-VM", op, sub, "-"], stdin=plain)
+            check(r.rc == 0 and r.out == "" and r.err == "", "%s %s of a domain without GPUs: exit 0, silent" % (op, sub),
+                  r.why())
+        check(not os.path.exists(os.path.join(state, "journal")), "... and no journal directory was made")
+        big = "<domain>" + "<!-- x -->" * 800000 + "</domain>"
+        r = run(["i-2-6-VM", "release", "end", "-"], stdin=big)
+        check(r.rc == 0, "a large document on stdin is read to its end (libvirt writes it to every call)", r.why())
+        asks = domain_xml("25-dumpxml-request-numa-require-v100.xml")
+        r = run(["i-2-6-VM", "prepare", "begin", "-"], stdin=asks)
+        check(r.rc == 1 and r.one_line() and "transformer did not run" in r.err,
+              "prepare of a domain that asks for GPUs but carries no record: refused, one line", r.why())
+        r = run(["i-2-6-VM", "migrate", "begin", "-"], stdin=asks)
+        check(r.rc == 0 and r.out == "", "migrate begin prints nothing (its stdout would replace the XML)", r.why())
+        rule = os.path.join(tmp, "rule.json")
+        with open(rule, "w") as f:
+            json.dump({"transformer": {"rules": [{"match": {"name": "i-2-*"},
+                                                  "requests": [{"mode": "passthrough"}]}]}}, f)
+        r = run(["i-2-6-VM", "prepare", "begin", "-"], stdin=plain, env={"GPUHOOKS_CONFIG": rule})
+        check(r.rc == 1 and "transformer.rules" in r.err, "a matching config rule without a record: refused", r.why())
+        r = run(["i-2-6-VM", "prepare", "begin", "-"], stdin="<domain><name>x</name")
+        check(r.rc == 1 and r.one_line(), "malformed XML: exit 1, one line", r.why())
+        bad = os.path.join(tmp, "bad.json")
+        with open(bad, "w") as f:
+            f.write('{"state_change": {"write_timeout_ms": 5}}')
+        r = run(["i-2-6-VM", "reconnect", "begin", "-"], stdin=plain, env={"GPUHOOKS_CONFIG": bad})
+        check(r.rc == 0, "reconnect never fails (libvirt would kill the guest), even with a broken config", r.why())
+        r = run(["i-2-6-VM", "prepare", "begin", "-"], stdin=plain, env={"GPUHOOKS_CONFIG": bad})
+        check(r.rc == 1 and r.one_line() and "write_timeout_ms" in r.err, "prepare with a broken config: exit 1",
+              r.why())
+        for args in (["i-2-6-VM", "prepare", "begin"], ["onStart"], ["a", "b", "c", "d", "e"], ["--bogus", "reconcile"],
+                     ["frobnicate", "i-2-6-VM"]):
+            r = run(args)
+            check(r.rc == 2 and r.one_line() and r.out == "", "bad arguments %s: exit 2, one line" % args, r.why())
+        r = run(["--help"])
+        check(r.rc == 0 and "VMNAME OP SUBOP EXTRA" in r.out and "onStart|onStop" in r.out, "--help", r.why())
+        r = run(["onStart", "i-2-6-VM"])
+        check(r.rc == 0 and r.out == "" and r.err == "", "onStart of a domain without reservation: exit 0, silent",
+              r.why())
+        r = run(["onStart", "../../etc/passwd"])
+        check(r.rc == 1 and r.one_line(), "a domain name with '/' is refused", r.why())
+        r = run(["--no-libvirt", "--domain-xml-dir", tmp, "--dry-run", "reconcile"])
+        check(r.rc == 0 and json.loads(r.out) == [], "reconcile --dry-run with nothing to do prints []", r.why())
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+CASES = {n[5:]: f for n, f in globals().items() if n.startswith("case_")}
+
+
+def main():
+    global ARGS
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--hook", required=True)
+    ap.add_argument("--transformer", required=True)
+    ap.add_argument("--hosts", required=True)
+    ap.add_argument("--src", required=True)
+    ap.add_argument("case", choices=sorted(CASES))
+    ARGS = ap.parse_args()
+    if ARGS.case != "protocol":
+        E = emulator()
+        why = E.fuse_available()
+        if why:
+            print("SKIP: the sysfs emulator cannot run here: " + why)
+            return 77
+    try:
+        CASES[ARGS.case]()
+    except Exception as e:
+        if type(e).__name__ == "Skip":
+            print("SKIP: " + str(e))
+            return 77
+        raise
+    print("%d passed, %d failed" % (RESULTS["passed"], RESULTS["failed"]))
+    return 1 if RESULTS["failed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
