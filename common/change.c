@@ -49,7 +49,7 @@ static json_object *step_new(const char *kind, const char *rel)
         return o;
 }
 
-int gpuh_change_write(struct gpuh_change *c, const char *rel, const char *value, bool may_block)
+int gpuh_change_write(struct gpuh_change *c, const char *rel, const char *value)
 {
         int r;
 
@@ -58,18 +58,13 @@ int gpuh_change_write(struct gpuh_change *c, const char *rel, const char *value,
                 if (!o)
                         return -ENOMEM;
                 json_object_object_add(o, "value", json_object_new_string(value));
-                if (may_block)
-                        json_object_object_add(o, "deadline_ms", json_object_new_int(c->timeout_ms));
+                json_object_object_add(o, "deadline_ms", json_object_new_int(c->timeout_ms));
                 gpuh_change_step(c, o);
                 return 0;
         }
-        if (!may_block)
-                r = gpuh_sysfs_write(c->root_fd, rel, value);
-        else {
-                if (!c->writer && (r = gpuh_writer_new(c->root_fd, &c->writer)) < 0)
-                        return r;
-                r = gpuh_writer_write(c->writer, rel, value, c->timeout_ms);
-        }
+        if (!c->writer && (r = gpuh_writer_new(c->root_fd, &c->writer)) < 0)
+                return r;
+        r = gpuh_writer_write(c->writer, rel, value, c->timeout_ms);
         gpuh_debug("write %s <- '%s': %s", rel, value, r < 0 ? strerror(-r) : "ok");
         return r;
 }

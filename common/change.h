@@ -17,17 +17,17 @@ struct gpuh_writer;
  */
 struct gpuh_change {
         int root_fd;                    /* sysfs root */
-        int timeout_ms;                 /* each blocking write, each wait */
+        int timeout_ms;                 /* each write, each wait */
         bool dry_run;
         struct json_object *steps;      /* dry run: the steps (a JSON array), else NULL */
-        struct gpuh_writer *writer;     /* made at the first blocking write */
+        struct gpuh_writer *writer;     /* made at the first write */
 };
 
 /**
  * gpuh_change_init:
  * @c: the change
  * @root_fd: sysfs root fd
- * @timeout_ms: deadline of each blocking write and wait
+ * @timeout_ms: deadline of each write and wait
  * @dry_run: list the steps instead of making them
  *
  * Returns: 0; -ENOMEM.
@@ -42,12 +42,14 @@ void gpuh_change_done(struct gpuh_change *c);
  * @c: the change
  * @rel: the attribute, relative to the root
  * @value: the text (a newline is added)
- * @may_block: the write can block in the kernel (unbind, drivers_probe, mdev create/remove,
- *             current_vgpu_type, sriov_numvfs): it gets the deadline
+ *
+ * Every write gets the deadline: besides those that wait for a driver (unbind, drivers_probe,
+ * mdev create/remove, current_vgpu_type, sriov_numvfs), even driver_override takes the
+ * device's lock (drivers/base/driver.c driver_set_override), which a stuck unbind holds.
  *
  * Returns: 0 (always, in a dry run); -errno as gpuh_sysfs_write() or gpuh_writer_write().
  */
-int gpuh_change_write(struct gpuh_change *c, const char *rel, const char *value, bool may_block);
+int gpuh_change_write(struct gpuh_change *c, const char *rel, const char *value);
 
 /**
  * gpuh_change_wait_link:

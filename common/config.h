@@ -52,7 +52,7 @@ struct gpuh_config {
         /* "state_change" */
         char *on_start_method;          /* CloudStack's method names; default "onStart" */
         char *on_stop_method;           /* default "onStop" */
-        int write_timeout_ms;           /* blocking sysfs writes and read-backs; 100 .. 600000, default 10000 */
+        int write_timeout_ms;           /* each sysfs write and read-back; 100 .. 600000, default 10000 */
         int lock_timeout_ms;            /* 100 .. 600000, default 10000 */
         bool enable_sriov;              /* enable a PF's VFs when a VF asked for does not exist */
         struct gpuh_keep_vfio *keep_vfio;       /* left on vfio-pci at release */

@@ -116,6 +116,7 @@ struct node_id {
         dev_t dev;              /* st_rdev for devices, st_dev otherwise */
         ino_t ino;
         const char *path;
+        const char *base;       /* last component of path */
 };
 
 static bool same(const struct node_id *id, const struct stat *st)
@@ -152,6 +153,7 @@ int gpuh_holders_find(const char *proc_root, char *const *nodes, struct gpuh_hol
                 ids[n_ids].dev = ids[n_ids].is_dev ? st.st_rdev : st.st_dev;
                 ids[n_ids].ino = st.st_ino;
                 ids[n_ids].path = nodes[i];
+                ids[n_ids].base = strrchr(nodes[i], '/') ? strrchr(nodes[i], '/') + 1 : nodes[i];
                 n_ids++;
         }
         if (n_ids == 0)
@@ -179,10 +181,25 @@ int gpuh_holders_find(const char *proc_root, char *const *nodes, struct gpuh_hol
                 while ((fe = readdir(fds))) {
                         struct stat st;
                         const struct node_id *hit = NULL;
+                        char target[PATH_MAX];
+                        const char *base;
+                        bool maybe = false;
+                        ssize_t k;
 
                         if (fe->d_name[0] == '.')
                                 continue;
-                        if (fstatat(fdfd, fe->d_name, &st, 0) < 0)
+                        /* The link names the open file (procfs formats it; nothing is followed
+                         * into other file systems). Only a file named as one of the nodes, under
+                         * whatever directory, is stat()ed and compared by identity. */
+                        k = readlinkat(fdfd, fe->d_name, target, sizeof(target) - 1);
+                        if (k <= 0)
+                                continue;
+                        target[k] = '\0';
+                        base = strrchr(target, '/');
+                        base = base ? base + 1 : target;
+                        for (size_t i = 0; i < n_ids && !maybe; i++)
+                                maybe = streq(base, ids[i].base);
+                        if (!maybe || fstatat(fdfd, fe->d_name, &st, 0) < 0)
                                 continue;
                         for (size_t i = 0; i < n_ids && !hit; i++)
                                 if (same(&ids[i], &st))
@@ -202,8 +219,8 @@ int gpuh_holders_find(const char *proc_root, char *const *nodes, struct gpuh_hol
                         snprintf(path, sizeof(path), "%s/%s/comm", proc_root, de->d_name);
                         {
                                 _cleanup_close_ int cfd = open(path, O_RDONLY | O_CLOEXEC);
-                                ssize_t k = cfd >= 0 ? read(cfd, h[n].comm, sizeof(h[n].comm) - 1) : -1;
-                                h[n].comm[k > 0 ? k : 0] = '\0';
+                                ssize_t c = cfd >= 0 ? read(cfd, h[n].comm, sizeof(h[n].comm) - 1) : -1;
+                                h[n].comm[c > 0 ? c : 0] = '\0';
                                 h[n].comm[strcspn(h[n].comm, "\n")] = '\0';
                         }
                         n++;

@@ -46,9 +46,10 @@ int gpuh_pci_nodes(int root_fd, const char *dev_dir, const char *proc_root, cons
  * @nodes: NULL-terminated paths of device nodes (or any files)
  * @ret, @ret_n: the processes with one of them open (in /proc/PID/fd), by pid; free()
  *
- * Open files are compared with the nodes by device number for character and block devices
- * (the same device opened under another path, in another mount namespace, counts) and by
- * inode for others. Processes whose fds cannot be read (gone, or not permitted) are skipped;
+ * An open file whose name (the /proc/PID/fd link) ends in a node's last component is compared
+ * with the node by device number for character and block devices (the same device opened
+ * under another directory, in another mount namespace, counts) and by inode for others;
+ * other open files (sockets, pipes, ordinary files) cost one readlink(2) each. Processes whose fds cannot be read (gone, or not permitted) are skipped;
  * the caller itself is never listed.
  *
  * Returns: the number of holders found (>= 0); -ENOMEM; -errno when @proc_root cannot be read.

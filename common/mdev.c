@@ -394,7 +394,7 @@ int gpuh_mdev_create(struct gpuh_change *c, const struct gpuh_pci_addr *parent, 
         if (r == 0 && avail <= 0)
                 return gpuh_error(reterr, -ENOSPC, "%s: no %s instance available (available_instances 0)", pname, type_id);
         snprintf(rel, sizeof(rel), "bus/pci/devices/%s/mdev_supported_types/%s/create", pname, type_id);
-        r = gpuh_change_write(c, rel, uuid, true);
+        r = gpuh_change_write(c, rel, uuid);
         if (r < 0)
                 return gpuh_error(reterr, r, "%s: creating mdev %s of type %s: %s", pname, uuid, type_id,
                                   r == -ETIMEDOUT ? "no answer before the deadline" : strerror(-r));
@@ -417,7 +417,7 @@ int gpuh_mdev_remove(struct gpuh_change *c, const char *uuid, char **reterr)
         if (r == 0)
                 return 0;       /* gone already */
         snprintf(rel, sizeof(rel), "bus/mdev/devices/%s/remove", uuid);
-        r = gpuh_change_write(c, rel, "1", true);
+        r = gpuh_change_write(c, rel, "1");
         if (r == -ENOENT || r == -ENODEV)
                 return 0;       /* went meanwhile */
         if (r < 0)

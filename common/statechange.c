@@ -59,6 +59,11 @@ struct sc {
         struct gpuh_journal **others;   /* the other domains' journals */
         size_t n_others;
         json_object *plan;              /* dry run: {"domain", "operation", "steps", "error"} */
+        /* one scan of /proc per run, for every node the run may need to know the holders of */
+        bool scanned;
+        char **scan_nodes;
+        struct gpuh_holder *holders;
+        size_t n_holders;
 };
 
 static int64_t now_us(void)
@@ -171,6 +176,11 @@ static void others_free(struct sc *s)
 
 static void sc_done(struct sc *s)
 {
+        strv_free(s->scan_nodes);
+        s->scan_nodes = NULL;
+        free(s->holders);
+        s->holders = NULL;
+        s->scanned = false;
         gpuh_change_done(&s->ch);
         gpuh_lockset_release(&s->locks);
         if (s->vm_lock >= 0)
@@ -564,24 +574,104 @@ static int journal_entry(struct sc *s, struct gpuh_jentry *e, bool change, char 
         return 0;
 }
 
+/* ---- who holds the devices ----------------------------------------------------------- */
+
+/* Scan /proc once for all of @nodes (taken over); later questions are answered from it. */
+static int scan_holders(struct sc *s, char **nodes)
+{
+        int r;
+
+        strv_free(s->scan_nodes);
+        free(s->holders);
+        s->holders = NULL;
+        s->n_holders = 0;
+        s->scan_nodes = nodes;
+        s->scanned = true;
+        r = gpuh_holders_find(s->proc_root, nodes, &s->holders, &s->n_holders);
+        return r < 0 ? r : 0;
+}
+
+/* The holders of any of @nodes: from the run's scan when it covered them all, else by a scan
+ * of their own (a VF that did not exist when the run scanned). */
+static int holders_of(struct sc *s, char *const *nodes, struct gpuh_holder **ret, size_t *ret_n)
+{
+        bool covered = s->scanned;
+        size_t n = 0;
+
+        *ret = NULL;
+        *ret_n = 0;
+        for (char *const *p = nodes; covered && p && *p; p++) {
+                bool in = false;
+                for (char **q = s->scan_nodes; q && *q && !in; q++)
+                        in = streq(*p, *q);
+                covered = in;
+        }
+        if (!covered)
+                return gpuh_holders_find(s->proc_root, nodes, ret, ret_n);
+        for (size_t i = 0; i < s->n_holders; i++)
+                for (char *const *p = nodes; p && *p; p++)
+                        if (streq(s->holders[i].node, *p)) {
+                                struct gpuh_holder *nh = reallocarray(*ret, n + 1, sizeof(*nh));
+                                if (!nh) {
+                                        free(*ret);
+                                        *ret = NULL;
+                                        return -ENOMEM;
+                                }
+                                *ret = nh;
+                                nh[n++] = s->holders[i];
+                                break;
+                        }
+        *ret_n = n;
+        return (int) n;
+}
+
+static char *vfio_node(struct sc *s, int group)
+{
+        char *p;
+
+        if (group < 0 || asprintf(&p, "%s/vfio/%d", s->dev_dir, group) < 0)
+                return NULL;
+        return p;
+}
+
+static int strv_add(char ***v, char *s)
+{
+        size_t n = 0;
+        char **nv;
+
+        if (!s)
+                return 0;
+        for (; *v && (*v)[n]; n++)
+                if (streq((*v)[n], s)) {
+                        free(s);
+                        return 0;
+                }
+        nv = realloc(*v, (n + 2) * sizeof(char *));
+        if (!nv) {
+                free(s);
+                return -ENOMEM;
+        }
+        nv[n] = s;
+        nv[n + 1] = NULL;
+        *v = nv;
+        return 0;
+}
+
 /* ---- undoing one journal entry ------------------------------------------------------- */
 
-/* Processes holding DEV/vfio/GROUP of @a (a QEMU using it). */
+/* Processes holding DEV/vfio/GROUP (a QEMU using it). */
 static int vfio_holders(struct sc *s, int group, char **ret_desc)
 {
-        char path[PATH_MAX];
+        _cleanup_free_ char *path = vfio_node(s, group);
         char *nodes[2] = { path, NULL };
         _cleanup_free_ struct gpuh_holder *h = NULL;
         size_t n = 0;
         int r;
 
         *ret_desc = NULL;
-        if (group < 0)
+        if (!path || access(path, F_OK) < 0)
                 return 0;
-        snprintf(path, sizeof(path), "%s/vfio/%d", s->dev_dir, group);
-        if (access(path, F_OK) < 0)
-                return 0;
-        r = gpuh_holders_find(s->proc_root, nodes, &h, &n);
+        r = holders_of(s, nodes, &h, &n);
         if (r <= 0)
                 return r;
         *ret_desc = gpuh_holders_describe(h, n);
@@ -771,7 +861,7 @@ static int undo(struct sc *s, const struct gpuh_jentry *e, char **reterr)
                         return 0;
                 }
                 snprintf(v, sizeof(v), "%u", e->old);
-                r = gpuh_change_write(&s->ch, rel, v, true);
+                r = gpuh_change_write(&s->ch, rel, v);
                 if (r == 0)
                         r = gpuh_change_wait_u64(&s->ch, rel, e->old, &cur);
                 if (r < 0)
@@ -921,6 +1011,20 @@ static int plan_functions(struct sc *s, const struct gpuh_alloc *a, struct fn *r
         return 0;
 }
 
+/* The nodes of functions about to move: their own (DRM, nvidia) unless on vfio-pci already,
+ * and their group's vfio node. */
+static int function_nodes(struct sc *s, const struct fn *f, size_t n, char ***nodes)
+{
+        for (size_t i = 0; i < n; i++) {
+                bool moves = !streq(f[i].driver, GPUH_VFIO_DRIVER);
+                int r = gpuh_pci_nodes(s->sysfs->root_fd, s->dev_dir, s->proc_root, &f[i].a, moves ? f[i].driver : "",
+                                       f[i].group, nodes);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 /* Refuse when a process holds a node of a function about to be unbound, or a group's vfio node. */
 static int check_holders(struct sc *s, const struct fn *f, size_t n, char **reterr)
 {
@@ -930,14 +1034,10 @@ static int check_holders(struct sc *s, const struct fn *f, size_t n, char **rete
         size_t nh = 0;
         int r;
 
-        for (size_t i = 0; i < n; i++) {
-                bool moves = !streq(f[i].driver, GPUH_VFIO_DRIVER);
-                r = gpuh_pci_nodes(s->sysfs->root_fd, s->dev_dir, s->proc_root, &f[i].a, moves ? f[i].driver : "",
-                                   f[i].group, &nodes);
-                if (r < 0)
-                        return r;
-        }
-        r = gpuh_holders_find(s->proc_root, nodes, &h, &nh);
+        r = function_nodes(s, f, n, &nodes);
+        if (r < 0)
+                return r;
+        r = holders_of(s, nodes, &h, &nh);
         if (s->o->dry_run) {
                 json_object *st = json_object_new_object(), *arr = json_object_new_array(), *ha = json_object_new_array();
                 char a[GPUH_PCI_ADDR_MAX];
@@ -1042,7 +1142,7 @@ static int ensure_vf(struct sc *s, const struct gpuh_pci_addr *vf, const struct 
                 return r;
         snprintf(rel, sizeof(rel), "bus/pci/devices/%s/sriov_numvfs", pname);
         snprintf(v, sizeof(v), "%llu", (unsigned long long) total);
-        r = gpuh_change_write(&s->ch, rel, v, true);
+        r = gpuh_change_write(&s->ch, rel, v);
         if (r < 0)
                 gpuh_error(reterr, r, "%s: %s: enabling %s VFs: %s", s->vm, pname, v,
                            r == -ETIMEDOUT ? "no answer before the deadline" : strerror(-r));
@@ -1060,30 +1160,38 @@ static int ensure_vf(struct sc *s, const struct gpuh_pci_addr *vf, const struct 
         return r < 0 ? (r == -ETIMEDOUT ? -ENODEV : r) : 0;
 }
 
-static int prepare_device(struct sc *s, const struct gpuh_alloc *a, bool managed, char **reterr)
+/* A record device, as planned before anything changes. */
+struct unit {
+        const struct gpuh_alloc *a;
+        bool managed;                   /* managed='yes': libvirt binds it */
+        bool planned;                   /* f[] holds its functions (it existed) */
+        struct fn f[MAX_GROUP];
+        size_t n;
+};
+
+static int prepare_device(struct sc *s, struct unit *u, char **reterr)
 {
+        const struct gpuh_alloc *a = u->a;
         char name[GPUH_PCI_ADDR_MAX], rel[160];
         int64_t t0 = now_us();
         int r;
 
         switch (a->kind) {
         case GPUH_ALLOC_PCI:
-        case GPUH_ALLOC_VF: {
-                struct fn f[MAX_GROUP];
-                size_t n = 0;
-
-                if (a->kind == GPUH_ALLOC_VF && (r = ensure_vf(s, &a->addr, &a->parent, NULL, reterr)) < 0)
-                        return r;
-                r = plan_functions(s, a, f, ARRAY_SIZE(f), &n, reterr);
-                if (r < 0)
-                        return r;
-                if (managed)
+        case GPUH_ALLOC_VF:
+                if (!u->planned) {
+                        if (a->kind == GPUH_ALLOC_VF && (r = ensure_vf(s, &a->addr, &a->parent, NULL, reterr)) < 0)
+                                return r;
+                        r = plan_functions(s, a, u->f, ARRAY_SIZE(u->f), &u->n, reterr);
+                        if (r < 0)
+                                return r;
+                }
+                if (u->managed)
                         return 0;       /* libvirt binds it (managed='yes') */
-                r = check_holders(s, f, n, reterr);
+                r = check_holders(s, u->f, u->n, reterr);
                 if (r < 0)
                         return r;
-                return bind_functions(s, f, n, reterr);
-        }
+                return bind_functions(s, u->f, u->n, reterr);
         case GPUH_ALLOC_MDEV: {
                 struct gpuh_jentry e = { .op = GPUH_JOP_MDEV, .dev = a->parent };
 
@@ -1304,6 +1412,7 @@ int gpuh_sc_prepare(const struct gpuh_sc_opts *o, const char *xml, size_t len, j
         struct sc s = { 0 };
         struct gpuh_domxml *d = NULL;
         _cleanup_free_ bool *managed = NULL;
+        _cleanup_free_ struct unit *units = NULL;
         const char *asked = NULL;
         int64_t t0 = now_us();
         size_t done_before = 0;
@@ -1389,8 +1498,43 @@ int gpuh_sc_prepare(const struct gpuh_sc_opts *o, const char *xml, size_t len, j
                 goto out;
         done_before = s.j->n;
 
+        /* Plan first, change nothing: every group checked, every holder looked for (one scan
+         * of /proc for all devices), before the first write. */
+        units = calloc(d->n_record, sizeof(*units));
+        if (!units) {
+                r = -ENOMEM;
+                goto out;
+        }
+        {
+                char **nodes = NULL;
+
+                for (size_t i = 0; i < d->n_record && r == 0; i++) {
+                        struct unit *u = &units[i];
+                        const struct gpuh_alloc *a = &d->record[i];
+
+                        u->a = a;
+                        u->managed = managed[i];
+                        if ((a->kind == GPUH_ALLOC_PCI || a->kind == GPUH_ALLOC_VF) && pci_exists(&s, &a->addr)) {
+                                r = plan_functions(&s, a, u->f, ARRAY_SIZE(u->f), &u->n, reterr);
+                                u->planned = r == 0;
+                                if (r == 0 && !u->managed)
+                                        r = function_nodes(&s, u->f, u->n, &nodes);
+                        } else if (a->kind == GPUH_ALLOC_VENDOR_VGPU && pci_exists(&s, &a->addr))
+                                r = strv_add(&nodes, vfio_node(&s, pci_group(&s, &a->addr)));
+                }
+                if (r == 0)
+                        r = scan_holders(&s, nodes);
+                else
+                        strv_free(nodes);
+                if (r < 0) {
+                        if (!*reterr)
+                                gpuh_error(reterr, r, "%s: cannot look for processes using the devices in '%s': %s",
+                                           d->name, s.proc_root, strerror(-r));
+                        goto out;
+                }
+        }
         for (size_t i = 0; i < d->n_record; i++) {
-                r = prepare_device(&s, &d->record[i], managed[i], reterr);
+                r = prepare_device(&s, &units[i], reterr);
                 if (r < 0)
                         break;
         }
@@ -1549,6 +1693,30 @@ static int release_one(const struct gpuh_sc_opts *o, const char *domain, enum fr
         if (r < 0)
                 goto out;
         n0 = s.j->n;
+        {
+                /* one scan of /proc for every vfio node the entries may find held */
+                char **nodes = NULL;
+                for (size_t i = 0; i < s.j->n && r == 0; i++) {
+                        const struct gpuh_jentry *e = &s.j->e[i];
+                        int g = e->op == GPUH_JOP_MDEV ? mdev_group(&s, e->uuid)
+                                : e->op == GPUH_JOP_SRIOV ? -1 : pci_group(&s, &e->dev);
+                        char *node = vfio_node(&s, g);
+                        if (node && access(node, F_OK) < 0) {
+                                free(node);
+                                node = NULL;
+                        }
+                        r = strv_add(&nodes, node);
+                }
+                if (r == 0 && nodes)
+                        r = scan_holders(&s, nodes);
+                else
+                        strv_free(nodes);
+                if (r < 0) {
+                        gpuh_error(reterr, r, "%s: cannot look for processes using the devices in '%s': %s", domain,
+                                   s.proc_root, strerror(-r));
+                        goto out;
+                }
+        }
         r = replay(&s, reterr);
         {
                 int k = commit_journal(&s, mode, r < 0 ? NULL : reterr);

@@ -165,7 +165,7 @@ int gpuh_vendor_vgpu_set(struct gpuh_change *c, const struct gpuh_pci_addr *vf, 
                 return 0;
         snprintf(rel, sizeof(rel), "bus/pci/devices/%s/nvidia/current_vgpu_type", name);
         if (cur != 0) {
-                r = gpuh_change_write(c, rel, "0", true);
+                r = gpuh_change_write(c, rel, "0");
                 if (r == 0)
                         r = gpuh_change_wait_u64(c, rel, 0, &got);
                 if (r < 0)
@@ -198,7 +198,7 @@ int gpuh_vendor_vgpu_set(struct gpuh_change *c, const struct gpuh_pci_addr *vf, 
         if (!creatable)
                 return gpuh_error(reterr, -ENOSPC, "%s: vGPU type %u is not in its creatable_vgpu_types now", name, type);
         snprintf(val, sizeof(val), "%u", type);
-        r = gpuh_change_write(c, rel, val, true);
+        r = gpuh_change_write(c, rel, val);
         if (r < 0)
                 return gpuh_error(reterr, r, "%s: setting vGPU type %u: %s", name, type,
                                   r == -ETIMEDOUT ? "no answer before the deadline" : strerror(-r));

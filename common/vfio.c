@@ -63,13 +63,14 @@ static int move(struct gpuh_change *c, const struct gpuh_pci_addr *a, const char
         }
         if (!streq(ovr, override)) {
                 snprintf(rel, sizeof(rel), "bus/pci/devices/%s/driver_override", name);
-                r = gpuh_change_write(c, rel, override, false);
+                r = gpuh_change_write(c, rel, override);
                 if (r < 0)
-                        return gpuh_error(reterr, r, "%s: writing driver_override: %s", name, strerror(-r));
+                        return gpuh_error(reterr, r, "%s: writing driver_override: %s", name,
+                                          r == -ETIMEDOUT ? "no answer before the deadline" : strerror(-r));
         }
         if (cur[0] && !streq(cur, want)) {
                 snprintf(rel, sizeof(rel), "bus/pci/devices/%s/driver/unbind", name);
-                r = gpuh_change_write(c, rel, name, true);
+                r = gpuh_change_write(c, rel, name);
                 if (r < 0)
                         return gpuh_error(reterr, r, "%s: unbinding it from %s: %s", name, cur,
                                           r == -ETIMEDOUT ? "no answer before the deadline (something holds the device)"
@@ -77,7 +78,7 @@ static int move(struct gpuh_change *c, const struct gpuh_pci_addr *a, const char
                 cur[0] = '\0';
         }
         if (!cur[0] && want[0]) {
-                r = gpuh_change_write(c, "bus/pci/drivers_probe", name, true);
+                r = gpuh_change_write(c, "bus/pci/drivers_probe", name);
                 if (r < 0)
                         return gpuh_error(reterr, r, "%s: drivers_probe: %s", name,
                                           r == -ETIMEDOUT ? "no answer before the deadline" : strerror(-r));
@@ -127,7 +128,7 @@ int gpuh_pci_restore(struct gpuh_change *c, const struct gpuh_pci_addr *a, const
                         return r;
         }
         snprintf(rel, sizeof(rel), "bus/pci/devices/%s/driver_override", name);
-        r = gpuh_change_write(c, rel, override, false);
+        r = gpuh_change_write(c, rel, override);
         if (r < 0)
                 return gpuh_error(reterr, r, "%s: writing driver_override: %s", name, strerror(-r));
         return 0;

@@ -553,6 +553,66 @@ def case_parallel():
               "afterwards every GPU is on its driver again, no journal, no reservation", diff(before, now))
 
 
+def case_independent():
+    """Starts of different domains do not wait for each other: while a write to one domain's
+    GPU hangs in the kernel, another domain's prepare on other GPUs goes through. (The hang is
+    on the GPU's own driver_override: FUSE serializes writes to one file, such as the driver's
+    unbind, which the kernel does not.)"""
+    with Host("dgx2-v100-nvswitch", cfg={"state_change": {"write_timeout_ms": 8000}}) as h:
+        base = domain_xml("25-dumpxml-request-numa-require-v100.xml", subst={'numa="require"': 'numa="any" count="2"'})
+        xa = h.transform(set_domain(base, "i-2-601-VM", "00000000-0000-4000-8000-000000000601"))
+        xb = h.transform(set_domain(base, "i-2-602-VM", "00000000-0000-4000-8000-000000000602"))
+        before = h.snap()
+        a_gpu = next(d["address"] for d in record(xa) if before[d["address"]]["driver"] == "nvidia")
+        h.emu.control({"hang": [{"path": "bus/pci/devices/%s/driver_override" % a_gpu, "seconds": 3}]})
+        pa = h.spawn(["i-2-601-VM", "prepare", "begin", "-"], xa)
+        time.sleep(0.5)
+        r = h.prepare(xb)
+        a_running = pa.poll() is None
+        check(r.rc == 0 and r.elapsed < 2.0 and a_running,
+              "B prepares in %.2f s while a write to A's %s hangs (no lock held across a write)" % (r.elapsed, a_gpu),
+              r.why())
+        pa.wait()
+        check(pa.returncode == 0, "A's prepare finishes once its unbind returns")
+        pa.stdout.close()
+        pa.stderr.close()
+        h.emu.control({})
+        for vm in ("i-2-601-VM", "i-2-602-VM"):
+            h.release(vm)
+        check(h.snap() == before, "both released")
+
+
+def case_events():
+    """One structured log record per step: JSON with vm, device, old, new, duration, errno."""
+    with Host("consumer-rtx3080") as h:
+        xml = h.transform(rtx3080(h))
+        vm = domain_name(xml)
+        r = h.prepare(xml, extra=["-v"])
+        ev = [json.loads(l.split(": ", 1)[1]) for l in r.err.splitlines() if ": {\"event\"" in l]
+        binds = [e for e in ev if e["event"] == "bind"]
+        check(r.rc == 0 and sorted(e["device"] for e in binds) == ["0000:05:00.0", "0000:05:00.1"] and
+              all(e["vm"] == vm and e["new"] == "vfio-pci" and e["errno"] == 0 and e["duration_ms"] >= 0 for e in binds) and
+              {e["old"] for e in binds} == {"nvidia", "snd_hda_intel"},
+              "prepare logs a bind event per function (vm, device, old and new driver, duration, errno)", r.err)
+        r = h.release(vm, extra=["-v"])
+        ev = [json.loads(l.split(": ", 1)[1]) for l in r.err.splitlines() if ": {\"event\"" in l]
+        check([e["event"] for e in ev] == ["unbind", "unbind", "release"] and
+              {e["new"] for e in ev if e["event"] == "unbind"} == {"nvidia", "snd_hda_intel"},
+              "release logs an unbind event per function, then the release", r.err)
+        h.emu.control({"fail": [{"path": "bus/pci/drivers_probe", "value": "0000:05:00.1", "errno": "EBUSY", "times": 1}]})
+        r = h.prepare(xml, extra=["-v"])
+        ev = [json.loads(l.split(": ", 1)[1]) for l in r.err.splitlines() if ": {\"event\"" in l]
+        failed = [e for e in ev if e["errno"] != 0]
+        check(r.rc == 1 and any(e["event"] == "bind" and e["errno"] == 16 and "error" in e for e in failed) and
+              ev[-1]["event"] == "rollback" and ev[-1]["errno"] == 0,
+              "a failed step logs its errno and cause, then the rollback", r.err)
+        # without -v: nothing on stderr (the agent merges it into what it parses); events go to syslog
+        h.emu.control({})
+        r = h.prepare(xml)
+        check(r.rc == 0 and r.err == "", "without -v nothing is printed")
+        h.release(vm)
+
+
 def case_holders():
     """A process holding the GPU's nodes, or its group's vfio node, refuses the start, named."""
     with Host("dgx2-v100-nvswitch") as h:
