@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* change.c: writes with deadlines, bounded read-backs, and the dry run's list of steps. */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <string.h>
 #include <time.h>
@@ -14,14 +15,81 @@
 int gpuh_change_init(struct gpuh_change *c, int root_fd, int timeout_ms, bool dry_run)
 {
         *c = (struct gpuh_change) { .root_fd = root_fd, .timeout_ms = timeout_ms > 0 ? timeout_ms : 1,
-                                    .dry_run = dry_run };
+                                    .dry_run = dry_run, .bus_fd = -1, .devices_fd = -1 };
         if (dry_run && !(c->steps = json_object_new_array()))
                 return -ENOMEM;
         return 0;
 }
 
+void gpuh_change_forget(struct gpuh_change *c)
+{
+        for (size_t i = 0; i < c->n_dirs; i++)
+                close(c->dirs[i].fd);
+        free(c->dirs);
+        c->dirs = NULL;
+        c->n_dirs = 0;
+}
+
+int gpuh_change_devfd(struct gpuh_change *c, const struct gpuh_pci_addr *a)
+{
+        char rel[64], name[GPUH_PCI_ADDR_MAX];
+        struct gpuh_change_dir *nd;
+        int fd;
+
+        for (size_t i = 0; i < c->n_dirs; i++)
+                if (gpuh_pci_addr_cmp(&c->dirs[i].addr, a) == 0)
+                        return c->dirs[i].fd;
+        if (c->devices_fd < 0 && (c->devices_fd = gpuh_sysfs_open_dir(c->root_fd, "bus/pci/devices")) < 0) {
+                int r = c->devices_fd;
+                c->devices_fd = -1;
+                return r;
+        }
+        snprintf(rel, sizeof(rel), "%s", gpuh_pci_addr_format(a, name));
+        fd = gpuh_sysfs_open_dir(c->devices_fd, rel);
+        if (fd < 0)
+                return fd == -ENOTDIR ? -ENOENT : fd;
+        nd = reallocarray(c->dirs, c->n_dirs + 1, sizeof(*nd));
+        if (!nd) {
+                close(fd);
+                return -ENOMEM;
+        }
+        c->dirs = nd;
+        c->dirs[c->n_dirs++] = (struct gpuh_change_dir) { .addr = *a, .fd = fd };
+        return fd;
+}
+
+int gpuh_change_busfd(struct gpuh_change *c)
+{
+        if (c->bus_fd < 0)
+                c->bus_fd = gpuh_sysfs_open_dir(c->root_fd, "bus/pci");
+        return c->bus_fd;
+}
+
+char *gpuh_change_path(const struct gpuh_change *c, int dirfd, const char *rel, char *buf, size_t size)
+{
+        char name[GPUH_PCI_ADDR_MAX];
+
+        if (dirfd == c->bus_fd && dirfd >= 0) {
+                snprintf(buf, size, "bus/pci/%s", rel);
+                return buf;
+        }
+        for (size_t i = 0; i < c->n_dirs; i++)
+                if (c->dirs[i].fd == dirfd) {
+                        snprintf(buf, size, "bus/pci/devices/%s/%s", gpuh_pci_addr_format(&c->dirs[i].addr, name), rel);
+                        return buf;
+                }
+        snprintf(buf, size, "%s", rel);
+        return buf;
+}
+
 void gpuh_change_done(struct gpuh_change *c)
 {
+        gpuh_change_forget(c);
+        if (c->bus_fd >= 0)
+                close(c->bus_fd);
+        if (c->devices_fd >= 0)
+                close(c->devices_fd);
+        c->bus_fd = c->devices_fd = -1;
         c->writer = gpuh_writer_free(c->writer);
         if (c->steps)
                 json_object_put(c->steps);
@@ -38,23 +106,26 @@ void gpuh_change_step(struct gpuh_change *c, json_object *step)
                 json_object_put(step);
 }
 
-static json_object *step_new(const char *kind, const char *rel)
+static json_object *step_new(const struct gpuh_change *c, const char *kind, int dirfd, const char *rel)
 {
         json_object *o = json_object_new_object();
+        char path[PATH_MAX];
 
         if (o) {
                 json_object_object_add(o, "step", json_object_new_string(kind));
-                json_object_object_add(o, "path", json_object_new_string(rel));
+                json_object_object_add(o, "path", json_object_new_string(gpuh_change_path(c, dirfd, rel, path,
+                                                                                          sizeof(path))));
         }
         return o;
 }
 
-int gpuh_change_write(struct gpuh_change *c, const char *rel, const char *value)
+int gpuh_change_write(struct gpuh_change *c, int dirfd, const char *rel, const char *value)
 {
+        char path[PATH_MAX];
         int r;
 
         if (c->dry_run) {
-                json_object *o = step_new("write", rel);
+                json_object *o = step_new(c, "write", dirfd, rel);
                 if (!o)
                         return -ENOMEM;
                 json_object_object_add(o, "value", json_object_new_string(value));
@@ -64,8 +135,9 @@ int gpuh_change_write(struct gpuh_change *c, const char *rel, const char *value)
         }
         if (!c->writer && (r = gpuh_writer_new(c->root_fd, &c->writer)) < 0)
                 return r;
-        r = gpuh_writer_write(c->writer, rel, value, c->timeout_ms);
-        gpuh_debug("write %s <- '%s': %s", rel, value, r < 0 ? strerror(-r) : "ok");
+        r = gpuh_writer_write_at(c->writer, dirfd, rel, value, c->timeout_ms);
+        gpuh_debug("write %s <- '%s': %s", gpuh_change_path(c, dirfd, rel, path, sizeof(path)), value,
+                   r < 0 ? strerror(-r) : "ok");
         return r;
 }
 
@@ -77,9 +149,9 @@ static int64_t mono_ms(void)
         return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int dry_wait(struct gpuh_change *c, const char *rel, json_object *want)
+static int dry_wait(struct gpuh_change *c, int dirfd, const char *rel, json_object *want)
 {
-        json_object *o = step_new("wait", rel);
+        json_object *o = step_new(c, "wait", dirfd, rel);
 
         if (!o) {
                 json_object_put(want);
@@ -107,9 +179,9 @@ static int dry_wait(struct gpuh_change *c, const char *rel, json_object *want)
                 }                                                       \
         } while (0)
 
-static int link_is(int root_fd, const char *rel, const char *want, char *got, size_t size)
+static int link_is(int dirfd, const char *rel, const char *want, char *got, size_t size)
 {
-        int r = gpuh_sysfs_link_basename(root_fd, rel, got, size);
+        int r = gpuh_sysfs_link_basename(dirfd, rel, got, size);
 
         if (r == -ENOENT) {
                 got[0] = '\0';
@@ -120,41 +192,42 @@ static int link_is(int root_fd, const char *rel, const char *want, char *got, si
         return streq(got, want) ? 1 : 0;
 }
 
-int gpuh_change_wait_link(struct gpuh_change *c, const char *rel, const char *want, char *got, size_t size)
+int gpuh_change_wait_link(struct gpuh_change *c, int dirfd, const char *rel, const char *want, char *got,
+                          size_t size)
 {
         if (c->dry_run) {
                 snprintf(got, size, "%s", want);
-                return dry_wait(c, rel, want[0] ? json_object_new_string(want) : NULL);
+                return dry_wait(c, dirfd, rel, want[0] ? json_object_new_string(want) : NULL);
         }
-        WAIT_LOOP(c, link_is(c->root_fd, rel, want, got, size));
+        WAIT_LOOP(c, link_is(dirfd, rel, want, got, size));
 }
 
-static int exists_is(int root_fd, const char *rel, bool want)
+static int exists_is(int dirfd, const char *rel, bool want)
 {
-        int r = gpuh_sysfs_exists(root_fd, rel);
+        int r = gpuh_sysfs_exists(dirfd, rel);
 
         return r < 0 ? r : (r == 1) == want;
 }
 
-int gpuh_change_wait_exists(struct gpuh_change *c, const char *rel, bool want)
+int gpuh_change_wait_exists(struct gpuh_change *c, int dirfd, const char *rel, bool want)
 {
         if (c->dry_run)
-                return dry_wait(c, rel, json_object_new_string(want ? "exists" : "gone"));
-        WAIT_LOOP(c, exists_is(c->root_fd, rel, want));
+                return dry_wait(c, dirfd, rel, json_object_new_string(want ? "exists" : "gone"));
+        WAIT_LOOP(c, exists_is(dirfd, rel, want));
 }
 
-static int u64_is(int root_fd, const char *rel, uint64_t want, uint64_t *got)
+static int u64_is(int dirfd, const char *rel, uint64_t want, uint64_t *got)
 {
-        int r = gpuh_sysfs_read_u64(root_fd, rel, got);
+        int r = gpuh_sysfs_read_u64(dirfd, rel, got);
 
         return r < 0 ? r : *got == want;
 }
 
-int gpuh_change_wait_u64(struct gpuh_change *c, const char *rel, uint64_t want, uint64_t *got)
+int gpuh_change_wait_u64(struct gpuh_change *c, int dirfd, const char *rel, uint64_t want, uint64_t *got)
 {
         if (c->dry_run) {
                 *got = want;
-                return dry_wait(c, rel, json_object_new_int64((int64_t) want));
+                return dry_wait(c, dirfd, rel, json_object_new_int64((int64_t) want));
         }
-        WAIT_LOOP(c, u64_is(c->root_fd, rel, want, got));
+        WAIT_LOOP(c, u64_is(dirfd, rel, want, got));
 }

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pci_addr.h"
+
 struct json_object;
 struct gpuh_writer;
 
@@ -15,12 +17,23 @@ struct gpuh_writer;
  * ordered list of steps `--dry-run` prints (docs/state-change.md). A dry run reads sysfs as it
  * is and plans from there; its waits succeed at once.
  */
+struct gpuh_change_dir {
+        struct gpuh_pci_addr addr;
+        int fd;
+};
+
 struct gpuh_change {
         int root_fd;                    /* sysfs root */
         int timeout_ms;                 /* each write, each wait */
         bool dry_run;
         struct json_object *steps;      /* dry run: the steps (a JSON array), else NULL */
         struct gpuh_writer *writer;     /* made at the first write */
+        int bus_fd;                     /* bus/pci, -1 until asked for */
+        int devices_fd;                 /* bus/pci/devices, -1 until asked for */
+        struct gpuh_change_dir *dirs;   /* functions' directories, opened once (a path walk
+                                         * through bus/pci/devices and its link each time would
+                                         * cost more than the accesses) */
+        size_t n_dirs;
 };
 
 /**
@@ -38,9 +51,31 @@ int gpuh_change_init(struct gpuh_change *c, int root_fd, int timeout_ms, bool dr
 void gpuh_change_done(struct gpuh_change *c);
 
 /**
+ * gpuh_change_devfd:
+ * @c: the change
+ * @a: a PCI function
+ *
+ * Returns: an O_PATH fd of its directory (bus/pci/devices/BDF, followed), kept by the change
+ *          until gpuh_change_forget() or gpuh_change_done(); -ENOENT when there is no such
+ *          function; -errno of openat(2).
+ */
+int gpuh_change_devfd(struct gpuh_change *c, const struct gpuh_pci_addr *a);
+
+/** gpuh_change_busfd: an O_PATH fd of bus/pci, kept by the change; -errno. */
+int gpuh_change_busfd(struct gpuh_change *c);
+
+/** gpuh_change_forget: closes the directories kept (functions may have come or gone: SR-IOV). */
+void gpuh_change_forget(struct gpuh_change *c);
+
+/*
+ * In the functions below @dirfd is the root fd, the bus fd or a function's fd from this change
+ * (which also names the path in a dry run's steps), and @rel is relative to it.
+ */
+
+/**
  * gpuh_change_write:
  * @c: the change
- * @rel: the attribute, relative to the root
+ * @dirfd, @rel: the attribute
  * @value: the text (a newline is added)
  *
  * Every write gets the deadline: besides those that wait for a driver (unbind, drivers_probe,
@@ -49,12 +84,12 @@ void gpuh_change_done(struct gpuh_change *c);
  *
  * Returns: 0 (always, in a dry run); -errno as gpuh_sysfs_write() or gpuh_writer_write().
  */
-int gpuh_change_write(struct gpuh_change *c, const char *rel, const char *value);
+int gpuh_change_write(struct gpuh_change *c, int dirfd, const char *rel, const char *value);
 
 /**
  * gpuh_change_wait_link:
  * @c: the change
- * @rel: a link ("bus/pci/devices/0000:05:00.0/driver")
+ * @dirfd, @rel: a link ("driver" of a function)
  * @want: the basename of its target to wait for; "" waits for the link to be absent
  * @got, @size: receive the last basename read ("" when absent)
  *
@@ -63,26 +98,27 @@ int gpuh_change_write(struct gpuh_change *c, const char *rel, const char *value)
  *
  * Returns: 0; -ETIMEDOUT (@got holds what it is); -errno of the read.
  */
-int gpuh_change_wait_link(struct gpuh_change *c, const char *rel, const char *want, char *got, size_t size);
+int gpuh_change_wait_link(struct gpuh_change *c, int dirfd, const char *rel, const char *want, char *got,
+                          size_t size);
 
 /**
  * gpuh_change_wait_exists:
- * @c, @rel: as gpuh_change_wait_link()
+ * @c, @dirfd, @rel: as gpuh_change_wait_link()
  * @want: wait for @rel to exist (true) or to be gone (false)
  *
  * Returns: 0; -ETIMEDOUT; -errno.
  */
-int gpuh_change_wait_exists(struct gpuh_change *c, const char *rel, bool want);
+int gpuh_change_wait_exists(struct gpuh_change *c, int dirfd, const char *rel, bool want);
 
 /**
  * gpuh_change_wait_u64:
- * @c, @rel: as gpuh_change_wait_link(), an attribute holding one number
+ * @c, @dirfd, @rel: as gpuh_change_wait_link(), an attribute holding one number
  * @want: the value to wait for
  * @got: receives the last value read
  *
  * Returns: 0; -ETIMEDOUT; -errno of the read.
  */
-int gpuh_change_wait_u64(struct gpuh_change *c, const char *rel, uint64_t want, uint64_t *got);
+int gpuh_change_wait_u64(struct gpuh_change *c, int dirfd, const char *rel, uint64_t want, uint64_t *got);
 
 /**
  * gpuh_change_step:
@@ -92,3 +128,12 @@ int gpuh_change_wait_u64(struct gpuh_change *c, const char *rel, uint64_t want, 
  * A dry run appends it to the steps; otherwise it is dropped.
  */
 void gpuh_change_step(struct gpuh_change *c, struct json_object *step);
+
+/**
+ * gpuh_change_path:
+ * @c, @dirfd, @rel: as above
+ * @buf, @size: receive the path relative to the root ("bus/pci/devices/0000:05:00.0/driver")
+ *
+ * Returns: @buf.
+ */
+char *gpuh_change_path(const struct gpuh_change *c, int dirfd, const char *rel, char *buf, size_t size);

@@ -64,16 +64,15 @@ static int nvidia_minor(const char *proc_root, const char *bdf)
         return atoi(p);
 }
 
-int gpuh_pci_nodes(int root_fd, const char *dev_dir, const char *proc_root, const struct gpuh_pci_addr *a,
+int gpuh_pci_nodes(int dev_fd, const char *dev_dir, const char *proc_root, const struct gpuh_pci_addr *a,
                    const char *driver, int iommu_group, char ***nodes)
 {
-        char bdf[GPUH_PCI_ADDR_MAX], rel[96], path[PATH_MAX];
+        char bdf[GPUH_PCI_ADDR_MAX], path[PATH_MAX];
         _cleanup_strv_free_ char **drm = NULL;
         int r;
 
         gpuh_pci_addr_format(a, bdf);
-        snprintf(rel, sizeof(rel), "bus/pci/devices/%s/drm", bdf);
-        if (gpuh_sysfs_list(root_fd, rel, &drm) > 0)
+        if (dev_fd >= 0 && gpuh_sysfs_list(dev_fd, "drm", &drm) > 0)
                 for (char **p = drm; *p; p++) {
                         if (strncmp(*p, "card", 4) != 0 && strncmp(*p, "renderD", 7) != 0)
                                 continue;

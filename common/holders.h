@@ -21,7 +21,7 @@ struct gpuh_holder {
 
 /**
  * gpuh_pci_nodes:
- * @root_fd: sysfs root fd
+ * @dev_fd: the function's sysfs directory (bus/pci/devices/BDF), or -1
  * @dev_dir: where device nodes are ("/dev")
  * @proc_root: procfs ("/proc")
  * @a: the function
@@ -37,7 +37,7 @@ struct gpuh_holder {
  *
  * Returns: 0; -ENOMEM.
  */
-int gpuh_pci_nodes(int root_fd, const char *dev_dir, const char *proc_root, const struct gpuh_pci_addr *a,
+int gpuh_pci_nodes(int dev_fd, const char *dev_dir, const char *proc_root, const struct gpuh_pci_addr *a,
                    const char *driver, int iommu_group, char ***nodes);
 
 /**

@@ -357,7 +357,7 @@ int gpuh_mdev_create(struct gpuh_change *c, const struct gpuh_pci_addr *parent, 
                      char **reterr)
 {
         char pname[GPUH_PCI_ADDR_MAX], rel[PATH_MAX], buf[128];
-        int avail, r;
+        int avail, pfd, r;
 
         if (!gpuh_uuid_is_valid(uuid) || !gpuh_mdev_type_name_ok(type_id))
                 return gpuh_error(reterr, -EINVAL, "invalid mdev UUID or type");
@@ -377,13 +377,18 @@ int gpuh_mdev_create(struct gpuh_change *c, const struct gpuh_pci_addr *parent, 
                 return gpuh_error(reterr, -EEXIST, "mdev %s exists already, as %s on %s", uuid, buf,
                                   slash ? slash + 1 : "another parent");
         }
-        snprintf(rel, sizeof(rel), "bus/pci/devices/%s/mdev_supported_types/%s/available_instances", pname, type_id);
-        r = gpuh_sysfs_read_int(c->root_fd, rel, &avail);
+        pfd = gpuh_change_devfd(c, parent);
+        if (pfd < 0)
+                return gpuh_error(reterr, pfd == -ENOENT ? -ENODEV : pfd, "%s: no such PCI device", pname);
+        snprintf(rel, sizeof(rel), "mdev_supported_types/%s/available_instances", type_id);
+        r = gpuh_sysfs_read_int(pfd, rel, &avail);
         if (c->dry_run) {
                 json_object *o = json_object_new_object();
                 if (o) {
                         json_object_object_add(o, "step", json_object_new_string("check"));
-                        json_object_object_add(o, "path", json_object_new_string(rel));
+                        char shown[PATH_MAX];
+                        json_object_object_add(o, "path", json_object_new_string(gpuh_change_path(c, pfd, rel, shown,
+                                                                                                  sizeof(shown))));
                         json_object_object_add(o, "value", r == 0 ? json_object_new_int(avail) : NULL);
                         json_object_object_add(o, "need", json_object_new_string("> 0"));
                 }
@@ -393,13 +398,13 @@ int gpuh_mdev_create(struct gpuh_change *c, const struct gpuh_pci_addr *parent, 
                 return gpuh_error(reterr, -ENOENT, "%s offers no mdev type %s", pname, type_id);
         if (r == 0 && avail <= 0)
                 return gpuh_error(reterr, -ENOSPC, "%s: no %s instance available (available_instances 0)", pname, type_id);
-        snprintf(rel, sizeof(rel), "bus/pci/devices/%s/mdev_supported_types/%s/create", pname, type_id);
-        r = gpuh_change_write(c, rel, uuid);
+        snprintf(rel, sizeof(rel), "mdev_supported_types/%s/create", type_id);
+        r = gpuh_change_write(c, pfd, rel, uuid);
         if (r < 0)
                 return gpuh_error(reterr, r, "%s: creating mdev %s of type %s: %s", pname, uuid, type_id,
                                   r == -ETIMEDOUT ? "no answer before the deadline" : strerror(-r));
         snprintf(rel, sizeof(rel), "bus/mdev/devices/%s", uuid);
-        r = gpuh_change_wait_exists(c, rel, true);
+        r = gpuh_change_wait_exists(c, c->root_fd, rel, true);
         if (r < 0)
                 return gpuh_error(reterr, r == -ETIMEDOUT ? -ENODEV : r, "%s: mdev %s did not appear after create", pname, uuid);
         return 0;
@@ -417,14 +422,14 @@ int gpuh_mdev_remove(struct gpuh_change *c, const char *uuid, char **reterr)
         if (r == 0)
                 return 0;       /* gone already */
         snprintf(rel, sizeof(rel), "bus/mdev/devices/%s/remove", uuid);
-        r = gpuh_change_write(c, rel, "1");
+        r = gpuh_change_write(c, c->root_fd, rel, "1");
         if (r == -ENOENT || r == -ENODEV)
                 return 0;       /* went meanwhile */
         if (r < 0)
                 return gpuh_error(reterr, r, "removing mdev %s: %s", uuid,
                                   r == -ETIMEDOUT ? "no answer before the deadline" : strerror(-r));
         snprintf(rel, sizeof(rel), "bus/mdev/devices/%s", uuid);
-        r = gpuh_change_wait_exists(c, rel, false);
+        r = gpuh_change_wait_exists(c, c->root_fd, rel, false);
         if (r < 0)
                 return gpuh_error(reterr, r, "mdev %s still exists after remove", uuid);
         return 0;

@@ -30,7 +30,7 @@
 #include "reserve.h"
 #include "statechange.h"
 #include "sysfs.h"
-#include "transform.h"
+#include "rule.h"
 #include "vendor_vgpu.h"
 #include "vfio.h"
 #include "vm_usage.h"
@@ -59,6 +59,11 @@ struct sc {
         struct gpuh_journal **others;   /* the other domains' journals */
         size_t n_others;
         json_object *plan;              /* dry run: {"domain", "operation", "steps", "error"} */
+        struct known_group {
+                struct gpuh_pci_addr addr;
+                int group;
+        } groups[64];                   /* IOMMU groups read this run */
+        size_t n_groups;
         /* one scan of /proc per run, for every node the run may need to know the holders of */
         bool scanned;
         char **scan_nodes;
@@ -292,36 +297,45 @@ static char *pci_key(const struct gpuh_pci_addr *a, char *buf)
 
 /* ---- reading the host ---------------------------------------------------------------- */
 
+/* The function's directory, opened once per run (see gpuh_change_devfd()). */
+static int devfd(struct sc *s, const struct gpuh_pci_addr *a)
+{
+        return gpuh_change_devfd(&s->ch, a);
+}
+
 static bool pci_exists(struct sc *s, const struct gpuh_pci_addr *a)
 {
-        char rel[64], n[GPUH_PCI_ADDR_MAX];
-
-        snprintf(rel, sizeof(rel), "bus/pci/devices/%s", gpuh_pci_addr_format(a, n));
-        return gpuh_sysfs_exists(s->sysfs->root_fd, rel) == 1;
+        return devfd(s, a) >= 0;
 }
 
 static int pci_group(struct sc *s, const struct gpuh_pci_addr *a)
 {
-        char rel[80], n[GPUH_PCI_ADDR_MAX], buf[32], *end;
+        char buf[32], *end;
+        int fd, k;
         long g;
 
-        snprintf(rel, sizeof(rel), "bus/pci/devices/%s/iommu_group", gpuh_pci_addr_format(a, n));
-        if (gpuh_sysfs_link_basename(s->sysfs->root_fd, rel, buf, sizeof(buf)) < 0)
+        /* asked for again and again (holders, undo): read once per run */
+        for (size_t i = 0; i < s->n_groups; i++)
+                if (gpuh_pci_addr_cmp(&s->groups[i].addr, a) == 0)
+                        return s->groups[i].group;
+        fd = devfd(s, a);
+        if (fd < 0 || gpuh_sysfs_link_basename(fd, "iommu_group", buf, sizeof(buf)) < 0)
                 return -1;
         g = strtol(buf, &end, 10);
-        return *end || g < 0 || g > 1 << 30 ? -1 : (int) g;
+        k = *end || g < 0 || g > 1 << 30 ? -1 : (int) g;
+        if (s->n_groups < ARRAY_SIZE(s->groups))
+                s->groups[s->n_groups++] = (struct known_group) { .addr = *a, .group = k };
+        return k;
 }
 
 /* The functions of @a's IOMMU group, sorted; @a alone when it has none. */
 static int group_members(struct sc *s, const struct gpuh_pci_addr *a, struct gpuh_pci_addr *ret, size_t max)
 {
-        char rel[96], n[GPUH_PCI_ADDR_MAX];
         _cleanup_strv_free_ char **names = NULL;
+        int fd = devfd(s, a), r;
         size_t k = 0;
-        int r;
 
-        snprintf(rel, sizeof(rel), "bus/pci/devices/%s/iommu_group/devices", gpuh_pci_addr_format(a, n));
-        r = gpuh_sysfs_list(s->sysfs->root_fd, rel, &names);
+        r = fd < 0 ? fd : gpuh_sysfs_list(fd, "iommu_group/devices", &names);
         if (r <= 0) {
                 ret[0] = *a;
                 return 1;
@@ -334,24 +348,22 @@ static int group_members(struct sc *s, const struct gpuh_pci_addr *a, struct gpu
 
 static bool is_bridge(struct sc *s, const struct gpuh_pci_addr *a)
 {
-        uint32_t cls = 0;
+        int fd = devfd(s, a);
+        uint64_t cls = 0;
 
-        return gpuh_pci_dev_read_class(s->sysfs->root_fd, a, &cls) == 0 && (cls >> 16) == 0x06;
+        return fd >= 0 && gpuh_sysfs_read_u64(fd, "class", &cls) == 0 && (cls >> 16) == 0x06;
 }
 
 static int read_ids(struct sc *s, const struct gpuh_pci_addr *a, uint16_t *vendor, uint16_t *device)
 {
-        char rel[80], n[GPUH_PCI_ADDR_MAX];
+        int fd = devfd(s, a), r;
         uint64_t v, d;
-        int r;
 
-        gpuh_pci_addr_format(a, n);
-        snprintf(rel, sizeof(rel), "bus/pci/devices/%s/vendor", n);
-        r = gpuh_sysfs_read_u64(s->sysfs->root_fd, rel, &v);
-        if (r < 0)
-                return r;
-        snprintf(rel, sizeof(rel), "bus/pci/devices/%s/device", n);
-        r = gpuh_sysfs_read_u64(s->sysfs->root_fd, rel, &d);
+        if (fd < 0)
+                return fd;
+        r = gpuh_sysfs_read_u64(fd, "vendor", &v);
+        if (r == 0)
+                r = gpuh_sysfs_read_u64(fd, "device", &d);
         if (r < 0)
                 return r;
         *vendor = (uint16_t) v;
@@ -704,7 +716,7 @@ static const char *vf_in_use(struct sc *s, const struct gpuh_pci_addr *vfs, int 
 
                 gpuh_pci_addr_format(&vfs[i], name);
                 snprintf(rel, sizeof(rel), "bus/pci/devices/%s/nvidia/current_vgpu_type", name);
-                if (gpuh_pci_driver(s->sysfs->root_fd, &vfs[i], drv, sizeof(drv)) == 0 && streq(drv, GPUH_VFIO_DRIVER)) {
+                if (gpuh_pci_driver(&s->ch, &vfs[i], drv, sizeof(drv)) == 0 && streq(drv, GPUH_VFIO_DRIVER)) {
                         snprintf(why, sizeof(why), "%s is on vfio-pci", name);
                         ret = why;
                 } else if (gpuh_sysfs_read_u64(s->sysfs->root_fd, rel, &t) == 0 && t != 0) {
@@ -770,12 +782,12 @@ static int undo(struct sc *s, const struct gpuh_jentry *e, char **reterr)
                 }
                 /* NVIDIA's driver removes its mdevs itself, and some versions fail when they
                  * are removed first (Proxmox qemu-server waits 10 s): a bounded grace */
-                if (gpuh_pci_driver(s->sysfs->root_fd, &e->dev, drv, sizeof(drv)) == 0 && streq(drv, "nvidia") &&
+                if (gpuh_pci_driver(&s->ch, &e->dev, drv, sizeof(drv)) == 0 && streq(drv, "nvidia") &&
                     s->cfg->nvidia_mdev_grace_ms > 0) {
                         struct gpuh_change grace = s->ch;
                         grace.timeout_ms = s->cfg->nvidia_mdev_grace_ms;
                         grace.writer = NULL;
-                        r = gpuh_change_wait_exists(&grace, rel, false);
+                        r = gpuh_change_wait_exists(&grace, s->ch.root_fd, rel, false);
                         if (r == 0 && !s->o->dry_run) {
                                 event(s, "mdev-remove", e->uuid, e->mdev_type, "removed by nvidia", t0, 0, NULL);
                                 return 0;
@@ -861,9 +873,11 @@ static int undo(struct sc *s, const struct gpuh_jentry *e, char **reterr)
                         return 0;
                 }
                 snprintf(v, sizeof(v), "%u", e->old);
-                r = gpuh_change_write(&s->ch, rel, v);
+                r = gpuh_change_write(&s->ch, s->ch.root_fd, rel, v);
                 if (r == 0)
-                        r = gpuh_change_wait_u64(&s->ch, rel, e->old, &cur);
+                        r = gpuh_change_wait_u64(&s->ch, s->ch.root_fd, rel, e->old, &cur);
+                gpuh_change_forget(&s->ch);     /* the VFs' directories are gone */
+                s->n_groups = 0;
                 if (r < 0)
                         gpuh_error(reterr, r, "%s: %s: setting sriov_numvfs back to %u: %s", s->vm, name, e->old,
                                    r == -ETIMEDOUT ? "no answer before the deadline" : strerror(-r));
@@ -980,9 +994,9 @@ static int plan_functions(struct sc *s, const struct gpuh_alloc *a, struct fn *r
                 if (!ours && is_bridge(s, &m[i]))
                         continue;       /* bridges stay on pcieport: VFIO allows them in a group */
                 gpuh_pci_addr_format(&m[i], mname);
-                r = gpuh_pci_driver(s->sysfs->root_fd, &m[i], drv, sizeof(drv));
+                r = gpuh_pci_driver(&s->ch, &m[i], drv, sizeof(drv));
                 if (r == 0)
-                        r = gpuh_pci_override(s->sysfs->root_fd, &m[i], ovr, sizeof(ovr));
+                        r = gpuh_pci_override(&s->ch, &m[i], ovr, sizeof(ovr));
                 if (r < 0)
                         return gpuh_error(reterr, r, "%s: %s: cannot read its driver: %s", s->vm, mname, strerror(-r));
                 if (!ours) {
@@ -1017,8 +1031,8 @@ static int function_nodes(struct sc *s, const struct fn *f, size_t n, char ***no
 {
         for (size_t i = 0; i < n; i++) {
                 bool moves = !streq(f[i].driver, GPUH_VFIO_DRIVER);
-                int r = gpuh_pci_nodes(s->sysfs->root_fd, s->dev_dir, s->proc_root, &f[i].a, moves ? f[i].driver : "",
-                                       f[i].group, nodes);
+                int r = gpuh_pci_nodes(devfd(s, &f[i].a), s->dev_dir, s->proc_root, &f[i].a,
+                                       moves ? f[i].driver : "", f[i].group, nodes);
                 if (r < 0)
                         return r;
         }
@@ -1026,23 +1040,27 @@ static int function_nodes(struct sc *s, const struct fn *f, size_t n, char ***no
 }
 
 /* Refuse when a process holds a node of a function about to be unbound, or a group's vfio node. */
-static int check_holders(struct sc *s, const struct fn *f, size_t n, char **reterr)
+static int check_holders(struct sc *s, const struct fn *f, size_t n, char *const *known, char **reterr)
 {
-        _cleanup_strv_free_ char **nodes = NULL;
+        _cleanup_strv_free_ char **own = NULL;
+        char *const *nodes = known;
         _cleanup_free_ struct gpuh_holder *h = NULL;
         _cleanup_free_ char *desc = NULL;
         size_t nh = 0;
         int r;
 
-        r = function_nodes(s, f, n, &nodes);
-        if (r < 0)
-                return r;
+        if (!nodes) {
+                r = function_nodes(s, f, n, &own);
+                if (r < 0)
+                        return r;
+                nodes = own;
+        }
         r = holders_of(s, nodes, &h, &nh);
         if (s->o->dry_run) {
                 json_object *st = json_object_new_object(), *arr = json_object_new_array(), *ha = json_object_new_array();
                 char a[GPUH_PCI_ADDR_MAX];
                 if (st && arr && ha) {
-                        for (char **p = nodes; p && *p; p++)
+                        for (char *const *p = nodes; p && *p; p++)
                                 json_object_array_add(arr, json_object_new_string(*p));
                         for (size_t i = 0; i < nh; i++) {
                                 json_object *x = json_object_new_object();
@@ -1095,7 +1113,7 @@ static int bind_functions(struct sc *s, const struct fn *f, size_t n, char **ret
                 r = journal_change(s, &e, reterr);
                 if (r < 0)
                         return r;
-                r = gpuh_pci_rebind(&s->ch, &f[i].a, GPUH_VFIO_DRIVER, reterr);
+                r = gpuh_pci_rebind_from(&s->ch, &f[i].a, f[i].driver, f[i].override, GPUH_VFIO_DRIVER, reterr);
                 event(s, "bind", name, f[i].driver[0] ? f[i].driver : "none", GPUH_VFIO_DRIVER, t0, r,
                       reterr ? *reterr : NULL);
                 if (r < 0)
@@ -1142,16 +1160,18 @@ static int ensure_vf(struct sc *s, const struct gpuh_pci_addr *vf, const struct 
                 return r;
         snprintf(rel, sizeof(rel), "bus/pci/devices/%s/sriov_numvfs", pname);
         snprintf(v, sizeof(v), "%llu", (unsigned long long) total);
-        r = gpuh_change_write(&s->ch, rel, v);
+        r = gpuh_change_write(&s->ch, s->ch.root_fd, rel, v);
         if (r < 0)
                 gpuh_error(reterr, r, "%s: %s: enabling %s VFs: %s", s->vm, pname, v,
                            r == -ETIMEDOUT ? "no answer before the deadline" : strerror(-r));
+        gpuh_change_forget(&s->ch);     /* a missing VF's lookup is not cached, but be plain */
+        s->n_groups = 0;
         if (r == 0) {
                 /* the VF, and what the device needs of it once its driver bound it */
                 snprintf(rel, sizeof(rel), "bus/pci/devices/%s", name);
-                r = gpuh_change_wait_exists(&s->ch, rel, true);
+                r = gpuh_change_wait_exists(&s->ch, s->ch.root_fd, rel, true);
                 if (r == 0 && need_rel)
-                        r = gpuh_change_wait_exists(&s->ch, need_rel, true);
+                        r = gpuh_change_wait_exists(&s->ch, s->ch.root_fd, need_rel, true);
                 if (r < 0)
                         gpuh_error(reterr, -ENODEV, "%s: VF %s did not appear after enabling SR-IOV on %s", s->vm, name,
                                    pname);
@@ -1167,6 +1187,7 @@ struct unit {
         bool planned;                   /* f[] holds its functions (it existed) */
         struct fn f[MAX_GROUP];
         size_t n;
+        char **nodes;                   /* their device nodes, when planned */
 };
 
 static int prepare_device(struct sc *s, struct unit *u, char **reterr)
@@ -1188,7 +1209,7 @@ static int prepare_device(struct sc *s, struct unit *u, char **reterr)
                 }
                 if (u->managed)
                         return 0;       /* libvirt binds it (managed='yes') */
-                r = check_holders(s, u->f, u->n, reterr);
+                r = check_holders(s, u->f, u->n, u->planned ? u->nodes : NULL, reterr);
                 if (r < 0)
                         return r;
                 return bind_functions(s, u->f, u->n, reterr);
@@ -1518,7 +1539,9 @@ int gpuh_sc_prepare(const struct gpuh_sc_opts *o, const char *xml, size_t len, j
                                 r = plan_functions(&s, a, u->f, ARRAY_SIZE(u->f), &u->n, reterr);
                                 u->planned = r == 0;
                                 if (r == 0 && !u->managed)
-                                        r = function_nodes(&s, u->f, u->n, &nodes);
+                                        r = function_nodes(&s, u->f, u->n, &u->nodes);
+                                for (char **p = u->nodes; r == 0 && p && *p; p++)
+                                        r = strv_add(&nodes, strdup(*p));
                         } else if (a->kind == GPUH_ALLOC_VENDOR_VGPU && pci_exists(&s, &a->addr))
                                 r = strv_add(&nodes, vfio_node(&s, pci_group(&s, &a->addr)));
                 }
@@ -1562,6 +1585,8 @@ int gpuh_sc_prepare(const struct gpuh_sc_opts *o, const char *xml, size_t len, j
         if (r == 0 && s.j->n > done_before)
                 event(&s, "prepare", NULL, NULL, NULL, t0, 0, NULL);
 out:
+        for (size_t i = 0; units && i < d->n_record; i++)
+                strv_free(units[i].nodes);
         if (r < 0 && d)
                 prefix_vm(d->name, reterr);
         plan_finish(&s, r, reterr);

@@ -358,18 +358,33 @@ static _Noreturn void writer_child(int dirfd, int sock)
                 close_range((unsigned) lo + 1, (unsigned) hi - 1, 0);
         close_range((unsigned) hi + 1, ~0U, 0);
         for (;;) {
-                ssize_t n = recv(sock, msg, WRITER_MAX_MSG, 0);
+                union {
+                        struct cmsghdr h;
+                        char buf[CMSG_SPACE(sizeof(int))];
+                } ctl;
+                struct iovec iov = { .iov_base = msg, .iov_len = WRITER_MAX_MSG };
+                struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+                                     .msg_controllen = sizeof(ctl.buf) };
+                struct cmsghdr *cm;
+                int at = dirfd, passed = -1, res;
+                ssize_t n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
                 size_t rlen;
-                int res;
 
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n <= 0)
                         _exit(0);
+                for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
+                        if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
+                                memcpy(&passed, CMSG_DATA(cm), sizeof(int));
+                if (passed >= 0)
+                        at = passed;    /* a directory under the root the caller opened */
                 msg[n] = '\0';
                 rlen = strnlen(msg, (size_t) n);
                 /* "REL\0VALUE" */
-                res = rlen < (size_t) n ? gpuh_sysfs_write(dirfd, msg, msg + rlen + 1) : -EINVAL;
+                res = rlen < (size_t) n ? gpuh_sysfs_write(at, msg, msg + rlen + 1) : -EINVAL;
+                if (passed >= 0)
+                        close(passed);
                 if (send(sock, &res, sizeof(res), MSG_NOSIGNAL) != (ssize_t) sizeof(res))
                         _exit(1);
         }
@@ -431,6 +446,11 @@ static int writer_start(struct gpuh_writer *w)
 
 int gpuh_writer_write(struct gpuh_writer *w, const char *rel, const char *value, int timeout_ms)
 {
+        return gpuh_writer_write_at(w, -1, rel, value, timeout_ms);
+}
+
+int gpuh_writer_write_at(struct gpuh_writer *w, int dirfd, const char *rel, const char *value, int timeout_ms)
+{
         int64_t deadline = mono_ms() + (timeout_ms > 0 ? timeout_ms : 1);
         char msg[WRITER_MAX_MSG];
         size_t rl, vl;
@@ -446,10 +466,29 @@ int gpuh_writer_write(struct gpuh_writer *w, const char *rel, const char *value,
         memcpy(msg + rl + 1, value, vl);
         if (w->sock < 0 && (r = writer_start(w)) < 0)
                 return r;
-        if (send(w->sock, msg, rl + 1 + vl, MSG_NOSIGNAL) < 0) {
-                r = -errno;
-                writer_abandon(w);
-                return r;
+        {
+                union {
+                        struct cmsghdr h;
+                        char buf[CMSG_SPACE(sizeof(int))];
+                } ctl = { 0 };
+                struct iovec iov = { .iov_base = msg, .iov_len = rl + 1 + vl };
+                struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+                if (dirfd >= 0 && dirfd != w->dirfd) {
+                        struct cmsghdr *cm;
+                        mh.msg_control = ctl.buf;
+                        mh.msg_controllen = sizeof(ctl.buf);
+                        cm = CMSG_FIRSTHDR(&mh);
+                        cm->cmsg_level = SOL_SOCKET;
+                        cm->cmsg_type = SCM_RIGHTS;
+                        cm->cmsg_len = CMSG_LEN(sizeof(int));
+                        memcpy(CMSG_DATA(cm), &dirfd, sizeof(int));
+                }
+                if (sendmsg(w->sock, &mh, MSG_NOSIGNAL) < 0) {
+                        r = -errno;
+                        writer_abandon(w);
+                        return r;
+                }
         }
         for (;;) {
                 struct pollfd p = { .fd = w->sock, .events = POLLIN };

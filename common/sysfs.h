@@ -173,5 +173,16 @@ int gpuh_writer_new(int dirfd, struct gpuh_writer **ret);
  */
 int gpuh_writer_write(struct gpuh_writer *w, const char *rel, const char *value, int timeout_ms);
 
+/**
+ * gpuh_writer_write_at:
+ * @w: the writer
+ * @dirfd: a directory under the writer's root (an O_PATH fd of a device's directory, which
+ *         saves the path walk), passed to the child with SCM_RIGHTS; -1 for the root
+ * @rel, @value, @timeout_ms: as gpuh_writer_write(), @rel relative to @dirfd
+ *
+ * Returns: as gpuh_writer_write().
+ */
+int gpuh_writer_write_at(struct gpuh_writer *w, int dirfd, const char *rel, const char *value, int timeout_ms);
+
 /** gpuh_writer_free: ends the child; accepts NULL; returns NULL. */
 struct gpuh_writer *gpuh_writer_free(struct gpuh_writer *w);

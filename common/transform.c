@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* transform.c: the transformer's pipeline, from XML in to XML out. */
 #include <errno.h>
-#include <fnmatch.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,35 +12,9 @@
 #include "domxml.h"
 #include "log.h"
 #include "reserve.h"
+#include "rule.h"
 #include "select.h"
 #include "transform.h"
-
-static bool glob_ok(const char *glob, const char *value)
-{
-        return !glob || (value && fnmatch(glob, value, 0) == 0);
-}
-
-bool gpuh_rule_matches(const struct gpuh_rule_match *m, const char *name, const struct gpuh_cs_instance *cs)
-{
-        bool tag_ok = !m->host_tag;
-
-        if (!glob_ok(m->name, name) || !glob_ok(m->service_offering, cs->service_offering) ||
-            !glob_ok(m->account, cs->account) || !glob_ok(m->domain, cs->domain) ||
-            !glob_ok(m->project, cs->project) || !glob_ok(m->zone, cs->zone))
-                return false;
-        for (char **t = cs->host_tags; m->host_tag && t && *t && !tag_ok; t++)
-                tag_ok = fnmatch(m->host_tag, *t, 0) == 0;
-        if (!tag_ok)
-                return false;
-        for (size_t i = 0; i < m->n_tags; i++) {
-                bool found = false;
-                for (size_t k = 0; k < cs->n_tags && !found; k++)
-                        found = streq(cs->tag_keys[k], m->tag_keys[i]) && fnmatch(m->tag_globs[i], cs->tag_values[k], 0) == 0;
-                if (!found)
-                        return false;
-        }
-        return true;
-}
 
 /* What was asked, in one line: a reservation is reused only for the same requests. */
 static char *signature(const struct gpuh_domxml *d, const struct gpuh_request *rq, size_t n, bool cloudstack)

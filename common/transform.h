@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "host.h"
+#include "rule.h"
 
 struct json_object;
 
@@ -39,15 +40,3 @@ struct gpuh_transform_opts {
  */
 int gpuh_transform(const struct gpuh_transform_opts *o, const char *in, size_t len,
                    char **ret_out, size_t *ret_len, struct json_object **ret_explain, char **reterr);
-
-/**
- * gpuh_rule_matches:
- * @m: a rule's match
- * @name: the domain name
- * @cs: CloudStack's instance metadata of the domain (fields NULL when absent)
- *
- * Every given field must match its fnmatch(3) glob; a field the domain lacks never matches.
- *
- * Returns: whether the rule applies.
- */
-bool gpuh_rule_matches(const struct gpuh_rule_match *m, const char *name, const struct gpuh_cs_instance *cs);

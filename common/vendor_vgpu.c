@@ -150,7 +150,7 @@ int gpuh_vendor_vgpu_set(struct gpuh_change *c, const struct gpuh_pci_addr *vf, 
         char name[GPUH_PCI_ADDR_MAX], rel[96], val[16];
         uint64_t cur, got;
         bool creatable;
-        int r;
+        int vfd, r;
 
         gpuh_pci_addr_format(vf, name);
         r = gpuh_vendor_vgpu_read(c->root_fd, vf, NULL, &v);
@@ -163,11 +163,14 @@ int gpuh_vendor_vgpu_set(struct gpuh_change *c, const struct gpuh_pci_addr *vf, 
         gpuh_vendor_vgpu_clear(&v);
         if (cur == type)
                 return 0;
-        snprintf(rel, sizeof(rel), "bus/pci/devices/%s/nvidia/current_vgpu_type", name);
+        snprintf(rel, sizeof(rel), "nvidia/current_vgpu_type");
+        vfd = gpuh_change_devfd(c, vf);
+        if (vfd < 0)
+                return gpuh_error(reterr, vfd, "%s: %s", name, strerror(-vfd));
         if (cur != 0) {
-                r = gpuh_change_write(c, rel, "0");
+                r = gpuh_change_write(c, vfd, rel, "0");
                 if (r == 0)
-                        r = gpuh_change_wait_u64(c, rel, 0, &got);
+                        r = gpuh_change_wait_u64(c, vfd, rel, 0, &got);
                 if (r < 0)
                         return gpuh_error(reterr, r, "%s: clearing vGPU type %llu: %s", name, (unsigned long long) cur,
                                           r == -ETIMEDOUT ? "no answer before the deadline" : strerror(-r));
@@ -187,8 +190,10 @@ int gpuh_vendor_vgpu_set(struct gpuh_change *c, const struct gpuh_pci_addr *vf, 
                 json_object *o = json_object_new_object();
                 if (o) {
                         json_object_object_add(o, "step", json_object_new_string("check"));
+                        char shown[128];
                         snprintf(val, sizeof(val), "%u", type);
-                        json_object_object_add(o, "path", json_object_new_string(rel));
+                        json_object_object_add(o, "path", json_object_new_string(gpuh_change_path(c, vfd, rel, shown,
+                                                                                                  sizeof(shown))));
                         json_object_object_add(o, "what", json_object_new_string("creatable_vgpu_types lists the type"));
                         json_object_object_add(o, "type", json_object_new_int64(type));
                         json_object_object_add(o, "ok", json_object_new_boolean(creatable));
@@ -198,11 +203,11 @@ int gpuh_vendor_vgpu_set(struct gpuh_change *c, const struct gpuh_pci_addr *vf, 
         if (!creatable)
                 return gpuh_error(reterr, -ENOSPC, "%s: vGPU type %u is not in its creatable_vgpu_types now", name, type);
         snprintf(val, sizeof(val), "%u", type);
-        r = gpuh_change_write(c, rel, val);
+        r = gpuh_change_write(c, vfd, rel, val);
         if (r < 0)
                 return gpuh_error(reterr, r, "%s: setting vGPU type %u: %s", name, type,
                                   r == -ETIMEDOUT ? "no answer before the deadline" : strerror(-r));
-        r = gpuh_change_wait_u64(c, rel, type, &got);
+        r = gpuh_change_wait_u64(c, vfd, rel, type, &got);
         if (r < 0)
                 return gpuh_error(reterr, -EIO, "%s: vGPU type reads %s after setting %u", name,
                                   r == -ETIMEDOUT ? "another value" : strerror(-r), type);

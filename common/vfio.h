@@ -14,7 +14,7 @@
  * src/util/virpci.c, virPCIDeviceBindWithDriverOverride):
  *
  *   echo vfio-pci     > /sys/bus/pci/devices/0000:05:00.0/driver_override
- *   echo 0000:05:00.0 > /sys/bus/pci/devices/0000:05:00.0/driver/unbind
+ *   echo 0000:05:00.0 > /sys/bus/pci/drivers/nvidia/unbind      (where its driver link leads)
  *   echo 0000:05:00.0 > /sys/bus/pci/drivers_probe
  *
  * and back: write "\n" to driver_override (clears it), unbind, drivers_probe again, which binds
@@ -24,23 +24,23 @@
 
 /**
  * gpuh_pci_driver:
- * @root_fd: sysfs root fd
+ * @c: the change (its kept directory of the function is used)
  * @a: the function
  * @buf, @size: receive the bound driver's name, "" when unbound
  *
  * Returns: 0; -ENOENT when the device is gone; -errno of readlinkat.
  */
-int gpuh_pci_driver(int root_fd, const struct gpuh_pci_addr *a, char *buf, size_t size);
+int gpuh_pci_driver(struct gpuh_change *c, const struct gpuh_pci_addr *a, char *buf, size_t size);
 
 /**
  * gpuh_pci_override:
- * @root_fd: sysfs root fd
- * @a: the function
+ * @c, @a: as gpuh_pci_driver()
  * @buf, @size: receive driver_override, "" when unset ("(null)" in sysfs)
  *
- * Returns: 0; -errno of the read (-ENOENT before Linux 3.16, which has no driver_override).
+ * Returns: 0; -ENOENT when the device is gone (or before Linux 3.16, which has no
+ *          driver_override); -errno of the read.
  */
-int gpuh_pci_override(int root_fd, const struct gpuh_pci_addr *a, char *buf, size_t size);
+int gpuh_pci_override(struct gpuh_change *c, const struct gpuh_pci_addr *a, char *buf, size_t size);
 
 /**
  * gpuh_pci_rebind:
@@ -57,6 +57,17 @@ int gpuh_pci_override(int root_fd, const struct gpuh_pci_addr *a, char *buf, siz
  *          another driver or none; -errno of the writes (-EBUSY, -EINVAL from the kernel).
  */
 int gpuh_pci_rebind(struct gpuh_change *c, const struct gpuh_pci_addr *a, const char *driver, char **reterr);
+
+/**
+ * gpuh_pci_rebind_from:
+ * @c, @a, @driver, @reterr: as gpuh_pci_rebind()
+ * @cur, @ovr: the function's driver ("" none) and driver_override ("" unset), as the caller
+ *             read them just before (under the function's lock), so they are not read again
+ *
+ * Returns: as gpuh_pci_rebind(); -EINVAL for a NULL argument.
+ */
+int gpuh_pci_rebind_from(struct gpuh_change *c, const struct gpuh_pci_addr *a, const char *cur, const char *ovr,
+                         const char *driver, char **reterr);
 
 /**
  * gpuh_pci_restore:

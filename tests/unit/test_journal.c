@@ -278,10 +278,13 @@ static void test_holders(void **state)
         {
                 char **list = NULL;
                 struct gpuh_pci_addr a;
-                int fd = open(tu_dir, O_PATH | O_DIRECTORY);
+                char dpath[PATH_MAX + 64];
+                int fd;
 
                 gpuh_pci_addr_parse("0000:05:00.0", &a);
                 tu_write(tu_dir, "bus/pci/devices/0000:05:00.0/drm/card1/dev", "226:1\n");
+                snprintf(dpath, sizeof(dpath), "%s/bus/pci/devices/0000:05:00.0", tu_dir);
+                fd = open(dpath, O_PATH | O_DIRECTORY);
                 tu_write(tu_dir, "dev/dri/card1", "");
                 assert_int_equal(gpuh_pci_nodes(fd, dev, "/nonexistent-proc", &a, "nvidia", 36, &list), 0);
                 assert_non_null(list);

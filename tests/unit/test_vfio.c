@@ -118,9 +118,9 @@ static void test_rebind_sequence(void **state)
         char buf[64], *err = NULL;
 
         gpuh_pci_addr_parse("0000:05:00.0", &a);
-        assert_int_equal(gpuh_pci_driver(s->root_fd, &a, buf, sizeof(buf)), 0);
+        assert_int_equal(gpuh_pci_driver(chg(100), &a, buf, sizeof(buf)), 0);
         assert_string_equal(buf, "nvidia");
-        assert_int_equal(gpuh_pci_override(s->root_fd, &a, buf, sizeof(buf)), 0);
+        assert_int_equal(gpuh_pci_override(&ch, &a, buf, sizeof(buf)), 0);
         assert_string_equal(buf, "");
         /* a plain tree does not bind: the writes happen in order, then the check fails */
         assert_int_equal(gpuh_pci_rebind(chg(100), &a, "vfio-pci", &err), -ENODEV);
@@ -128,6 +128,7 @@ static void test_rebind_sequence(void **state)
         free(err);
         assert_string_equal(slurp(GPU "/driver_override"), "vfio-pci");
         assert_string_equal(slurp("bus/pci/drivers/nvidia/unbind"), "0000:05:00.0");
+        assert_int_equal(gpuh_pci_driver(&ch, &(struct gpuh_pci_addr) { .bus = 6 }, buf, sizeof(buf)), -ENOENT);
         /* what the kernel would have done: the link now points at vfio-pci */
         {
                 char link[PATH_MAX];
@@ -222,8 +223,8 @@ static void test_dry_run(void **state)
         assert_int_equal(gpuh_pci_rebind(&c, &a, "vfio-pci", NULL), 0);
         text = json_object_to_json_string_ext(c.steps, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
         assert_string_equal(text,
-                "[{\"step\":\"write\",\"path\":\"bus/pci/devices/0000:05:00.0/driver_override\",\"value\":\"vfio-pci\"},"
-                "{\"step\":\"write\",\"path\":\"bus/pci/devices/0000:05:00.0/driver/unbind\",\"value\":\"0000:05:00.0\",\"deadline_ms\":1234},"
+                "[{\"step\":\"write\",\"path\":\"bus/pci/devices/0000:05:00.0/driver_override\",\"value\":\"vfio-pci\",\"deadline_ms\":1234},"
+                "{\"step\":\"write\",\"path\":\"bus/pci/drivers/nvidia/unbind\",\"value\":\"0000:05:00.0\",\"deadline_ms\":1234},"
                 "{\"step\":\"write\",\"path\":\"bus/pci/drivers_probe\",\"value\":\"0000:05:00.0\",\"deadline_ms\":1234},"
                 "{\"step\":\"wait\",\"path\":\"bus/pci/devices/0000:05:00.0/driver\",\"for\":\"vfio-pci\",\"deadline_ms\":1234}]");
         /* nothing was written */
