@@ -613,6 +613,59 @@ def case_events():
         h.release(vm)
 
 
+def case_grace():
+    """On an nvidia parent the driver is given state_change.nvidia_mdev_grace_ms to remove an
+    mdev itself before the hook writes remove; when it does, the hook writes nothing."""
+    with Host("hpe-dl380g9-a2-vgpu", cfg={"state_change": {"nvidia_mdev_grace_ms": 700}}) as h:
+        xml = h.transform(a2_mdev(h))
+        vm = domain_name(xml)
+        before = h.snap()
+        r = h.prepare(xml)
+        with open(os.path.join(h.state, "journal", vm + ".journal")) as f:
+            made = [json.loads(l) for l in f][1:]
+        check(r.rc == 0 and len(made) == 1 and made[0]["op"] == "mdev", "prepared: one mdev created", r.why())
+        n0 = len(h.emu.writes())
+        r = h.release(vm)
+        check(r.rc == 0 and r.elapsed >= 0.7 and [p for p, v, res in h.write_seq(n0)] == ["remove"] and
+              h.snap() == before, "the driver did not remove it: after %.2f s the hook does" % r.elapsed, r.why())
+        r = h.prepare(xml)
+        uuid = made[0]["uuid"]
+        n0 = len(h.emu.writes())
+        p = h.spawn([vm, "release", "end", "-"], "<domain/>")
+        time.sleep(0.2)
+        # the driver's own removal, during the grace
+        h.emu.write("bus/mdev/devices/%s/remove" % uuid, "1\n")
+        p.wait()
+        out, err = p.stdout.read(), p.stderr.read()
+        p.stdout.close()
+        p.stderr.close()
+        hook_writes = [w for w in h.emu.writes(n0 + 1)]
+        check(p.returncode == 0 and hook_writes == [] and h.snap() == before,
+              "the driver removed it during the grace: the hook writes nothing and is done", err + str(hook_writes))
+
+
+def case_reconnect():
+    """libvirtd restarted while the domain runs: reconnect re-adopts it (reservation running,
+    journal kept), and the later release still puts everything back."""
+    with Host("dgx2-v100-nvswitch") as h:
+        xml = h.transform(domain_xml("25-dumpxml-request-numa-require-v100.xml",
+                                     subst={'numa="require"': 'numa="any" count="3"'}))
+        vm = domain_name(xml)
+        before = h.snap()
+        r = h.prepare(xml)
+        journal = open(os.path.join(h.state, "journal", vm + ".journal")).read()
+        r = h.hook([vm, "reconnect", "begin", "-"], stdin=xml)
+        with open(os.path.join(h.state, "reservations", vm + ".json")) as f:
+            state = json.load(f)["state"]
+        check(r.rc == 0 and r.out == "" and r.err == "" and state == "running" and
+              open(os.path.join(h.state, "journal", vm + ".journal")).read() == journal,
+              "reconnect begin: exit 0, silent, reservation running, journal untouched", r.why())
+        r = h.reconcile()
+        check(r.rc == 0 and h.journals() == [], "reconcile releases it once it no longer runs (no status file here)",
+              r.why())
+        check(h.snap() == before, "... back as before", diff(before, h.snap()))
+
+
 def case_holders():
     """A process holding the GPU's nodes, or its group's vfio node, refuses the start, named."""
     with Host("dgx2-v100-nvswitch") as h:
