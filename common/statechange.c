@@ -729,8 +729,7 @@ static const char *vf_in_use(struct sc *s, const struct gpuh_pci_addr *vfs, int 
                                 ret = why;
                         }
         }
-        if (nm > 0)
-                gpuh_mdevs_free(m, (size_t) nm);
+        gpuh_mdevs_free(m, nm > 0 ? (size_t) nm : 0);
         return ret;
 }
 

@@ -797,7 +797,7 @@ def case_sriov():
               "prepare enables the VFs and sets the vGPU type on %s" % vf["address"], r.why())
         r = h.release(vm)
         now = h.snap()
-        check(r.rc == 0 and now == before, "release clears the type and disables the VFs again", diff(before, now))
+        check(r.rc == 0 and now == before, "release clears the type and disables the VFs again", diff(before, now) + "\n" + r.why())
 
 
 def case_cloudstack():
