@@ -14,28 +14,16 @@
 #include "macro.h"
 #include "sysfs.h"
 
-static int strv_push(char ***v, const char *s)
-{
-        size_t n = 0;
-        char **nv;
-
-        for (; *v && (*v)[n]; n++)
-                if (streq((*v)[n], s))
-                        return 0;
-        nv = realloc(*v, (n + 2) * sizeof(char *));
-        if (!nv)
-                return -ENOMEM;
-        *v = nv;
-        nv[n] = strdup(s);
-        nv[n + 1] = NULL;
-        return nv[n] ? 0 : -ENOMEM;
-}
-
 static int push_if_exists(char ***v, const char *path)
 {
         struct stat st;
 
-        return stat(path, &st) == 0 ? strv_push(v, path) : 0;
+        char *copy;
+
+        if (stat(path, &st) < 0)
+                return 0;
+        copy = strdup(path);
+        return copy ? strv_consume(v, copy) : -ENOMEM;
 }
 
 /* "Device Minor: \t 3" of the nvidia driver's procfs file; -1 when unknown. */

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #define _cleanup_(f) __attribute__((cleanup(f)))
@@ -46,6 +47,33 @@ static inline void strv_free(char **v)
         free(v);
 }
 static inline void strv_freep(char ***v) { strv_free(*v); }
+
+/*
+ * Append @s (taken over; NULL is nothing to add) to the NULL-terminated array *@v, unless an
+ * equal string is there already (then @s is freed). Returns 0 or -ENOMEM (@s freed).
+ */
+static inline int strv_consume(char ***v, char *s)
+{
+        size_t n = 0;
+        char **nv;
+
+        if (!s)
+                return 0;
+        for (; *v && (*v)[n]; n++)
+                if (strcmp((*v)[n], s) == 0) {
+                        free(s);
+                        return 0;
+                }
+        nv = (char **) realloc(*v, (n + 2) * sizeof(char *));
+        if (!nv) {
+                free(s);
+                return -ENOMEM;
+        }
+        nv[n] = s;
+        nv[n + 1] = NULL;
+        *v = nv;
+        return 0;
+}
 #define _cleanup_strv_free_ _cleanup_(strv_freep)
 
 static inline int negative_errno(void)

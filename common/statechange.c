@@ -646,27 +646,21 @@ static char *vfio_node(struct sc *s, int group)
         return p;
 }
 
-static int strv_add(char ***v, char *s)
+/* Add DEV/vfio/GROUP to @nodes when the group has a node (a device of it is on a VFIO driver). */
+static int add_vfio_node(struct sc *s, int group, char ***nodes)
 {
-        size_t n = 0;
-        char **nv;
+        char *p;
 
-        if (!s)
+        if (group < 0)
                 return 0;
-        for (; *v && (*v)[n]; n++)
-                if (streq((*v)[n], s)) {
-                        free(s);
-                        return 0;
-                }
-        nv = realloc(*v, (n + 2) * sizeof(char *));
-        if (!nv) {
-                free(s);
+        p = vfio_node(s, group);
+        if (!p)
                 return -ENOMEM;
+        if (access(p, F_OK) < 0) {
+                free(p);
+                return 0;
         }
-        nv[n] = s;
-        nv[n + 1] = NULL;
-        *v = nv;
-        return 0;
+        return strv_consume(nodes, p);
 }
 
 /* ---- undoing one journal entry ------------------------------------------------------- */
@@ -1531,6 +1525,7 @@ int gpuh_sc_prepare(const struct gpuh_sc_opts *o, const char *xml, size_t len, j
                 for (size_t i = 0; i < d->n_record && r == 0; i++) {
                         struct unit *u = &units[i];
                         const struct gpuh_alloc *a = &d->record[i];
+                        char *dup;
 
                         u->a = a;
                         u->managed = managed[i];
@@ -1540,9 +1535,9 @@ int gpuh_sc_prepare(const struct gpuh_sc_opts *o, const char *xml, size_t len, j
                                 if (r == 0 && !u->managed)
                                         r = function_nodes(&s, u->f, u->n, &u->nodes);
                                 for (char **p = u->nodes; r == 0 && p && *p; p++)
-                                        r = strv_add(&nodes, strdup(*p));
+                                        r = (dup = strdup(*p)) ? strv_consume(&nodes, dup) : -ENOMEM;
                         } else if (a->kind == GPUH_ALLOC_VENDOR_VGPU && pci_exists(&s, &a->addr))
-                                r = strv_add(&nodes, vfio_node(&s, pci_group(&s, &a->addr)));
+                                r = add_vfio_node(&s, pci_group(&s, &a->addr), &nodes);
                 }
                 if (r == 0)
                         r = scan_holders(&s, nodes);
@@ -1724,12 +1719,7 @@ static int release_one(const struct gpuh_sc_opts *o, const char *domain, enum fr
                         const struct gpuh_jentry *e = &s.j->e[i];
                         int g = e->op == GPUH_JOP_MDEV ? mdev_group(&s, e->uuid)
                                 : e->op == GPUH_JOP_SRIOV ? -1 : pci_group(&s, &e->dev);
-                        char *node = vfio_node(&s, g);
-                        if (node && access(node, F_OK) < 0) {
-                                free(node);
-                                node = NULL;
-                        }
-                        r = strv_add(&nodes, node);
+                        r = add_vfio_node(&s, g, &nodes);
                 }
                 if (r == 0 && nodes)
                         r = scan_holders(&s, nodes);
