@@ -1,28 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* cli.c: getopt tables and --help lines from one options table. */
+/* cli.c: getopt, --help and the man page from one description of each tool. */
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
-
-void gpuh_cli_longopts(const struct gpuh_option *o, size_t n, struct option *out)
-{
-        for (size_t i = 0; i < n; i++)
-                out[i] = o[i].opt;
-        memset(&out[n], 0, sizeof(*out));
-}
-
-void gpuh_cli_print_options(const struct gpuh_option *o, size_t n)
-{
-        for (size_t i = 0; i < n; i++) {
-                char lhs[64];
-
-                snprintf(lhs, sizeof(lhs), "%s--%s%s%s", o[i].opt.val == 'v' ? "-v, " : "    ",
-                         o[i].opt.name, o[i].arg ? " " : "", o[i].arg ? o[i].arg : "");
-                printf("  %-28s %s\n", lhs, o[i].help);
-        }
-}
 
 int gpuh_cli_usage_error(const char *prog, const char *fmt, ...)
 {
@@ -34,4 +18,216 @@ int gpuh_cli_usage_error(const char *prog, const char *fmt, ...)
         va_end(ap);
         fprintf(stderr, " (see --help)\n");
         return GPUH_EXIT_USAGE;
+}
+
+static void option_lhs(const struct gpuh_option *o, char *buf, size_t size)
+{
+        snprintf(buf, size, "%s--%s%s%s", o->opt.val == 'v' ? "-v, " : "    ", o->opt.name, o->arg ? " " : "",
+                 o->arg ? o->arg : "");
+}
+
+void gpuh_cli_help(const struct gpuh_tool *t)
+{
+        for (size_t i = 0; t->synopsis[i]; i++)
+                printf("%s %s %s\n", i == 0 ? "Usage:" : "      ", t->name, t->synopsis[i]);
+        printf("%c%s.\n\n%s\n\nOptions:\n", toupper((unsigned char) t->summary[0]), t->summary + 1, t->description);
+        for (size_t i = 0; i < t->n_options; i++) {
+                char lhs[64];
+
+                if (t->options[i].hidden)
+                        continue;
+                option_lhs(&t->options[i], lhs, sizeof(lhs));
+                printf("  %-28s %s\n", lhs, t->options[i].help);
+        }
+        printf("\nExit status: %s\n", t->exit_status);
+}
+
+/* Text as roff: backslashes escaped, a line starting with '.' or '\'' protected, paragraphs
+ * (blank lines) as .PP; with @dashes, '-' as \- (option names). No newline at the end. */
+static void roff_inline(const char *s, bool dashes)
+{
+        bool bol = true;
+
+        for (; *s; s++) {
+                if (bol && (*s == '.' || *s == '\''))
+                        fputs("\\&", stdout);
+                bol = false;
+                if (*s == '\\')
+                        fputs("\\e", stdout);
+                else if (*s == '-' && dashes)
+                        fputs("\\-", stdout);
+                else if (*s == '\n' && s[1] == '\n') {
+                        fputs("\n.PP\n", stdout);
+                        s++;
+                        bol = true;
+                } else {
+                        putchar(*s);
+                        bol = *s == '\n';
+                }
+        }
+}
+
+static void roff(const char *s, bool dashes)
+{
+        roff_inline(s, dashes);
+        putchar('\n');
+}
+
+/* "NAME\tmeaning" lines as .TP items */
+static void roff_list(const char *s)
+{
+        while (s && *s) {
+                const char *nl = strchr(s, '\n'), *tab;
+                size_t len = nl ? (size_t) (nl - s) : strlen(s);
+                char *line = strndup(s, len);
+
+                if (!line)
+                        return;
+                tab = strchr(line, '\t');
+                fputs(".TP\n.B ", stdout);
+                if (tab) {
+                        char *name = strndup(line, (size_t) (tab - line));
+                        if (name)
+                                roff(name, false);
+                        free(name);
+                        roff(tab + 1, false);
+                } else
+                        roff(line, false);
+                free(line);
+                s += len + (nl ? 1 : 0);
+        }
+}
+
+void gpuh_cli_man(const struct gpuh_tool *t)
+{
+        char upper[64];
+        size_t i;
+
+        for (i = 0; t->name[i] && i < sizeof(upper) - 1; i++)
+                upper[i] = (char) toupper((unsigned char) t->name[i]);
+        upper[i] = '\0';
+        printf(".TH %s 1 \"\" \"gpuhooks %s\" \"gpuhooks\"\n", upper, GPUH_VERSION);
+        printf(".SH NAME\n");
+        roff_inline(t->name, false);
+        printf(" \\- ");
+        roff(t->summary, false);
+        printf(".SH SYNOPSIS\n");
+        for (i = 0; t->synopsis[i]; i++) {
+                printf("%s.B %s\n", i ? ".br\n" : "", t->name);
+                roff(t->synopsis[i], false);
+        }
+        printf(".SH DESCRIPTION\n");
+        roff(t->description, false);
+        printf(".SH OPTIONS\n");
+        for (i = 0; i < t->n_options; i++) {
+                const struct gpuh_option *o = &t->options[i];
+
+                if (o->hidden)
+                        continue;
+                printf(".TP\n");
+                if (o->opt.val == 'v')
+                        printf("\\fB\\-v\\fR, ");
+                printf("\\fB\\-\\-");
+                roff_inline(o->opt.name, true);
+                if (o->arg) {
+                        printf("\\fR \\fI");
+                        roff_inline(o->arg, false);
+                }
+                printf("\\fR\n");
+                roff(o->help, false);
+        }
+        printf(".SH \"EXIT STATUS\"\n");
+        roff(t->exit_status, false);
+        if (t->environment) {
+                printf(".SH ENVIRONMENT\n");
+                roff_list(t->environment);
+        }
+        if (t->files) {
+                printf(".SH FILES\n");
+                roff_list(t->files);
+        }
+        if (t->see_also) {
+                printf(".SH \"SEE ALSO\"\n");
+                roff(t->see_also, false);
+        }
+}
+
+const char *gpuh_cli_config_path(const struct gpuh_cli_common *c)
+{
+        const char *p = c->config ? c->config : secure_getenv("GPUHOOKS_CONFIG");
+
+        return p && *p ? p : NULL;
+}
+
+int gpuh_cli_parse(const struct gpuh_tool *t, int argc, char **argv, bool stop_at_positional,
+                   struct gpuh_cli_common *c, int (*own)(int opt, const char *arg, void *data), void *data,
+                   int *ret_optind)
+{
+        struct option *longopts = calloc(t->n_options + 1, sizeof(struct option));
+        int ch, r = -1;
+
+        if (!longopts)
+                return gpuh_cli_usage_error(t->name, "out of memory");
+        for (size_t i = 0; i < t->n_options; i++)
+                longopts[i] = t->options[i].opt;
+        opterr = 0;
+        optind = 1;
+        while (r < 0 && (ch = getopt_long(argc, argv, stop_at_positional ? "+:v" : ":v", longopts, NULL)) != -1) {
+                switch (ch) {
+                case GPUH_OPT_CONFIG:
+                        c->config = optarg;
+                        break;
+                case GPUH_OPT_SYSFS_ROOT:
+                        c->sysfs_root = optarg;
+                        break;
+                case GPUH_OPT_STATE_DIR:
+                        c->state_dir = optarg;
+                        break;
+                case GPUH_OPT_CONNECT:
+                        c->connect = optarg;
+                        break;
+                case GPUH_OPT_NO_LIBVIRT:
+                        c->no_libvirt = true;
+                        break;
+                case GPUH_OPT_DOMAIN_XML_DIR: {
+                        char **n = reallocarray(c->xml_dirs, c->n_xml_dirs + 2, sizeof(char *));
+                        if (!n) {
+                                r = gpuh_cli_usage_error(t->name, "out of memory");
+                                break;
+                        }
+                        c->xml_dirs = n;
+                        c->xml_dirs[c->n_xml_dirs++] = optarg;
+                        c->xml_dirs[c->n_xml_dirs] = NULL;
+                        break;
+                }
+                case 'v':
+                        c->verbose = true;
+                        break;
+                case GPUH_OPT_HELP:
+                        gpuh_cli_help(t);
+                        r = EXIT_SUCCESS;
+                        break;
+                case GPUH_OPT_VERSION:
+                        printf("%s (gpuhooks) %s\n", t->name, GPUH_VERSION);
+                        r = EXIT_SUCCESS;
+                        break;
+                case GPUH_OPT_MAN:
+                        gpuh_cli_man(t);
+                        r = EXIT_SUCCESS;
+                        break;
+                case ':':
+                        r = gpuh_cli_usage_error(t->name, "option '%s' needs an argument", argv[optind - 1]);
+                        break;
+                case '?':
+                        r = gpuh_cli_usage_error(t->name, "unknown option '%s'", argv[optind - 1]);
+                        break;
+                default:
+                        r = own ? own(ch, optarg, data) : gpuh_cli_usage_error(t->name, "unknown option '%s'",
+                                                                               argv[optind - 1]);
+                        break;
+                }
+        }
+        free(longopts);
+        *ret_optind = optind;
+        return r;
 }

@@ -1,29 +1,129 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* cli.h: the options table every tool builds getopt and --help from. */
+/*
+ * cli.h: one description of each tool (its options, synopsis, text) that getopt, --help and
+ * the man page are all made from, so that they cannot drift; and the options every tool
+ * shares, parsed in one place.
+ */
 #pragma once
 
 #include <getopt.h>
+#include <stdbool.h>
 #include <stddef.h>
 
+#include "config.h"
 #include "macro.h"
 
 #define GPUH_EXIT_USAGE 2
 
+/* getopt values of the shared options; a tool's own start at GPUH_OPT_TOOL */
+enum {
+        GPUH_OPT_CONFIG = 0x100,
+        GPUH_OPT_SYSFS_ROOT,
+        GPUH_OPT_STATE_DIR,
+        GPUH_OPT_CONNECT,
+        GPUH_OPT_NO_LIBVIRT,
+        GPUH_OPT_DOMAIN_XML_DIR,
+        GPUH_OPT_HELP,
+        GPUH_OPT_VERSION,
+        GPUH_OPT_MAN,
+        GPUH_OPT_TOOL = 0x200,
+};
+
 struct gpuh_option {
         struct option opt;      /* getopt_long(3) entry; val 'v' also gives -v */
         const char *arg;        /* name of its argument for --help, NULL for none */
-        const char *help;       /* one line */
+        const char *help;       /* one sentence, for --help and the man page */
+        bool hidden;            /* accepted, not listed (--man) */
+};
+
+/* The shared options' table entries, the same in every tool. */
+#define GPUH_OPTION_CONFIG \
+        { { "config", required_argument, NULL, GPUH_OPT_CONFIG }, "FILE", \
+          "configuration file (default " GPUH_CONFIG_DEFAULT_PATH "; env GPUHOOKS_CONFIG)", false }
+#define GPUH_OPTION_SYSFS_ROOT \
+        { { "sysfs-root", required_argument, NULL, GPUH_OPT_SYSFS_ROOT }, "DIR", \
+          "use DIR as sysfs instead of /sys (env GPUHOOKS_SYSFS_ROOT)", false }
+#define GPUH_OPTION_STATE_DIR \
+        { { "state-dir", required_argument, NULL, GPUH_OPT_STATE_DIR }, "DIR", \
+          "reservations, journals and locks (default /run/gpuhooks; env GPUHOOKS_STATE_DIR)", false }
+#define GPUH_OPTION_CONNECT(what) \
+        { { "connect", required_argument, NULL, GPUH_OPT_CONNECT }, "URI", \
+          what " (default: config libvirt.uri, LIBVIRT_DEFAULT_URI, libvirt's own)", false }
+#define GPUH_OPTION_NO_LIBVIRT \
+        { { "no-libvirt", no_argument, NULL, GPUH_OPT_NO_LIBVIRT }, NULL, \
+          "do not contact libvirt; read which domains run and use what from the XML files libvirt keeps", false }
+#define GPUH_OPTION_DOMAIN_XML_DIR \
+        { { "domain-xml-dir", required_argument, NULL, GPUH_OPT_DOMAIN_XML_DIR }, "DIR", \
+          "where those files are (repeatable; default /run/libvirt/qemu and /etc/libvirt/qemu; " \
+          "env GPUHOOKS_DOMAIN_XML_DIRS, colon-separated)", false }
+#define GPUH_OPTION_VERBOSE \
+        { { "verbose", no_argument, NULL, 'v' }, NULL, "log to stderr, with debug messages", false }
+#define GPUH_OPTION_HELP \
+        { { "help", no_argument, NULL, GPUH_OPT_HELP }, NULL, "show this help and exit", false }, \
+        { { "version", no_argument, NULL, GPUH_OPT_VERSION }, NULL, "show the version and exit", false }, \
+        { { "man", no_argument, NULL, GPUH_OPT_MAN }, NULL, "print the manual page (roff)", true }
+
+/* What a man page and --help say about a tool. Texts are paragraphs separated by blank lines,
+ * wrapped by hand (--help prints them as they are). */
+struct gpuh_tool {
+        const char *name;                       /* "gpudiscovery" */
+        const char *summary;                    /* the NAME line, after "name - " */
+        const char *const *synopsis;            /* NULL-terminated usage lines, after the name */
+        const char *description;
+        const struct gpuh_option *options;
+        size_t n_options;
+        const char *exit_status;
+        const char *environment;                /* "VAR\tmeaning" lines */
+        const char *files;                      /* "PATH\tmeaning" lines */
+        const char *see_also;                   /* "libvirt-vm-state-change(1), ..." */
+};
+
+/* The shared options' values. */
+struct gpuh_cli_common {
+        const char *config;
+        const char *sysfs_root;
+        const char *state_dir;
+        const char *connect;
+        bool no_libvirt;
+        bool verbose;
+        char **xml_dirs;                        /* NULL-terminated, free() the array only */
+        size_t n_xml_dirs;
 };
 
 /**
- * gpuh_cli_longopts:
- * @o, @n: the table
- * @out: receives @n entries and the terminating zero entry (@n + 1 in all)
+ * gpuh_cli_parse:
+ * @t: the tool
+ * @argc, @argv: main()'s
+ * @stop_at_positional: true stops at the first argument that is not an option (getopt "+"),
+ *                      for tools whose positional arguments may look like options
+ * @c: receives the shared options
+ * @own: called for every other option with its getopt value and argument; returns -1 to go
+ *       on, or an exit status to return at once
+ * @data: passed to @own
+ * @ret_optind: the index of the first positional argument
+ *
+ * --help, --version and --man print and make it return 0. Errors print "TOOL: WHAT (see
+ * --help)" on stderr.
+ *
+ * Returns: -1 to go on; else the exit status (0, GPUH_EXIT_USAGE).
  */
-void gpuh_cli_longopts(const struct gpuh_option *o, size_t n, struct option *out);
+int gpuh_cli_parse(const struct gpuh_tool *t, int argc, char **argv, bool stop_at_positional,
+                   struct gpuh_cli_common *c, int (*own)(int opt, const char *arg, void *data), void *data,
+                   int *ret_optind);
 
-/** gpuh_cli_print_options: the option lines of --help, aligned, to stdout. */
-void gpuh_cli_print_options(const struct gpuh_option *o, size_t n);
+/** gpuh_cli_help: the --help text, to stdout. */
+void gpuh_cli_help(const struct gpuh_tool *t);
+
+/** gpuh_cli_man: the man page (roff, man(7) macros, section 1), to stdout. */
+void gpuh_cli_man(const struct gpuh_tool *t);
+
+/**
+ * gpuh_cli_config_path:
+ * @c: the shared options
+ * Returns: --config, else $GPUHOOKS_CONFIG when set and non-empty, else NULL (the default
+ *          path, which may be absent).
+ */
+const char *gpuh_cli_config_path(const struct gpuh_cli_common *c);
 
 /**
  * gpuh_cli_usage_error:

@@ -23,141 +23,108 @@
 #include "sysfs.h"
 #include "host.h"
 
-enum {
-        OPT_FORMAT = 0x100, OPT_SYSFS_ROOT, OPT_CONNECT, OPT_NO_LIBVIRT, OPT_DOMAIN_XML_DIR,
-        OPT_CONFIG, OPT_PCI_IDS, OPT_CACHE_DIR, OPT_HELP, OPT_VERSION,
-};
+enum { OPT_FORMAT = GPUH_OPT_TOOL, OPT_PCI_IDS, OPT_CACHE_DIR };
 
-/* The one list of options: getopt and --help are both made from it. */
+/* The one list of options: getopt, --help and the man page are all made from it. */
 static const struct gpuh_option options[] = {
         { { "format", required_argument, NULL, OPT_FORMAT }, "FMT",
-          "json (default: one line, for the CloudStack agent), pretty, or table" },
-        { { "sysfs-root", required_argument, NULL, OPT_SYSFS_ROOT }, "DIR",
-          "read sysfs from DIR instead of /sys (env GPUHOOKS_SYSFS_ROOT)" },
-        { { "connect", required_argument, NULL, OPT_CONNECT }, "URI",
-          "libvirt URI for VM usage (default: config libvirt.uri, LIBVIRT_DEFAULT_URI, libvirt's own)" },
-        { { "no-libvirt", no_argument, NULL, OPT_NO_LIBVIRT }, NULL,
-          "do not contact libvirt; read VM usage from the domain XML files libvirt keeps" },
-        { { "domain-xml-dir", required_argument, NULL, OPT_DOMAIN_XML_DIR }, "DIR",
-          "where those files are (repeatable; default /run/libvirt/qemu and /etc/libvirt/qemu; env GPUHOOKS_DOMAIN_XML_DIRS, colon-separated)" },
-        { { "config", required_argument, NULL, OPT_CONFIG }, "FILE",
-          "configuration file (default " GPUH_CONFIG_DEFAULT_PATH "; env GPUHOOKS_CONFIG)" },
+          "json (default: one line, for the CloudStack agent), pretty, or table", false },
+        GPUH_OPTION_SYSFS_ROOT,
+        GPUH_OPTION_CONNECT("libvirt URI asked which domain uses which device"),
+        GPUH_OPTION_NO_LIBVIRT,
+        GPUH_OPTION_DOMAIN_XML_DIR,
+        GPUH_OPTION_CONFIG,
         { { "pci-ids", required_argument, NULL, OPT_PCI_IDS }, "FILE",
-          "name devices from this pci.ids only (env GPUHOOKS_PCI_IDS)" },
+          "name devices from this pci.ids only (env GPUHOOKS_PCI_IDS)", false },
         { { "cache-dir", required_argument, NULL, OPT_CACHE_DIR }, "DIR",
           "keep libpci's device names in DIR/" GPUH_PCI_NAMES_CACHE_FILE " (default " GPUH_PCI_NAMES_CACHE_DIR
-          "; empty: no cache; env GPUHOOKS_CACHE_DIR)" },
-        { { "verbose", no_argument, NULL, 'v' }, NULL, "log to stderr, with debug messages" },
-        { { "help", no_argument, NULL, OPT_HELP }, NULL, "show this help and exit" },
-        { { "version", no_argument, NULL, OPT_VERSION }, NULL, "show the version and exit" },
+          "; empty: no cache; env GPUHOOKS_CACHE_DIR)", false },
+        GPUH_OPTION_VERBOSE,
+        GPUH_OPTION_HELP,
 };
 
-static void help(void)
-{
-        printf("Usage: gpudiscovery [OPTION]...\n"
-               "Print the GPUs of this host, their SR-IOV VFs, vGPU types and instances, IOMMU groups,\n"
-               "NUMA nodes and the libvirt domains using them, as JSON for the CloudStack KVM agent.\n\n");
-        gpuh_cli_print_options(options, ARRAY_SIZE(options));
-        printf("\nExit status: 0 with whatever could be read; 1 when the sysfs root cannot be read;\n"
-               "2 for a bad option or configuration.\n");
-}
+static const char *const synopsis[] = { "[OPTION]...", NULL };
+
+static const struct gpuh_tool tool = {
+        .name = "gpudiscovery",
+        .summary = "print the GPU inventory of this host for the CloudStack KVM agent",
+        .synopsis = synopsis,
+        .description =
+                "Prints the GPUs of this host, their SR-IOV VFs, mdev vGPU types and instances, NVIDIA\n"
+                "vendor-specific vGPU VFs, IOMMU groups, NUMA nodes and the libvirt domains using them, as\n"
+                "the JSON document CloudStack's KVM agent parses. It is a drop-in for CloudStack's\n"
+                "gpudiscovery.sh: the agent runs it with no arguments, a 30 s timeout and stderr merged into\n"
+                "stdout, so nothing but the document is printed unless -v is given.\n"
+                "\n"
+                "sysfs is read directly, device names come from libpci (pci.ids, udev hwdb), and which domain\n"
+                "uses which device is asked of libvirt once, in a child process with a deadline; when libvirt\n"
+                "cannot answer, or with --no-libvirt, the domain XML files libvirt keeps are read instead.\n"
+                "Fields the agent reads keep the original script's names and types; gpuhooks' additions live\n"
+                "in objects named gpuhooks (docs/inventory.md, schemas/gpu-inventory.schema.json).",
+        .options = options,
+        .n_options = ARRAY_SIZE(options),
+        .exit_status = "0 with whatever could be read (a vanished device or an unreadable attribute costs that\n"
+                       "field and adds a warning to the document); 1 when the sysfs root cannot be read; 2 for a\n"
+                       "bad option or configuration.",
+        .environment = "GPUHOOKS_CONFIG\tthe configuration file\n"
+                       "GPUHOOKS_SYSFS_ROOT\tsysfs instead of /sys\n"
+                       "GPUHOOKS_DOMAIN_XML_DIRS\tlibvirt's domain XML directories, colon-separated\n"
+                       "GPUHOOKS_PCI_IDS\tthe pci.ids file to name devices from\n"
+                       "GPUHOOKS_CACHE_DIR\twhere device names are cached\n"
+                       "LIBVIRT_DEFAULT_URI\tlibvirt's connection URI",
+        .files = GPUH_CONFIG_DEFAULT_PATH "\tthe configuration (JSON; schemas/gpuhooks-config.schema.json)\n"
+                 GPUH_PCI_NAMES_CACHE_DIR "/" GPUH_PCI_NAMES_CACHE_FILE "\tdevice names cached from libpci\n"
+                 "/usr/share/cloudstack-common/scripts/vm/hypervisor/kvm/gpudiscovery.sh\twhere the agent looks for it",
+        .see_also = "libvirt-vm-xml-transformer(1), libvirt-vm-state-change(1)",
+};
 
 struct args {
         const char *format;
-        const char *sysfs_root;
-        const char *connect;
-        bool no_libvirt;
-        char **xml_dirs;        /* from --domain-xml-dir */
-        size_t n_xml_dirs;
-        const char *config;
         const char *pci_ids;
         const char *cache_dir;
-        bool verbose;
 };
 
-/* Returns -1 to go on, else the exit status. */
-static int parse_args(int argc, char **argv, struct args *a)
+static int own_option(int opt, const char *arg, void *data)
 {
-        struct option longopts[ARRAY_SIZE(options) + 1];
-        int c;
+        struct args *a = data;
 
-        gpuh_cli_longopts(options, ARRAY_SIZE(options), longopts);
-
-        opterr = 0;
-        while ((c = getopt_long(argc, argv, ":v", longopts, NULL)) != -1) {
-                switch (c) {
-                case OPT_FORMAT:
-                        if (!streq(optarg, "json") && !streq(optarg, "pretty") && !streq(optarg, "table"))
-                                return gpuh_cli_usage_error("gpudiscovery", "unknown format '%s'", optarg);
-                        a->format = optarg;
-                        break;
-                case OPT_SYSFS_ROOT:
-                        a->sysfs_root = optarg;
-                        break;
-                case OPT_CONNECT:
-                        a->connect = optarg;
-                        break;
-                case OPT_NO_LIBVIRT:
-                        a->no_libvirt = true;
-                        break;
-                case OPT_DOMAIN_XML_DIR: {
-                        char **n = reallocarray(a->xml_dirs, a->n_xml_dirs + 2, sizeof(char *));
-                        if (!n)
-                                return gpuh_cli_usage_error("gpudiscovery", "%s", "out of memory");
-                        a->xml_dirs = n;
-                        a->xml_dirs[a->n_xml_dirs++] = optarg;
-                        a->xml_dirs[a->n_xml_dirs] = NULL;
-                        break;
-                }
-                case OPT_CONFIG:
-                        a->config = optarg;
-                        break;
-                case OPT_PCI_IDS:
-                        a->pci_ids = optarg;
-                        break;
-                case OPT_CACHE_DIR:
-                        a->cache_dir = optarg;
-                        break;
-                case 'v':
-                        a->verbose = true;
-                        break;
-                case OPT_HELP:
-                        help();
-                        return EXIT_SUCCESS;
-                case OPT_VERSION:
-                        printf("gpudiscovery (gpuhooks) %s\n", GPUH_VERSION);
-                        return EXIT_SUCCESS;
-                case ':':
-                        return gpuh_cli_usage_error("gpudiscovery", "option '%s' needs an argument", argv[optind - 1]);
-                default:
-                        return gpuh_cli_usage_error("gpudiscovery", "unknown option '%s'", argv[optind - 1]);
-                }
+        switch (opt) {
+        case OPT_FORMAT:
+                if (!streq(arg, "json") && !streq(arg, "pretty") && !streq(arg, "table"))
+                        return gpuh_cli_usage_error(tool.name, "unknown format '%s'", arg);
+                a->format = arg;
+                return -1;
+        case OPT_PCI_IDS:
+                a->pci_ids = arg;
+                return -1;
+        case OPT_CACHE_DIR:
+                a->cache_dir = arg;
+                return -1;
+        default:
+                return gpuh_cli_usage_error(tool.name, "unknown option");
         }
-        if (optind < argc)
-                return gpuh_cli_usage_error("gpudiscovery", "unexpected argument '%s'", argv[optind]);
-        return -1;
 }
 
 int main(int argc, char **argv)
 {
         struct args a = { .format = "json" };
+        struct gpuh_cli_common c = { 0 };
         _cleanup_free_ char **xml_dirs_arg = NULL;
         _cleanup_(gpuh_config_freep) struct gpuh_config *cfg = NULL;
         _cleanup_(gpuh_host_freep) struct gpuh_host *host = NULL;
         _cleanup_free_ char *err = NULL;
         const char *cfg_path;
-        int r;
+        int r, first;
 
-        r = parse_args(argc, argv, &a);
-        xml_dirs_arg = a.xml_dirs;
+        r = gpuh_cli_parse(&tool, argc, argv, false, &c, own_option, &a, &first);
+        xml_dirs_arg = c.xml_dirs;
         if (r >= 0)
                 return r;
-        gpuh_log_setup("gpudiscovery", a.verbose ? GPUH_LOG_STDERR : GPUH_LOG_SYSLOG,
-                       a.verbose ? LOG_DEBUG : LOG_WARNING);
+        if (first < argc)
+                return gpuh_cli_usage_error(tool.name, "unexpected argument '%s'", argv[first]);
+        gpuh_log_setup(tool.name, c.verbose ? GPUH_LOG_STDERR : GPUH_LOG_SYSLOG, c.verbose ? LOG_DEBUG : LOG_WARNING);
 
-        cfg_path = a.config ? a.config : secure_getenv("GPUHOOKS_CONFIG");
-        if (cfg_path && !*cfg_path)
-                cfg_path = NULL;
+        cfg_path = gpuh_cli_config_path(&c);
         r = gpuh_config_load(cfg_path, cfg_path != NULL, &cfg, &err);
         if (r < 0) {
                 fprintf(stderr, "gpudiscovery: %s\n", err ? err : strerror(-r));
@@ -165,8 +132,8 @@ int main(int argc, char **argv)
         }
 
         r = gpuh_host_scan(&(struct gpuh_host_opts) {
-                        .sysfs_root = a.sysfs_root, .pci_ids = a.pci_ids, .cache_dir = a.cache_dir,
-                        .connect = a.connect, .no_libvirt = a.no_libvirt, .xml_dirs = a.xml_dirs, .cfg = cfg,
+                        .sysfs_root = c.sysfs_root, .pci_ids = a.pci_ids, .cache_dir = a.cache_dir,
+                        .connect = c.connect, .no_libvirt = c.no_libvirt, .xml_dirs = c.xml_dirs, .cfg = cfg,
                 }, &host, &err);
         if (r == -ENOMEM)
                 return log_oom();

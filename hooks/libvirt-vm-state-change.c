@@ -8,7 +8,6 @@
  *   libvirt-vm-state-change [OPTIONS] reconcile                 boot, cron, operators
  */
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,133 +24,104 @@
 
 #define PROG "libvirt-vm-state-change"
 
-enum {
-        OPT_CONFIG = 0x100, OPT_SYSFS_ROOT, OPT_STATE_DIR, OPT_DEV_DIR, OPT_PROC_ROOT, OPT_CONNECT, OPT_NO_LIBVIRT,
-        OPT_DOMAIN_XML_DIR, OPT_MIN_AGE, OPT_DRY_RUN, OPT_HELP, OPT_VERSION,
-};
+enum { OPT_DEV_DIR = GPUH_OPT_TOOL, OPT_PROC_ROOT, OPT_MIN_AGE, OPT_DRY_RUN };
 
+/* The one list of options: getopt, --help and the man page are all made from it. */
 static const struct gpuh_option options[] = {
-        { { "config", required_argument, NULL, OPT_CONFIG }, "FILE",
-          "configuration file (default " GPUH_CONFIG_DEFAULT_PATH "; env GPUHOOKS_CONFIG)" },
-        { { "sysfs-root", required_argument, NULL, OPT_SYSFS_ROOT }, "DIR",
-          "use DIR as sysfs instead of /sys (env GPUHOOKS_SYSFS_ROOT)" },
-        { { "state-dir", required_argument, NULL, OPT_STATE_DIR }, "DIR",
-          "reservations, journals, locks (default " GPUH_STATE_DIR_DEFAULT "; env GPUHOOKS_STATE_DIR)" },
+        GPUH_OPTION_CONFIG,
+        GPUH_OPTION_SYSFS_ROOT,
+        GPUH_OPTION_STATE_DIR,
         { { "dev-dir", required_argument, NULL, OPT_DEV_DIR }, "DIR",
-          "device nodes, to find processes using a GPU (default /dev; env GPUHOOKS_DEV_DIR)" },
+          "device nodes, to find processes using a GPU (default /dev; env GPUHOOKS_DEV_DIR)", false },
         { { "proc-root", required_argument, NULL, OPT_PROC_ROOT }, "DIR",
-          "procfs, to find processes using a GPU (default /proc; env GPUHOOKS_PROC_ROOT)" },
-        { { "connect", required_argument, NULL, OPT_CONNECT }, "URI",
-          "onStop, reconcile: libvirt URI asked which domains run (default: config libvirt.uri)" },
-        { { "no-libvirt", no_argument, NULL, OPT_NO_LIBVIRT }, NULL,
-          "onStop, reconcile: read which domains run from libvirt's domain XML files" },
-        { { "domain-xml-dir", required_argument, NULL, OPT_DOMAIN_XML_DIR }, "DIR",
-          "where those files are (repeatable; default: config libvirt.domain_xml_dirs)" },
+          "procfs, to find processes using a GPU (default /proc; env GPUHOOKS_PROC_ROOT)", false },
+        GPUH_OPTION_CONNECT("onStop, reconcile: libvirt URI asked which domains run"),
+        GPUH_OPTION_NO_LIBVIRT,
+        GPUH_OPTION_DOMAIN_XML_DIR,
         { { "min-age", required_argument, NULL, OPT_MIN_AGE }, "SECONDS",
-          "reconcile: leave younger journals alone (default: config state_change.reconcile_min_age_s)" },
+          "reconcile: leave younger journals alone (default: config state_change.reconcile_min_age_s)", false },
         { { "dry-run", no_argument, NULL, OPT_DRY_RUN }, NULL,
-          "print the steps as JSON; change nothing, take no lock" },
-        { { "verbose", no_argument, NULL, 'v' }, NULL, "log to stderr, with debug messages" },
-        { { "help", no_argument, NULL, OPT_HELP }, NULL, "show this help and exit" },
-        { { "version", no_argument, NULL, OPT_VERSION }, NULL, "show the version and exit" },
+          "print the checks and sysfs writes as JSON; change nothing, take no lock", false },
+        GPUH_OPTION_VERBOSE,
+        GPUH_OPTION_HELP,
 };
 
-static void help(void)
-{
-        printf("Usage: " PROG " [OPTION]... VMNAME OP SUBOP EXTRA   (libvirt qemu hook, domain XML on stdin)\n"
-               "       " PROG " [OPTION]... onStart|onStop VMNAME  (CloudStack agent hook)\n"
-               "       " PROG " [OPTION]... reconcile\n"
-               "Prepare a domain's GPUs before it starts (bind to vfio-pci with their IOMMU group companions,\n"
-               "create mdevs, set vGPU types) and put everything back after it stops, from a journal written\n"
-               "before each change. reconcile releases the journals of domains that no longer run.\n\n");
-        gpuh_cli_print_options(options, ARRAY_SIZE(options));
-        printf("\nExit status: 0; 1 with one line on stderr (for prepare: the start is refused, nothing is left\n"
-               "changed); 2 for bad arguments.\n");
-}
+static const char *const synopsis[] = {
+        "[OPTION]... VMNAME OP SUBOP EXTRA", "[OPTION]... onStart|onStop VMNAME", "[OPTION]... reconcile", NULL,
+};
+
+static const struct gpuh_tool tool = {
+        .name = PROG,
+        .summary = "prepare a domain's GPUs before it starts and put them back after it stops",
+        .synopsis = synopsis,
+        .description =
+                "Binds the GPUs a domain's allocation record names to vfio-pci together with their IOMMU group\n"
+                "companions, creates its mdevs and sets its vendor vGPU types before QEMU starts, and undoes\n"
+                "exactly that after the domain stops. Every change is appended to the domain's journal and\n"
+                "synced to disk before it is made, so a stop, a failure or a crash ends with the devices as\n"
+                "they were. Every sysfs write has a deadline; a process holding a GPU refuses the start.\n"
+                "\n"
+                "As libvirt's qemu hook (an executable in /etc/libvirt/hooks/qemu.d/, libvirt 6.5.0 or later)\n"
+                "it gets VMNAME OP SUBOP EXTRA and the domain XML on stdin, and never calls libvirt.\n"
+                "prepare begin prepares the devices; a failure undoes everything and libvirt does not start\n"
+                "the domain. started begin and reconnect begin mark its reservation running; release end\n"
+                "replays the journal in reverse. migrate and restore print nothing.\n"
+                "\n"
+                "As CloudStack's agent hook (agent.hooks.libvirt_vm_on_start.shell_script and\n"
+                "..._on_stop...) it gets onStart or onStop and VMNAME; onStop releases a domain that no\n"
+                "longer runs. reconcile releases every domain that no longer runs, for boot and cron.\n"
+                "The contract is docs/state-change.md.",
+        .options = options,
+        .n_options = ARRAY_SIZE(options),
+        .exit_status = "0; 1 with one line on stderr naming the domain, the device and the cause (for prepare, the\n"
+                       "start is refused and nothing is left changed); 2 for bad arguments.",
+        .environment = "GPUHOOKS_CONFIG\tthe configuration file\n"
+                       "GPUHOOKS_SYSFS_ROOT\tsysfs instead of /sys\n"
+                       "GPUHOOKS_STATE_DIR\tthe state directory\n"
+                       "GPUHOOKS_DEV_DIR\tdevice nodes instead of /dev\n"
+                       "GPUHOOKS_PROC_ROOT\tprocfs instead of /proc",
+        .files = GPUH_CONFIG_DEFAULT_PATH "\tthe configuration (section state_change)\n"
+                 GPUH_STATE_DIR_DEFAULT "/journal/DOMAIN.journal\tthe changes made for a domain\n"
+                 GPUH_STATE_DIR_DEFAULT "/reservations/DOMAIN.json\twhat each domain holds\n"
+                 GPUH_STATE_DIR_DEFAULT "/locks/\tdomain and device locks\n"
+                 "/etc/libvirt/hooks/qemu.d/gpuhooks\twhere libvirt runs it\n"
+                 "/etc/cloudstack/agent/hooks/libvirt-vm-state-change.sh\twhere the CloudStack agent runs it",
+        .see_also = "gpudiscovery(1), libvirt-vm-xml-transformer(1)",
+};
 
 struct args {
-        const char *config, *sysfs_root, *state_dir, *dev_dir, *proc_root, *connect;
-        bool no_libvirt, dry_run, verbose;
-        char **xml_dirs;
-        size_t n_xml_dirs;
+        const char *dev_dir, *proc_root;
+        bool dry_run;
         int min_age;
-        char **pos;
-        int n_pos;
 };
 
-/* Returns -1 to go on, else the exit status. Options end at the first positional argument
- * ("+"), so a domain named like an option or an EXTRA of "-" reaches us intact. */
-static int parse_args(int argc, char **argv, struct args *a)
+static int own_option(int opt, const char *arg, void *data)
 {
-        struct option longopts[ARRAY_SIZE(options) + 1];
-        int c;
+        struct args *a = data;
 
-        a->min_age = -1;
-        gpuh_cli_longopts(options, ARRAY_SIZE(options), longopts);
-        opterr = 0;
-        while ((c = getopt_long(argc, argv, "+:v", longopts, NULL)) != -1) {
-                switch (c) {
-                case OPT_CONFIG:
-                        a->config = optarg;
-                        break;
-                case OPT_SYSFS_ROOT:
-                        a->sysfs_root = optarg;
-                        break;
-                case OPT_STATE_DIR:
-                        a->state_dir = optarg;
-                        break;
-                case OPT_DEV_DIR:
-                        a->dev_dir = optarg;
-                        break;
-                case OPT_PROC_ROOT:
-                        a->proc_root = optarg;
-                        break;
-                case OPT_CONNECT:
-                        a->connect = optarg;
-                        break;
-                case OPT_NO_LIBVIRT:
-                        a->no_libvirt = true;
-                        break;
-                case OPT_DOMAIN_XML_DIR: {
-                        char **n = reallocarray(a->xml_dirs, a->n_xml_dirs + 2, sizeof(char *));
-                        if (!n)
-                                return gpuh_cli_usage_error(PROG, "out of memory");
-                        a->xml_dirs = n;
-                        a->xml_dirs[a->n_xml_dirs++] = optarg;
-                        a->xml_dirs[a->n_xml_dirs] = NULL;
-                        break;
-                }
-                case OPT_MIN_AGE: {
-                        char *end;
-                        long v;
-                        errno = 0;
-                        v = strtol(optarg, &end, 10);
-                        if (errno || *end || end == optarg || v < 0 || v > 86400)
-                                return gpuh_cli_usage_error(PROG, "--min-age needs seconds from 0 to 86400");
-                        a->min_age = (int) v;
-                        break;
-                }
-                case OPT_DRY_RUN:
-                        a->dry_run = true;
-                        break;
-                case 'v':
-                        a->verbose = true;
-                        break;
-                case OPT_HELP:
-                        help();
-                        return EXIT_SUCCESS;
-                case OPT_VERSION:
-                        printf(PROG " (gpuhooks) %s\n", GPUH_VERSION);
-                        return EXIT_SUCCESS;
-                case ':':
-                        return gpuh_cli_usage_error(PROG, "option '%s' needs an argument", argv[optind - 1]);
-                default:
-                        return gpuh_cli_usage_error(PROG, "unknown option '%s'", argv[optind - 1]);
-                }
+        switch (opt) {
+        case OPT_DEV_DIR:
+                a->dev_dir = arg;
+                return -1;
+        case OPT_PROC_ROOT:
+                a->proc_root = arg;
+                return -1;
+        case OPT_MIN_AGE: {
+                char *end;
+                long v;
+                errno = 0;
+                v = strtol(arg, &end, 10);
+                if (errno || *end || end == arg || v < 0 || v > 86400)
+                        return gpuh_cli_usage_error(PROG, "--min-age needs seconds from 0 to 86400");
+                a->min_age = (int) v;
+                return -1;
         }
-        a->pos = argv + optind;
-        a->n_pos = argc - optind;
-        return -1;
+        case OPT_DRY_RUN:
+                a->dry_run = true;
+                return -1;
+        default:
+                return gpuh_cli_usage_error(PROG, "unknown option");
+        }
 }
 
 /* libvirt writes the domain XML to every hook call: read it all (up to the limit and one more
@@ -209,7 +179,8 @@ enum call {
 
 int main(int argc, char **argv)
 {
-        struct args a = { 0 };
+        struct args a = { .min_age = -1 };
+        struct gpuh_cli_common c = { 0 };
         _cleanup_free_ char **xml_dirs = NULL;
         _cleanup_free_ char *in = NULL, *err = NULL;
         _cleanup_(gpuh_config_freep) struct gpuh_config *cfg = NULL;
@@ -218,25 +189,28 @@ int main(int argc, char **argv)
         enum call call = CALL_NONE;
         size_t len = 0;
         bool libvirt_form = false;
-        int r;
+        char **pos;
+        int r, first, n_pos;
 
-        r = parse_args(argc, argv, &a);
-        xml_dirs = a.xml_dirs;
+        /* options end at the first positional argument ("+"), so a domain named like an option
+         * or an EXTRA of "-" reaches us intact */
+        r = gpuh_cli_parse(&tool, argc, argv, true, &c, own_option, &a, &first);
+        xml_dirs = c.xml_dirs;
         if (r >= 0)
                 return r;
-        gpuh_log_setup(PROG, a.verbose ? GPUH_LOG_STDERR : GPUH_LOG_SYSLOG, a.verbose ? LOG_DEBUG : LOG_INFO);
+        pos = argv + first;
+        n_pos = argc - first;
+        gpuh_log_setup(PROG, c.verbose ? GPUH_LOG_STDERR : GPUH_LOG_SYSLOG, c.verbose ? LOG_DEBUG : LOG_INFO);
 
-        cfg_path = a.config ? a.config : secure_getenv("GPUHOOKS_CONFIG");
-        if (cfg_path && !*cfg_path)
-                cfg_path = NULL;
+        cfg_path = gpuh_cli_config_path(&c);
         r = gpuh_config_load(cfg_path, cfg_path != NULL, &cfg, &err);
 
         /* which call is it? */
-        if (a.n_pos == 4) {
-                const char *op = a.pos[1], *sub = a.pos[2];
+        if (n_pos == 4) {
+                const char *op = pos[1], *sub = pos[2];
 
                 libvirt_form = true;
-                vm = a.pos[0];
+                vm = pos[0];
                 if (streq(op, "prepare") && streq(sub, "begin"))
                         call = CALL_PREPARE;
                 else if (streq(op, "started") && streq(sub, "begin"))
@@ -246,18 +220,18 @@ int main(int argc, char **argv)
                 else if (streq(op, "release") && streq(sub, "end"))
                         call = CALL_RELEASE;
                 /* migrate and restore read our stdout as the new XML: print nothing */
-        } else if (a.n_pos == 2 && cfg && streq(a.pos[0], cfg->on_start_method)) {
-                vm = a.pos[1];
+        } else if (n_pos == 2 && cfg && streq(pos[0], cfg->on_start_method)) {
+                vm = pos[1];
                 call = CALL_STARTED;
-        } else if (a.n_pos == 2 && cfg && streq(a.pos[0], cfg->on_stop_method)) {
-                vm = a.pos[1];
+        } else if (n_pos == 2 && cfg && streq(pos[0], cfg->on_stop_method)) {
+                vm = pos[1];
                 call = CALL_STOPPED;
-        } else if (a.n_pos == 1 && streq(a.pos[0], "reconcile"))
+        } else if (n_pos == 1 && streq(pos[0], "reconcile"))
                 call = CALL_RECONCILE;
         else if (r == 0)
-                return gpuh_cli_usage_error(PROG, a.n_pos == 2 ? "unknown method '%s' (configured: '%s', '%s')"
+                return gpuh_cli_usage_error(PROG, n_pos == 2 ? "unknown method '%s' (configured: '%s', '%s')"
                                                                 : "expected VMNAME OP SUBOP EXTRA, METHOD VMNAME or reconcile",
-                                            a.n_pos == 2 ? a.pos[0] : "", cfg->on_start_method, cfg->on_stop_method);
+                                            n_pos == 2 ? pos[0] : "", cfg->on_start_method, cfg->on_stop_method);
 
         if (libvirt_form) {
                 int k = read_stdin(&in, &len);
@@ -268,16 +242,16 @@ int main(int argc, char **argv)
         }
         if (call == CALL_RECONNECT) {
                 /* a failure here would make libvirt kill the running guest: never fail */
-                if (r == 0 && (r = gpuh_sc_started(&(struct gpuh_sc_opts) { .cfg = cfg, .state_dir = a.state_dir,
-                                                                               .sysfs_root = a.sysfs_root }, vm, &err)) < 0)
+                if (r == 0 && (r = gpuh_sc_started(&(struct gpuh_sc_opts) { .cfg = cfg, .state_dir = c.state_dir,
+                                                                               .sysfs_root = c.sysfs_root }, vm, &err)) < 0)
                         gpuh_log(LOG_WARNING, "%s: reconnect: %s", vm, err ? err : strerror(-r));
                 return EXIT_SUCCESS;
         }
         if (r == 0) {
                 struct gpuh_sc_opts o = {
-                        .cfg = cfg, .sysfs_root = a.sysfs_root, .state_dir = a.state_dir, .dev_dir = a.dev_dir,
-                        .proc_root = a.proc_root, .dry_run = a.dry_run, .connect = a.connect, .no_libvirt = a.no_libvirt,
-                        .xml_dirs = a.xml_dirs, .min_age_s = a.min_age,
+                        .cfg = cfg, .sysfs_root = c.sysfs_root, .state_dir = c.state_dir, .dev_dir = a.dev_dir,
+                        .proc_root = a.proc_root, .dry_run = a.dry_run, .connect = c.connect, .no_libvirt = c.no_libvirt,
+                        .xml_dirs = c.xml_dirs, .min_age_s = a.min_age,
                 };
 
                 switch (call) {

@@ -10,7 +10,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,51 +28,62 @@
 
 #define PROG "libvirt-vm-xml-transformer"
 
-enum {
-        OPT_CONFIG = 0x100, OPT_SYSFS_ROOT, OPT_STATE_DIR, OPT_CONNECT, OPT_NO_LIBVIRT, OPT_DOMAIN_XML_DIR,
-        OPT_EXPLAIN, OPT_HELP, OPT_VERSION,
-};
+enum { OPT_EXPLAIN = GPUH_OPT_TOOL };
 
-/* The one list of options: getopt and --help are both made from it. */
+/* The one list of options: getopt, --help and the man page are all made from it. */
 static const struct gpuh_option options[] = {
-        { { "config", required_argument, NULL, OPT_CONFIG }, "FILE",
-          "configuration file (default " GPUH_CONFIG_DEFAULT_PATH "; env GPUHOOKS_CONFIG)" },
-        { { "sysfs-root", required_argument, NULL, OPT_SYSFS_ROOT }, "DIR",
-          "read sysfs from DIR instead of /sys (env GPUHOOKS_SYSFS_ROOT)" },
-        { { "state-dir", required_argument, NULL, OPT_STATE_DIR }, "DIR",
-          "reservations and the host lock (default " GPUH_STATE_DIR_DEFAULT "; env GPUHOOKS_STATE_DIR)" },
-        { { "connect", required_argument, NULL, OPT_CONNECT }, "URI",
-          "libvirt URI for which devices domains use (default: config libvirt.uri, LIBVIRT_DEFAULT_URI)" },
-        { { "no-libvirt", no_argument, NULL, OPT_NO_LIBVIRT }, NULL,
-          "read which devices domains use from the domain XML files libvirt keeps" },
-        { { "domain-xml-dir", required_argument, NULL, OPT_DOMAIN_XML_DIR }, "DIR",
-          "where those files are (repeatable; env GPUHOOKS_DOMAIN_XML_DIRS, colon-separated)" },
+        GPUH_OPTION_CONFIG,
+        GPUH_OPTION_SYSFS_ROOT,
+        GPUH_OPTION_STATE_DIR,
+        GPUH_OPTION_CONNECT("libvirt URI asked which domain uses which device"),
+        GPUH_OPTION_NO_LIBVIRT,
+        GPUH_OPTION_DOMAIN_XML_DIR,
         { { "explain", no_argument, NULL, OPT_EXPLAIN }, NULL,
-          "print the plan as JSON (requests, candidates, choice) instead of XML; reserve nothing" },
-        { { "verbose", no_argument, NULL, 'v' }, NULL, "log to stderr, with debug messages" },
-        { { "help", no_argument, NULL, OPT_HELP }, NULL, "show this help and exit" },
-        { { "version", no_argument, NULL, OPT_VERSION }, NULL, "show the version and exit" },
+          "print the plan as JSON (requests, candidates, choice) instead of XML; reserve nothing", false },
+        GPUH_OPTION_VERBOSE,
+        GPUH_OPTION_HELP,
 };
 
-static void help(void)
-{
-        printf("Usage: " PROG " METHOD XML          (the CloudStack agent's hook call)\n"
-               "       " PROG " [OPTION]... [FILE|-]\n"
-               "Give a libvirt domain the GPUs it asks for: CloudStack's GPU hostdevs, a gpuhooks:request\n"
-               "element in its <metadata>, or a rule of the configuration. Reserve them and print the\n"
-               "complete domain XML with the <hostdev> elements and an allocation record.\n\n");
-        gpuh_cli_print_options(options, ARRAY_SIZE(options));
-        printf("\nExit status: 0 with the XML on stdout (unchanged when nothing is asked); 1 with one line on\n"
-               "stderr and nothing reserved; 2 for a bad option.\n");
-}
+static const char *const synopsis[] = { "METHOD XML", "[OPTION]... [FILE|-]", NULL };
+
+static const struct gpuh_tool tool = {
+        .name = PROG,
+        .summary = "give a libvirt domain the GPUs it asks for (CloudStack agent hook)",
+        .synopsis = synopsis,
+        .description =
+                "Reads a libvirt domain XML, decides which GPUs it gets, reserves them under a host lock and\n"
+                "prints the complete domain XML with the <hostdev> elements and an allocation record added.\n"
+                "What a domain asks for comes from CloudStack's own GPU hostdevs (kept, checked, completed\n"
+                "with the card's companion functions), else a gpuhooks:request element in its <metadata>,\n"
+                "else the first transformer.rules entry of the configuration that matches it.\n"
+                "\n"
+                "The CloudStack KVM agent runs it before starting a VM as its\n"
+                "agent.hooks.libvirt_vm_xml_transformer.shell_script: METHOD (transform) and the whole XML as\n"
+                "one argument, no options; its stdout replaces the XML when it exits 0. People and libvirt\n"
+                "hosts call it with options and a FILE, or - (or nothing) for stdin.\n"
+                "\n"
+                "Nothing asked: the XML comes back byte for byte. The state-change hook\n"
+                "(libvirt-vm-state-change) binds and creates the devices when the domain starts.\n"
+                "The contract is docs/transformer.md.",
+        .options = options,
+        .n_options = ARRAY_SIZE(options),
+        .exit_status = "0 with the complete XML on stdout (or the plan, with --explain); 1 with one line on stderr,\n"
+                       "nothing on stdout and nothing reserved; 2 for a bad option.",
+        .environment = "GPUHOOKS_CONFIG\tthe configuration file\n"
+                       "GPUHOOKS_SYSFS_ROOT\tsysfs instead of /sys\n"
+                       "GPUHOOKS_STATE_DIR\tthe state directory\n"
+                       "GPUHOOKS_DOMAIN_XML_DIRS\tlibvirt's domain XML directories, colon-separated\n"
+                       "LIBVIRT_DEFAULT_URI\tlibvirt's connection URI",
+        .files = GPUH_CONFIG_DEFAULT_PATH "\tthe configuration\n"
+                 GPUH_STATE_DIR_DEFAULT "/reservations/DOMAIN.json\twhat each domain holds\n"
+                 "/etc/cloudstack/agent/hooks/libvirt-vm-xml-transformer.sh\twhere the agent looks for it",
+        .see_also = "gpudiscovery(1), libvirt-vm-state-change(1)",
+};
 
 struct args {
         const char *input;              /* a file, "-", or NULL for stdin */
         const char *xml_arg;            /* the CloudStack form's document */
-        const char *config, *sysfs_root, *state_dir, *connect;
-        bool no_libvirt, explain, verbose;
-        char **xml_dirs;
-        size_t n_xml_dirs;
+        bool explain;
 };
 
 /* The agent's call: two arguments, the second a document. */
@@ -88,66 +98,33 @@ static bool cloudstack_form(int argc, char **argv)
         return *p == '<';
 }
 
-/* Returns -1 to go on, else the exit status. */
-static int parse_args(int argc, char **argv, struct args *a)
+static int own_option(int opt, const char *arg, void *data)
 {
-        struct option longopts[ARRAY_SIZE(options) + 1];
-        int c;
+        struct args *a = data;
+
+        if (opt == OPT_EXPLAIN) {
+                a->explain = true;
+                return -1;
+        }
+        return gpuh_cli_usage_error(PROG, "unknown option");
+}
+
+/* Returns -1 to go on, else the exit status. */
+static int parse_args(int argc, char **argv, struct args *a, struct gpuh_cli_common *c)
+{
+        int first, r;
 
         if (cloudstack_form(argc, argv)) {
                 a->xml_arg = argv[2];
                 return -1;
         }
-        gpuh_cli_longopts(options, ARRAY_SIZE(options), longopts);
-        opterr = 0;
-        while ((c = getopt_long(argc, argv, ":v", longopts, NULL)) != -1) {
-                switch (c) {
-                case OPT_CONFIG:
-                        a->config = optarg;
-                        break;
-                case OPT_SYSFS_ROOT:
-                        a->sysfs_root = optarg;
-                        break;
-                case OPT_STATE_DIR:
-                        a->state_dir = optarg;
-                        break;
-                case OPT_CONNECT:
-                        a->connect = optarg;
-                        break;
-                case OPT_NO_LIBVIRT:
-                        a->no_libvirt = true;
-                        break;
-                case OPT_DOMAIN_XML_DIR: {
-                        char **n = reallocarray(a->xml_dirs, a->n_xml_dirs + 2, sizeof(char *));
-                        if (!n)
-                                return gpuh_cli_usage_error(PROG, "out of memory");
-                        a->xml_dirs = n;
-                        a->xml_dirs[a->n_xml_dirs++] = optarg;
-                        a->xml_dirs[a->n_xml_dirs] = NULL;
-                        break;
-                }
-                case OPT_EXPLAIN:
-                        a->explain = true;
-                        break;
-                case 'v':
-                        a->verbose = true;
-                        break;
-                case OPT_HELP:
-                        help();
-                        return EXIT_SUCCESS;
-                case OPT_VERSION:
-                        printf(PROG " (gpuhooks) %s\n", GPUH_VERSION);
-                        return EXIT_SUCCESS;
-                case ':':
-                        return gpuh_cli_usage_error(PROG, "option '%s' needs an argument", argv[optind - 1]);
-                default:
-                        return gpuh_cli_usage_error(PROG, "unknown option '%s'", argv[optind - 1]);
-                }
-        }
-        if (optind < argc)
-                a->input = argv[optind++];
-        if (optind < argc)
-                return gpuh_cli_usage_error(PROG, "unexpected argument '%s'", argv[optind]);
+        r = gpuh_cli_parse(&tool, argc, argv, false, c, own_option, a, &first);
+        if (r >= 0)
+                return r;
+        if (first < argc)
+                a->input = argv[first++];
+        if (first < argc)
+                return gpuh_cli_usage_error(PROG, "unexpected argument '%s'", argv[first]);
         return -1;
 }
 
@@ -207,6 +184,7 @@ static int write_all(const char *buf, size_t len)
 int main(int argc, char **argv)
 {
         struct args a = { 0 };
+        struct gpuh_cli_common c = { 0 };
         _cleanup_free_ char **xml_dirs = NULL;
         _cleanup_free_ char *in = NULL, *out = NULL, *err = NULL;
         _cleanup_(gpuh_config_freep) struct gpuh_config *cfg = NULL;
@@ -215,23 +193,21 @@ int main(int argc, char **argv)
         size_t len = 0, out_len = 0;
         int r;
 
-        r = parse_args(argc, argv, &a);
-        xml_dirs = a.xml_dirs;
+        r = parse_args(argc, argv, &a, &c);
+        xml_dirs = c.xml_dirs;
         if (r >= 0)
                 return r;
-        gpuh_log_setup(PROG, a.verbose ? GPUH_LOG_STDERR : GPUH_LOG_SYSLOG, a.verbose ? LOG_DEBUG : LOG_WARNING);
+        gpuh_log_setup(PROG, c.verbose ? GPUH_LOG_STDERR : GPUH_LOG_SYSLOG, c.verbose ? LOG_DEBUG : LOG_WARNING);
 
-        cfg_path = a.config ? a.config : secure_getenv("GPUHOOKS_CONFIG");
-        if (cfg_path && !*cfg_path)
-                cfg_path = NULL;
+        cfg_path = gpuh_cli_config_path(&c);
         r = gpuh_config_load(cfg_path, cfg_path != NULL, &cfg, &err);
         if (r == 0)
                 r = read_input(&a, &in, &len, &err);
         if (r == 0) {
                 struct gpuh_transform_opts o = {
-                        .host = { .sysfs_root = a.sysfs_root, .connect = a.connect, .no_libvirt = a.no_libvirt,
-                                  .xml_dirs = a.xml_dirs, .cfg = cfg },
-                        .state_dir = a.state_dir, .explain = a.explain,
+                        .host = { .sysfs_root = c.sysfs_root, .connect = c.connect, .no_libvirt = c.no_libvirt,
+                                  .xml_dirs = c.xml_dirs, .cfg = cfg },
+                        .state_dir = c.state_dir, .explain = a.explain,
                 };
                 r = gpuh_transform(&o, in, len, &out, &out_len, a.explain ? &plan : NULL, &err);
         }
