@@ -1,0 +1,284 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
+"""Tests of putting gpuhooks on a host and taking it off again (install/, docs in README).
+
+  test_install.py --build BUILD --src SRC CASE
+
+CASE:
+  destdir   cmake --install into a DESTDIR holding CloudStack's gpudiscovery.sh, twice, then the
+            uninstall target: the tree is exactly as before (a changed configuration is kept)
+  package   the Debian package (CPack) installed, upgraded and purged with dpkg in a throw-away
+            root (dpkg --root --force-script-chrootless): diversion, conffile, restore on removal
+  man       the man pages: roff without warnings, every option --help lists, the same synopsis
+
+Exits 77 (skipped) when a tool it needs is missing (dpkg for 'package', groff for 'man') or
+'package' is not run as root. Prints one line per check, then 'N passed, N failed'.
+"""
+import argparse
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+ARGS = None
+RESULTS = {"passed": 0, "failed": 0}
+CS_SCRIPT = "usr/share/cloudstack-common/scripts/vm/hypervisor/kvm/gpudiscovery.sh"
+ORIGINAL = "#!/bin/sh\n# CloudStack's gpudiscovery.sh, as cloudstack-common installs it\necho '{\"gpus\": []}'\n"
+
+
+def check(cond, what, detail=None):
+    RESULTS["passed" if cond else "failed"] += 1
+    print(("ok     " if cond else "FAILED ") + what +
+          ("" if cond or detail is None else "".join("\n         " + l for l in str(detail).splitlines()[:40])))
+    sys.stdout.flush()
+    return cond
+
+
+def run(cmd, env=None, **kw):
+    e = dict(os.environ)
+    e.update(env or {})
+    return subprocess.run(cmd, capture_output=True, text=True, env=e, **kw)
+
+
+def tree(root):
+    """Every path under root with its type, mode, link target or content hash."""
+    out = {}
+    for d, dirs, files in os.walk(root):
+        for n in dirs + files:
+            p = os.path.join(d, n)
+            rel = os.path.relpath(p, root)
+            st = os.lstat(p)
+            if os.path.islink(p):
+                out[rel] = ("link", os.readlink(p))
+            elif os.path.isdir(p):
+                out[rel] = ("dir", oct(st.st_mode & 0o7777))
+            else:
+                with open(p, "rb") as f:
+                    out[rel] = ("file", oct(st.st_mode & 0o7777), hashlib.sha256(f.read()).hexdigest())
+    return out
+
+
+def diff(a, b):
+    keys = sorted(set(a) | set(b))
+    return "\n".join("%s: %s -> %s" % (k, a.get(k), b.get(k)) for k in keys if a.get(k) != b.get(k)) or "(same)"
+
+
+def fake_cloudstack_host(root):
+    os.makedirs(os.path.join(root, os.path.dirname(CS_SCRIPT)))
+    with open(os.path.join(root, CS_SCRIPT), "w") as f:
+        f.write(ORIGINAL)
+    os.chmod(os.path.join(root, CS_SCRIPT), 0o755)
+    # what any host has: directories that are not empty (dpkg removes empty directories no
+    # package owns, and a throw-away root's database knows no other package)
+    for f in ("etc/hostname", "usr/bin/true", "usr/share/man/man1/true.1", "run/.keep"):
+        os.makedirs(os.path.join(root, os.path.dirname(f)), exist_ok=True)
+        with open(os.path.join(root, f), "w") as fh:
+            fh.write("placeholder\n")
+
+
+def case_destdir():
+    tmp = tempfile.mkdtemp(prefix="gpuh-install-")
+    try:
+        root = os.path.join(tmp, "root")
+        fake_cloudstack_host(root)
+        before = tree(root)
+        env = {"DESTDIR": root}
+        r = run(["cmake", "--install", ARGS.build, "--prefix", "/usr"], env)
+        check(r.returncode == 0, "cmake --install into DESTDIR", r.stderr + r.stdout[-2000:])
+        libexec = "/usr/libexec/gpuhooks"
+        links = {
+            CS_SCRIPT: libexec + "/gpudiscovery",
+            "etc/cloudstack/agent/hooks/libvirt-vm-xml-transformer.sh": libexec + "/libvirt-vm-xml-transformer",
+            "etc/cloudstack/agent/hooks/libvirt-vm-state-change.sh": libexec + "/libvirt-vm-state-change",
+            "etc/libvirt/hooks/qemu.d/gpuhooks": libexec + "/libvirt-vm-state-change",
+            "usr/bin/gpudiscovery": libexec + "/gpudiscovery",
+        }
+        for link, target in links.items():
+            p = os.path.join(root, link)
+            check(os.path.islink(p) and os.readlink(p) == target, "%s -> %s" % (link, target),
+                  os.readlink(p) if os.path.islink(p) else "missing")
+        for tool in ("gpudiscovery", "libvirt-vm-xml-transformer", "libvirt-vm-state-change"):
+            p = os.path.join(root, libexec.lstrip("/"), tool)
+            check(os.access(p, os.X_OK), "%s installed, executable" % tool)
+            check(os.path.isfile(os.path.join(root, "usr/share/man/man1", tool + ".1")), "%s.1 installed" % tool)
+        with open(os.path.join(root, CS_SCRIPT + ".gpuhooks-orig")) as f:
+            check(f.read() == ORIGINAL, "CloudStack's gpudiscovery.sh is kept aside as gpudiscovery.sh.gpuhooks-orig")
+        conf = os.path.join(root, "etc/gpuhooks/gpuhooks.json")
+        with open(conf) as f, open(os.path.join(ARGS.src, "install/gpuhooks.json")) as g:
+            check(f.read() == g.read(), "the default configuration is installed")
+        unit = os.path.join(root, "lib/systemd/system/gpuhooks-reconcile.service")
+        with open(unit) as f:
+            check("ExecStart=/usr/libexec/gpuhooks/libvirt-vm-state-change reconcile" in f.read(),
+                  "the reconcile service names the installed binary")
+        check(os.path.isfile(os.path.join(root, "usr/lib/tmpfiles.d/gpuhooks.conf")), "tmpfiles.d entry for /run/gpuhooks")
+        # a second install (an upgrade by hand) keeps everything, the backup included
+        r = run(["cmake", "--install", ARGS.build, "--prefix", "/usr"], env)
+        with open(os.path.join(root, CS_SCRIPT + ".gpuhooks-orig")) as f:
+            check(r.returncode == 0 and f.read() == ORIGINAL and os.path.islink(os.path.join(root, CS_SCRIPT)),
+                  "a second install keeps the original aside and the links in place", r.stderr)
+        r = run(["cmake", "--build", ARGS.build, "--target", "uninstall"], env)
+        after = tree(root)
+        check(r.returncode == 0 and after == before, "uninstall puts the tree back exactly as it was",
+              diff(before, after) + "\n" + r.stdout[-1500:] + r.stderr)
+        # an operator's changed configuration survives an uninstall
+        r = run(["cmake", "--install", ARGS.build, "--prefix", "/usr"], env)
+        with open(conf, "a") as f:
+            f.write("\n")
+        r = run(["cmake", "--build", ARGS.build, "--target", "uninstall"], env)
+        check(r.returncode == 0 and os.path.isfile(conf) and "Keeping (changed since install)" in r.stdout,
+              "uninstall keeps a configuration the operator changed", r.stdout[-1500:])
+        os.unlink(conf)
+        os.rmdir(os.path.dirname(conf))
+        check(tree(root) == before, "... and takes everything else", diff(before, tree(root)))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def dpkg(root, *args):
+    return run(["dpkg", "--root=" + root, "--force-script-chrootless", "--force-depends", "--force-confold",
+                "--log=/dev/null"] + list(args))
+
+
+def case_package():
+    for tool in ("dpkg", "dpkg-deb", "dpkg-divert", "cpack"):
+        if not shutil.which(tool):
+            print("SKIP: %s is not installed" % tool)
+            return 77
+    if os.geteuid() != 0:
+        print("SKIP: dpkg --root needs root")
+        return 77
+    tmp = tempfile.mkdtemp(prefix="gpuh-pkg-")
+    try:
+        out = os.path.join(tmp, "out")
+        r = run(["cpack", "--config", os.path.join(ARGS.build, "CPackConfig.cmake"), "-B", out])
+        debs = [f for f in os.listdir(out) if f.endswith(".deb")] if os.path.isdir(out) else []
+        if not check(r.returncode == 0 and len(debs) == 1, "cpack builds one .deb", r.stdout[-2000:] + r.stderr):
+            return 1
+        deb = os.path.join(out, debs[0])
+        info = run(["dpkg-deb", "-f", deb, "Package", "Version", "Depends"]).stdout
+        check("Package: gpuhooks" in info and "libvirt0" in info and "libxml2" in info and "libjson-c5" in info,
+              "control: name, version and the runtime dependencies (libvirt0 is dlopen()ed)", info)
+        ctl = os.path.join(tmp, "ctl")
+        os.mkdir(ctl)
+        run(["dpkg-deb", "-e", deb, ctl])
+        with open(os.path.join(ctl, "conffiles")) as f:
+            check(f.read().strip() == "/etc/gpuhooks/gpuhooks.json", "the configuration is a conffile")
+
+        root = os.path.join(tmp, "root")
+        for d in ("var/lib/dpkg/info", "var/lib/dpkg/updates", "var/lib/dpkg/triggers"):
+            os.makedirs(os.path.join(root, d))
+        for f in ("var/lib/dpkg/status", "var/lib/dpkg/available"):
+            open(os.path.join(root, f), "w").close()
+        fake_cloudstack_host(root)
+        before = tree(root)
+
+        r = dpkg(root, "-i", deb)
+        check(r.returncode == 0, "dpkg -i into the throw-away root", r.stdout + r.stderr)
+        div = run(["dpkg-divert", "--root=" + root, "--list", "gpuhooks"]).stdout
+        check("/" + CS_SCRIPT + " to /" + CS_SCRIPT + ".distrib by gpuhooks" in div,
+              "CloudStack's gpudiscovery.sh is diverted to gpudiscovery.sh.distrib", div)
+        with open(os.path.join(root, CS_SCRIPT + ".distrib")) as f:
+            check(f.read() == ORIGINAL, "... with its content")
+        p = os.path.join(root, CS_SCRIPT)
+        check(os.path.islink(p) and os.readlink(p) == "/usr/libexec/gpuhooks/gpudiscovery",
+              "gpudiscovery.sh is ours", os.readlink(p) if os.path.islink(p) else "not a link")
+        for link in ("etc/libvirt/hooks/qemu.d/gpuhooks", "etc/cloudstack/agent/hooks/libvirt-vm-state-change.sh",
+                     "etc/cloudstack/agent/hooks/libvirt-vm-xml-transformer.sh"):
+            check(os.path.islink(os.path.join(root, link)), "%s installed" % link)
+        r = run([os.path.join(root, "usr/libexec/gpuhooks/gpudiscovery"), "--version"])
+        check(r.returncode == 0 and r.stdout.startswith("gpudiscovery (gpuhooks)"), "the packaged binary runs", r.stderr)
+        check(os.path.isdir(os.path.join(root, "run/gpuhooks")) and
+              oct(os.stat(os.path.join(root, "run/gpuhooks")).st_mode & 0o777) == "0o700",
+              "postinst made /run/gpuhooks, mode 0700")
+
+        # upgrade: a newer version over a changed configuration
+        conf = os.path.join(root, "etc/gpuhooks/gpuhooks.json")
+        with open(conf) as f:
+            changed = f.read().replace('"enable_sriov": false', '"enable_sriov": true')
+        with open(conf, "w") as f:
+            f.write(changed)
+        x = os.path.join(tmp, "x")
+        run(["dpkg-deb", "-R", deb, x])
+        control = os.path.join(x, "DEBIAN", "control")
+        with open(control) as f:
+            text = f.read()
+        version = re.search(r"^Version: (.*)$", text, re.M).group(1)
+        with open(control, "w") as f:
+            f.write(re.sub(r"^Version: .*$", "Version: %s+1" % version, text, flags=re.M))
+        deb2 = os.path.join(tmp, "gpuhooks-next.deb")
+        r = run(["dpkg-deb", "--root-owner-group", "-b", x, deb2])
+        r = dpkg(root, "-i", deb2)
+        status = run(["dpkg-query", "--admindir=" + os.path.join(root, "var/lib/dpkg"), "-W", "gpuhooks"]).stdout
+        check(r.returncode == 0 and ("%s+1" % version) in status, "upgrade to %s+1" % version, r.stdout + r.stderr)
+        with open(conf) as f:
+            check(f.read() == changed, "the operator's configuration survives the upgrade")
+        div2 = run(["dpkg-divert", "--root=" + root, "--list", "gpuhooks"]).stdout
+        with open(os.path.join(root, CS_SCRIPT + ".distrib")) as f:
+            check(div2 == div and f.read() == ORIGINAL, "the diversion and the original survive the upgrade", div2)
+
+        # remove: CloudStack's script comes back; purge: nothing of ours is left
+        r = dpkg(root, "-r", "gpuhooks")
+        with open(os.path.join(root, CS_SCRIPT)) as f:
+            content = f.read()
+        check(r.returncode == 0 and not os.path.islink(os.path.join(root, CS_SCRIPT)) and content == ORIGINAL and
+              run(["dpkg-divert", "--root=" + root, "--list", "gpuhooks"]).stdout == "",
+              "dpkg -r restores CloudStack's gpudiscovery.sh and drops the diversion", r.stdout + r.stderr)
+        check(os.path.isfile(conf), "... and keeps the configuration until purge")
+        r = dpkg(root, "--purge", "gpuhooks")
+        after = tree(root)
+        ours = {k: v for k, v in after.items() if not k.startswith("var/lib/dpkg")}
+        base = {k: v for k, v in before.items() if not k.startswith("var/lib/dpkg")}
+        check(r.returncode == 0 and ours == base, "dpkg --purge leaves the root as it was before the install",
+              diff(base, ours) + "\n" + r.stdout + r.stderr)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def case_man():
+    if not shutil.which("groff"):
+        print("SKIP: groff is not installed")
+        return 77
+    for tool in ("gpudiscovery", "libvirt-vm-xml-transformer", "libvirt-vm-state-change"):
+        page = os.path.join(ARGS.build, "hooks", tool + ".1")
+        binary = os.path.join(ARGS.build, "hooks", tool)
+        with open(page) as f:
+            roff = f.read()
+        r = run(["groff", "-man", "-ww", "-z", page])
+        check(r.returncode == 0 and r.stderr == "", "%s.1: roff without warnings" % tool, r.stderr)
+        r = run([binary, "--man"])
+        check(r.stdout == roff, "%s.1 is what '%s --man' prints (built from it)" % (tool, tool))
+        helptext = run([binary, "--help"]).stdout
+        opts = re.findall(r"^\s+(?:-v, )?--([a-z-]+)", helptext, re.M)
+        rendered = run(["groff", "-man", "-Tutf8", page], env={"GROFF_NO_SGR": "1"}).stdout
+        rendered = re.sub(r".\x08", "", rendered).replace("\u2010", "-").replace("\u2212", "-")
+        missing = [o for o in opts if "--" + o not in rendered]
+        check(len(opts) >= 5 and not missing, "%s.1 documents every option --help lists (%d)" % (tool, len(opts)),
+              missing)
+        usage = [l.split(tool, 1)[1].strip() for l in helptext.splitlines() if tool in l and
+                 (l.startswith("Usage:") or l.startswith("      "))]
+        check(all(u.replace("-", "") in rendered.replace("-", "").replace("\u2010", "") for u in usage),
+              "%s.1 has the synopsis --help shows" % tool, usage)
+
+
+CASES = {"destdir": case_destdir, "package": case_package, "man": case_man}
+
+
+def main():
+    global ARGS
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", required=True)
+    ap.add_argument("--src", required=True)
+    ap.add_argument("case", choices=sorted(CASES))
+    ARGS = ap.parse_args()
+    rc = CASES[ARGS.case]()
+    if rc == 77:
+        return 77
+    print("%d passed, %d failed" % (RESULTS["passed"], RESULTS["failed"]))
+    return 1 if RESULTS["failed"] or rc else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
