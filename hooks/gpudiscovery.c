@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "cli.h"
 #include "config.h"
 #include "inventory.h"
@@ -23,12 +24,16 @@
 #include "sysfs.h"
 #include "host.h"
 
-enum { OPT_FORMAT = GPUH_OPT_TOOL, OPT_PCI_IDS, OPT_CACHE_DIR };
+enum { OPT_FORMAT = GPUH_OPT_TOOL, OPT_PCI_IDS, OPT_CACHE_DIR, OPT_CHECK, OPT_ROOT };
 
 /* The one list of options: getopt, --help and the man page are all made from it. */
 static const struct gpuh_option options[] = {
         { { "format", required_argument, NULL, OPT_FORMAT }, "FMT",
-          "json (default: one line, for the CloudStack agent), pretty, or table", false },
+          "json (default: one line, for the CloudStack agent), pretty, or table (--check: text)", false },
+        { { "check", no_argument, NULL, OPT_CHECK }, NULL,
+          "say whether this host is fit for GPU passthrough and vGPU with gpuhooks, one line per finding", false },
+        { { "root", required_argument, NULL, OPT_ROOT }, "DIR",
+          "--check: look for the installed hooks and agent.properties under DIR (default /)", false },
         GPUH_OPTION_SYSFS_ROOT,
         GPUH_OPTION_CONNECT("libvirt URI asked which domain uses which device"),
         GPUH_OPTION_NO_LIBVIRT,
@@ -43,7 +48,7 @@ static const struct gpuh_option options[] = {
         GPUH_OPTION_HELP,
 };
 
-static const char *const synopsis[] = { "[OPTION]...", NULL };
+static const char *const synopsis[] = { "[OPTION]...", "--check [--format text|json] [OPTION]...", NULL };
 
 static const struct gpuh_tool tool = {
         .name = "gpudiscovery",
@@ -60,12 +65,19 @@ static const struct gpuh_tool tool = {
                 "uses which device is asked of libvirt once, in a child process with a deadline; when libvirt\n"
                 "cannot answer, or with --no-libvirt, the domain XML files libvirt keeps are read instead.\n"
                 "Fields the agent reads keep the original script's names and types; gpuhooks' additions live\n"
-                "in objects named gpuhooks (docs/inventory.md, schemas/gpu-inventory.schema.json).",
+                "in objects named gpuhooks (docs/inventory.md, schemas/gpu-inventory.schema.json).\n"
+                "\n"
+                "With --check it says instead whether the host is fit, one line per finding (ok, info, warn,\n"
+                "fail): the IOMMU on and devices in groups, interrupt remapping, vfio-pci loaded, GPUs on\n"
+                "nouveau, driving the console or sharing their IOMMU group with foreign devices, vGPU\n"
+                "support, and the agent hooks, the libvirt qemu.d hook and the agent's gpudiscovery.sh\n"
+                "installed where the agent (its agent.properties) and libvirtd look.",
         .options = options,
         .n_options = ARRAY_SIZE(options),
         .exit_status = "0 with whatever could be read (a vanished device or an unreadable attribute costs that\n"
                        "field and adds a warning to the document); 1 when the sysfs root cannot be read; 2 for a\n"
-                       "bad option or configuration.",
+                       "bad option or configuration. With --check: 0 when the host is ready (no finding failed),\n"
+                       "1 when it is not.",
         .environment = "GPUHOOKS_CONFIG\tthe configuration file\n"
                        "GPUHOOKS_SYSFS_ROOT\tsysfs instead of /sys\n"
                        "GPUHOOKS_DOMAIN_XML_DIRS\tlibvirt's domain XML directories, colon-separated\n"
@@ -82,6 +94,8 @@ struct args {
         const char *format;
         const char *pci_ids;
         const char *cache_dir;
+        const char *root;
+        bool check;
 };
 
 static int own_option(int opt, const char *arg, void *data)
@@ -89,8 +103,14 @@ static int own_option(int opt, const char *arg, void *data)
         struct args *a = data;
 
         switch (opt) {
+        case OPT_CHECK:
+                a->check = true;
+                return -1;
+        case OPT_ROOT:
+                a->root = arg;
+                return -1;
         case OPT_FORMAT:
-                if (!streq(arg, "json") && !streq(arg, "pretty") && !streq(arg, "table"))
+                if (!streq(arg, "json") && !streq(arg, "pretty") && !streq(arg, "table") && !streq(arg, "text"))
                         return gpuh_cli_usage_error(tool.name, "unknown format '%s'", arg);
                 a->format = arg;
                 return -1;
@@ -105,9 +125,46 @@ static int own_option(int opt, const char *arg, void *data)
         }
 }
 
+/* --check: the findings as text lines or JSON; exit 0 when ready, 1 when not. */
+static int check(struct gpuh_host *host, const struct gpuh_config *cfg, const struct args *a)
+{
+        struct gpuh_findings f;
+        bool ready;
+        int r;
+
+        r = gpuh_check_host(&(struct gpuh_check_opts) { .sysfs_fd = host->sysfs->root_fd, .root = a->root, .cfg = cfg },
+                            host->inv, &f);
+        if (r < 0)
+                return log_oom();
+        ready = gpuh_check_ready(&f);
+        if (streq(a->format, "json") || streq(a->format, "pretty")) {
+                json_object *doc = gpuh_findings_to_json(&f);
+                r = doc ? gpuh_json_print(doc, streq(a->format, "pretty")) : -ENOMEM;
+                json_object_put(doc);
+        } else {
+                size_t failed = 0;
+                for (size_t i = 0; i < f.n; i++) {
+                        printf("%-4s  %-22s %-13s %s\n", gpuh_check_status_to_string(f.v[i].status), f.v[i].check,
+                               f.v[i].device ? f.v[i].device : "-", f.v[i].message);
+                        failed += f.v[i].status == GPUH_CHECK_FAIL;
+                }
+                if (ready)
+                        printf("ready: this host can run GPU domains with gpuhooks\n");
+                else
+                        printf("not ready: %zu check%s failed\n", failed, failed > 1 ? "s" : "");
+                r = fflush(stdout) == EOF ? -EIO : 0;
+        }
+        gpuh_findings_clear(&f);
+        if (r < 0) {
+                fprintf(stderr, "gpudiscovery: cannot write the output: %s\n", strerror(-r));
+                return EXIT_FAILURE;
+        }
+        return ready ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
 int main(int argc, char **argv)
 {
-        struct args a = { .format = "json" };
+        struct args a = { .format = NULL };
         struct gpuh_cli_common c = { 0 };
         _cleanup_free_ char **xml_dirs_arg = NULL;
         _cleanup_(gpuh_config_freep) struct gpuh_config *cfg = NULL;
@@ -122,6 +179,10 @@ int main(int argc, char **argv)
                 return r;
         if (first < argc)
                 return gpuh_cli_usage_error(tool.name, "unexpected argument '%s'", argv[first]);
+        if (!a.format)
+                a.format = a.check ? "text" : "json";
+        if (a.root && !a.check)
+                return gpuh_cli_usage_error(tool.name, "--root goes with --check");
         gpuh_log_setup(tool.name, c.verbose ? GPUH_LOG_STDERR : GPUH_LOG_SYSLOG, c.verbose ? LOG_DEBUG : LOG_WARNING);
 
         cfg_path = gpuh_cli_config_path(&c);
@@ -142,7 +203,9 @@ int main(int argc, char **argv)
                 return EXIT_FAILURE;
         }
 
-        if (streq(a.format, "table"))
+        if (a.check)
+                return check(host, cfg, &a);
+        if (streq(a.format, "table") || streq(a.format, "text"))
                 r = gpuh_inventory_print_table(host->inv, stdout);
         else {
                 json_object *doc = NULL;

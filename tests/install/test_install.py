@@ -10,12 +10,15 @@ CASE:
   package   the Debian package (CPack) installed, upgraded and purged with dpkg in a throw-away
             root (dpkg --root --force-script-chrootless): diversion, conffile, restore on removal
   man       the man pages: roff without warnings, every option --help lists, the same synopsis
+  check     gpudiscovery --check on fixture hosts, with and without gpuhooks installed (DESTDIR):
+            a fit host is ready, an unfit one is not, and each finding says why
 
 Exits 77 (skipped) when a tool it needs is missing (dpkg for 'package', groff for 'man') or
 'package' is not run as root. Prints one line per check, then 'N passed, N failed'.
 """
 import argparse
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -24,6 +27,7 @@ import sys
 import tempfile
 
 ARGS = None
+CONFIG = None
 RESULTS = {"passed": 0, "failed": 0}
 CS_SCRIPT = "usr/share/cloudstack-common/scripts/vm/hypervisor/kvm/gpudiscovery.sh"
 ORIGINAL = "#!/bin/sh\n# CloudStack's gpudiscovery.sh, as cloudstack-common installs it\necho '{\"gpus\": []}'\n"
@@ -263,7 +267,118 @@ def case_man():
               "%s.1 has the synopsis --help shows" % tool, usage)
 
 
-CASES = {"destdir": case_destdir, "package": case_package, "man": case_man}
+def gpudiscovery_check(sysroot, root, *extra):
+    r = run([os.path.join(ARGS.build, "hooks", "gpudiscovery"), "--check", "--sysfs-root", sysroot, "--root", root,
+             "--no-libvirt", "--domain-xml-dir", os.path.join(root, "none"), "--config", CONFIG] + list(extra))
+    return r
+
+
+def findings(r):
+    """'STATUS CHECK DEVICE message' lines as {check: [(status, device, message)]}."""
+    out = {}
+    for line in r.stdout.splitlines()[:-1]:
+        st, check_, dev, msg = line.split(None, 3)
+        out.setdefault(check_, []).append((st, dev, msg))
+    return out
+
+
+def copy_host(name, tmp):
+    dst = os.path.join(tmp, name)
+    shutil.copytree(os.path.join(ARGS.build, "fixtures", "hosts", name, "sys"), dst, symlinks=True)
+    return dst
+
+
+def case_check():
+    global CONFIG
+    tmp = tempfile.mkdtemp(prefix="gpuh-check-")
+    hosts = os.path.join(ARGS.build, "fixtures", "hosts")
+    CONFIG = os.path.join(tmp, "gpuhooks.json")
+    with open(CONFIG, "w") as fh:
+        fh.write("{}\n")
+    try:
+        bare = os.path.join(tmp, "bare")
+        inst = os.path.join(tmp, "installed")
+        os.makedirs(bare)
+        r = run(["cmake", "--install", ARGS.build, "--prefix", "/usr", "--component", "Unspecified"], {"DESTDIR": inst})
+        check(r.returncode == 0, "gpuhooks installed into a DESTDIR", r.stderr)
+
+        r = gpudiscovery_check(os.path.join(hosts, "hpe-dl380g9-a2-vgpu", "sys"), inst)
+        f = findings(r)
+        check(r.returncode == 0 and r.stdout.splitlines()[-1].startswith("ready") and
+              all(st != "fail" for v in f.values() for st, _, _ in v) and
+              [x[0] for x in f["libvirt-qemu-hook"]] == ["ok"] and [x[0] for x in f["gpudiscovery"]] == ["ok"] and
+              [x[0] for x in f["iommu"]] == ["ok"] and [x[0] for x in f["vgpu"]] == ["ok"],
+              "the HPE A2 host with gpuhooks installed: ready, exit 0", r.stdout)
+        r = gpudiscovery_check(os.path.join(hosts, "hpe-dl380g9-a2-vgpu", "sys"), inst, "--format", "json")
+        doc = json.loads(r.stdout)
+        check(r.returncode == 0 and doc["ready"] is True and all(set(x) == {"status", "check", "device", "message"}
+                                                                  for x in doc["findings"]),
+              "... and the same as JSON", r.stdout[:500])
+
+        r = gpudiscovery_check(os.path.join(hosts, "hpe-dl380g9-a2-vgpu", "sys"), bare)
+        f = findings(r)
+        failed = sorted(c for c, v in f.items() if any(st == "fail" for st, _, _ in v))
+        check(r.returncode == 1 and r.stdout.splitlines()[-1] == "not ready: 4 checks failed" and
+              failed == ["agent-start-hook", "agent-transformer-hook", "gpudiscovery", "libvirt-qemu-hook"],
+              "the same host without gpuhooks installed: not ready, the four missing hooks named", r.stdout)
+
+        for name in ("dell-e5-aspeed-xeonphi", "power8-minsky-p100", "qemu-pcidomain-10000", "sgi-uv2000-k5000"):
+            r = gpudiscovery_check(os.path.join(hosts, name, "sys"), inst)
+            f = findings(r)
+            check(r.returncode == 1 and f["iommu"][0][0] == "fail", "%s (no IOMMU groups in its capture): not ready, "
+                  "the IOMMU named" % name, r.stdout)
+
+        # the consumer desktop: the GT 710 shares its group with the NIC and drives the console
+        r = gpudiscovery_check(os.path.join(hosts, "consumer-rtx3080", "sys"), inst)
+        f = findings(r)
+        check(r.returncode == 0 and ("warn", "0000:04:00.0") in [(s, d) for s, d, _ in f["iommu-group"]] and
+              "0000:03:00.0" in f["iommu-group"][0][2] and f["console-gpu"][0][1] == "0000:04:00.0",
+              "the RTX 3080 desktop: ready, with the GT 710's shared group (the NIC named) and console", r.stdout)
+
+        # broken kernels: no vfio-pci, the 3080 on nouveau, an IOMMU without interrupt remapping
+        sysroot = copy_host("consumer-rtx3080", tmp)
+        shutil.rmtree(os.path.join(sysroot, "bus/pci/drivers/vfio-pci"))
+        os.makedirs(os.path.join(sysroot, "bus/pci/drivers/nouveau"))
+        dev = os.path.realpath(os.path.join(sysroot, "bus/pci/devices/0000:05:00.0"))
+        os.unlink(os.path.join(dev, "driver"))
+        os.symlink(os.path.relpath(os.path.join(sysroot, "bus/pci/drivers/nouveau"), dev), os.path.join(dev, "driver"))
+        r = gpudiscovery_check(sysroot, inst)
+        f = findings(r)
+        check(r.returncode == 1 and f["vfio-pci"][0][0] == "fail" and
+              ("warn", "0000:05:00.0") in [(s, d) for s, d, _ in f.get("nouveau", [])],
+              "without vfio-pci: not ready; the 3080 on nouveau: a warning", r.stdout)
+        sysroot = copy_host("hpe-dl380g9-a2-vgpu", tmp)
+        unit = os.path.realpath(os.path.join(sysroot, "class/iommu/dmar0"))
+        os.makedirs(os.path.join(unit, "intel-iommu"))
+        with open(os.path.join(unit, "intel-iommu/ecap"), "w") as fh:
+            fh.write("f020d7\n")        # bit 3 clear: no interrupt remapping
+        r = gpudiscovery_check(sysroot, inst)
+        check(r.returncode == 1 and findings(r)["interrupt-remapping"][0][0] == "fail",
+              "an Intel IOMMU without interrupt remapping (ecap bit 3): not ready", r.stdout)
+        with open(os.path.join(unit, "intel-iommu/ecap"), "w") as fh:
+            fh.write("f020df\n")
+        os.makedirs(os.path.join(sysroot, "module/vfio_iommu_type1/parameters"))
+        with open(os.path.join(sysroot, "module/vfio_iommu_type1/parameters/allow_unsafe_interrupts"), "w") as fh:
+            fh.write("Y\n")
+        r = gpudiscovery_check(sysroot, inst)
+        check(r.returncode == 0 and findings(r)["interrupt-remapping"][0][0] == "warn",
+              "allow_unsafe_interrupts on: a warning", r.stdout)
+
+        # the agent's own agent.properties: another basedir, renamed methods
+        props = os.path.join(inst, "etc/cloudstack/agent/agent.properties")
+        with open(props, "w") as fh:
+            fh.write("# agent.properties\nagent.hooks.basedir=/opt/hooks\n"
+                     "agent.hooks.libvirt_vm_on_start.method = vmStarted\n")
+        r = gpudiscovery_check(os.path.join(hosts, "hpe-dl380g9-a2-vgpu", "sys"), inst)
+        f = findings(r)
+        check(r.returncode == 1 and "/opt/hooks/libvirt-vm-xml-transformer.sh: missing" in f["agent-transformer-hook"][0][2]
+              and f["agent-methods"][0][0] == "fail" and "vmStarted" in f["agent-methods"][0][2],
+              "agent.properties is followed: hooks looked for in its basedir, its method names compared", r.stdout)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+CASES = {"destdir": case_destdir, "package": case_package, "man": case_man, "check": case_check}
 
 
 def main():
