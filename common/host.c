@@ -46,26 +46,6 @@ static const char *env(const char *name)
         return v && *v ? v : NULL;
 }
 
-/* "a:b:c" -> NULL-terminated vector, empty items dropped. */
-static char **split_colon(const char *s)
-{
-        _cleanup_free_ char *copy = strdup(s);
-        char **v = calloc(strlen(s) + 2, sizeof(char *));
-        char *save = NULL;
-        size_t n = 0;
-
-        if (!copy || !v) {
-                free(v);
-                return NULL;
-        }
-        for (char *t = strtok_r(copy, ":", &save); t; t = strtok_r(NULL, ":", &save))
-                if (!(v[n++] = strdup(t))) {
-                        strv_free(v);
-                        return NULL;
-                }
-        return v;
-}
-
 struct gpuh_host *gpuh_host_free(struct gpuh_host *h)
 {
         if (!h)
@@ -107,14 +87,9 @@ int gpuh_host_scan(const struct gpuh_host_opts *o, struct gpuh_host **ret, char 
         if (!cache_dir)
                 cache_dir = GPUH_PCI_NAMES_CACHE_DIR;
         uri = o->connect ? o->connect : o->cfg->libvirt_uri;
-        if (o->xml_dirs)
-                dirs = o->xml_dirs;
-        else if (env("GPUHOOKS_DOMAIN_XML_DIRS")) {
-                if (!(h->env_dirs = split_colon(env("GPUHOOKS_DOMAIN_XML_DIRS"))))
-                        return -ENOMEM;
-                dirs = h->env_dirs;
-        } else
-                dirs = o->cfg->domain_xml_dirs;
+        dirs = gpuh_vm_usage_dirs(o->xml_dirs, o->cfg, &h->env_dirs);
+        if (!dirs)
+                return -ENOMEM;
 
         r = gpuh_sysfs_open(root, &h->sysfs);
         if (r < 0) {

@@ -1782,10 +1782,13 @@ static int load_usage(const struct gpuh_sc_opts *o, struct gpuh_vm_usage **ret, 
 {
         _cleanup_(gpuh_vm_usage_freep) struct gpuh_vm_usage *u = NULL;
         _cleanup_free_ char *err = NULL;
-        char *const *dirs = o->xml_dirs && o->xml_dirs[0] ? o->xml_dirs : o->cfg->domain_xml_dirs;
+        _cleanup_strv_free_ char **owned = NULL;
+        char *const *dirs = gpuh_vm_usage_dirs(o->xml_dirs, o->cfg, &owned);
         struct gpuh_warnings w = { 0 };
         int r;
 
+        if (!dirs)
+                return -ENOMEM;
         r = gpuh_vm_usage_new(&u);
         if (r < 0)
                 return r;
@@ -1828,6 +1831,11 @@ int gpuh_sc_stopped(const struct gpuh_sc_opts *o, const char *domain, json_objec
                 *ret_plan = NULL;
         if (!gpuh_domxml_name_ok(domain))
                 return gpuh_error(reterr, -EINVAL, "'%s' is not a usable domain name", domain);
+        if (!has_state(o, domain)) {
+                if (ret_plan && o->dry_run && (*ret_plan = plan_new(domain, "release")))
+                        json_object_object_add(*ret_plan, "error", NULL);
+                return 0;       /* nothing held: whether it runs does not matter */
+        }
         r = load_usage(o, &u, reterr);
         if (r < 0)
                 return r;

@@ -759,3 +759,35 @@ int gpuh_vm_usage_load_libvirt(struct gpuh_vm_usage *u, const char *uri, int tim
                 return r;
         return gpuh_vm_usage_libvirt_finish(u, q, reterr);
 }
+
+/* "a:b:c" -> NULL-terminated vector, empty items dropped. */
+static char **split_colon(const char *s)
+{
+        _cleanup_free_ char *copy = strdup(s);
+        char **v = calloc(strlen(s) + 2, sizeof(char *));
+        char *save = NULL;
+        size_t n = 0;
+
+        if (!copy || !v) {
+                free(v);
+                return NULL;
+        }
+        for (char *t = strtok_r(copy, ":", &save); t; t = strtok_r(NULL, ":", &save))
+                if (!(v[n++] = strdup(t))) {
+                        strv_free(v);
+                        return NULL;
+                }
+        return v;
+}
+
+char *const *gpuh_vm_usage_dirs(char *const *given, const struct gpuh_config *cfg, char ***ret_owned)
+{
+        const char *env = secure_getenv("GPUHOOKS_DOMAIN_XML_DIRS");
+
+        *ret_owned = NULL;
+        if (given && given[0])
+                return given;
+        if (env && *env)
+                return *ret_owned = split_colon(env);
+        return cfg->domain_xml_dirs;
+}

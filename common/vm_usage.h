@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "config.h"
 #include "mdev.h"
 #include "pci_addr.h"
 #include "warn.h"
@@ -128,6 +129,17 @@ int gpuh_vm_usage_libvirt_finish(struct gpuh_vm_usage *u, struct gpuh_libvirt_qu
  * Returns: the number of directories that could be read; -ENOMEM.
  */
 int gpuh_vm_usage_load_dirs(struct gpuh_vm_usage *u, char *const *dirs, struct gpuh_warnings *w);
+
+/**
+ * gpuh_vm_usage_dirs:
+ * @given: the --domain-xml-dir values, NULL-terminated, or NULL
+ * @cfg: the configuration
+ * @ret_owned: receives a vector to strv_free() when the environment was used, else NULL
+ *
+ * Returns: the domain XML directories to read: @given, else $GPUHOOKS_DOMAIN_XML_DIRS
+ *          (colon-separated), else the configuration's libvirt.domain_xml_dirs; NULL on ENOMEM.
+ */
+char *const *gpuh_vm_usage_dirs(char *const *given, const struct gpuh_config *cfg, char ***ret_owned);
 
 /**
  * gpuh_vm_usage_seal:

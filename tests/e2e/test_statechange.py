@@ -831,8 +831,96 @@ def case_cloudstack():
         check(r.rc == 0 and r.out == "" and h.snap() == before and h.journals() == [] and h.reservations() == [],
               "onStop of a stopped domain releases its devices and its running reservation", diff(before, h.snap()))
         r = h.hook(["--no-libvirt", "--domain-xml-dir", os.path.join(h.tmp, "nowhere"), "vmStopped", vm])
-        check(r.rc == 1 and r.one_line() and "cannot tell" in r.err,
+        check(r.rc == 0 and r.err == "", "onStop of a domain holding nothing: exit 0 without asking anyone", r.why())
+        r = h.prepare(xml)
+        r = h.hook(["--no-libvirt", "--domain-xml-dir", os.path.join(h.tmp, "nowhere"), "vmStopped", vm])
+        check(r.rc == 1 and r.one_line() and "cannot tell" in r.err and h.journals() == [vm + ".journal"],
               "onStop when nothing can say whether the domain runs: exit 1, nothing released", r.why())
+        h.release(vm)
+        check(h.snap() == before, "released by libvirt's release end")
+
+
+def case_lifecycle():
+    """One CloudStack VM through the whole path, each tool called as its caller calls it:
+    gpudiscovery shows the V100 free; the transformer, as the agent runs it (METHOD and the XML
+    as one argument, settings from the environment), reserves it; the qemu hook's prepare
+    (XML on stdin) binds it; gpudiscovery, with libvirt unreachable (a busy daemon), shows it
+    used by the VM through the status file libvirt keeps; release puts it back and it is free
+    again. A second VM asking for the same GPU fails at transform; a VM whose transform was
+    skipped is refused at prepare."""
+    with Host("dgx2-v100-nvswitch") as h:
+        run_dir = os.path.join(h.tmp, "run-libvirt-qemu")
+        etc_dir = os.path.join(h.tmp, "etc-libvirt-qemu")
+        os.mkdir(run_dir)
+        os.mkdir(etc_dir)
+        gpu = "0000:36:00.0"
+        env = {"GPUHOOKS_CONFIG": h.cfg_path, "GPUHOOKS_SYSFS_ROOT": h.emu.root, "GPUHOOKS_STATE_DIR": h.state,
+               "GPUHOOKS_DEV_DIR": h.emu.dev_dir, "GPUHOOKS_DOMAIN_XML_DIRS": run_dir + ":" + etc_dir,
+               "LIBVIRT_DEFAULT_URI": "qemu+unix:///system?socket=" + os.path.join(h.tmp, "no-libvirtd.sock")}
+
+        def discover():
+            p = subprocess.run([ARGS.discovery], capture_output=True, text=True, env=clean_env(env), timeout=60,
+                               stdin=subprocess.DEVNULL)
+            doc = json.loads(p.stdout) if p.returncode == 0 and p.stdout else {"gpus": []}
+            g = [x for x in doc["gpus"] if x["gpuhooks"]["address"] == gpu]
+            return p, (g[0]["full_passthrough"]["used_by_vm"], g[0]["driver"]) if g else (None, None)
+
+        p, (used, drv) = discover()
+        check(p.returncode == 0 and p.stderr == "" and used is None and drv == "nvidia",
+              "gpudiscovery, as the agent runs it: %s free, on nvidia" % gpu, p.stderr + str((used, drv)))
+        before = h.snap()
+
+        xml = domain_xml("11-agent-cs421-pci-v100.xml")
+        vm = domain_name(xml)
+        t0 = time.monotonic()
+        p = subprocess.run([ARGS.transformer, "transform", xml], capture_output=True, text=True, env=clean_env(env),
+                           timeout=60, stdin=subprocess.DEVNULL)
+        out = p.stdout
+        check(p.returncode == 0 and p.stderr == "" and "<gpuhooks:allocation" in out and
+              re.search(r"<hostdev mode=.subsystem. type=.pci. managed=.no.[ >]", out) is not None,
+              "the transformer, as the agent runs it: the XML back with managed='no' and the allocation record "
+              "(%.2f s)" % (time.monotonic() - t0), p.stderr + out[-1500:])
+
+        other = set_domain(xml, "i-2-155-VM", "00000000-0000-4000-8000-000000000155")
+        p = subprocess.run([ARGS.transformer, "transform", other], capture_output=True, text=True, env=clean_env(env),
+                           timeout=60, stdin=subprocess.DEVNULL)
+        check(p.returncode == 1 and p.stdout == "" and p.stderr.count("\n") == 1 and vm in p.stderr,
+              "a second VM asking for the same GPU fails at transform, naming the holder", p.stderr)
+
+        r = Result(subprocess.run([ARGS.hook, vm, "prepare", "begin", "-"], input=out, capture_output=True,
+                                  text=True, env=clean_env(env), timeout=120), 0)
+        check(r.rc == 0 and r.out == "" and r.err == "" and driver_of(h, gpu) == "vfio-pci",
+              "the qemu hook's prepare (XML on stdin) binds %s to vfio-pci" % gpu, r.why())
+        # libvirt starts the domain: its status file, then the started hook
+        with open(os.path.join(run_dir, vm + ".xml"), "w") as f:
+            f.write("<domstatus state='running' reason='booted' pid='4242'>\n%s</domstatus>\n" %
+                    re.sub(r"<\?xml[^>]*\?>", "", out))
+        subprocess.run([ARGS.hook, vm, "started", "begin", "-"], input=out, capture_output=True, text=True,
+                       env=clean_env(env), timeout=60)
+        p, (used, drv) = discover()
+        check(p.returncode == 0 and used == vm and drv == "vfio-pci",
+              "gpudiscovery (libvirt unreachable: its status files) shows %s used by %s, on vfio-pci" % (gpu, vm),
+              p.stderr + str((used, drv)))
+
+        # the VM stops: libvirt removes the status file and runs release
+        os.unlink(os.path.join(run_dir, vm + ".xml"))
+        r = Result(subprocess.run([ARGS.hook, vm, "release", "end", "-"], input=out, capture_output=True, text=True,
+                                  env=clean_env(env), timeout=120), 0)
+        p, (used, drv) = discover()
+        check(r.rc == 0 and used is None and drv == "nvidia" and h.snap() == before and h.journals() == [],
+              "release: %s free again, back on nvidia, every device as before" % gpu, r.why() + diff(before, h.snap()))
+
+        # the agent's onStop after all that: nothing left to do
+        r = Result(subprocess.run([ARGS.hook, "onStop", vm], capture_output=True, text=True, env=clean_env(env),
+                                  timeout=60, stdin=subprocess.DEVNULL), 0)
+        check(r.rc == 0 and r.out == "" and r.err == "", "the agent's onStop afterwards: exit 0, silent", r.why())
+
+        # a VM asking for GPUs whose transform was skipped (hook missing, or it failed)
+        skipped = domain_xml("25-dumpxml-request-numa-require-v100.xml", name="i-2-156-VM")
+        r = Result(subprocess.run([ARGS.hook, "i-2-156-VM", "prepare", "begin", "-"], input=skipped,
+                                  capture_output=True, text=True, env=clean_env(env), timeout=60), 0)
+        check(r.rc == 1 and r.one_line() and "transformer did not run" in r.err and h.snap() == before,
+              "a VM whose transform was skipped is refused at prepare, nothing changed", r.why())
 
 
 def case_protocol():
@@ -910,6 +998,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--hook", required=True)
     ap.add_argument("--transformer", required=True)
+    ap.add_argument("--discovery", required=True)
     ap.add_argument("--hosts", required=True)
     ap.add_argument("--src", required=True)
     ap.add_argument("case", choices=sorted(CASES))
