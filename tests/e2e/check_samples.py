@@ -6,8 +6,8 @@
 
 SAMPLE_DIR holds inventory-*.json (must validate against gpu-inventory.schema.json) and
 bad-*.json (must not), and domain-record-good-*.xml / domain-record-bad-*.xml for
-gpuhooks-domain.rng (through xmllint); INSTALL_DIR/gpuhooks.json must validate against
-gpuhooks-config.schema.json. Closes with 'N passed, N failed'.
+gpuhooks-domain.rng (through xmllint); INSTALL_DIR/gpuhooks.json and the configuration example
+of INSTALL_DIR/../README.md must validate against gpuhooks-config.schema.json. Closes with 'N passed, N failed'.
 """
 import glob
 import json
@@ -55,6 +55,13 @@ def main():
     with open(os.path.join(install_dir, "gpuhooks.json")) as f:
         errs = list(cfg.iter_errors(json.load(f)))
     report(not errs, "install/gpuhooks.json validates against gpuhooks-config.schema.json")
+    # the README's configuration example, as an operator would copy it
+    with open(os.path.join(install_dir, "..", "README.md")) as f:
+        readme = f.read()
+    section = readme[readme.index("## Configuration"):]
+    block = section[section.index("```json\n") + 8:section.index("```", section.index("```json\n") + 8)]
+    errs = list(cfg.iter_errors(json.loads(block)))
+    report(not errs, "the README's configuration example validates" + "".join("\n  " + e.message for e in errs[:5]))
 
     # The RelaxNG schema of our <metadata> element: good records validate, bad ones do not.
     rng = os.path.join(schema_dir, "gpuhooks-domain.rng")
