@@ -50,6 +50,31 @@ int gpuh_read_file_at(int dirfd, const char *path, size_t max, char **ret, size_
         return 0;
 }
 
+int gpuh_read_fd(int fd, size_t max, char **ret, size_t *ret_len)
+{
+        size_t cap = max + 2, len = 0;
+        _cleanup_free_ char *buf = malloc(cap);
+
+        if (!buf)
+                return -ENOMEM;
+        while (len < cap - 1) {
+                ssize_t n = read(fd, buf + len, cap - 1 - len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EBADF && len == 0)
+                        break;
+                if (n < 0)
+                        return -errno;
+                if (n == 0)
+                        break;
+                len += (size_t) n;
+        }
+        buf[len] = '\0';
+        *ret = TAKE_PTR(buf);
+        *ret_len = len;
+        return 0;
+}
+
 int gpuh_write_file_atomic(const char *dir, const char *name, const void *data, size_t len,
                            unsigned mode, bool sync)
 {

@@ -20,6 +20,19 @@
 int gpuh_read_file_at(int dirfd, const char *path, size_t max, char **ret, size_t *ret_len);
 
 /**
+ * gpuh_read_fd:
+ * @fd: a pipe or file to read to its end (stdin of a hook)
+ * @max: most bytes wanted; up to @max + 1 are read, so that the caller can tell "too large"
+ * @ret: the content, NUL-terminated, free()
+ * @ret_len: its length
+ *
+ * A closed @fd (EBADF: no stdin at all) reads as empty.
+ *
+ * Returns: 0; -ENOMEM; -errno of read(2).
+ */
+int gpuh_read_fd(int fd, size_t max, char **ret, size_t *ret_len);
+
+/**
  * gpuh_write_file_atomic:
  * @dir: directory of the file
  * @name: file name in @dir

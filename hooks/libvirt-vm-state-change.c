@@ -18,6 +18,7 @@
 #include "cli.h"
 #include "config.h"
 #include "domxml.h"
+#include "fileio.h"
 #include "log.h"
 #include "reserve.h"
 #include "statechange.h"
@@ -124,36 +125,6 @@ static int own_option(int opt, const char *arg, void *data)
         }
 }
 
-/* libvirt writes the domain XML to every hook call: read it all (up to the limit and one more
- * byte, so the parser can say "too large"), also when it is not needed. */
-static int read_stdin(char **ret, size_t *ret_len)
-{
-        size_t cap = GPUH_DOMXML_MAX_BYTES + 2, len = 0;
-        char *buf = malloc(cap);
-
-        if (!buf)
-                return -ENOMEM;
-        while (len < cap - 1) {
-                ssize_t n = read(STDIN_FILENO, buf + len, cap - 1 - len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0 && errno == EBADF)
-                        break;          /* no stdin at all: an empty document */
-                if (n < 0) {
-                        int r = -errno;
-                        free(buf);
-                        return r;
-                }
-                if (n == 0)
-                        break;
-                len += (size_t) n;
-        }
-        buf[len] = '\0';
-        *ret = buf;
-        *ret_len = len;
-        return 0;
-}
-
 static void print_plan(json_object *plan)
 {
         const char *s;
@@ -234,7 +205,9 @@ int main(int argc, char **argv)
                                             n_pos == 2 ? pos[0] : "", cfg->on_start_method, cfg->on_stop_method);
 
         if (libvirt_form) {
-                int k = read_stdin(&in, &len);
+                /* libvirt writes the domain XML to every call: read it all (to the limit and one
+                 * byte more, so the parser can say "too large"), also when it is not needed */
+                int k = gpuh_read_fd(STDIN_FILENO, GPUH_DOMXML_MAX_BYTES, &in, &len);
                 if (k < 0 && r == 0 && call == CALL_PREPARE) {
                         r = k;
                         gpuh_error(&err, k, "cannot read the domain XML from stdin: %s", strerror(-k));

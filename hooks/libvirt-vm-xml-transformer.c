@@ -132,12 +132,11 @@ static int parse_args(int argc, char **argv, struct args *a, struct gpuh_cli_com
  * enough for the parser to say "too large". */
 static int read_input(const struct args *a, char **ret, size_t *ret_len, char **reterr)
 {
-        size_t cap = GPUH_DOMXML_MAX_BYTES + 2, len = 0;
-        _cleanup_free_ char *buf = NULL;
         _cleanup_close_ int fd = -EBADF;
+        int r;
 
         if (a->xml_arg) {
-                len = strlen(a->xml_arg);
+                size_t len = strlen(a->xml_arg);
                 *ret = strndup(a->xml_arg, len);
                 *ret_len = len;
                 return *ret ? 0 : -ENOMEM;
@@ -145,33 +144,16 @@ static int read_input(const struct args *a, char **ret, size_t *ret_len, char **
         if (a->input && !streq(a->input, "-")) {
                 fd = open(a->input, O_RDONLY | O_CLOEXEC | O_NOCTTY);
                 if (fd < 0) {
-                        int r = -errno;
+                        r = -errno;
                         if (asprintf(reterr, "cannot read '%s': %s", a->input, strerror(-r)) < 0)
                                 *reterr = NULL;
                         return r;
                 }
         }
-        buf = malloc(cap);
-        if (!buf)
-                return -ENOMEM;
-        while (len < cap - 1) {
-                ssize_t n = read(fd >= 0 ? fd : STDIN_FILENO, buf + len, cap - 1 - len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0) {
-                        int r = -errno;
-                        if (asprintf(reterr, "cannot read '%s': %s", a->input ? a->input : "-", strerror(-r)) < 0)
-                                *reterr = NULL;
-                        return r;
-                }
-                if (n == 0)
-                        break;
-                len += (size_t) n;
-        }
-        buf[len] = '\0';
-        *ret = TAKE_PTR(buf);
-        *ret_len = len;
-        return 0;
+        r = gpuh_read_fd(fd >= 0 ? fd : STDIN_FILENO, GPUH_DOMXML_MAX_BYTES, ret, ret_len);
+        if (r < 0 && r != -ENOMEM && asprintf(reterr, "cannot read '%s': %s", a->input ? a->input : "-", strerror(-r)) < 0)
+                *reterr = NULL;
+        return r;
 }
 
 static int write_all(const char *buf, size_t len)
