@@ -119,6 +119,81 @@ static json_object *step_new(const struct gpuh_change *c, const char *kind, int 
         return o;
 }
 
+/* The device a write went to, as a journal key; "" when it cannot be told. */
+static void write_key(const struct gpuh_change *c, int dirfd, const char *rel, const char *value, char *key,
+                      size_t size)
+{
+        char name[GPUH_PCI_ADDR_MAX], part[64];
+        struct gpuh_pci_addr a;
+        const char *p;
+        size_t l;
+
+        key[0] = '\0';
+        for (size_t i = 0; i < c->n_dirs; i++)
+                if (c->dirs[i].fd == dirfd) {
+                        snprintf(key, size, "pci-%s", gpuh_pci_addr_format(&c->dirs[i].addr, name));
+                        return;
+                }
+        /* bus/pci: drivers/D/unbind, drivers/D/bind, drivers_probe take the function's name */
+        snprintf(part, sizeof(part), "%s", value);
+        part[strcspn(part, "\n")] = '\0';
+        if (dirfd == c->bus_fd && gpuh_pci_addr_parse(part, &a) == 0) {
+                snprintf(key, size, "pci-%s", gpuh_pci_addr_format(&a, name));
+                return;
+        }
+        if (dirfd != c->root_fd)
+                return;
+        if ((p = startswith(rel, "bus/pci/devices/"))) {
+                l = strcspn(p, "/");
+                if (l < sizeof(part)) {
+                        memcpy(part, p, l);
+                        part[l] = '\0';
+                        if (gpuh_pci_addr_parse(part, &a) == 0)
+                                snprintf(key, size, "pci-%s", gpuh_pci_addr_format(&a, name));
+                }
+        } else if ((p = startswith(rel, "bus/mdev/devices/"))) {
+                l = strcspn(p, "/");
+                snprintf(key, size, "mdev-%.*s", (int) (l < 40 ? l : 40), p);
+        }
+}
+
+static void note_late(struct gpuh_change *c, int dirfd, const char *rel, const char *value)
+{
+        char key[96];
+
+        write_key(c, dirfd, rel, value, key, sizeof(key));
+        if (!key[0] || c->n_late == ARRAY_SIZE(c->late)) {
+                c->late_unknown = true;
+                return;
+        }
+        if (!gpuh_change_late(c, key))
+                snprintf(c->late[c->n_late++], sizeof(c->late[0]), "%s", key);
+}
+
+bool gpuh_change_late(const struct gpuh_change *c, const char *key)
+{
+        if (c->late_unknown)
+                return true;
+        for (size_t i = 0; i < c->n_late; i++)
+                if (streq(c->late[i], key))
+                        return true;
+        return false;
+}
+
+int gpuh_change_settle(struct gpuh_change *c, int timeout_ms)
+{
+        int r;
+
+        if (c->n_late == 0 && !c->late_unknown)
+                return 0;
+        r = gpuh_writer_settle(c->writer, timeout_ms);
+        if (r == 0) {
+                c->n_late = 0;
+                c->late_unknown = false;
+        }
+        return r;
+}
+
 int gpuh_change_write(struct gpuh_change *c, int dirfd, const char *rel, const char *value)
 {
         char path[PATH_MAX];
@@ -136,6 +211,8 @@ int gpuh_change_write(struct gpuh_change *c, int dirfd, const char *rel, const c
         if (!c->writer && (r = gpuh_writer_new(c->root_fd, &c->writer)) < 0)
                 return r;
         r = gpuh_writer_write_at(c->writer, dirfd, rel, value, c->timeout_ms);
+        if (r == -ETIMEDOUT)
+                note_late(c, dirfd, rel, value);
         gpuh_debug("write %s <- '%s': %s", gpuh_change_path(c, dirfd, rel, path, sizeof(path)), value,
                    r < 0 ? strerror(-r) : "ok");
         return r;

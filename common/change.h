@@ -34,6 +34,10 @@ struct gpuh_change {
                                          * through bus/pci/devices and its link each time would
                                          * cost more than the accesses) */
         size_t n_dirs;
+        /* writes that missed their deadline and may still land (gpuh_writer_settle()) */
+        char late[8][96];               /* their devices, as journal keys: "pci-BDF", "mdev-UUID" */
+        size_t n_late;
+        bool late_unknown;              /* one whose device could not be told, or more than 8 */
 };
 
 /**
@@ -85,6 +89,28 @@ void gpuh_change_forget(struct gpuh_change *c);
  * Returns: 0 (always, in a dry run); -errno as gpuh_sysfs_write() or gpuh_writer_write().
  */
 int gpuh_change_write(struct gpuh_change *c, int dirfd, const char *rel, const char *value);
+
+/**
+ * gpuh_change_late:
+ * @c: the change
+ * @key: a device, as a journal key ("pci-DDDD:BB:SS.F", "mdev-UUID")
+ *
+ * Returns: whether a write to @key's device missed its deadline in this change and has not been
+ *          seen to finish (gpuh_change_settle()): its state may still change under the caller.
+ */
+bool gpuh_change_late(const struct gpuh_change *c, const char *key);
+
+/**
+ * gpuh_change_settle:
+ * @c: the change
+ * @timeout_ms: how long to wait
+ *
+ * Waits until every write of this change that missed its deadline has finished in the kernel
+ * (gpuh_writer_settle()); then the late writes are forgotten: what sysfs shows now is final.
+ *
+ * Returns: 0 (nothing late, or all finished); -ETIMEDOUT (gpuh_change_late() still answers).
+ */
+int gpuh_change_settle(struct gpuh_change *c, int timeout_ms);
 
 /**
  * gpuh_change_wait_link:

@@ -82,3 +82,11 @@ static inline int negative_errno(void)
 }
 
 #define streq(a, b) (strcmp((a), (b)) == 0)
+
+/* @s without @prefix, or NULL when it does not start with it. */
+static inline const char *startswith(const char *s, const char *prefix)
+{
+        size_t l = strlen(prefix);
+
+        return strncmp(s, prefix, l) == 0 ? s + l : NULL;
+}

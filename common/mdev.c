@@ -3,12 +3,14 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <json-c/json.h>
 
+#include "clock.h"
 #include "log.h"
 #include "mdev.h"
 #include "sysfs.h"
@@ -433,4 +435,26 @@ int gpuh_mdev_remove(struct gpuh_change *c, const char *uuid, char **reterr)
         if (r < 0)
                 return gpuh_error(reterr, r, "mdev %s still exists after remove", uuid);
         return 0;
+}
+
+int gpuh_mdev_remove_busy(struct gpuh_change *c, const char *uuid, int grace_ms, char **reterr)
+{
+        int64_t deadline = gpuh_mono_ms() + (grace_ms > 0 ? grace_ms : 0);
+        int pause = 2;
+
+        for (;;) {
+                _cleanup_free_ char *err = NULL;
+                int64_t left;
+                int r = gpuh_mdev_remove(c, uuid, &err);
+
+                left = deadline - gpuh_mono_ms();
+                if (r != -EBUSY || left <= 0) {
+                        if (r < 0 && reterr)
+                                *reterr = TAKE_PTR(err);
+                        return r;
+                }
+                gpuh_debug("mdev %s: busy, trying again in %d ms", uuid, pause);
+                poll(NULL, 0, (int) (left < pause ? left : pause));
+                pause = pause < 256 ? pause * 2 : 256;
+        }
 }

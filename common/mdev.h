@@ -148,3 +148,20 @@ int gpuh_mdev_create(struct gpuh_change *c, const struct gpuh_pci_addr *parent, 
  * Returns: 0; -ETIMEDOUT; -errno of the write (-EBUSY while a VM holds it).
  */
 int gpuh_mdev_remove(struct gpuh_change *c, const char *uuid, char **reterr);
+
+/**
+ * gpuh_mdev_remove_busy:
+ * @c: the change
+ * @uuid: the mdev
+ * @grace_ms: how long -EBUSY is retried (0: once, as gpuh_mdev_remove())
+ * @reterr: as above
+ *
+ * As gpuh_mdev_remove(), at once; while the write answers -EBUSY it is tried again with
+ * growing pauses (2 to 256 ms) until @grace_ms have passed, and an mdev that went meanwhile
+ * (its parent's driver removed it) is success. NVIDIA's host driver removes the mdevs of a
+ * stopped VM itself and answers EBUSY while it does (Proxmox qemu-server's cleanup of nvidia
+ * mdevs retries for that reason); an uncontended release costs one write.
+ *
+ * Returns: 0; -EBUSY (still busy at the deadline); otherwise as gpuh_mdev_remove().
+ */
+int gpuh_mdev_remove_busy(struct gpuh_change *c, const char *uuid, int grace_ms, char **reterr);

@@ -23,10 +23,10 @@ struct gpuh_state {
         char *dir;
         char *resdir;
         int lock_fd;
-        int subdir_fd[3];               /* journal, locks, reservations */
+        int subdir_fd[4];               /* journal, locks, reservations, quarantine */
 };
 
-static const char *const subdirs[] = { "journal", "locks", "reservations" };
+static const char *const subdirs[] = { "journal", "locks", "reservations", "quarantine" };
 
 static int mkdir_p1(const char *path)
 {

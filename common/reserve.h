@@ -49,7 +49,7 @@ const char *gpuh_state_dir(const struct gpuh_state *s);
 /**
  * gpuh_state_subdir:
  * @s: the state
- * @name: "journal", "locks", "reservations"
+ * @name: "journal", "locks", "reservations", "quarantine"
  *
  * Returns: an O_DIRECTORY fd of STATE_DIR/@name (created mode 0700 when missing), which the
  *          state keeps and closes; -errno of mkdir/open.

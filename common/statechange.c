@@ -22,11 +22,14 @@
 #include "change.h"
 #include "domxml.h"
 #include "holders.h"
+#include "inventory.h"
 #include "journal.h"
 #include "lock.h"
 #include "log.h"
 #include "mdev.h"
+#include "occupancy.h"
 #include "pcidev.h"
+#include "quarantine.h"
 #include "reserve.h"
 #include "statechange.h"
 #include "sysfs.h"
@@ -202,12 +205,14 @@ static void sc_done(struct sc *s)
         s->jdir = NULL;
 }
 
-static int sc_open(struct sc *s, const struct gpuh_sc_opts *o, char **reterr)
+/* The sysfs side of a run: enough to read devices, nothing in the state directory. */
+static int sc_open_sysfs(struct sc *s, const struct gpuh_sc_opts *o, char **reterr)
 {
         const char *root = env_or(o->sysfs_root, "GPUHOOKS_SYSFS_ROOT", "/sys");
-        const char *dir = env_or(o->state_dir, "GPUHOOKS_STATE_DIR", GPUH_STATE_DIR_DEFAULT);
         int r;
 
+        if (s->sysfs)
+                return 0;
         s->o = o;
         s->cfg = o->cfg;
         s->vm_lock = -1;
@@ -217,7 +222,15 @@ static int sc_open(struct sc *s, const struct gpuh_sc_opts *o, char **reterr)
         r = gpuh_sysfs_open(root, &s->sysfs);
         if (r < 0)
                 return gpuh_error(reterr, r, "cannot open the sysfs root '%s': %s", root, strerror(-r));
-        r = gpuh_change_init(&s->ch, s->sysfs->root_fd, s->cfg->write_timeout_ms, o->dry_run);
+        return gpuh_change_init(&s->ch, s->sysfs->root_fd, s->cfg->write_timeout_ms, o->dry_run);
+}
+
+static int sc_open(struct sc *s, const struct gpuh_sc_opts *o, char **reterr)
+{
+        const char *dir = env_or(o->state_dir, "GPUHOOKS_STATE_DIR", GPUH_STATE_DIR_DEFAULT);
+        int r;
+
+        r = sc_open_sysfs(s, o, reterr);
         if (r < 0)
                 return r;
         if (asprintf(&s->jdir, "%s/journal", dir) < 0)
@@ -665,6 +678,43 @@ static int add_vfio_node(struct sc *s, int group, char ***nodes)
 
 /* ---- undoing one journal entry ------------------------------------------------------- */
 
+/*
+ * @a did not come back to a state the journal vouches for: keep it from every domain until an
+ * operator clears it (STATE/quarantine/BDF.json, docs/state-change.md "Quarantine").
+ */
+static void quarantine(struct sc *s, const struct gpuh_pci_addr *a, const char *why)
+{
+        char name[GPUH_PCI_ADDR_MAX];
+        int r;
+
+        gpuh_pci_addr_format(a, name);
+        if (s->o->dry_run || !s->state)
+                return;
+        r = gpuh_state_subdir(s->state, GPUH_QUARANTINE_DIR);
+        if (r >= 0)
+                r = gpuh_quarantine_add(gpuh_state_dir(s->state), a, s->vm, why, (int64_t) time(NULL));
+        event(s, "quarantine", name, NULL, NULL, 0, r < 0 ? r : -EIO, why);
+        if (r < 0)
+                gpuh_log(LOG_ERR, "%s: %s: cannot quarantine it (%s): %s", s->vm, name, strerror(-r), why);
+}
+
+/* Does the function answer? A config read of a function that fell off the bus completes with
+ * all ones (PCIe base spec, "Unsupported Request"; drivers/pci/access.c PCI_POSSIBLE_ERROR).
+ * The vendor and device ID alone do not tell: an SR-IOV VF reads 0xffff there by design
+ * (PCIe SR-IOV spec 3.4.1.1); its revision and class (offsets 8 to 11) are real. */
+static bool pci_dead(struct sc *s, const struct gpuh_pci_addr *a)
+{
+        unsigned char cfg[12];
+        int fd = devfd(s, a);
+
+        if (fd < 0 || gpuh_sysfs_read_bin(fd, "config", cfg, sizeof(cfg)) != (int) sizeof(cfg))
+                return false;
+        for (size_t i = 0; i < sizeof(cfg); i++)
+                if (cfg[i] != 0xff)
+                        return false;
+        return true;
+}
+
 /* Processes holding DEV/vfio/GROUP (a QEMU using it). */
 static int vfio_holders(struct sc *s, int group, char **ret_desc)
 {
@@ -756,7 +806,23 @@ static int undo(struct sc *s, const struct gpuh_jentry *e, char **reterr)
                         event(s, "unbind", name, e->to, e->driver, t0, r, *reterr);
                         return r;
                 }
+                if (pci_dead(s, &e->dev)) {
+                        r = gpuh_error(reterr, -EIO, "%s: %s: config space reads 0xffff (the function does not answer): "
+                                       "left as it is and quarantined", s->vm, name);
+                        quarantine(s, &e->dev, "config space reads 0xffff: the function does not answer");
+                        event(s, "unbind", name, e->to, e->driver, t0, r, *reterr);
+                        return r;
+                }
                 r = gpuh_pci_restore(&s->ch, &e->dev, e->driver, e->override, reterr);
+                if (r == -ENODEV && e->driver[0]) {
+                        char drv[64] = "";
+                        /* it did not come back on its driver: no driver at all is a GPU nobody can use */
+                        if (gpuh_pci_driver(&s->ch, &e->dev, drv, sizeof(drv)) == 0 && !drv[0]) {
+                                char why[160];
+                                snprintf(why, sizeof(why), "no driver bound after restoring %s", e->driver);
+                                quarantine(s, &e->dev, why);
+                        }
+                }
                 event(s, "unbind", name, e->to, e->driver[0] ? e->driver : "none", t0, r, reterr ? *reterr : NULL);
                 return r;
         }
@@ -773,20 +839,12 @@ static int undo(struct sc *s, const struct gpuh_jentry *e, char **reterr)
                         event(s, "mdev-remove", e->uuid, e->mdev_type, NULL, t0, r, *reterr);
                         return r;
                 }
-                /* NVIDIA's driver removes its mdevs itself, and some versions fail when they
-                 * are removed first (Proxmox qemu-server waits 10 s): a bounded grace */
-                if (gpuh_pci_driver(&s->ch, &e->dev, drv, sizeof(drv)) == 0 && streq(drv, "nvidia") &&
-                    s->cfg->nvidia_mdev_grace_ms > 0) {
-                        struct gpuh_change grace = s->ch;
-                        grace.timeout_ms = s->cfg->nvidia_mdev_grace_ms;
-                        grace.writer = NULL;
-                        r = gpuh_change_wait_exists(&grace, s->ch.root_fd, rel, false);
-                        if (r == 0 && !s->o->dry_run) {
-                                event(s, "mdev-remove", e->uuid, e->mdev_type, "removed by nvidia", t0, 0, NULL);
-                                return 0;
-                        }
-                }
-                r = gpuh_mdev_remove(&s->ch, e->uuid, reterr);
+                /* NVIDIA's driver removes its mdevs itself once QEMU let go, and answers EBUSY
+                 * while it does: remove at once, and retry EBUSY until the grace deadline */
+                if (gpuh_pci_driver(&s->ch, &e->dev, drv, sizeof(drv)) == 0 && streq(drv, "nvidia"))
+                        r = gpuh_mdev_remove_busy(&s->ch, e->uuid, s->cfg->nvidia_mdev_grace_ms, reterr);
+                else
+                        r = gpuh_mdev_remove(&s->ch, e->uuid, reterr);
                 event(s, "mdev-remove", e->uuid, e->mdev_type, NULL, t0, r, reterr ? *reterr : NULL);
                 return r;
         }
@@ -891,6 +949,10 @@ static int undo(struct sc *s, const struct gpuh_jentry *e, char **reterr)
 static int replay(struct sc *s, char **reterr)
 {
         int first = 0;
+        /* A write that missed its deadline may still land: before anything is read to decide
+         * an undo, wait for it (one more deadline); a device whose write is still in flight
+         * then keeps its entries and is quarantined. */
+        bool stuck = gpuh_change_settle(&s->ch, s->cfg->write_timeout_ms) < 0;
 
         for (int pass = 0; pass < 2; pass++)
                 for (ssize_t i = (ssize_t) s->j->n - 1; i >= 0; i--) {
@@ -908,7 +970,34 @@ static int replay(struct sc *s, char **reterr)
                                 gpuh_journal_drop(s->j, (size_t) i);
                                 continue;
                         }
-                        r = undo(s, &e, &err);
+                        if (stuck && gpuh_change_late(&s->ch, key))
+                                r = -ETIMEDOUT;
+                        else {
+                                r = undo(s, &e, &err);
+                                if (r < 0 && gpuh_change_late(&s->ch, key)) {
+                                        /* the undo's own write missed its deadline: wait for
+                                         * it to finish, then read the truth and try again */
+                                        stuck = gpuh_change_settle(&s->ch, s->cfg->write_timeout_ms) < 0;
+                                        if (!stuck) {
+                                                free(err);
+                                                err = NULL;
+                                                r = undo(s, &e, &err);
+                                        } else
+                                                r = -ETIMEDOUT;
+                                }
+                        }
+                        if (r == -ETIMEDOUT && stuck && gpuh_change_late(&s->ch, key)) {
+                                char name[GPUH_PCI_ADDR_MAX], why[200];
+
+                                gpuh_pci_addr_format(&e.dev, name);
+                                snprintf(why, sizeof(why), "a write to it was still in flight %d ms after its deadline",
+                                         s->cfg->write_timeout_ms);
+                                quarantine(s, &e.dev, why);
+                                free(err);
+                                err = NULL;
+                                gpuh_error(&err, -ETIMEDOUT, "%s: %s: %s: its state may still change; kept in the "
+                                           "journal and quarantined", s->vm, name, why);
+                        }
                         if (r >= 0) {
                                 gpuh_journal_drop(s->j, (size_t) i);
                                 free(err);
@@ -1421,6 +1510,264 @@ static int check_journals(struct sc *s, char **reterr)
         return 0;
 }
 
+/* ---- what a domain involves, and who else holds it ------------------------------------ */
+
+/*
+ * Could a document gpuhooks cannot parse involve a GPU? Only our namespace or a <hostdev> can
+ * carry one, and a configuration rule may claim any domain by name: conservative, since what
+ * this answers "no" to starts without any check.
+ */
+static bool raw_may_involve_gpu(const struct gpuh_config *cfg, const char *xml, size_t len)
+{
+        return cfg->n_rules > 0 || memmem(xml, len, GPUH_DOMXML_NS, strlen(GPUH_DOMXML_NS)) ||
+               memmem(xml, len, "<hostdev", 8) || memmem(xml, len, ":hostdev", 8);
+}
+
+static bool is_gpu_fn(struct sc *s, const struct gpuh_pci_addr *a)
+{
+        uint16_t vendor, device;
+        uint64_t cls;
+        int fd = devfd(s, a);
+
+        return fd >= 0 && read_ids(s, a, &vendor, &device) == 0 && gpuh_sysfs_read_u64(fd, "class", &cls) == 0 &&
+               gpuh_is_gpu(s->cfg, vendor, (uint32_t) cls);
+}
+
+/* The PF of VF @a (its physfn link); -ENOENT when @a is no VF. */
+static int physfn_of(struct sc *s, const struct gpuh_pci_addr *a, struct gpuh_pci_addr *ret)
+{
+        char buf[GPUH_PCI_ADDR_MAX + 8];
+        int fd = devfd(s, a), r;
+
+        if (fd < 0)
+                return fd;
+        r = gpuh_sysfs_link_basename(fd, "physfn", buf, sizeof(buf));
+        if (r < 0)
+                return r;
+        return gpuh_pci_addr_parse(buf, ret) < 0 ? -EBADMSG : 0;
+}
+
+enum gpu_role {
+        ROLE_NONE,              /* not part of a GPU */
+        ROLE_GPU,               /* a GPU function (a PF) */
+        ROLE_COMPANION,         /* another function of a GPU's slot (HDMI audio, USB-C) */
+        ROLE_VF,                /* an SR-IOV VF of a GPU, existing or not yet enabled */
+};
+
+/* What @a is to the host's GPUs; @pf receives the GPU of a companion or VF. The inventory's
+ * rule: a companion shares the GPU's slot, a VF has it as physfn. */
+static enum gpu_role gpu_role(struct sc *s, const struct gpuh_pci_addr *a, struct gpuh_pci_addr *pf)
+{
+        struct gpuh_pci_addr f0 = *a;
+
+        if (!pci_exists(s, a))
+                return find_pf_of(s, a, pf) == 0 && is_gpu_fn(s, pf) ? ROLE_VF : ROLE_NONE;
+        if (is_gpu_fn(s, a)) {
+                if (physfn_of(s, a, pf) == 0)
+                        return ROLE_VF;
+                *pf = *a;
+                return ROLE_GPU;
+        }
+        if (physfn_of(s, a, pf) == 0)
+                return is_gpu_fn(s, pf) ? ROLE_VF : ROLE_NONE;
+        for (f0.func = 0; f0.func < 8; f0.func++)
+                if (f0.func != a->func && pci_exists(s, &f0) && is_gpu_fn(s, &f0)) {
+                        *pf = f0;
+                        return ROLE_COMPANION;
+                }
+        return ROLE_NONE;
+}
+
+/* A hostdev that gives a GPU (or part of one): an mdev, or a PCI function of a GPU. */
+static bool gpu_hostdev(struct sc *s, const struct gpuh_dom_hostdev *h)
+{
+        struct gpuh_pci_addr pf;
+
+        return h->is_mdev || gpu_role(s, &h->addr, &pf) != ROLE_NONE;
+}
+
+/* The mdev's parent function, from bus/mdev/devices/UUID (a link into the parent's directory). */
+static int mdev_parent(struct sc *s, const char *uuid, struct gpuh_pci_addr *ret)
+{
+        char rel[96], target[PATH_MAX], *p, *e;
+
+        snprintf(rel, sizeof(rel), "bus/mdev/devices/%s", uuid);
+        if (gpuh_sysfs_readlink(s->sysfs->root_fd, rel, target, sizeof(target)) < 0)
+                return -ENOENT;
+        /* ../../../devices/pci0000:00/0000:00:03.0/0000:05:00.0/UUID */
+        e = strrchr(target, '/');
+        if (!e)
+                return -EBADMSG;
+        *e = '\0';
+        p = strrchr(target, '/');
+        return gpuh_pci_addr_parse(p ? p + 1 : target, ret) < 0 ? -EBADMSG : 0;
+}
+
+/*
+ * Every GPU hostdev of the document, with or without our record, against the claims of other
+ * domains (reservations, journals, the quarantine) and against processes holding its
+ * /dev/vfio group (another domain's QEMU): libvirt binds managed='yes' hostdevs itself, so
+ * this is the last check before a device is given twice.
+ */
+static int check_hostdevs(struct sc *s, const struct gpuh_domxml *d, char **reterr)
+{
+        _cleanup_free_ struct gpuh_quarantined *q = NULL;
+        struct gpuh_reservation *res = NULL;
+        struct gpuh_warnings w = { 0 };
+        size_t n_q = 0, n_res = 0;
+        char **nodes = NULL;
+        int r;
+
+        r = host_lock(s, reterr);
+        if (r < 0)
+                return r;
+        if (s->state)
+                r = gpuh_reservations_load(s->state, &res, &n_res, &w);
+        if (r == 0 && !s->j)
+                r = load_journals(s, d->uuid, reterr);
+        host_unlock(s);
+        if (r < 0) {
+                if (!*reterr)
+                        gpuh_error(reterr, r, "%s: %s", d->name, w.n ? w.v[w.n - 1] : strerror(-r));
+                goto out;
+        }
+        r = gpuh_quarantine_load(s->state ? gpuh_state_dir(s->state) : NULL, &q, &n_q);
+        if (r < 0) {
+                gpuh_error(reterr, r, "%s: cannot read the quarantine in '%s': %s", d->name,
+                           s->state ? gpuh_state_dir(s->state) : "", strerror(-r));
+                goto out;
+        }
+        {
+                struct gpuh_occupancy occ = {
+                        .self = d->name, .now = (int64_t) time(NULL), .res = res, .n_res = n_res,
+                        .journals = s->others, .n_journals = s->n_others, .quarantined = q, .n_quarantined = n_q,
+                };
+
+                for (size_t i = 0; i < d->n_hostdevs && r == 0; i++) {
+                        const struct gpuh_dom_hostdev *h = &d->hostdevs[i];
+                        struct gpuh_pci_addr pf;
+                        char why[768], a[GPUH_PCI_ADDR_MAX];
+                        enum gpu_role role;
+                        int g;
+
+                        if (h->is_mdev) {
+                                /* its parent is shared with other mdevs: only its quarantine counts */
+                                struct gpuh_occupancy qo = { .quarantined = q, .n_quarantined = n_q };
+                                bool held = gpuh_occupancy_mdev(&occ, h->uuid, why, sizeof(why)) ||
+                                            (mdev_parent(s, h->uuid, &pf) == 0 &&
+                                             gpuh_occupancy_pci(&qo, &pf, NULL, why, sizeof(why)));
+                                if (held)
+                                        r = gpuh_error(reterr, -EBUSY, "%s: mdev %s: %s", d->name, h->uuid, why);
+                                else
+                                        r = add_vfio_node(s, mdev_group(s, h->uuid), &nodes);
+                                continue;
+                        }
+                        role = gpu_role(s, &h->addr, &pf);
+                        if (role == ROLE_NONE)
+                                continue;
+                        gpuh_pci_addr_format(&h->addr, a);
+                        if (gpuh_occupancy_pci(&occ, &h->addr, role == ROLE_VF ? &pf : NULL, why, sizeof(why)) ||
+                            (role == ROLE_COMPANION && gpuh_occupancy_pci(&occ, &pf, NULL, why, sizeof(why)))) {
+                                r = gpuh_error(reterr, -EBUSY, "%s: %s: %s", d->name, a, why);
+                                continue;
+                        }
+                        g = pci_exists(s, &h->addr) ? pci_group(s, &h->addr) : -1;
+                        r = add_vfio_node(s, g, &nodes);
+                }
+        }
+        if (r == 0 && nodes) {
+                _cleanup_free_ struct gpuh_holder *h = NULL;
+                _cleanup_free_ char *desc = NULL;
+                size_t nh = 0;
+
+                r = gpuh_holders_find(s->proc_root, nodes, &h, &nh);
+                if (r < 0)
+                        gpuh_error(reterr, r, "%s: cannot look for processes using the devices in '%s': %s", d->name,
+                                   s->proc_root, strerror(-r));
+                else if (nh > 0) {
+                        desc = gpuh_holders_describe(h, nh);
+                        r = gpuh_error(reterr, -EBUSY, "%s: %s is in use (another domain's QEMU?): %s", d->name,
+                                       h[0].node, desc ? desc : "");
+                } else
+                        r = 0;
+        }
+out:
+        strv_free(nodes);
+        gpuh_warnings_clear(&w);
+        gpuh_reservations_free(res, n_res);
+        return r;
+}
+
+/*
+ * An allocation record is a claim, never an authority: every device it names must be one the
+ * transformer may hand out (a GPU, companions of its slot, a VF of a GPU, an mdev of a GPU or
+ * of such a VF), consistent with its relatives (a GPU whose VFs or mdevs are in use is not
+ * passed through whole: unbinding the PF destroys them).
+ */
+static int verify_record(struct sc *s, const struct gpuh_domxml *d, char **reterr)
+{
+        for (size_t i = 0; i < d->n_record; i++) {
+                const struct gpuh_alloc *a = &d->record[i];
+                char n[GPUH_PCI_ADDR_MAX], m[GPUH_PCI_ADDR_MAX];
+                struct gpuh_pci_addr pf;
+                enum gpu_role role;
+
+                switch (a->kind) {
+                case GPUH_ALLOC_PCI: {
+                        _cleanup_free_ struct gpuh_pci_addr *vfs = NULL;
+                        struct gpuh_mdev *md = NULL;
+                        const char *busy = NULL;
+                        int nv, nm;
+
+                        gpuh_pci_addr_format(&a->addr, n);
+                        if (!pci_exists(s, &a->addr))
+                                return gpuh_error(reterr, -ENODEV, "%s: %s: no such PCI device", d->name, n);
+                        if (gpu_role(s, &a->addr, &pf) != ROLE_GPU)
+                                return gpuh_error(reterr, -EPERM, "%s: its allocation record names %s, which is not a GPU: "
+                                                  "refused", d->name, n);
+                        for (size_t c = 0; c < a->n_companions; c++)
+                                if (!gpuh_pci_addr_same_slot(&a->companions[c], &a->addr) ||
+                                    gpuh_pci_addr_cmp(&a->companions[c], &a->addr) == 0)
+                                        return gpuh_error(reterr, -EPERM, "%s: its allocation record names %s as a "
+                                                          "companion of %s, which is not another function of its card: "
+                                                          "refused", d->name,
+                                                          gpuh_pci_addr_format(&a->companions[c], m), n);
+                        nv = pf_vfs(s, &a->addr, &vfs);
+                        if (nv > 0)
+                                busy = vf_in_use(s, vfs, nv);
+                        nm = gpuh_mdev_list(s->sysfs->root_fd, NULL, &md);
+                        for (int k = 0; k < nm && !busy; k++)
+                                if (gpuh_pci_addr_cmp(&md[k].parent, &a->addr) == 0)
+                                        busy = "it carries mdevs";
+                        gpuh_mdevs_free(md, nm > 0 ? (size_t) nm : 0);
+                        if (busy)
+                                return gpuh_error(reterr, -EBUSY, "%s: %s cannot be passed through whole: %s", d->name, n,
+                                                  busy);
+                        break;
+                }
+                case GPUH_ALLOC_VF:
+                case GPUH_ALLOC_VENDOR_VGPU:
+                        gpuh_pci_addr_format(&a->addr, n);
+                        role = gpu_role(s, &a->addr, &pf);
+                        if (role != ROLE_VF || gpuh_pci_addr_cmp(&pf, &a->parent) != 0)
+                                return gpuh_error(reterr, -EPERM, "%s: its allocation record names %s as a VF of GPU %s, "
+                                                  "which it is not: refused", d->name, n,
+                                                  gpuh_pci_addr_format(&a->parent, m));
+                        break;
+                case GPUH_ALLOC_MDEV:
+                        gpuh_pci_addr_format(&a->parent, n);
+                        role = gpu_role(s, &a->parent, &pf);
+                        if (role != ROLE_GPU && role != ROLE_VF)
+                                return gpuh_error(reterr, -EPERM, "%s: its allocation record names mdev %s on %s, which is "
+                                                  "not a GPU or a VF of one: refused", d->name, a->uuid, n);
+                        break;
+                default:
+                        return -EINVAL;
+                }
+        }
+        return 0;
+}
+
 int gpuh_sc_prepare(const struct gpuh_sc_opts *o, const char *xml, size_t len, json_object **ret_plan, char **reterr)
 {
         struct sc s = { 0 };
@@ -1430,6 +1777,7 @@ int gpuh_sc_prepare(const struct gpuh_sc_opts *o, const char *xml, size_t len, j
         const char *asked = NULL;
         int64_t t0 = now_us();
         size_t done_before = 0;
+        bool gpu = false;
         int r;
 
         *reterr = NULL;
@@ -1437,8 +1785,17 @@ int gpuh_sc_prepare(const struct gpuh_sc_opts *o, const char *xml, size_t len, j
                 *ret_plan = NULL;
         s.vm_lock = -1;
         r = gpuh_domxml_parse(xml, len, &d, reterr);
-        if (r < 0)
+        if (r < 0) {
+                /* what does not parse, but cannot carry a GPU, is not ours to refuse */
+                if (r != -ENOMEM && !raw_may_involve_gpu(o->cfg, xml, len)) {
+                        gpuh_log(LOG_INFO, "a domain XML without GPUs that gpuhooks cannot read (%s): left alone",
+                                 *reterr ? *reterr : strerror(-r));
+                        free(*reterr);
+                        *reterr = NULL;
+                        r = 0;
+                }
                 goto out;
+        }
         s.vm = d->name;
         if (o->dry_run && !(s.plan = plan_new(d->name, "prepare"))) {
                 r = -ENOMEM;
@@ -1452,8 +1809,23 @@ int gpuh_sc_prepare(const struct gpuh_sc_opts *o, const char *xml, size_t len, j
                 for (size_t i = 0; i < o->cfg->n_rules && !asked; i++)
                         if (gpuh_rule_matches(&o->cfg->rules[i].match, d->name, &d->cs))
                                 asked = "a transformer.rules entry of the configuration";
-        if (!d->has_record && !asked) {
+        if (d->n_hostdevs > 0 && !d->has_record && !asked) {
+                r = sc_open_sysfs(&s, o, reterr);
+                if (r < 0)
+                        goto out;
+                for (size_t i = 0; i < d->n_hostdevs && !gpu; i++)
+                        gpu = gpu_hostdev(&s, &d->hostdevs[i]);
+        }
+        if (!d->has_record && !asked && !gpu) {
                 r = 0;
+                goto out;
+        }
+        if (!d->has_record && !asked) {
+                /* CloudStack's own GPU hostdevs, no record (the transformer refused it, or is
+                 * not installed): libvirt binds them; they must be no other domain's */
+                r = sc_open(&s, o, reterr);
+                if (r == 0)
+                        r = check_hostdevs(&s, d, reterr);
                 goto out;
         }
         if (!d->has_record || d->n_record == 0) {
@@ -1480,6 +1852,8 @@ int gpuh_sc_prepare(const struct gpuh_sc_opts *o, const char *xml, size_t len, j
         }
 
         r = sc_open(&s, o, reterr);
+        if (r == 0)
+                r = verify_record(&s, d, reterr);       /* before a lock file is made for it */
         if (r < 0)
                 goto out;
         r = vm_lock(&s, o->cfg->lock_timeout_ms, reterr);
@@ -1508,6 +1882,8 @@ int gpuh_sc_prepare(const struct gpuh_sc_opts *o, const char *xml, size_t len, j
         host_unlock(&s);
         if (r == 0)
                 r = check_journals(&s, reterr);
+        if (r == 0)
+                r = check_hostdevs(&s, d, reterr);
         if (r < 0)
                 goto out;
         done_before = s.j->n;

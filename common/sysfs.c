@@ -337,10 +337,18 @@ static int64_t mono_ms(void)
  * kernel must hold neither the caller's stdout/stderr (libvirtd reads a hook's output until
  * EOF) nor its lock files.
  */
+#define WRITER_MAX_LATE 16
+
 struct gpuh_writer {
         int dirfd;
         int sock;               /* SOCK_SEQPACKET to the child; -1 when there is none */
         pid_t pid;
+        /* children killed at a deadline and not yet gone: each may still be inside its write,
+         * which the kernel finishes whatever happens to the writer (kernfs_fop_write_iter runs
+         * the attribute's store() to its end; a task in D state dies only after it returns) */
+        pid_t late[WRITER_MAX_LATE];
+        size_t n_late;
+        bool late_lost;         /* more than WRITER_MAX_LATE: some cannot be waited for */
 };
 
 #define WRITER_MAX_MSG 8192
@@ -411,11 +419,56 @@ static void writer_abandon(struct gpuh_writer *w)
                 close(w->sock);
         if (w->pid > 0) {
                 kill(w->pid, SIGKILL);
-                /* reaped if it goes at once; a task stuck in the kernel is left to init */
-                waitpid(w->pid, &status, WNOHANG);
+                /* reaped if it goes at once; one stuck in the kernel is waited for by
+                 * gpuh_writer_settle(), or left to init */
+                if (waitpid(w->pid, &status, WNOHANG) == 0) {
+                        if (w->n_late < WRITER_MAX_LATE)
+                                w->late[w->n_late++] = w->pid;
+                        else
+                                w->late_lost = true;
+                }
         }
         w->sock = -1;
         w->pid = -1;
+}
+
+/* Reap the late writers that are gone; returns how many are left. */
+static size_t writer_reap_late(struct gpuh_writer *w)
+{
+        size_t k = 0;
+
+        for (size_t i = 0; i < w->n_late; i++) {
+                int status;
+                pid_t p = waitpid(w->late[i], &status, WNOHANG);
+
+                if (p == 0 || (p < 0 && errno == EINTR))
+                        w->late[k++] = w->late[i];
+        }
+        w->n_late = k;
+        return k;
+}
+
+int gpuh_writer_settle(struct gpuh_writer *w, int timeout_ms)
+{
+        int64_t deadline = mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+        int pause = 1;
+
+        if (!w)
+                return 0;
+        while (writer_reap_late(w) > 0) {
+                int64_t left = deadline - mono_ms();
+
+                if (left <= 0)
+                        return -ETIMEDOUT;
+                poll(NULL, 0, (int) (left < pause ? left : pause));
+                pause = pause < 64 ? pause * 2 : 64;
+        }
+        return w->late_lost ? -ETIMEDOUT : 0;
+}
+
+bool gpuh_writer_unsettled(const struct gpuh_writer *w)
+{
+        return w && (w->n_late > 0 || w->late_lost);
 }
 
 static int writer_start(struct gpuh_writer *w)

@@ -2,6 +2,7 @@
 /* sysfs.h: every sysfs access of gpuhooks, under one configurable root directory. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -183,6 +184,26 @@ int gpuh_writer_write(struct gpuh_writer *w, const char *rel, const char *value,
  * Returns: as gpuh_writer_write().
  */
 int gpuh_writer_write_at(struct gpuh_writer *w, int dirfd, const char *rel, const char *value, int timeout_ms);
+
+/**
+ * gpuh_writer_settle:
+ * @w: the writer (NULL: nothing to wait for)
+ * @timeout_ms: how long to wait
+ *
+ * A write that missed its deadline is not over: the kernel runs the attribute's store() to its
+ * end whatever happens to the writing task (fs/kernfs/file.c kernfs_fop_write_iter; a task
+ * blocked in device_lock() or in a driver's remove() cannot die before it returns), so an
+ * unbind may still land seconds later. The writer keeps the children it killed at a deadline;
+ * this waits until every one of them has exited, that is until each late write has finished,
+ * landed or failed. Only then does a read of the device's state tell its final state.
+ *
+ * Returns: 0 (no late write is in flight); -ETIMEDOUT (one still is: the device's state may
+ *          still change).
+ */
+int gpuh_writer_settle(struct gpuh_writer *w, int timeout_ms);
+
+/** gpuh_writer_unsettled: whether a write that missed its deadline may still be in flight. */
+bool gpuh_writer_unsettled(const struct gpuh_writer *w);
 
 /** gpuh_writer_free: ends the child; accepts NULL; returns NULL. */
 struct gpuh_writer *gpuh_writer_free(struct gpuh_writer *w);
