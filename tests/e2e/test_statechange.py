@@ -909,6 +909,104 @@ def case_cloudstack():
         check(h.snap() == before, "released by libvirt's release end")
 
 
+def libvirt_address(bdf):
+    d, b, sf = bdf.split(":")
+    sl, fn = sf.split(".")
+    return "domain='0x%s' bus='0x%s' slot='0x%s' function='0x%s'" % (d, b, sl, fn)
+
+
+def retarget(xml, old, new, record_attrs=None):
+    """A forged document: the hostdev and the record moved from function @old to @new."""
+    xml = re.sub(r"domain=.0x%s. bus=.0x%s. slot=.0x%s. function=.0x%s." % tuple(re.split(r"[:.]", old)),
+                 libvirt_address(new), xml)
+    return xml.replace('address="%s"' % old, 'address="%s"' % new)
+
+
+def case_occupancy():
+    """CloudStack's own GPU hostdev without our record (the transformer refused the domain and
+    the agent started it anyway) is checked against the other domains' reservations: libvirt
+    would bind a GPU reserved for another domain."""
+    with Host("dgx2-v100-nvswitch") as h:
+        a = domain_xml("11-agent-cs421-pci-v100.xml", name="i-2-50-VM", uuid="00000000-0000-4000-8000-000000000050")
+        b = domain_xml("11-agent-cs421-pci-v100.xml", name="i-2-51-VM", uuid="00000000-0000-4000-8000-000000000051")
+        gpu = "0000:36:00.0"
+        xa = h.transform(a)
+        check(gpu in [d["address"] for d in record(xa)], "A: the transformer kept CloudStack's hostdev of %s" % gpu)
+        try:
+            h.transform(b)
+            refused = False
+        except RuntimeError:
+            refused = True
+        check(refused, "B: the transformer refuses the GPU reserved for A")
+        n0 = len(h.emu.writes())
+        r = h.prepare(b)
+        check(r.rc == 1 and r.one_line() and gpu in r.err and "i-2-50-VM" in r.err and len(h.emu.writes()) == n0,
+              "B started with its original XML (no record): prepare refuses, naming the GPU and A", r.why())
+        r = h.prepare(xa)
+        check(r.rc == 0, "A starts", r.why())
+        r = h.prepare(b)
+        check(r.rc == 1 and r.one_line() and gpu in r.err and "i-2-50-VM" in r.err,
+              "while A runs, B is still refused", r.why())
+        # a hostdev of something else than a GPU (the host bridge) is none of our business
+        c = retarget(domain_xml("11-agent-cs421-pci-v100.xml", name="i-2-52-VM"), gpu, "0000:00:00.0")
+        r = h.prepare(c)
+        check(r.rc == 0 and r.err == "" and h.journals() == ["i-2-50-VM.journal"],
+              "a domain whose hostdev is no GPU passes untouched", r.why())
+        r = h.release("i-2-50-VM")
+        check(r.rc == 0, "A released", r.why())
+        r = h.prepare(b)
+        check(r.rc == 0 and r.err == "", "once A is gone, B (CloudStack's managed hostdev, no record) passes", r.why())
+
+
+def case_record():
+    """An allocation record is a claim to verify: a forged record for the NVSwitch, for a GPU
+    whose VFs another domain uses, or for more devices than any domain has, is refused before
+    anything is written or locked."""
+    with Host("dgx2-v100-nvswitch") as h:
+        xml = h.transform(domain_xml("11-agent-cs421-pci-v100.xml"))
+        vm = domain_name(xml)
+        gpu = "0000:36:00.0"
+        nvswitch = "0000:61:00.0"
+        forged = retarget(xml, gpu, nvswitch)
+        check(nvswitch in [d["address"] for d in record(forged)], "forged: the record names the NVSwitch")
+        n0 = len(h.emu.writes())
+        r = h.prepare(forged)
+        locks = os.listdir(os.path.join(h.state, "locks")) if os.path.isdir(os.path.join(h.state, "locks")) else []
+        check(r.rc == 1 and r.one_line() and nvswitch in r.err and "not a GPU" in r.err and
+              len(h.emu.writes()) == n0 and not any(nvswitch in l for l in locks) and driver_of(h, nvswitch) == "nvidia",
+              "a record naming the NVSwitch: refused, nothing written, no lock file", r.why() + str(locks))
+        dev = re.search(r"<gpuhooks:device [^>]*/>|<gpuhooks:device .*?</gpuhooks:device>", xml, re.S).group(0)
+        many = xml.replace(dev, dev * 65, 1)
+        r = h.prepare(many)
+        check(r.rc == 1 and r.one_line() and "64" in r.err, "a record of 65 devices: refused", r.why())
+        try:
+            h.transform(many)
+            refused = False
+        except RuntimeError:
+            refused = True
+        check(refused and h.reservations() in ([], [vm + ".json"]), "... by the transformer too, no reservation grown")
+        r = h.prepare(xml)
+        check(r.rc == 0, "the genuine record still starts", r.why())
+        h.release(vm)
+    with Host("l40s-vendor-vgpu") as h:
+        xml = h.transform(l40s_vgpu(h))
+        vm = domain_name(xml)
+        rec = record(xml)[0]
+        r = h.prepare(xml)
+        check(r.rc == 0 and rec["kind"] == "vendor-vgpu", "A: a vGPU type set on VF %s" % rec["address"], r.why())
+        pf = rec["parent"]
+        forged = retarget(xml, rec["address"], pf)
+        forged = re.sub(r'<gpuhooks:device kind="vendor-vgpu" address="%s"[^>]*/>' % re.escape(pf),
+                        '<gpuhooks:device kind="pci" address="%s" managed="no" request="0"/>' % pf, forged)
+        forged = set_domain(forged, "i-2-60-VM", "00000000-0000-4000-8000-000000000060")
+        check('kind="pci" address="%s"' % pf in forged, "forged: B's record asks for the PF %s whole" % pf)
+        n0 = len(h.emu.writes())
+        r = h.prepare(forged)
+        check(r.rc == 1 and r.one_line() and pf in r.err and len(h.emu.writes()) == n0 and driver_of(h, pf) == "nvidia",
+              "B's record for the PF whose VF A uses: refused, the PF stays on nvidia", r.why())
+        h.release(vm)
+
+
 def case_lifecycle():
     """One CloudStack VM through the whole path, each tool called as its caller calls it:
     gpudiscovery shows the V100 free; the transformer, as the agent runs it (METHOD and the XML
