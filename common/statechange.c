@@ -459,12 +459,12 @@ static int load_journals(struct sc *s, const char *uuid, char **reterr)
                                           "journal '%s/%s.journal' is unusable (%s): nothing is changed while it is; "
                                           "restore its devices by hand, then remove it", s->jdir, *p,
                                           r == -EBADMSG ? "malformed" : strerror(-r));
-                if (streq(*p, s->vm))
+                if (s->vm && streq(*p, s->vm))
                         s->j = j;
                 else
                         s->others[s->n_others++] = j;
         }
-        if (!s->j && (r = gpuh_journal_new(s->vm, uuid, &s->j)) < 0)
+        if (!s->j && s->vm && (r = gpuh_journal_new(s->vm, uuid, &s->j)) < 0)
                 return r;
         return 0;
 }
@@ -2230,6 +2230,67 @@ int gpuh_sc_stopped(const struct gpuh_sc_opts *o, const char *domain, json_objec
         return r;
 }
 
+/*
+ * After the journals: a function of a GPU whose driver_override names a driver it is not bound
+ * to, or that does not answer, while no journal, live reservation or running domain accounts
+ * for it, was left mid-change by something that kept no record of its state before: nothing can
+ * put it back for sure, so it is quarantined for an operator to look at. One without any driver
+ * is only reported: some hosts leave GPUs unbound on purpose.
+ */
+static void reconcile_stranded(struct sc *s, struct gpuh_vm_usage *u, const struct gpuh_reservation *res,
+                               size_t n_res, json_object *plans)
+{
+        _cleanup_free_ struct gpuh_pci_addr *all = NULL;
+        _cleanup_strv_free_ char **names = NULL;
+        int64_t now = (int64_t) time(NULL);
+        int n = gpuh_pci_dev_list(s->sysfs->root_fd, NULL, &all);
+
+        if (n <= 0 || gpuh_journal_list(s->jdir, &names) < 0)
+                return;
+        s->vm = NULL;           /* every journal is another's */
+        if (load_journals(s, NULL, NULL) < 0)
+                return;
+        for (int i = 0; i < n; i++) {
+                const struct gpuh_vm *vms[1];
+                struct gpuh_occupancy occ = {
+                        .now = now, .res = res, .n_res = n_res, .journals = s->others, .n_journals = s->n_others,
+                };
+                struct gpuh_pci_addr pf;
+                char drv[64] = "", ovr[64] = "", name[GPUH_PCI_ADDR_MAX], why[768];
+                enum gpu_role role = gpu_role(s, &all[i], &pf);
+
+                if (role == ROLE_NONE)
+                        continue;
+                gpuh_pci_addr_format(&all[i], name);
+                if (gpuh_pci_driver(&s->ch, &all[i], drv, sizeof(drv)) < 0 ||
+                    gpuh_pci_override(&s->ch, &all[i], ovr, sizeof(ovr)) < 0)
+                        continue;
+                if (gpuh_occupancy_pci(&occ, &all[i], role == ROLE_VF ? &pf : NULL, why, sizeof(why)) ||
+                    gpuh_vm_usage_pci(u, &all[i], vms, 1) > 0)
+                        continue;       /* accounted for (or quarantined already) */
+                if (pci_dead(s, &all[i]))
+                        snprintf(why, sizeof(why), "config space reads 0xffff: the function does not answer");
+                else if (ovr[0] && !streq(ovr, drv))
+                        snprintf(why, sizeof(why), "left mid-change: driver_override is %s but it is bound to %s, and "
+                                 "no journal says what it was before", ovr, drv[0] ? drv : "no driver");
+                else {
+                        if (!drv[0] && role == ROLE_GPU)
+                                gpuh_log(LOG_WARNING, "%s: GPU without a driver, and no journal of gpuhooks names it",
+                                         name);
+                        continue;
+                }
+                gpuh_log(LOG_ERR, "%s: %s: quarantined", name, why);
+                if (plans) {
+                        json_object *p = plan_new(name, "quarantine");
+                        if (p) {
+                                json_object_object_add(p, "error", json_object_new_string(why));
+                                json_object_array_add(plans, p);
+                        }
+                }
+                quarantine(s, &all[i], why);
+        }
+}
+
 int gpuh_sc_reconcile(const struct gpuh_sc_opts *o, json_object **ret_plan, char **reterr)
 {
         _cleanup_(gpuh_vm_usage_freep) struct gpuh_vm_usage *u = NULL;
@@ -2325,6 +2386,8 @@ int gpuh_sc_reconcile(const struct gpuh_sc_opts *o, json_object **ret_plan, char
                 } else
                         gpuh_log(LOG_INFO, "%s: released (it no longer runs)", *p);
         }
+        if (r >= 0)
+                reconcile_stranded(&s, u, res, n_res, plans);
         gpuh_reservations_free(res, n_res);
         sc_done(&s);
         if (ret_plan)

@@ -11,6 +11,8 @@
 
 #include "domxml.h"
 #include "log.h"
+#include "occupancy.h"
+#include "quarantine.h"
 #include "reserve.h"
 #include "rule.h"
 #include "select.h"
@@ -139,7 +141,9 @@ int gpuh_transform(const struct gpuh_transform_opts *o, const char *in, size_t l
         struct gpuh_state *state = NULL;
         struct gpuh_reservation *res = NULL, *others = NULL, *own = NULL;
         size_t n_res = 0, n_others = 0, n_plan = 0, n_req = 0;
-        struct gpuh_alloc *plan = NULL;
+        struct gpuh_alloc *plan = NULL, *qdev = NULL;
+        struct gpuh_quarantined *quar = NULL;
+        size_t n_quar = 0;
         const struct gpuh_request *req = NULL;
         json_object *ex = NULL;
         char *sig = NULL, *out = NULL, *err = NULL;
@@ -252,6 +256,26 @@ int gpuh_transform(const struct gpuh_transform_opts *o, const char *in, size_t l
                 }
                 others[n_others++] = res[i];    /* shallow: res owns the memory */
         }
+        /* Quarantined functions (docs/state-change.md) are nobody's to have: to selection they
+         * are held, as by one more live reservation. */
+        r = gpuh_quarantine_load(state_dir, &quar, &n_quar);
+        if (r < 0) {
+                gpuh_error(reterr, r, "cannot read the quarantine in '%s': %s", state_dir, strerror(-r));
+                goto out;
+        }
+        if (n_quar > 0) {
+                qdev = calloc(n_quar, sizeof(*qdev));
+                if (!qdev) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+                for (size_t i = 0; i < n_quar; i++)
+                        qdev[i] = (struct gpuh_alloc) { .kind = GPUH_ALLOC_PCI, .addr = quar[i].addr };
+                others[n_others++] = (struct gpuh_reservation) {
+                        .domain = (char *) "(quarantined)", .state = (char *) "running", .devices = qdev,
+                        .n_devices = n_quar,
+                };
+        }
 
         {
                 struct gpuh_select_in sin = {
@@ -332,6 +356,18 @@ int gpuh_transform(const struct gpuh_transform_opts *o, const char *in, size_t l
                 json_object_object_add(ex, "candidates", json_object_new_array());
                 json_object_object_add(ex, "chosen", chosen);
         }
+        for (size_t i = 0; i < n_plan && n_quar > 0; i++) {
+                /* a VF's or an mdev's GPU quarantined counts too */
+                struct gpuh_occupancy qo = { .quarantined = quar, .n_quarantined = n_quar };
+                const struct gpuh_alloc *a = &plan[i];
+                char why[768];
+
+                if (gpuh_occupancy_pci(&qo, a->kind == GPUH_ALLOC_MDEV ? &a->parent : &a->addr,
+                                       a->kind == GPUH_ALLOC_PCI ? NULL : &a->parent, why, sizeof(why))) {
+                        r = gpuh_error(reterr, -EBUSY, "domain %s: %s", d->name, why);
+                        goto out;
+                }
+        }
         if ((held = conflict(host->inv, d->name, plan, n_plan, others, n_others))) {
                 r = gpuh_error(reterr, -EBUSY, "domain %s: a device it holds is now used by %s", d->name, held);
                 goto out;
@@ -385,6 +421,8 @@ out:
         free(sig);
         free(plan);
         free(others);
+        free(qdev);
+        free(quar);
         gpuh_reservations_free(res, n_res);
         gpuh_state_free(state);
         gpuh_host_free(host);
