@@ -6,7 +6,8 @@ cmake_policy(VERSION 3.20)
 #  - directories that do not exist yet (removed again by uninstall when empty),
 #  - files where the links go that are not ours (CloudStack's gpudiscovery.sh): moved to
 #    FILE.gpuhooks-orig, and moved back by uninstall.
-# The notes go to PREFIX/LIBEXECDIR/install-state.cmake, listed in the install manifest.
+# The notes go to PREFIX/LIBEXECDIR/install-state.cmake, listed in the install manifest; being
+# CMake code, uninstall reads them only while their SHA-256 is the one install-record.cmake noted.
 set(D "$ENV{DESTDIR}")
 set(libexec "${CMAKE_INSTALL_PREFIX}/${GPUH_LIBEXECDIR}")
 set(state "${D}${libexec}/install-state.cmake")

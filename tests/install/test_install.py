@@ -7,11 +7,18 @@
 CASE:
   destdir   cmake --install into a DESTDIR holding CloudStack's gpudiscovery.sh, twice, then the
             uninstall target: the tree is exactly as before (a changed configuration is kept)
+  uninstall the uninstall target removes only what the install put there: with another DESTDIR,
+            or none after a DESTDIR install, it refuses and deletes nothing (the no-DESTDIR run
+            happens in a mount namespace with the host's directories behind copy-on-write
+            overlays, so that not even a broken uninstall can delete a real file; it needs
+            root, and is skipped without); a file changed or a link re-pointed since is kept
   package   the Debian package (CPack) installed, upgraded and purged with dpkg in a throw-away
             root (dpkg --root --force-script-chrootless): diversion, conffile, restore on removal
   man       the man pages: roff without warnings, every option --help lists, the same synopsis
   check     gpudiscovery --check on fixture hosts, with and without gpuhooks installed (DESTDIR):
             a fit host is ready, an unfit one is not, and each finding says why
+
+(ns-uninstall is the inner half of 'uninstall', run by it inside the mount namespace.)
 
 Exits 77 (skipped) when a tool it needs is missing (dpkg for 'package', groff for 'man') or
 'package' is not run as root. Prints one line per check, then 'N passed, N failed'.
@@ -139,6 +146,169 @@ def case_destdir():
         check(tree(root) == before, "... and takes everything else", diff(before, tree(root)))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def uninstall(env):
+    return run(["cmake", "--build", ARGS.build, "--target", "uninstall"], env)
+
+
+def manifest():
+    with open(os.path.join(ARGS.build, "install_manifest.txt")) as f:
+        return [l for l in f.read().splitlines() if l]
+
+
+def put_decoys(root, paths):
+    """A file of someone else's at each path under root that holds nothing yet, but for the
+    install's notes (install-state.cmake), which only an install of gpuhooks makes."""
+    for p in paths:
+        d = os.path.join(root, p.lstrip("/"))
+        if os.path.lexists(d) or p.endswith("/install-state.cmake"):
+            continue
+        os.makedirs(os.path.dirname(d), exist_ok=True)
+        with open(d, "w") as f:
+            f.write("# not gpuhooks': %s\n" % p)
+
+
+def case_uninstall():
+    tmp = tempfile.mkdtemp(prefix="gpuh-uninst-")
+    try:
+        root = os.path.join(tmp, "root")
+        fake_cloudstack_host(root)
+        pristine = tree(root)
+        env = {"DESTDIR": root}
+        r = run(["cmake", "--install", ARGS.build, "--prefix", "/usr"], env)
+        check(r.returncode == 0, "cmake --install into DESTDIR", r.stderr + r.stdout[-2000:])
+        installed = tree(root)
+        paths = manifest()
+
+        # another DESTDIR: someone else's files sit at every path the install used
+        other = os.path.join(tmp, "other")
+        fake_cloudstack_host(other)
+        put_decoys(other, paths)
+        decoys = tree(other)
+        r = uninstall({"DESTDIR": other})
+        errs = [l for l in r.stderr.splitlines() if root in l and other in l]
+        check(r.returncode != 0 and tree(other) == decoys and tree(root) == installed,
+              "uninstall with another DESTDIR refuses and deletes nothing, there or under the install's",
+              diff(decoys, tree(other)) + "\n" + r.stdout[-1500:] + r.stderr)
+        check(len(errs) == 1 and "nothing removed" in errs[0],
+              "... with one line naming the root installed under and the one given", r.stderr)
+
+        # no DESTDIR at all: the paths the install used, on this host's own /
+        if os.geteuid() != 0 or not shutil.which("unshare"):
+            print("SKIP   uninstall without DESTDIR (needs root and unshare for a private mount namespace)")
+        else:
+            scratch = os.path.join(tmp, "ns")
+            os.mkdir(scratch)
+            env_nodest = {k: v for k, v in os.environ.items() if k != "DESTDIR"}
+            r = subprocess.run(["unshare", "--mount", "--propagation", "private", sys.executable,
+                                os.path.abspath(__file__), "--build", ARGS.build, "--src", ARGS.src,
+                                "--scratch", scratch, "--outer-ns", os.readlink("/proc/self/ns/mnt"),
+                                "ns-uninstall"], capture_output=True, text=True, env=env_nodest)
+            if r.returncode == 77:
+                print("SKIP   uninstall without DESTDIR: " + r.stdout.strip())
+            else:
+                res = json.loads(r.stdout) if r.returncode == 0 else {}
+                check(r.returncode == 0 and res["rc"] != 0 and not res["changed"] and tree(root) == installed,
+                      "uninstall without DESTDIR after a DESTDIR install refuses and deletes nothing on /",
+                      r.stderr + r.stdout[-3000:])
+                errs = [l for l in res.get("stderr", "").splitlines() if root in l and "'/'" in l]
+                check(len(errs) == 1, "... with one line naming both roots", res.get("stderr"))
+
+        # the install's notes are CMake code that uninstall runs: not once someone changed them
+        notes = os.path.join(root, "usr/libexec/gpuhooks/install-state.cmake")
+        with open(notes) as f:
+            text = f.read()
+        with open(notes, "a") as f:
+            f.write("# edited\n")
+        edited = tree(root)
+        r = uninstall(env)
+        check(r.returncode != 0 and tree(root) == edited and "cannot be trusted, nothing removed" in r.stderr,
+              "uninstall refuses when install-state.cmake changed since the install", r.stdout[-1500:] + r.stderr)
+        if os.path.isdir(os.path.dirname(notes)):
+            with open(notes, "w") as f:
+                f.write(text)
+        else:   # it went ahead: install again for the checks below
+            run(["cmake", "--install", ARGS.build, "--prefix", "/usr"], env)
+
+        # what changed since the install stays, and is named; the rest goes
+        doc = os.path.join(root, "usr/share/doc/gpuhooks/README.md")
+        with open(doc, "a") as f:
+            f.write("an operator's note\n")
+        link = os.path.join(root, "usr/bin/gpudiscovery")
+        os.unlink(link)
+        os.symlink("/usr/local/bin/gpudiscovery", link)
+        kept = {k: v for k, v in tree(root).items()
+                if k in ("usr/share/doc/gpuhooks/README.md", "usr/bin/gpudiscovery")}
+        r = uninstall(env)
+        after = tree(root)
+        check(r.returncode == 0 and {k: after.get(k) for k in kept} == kept,
+              "uninstall keeps a file changed and a link re-pointed since the install", r.stdout[-2000:] + r.stderr)
+        check(("Keeping (changed since install): " + doc) in r.stdout and
+              ("Keeping (points elsewhere since install): " + link) in r.stdout,
+              "... and names each", r.stdout[-2000:])
+        extra = {k: v for k, v in after.items() if k not in pristine}
+        ancestors = set()
+        for k in kept:
+            d = os.path.dirname(k)
+            while d:
+                ancestors.add(d)
+                d = os.path.dirname(d)
+        check(set(extra) <= set(kept) | ancestors and all(after.get(k) == v for k, v in pristine.items()),
+              "... and takes everything else, putting back what it kept aside", diff(pristine, after))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def case_ns_uninstall():
+    """Inside 'unshare --mount': every top directory the manifest names gets a copy-on-write
+    overlay (changes go to a tmpfs and vanish with the namespace), decoys go where nothing is,
+    and the uninstall target runs without DESTDIR. Prints {rc, stdout, stderr, changed}."""
+    if os.readlink("/proc/self/ns/mnt") == ARGS.outer_ns:
+        print("not in a mount namespace of its own: not running")
+        return 2
+    paths = manifest()
+    # the directories under / the manifest reaches into (/lib may be a link to usr/lib)
+    tops = {os.path.realpath("/" + p.strip("/").split("/")[0]) for p in paths}
+    tops = sorted(t for t in tops if os.path.isdir(t) and not any(t.startswith(u + "/") for u in tops))
+    r = run(["mount", "-t", "tmpfs", "gpuh-uninst", ARGS.scratch])
+    if r.returncode != 0:
+        print("cannot mount a tmpfs: " + r.stderr.strip())
+        return 77
+    for i, top in enumerate(tops):
+        up, work = os.path.join(ARGS.scratch, "%d.up" % i), os.path.join(ARGS.scratch, "%d.work" % i)
+        os.mkdir(up)
+        os.mkdir(work)
+        r = run(["mount", "-t", "overlay", "gpuh-uninst", "-o",
+                 "lowerdir=%s,upperdir=%s,workdir=%s" % (top, up, work), top])
+        if r.returncode != 0:
+            print("cannot mount an overlay on %s: %s" % (top, r.stderr.strip()))
+            return 77
+    with open("/proc/self/mountinfo") as f:
+        overlays = [l.split()[4] for l in f if " - overlay gpuh-uninst " in l]
+    for p in paths:
+        d = os.path.dirname(p)
+        while not os.path.lexists(d):
+            d = os.path.dirname(d)
+        d = os.path.realpath(d)
+        if not any(d == o or d.startswith(o + "/") for o in overlays):
+            print("%s is not behind an overlay: not running" % p)
+            return 2
+    put_decoys("/", paths)
+
+    def what(p):
+        if not os.path.lexists(p):
+            return None
+        if os.path.islink(p):
+            return ("link", os.readlink(p))
+        with open(p, "rb") as f:
+            return ("file", hashlib.sha256(f.read()).hexdigest())
+
+    before = {p: what(p) for p in paths if os.path.lexists(p)}
+    r = uninstall({})
+    changed = [p for p, v in before.items() if what(p) != v]
+    print(json.dumps({"rc": r.returncode, "stdout": r.stdout, "stderr": r.stderr, "changed": changed}))
+    return 0
 
 
 def dpkg(root, *args):
@@ -378,7 +548,8 @@ def case_check():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-CASES = {"destdir": case_destdir, "package": case_package, "man": case_man, "check": case_check}
+CASES = {"destdir": case_destdir, "uninstall": case_uninstall, "ns-uninstall": case_ns_uninstall,
+         "package": case_package, "man": case_man, "check": case_check}
 
 
 def main():
@@ -386,11 +557,13 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", required=True)
     ap.add_argument("--src", required=True)
+    ap.add_argument("--scratch", help=argparse.SUPPRESS)
+    ap.add_argument("--outer-ns", help=argparse.SUPPRESS)
     ap.add_argument("case", choices=sorted(CASES))
     ARGS = ap.parse_args()
     rc = CASES[ARGS.case]()
-    if rc == 77:
-        return 77
+    if rc == 77 or ARGS.case == "ns-uninstall":
+        return rc
     print("%d passed, %d failed" % (RESULTS["passed"], RESULTS["failed"]))
     return 1 if RESULTS["failed"] or rc else 0
 
