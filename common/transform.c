@@ -96,6 +96,63 @@ static bool record_intact(const struct gpuh_domxml *d)
         return true;
 }
 
+/*
+ * A record is a claim, never an authority: each of its devices must be one selection could
+ * have chosen on this host, a GPU of the inventory (with companions of its slot), a VF of one,
+ * or an mdev on one of them; anything else (an NVMe drive, a NIC, an NVSwitch) is refused.
+ * Returns: NULL, or the first device that is none of these (one line in @why).
+ */
+static bool vf_of(const struct gpuh_gpu *g, const struct gpuh_pci_addr *a)
+{
+        for (size_t v = 0; v < g->n_vfs; v++)
+                if (gpuh_pci_addr_cmp(&g->vfs[v].dev->addr, a) == 0)
+                        return true;
+        /* VFs not enabled yet (state_change.enable_sriov): they appear on the PF's bus */
+        return g->n_vfs == 0 && g->dev->sriov_totalvfs > 0 && a->domain == g->dev->addr.domain &&
+               a->bus == g->dev->addr.bus && gpuh_pci_addr_cmp(a, &g->dev->addr) != 0;
+}
+
+static const char *record_implausible(const struct gpuh_inventory *inv, const struct gpuh_alloc *plan, size_t n,
+                                      char *why, size_t size)
+{
+        for (size_t i = 0; i < n; i++) {
+                const struct gpuh_alloc *a = &plan[i];
+                const struct gpuh_pci_addr *fn = a->kind == GPUH_ALLOC_MDEV ? &a->parent : &a->addr;
+                char name[GPUH_PCI_ADDR_MAX];
+                bool ok = false;
+
+                for (size_t k = 0; k < inv->n_gpus && !ok; k++) {
+                        const struct gpuh_gpu *g = &inv->gpus[k];
+                        bool is_gpu = gpuh_pci_addr_cmp(&g->dev->addr, fn) == 0;
+
+                        switch (a->kind) {
+                        case GPUH_ALLOC_PCI:
+                                ok = is_gpu;
+                                for (size_t c = 0; ok && c < a->n_companions; c++)
+                                        ok = gpuh_pci_addr_same_slot(&a->companions[c], fn) &&
+                                             gpuh_pci_addr_cmp(&a->companions[c], fn) != 0;
+                                break;
+                        case GPUH_ALLOC_VF:
+                        case GPUH_ALLOC_VENDOR_VGPU:
+                                ok = gpuh_pci_addr_cmp(&g->dev->addr, &a->parent) == 0 && vf_of(g, &a->addr);
+                                break;
+                        case GPUH_ALLOC_MDEV:
+                                ok = is_gpu || vf_of(g, fn);
+                                break;
+                        default:
+                                break;
+                        }
+                }
+                if (!ok) {
+                        snprintf(why, size, "its allocation record names %s %s, which is not a device gpuhooks hands out "
+                                 "on this host", gpuh_alloc_kind_to_string(a->kind),
+                                 a->kind == GPUH_ALLOC_MDEV ? a->uuid : gpuh_pci_addr_format(fn, name));
+                        return why;
+                }
+        }
+        return NULL;
+}
+
 /* A reservation marked running whose domain does not run any more (stopped without release,
  * host rebooted): only when usage came from a real source, never on a guess. */
 static bool orphaned(const struct gpuh_vm_usage *u, const struct gpuh_reservation *r)
@@ -294,6 +351,13 @@ int gpuh_transform(const struct gpuh_transform_opts *o, const char *in, size_t l
                         }
                         memcpy(plan, d->record, n_plan * sizeof(*plan));
                         from_record = true;
+                        {
+                                char why[256];
+                                if (record_implausible(host->inv, plan, n_plan, why, sizeof(why))) {
+                                        r = gpuh_error(reterr, -EPERM, "domain %s: %s", d->name, why);
+                                        goto out;
+                                }
+                        }
                         source = d->record[0].request == GPUH_ALLOC_REQUEST_CLOUDSTACK ? "cloudstack" : source;
                 } else if (d->n_hostdevs > 0) {
                         /* CloudStack's own GPU hostdevs come first: requests and rules only

@@ -922,6 +922,34 @@ def retarget(xml, old, new, record_attrs=None):
     return xml.replace('address="%s"' % old, 'address="%s"' % new)
 
 
+def case_stranded():
+    """reconcile finds a GPU function left mid-change by something that kept no journal (its
+    driver_override names vfio-pci, it has no driver) and quarantines it; a GPU on its own
+    driver, or one already accounted for, is left alone; --check fails on a quarantined GPU."""
+    with Host("consumer-rtx3080") as h:
+        to_host_drivers(h, ["0000:05:00.0", "0000:05:00.1"])
+        r = h.reconcile()
+        check(r.rc == 0 and quarantined(h) == [], "a host on its own drivers: nothing quarantined", r.why())
+        h.emu.write("bus/pci/devices/0000:05:00.0/driver_override", "vfio-pci\n")
+        h.emu.write("bus/pci/drivers/nvidia/unbind", "0000:05:00.0")
+        r = h.hook(["--no-libvirt", "--domain-xml-dir", h.empty, "--min-age", "0", "--dry-run", "reconcile"])
+        check(r.rc == 0 and "0000:05:00.0" in r.out and quarantined(h) == [],
+              "reconcile --dry-run names the stranded GPU and writes nothing", r.why())
+        r = h.reconcile()
+        check(r.rc == 0 and quarantined(h) == ["0000:05:00.0"], "reconcile quarantines it", r.why())
+        r = subprocess.run([ARGS.discovery, "--sysfs-root", h.emu.root, "--state-dir", h.state, "--no-libvirt",
+                            "--domain-xml-dir", h.empty, "--config", h.cfg_path, "--check"],
+                           capture_output=True, text=True, env=clean_env(), timeout=60)
+        check(r.returncode == 1 and re.search(r"^fail\s+quarantine\s+0000:05:00\.0", r.stdout, re.M) is not None,
+              "gpudiscovery --check fails, naming the quarantined GPU", r.stdout + r.stderr)
+        try:
+            h.transform(domain_xml("20-dumpxml-request-passthrough-rtx3080.xml"))
+            refused = False
+        except RuntimeError as e:
+            refused = True
+        check(refused, "the transformer does not hand it out")
+
+
 def case_occupancy():
     """CloudStack's own GPU hostdev without our record (the transformer refused the domain and
     the agent started it anyway) is checked against the other domains' reservations: libvirt
@@ -975,6 +1003,14 @@ def case_record():
         check(r.rc == 1 and r.one_line() and nvswitch in r.err and "not a GPU" in r.err and
               len(h.emu.writes()) == n0 and not any(nvswitch in l for l in locks) and driver_of(h, nvswitch) == "nvidia",
               "a record naming the NVSwitch: refused, nothing written, no lock file", r.why() + str(locks))
+        res0 = open(os.path.join(h.state, "reservations", vm + ".json")).read()
+        try:
+            h.transform(forged)
+            refused = False
+        except RuntimeError as e:
+            refused = nvswitch in str(e)
+        check(refused and open(os.path.join(h.state, "reservations", vm + ".json")).read() == res0,
+              "the transformer refuses the forged record too, the reservation unchanged")
         dev = re.search(r"<gpuhooks:device [^>]*/>|<gpuhooks:device .*?</gpuhooks:device>", xml, re.S).group(0)
         many = xml.replace(dev, dev * 65, 1)
         r = h.prepare(many)
