@@ -18,11 +18,6 @@ enum gpuh_alloc_kind {
 
 #define GPUH_ALLOC_REQUEST_CLOUDSTACK (-1)     /* CloudStack's own hostdev */
 #define GPUH_ALLOC_MAX_COMPANIONS 8
-/* Devices one allocation record may name: more GPUs, VFs and vGPUs than one domain of a host
- * can use (16 GPUs with their companions, or 64 vGPUs), and few enough that a record's
- * reservation and journal stay far below their size limits and its prepare takes a bounded
- * number of locks. */
-#define GPUH_ALLOC_RECORD_MAX 64
 
 struct gpuh_alloc {
         enum gpuh_alloc_kind kind;

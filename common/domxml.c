@@ -233,9 +233,6 @@ static int read_record(struct gpuh_domxml *d, const xmlNode *rec, char **reterr)
 
                 if (!is_el(c, GPUH_DOMXML_NS, "device"))
                         continue;
-                if (d->n_record == GPUH_ALLOC_RECORD_MAX)
-                        return gpuh_error(reterr, -EBADMSG, "gpuhooks:allocation: more than %d devices",
-                                          GPUH_ALLOC_RECORD_MAX);
                 na = reallocarray(d->record, d->n_record + 1, sizeof(*na));
                 if (!na)
                         return -ENOMEM;

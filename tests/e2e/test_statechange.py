@@ -1012,12 +1012,12 @@ def case_record():
         check(refused and open(os.path.join(h.state, "reservations", vm + ".json")).read() == res0,
               "the transformer refuses the forged record too, the reservation unchanged")
         dev = re.search(r"<gpuhooks:device [^>]*/>|<gpuhooks:device .*?</gpuhooks:device>", xml, re.S).group(0)
-        many = xml.replace(dev, dev * 65, 1)
+        many = xml.replace(dev, dev * 257, 1)
         locks0 = sorted(os.listdir(os.path.join(h.state, "locks"))) if os.path.isdir(os.path.join(h.state, "locks")) else []
         r = h.prepare(many)
         locks1 = sorted(os.listdir(os.path.join(h.state, "locks"))) if os.path.isdir(os.path.join(h.state, "locks")) else []
-        check(r.rc == 1 and r.one_line() and "64" in r.err and locks1 == locks0,
-              "a record of 65 devices: refused, no lock file made", r.why() + str(locks1))
+        check(r.rc == 1 and r.one_line() and "256" in r.err and locks1 == locks0,
+              "a record of 257 devices: refused, no lock file made", r.why() + str(locks1))
         try:
             h.transform(many)
             refused = False
