@@ -52,7 +52,8 @@ int gpuh_quarantine_add(const char *state_dir, const struct gpuh_pci_addr *a, co
  * closed), with a reason saying so; a name that is no PCI address is skipped.
  *
  * Returns: 0; -E2BIG (more than GPUH_QUARANTINE_MAX files); -ENOMEM; -errno when the
- *          directory exists but cannot be read (ELOOP when it is a symbolic link).
+ *          directory exists but cannot be read (-ENOTDIR or -ELOOP when it is a symbolic
+ *          link: it is not followed).
  */
 int gpuh_quarantine_load(const char *state_dir, struct gpuh_quarantined **ret, size_t *ret_n);
 
