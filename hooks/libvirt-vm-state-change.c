@@ -63,7 +63,8 @@ static const struct gpuh_tool tool = {
                 "they were. Every sysfs write has a deadline; a process holding a GPU refuses the start.\n"
                 "\n"
                 "As libvirt's qemu hook (an executable in /etc/libvirt/hooks/qemu.d/, libvirt 6.5.0 or later)\n"
-                "it gets VMNAME OP SUBOP EXTRA and the domain XML on stdin, and never calls libvirt.\n"
+                "it gets VMNAME OP SUBOP EXTRA and the domain XML on stdin, and never calls libvirt; VMNAME\n"
+                "is the argument before the last three whatever it looks like, options go before it.\n"
                 "prepare begin prepares the devices; a failure undoes everything and libvirt does not start\n"
                 "the domain. started begin and reconnect begin mark its reservation running; release end\n"
                 "replays the journal in reverse. migrate and restore print nothing.\n"
@@ -161,14 +162,19 @@ int main(int argc, char **argv)
         size_t len = 0;
         bool libvirt_form = false;
         char **pos;
-        int r, first, n_pos;
+        int r, first, n_pos, vm_at;
 
-        /* options end at the first positional argument ("+"), so a domain named like an option
-         * or an EXTRA of "-" reaches us intact */
-        r = gpuh_cli_parse(&tool, argc, argv, true, &c, own_option, &a, &first);
+        /* libvirt's VMNAME OP SUBOP EXTRA: VMNAME is whatever stands before the last three (a
+         * domain may be named "--help" or "-v"), options only before it. Otherwise options end
+         * at the first positional argument ("+"). */
+        vm_at = gpuh_cli_libvirt_vmname(argc, argv);
+        r = gpuh_cli_parse(&tool, vm_at > 0 ? vm_at : argc, argv, true, &c, own_option, &a, &first);
         xml_dirs = c.xml_dirs;
         if (r >= 0)
                 return r;
+        if (vm_at > 0 && first != vm_at)
+                return gpuh_cli_usage_error(PROG, "unexpected argument '%s' before VMNAME '%s'", argv[first],
+                                            argv[vm_at]);
         pos = argv + first;
         n_pos = argc - first;
         gpuh_log_setup(PROG, c.verbose ? GPUH_LOG_STDERR : GPUH_LOG_SYSLOG, c.verbose ? LOG_DEBUG : LOG_INFO);

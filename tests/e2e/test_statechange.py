@@ -923,6 +923,65 @@ def case_lifecycle():
               "a VM whose transform was skipped is refused at prepare, nothing changed", r.why())
 
 
+def transform_plain(tmp, state, xml, cfg):
+    """The transformer on the protocol case's plain fixture tree: reserves, writes nothing else."""
+    empty = os.path.join(tmp, "no-domains")
+    os.makedirs(empty, exist_ok=True)
+    p = subprocess.run([ARGS.transformer, "--config", cfg, "--no-libvirt", "--domain-xml-dir", empty, "-"],
+                       input=xml, capture_output=True, text=True, timeout=60,
+                       env=clean_env({"GPUHOOKS_SYSFS_ROOT": os.path.join(ARGS.hosts, "dgx2-v100-nvswitch", "sys"),
+                                      "GPUHOOKS_STATE_DIR": state}))
+    if p.returncode != 0:
+        raise RuntimeError("transformer failed: " + p.stderr)
+    return p.stdout
+
+
+def reservation_state(state, name):
+    try:
+        with open(os.path.join(state, "reservations", name + ".json")) as f:
+            return json.load(f)["state"]
+    except OSError:
+        return None
+
+
+def weird_names(run, tmp, state, plain):
+    """libvirt's VMNAME is whatever stands before OP SUBOP EXTRA, even '--help' or '-v' (issue 8, item 8)."""
+    good = os.path.join(tmp, "gpuhooks.json")
+    for name in ("--help", "-v", "--version", "--config=x"):
+        xml = set_domain(plain, name, "00000000-0000-4000-8000-00000000abcd")
+        for op, sub in (("prepare", "begin"), ("started", "begin"), ("release", "end"), ("migrate", "begin")):
+            r = run([name, op, sub, "-"], stdin=xml)
+            check(r.rc == 0 and r.out == "" and r.err == "",
+                  "a domain without GPUs named '%s': %s %s: exit 0, nothing printed" % (name, op, sub), r.why())
+        # with state: the hook acts on that domain; options before its name are options
+        other = os.path.join(tmp, "other-state")
+        gpu = transform_plain(tmp, other, domain_xml("25-dumpxml-request-numa-require-v100.xml", name=name), good)
+        r = run(["--state-dir", other, name, "started", "begin", "-"], stdin=gpu)
+        check(r.rc == 0 and r.out == "" and reservation_state(other, name) == "running",
+              "a GPU domain named '%s' (--state-dir before it): started marks its reservation running" % name,
+              r.why())
+        r = run(["--state-dir", other, name, "release", "end", "-"], stdin=gpu)
+        check(r.rc == 0 and r.out == "" and reservation_state(other, name) is None,
+              "a GPU domain named '%s': release frees its reservation" % name, r.why())
+    # '--config=/x': not an option either; libvirt allows no '/' in a name, nor do we
+    r = run(["--config=/x", "prepare", "begin", "-"], stdin=plain)
+    check(r.rc == 0 and r.out == "" and r.err == "", "VMNAME '--config=/x' is not read as --config: prepare of a "
+          "domain without GPUs exits 0, nothing printed", r.why())
+    rule = os.path.join(tmp, "rule-x.json")
+    with open(rule, "w") as f:
+        json.dump({"transformer": {"rules": [{"match": {"name": "i-2-*"}, "requests": [{"mode": "passthrough"}]}]}}, f)
+    r = run(["--config=/x", "prepare", "begin", "-"], stdin=plain, env={"GPUHOOKS_CONFIG": rule})
+    check(r.rc == 1 and "transformer did not run" in r.err and "/x" not in r.err,
+          "... the configuration used is GPUHOOKS_CONFIG's (its rule refuses the domain), not '/x'", r.why())
+    r = run(["--config=/x", "started", "begin", "-"], stdin=plain)
+    check(r.rc == 1 and r.one_line() and "'--config=/x' is not a usable domain name" in r.err,
+          "... started refuses it as a domain name with '/'", r.why())
+    r = run(["-v", "--bogus", "x", "prepare", "begin", "-"], stdin=plain)
+    check(r.rc == 2 and r.one_line() and "--bogus" in r.err, "an unknown option before VMNAME: exit 2", r.why())
+    r = run(["a", "b", "prepare", "begin", "-"], stdin=plain)
+    check(r.rc == 2 and r.one_line(), "a stray argument before VMNAME: exit 2", r.why())
+
+
 def case_protocol():
     """The qemu hook's and the agent's calling conventions, on a plain fixture tree (no
     writes happen, so no FUSE is needed)."""
@@ -973,6 +1032,7 @@ def case_protocol():
         r = run(["i-2-6-VM", "prepare", "begin", "-"], stdin=plain, env={"GPUHOOKS_CONFIG": bad})
         check(r.rc == 1 and r.one_line() and "write_timeout_ms" in r.err, "prepare with a broken config: exit 1",
               r.why())
+        weird_names(run, tmp, state, plain)
         for args in (["i-2-6-VM", "prepare", "begin"], ["onStart"], ["a", "b", "c", "d", "e"], ["--bogus", "reconcile"],
                      ["frobnicate", "i-2-6-VM"]):
             r = run(args)
