@@ -72,6 +72,9 @@ static const struct gpuh_tool tool = {
                 "As CloudStack's agent hook (agent.hooks.libvirt_vm_on_start.shell_script and\n"
                 "..._on_stop...) it gets onStart or onStop and VMNAME; onStop releases a domain that no\n"
                 "longer runs. reconcile releases every domain that no longer runs, for boot and cron.\n"
+                "\n"
+                "An unusable configuration file never blocks a domain without GPUs: the defaults are used\n"
+                "and only a GPU domain's prepare, a release of what a domain holds and reconcile fail.\n"
                 "The contract is docs/state-change.md.",
         .options = options,
         .n_options = ARRAY_SIZE(options),
@@ -154,7 +157,7 @@ int main(int argc, char **argv)
         struct args a = { .min_age = -1 };
         struct gpuh_cli_common c = { 0 };
         _cleanup_free_ char **xml_dirs = NULL;
-        _cleanup_free_ char *in = NULL, *err = NULL;
+        _cleanup_free_ char *in = NULL, *err = NULL, *cfg_err = NULL;
         _cleanup_(gpuh_config_freep) struct gpuh_config *cfg = NULL;
         json_object *plan = NULL;
         const char *cfg_path, *vm = NULL;
@@ -179,8 +182,15 @@ int main(int argc, char **argv)
         n_pos = argc - first;
         gpuh_log_setup(PROG, c.verbose ? GPUH_LOG_STDERR : GPUH_LOG_SYSLOG, c.verbose ? LOG_DEBUG : LOG_INFO);
 
+        /* A broken configuration never blocks a domain without GPUs: the defaults go on, and
+         * only what needs the configuration (a GPU domain's prepare, a release of what a
+         * domain holds, reconcile) fails, with cfg_err (docs/state-change.md). */
         cfg_path = gpuh_cli_config_path(&c);
-        r = gpuh_config_load(cfg_path, cfg_path != NULL, &cfg, &err);
+        r = gpuh_config_load_or_default(cfg_path, cfg_path != NULL, &cfg, &cfg_err);
+        if (r < 0)
+                return log_oom();
+        if (cfg_err)
+                gpuh_log(LOG_WARNING, "%s (the defaults are used; GPU domains are refused until it is fixed)", cfg_err);
 
         /* which call is it? */
         if (n_pos == 4) {
@@ -222,7 +232,8 @@ int main(int argc, char **argv)
         if (call == CALL_RECONNECT) {
                 /* a failure here would make libvirt kill the running guest: never fail */
                 if (r == 0 && (r = gpuh_sc_started(&(struct gpuh_sc_opts) { .cfg = cfg, .state_dir = c.state_dir,
-                                                                               .sysfs_root = c.sysfs_root }, vm, &err)) < 0)
+                                                                               .sysfs_root = c.sysfs_root,
+                                                                               .config_error = cfg_err }, vm, &err)) < 0)
                         gpuh_log(LOG_WARNING, "%s: reconnect: %s", vm, err ? err : strerror(-r));
                 return EXIT_SUCCESS;
         }
@@ -230,7 +241,7 @@ int main(int argc, char **argv)
                 struct gpuh_sc_opts o = {
                         .cfg = cfg, .sysfs_root = c.sysfs_root, .state_dir = c.state_dir, .dev_dir = a.dev_dir,
                         .proc_root = a.proc_root, .dry_run = a.dry_run, .connect = c.connect, .no_libvirt = c.no_libvirt,
-                        .xml_dirs = c.xml_dirs, .min_age_s = a.min_age,
+                        .xml_dirs = c.xml_dirs, .min_age_s = a.min_age, .config_error = cfg_err,
                 };
 
                 switch (call) {

@@ -944,6 +944,62 @@ def reservation_state(state, name):
         return None
 
 
+def broken_config(run, tmp, state, plain, asks):
+    """A broken configuration never blocks a domain that asks for no GPU (issue 8, item 2); a GPU
+    domain fails closed with one line naming the file and the key; what a domain holds is kept."""
+    good = os.path.join(tmp, "gpuhooks.json")
+    cases = [("an unknown key", {"transformer": {"allow_mixd": True}}, "transformer.allow_mixd"),
+             ("a bad value", {"state_change": {"write_timeout_ms": 5}}, "state_change.write_timeout_ms")]
+    for what, doc, key in cases:
+        bad = os.path.join(tmp, "broken.json")
+        with open(bad, "w") as f:
+            json.dump(doc, f)
+        env = {"GPUHOOKS_CONFIG": bad}
+        for args in (["i-2-6-VM", "prepare", "begin", "-"], ["i-2-6-VM", "started", "begin", "-"],
+                     ["i-2-6-VM", "release", "end", "-"], ["i-2-6-VM", "reconnect", "begin", "-"],
+                     ["onStart", "i-2-6-VM"], ["onStop", "i-2-6-VM"]):
+            r = run(args, stdin=plain if len(args) == 4 else "", env=env)
+            check(r.rc == 0 and r.out == "" and r.err == "",
+                  "config with %s: %s of a domain without GPUs: exit 0, silent"
+                  % (what, " ".join(args[1:3]) if len(args) == 4 else args[0]), r.why())
+        r = run(["i-2-6-VM", "prepare", "begin", "-"], stdin=asks, env=env)
+        check(r.rc == 1 and r.one_line() and bad in r.err and key in r.err,
+              "config with %s: prepare of a domain asking for GPUs: exit 1, one line naming the file and the key"
+              % what, r.why())
+        # the rules, valid on their own, still make a domain a GPU domain
+        with open(bad, "w") as f:
+            json.dump(dict(doc, transformer=dict(doc.get("transformer", {}), rules=[
+                {"match": {"name": "i-2-*"}, "requests": [{"mode": "passthrough"}]}])), f)
+        r = run(["i-2-6-VM", "prepare", "begin", "-"], stdin=plain, env=env)
+        check(r.rc == 1 and r.one_line() and key in r.err and "transformer.rules" in r.err,
+              "config with %s beside a rule matching the domain: its prepare fails closed" % what, r.why())
+        with open(bad, "w") as f:
+            json.dump(doc, f)
+
+        # a domain with state: started goes on, release/onStop/reconcile keep it
+        name = "i-9-1-VM"
+        xml = transform_plain(tmp, state, domain_xml("25-dumpxml-request-numa-require-v100.xml", name=name), good)
+        check(reservation_state(state, name) == "reserved", "config with %s: %s reserved by the transformer"
+              % (what, name))
+        r = run([name, "started", "begin", "-"], stdin=xml, env=env)
+        check(r.rc == 0 and r.err == "" and reservation_state(state, name) == "running",
+              "config with %s: started of a domain with a reservation goes on with defaults" % what, r.why())
+        r = run([name, "reconnect", "begin", "-"], stdin=xml, env=env)
+        check(r.rc == 0, "config with %s: reconnect of it never fails" % what, r.why())
+        for label, args, stdin in (("release end", [name, "release", "end", "-"], xml),
+                                   ("onStop", ["onStop", name], ""),
+                                   ("reconcile", ["--no-libvirt", "--domain-xml-dir", tmp, "--min-age", "0",
+                                                  "reconcile"], "")):
+            r = run(args, stdin=stdin, env=env)
+            check(r.rc == 1 and r.one_line() and bad in r.err and key in r.err and
+                  reservation_state(state, name) == "running",
+                  "config with %s: %s with a domain's state: exit 1, one line naming the file and the key, the "
+                  "state kept" % (what, label), r.why())
+        r = run([name, "release", "end", "-"], stdin=xml)
+        check(r.rc == 0 and r.err == "" and reservation_state(state, name) is None,
+              "... and with the configuration fixed, release frees it", r.why())
+
+
 def weird_names(run, tmp, state, plain):
     """libvirt's VMNAME is whatever stands before OP SUBOP EXTRA, even '--help' or '-v' (issue 8, item 8)."""
     good = os.path.join(tmp, "gpuhooks.json")
@@ -1029,9 +1085,7 @@ def case_protocol():
             f.write('{"state_change": {"write_timeout_ms": 5}}')
         r = run(["i-2-6-VM", "reconnect", "begin", "-"], stdin=plain, env={"GPUHOOKS_CONFIG": bad})
         check(r.rc == 0, "reconnect never fails (libvirt would kill the guest), even with a broken config", r.why())
-        r = run(["i-2-6-VM", "prepare", "begin", "-"], stdin=plain, env={"GPUHOOKS_CONFIG": bad})
-        check(r.rc == 1 and r.one_line() and "write_timeout_ms" in r.err, "prepare with a broken config: exit 1",
-              r.why())
+        broken_config(run, tmp, state, plain, asks)
         weird_names(run, tmp, state, plain)
         for args in (["i-2-6-VM", "prepare", "begin"], ["onStart"], ["a", "b", "c", "d", "e"], ["--bogus", "reconcile"],
                      ["frobnicate", "i-2-6-VM"]):
