@@ -50,6 +50,27 @@ int gpuh_config_new_default(struct gpuh_config **ret)
         return 0;
 }
 
+static void rule_clear(struct gpuh_rule *rule)
+{
+        struct gpuh_rule_match *m = &rule->match;
+
+        free(m->name);
+        free(m->service_offering);
+        free(m->host_tag);
+        free(m->account);
+        free(m->domain);
+        free(m->project);
+        free(m->zone);
+        for (size_t k = 0; k < m->n_tags; k++) {
+                free(m->tag_keys[k]);
+                free(m->tag_globs[k]);
+        }
+        free(m->tag_keys);
+        free(m->tag_globs);
+        gpuh_requests_free(rule->requests, rule->n_requests);
+        *rule = (struct gpuh_rule) { 0 };
+}
+
 struct gpuh_config *gpuh_config_free(struct gpuh_config *c)
 {
         if (!c)
@@ -61,23 +82,8 @@ struct gpuh_config *gpuh_config_free(struct gpuh_config *c)
         free(c->on_stop_method);
         free(c->keep_vfio);
         strv_free(c->domain_xml_dirs);
-        for (size_t i = 0; i < c->n_rules; i++) {
-                struct gpuh_rule_match *m = &c->rules[i].match;
-                free(m->name);
-                free(m->service_offering);
-                free(m->host_tag);
-                free(m->account);
-                free(m->domain);
-                free(m->project);
-                free(m->zone);
-                for (size_t k = 0; k < m->n_tags; k++) {
-                        free(m->tag_keys[k]);
-                        free(m->tag_globs[k]);
-                }
-                free(m->tag_keys);
-                free(m->tag_globs);
-                gpuh_requests_free(c->rules[i].requests, c->rules[i].n_requests);
-        }
+        for (size_t i = 0; i < c->n_rules; i++)
+                rule_clear(&c->rules[i]);
         free(c->rules);
         free(c);
         return NULL;
@@ -558,31 +564,56 @@ int gpuh_config_load(const char *path, bool must_exist, struct gpuh_config **ret
         return 0;
 }
 
-/* From a file that failed to load: its transformer.rules and its CloudStack method names, each
- * when valid on its own; anything else stays at its default. */
+/* From a broken file: every transformer.rules entry whose match is valid, with its requests
+ * when they are valid too (else none). A domain such a rule matches is known to want GPUs, and
+ * is refused rather than started without them; an entry whose match is broken matches nothing. */
+static int salvage_rules(struct gpuh_config *c, json_object *v, const char *path)
+{
+        size_t n;
+
+        if (!json_object_is_type(v, json_type_array))
+                return 0;
+        n = json_object_array_length(v);
+        c->rules = calloc(n + 1, sizeof(*c->rules));
+        if (!c->rules)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                json_object *rule = json_object_array_get_idx(v, i), *m, *reqs;
+                struct gpuh_rule *x = &c->rules[c->n_rules];
+                _cleanup_free_ char *why = NULL;
+                int r;
+
+                if (!json_object_is_type(rule, json_type_object) || !json_object_object_get_ex(rule, "match", &m))
+                        continue;
+                r = load_match(&x->match, m, i, path, NULL);
+                if (r == -ENOMEM) {
+                        rule_clear(x);
+                        return r;
+                }
+                if (r < 0) {
+                        rule_clear(x);
+                        continue;
+                }
+                c->n_rules++;
+                if (json_object_object_get_ex(rule, "requests", &reqs) &&
+                    gpuh_requests_from_json(reqs, &x->requests, &x->n_requests, &why) == -ENOMEM)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+/* From a file that failed to load: its transformer.rules (salvage_rules()) and its CloudStack
+ * method names when valid; anything else stays at its default. */
 static int salvage(struct gpuh_config *c, json_object *root, const char *path)
 {
-        _cleanup_(gpuh_config_freep) struct gpuh_config *t = NULL;
         json_object *o, *v;
         int r;
 
         if (!root || !json_object_is_type(root, json_type_object))
                 return 0;
         if (json_object_object_get_ex(root, "transformer", &o) && json_object_is_type(o, json_type_object) &&
-            json_object_object_get_ex(o, "rules", &v)) {
-                r = gpuh_config_new_default(&t);
-                if (r < 0)
-                        return r;
-                r = load_rules(t, v, path, NULL);
-                if (r == -ENOMEM)
-                        return r;
-                if (r == 0) {
-                        c->rules = TAKE_PTR(t->rules);
-                        c->n_rules = t->n_rules;
-                        t->n_rules = 0;
-                }
-                t = gpuh_config_free(t);
-        }
+            json_object_object_get_ex(o, "rules", &v) && (r = salvage_rules(c, v, path)) < 0)
+                return r;
         if (json_object_object_get_ex(root, "state_change", &o) && json_object_is_type(o, json_type_object)) {
                 _cleanup_free_ char *start = NULL, *stop = NULL;
 

@@ -104,10 +104,11 @@ int gpuh_config_load(const char *path, bool must_exist, struct gpuh_config **ret
  *
  * For the hooks, which every domain of the host passes through: one typo in the file must not
  * refuse them all. When gpuh_config_load() fails, *@ret holds the defaults instead, plus what
- * can be trusted on its own: when the file is JSON, its transformer.rules if they are valid
- * (so that a domain a rule gives GPUs is still known to want GPUs, and is refused rather than
- * started without them), and its state_change.on_start_method/on_stop_method if valid (so the
- * agent's renamed calls are still understood). The caller decides what may go on with
+ * can be trusted on its own: when the file is JSON, every transformer.rules entry whose match
+ * is valid, with its requests when they are valid too, else none (so that a domain a rule gives
+ * GPUs is still known to want GPUs, and is refused rather than started without them), and its
+ * state_change.on_start_method/on_stop_method if valid (so the agent's renamed calls are still
+ * understood). The caller decides what may go on with
  * defaults (docs/state-change.md, docs/transformer.md, docs/inventory.md: "A broken
  * configuration").
  *

@@ -207,18 +207,19 @@ int gpuh_transform(const struct gpuh_transform_opts *o, const char *in, size_t l
                                 n_req = cfg->rules[i].n_requests;
                                 source = "rule";
                         }
-        if (!req && d->n_hostdevs == 0 && !d->has_record) {
+        if (!source && d->n_hostdevs == 0 && !d->has_record) {
                 if (ex)
                         json_object_object_add(ex, "requests", json_object_new_array());
                 r = 0;
                 goto out;
         }
 
-        /* A broken configuration: a GPU domain is refused, any other passes unchanged. */
-        if (o->config_error && (req || d->has_record)) {
-                r = config_refused(o, d, req ? (streq(source, "rule") ? "a transformer.rules entry"
-                                                                      : "its gpuhooks:request element")
-                                             : "its gpuhooks allocation record", reterr);
+        /* A broken configuration: a GPU domain is refused, any other passes unchanged. (Its
+         * rules may be kept without their requests: then a match sets only the source.) */
+        if (o->config_error && (source || d->has_record)) {
+                r = config_refused(o, d, !source ? "its gpuhooks allocation record" :
+                                         streq(source, "rule") ? "a transformer.rules entry" :
+                                         "its gpuhooks:request element", reterr);
                 goto out;
         }
 

@@ -1000,6 +1000,19 @@ def broken_config(run, tmp, state, plain, asks):
               "... and with the configuration fixed, release frees it", r.why())
 
 
+def broken_rule(run, tmp, plain):
+    """A rule whose requests are broken still says which domains want GPUs: they are refused."""
+    bad = os.path.join(tmp, "broken-rule.json")
+    with open(bad, "w") as f:
+        json.dump({"transformer": {"rules": [{"match": {"name": "i-2-*"}, "requests": [{"mode": "mdev"}]}]}}, f)
+    r = run(["i-2-6-VM", "prepare", "begin", "-"], stdin=plain, env={"GPUHOOKS_CONFIG": bad})
+    check(r.rc == 1 and r.one_line() and bad in r.err and "profile" in r.err,
+          "a rule with broken requests matching the domain: its prepare fails closed, naming the problem", r.why())
+    other = set_domain(plain, "i-3-7-VM", "00000000-0000-4000-8000-0000000037ab")
+    r = run(["i-3-7-VM", "prepare", "begin", "-"], stdin=other, env={"GPUHOOKS_CONFIG": bad})
+    check(r.rc == 0 and r.err == "", "... a domain it does not match passes", r.why())
+
+
 def weird_names(run, tmp, state, plain):
     """libvirt's VMNAME is whatever stands before OP SUBOP EXTRA, even '--help' or '-v' (issue 8, item 8)."""
     good = os.path.join(tmp, "gpuhooks.json")
@@ -1086,6 +1099,7 @@ def case_protocol():
         r = run(["i-2-6-VM", "reconnect", "begin", "-"], stdin=plain, env={"GPUHOOKS_CONFIG": bad})
         check(r.rc == 0, "reconnect never fails (libvirt would kill the guest), even with a broken config", r.why())
         broken_config(run, tmp, state, plain, asks)
+        broken_rule(run, tmp, plain)
         weird_names(run, tmp, state, plain)
         for args in (["i-2-6-VM", "prepare", "begin"], ["onStart"], ["a", "b", "c", "d", "e"], ["--bogus", "reconcile"],
                      ["frobnicate", "i-2-6-VM"]):

@@ -174,8 +174,8 @@ static void test_lenient_good(void **state)
         gpuh_config_free(c);
 }
 
-/* Broken files: the defaults, the strict loader's line (file and key), and the rules when they
- * are valid on their own. */
+/* Broken files: the defaults, the strict loader's line (file and key), and the rules whose
+ * match is valid. */
 static void test_lenient_broken(void **state)
 {
         static const char rule[] = "\"transformer\": {\"rules\": [{\"match\": {\"name\": \"i-2-*\"},"
@@ -188,7 +188,7 @@ static void test_lenient_broken(void **state)
                 { "{\"state_change\": {\"write_timeout_ms\": 5, \"lock_timeout_ms\": 100}, @}}",
                   "'state_change.write_timeout_ms' must be an integer from 100 to 600000", 1 },
                 { "{\"libvirt\": {\"timeout_ms\": 250, \"uri\": 5}, @}}", "'libvirt.uri'", 1 },
-                /* the rules themselves broken: none */
+                /* the only rule's match broken: none */
                 { "{\"transformer\": {\"rules\": [{\"match\": {}, \"requests\": []}]}}", "rules[0].match", 0 },
                 /* not JSON: nothing can be trusted */
                 { "{@,\n  \"x\": }}", "not valid JSON", 0 },
@@ -225,6 +225,29 @@ static void test_lenient_broken(void **state)
                 gpuh_config_free(c);
                 free(err);
         }
+}
+
+/* Rules in a broken file: each one whose match is valid is kept (its requests only when valid),
+ * so that a domain it matches is still known to want GPUs. */
+static void test_lenient_rules(void **state)
+{
+        struct gpuh_config *c = NULL;
+        char *err = NULL;
+
+        assert_int_equal(load_lenient("{\"transformer\": {\"rules\": ["
+                                      "{\"match\": {\"nmae\": \"x\"}, \"requests\": [{\"mode\": \"passthrough\"}]},"
+                                      "{\"match\": {\"name\": \"a-*\"}, \"requests\": [{\"mode\": \"mdev\"}]},"
+                                      "{\"match\": {\"service_offering\": \"GPU-*\"}, \"requests\": [{\"mode\": \"passthrough\"}]},"
+                                      "{\"requests\": [{\"mode\": \"passthrough\"}]}, 5]}}", &c, &err), 0);
+        assert_non_null(strstr(err, "rules[0].match.nmae"));
+        assert_int_equal(c->n_rules, 2);
+        assert_string_equal(c->rules[0].match.name, "a-*");
+        assert_int_equal(c->rules[0].n_requests, 0);            /* mdev without a profile */
+        assert_null(c->rules[0].requests);
+        assert_string_equal(c->rules[1].match.service_offering, "GPU-*");
+        assert_int_equal(c->rules[1].n_requests, 1);
+        gpuh_config_free(c);
+        free(err);
 }
 
 /* The agent's renamed methods survive a broken file when they are valid themselves. */
@@ -302,6 +325,7 @@ int main(void)
                 cmocka_unit_test(test_rejects),
                 cmocka_unit_test(test_lenient_good),
                 cmocka_unit_test(test_lenient_broken),
+                cmocka_unit_test(test_lenient_rules),
                 cmocka_unit_test(test_lenient_methods),
                 cmocka_unit_test(test_lenient_missing),
                 cmocka_unit_test(test_syntax_position),
