@@ -85,6 +85,14 @@ static int add(struct gpuh_findings *f, enum gpuh_check_status st, const char *c
 
 /* ---- the kernel ----------------------------------------------------------------------- */
 
+static int check_config(const struct gpuh_check_opts *o, struct gpuh_findings *f)
+{
+        if (o->config_error)
+                return add(f, GPUH_CHECK_FAIL, "config", NULL, "%s; the hooks refuse every domain that asks for GPUs "
+                           "until it is fixed", o->config_error);
+        return add(f, GPUH_CHECK_OK, "config", NULL, "the configuration is usable");
+}
+
 static int check_iommu(const struct gpuh_check_opts *o, const struct gpuh_inventory *inv, struct gpuh_findings *f)
 {
         _cleanup_strv_free_ char **units = NULL;
@@ -406,7 +414,7 @@ int gpuh_check_host(const struct gpuh_check_opts *o, const struct gpuh_inventory
         *ret = (struct gpuh_findings) { 0 };
         if (!oo.root || !*oo.root)
                 oo.root = "/";
-        if ((r = check_iommu(&oo, inv, ret)) < 0 || (r = check_vfio(&oo, ret)) < 0 ||
+        if ((r = check_config(&oo, ret)) < 0 || (r = check_iommu(&oo, inv, ret)) < 0 || (r = check_vfio(&oo, ret)) < 0 ||
             (r = check_gpus(inv, ret)) < 0 || (r = check_install(&oo, ret)) < 0) {
                 gpuh_findings_clear(ret);
                 return r;

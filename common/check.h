@@ -33,6 +33,8 @@ struct gpuh_check_opts {
         const char *root;               /* files of the installation (hooks, agent.properties) are
                                          * read under this directory, "/" by default: a DESTDIR */
         const struct gpuh_config *cfg;  /* required */
+        const char *config_error;       /* the configuration file could not be used
+                                         * (gpuh_config_load_or_default()): its line, or NULL */
 };
 
 /**
@@ -42,6 +44,8 @@ struct gpuh_check_opts {
  * @ret: the findings, in a fixed order; free with gpuh_findings_clear()
  *
  * Looks at:
+ *  - the configuration: @o->config_error fails ("config"): the hooks refuse GPU domains until
+ *    it is fixed;
  *  - the IOMMU: units in class/iommu and groups in kernel/iommu_groups (VT-d or AMD-Vi on, and
  *    intel_iommu=on on Intel); Documentation/driver-api/vfio.rst;
  *  - interrupt remapping: the IR bit (3) of each Intel unit's intel-iommu/ecap (VT-d spec,

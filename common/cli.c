@@ -152,6 +152,22 @@ void gpuh_cli_man(const struct gpuh_tool *t)
         }
 }
 
+int gpuh_cli_libvirt_vmname(int argc, char **argv)
+{
+        static const char *const ops[] = { "prepare", "start", "started", "stopped", "release", "migrate",
+                                           "restore", "reconnect", "attach", NULL };
+        static const char *const subops[] = { "begin", "end", "-", NULL };
+        bool op = false, sub = false;
+
+        if (argc < 5)
+                return -1;
+        for (const char *const *p = ops; *p; p++)
+                op = op || streq(*p, argv[argc - 3]);
+        for (const char *const *p = subops; *p; p++)
+                sub = sub || streq(*p, argv[argc - 2]);
+        return op && sub ? argc - 4 : -1;
+}
+
 const char *gpuh_cli_config_path(const struct gpuh_cli_common *c)
 {
         const char *p = c->config ? c->config : secure_getenv("GPUHOOKS_CONFIG");

@@ -111,6 +111,21 @@ int gpuh_cli_parse(const struct gpuh_tool *t, int argc, char **argv, bool stop_a
                    struct gpuh_cli_common *c, int (*own)(int opt, const char *arg, void *data), void *data,
                    int *ret_optind);
 
+/**
+ * gpuh_cli_libvirt_vmname:
+ * @argc, @argv: main()'s
+ *
+ * libvirt runs a qemu hook as `HOOK VMNAME OP SUBOP EXTRA` (libvirt docs/hooks.rst; OP one of
+ * prepare, start, started, stopped, release, migrate, restore, reconnect, attach, SUBOP one of
+ * begin, end, -: the strings of src/util/virhook.c), and a domain may be named "--help" or
+ * "-v". When the last three arguments are such an OP, SUBOP and EXTRA, the one before them is
+ * VMNAME whatever it looks like; only the arguments before it may be options (parse them with
+ * gpuh_cli_parse() given the returned index as its argc).
+ *
+ * Returns: the index of VMNAME in @argv (>= 1), or -1 when the arguments do not end that way.
+ */
+int gpuh_cli_libvirt_vmname(int argc, char **argv);
+
 /** gpuh_cli_help: the --help text, to stdout. */
 void gpuh_cli_help(const struct gpuh_tool *t);
 

@@ -50,6 +50,27 @@ int gpuh_config_new_default(struct gpuh_config **ret)
         return 0;
 }
 
+static void rule_clear(struct gpuh_rule *rule)
+{
+        struct gpuh_rule_match *m = &rule->match;
+
+        free(m->name);
+        free(m->service_offering);
+        free(m->host_tag);
+        free(m->account);
+        free(m->domain);
+        free(m->project);
+        free(m->zone);
+        for (size_t k = 0; k < m->n_tags; k++) {
+                free(m->tag_keys[k]);
+                free(m->tag_globs[k]);
+        }
+        free(m->tag_keys);
+        free(m->tag_globs);
+        gpuh_requests_free(rule->requests, rule->n_requests);
+        *rule = (struct gpuh_rule) { 0 };
+}
+
 struct gpuh_config *gpuh_config_free(struct gpuh_config *c)
 {
         if (!c)
@@ -61,23 +82,8 @@ struct gpuh_config *gpuh_config_free(struct gpuh_config *c)
         free(c->on_stop_method);
         free(c->keep_vfio);
         strv_free(c->domain_xml_dirs);
-        for (size_t i = 0; i < c->n_rules; i++) {
-                struct gpuh_rule_match *m = &c->rules[i].match;
-                free(m->name);
-                free(m->service_offering);
-                free(m->host_tag);
-                free(m->account);
-                free(m->domain);
-                free(m->project);
-                free(m->zone);
-                for (size_t k = 0; k < m->n_tags; k++) {
-                        free(m->tag_keys[k]);
-                        free(m->tag_globs[k]);
-                }
-                free(m->tag_keys);
-                free(m->tag_globs);
-                gpuh_requests_free(c->rules[i].requests, c->rules[i].n_requests);
-        }
+        for (size_t i = 0; i < c->n_rules; i++)
+                rule_clear(&c->rules[i]);
         free(c->rules);
         free(c);
         return NULL;
@@ -385,6 +391,42 @@ static int load_match(struct gpuh_rule_match *m, json_object *o, size_t idx, con
         return 0;
 }
 
+/* transformer.rules; on failure c->rules holds what was read so far (gpuh_config_free() frees it). */
+static int load_rules(struct gpuh_config *c, json_object *v, const char *path, char **reterr)
+{
+        const char *bad;
+        size_t n;
+
+        if (!json_object_is_type(v, json_type_array))
+                return fail(reterr, -EBADMSG, path, "'transformer.rules' must be an array");
+        n = json_object_array_length(v);
+        c->rules = calloc(n + 1, sizeof(*c->rules));
+        if (!c->rules)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                static const char *const rkeys[] = { "match", "requests", NULL };
+                json_object *rule = json_object_array_get_idx(v, i), *m, *reqs;
+                _cleanup_free_ char *why = NULL;
+                int r;
+
+                c->n_rules = i + 1;
+                if (!json_object_is_type(rule, json_type_object) || check_keys(rule, rkeys, &bad) < 0 ||
+                    !json_object_object_get_ex(rule, "match", &m) ||
+                    !json_object_object_get_ex(rule, "requests", &reqs))
+                        return fail(reterr, -EBADMSG, path,
+                                    "'transformer.rules[%zu]' must be an object of 'match' and 'requests'", i);
+                r = load_match(&c->rules[i].match, m, i, path, reterr);
+                if (r < 0)
+                        return r;
+                r = gpuh_requests_from_json(reqs, &c->rules[i].requests, &c->rules[i].n_requests, &why);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0)
+                        return fail(reterr, -EBADMSG, path, "'transformer.rules[%zu].%s'", i, why ? why : "requests");
+        }
+        return 0;
+}
+
 static int load_transformer(struct gpuh_config *c, json_object *o, const char *path, char **reterr)
 {
         static const char *const keys[] = { "rules", "allow_mixed", "reservation_ttl_s", "managed", NULL };
@@ -412,64 +454,40 @@ static int load_transformer(struct gpuh_config *c, json_object *o, const char *p
                         return fail(reterr, -EBADMSG, path, "'transformer.managed' must be \"gpuhooks\" or \"libvirt\"");
                 c->managed_by_libvirt = streq(m, "libvirt");
         }
-        if (json_object_object_get_ex(o, "rules", &v)) {
-                size_t n;
-                if (!json_object_is_type(v, json_type_array))
-                        return fail(reterr, -EBADMSG, path, "'transformer.rules' must be an array");
-                n = json_object_array_length(v);
-                c->rules = calloc(n + 1, sizeof(*c->rules));
-                if (!c->rules)
-                        return -ENOMEM;
-                for (size_t i = 0; i < n; i++) {
-                        static const char *const rkeys[] = { "match", "requests", NULL };
-                        json_object *rule = json_object_array_get_idx(v, i), *m, *reqs;
-                        _cleanup_free_ char *why = NULL;
-                        int r;
-
-                        c->n_rules = i + 1;
-                        if (!json_object_is_type(rule, json_type_object) || check_keys(rule, rkeys, &bad) < 0 ||
-                            !json_object_object_get_ex(rule, "match", &m) ||
-                            !json_object_object_get_ex(rule, "requests", &reqs))
-                                return fail(reterr, -EBADMSG, path,
-                                            "'transformer.rules[%zu]' must be an object of 'match' and 'requests'", i);
-                        r = load_match(&c->rules[i].match, m, i, path, reterr);
-                        if (r < 0)
-                                return r;
-                        r = gpuh_requests_from_json(reqs, &c->rules[i].requests, &c->rules[i].n_requests, &why);
-                        if (r == -ENOMEM)
-                                return r;
-                        if (r < 0)
-                                return fail(reterr, -EBADMSG, path, "'transformer.rules[%zu].%s'", i, why ? why : "requests");
-                }
-        }
+        if (json_object_object_get_ex(o, "rules", &v))
+                return load_rules(c, v, path, reterr);
         return 0;
 }
 
-int gpuh_config_load(const char *path, bool must_exist, struct gpuh_config **ret, char **reterr)
+/* "line L, column C" of byte @off of @buf (both from 1) */
+static void position(const char *buf, size_t off, unsigned *line, unsigned *col)
 {
-        static const char *const keys[] = { "$schema", "discovery", "libvirt", "transformer", "state_change", NULL };
-        _cleanup_(gpuh_config_freep) struct gpuh_config *c = NULL;
+        *line = 1;
+        *col = 1;
+        for (size_t i = 0; i < off && buf[i]; i++) {
+                if (buf[i] == '\n') {
+                        (*line)++;
+                        *col = 1;
+                } else
+                        (*col)++;
+        }
+}
+
+/* The file as JSON: *@ret_root NULL when it is absent and may be. */
+static int parse_file(const char *path, bool must_exist, json_object **ret_root, char **reterr)
+{
         _cleanup_free_ char *buf = NULL;
-        _cleanup_json_ json_object *root = NULL;
+        json_object *root;
         json_tokener *tok;
         enum json_tokener_error jerr;
-        json_object *v;
-        const char *bad;
         size_t len = 0, end;
+        unsigned line, col;
         int r;
 
-        if (reterr)
-                *reterr = NULL;
-        if (!path)
-                path = GPUH_CONFIG_DEFAULT_PATH;
-        r = gpuh_config_new_default(&c);
-        if (r < 0)
-                return r;
+        *ret_root = NULL;
         r = gpuh_read_file_at(AT_FDCWD, path, GPUH_CONFIG_MAX_BYTES, &buf, &len);
-        if (r == -ENOENT && !must_exist) {
-                *ret = TAKE_PTR(c);
+        if (r == -ENOENT && !must_exist)
                 return 0;
-        }
         if (r == -EISDIR)
                 return fail(reterr, -EINVAL, path, "not a regular file");
         if (r == -E2BIG)
@@ -484,14 +502,30 @@ int gpuh_config_load(const char *path, bool must_exist, struct gpuh_config **ret
         root = json_tokener_parse_ex(tok, buf, (int) len);
         jerr = json_tokener_get_error(tok);
         end = json_tokener_get_parse_end(tok);
+        json_tokener_free(tok);
         if (!root || jerr != json_tokener_success || buf[end + strspn(buf + end, " \t\r\n")]) {
-                const char *msg = !root && jerr == json_tokener_success ? "incomplete document" :
+                const char *msg = !root && (jerr == json_tokener_success || jerr == json_tokener_continue) ?
+                                  "incomplete document" :
                                   jerr != json_tokener_success ? json_tokener_error_desc(jerr) :
                                   "trailing content after the JSON value";
-                json_tokener_free(tok);
-                return fail(reterr, -EBADMSG, path, "not valid JSON: %s", msg);
+                if (root)
+                        json_object_put(root);
+                if (jerr == json_tokener_success && root)
+                        end += strspn(buf + end, " \t\r\n");
+                position(buf, end, &line, &col);
+                return fail(reterr, -EBADMSG, path, "not valid JSON: %s (line %u, column %u)", msg, line, col);
         }
-        json_tokener_free(tok);
+        *ret_root = root;
+        return 0;
+}
+
+/* The sections of @root into @c; on failure @c is partly filled. */
+static int load_root(struct gpuh_config *c, json_object *root, const char *path, char **reterr)
+{
+        static const char *const keys[] = { "$schema", "discovery", "libvirt", "transformer", "state_change", NULL };
+        json_object *v;
+        const char *bad;
+        int r;
 
         if (!json_object_is_type(root, json_type_object))
                 return fail(reterr, -EBADMSG, path, "top level must be an object");
@@ -505,6 +539,137 @@ int gpuh_config_load(const char *path, bool must_exist, struct gpuh_config **ret
                 return r;
         if (json_object_object_get_ex(root, "state_change", &v) && (r = load_state_change(c, v, path, reterr)) < 0)
                 return r;
+        return 0;
+}
+
+int gpuh_config_load(const char *path, bool must_exist, struct gpuh_config **ret, char **reterr)
+{
+        _cleanup_(gpuh_config_freep) struct gpuh_config *c = NULL;
+        _cleanup_json_ json_object *root = NULL;
+        int r;
+
+        if (reterr)
+                *reterr = NULL;
+        if (!path)
+                path = GPUH_CONFIG_DEFAULT_PATH;
+        r = gpuh_config_new_default(&c);
+        if (r < 0)
+                return r;
+        r = parse_file(path, must_exist, &root, reterr);
+        if (r < 0)
+                return r;
+        if (root && (r = load_root(c, root, path, reterr)) < 0)
+                return r;
+        *ret = TAKE_PTR(c);
+        return 0;
+}
+
+/* From a broken file: every transformer.rules entry whose match is valid, with its requests
+ * when they are valid too (else none). A domain such a rule matches is known to want GPUs, and
+ * is refused rather than started without them; an entry whose match is broken matches nothing. */
+static int salvage_rules(struct gpuh_config *c, json_object *v, const char *path)
+{
+        size_t n;
+
+        if (!json_object_is_type(v, json_type_array))
+                return 0;
+        n = json_object_array_length(v);
+        c->rules = calloc(n + 1, sizeof(*c->rules));
+        if (!c->rules)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                json_object *rule = json_object_array_get_idx(v, i), *m, *reqs;
+                struct gpuh_rule *x = &c->rules[c->n_rules];
+                _cleanup_free_ char *why = NULL;
+                int r;
+
+                if (!json_object_is_type(rule, json_type_object) || !json_object_object_get_ex(rule, "match", &m))
+                        continue;
+                r = load_match(&x->match, m, i, path, NULL);
+                if (r == -ENOMEM) {
+                        rule_clear(x);
+                        return r;
+                }
+                if (r < 0) {
+                        rule_clear(x);
+                        continue;
+                }
+                c->n_rules++;
+                if (json_object_object_get_ex(rule, "requests", &reqs) &&
+                    gpuh_requests_from_json(reqs, &x->requests, &x->n_requests, &why) == -ENOMEM)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+/* From a file that failed to load: its transformer.rules (salvage_rules()) and its CloudStack
+ * method names when valid; anything else stays at its default. */
+static int salvage(struct gpuh_config *c, json_object *root, const char *path)
+{
+        json_object *o, *v;
+        int r;
+
+        if (!root || !json_object_is_type(root, json_type_object))
+                return 0;
+        if (json_object_object_get_ex(root, "transformer", &o) && json_object_is_type(o, json_type_object) &&
+            json_object_object_get_ex(o, "rules", &v) && (r = salvage_rules(c, v, path)) < 0)
+                return r;
+        if (json_object_object_get_ex(root, "state_change", &o) && json_object_is_type(o, json_type_object)) {
+                _cleanup_free_ char *start = NULL, *stop = NULL;
+
+                r = get_method(o, "on_start_method", &start);
+                if (r == 0)
+                        r = get_method(o, "on_stop_method", &stop);
+                if (r == -ENOMEM)
+                        return r;
+                if (r == 0 && (start || stop)) {
+                        const char *s1 = start ? start : c->on_start_method, *s2 = stop ? stop : c->on_stop_method;
+
+                        if (!streq(s1, s2) && !streq(s1, "reconcile") && !streq(s2, "reconcile")) {
+                                if (start) {
+                                        free(c->on_start_method);
+                                        c->on_start_method = TAKE_PTR(start);
+                                }
+                                if (stop) {
+                                        free(c->on_stop_method);
+                                        c->on_stop_method = TAKE_PTR(stop);
+                                }
+                        }
+                }
+        }
+        return 0;
+}
+
+int gpuh_config_load_or_default(const char *path, bool must_exist, struct gpuh_config **ret, char **ret_error)
+{
+        _cleanup_(gpuh_config_freep) struct gpuh_config *c = NULL;
+        _cleanup_json_ json_object *root = NULL;
+        _cleanup_free_ char *err = NULL;
+        int r;
+
+        *ret_error = NULL;
+        if (!path)
+                path = GPUH_CONFIG_DEFAULT_PATH;
+        r = gpuh_config_new_default(&c);
+        if (r < 0)
+                return r;
+        r = parse_file(path, must_exist, &root, &err);
+        if (r == 0 && root)
+                r = load_root(c, root, path, &err);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0) {
+                /* what load_root() filled in so far is dropped: defaults, and what salvage() finds */
+                c = gpuh_config_free(c);
+                r = gpuh_config_new_default(&c);
+                if (r == 0)
+                        r = salvage(c, root, path);
+                if (r < 0)
+                        return r;
+                if (!err && asprintf(&err, "config '%s': unusable", path) < 0)
+                        return -ENOMEM;
+                *ret_error = TAKE_PTR(err);
+        }
         *ret = TAKE_PTR(c);
         return 0;
 }

@@ -89,9 +89,32 @@ int gpuh_config_new_default(struct gpuh_config **ret);
  * Unknown keys and wrongly typed values are errors, so a typo never silently changes nothing.
  *
  * Returns: 0; -ENOENT (absent and @must_exist); -EBADMSG (not JSON, or not the schema);
+ *          -EINVAL (a directory);
  *          -E2BIG (over GPUH_CONFIG_MAX_BYTES); -ENOMEM; other -errno of open/read.
  */
 int gpuh_config_load(const char *path, bool must_exist, struct gpuh_config **ret, char **reterr);
+
+/**
+ * gpuh_config_load_or_default:
+ * @path, @must_exist: as gpuh_config_load()
+ * @ret: the configuration, freed with gpuh_config_free(); set whenever 0 is returned
+ * @ret_error: NULL when the file was used (or absent and allowed to be); else the one line
+ *             gpuh_config_load() gives, naming the file, the key and the problem (and for a
+ *             JSON syntax error its line and column); caller frees
+ *
+ * For the hooks, which every domain of the host passes through: one typo in the file must not
+ * refuse them all. When gpuh_config_load() fails, *@ret holds the defaults instead, plus what
+ * can be trusted on its own: when the file is JSON, every transformer.rules entry whose match
+ * is valid, with its requests when they are valid too, else none (so that a domain a rule gives
+ * GPUs is still known to want GPUs, and is refused rather than started without them), and its
+ * state_change.on_start_method/on_stop_method if valid (so the agent's renamed calls are still
+ * understood). The caller decides what may go on with
+ * defaults (docs/state-change.md, docs/transformer.md, docs/inventory.md: "A broken
+ * configuration").
+ *
+ * Returns: 0; -ENOMEM.
+ */
+int gpuh_config_load_or_default(const char *path, bool must_exist, struct gpuh_config **ret, char **ret_error);
 
 /** gpuh_config_free: accepts NULL; returns NULL. */
 struct gpuh_config *gpuh_config_free(struct gpuh_config *c);

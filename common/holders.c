@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include "holders.h"
 #include "macro.h"
@@ -103,7 +104,6 @@ struct node_id {
         dev_t dev;              /* st_rdev for devices, st_dev otherwise */
         ino_t ino;
         const char *path;
-        const char *base;       /* last component of path */
 };
 
 static bool same(const struct node_id *id, const struct stat *st)
@@ -111,6 +111,26 @@ static bool same(const struct node_id *id, const struct stat *st)
         if (id->is_dev)
                 return (S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode)) && st->st_rdev == id->dev;
         return st->st_dev == id->dev && st->st_ino == id->ino;
+}
+
+/* The open file of /proc/PID/fd/@name, as fstatat(2) would give it, from the attributes the
+ * kernel has cached: a file on a network file system whose server is gone does not hang the
+ * scan (statx(2) AT_STATX_DONT_SYNC). */
+static int fd_stat(int fdfd, const char *name, struct stat *st)
+{
+        struct statx sx;
+
+        if (statx(fdfd, name, AT_STATX_DONT_SYNC, STATX_TYPE | STATX_INO, &sx) < 0)
+                return -errno;
+        if (!(sx.stx_mask & STATX_TYPE) || !(sx.stx_mask & STATX_INO))
+                return -ENODATA;
+        *st = (struct stat) {
+                .st_mode = sx.stx_mode,
+                .st_ino = (ino_t) sx.stx_ino,
+                .st_dev = makedev(sx.stx_dev_major, sx.stx_dev_minor),
+                .st_rdev = makedev(sx.stx_rdev_major, sx.stx_rdev_minor),
+        };
+        return 0;
 }
 
 int gpuh_holders_find(const char *proc_root, char *const *nodes, struct gpuh_holder **ret, size_t *ret_n)
@@ -140,7 +160,6 @@ int gpuh_holders_find(const char *proc_root, char *const *nodes, struct gpuh_hol
                 ids[n_ids].dev = ids[n_ids].is_dev ? st.st_rdev : st.st_dev;
                 ids[n_ids].ino = st.st_ino;
                 ids[n_ids].path = nodes[i];
-                ids[n_ids].base = strrchr(nodes[i], '/') ? strrchr(nodes[i], '/') + 1 : nodes[i];
                 n_ids++;
         }
         if (n_ids == 0)
@@ -166,27 +185,22 @@ int gpuh_holders_find(const char *proc_root, char *const *nodes, struct gpuh_hol
                         continue;       /* gone, a kernel thread, or not ours to read */
                 fdfd = dirfd(fds);
                 while ((fe = readdir(fds))) {
-                        struct stat st;
+                        struct stat st = { 0 };
                         const struct node_id *hit = NULL;
-                        char target[PATH_MAX];
-                        const char *base;
-                        bool maybe = false;
+                        char target[16];
                         ssize_t k;
 
                         if (fe->d_name[0] == '.')
                                 continue;
-                        /* The link names the open file (procfs formats it; nothing is followed
-                         * into other file systems). Only a file named as one of the nodes, under
-                         * whatever directory, is stat()ed and compared by identity. */
-                        k = readlinkat(fdfd, fe->d_name, target, sizeof(target) - 1);
-                        if (k <= 0)
+                        /* The link's text says what kind of file is open (proc(5)): "socket:[N]",
+                         * "pipe:[N]", "anon_inode:..." and the like are no nodes and are skipped
+                         * unstat()ed; a path (whatever its name: a hard link, a node opened
+                         * elsewhere, "... (deleted)") is compared by identity, so the name it was
+                         * opened by does not matter. */
+                        k = readlinkat(fdfd, fe->d_name, target, sizeof(target));
+                        if (k <= 0 || target[0] != '/')
                                 continue;
-                        target[k] = '\0';
-                        base = strrchr(target, '/');
-                        base = base ? base + 1 : target;
-                        for (size_t i = 0; i < n_ids && !maybe; i++)
-                                maybe = streq(base, ids[i].base);
-                        if (!maybe || fstatat(fdfd, fe->d_name, &st, 0) < 0)
+                        if (fd_stat(fdfd, fe->d_name, &st) < 0)
                                 continue;
                         for (size_t i = 0; i < n_ids && !hit; i++)
                                 if (same(&ids[i], &st))

@@ -46,10 +46,14 @@ int gpuh_pci_nodes(int dev_fd, const char *dev_dir, const char *proc_root, const
  * @nodes: NULL-terminated paths of device nodes (or any files)
  * @ret, @ret_n: the processes with one of them open (in /proc/PID/fd), by pid; free()
  *
- * An open file whose name (the /proc/PID/fd link) ends in a node's last component is compared
- * with the node by device number for character and block devices (the same device opened
- * under another directory, in another mount namespace, counts) and by inode for others;
- * other open files (sockets, pipes, ordinary files) cost one readlink(2) each. Processes whose fds cannot be read (gone, or not permitted) are skipped;
+ * One scan of @proc_root/PID/fd for all nodes. Every open file that is not a socket, a pipe or
+ * an anonymous inode (its fd link's text does not start with '/', proc(5)) is stat()ed
+ * through the link, which follows to the open file itself, and compared with each node: by
+ * device number for character and block devices (the node opened under another name or
+ * directory, through a hard link, in another mount namespace, or unlinked since it was opened
+ * all count) and by device and inode for other files. The attributes come from the kernel's
+ * cache (statx(2) AT_STATX_DONT_SYNC), so a file on an unreachable network file system does
+ * not hang the scan. Processes whose fds cannot be read (gone, or not permitted) are skipped;
  * the caller itself is never listed.
  *
  * Returns: the number of holders found (>= 0); -ENOMEM; -errno when @proc_root cannot be read.

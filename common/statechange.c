@@ -1820,6 +1820,14 @@ int gpuh_sc_prepare(const struct gpuh_sc_opts *o, const char *xml, size_t len, j
                 r = 0;
                 goto out;
         }
+
+        /* A broken configuration: only now, known to want GPUs, is the domain refused. */
+        if (o->config_error) {
+                r = gpuh_error(reterr, -EBADMSG, "%s: refused: it asks for GPUs (%s) and the configuration is unusable: %s",
+                               d->name, asked ? asked : d->has_record ? "its gpuhooks allocation record" : "its GPU hostdevs",
+                               o->config_error);
+                goto out;
+        }
         if (!d->has_record && !asked) {
                 /* CloudStack's own GPU hostdevs, no record (the transformer refused it, or is
                  * not installed): libvirt binds them; they must be no other domain's */
@@ -1828,6 +1836,7 @@ int gpuh_sc_prepare(const struct gpuh_sc_opts *o, const char *xml, size_t len, j
                         r = check_hostdevs(&s, d, reterr);
                 goto out;
         }
+
         if (!d->has_record || d->n_record == 0) {
                 r = gpuh_error(reterr, -ENODEV, "%s asks for GPUs (%s) but its XML carries no gpuhooks allocation record: "
                                "the transformer did not run, refusing to start it without them", d->name,
@@ -2144,6 +2153,12 @@ int gpuh_sc_release(const struct gpuh_sc_opts *o, const char *domain, json_objec
         *reterr = NULL;
         if (ret_plan)
                 *ret_plan = NULL;
+
+        /* A broken configuration: nothing held, nothing to do; else keep the journal. */
+        if (o->config_error && gpuh_domxml_name_ok(domain) && has_state(o, domain))
+                return gpuh_error(reterr, -EBADMSG, "%s: not released (its journal is kept): %s", domain,
+                                  o->config_error);
+
         if (o->dry_run && !(plans = json_object_new_array()))
                 return -ENOMEM;
         r = release_one(o, domain, FREE_ALWAYS, o->cfg->lock_timeout_ms, plans, reterr);
@@ -2212,6 +2227,12 @@ int gpuh_sc_stopped(const struct gpuh_sc_opts *o, const char *domain, json_objec
                         json_object_object_add(*ret_plan, "error", NULL);
                 return 0;       /* nothing held: whether it runs does not matter */
         }
+
+        /* A broken configuration: keep the journal. */
+        if (o->config_error)
+                return gpuh_error(reterr, -EBADMSG, "%s: not released (its journal is kept): %s", domain,
+                                  o->config_error);
+
         r = load_usage(o, &u, reterr);
         if (r < 0)
                 return r;
@@ -2307,6 +2328,11 @@ int gpuh_sc_reconcile(const struct gpuh_sc_opts *o, json_object **ret_plan, char
         *reterr = NULL;
         if (ret_plan)
                 *ret_plan = NULL;
+
+        /* A broken configuration: change nothing. */
+        if (o->config_error)
+                return gpuh_error(reterr, -EBADMSG, "reconcile: nothing released: %s", o->config_error);
+
         s.vm_lock = -1;
         r = load_usage(o, &u, reterr);
         if (r < 0)

@@ -21,6 +21,10 @@ struct gpuh_sc_opts {
         bool no_libvirt;
         char *const *xml_dirs;
         int min_age_s;                  /* gpuh_sc_reconcile(); < 0: state_change.reconcile_min_age_s */
+        /* The configuration file could not be used and @cfg holds the defaults
+         * (gpuh_config_load_or_default()): its one line, or NULL. A domain without GPUs and
+         * without state goes on; what needs the configuration fails with this line. */
+        const char *config_error;
 };
 
 /*
@@ -38,9 +42,10 @@ struct gpuh_sc_opts {
  *
  * libvirt's `prepare begin`: checks that the domain's allocation record, hostdevs and
  * reservation agree, then binds, creates and sets each device, journaling every change before
- * it is made; on failure undoes them all. A domain that asks for no GPU passes untouched.
+ * it is made; on failure undoes them all. A domain that asks for no GPU passes untouched, also
+ * with @o->config_error; one that does is refused with it.
  *
- * Returns: 0; -EBADMSG (unusable XML); -ENODEV (asks for GPUs the XML does not carry, a device
+ * Returns: 0; -EBADMSG (unusable XML; or @o->config_error and the domain asks for GPUs); -ENODEV (asks for GPUs the XML does not carry, a device
  *          or a node is missing); -EBUSY (held by another domain or a process); -ETIMEDOUT (a
  *          lock or a write); -ENOSPC (no instance of an mdev or vGPU type left); -EIO (the
  *          journal cannot be written); -errno of the kernel's writes.
@@ -55,7 +60,8 @@ int gpuh_sc_prepare(const struct gpuh_sc_opts *o, const char *xml, size_t len, s
  * @reterr: as above
  *
  * `started begin`, `reconnect begin` and CloudStack's onStart: the domain's reservation, if it
- * has one, is marked running (it no longer expires).
+ * has one, is marked running (it no longer expires). @o->config_error does not stop it (it
+ * needs nothing from the configuration).
  *
  * Returns: 0 (also when there is no reservation); -ETIMEDOUT; -EINVAL (bad name); -errno.
  */
@@ -69,9 +75,13 @@ int gpuh_sc_started(const struct gpuh_sc_opts *o, const char *domain, char **ret
  *
  * `release end`: replays the domain's journal in reverse and frees its reservation.
  * Idempotent; an entry whose device another domain's journal now names is dropped untouched.
+ * With @o->config_error a domain with neither journal nor reservation passes (0); one with
+ * either is not released (the journal is kept for a release or reconcile once the
+ * configuration is fixed: state_change.keep_vfio decides what is put back).
  *
  * Returns: 0; -EBUSY (a device is still held by a process: its entry is kept); -ETIMEDOUT;
- *          -EBADMSG (the journal is malformed); -errno of the kernel's writes.
+ *          -EBADMSG (the journal is malformed; or @o->config_error and the domain has state);
+ *          -errno of the kernel's writes.
  */
 int gpuh_sc_release(const struct gpuh_sc_opts *o, const char *domain, struct json_object **ret_plan, char **reterr);
 
@@ -83,7 +93,8 @@ int gpuh_sc_release(const struct gpuh_sc_opts *o, const char *domain, struct jso
  *
  * CloudStack's onStop: when libvirt (or, failing that, its status files) says the domain no
  * longer runs, as gpuh_sc_release(), but a reservation is freed only when it is `running`
- * (a `reserved` one may already belong to the domain's next start).
+ * (a `reserved` one may already belong to the domain's next start). @o->config_error: as
+ * gpuh_sc_release().
  *
  * Returns: 0 (also when the domain still runs: nothing is done); -EIO when it cannot be told
  *          whether the domain runs; otherwise as gpuh_sc_release().
@@ -97,8 +108,10 @@ int gpuh_sc_stopped(const struct gpuh_sc_opts *o, const char *domain, struct jso
  *
  * For every domain with a journal or a running reservation that no longer runs, as
  * gpuh_sc_stopped(); skips a domain whose lock another invocation holds and journals younger
- * than the minimum age. Goes on after a domain fails and reports the first failure.
+ * than the minimum age. Goes on after a domain fails and reports the first failure. With
+ * @o->config_error it changes nothing and fails with that line.
  *
- * Returns: 0; -EIO when it cannot be told which domains run; the first domain's error.
+ * Returns: 0; -EBADMSG (@o->config_error); -EIO when it cannot be told which domains run; the
+ *          first domain's error.
  */
 int gpuh_sc_reconcile(const struct gpuh_sc_opts *o, struct json_object **ret_plan, char **reterr);

@@ -189,6 +189,31 @@ static const char *conflict(const struct gpuh_inventory *inv, const char *name, 
         return NULL;
 }
 
+/* With a broken configuration: does a hostdev of @d name a GPU or one of its VFs (as
+ * gpuh_select_cloudstack() judges them), or an mdev? */
+static bool cloudstack_gpu(const struct gpuh_inventory *inv, const struct gpuh_domxml *d)
+{
+        for (size_t i = 0; i < d->n_hostdevs; i++) {
+                if (d->hostdevs[i].is_mdev)
+                        return true;
+                for (size_t g = 0; g < inv->n_gpus; g++) {
+                        if (gpuh_pci_addr_cmp(&inv->gpus[g].dev->addr, &d->hostdevs[i].addr) == 0)
+                                return true;
+                        for (size_t v = 0; v < inv->gpus[g].n_vfs; v++)
+                                if (gpuh_pci_addr_cmp(&inv->gpus[g].vfs[v].dev->addr, &d->hostdevs[i].addr) == 0)
+                                        return true;
+                }
+        }
+        return false;
+}
+
+static int config_refused(const struct gpuh_transform_opts *o, const struct gpuh_domxml *d, const char *why,
+                          char **reterr)
+{
+        return gpuh_error(reterr, -EBADMSG, "domain %s asks for GPUs (%s) but the configuration is unusable, nothing "
+                          "reserved: %s", d->name, why, o->config_error);
+}
+
 int gpuh_transform(const struct gpuh_transform_opts *o, const char *in, size_t len,
                    char **ret_out, size_t *ret_len, json_object **ret_explain, char **reterr)
 {
@@ -243,10 +268,19 @@ int gpuh_transform(const struct gpuh_transform_opts *o, const char *in, size_t l
                                 n_req = cfg->rules[i].n_requests;
                                 source = "rule";
                         }
-        if (!req && d->n_hostdevs == 0 && !d->has_record) {
+        if (!source && d->n_hostdevs == 0 && !d->has_record) {
                 if (ex)
                         json_object_object_add(ex, "requests", json_object_new_array());
                 r = 0;
+                goto out;
+        }
+
+        /* A broken configuration: a GPU domain is refused, any other passes unchanged. (Its
+         * rules may be kept without their requests: then a match sets only the source.) */
+        if (o->config_error && (source || d->has_record)) {
+                r = config_refused(o, d, !source ? "its gpuhooks allocation record" :
+                                         streq(source, "rule") ? "a transformer.rules entry" :
+                                         "its gpuhooks:request element", reterr);
                 goto out;
         }
 
@@ -254,6 +288,18 @@ int gpuh_transform(const struct gpuh_transform_opts *o, const char *in, size_t l
         if (r < 0) {
                 if (r != -ENOMEM)
                         gpuh_error(reterr, r, "%s", err ? err : "cannot read the host");
+                goto out;
+        }
+
+        if (o->config_error) {
+                /* only hostdevs are left: are they CloudStack's GPUs? */
+                if (cloudstack_gpu(host->inv, d)) {
+                        r = config_refused(o, d, "CloudStack's GPU hostdevs", reterr);
+                        goto out;
+                }
+                if (ex)
+                        json_object_object_add(ex, "requests", json_object_new_array());
+                r = 0;
                 goto out;
         }
         if (d->cpuset && gpuh_cpuset_node(host->sysfs->root_fd, d->cpuset, &node) == -EINVAL) {

@@ -15,6 +15,10 @@ struct gpuh_transform_opts {
         const char *state_dir;          /* NULL: GPUHOOKS_STATE_DIR, then GPUH_STATE_DIR_DEFAULT */
         bool explain;                   /* plan only: reserve nothing, return the plan */
         int lock_timeout_ms;            /* waiting for the host lock */
+        /* The configuration file could not be used and host.cfg holds the defaults
+         * (gpuh_config_load_or_default()): its one line, or NULL. A domain that asks for no
+         * GPU passes unchanged; one that does fails with this line. */
+        const char *config_error;
 };
 
 /**
@@ -33,7 +37,8 @@ struct gpuh_transform_opts {
  * A domain whose document already carries our record (a second transform of our output) or
  * whose live reservation was made for the same requests gets the same devices back.
  *
- * Returns: 0; -EBADMSG (unusable XML, bad request); -E2BIG (too large); -ENOSPC (too few free
+ * Returns: 0; -EBADMSG (unusable XML, bad request; @o->config_error and the domain asks for
+ *          GPUs); -E2BIG (too large); -ENOSPC (too few free
  *          devices); -EBUSY (a CloudStack device held elsewhere); -ENODEV; -EINVAL;
  *          -EIO (neither libvirt nor its XML files could say which devices domains use: nothing
  *          is handed out blind); -ETIMEDOUT (host lock); -ENOMEM; -errno of the state directory.

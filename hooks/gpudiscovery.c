@@ -75,9 +75,10 @@ static const struct gpuh_tool tool = {
         .options = options,
         .n_options = ARRAY_SIZE(options),
         .exit_status = "0 with whatever could be read (a vanished device or an unreadable attribute costs that\n"
-                       "field and adds a warning to the document); 1 when the sysfs root cannot be read; 2 for a\n"
-                       "bad option or configuration. With --check: 0 when the host is ready (no finding failed),\n"
-                       "1 when it is not.",
+                       "field and adds a warning to the document; an unusable configuration file, its settings:\n"
+                       "the defaults are used and the first warning says why); 1 when the sysfs root cannot be\n"
+                       "read; 2 for a bad option. With --check: 0 when the host is ready (no finding failed, an\n"
+                       "unusable configuration file fails), 1 when it is not.",
         .environment = "GPUHOOKS_CONFIG\tthe configuration file\n"
                        "GPUHOOKS_SYSFS_ROOT\tsysfs instead of /sys\n"
                        "GPUHOOKS_DOMAIN_XML_DIRS\tlibvirt's domain XML directories, colon-separated\n"
@@ -126,13 +127,14 @@ static int own_option(int opt, const char *arg, void *data)
 }
 
 /* --check: the findings as text lines or JSON; exit 0 when ready, 1 when not. */
-static int check(struct gpuh_host *host, const struct gpuh_config *cfg, const struct args *a)
+static int check(struct gpuh_host *host, const struct gpuh_config *cfg, const char *cfg_err, const struct args *a)
 {
         struct gpuh_findings f;
         bool ready;
         int r;
 
-        r = gpuh_check_host(&(struct gpuh_check_opts) { .sysfs_fd = host->sysfs->root_fd, .root = a->root, .cfg = cfg },
+        r = gpuh_check_host(&(struct gpuh_check_opts) { .sysfs_fd = host->sysfs->root_fd, .root = a->root, .cfg = cfg,
+                                                        .config_error = cfg_err },
                             host->inv, &f);
         if (r < 0)
                 return log_oom();
@@ -169,7 +171,7 @@ int main(int argc, char **argv)
         _cleanup_free_ char **xml_dirs_arg = NULL;
         _cleanup_(gpuh_config_freep) struct gpuh_config *cfg = NULL;
         _cleanup_(gpuh_host_freep) struct gpuh_host *host = NULL;
-        _cleanup_free_ char *err = NULL;
+        _cleanup_free_ char *err = NULL, *cfg_err = NULL;
         const char *cfg_path;
         int r, first;
 
@@ -185,12 +187,12 @@ int main(int argc, char **argv)
                 return gpuh_cli_usage_error(tool.name, "--root goes with --check");
         gpuh_log_setup(tool.name, c.verbose ? GPUH_LOG_STDERR : GPUH_LOG_SYSLOG, c.verbose ? LOG_DEBUG : LOG_WARNING);
 
+        /* A broken configuration: the inventory from the defaults, the error among its
+         * warnings (the agent must not lose every GPU of the host over a typo). */
         cfg_path = gpuh_cli_config_path(&c);
-        r = gpuh_config_load(cfg_path, cfg_path != NULL, &cfg, &err);
-        if (r < 0) {
-                fprintf(stderr, "gpudiscovery: %s\n", err ? err : strerror(-r));
-                return GPUH_EXIT_USAGE;
-        }
+        r = gpuh_config_load_or_default(cfg_path, cfg_path != NULL, &cfg, &cfg_err);
+        if (r < 0)
+                return log_oom();
 
         r = gpuh_host_scan(&(struct gpuh_host_opts) {
                         .sysfs_root = c.sysfs_root, .pci_ids = a.pci_ids, .cache_dir = a.cache_dir,
@@ -203,8 +205,19 @@ int main(int argc, char **argv)
                 return EXIT_FAILURE;
         }
 
+        if (cfg_err) {
+                /* first in the list: it explains much of what follows */
+                struct gpuh_warnings w = { 0 };
+
+                gpuh_warn(&w, "%s; the defaults are used", cfg_err);
+                if (gpuh_warnings_move(&w, &host->inv->warnings) < 0) {
+                        gpuh_warnings_clear(&w);
+                        return log_oom();
+                }
+                host->inv->warnings = w;
+        }
         if (a.check)
-                return check(host, cfg, &a);
+                return check(host, cfg, cfg_err, &a);
         if (streq(a.format, "table") || streq(a.format, "text"))
                 r = gpuh_inventory_print_table(host->inv, stdout);
         else {

@@ -63,7 +63,8 @@ static const struct gpuh_tool tool = {
                 "they were. Every sysfs write has a deadline; a process holding a GPU refuses the start.\n"
                 "\n"
                 "As libvirt's qemu hook (an executable in /etc/libvirt/hooks/qemu.d/, libvirt 6.5.0 or later)\n"
-                "it gets VMNAME OP SUBOP EXTRA and the domain XML on stdin, and never calls libvirt.\n"
+                "it gets VMNAME OP SUBOP EXTRA and the domain XML on stdin, and never calls libvirt; VMNAME\n"
+                "is the argument before the last three whatever it looks like, options go before it.\n"
                 "prepare begin prepares the devices; a failure undoes everything and libvirt does not start\n"
                 "the domain. started begin and reconnect begin mark its reservation running; release end\n"
                 "replays the journal in reverse. migrate and restore print nothing.\n"
@@ -71,6 +72,9 @@ static const struct gpuh_tool tool = {
                 "As CloudStack's agent hook (agent.hooks.libvirt_vm_on_start.shell_script and\n"
                 "..._on_stop...) it gets onStart or onStop and VMNAME; onStop releases a domain that no\n"
                 "longer runs. reconcile releases every domain that no longer runs, for boot and cron.\n"
+                "\n"
+                "An unusable configuration file never blocks a domain without GPUs: the defaults are used\n"
+                "and only a GPU domain's prepare, a release of what a domain holds and reconcile fail.\n"
                 "The contract is docs/state-change.md.",
         .options = options,
         .n_options = ARRAY_SIZE(options),
@@ -153,7 +157,7 @@ int main(int argc, char **argv)
         struct args a = { .min_age = -1 };
         struct gpuh_cli_common c = { 0 };
         _cleanup_free_ char **xml_dirs = NULL;
-        _cleanup_free_ char *in = NULL, *err = NULL;
+        _cleanup_free_ char *in = NULL, *err = NULL, *cfg_err = NULL;
         _cleanup_(gpuh_config_freep) struct gpuh_config *cfg = NULL;
         json_object *plan = NULL;
         const char *cfg_path, *vm = NULL;
@@ -161,20 +165,32 @@ int main(int argc, char **argv)
         size_t len = 0;
         bool libvirt_form = false;
         char **pos;
-        int r, first, n_pos;
+        int r, first, n_pos, vm_at;
 
-        /* options end at the first positional argument ("+"), so a domain named like an option
-         * or an EXTRA of "-" reaches us intact */
-        r = gpuh_cli_parse(&tool, argc, argv, true, &c, own_option, &a, &first);
+        /* libvirt's VMNAME OP SUBOP EXTRA: VMNAME is whatever stands before the last three (a
+         * domain may be named "--help" or "-v"), options only before it. Otherwise options end
+         * at the first positional argument ("+"). */
+        vm_at = gpuh_cli_libvirt_vmname(argc, argv);
+        r = gpuh_cli_parse(&tool, vm_at > 0 ? vm_at : argc, argv, true, &c, own_option, &a, &first);
         xml_dirs = c.xml_dirs;
         if (r >= 0)
                 return r;
+        if (vm_at > 0 && first != vm_at)
+                return gpuh_cli_usage_error(PROG, "unexpected argument '%s' before VMNAME '%s'", argv[first],
+                                            argv[vm_at]);
         pos = argv + first;
         n_pos = argc - first;
         gpuh_log_setup(PROG, c.verbose ? GPUH_LOG_STDERR : GPUH_LOG_SYSLOG, c.verbose ? LOG_DEBUG : LOG_INFO);
 
+        /* A broken configuration never blocks a domain without GPUs: the defaults go on, and
+         * only what needs the configuration (a GPU domain's prepare, a release of what a
+         * domain holds, reconcile) fails, with cfg_err (docs/state-change.md). */
         cfg_path = gpuh_cli_config_path(&c);
-        r = gpuh_config_load(cfg_path, cfg_path != NULL, &cfg, &err);
+        r = gpuh_config_load_or_default(cfg_path, cfg_path != NULL, &cfg, &cfg_err);
+        if (r < 0)
+                return log_oom();
+        if (cfg_err)
+                gpuh_log(LOG_WARNING, "%s (the defaults are used; GPU domains are refused until it is fixed)", cfg_err);
 
         /* which call is it? */
         if (n_pos == 4) {
@@ -216,7 +232,8 @@ int main(int argc, char **argv)
         if (call == CALL_RECONNECT) {
                 /* a failure here would make libvirt kill the running guest: never fail */
                 if (r == 0 && (r = gpuh_sc_started(&(struct gpuh_sc_opts) { .cfg = cfg, .state_dir = c.state_dir,
-                                                                               .sysfs_root = c.sysfs_root }, vm, &err)) < 0)
+                                                                               .sysfs_root = c.sysfs_root,
+                                                                               .config_error = cfg_err }, vm, &err)) < 0)
                         gpuh_log(LOG_WARNING, "%s: reconnect: %s", vm, err ? err : strerror(-r));
                 return EXIT_SUCCESS;
         }
@@ -224,7 +241,7 @@ int main(int argc, char **argv)
                 struct gpuh_sc_opts o = {
                         .cfg = cfg, .sysfs_root = c.sysfs_root, .state_dir = c.state_dir, .dev_dir = a.dev_dir,
                         .proc_root = a.proc_root, .dry_run = a.dry_run, .connect = c.connect, .no_libvirt = c.no_libvirt,
-                        .xml_dirs = c.xml_dirs, .min_age_s = a.min_age,
+                        .xml_dirs = c.xml_dirs, .min_age_s = a.min_age, .config_error = cfg_err,
                 };
 
                 switch (call) {

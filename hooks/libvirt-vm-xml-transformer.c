@@ -168,7 +168,7 @@ int main(int argc, char **argv)
         struct args a = { 0 };
         struct gpuh_cli_common c = { 0 };
         _cleanup_free_ char **xml_dirs = NULL;
-        _cleanup_free_ char *in = NULL, *out = NULL, *err = NULL;
+        _cleanup_free_ char *in = NULL, *out = NULL, *err = NULL, *cfg_err = NULL;
         _cleanup_(gpuh_config_freep) struct gpuh_config *cfg = NULL;
         json_object *plan = NULL;
         const char *cfg_path;
@@ -181,15 +181,20 @@ int main(int argc, char **argv)
                 return r;
         gpuh_log_setup(PROG, c.verbose ? GPUH_LOG_STDERR : GPUH_LOG_SYSLOG, c.verbose ? LOG_DEBUG : LOG_WARNING);
 
+        /* A broken configuration never blocks a domain without GPUs: the defaults go on, and a
+         * GPU domain is refused with cfg_err (docs/transformer.md). */
         cfg_path = gpuh_cli_config_path(&c);
-        r = gpuh_config_load(cfg_path, cfg_path != NULL, &cfg, &err);
-        if (r == 0)
-                r = read_input(&a, &in, &len, &err);
+        r = gpuh_config_load_or_default(cfg_path, cfg_path != NULL, &cfg, &cfg_err);
+        if (r < 0)
+                return log_oom();
+        if (cfg_err)
+                gpuh_log(LOG_WARNING, "%s (the defaults are used; GPU domains are refused until it is fixed)", cfg_err);
+        r = read_input(&a, &in, &len, &err);
         if (r == 0) {
                 struct gpuh_transform_opts o = {
                         .host = { .sysfs_root = c.sysfs_root, .connect = c.connect, .no_libvirt = c.no_libvirt,
                                   .xml_dirs = c.xml_dirs, .cfg = cfg },
-                        .state_dir = c.state_dir, .explain = a.explain,
+                        .state_dir = c.state_dir, .explain = a.explain, .config_error = cfg_err,
                 };
                 r = gpuh_transform(&o, in, len, &out, &out_len, a.explain ? &plan : NULL, &err);
         }

@@ -328,16 +328,44 @@ def case_cli():
     rc, out, err = run(["--sysfs-root", empty])
     check(rc == 1 and out == b"" and b"not a sysfs tree" in err, "a directory that is not sysfs: exit 1")
     os.rmdir(empty)
-    rc, out, err = run(["--config", "/nonexistent/gpuhooks.json"])
-    check(rc == 2 and out == b"" and b"/nonexistent/gpuhooks.json" in err, "missing named config: exit 2")
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        f.write('{"discovery": {"passthrough_bootvga": true}}')
-    rc, out, err = run(["--config", f.name])
-    check(rc == 2 and out == b"" and b"passthrough_bootvga" in err and err.count(b"\n") == 1,
-          "config with an unknown key: exit 2, one line naming the key")
-    rc, out, err = run([], env={"GPUHOOKS_CONFIG": f.name})
-    check(rc == 2 and b"passthrough_bootvga" in err, "GPUHOOKS_CONFIG is read")
-    os.unlink(f.name)
+    # A broken configuration (issue 8, item 2): the inventory from the defaults, exit 0, nothing
+    # on stderr, the error as the document's first warning; --check fails on it.
+    tmp = tempfile.mkdtemp(prefix="gpuh-cfg-")
+    hargs = host_args("hpe-dl380g9-a2-vgpu", ["--no-libvirt", "--domain-xml-dir", tmp])
+    good = os.path.join(tmp, "good.json")
+    with open(good, "w") as f:
+        f.write("{}")
+    rc, ref, err = run(hargs + ["--config", good])
+    ref = json.loads(ref)
+    broken = [("an unknown key", '{"discovery": {"passthrough_bootvga": true}}', "discovery.passthrough_bootvga"),
+              ("a bad value", '{"libvirt": {"timeout_ms": 0}}', "libvirt.timeout_ms"),
+              ("no JSON", '{"discovery": ', "not valid JSON"),
+              ("a missing named file", None, "No such file")]
+    for what, text, needle in broken:
+        path = os.path.join(tmp, "bad.json" if text is not None else "absent.json")
+        if text is not None:
+            with open(path, "w") as f:
+                f.write(text)
+        rc, out, err = run(hargs + ["--config", path])
+        doc = valid_inventory(out, "config with " + what) if rc == 0 else None
+        warns = doc["gpuhooks"]["warnings"] if doc else []
+        check(rc == 0 and err == b"" and warns and path in warns[0] and needle in warns[0],
+              "config with %s: exit 0, nothing on stderr, the first warning names the file and the problem (%s)"
+              % (what, warns[:1]))
+        check(doc is not None and dict(doc, gpuhooks=None) == dict(ref, gpuhooks=None) and
+              warns[1:] == ref["gpuhooks"]["warnings"],
+              "config with %s: the same inventory as with the defaults" % what)
+        rc, out, err = run(hargs, env={"GPUHOOKS_CONFIG": path})
+        check(rc == 0 and path.encode() in out, "config with %s: GPUHOOKS_CONFIG is read" % what)
+        rc, out, err = run(hargs + ["--config", path, "--check", "--root", tmp])
+        lines = [l.split(None, 3) for l in out.decode().splitlines()[:-1]]
+        cfg = [l for l in lines if l[1] == "config"]
+        check(rc == 1 and len(cfg) == 1 and cfg[0][0] == "fail" and path in cfg[0][3] and needle in cfg[0][3],
+              "config with %s: --check reports it as a failing finding (%s)" % (what, cfg))
+    rc, out, err = run(hargs + ["--config", good, "--check", "--root", tmp])
+    cfg = [l.split(None, 3) for l in out.decode().splitlines()[:-1] if l.split()[1] == "config"]
+    check(len(cfg) == 1 and cfg[0][0] == "ok", "a usable config: --check says so (%s)" % cfg)
+    shutil.rmtree(tmp, ignore_errors=True)
     rc, out, err = run(["--help"])
     text = out.decode()
     check(rc == 0 and err == b"" and all(o in text for o in

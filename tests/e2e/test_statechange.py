@@ -1129,6 +1129,134 @@ def case_lifecycle():
               "a VM whose transform was skipped is refused at prepare, nothing changed", r.why())
 
 
+def transform_plain(tmp, state, xml, cfg):
+    """The transformer on the protocol case's plain fixture tree: reserves, writes nothing else."""
+    empty = os.path.join(tmp, "no-domains")
+    os.makedirs(empty, exist_ok=True)
+    p = subprocess.run([ARGS.transformer, "--config", cfg, "--no-libvirt", "--domain-xml-dir", empty, "-"],
+                       input=xml, capture_output=True, text=True, timeout=60,
+                       env=clean_env({"GPUHOOKS_SYSFS_ROOT": os.path.join(ARGS.hosts, "dgx2-v100-nvswitch", "sys"),
+                                      "GPUHOOKS_STATE_DIR": state}))
+    if p.returncode != 0:
+        raise RuntimeError("transformer failed: " + p.stderr)
+    return p.stdout
+
+
+def reservation_state(state, name):
+    try:
+        with open(os.path.join(state, "reservations", name + ".json")) as f:
+            return json.load(f)["state"]
+    except OSError:
+        return None
+
+
+def broken_config(run, tmp, state, plain, asks):
+    """A broken configuration never blocks a domain that asks for no GPU (issue 8, item 2); a GPU
+    domain fails closed with one line naming the file and the key; what a domain holds is kept."""
+    good = os.path.join(tmp, "gpuhooks.json")
+    cases = [("an unknown key", {"transformer": {"allow_mixd": True}}, "transformer.allow_mixd"),
+             ("a bad value", {"state_change": {"write_timeout_ms": 5}}, "state_change.write_timeout_ms")]
+    for what, doc, key in cases:
+        bad = os.path.join(tmp, "broken.json")
+        with open(bad, "w") as f:
+            json.dump(doc, f)
+        env = {"GPUHOOKS_CONFIG": bad}
+        for args in (["i-2-6-VM", "prepare", "begin", "-"], ["i-2-6-VM", "started", "begin", "-"],
+                     ["i-2-6-VM", "release", "end", "-"], ["i-2-6-VM", "reconnect", "begin", "-"],
+                     ["onStart", "i-2-6-VM"], ["onStop", "i-2-6-VM"]):
+            r = run(args, stdin=plain if len(args) == 4 else "", env=env)
+            check(r.rc == 0 and r.out == "" and r.err == "",
+                  "config with %s: %s of a domain without GPUs: exit 0, silent"
+                  % (what, " ".join(args[1:3]) if len(args) == 4 else args[0]), r.why())
+        r = run(["i-2-6-VM", "prepare", "begin", "-"], stdin=asks, env=env)
+        check(r.rc == 1 and r.one_line() and bad in r.err and key in r.err,
+              "config with %s: prepare of a domain asking for GPUs: exit 1, one line naming the file and the key"
+              % what, r.why())
+        # the rules, valid on their own, still make a domain a GPU domain
+        with open(bad, "w") as f:
+            json.dump(dict(doc, transformer=dict(doc.get("transformer", {}), rules=[
+                {"match": {"name": "i-2-*"}, "requests": [{"mode": "passthrough"}]}])), f)
+        r = run(["i-2-6-VM", "prepare", "begin", "-"], stdin=plain, env=env)
+        check(r.rc == 1 and r.one_line() and key in r.err and "transformer.rules" in r.err,
+              "config with %s beside a rule matching the domain: its prepare fails closed" % what, r.why())
+        with open(bad, "w") as f:
+            json.dump(doc, f)
+
+        # a domain with state: started goes on, release/onStop/reconcile keep it
+        name = "i-9-1-VM"
+        xml = transform_plain(tmp, state, domain_xml("25-dumpxml-request-numa-require-v100.xml", name=name), good)
+        check(reservation_state(state, name) == "reserved", "config with %s: %s reserved by the transformer"
+              % (what, name))
+        r = run([name, "started", "begin", "-"], stdin=xml, env=env)
+        check(r.rc == 0 and r.err == "" and reservation_state(state, name) == "running",
+              "config with %s: started of a domain with a reservation goes on with defaults" % what, r.why())
+        r = run([name, "reconnect", "begin", "-"], stdin=xml, env=env)
+        check(r.rc == 0, "config with %s: reconnect of it never fails" % what, r.why())
+        for label, args, stdin in (("release end", [name, "release", "end", "-"], xml),
+                                   ("onStop", ["onStop", name], ""),
+                                   ("reconcile", ["--no-libvirt", "--domain-xml-dir", tmp, "--min-age", "0",
+                                                  "reconcile"], "")):
+            r = run(args, stdin=stdin, env=env)
+            check(r.rc == 1 and r.one_line() and bad in r.err and key in r.err and
+                  reservation_state(state, name) == "running",
+                  "config with %s: %s with a domain's state: exit 1, one line naming the file and the key, the "
+                  "state kept" % (what, label), r.why())
+        r = run([name, "release", "end", "-"], stdin=xml)
+        check(r.rc == 0 and r.err == "" and reservation_state(state, name) is None,
+              "... and with the configuration fixed, release frees it", r.why())
+
+
+def broken_rule(run, tmp, plain):
+    """A rule whose requests are broken still says which domains want GPUs: they are refused."""
+    bad = os.path.join(tmp, "broken-rule.json")
+    with open(bad, "w") as f:
+        json.dump({"transformer": {"rules": [{"match": {"name": "i-2-*"}, "requests": [{"mode": "mdev"}]}]}}, f)
+    r = run(["i-2-6-VM", "prepare", "begin", "-"], stdin=plain, env={"GPUHOOKS_CONFIG": bad})
+    check(r.rc == 1 and r.one_line() and bad in r.err and "profile" in r.err,
+          "a rule with broken requests matching the domain: its prepare fails closed, naming the problem", r.why())
+    other = set_domain(plain, "i-3-7-VM", "00000000-0000-4000-8000-0000000037ab")
+    r = run(["i-3-7-VM", "prepare", "begin", "-"], stdin=other, env={"GPUHOOKS_CONFIG": bad})
+    check(r.rc == 0 and r.err == "", "... a domain it does not match passes", r.why())
+
+
+def weird_names(run, tmp, state, plain):
+    """libvirt's VMNAME is whatever stands before OP SUBOP EXTRA, even '--help' or '-v' (issue 8, item 8)."""
+    good = os.path.join(tmp, "gpuhooks.json")
+    for name in ("--help", "-v", "--version", "--config=x"):
+        xml = set_domain(plain, name, "00000000-0000-4000-8000-00000000abcd")
+        for op, sub in (("prepare", "begin"), ("started", "begin"), ("release", "end"), ("migrate", "begin")):
+            r = run([name, op, sub, "-"], stdin=xml)
+            check(r.rc == 0 and r.out == "" and r.err == "",
+                  "a domain without GPUs named '%s': %s %s: exit 0, nothing printed" % (name, op, sub), r.why())
+        # with state: the hook acts on that domain; options before its name are options
+        other = os.path.join(tmp, "other-state")
+        gpu = transform_plain(tmp, other, domain_xml("25-dumpxml-request-numa-require-v100.xml", name=name), good)
+        r = run(["--state-dir", other, name, "started", "begin", "-"], stdin=gpu)
+        check(r.rc == 0 and r.out == "" and reservation_state(other, name) == "running",
+              "a GPU domain named '%s' (--state-dir before it): started marks its reservation running" % name,
+              r.why())
+        r = run(["--state-dir", other, name, "release", "end", "-"], stdin=gpu)
+        check(r.rc == 0 and r.out == "" and reservation_state(other, name) is None,
+              "a GPU domain named '%s': release frees its reservation" % name, r.why())
+    # '--config=/x': not an option either; libvirt allows no '/' in a name, nor do we
+    r = run(["--config=/x", "prepare", "begin", "-"], stdin=plain)
+    check(r.rc == 0 and r.out == "" and r.err == "", "VMNAME '--config=/x' is not read as --config: prepare of a "
+          "domain without GPUs exits 0, nothing printed", r.why())
+    rule = os.path.join(tmp, "rule-x.json")
+    with open(rule, "w") as f:
+        json.dump({"transformer": {"rules": [{"match": {"name": "i-2-*"}, "requests": [{"mode": "passthrough"}]}]}}, f)
+    r = run(["--config=/x", "prepare", "begin", "-"], stdin=plain, env={"GPUHOOKS_CONFIG": rule})
+    check(r.rc == 1 and "transformer did not run" in r.err and "/x" not in r.err,
+          "... the configuration used is GPUHOOKS_CONFIG's (its rule refuses the domain), not '/x'", r.why())
+    r = run(["--config=/x", "started", "begin", "-"], stdin=plain)
+    check(r.rc == 1 and r.one_line() and "'--config=/x' is not a usable domain name" in r.err,
+          "... started refuses it as a domain name with '/'", r.why())
+    r = run(["-v", "--bogus", "x", "prepare", "begin", "-"], stdin=plain)
+    check(r.rc == 2 and r.one_line() and "--bogus" in r.err, "an unknown option before VMNAME: exit 2", r.why())
+    r = run(["a", "b", "prepare", "begin", "-"], stdin=plain)
+    check(r.rc == 2 and r.one_line(), "a stray argument before VMNAME: exit 2", r.why())
+
+
 def case_protocol():
     """The qemu hook's and the agent's calling conventions, on a plain fixture tree (no
     writes happen, so no FUSE is needed)."""
@@ -1183,9 +1311,9 @@ def case_protocol():
             f.write('{"state_change": {"write_timeout_ms": 5}}')
         r = run(["i-2-6-VM", "reconnect", "begin", "-"], stdin=plain, env={"GPUHOOKS_CONFIG": bad})
         check(r.rc == 0, "reconnect never fails (libvirt would kill the guest), even with a broken config", r.why())
-        r = run(["i-2-6-VM", "prepare", "begin", "-"], stdin=plain, env={"GPUHOOKS_CONFIG": bad})
-        check(r.rc == 1 and r.one_line() and "write_timeout_ms" in r.err, "prepare with a broken config: exit 1",
-              r.why())
+        broken_config(run, tmp, state, plain, asks)
+        broken_rule(run, tmp, plain)
+        weird_names(run, tmp, state, plain)
         for args in (["i-2-6-VM", "prepare", "begin"], ["onStart"], ["a", "b", "c", "d", "e"], ["--bogus", "reconcile"],
                      ["frobnicate", "i-2-6-VM"]):
             r = run(args)

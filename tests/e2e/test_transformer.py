@@ -1213,6 +1213,52 @@ def case_cli():
     check(r.rc == 1 and r.out == b"" and b"allow_mixd" in r.err, "GPUHOOKS_CONFIG is read (CloudStack form)",
           r.why())
 
+    # A broken configuration never blocks a domain that asks for no GPU (issue 8, item 2): it
+    # passes byte for byte; a GPU domain fails closed with one line naming the file and the key.
+    def hostdev(addr=None, uuid=None):
+        if uuid:
+            return ("\n    <hostdev mode='subsystem' type='mdev' managed='no' model='vfio-pci'>"
+                    "<source><address uuid='%s'/></source></hostdev>" % uuid)
+        d, rest = addr.split(":", 1)
+        b, sf = rest.split(":")
+        sl, fn = sf.split(".")
+        return ("\n    <hostdev mode='subsystem' type='pci' managed='yes'><driver name='vfio'/><source>"
+                "<address domain='0x%s' bus='0x%s' slot='0x%s' function='0x%s'/></source></hostdev>" % (d, b, sl, fn))
+    with open(os.path.join(ARGS.src, "fixtures", "domains", "03-dumpxml-i-2-6-VM-cs4.22dev.xml"), "rb") as f:
+        plain = f.read()
+    ilo = make_domain("i-4-2-VM", "0c0d3f2e-5b7a-4f1e-8a90-6f1d2c3b4c02", [], extra_devices=hostdev("0000:01:00.0"))
+    cs_gpu = make_domain("i-4-3-VM", "0c0d3f2e-5b7a-4f1e-8a90-6f1d2c3b4c03", [], extra_devices=hostdev("0000:08:00.0"))
+    cs_mdev = make_domain("i-4-4-VM", "0c0d3f2e-5b7a-4f1e-8a90-6f1d2c3b4c04", [],
+                          extra_devices=hostdev(uuid="f715f63c-0d00-4007-9c5a-b07b0c6c05de"))
+    rule_cfg = {"transformer": {"rules": [{"match": {"name": "i-2-*"}, "requests": [{"mode": "passthrough"}]}]}}
+    broken = [("an unknown key", '{"transformer": {"allow_mixd": true}}', "transformer.allow_mixd"),
+              ("a bad value", '{"state_change": {"write_timeout_ms": 5}}', "state_change.write_timeout_ms")]
+    for what, text, key in broken:
+        bad_cfg = write_tmp(text, suffix=".json")
+        sb = mktemp("gpuh-state-")
+        for label, doc in (("a domain without GPUs", plain), ("a domain with a non-GPU hostdev (the iLO)", ilo)):
+            r = run(h.args(sb, bad_cfg) + [write_tmp(doc)])
+            check(r.rc == 0 and r.out == doc and r.err == b"" and only_lock(sb),
+                  "config with %s: %s passes unchanged, exit 0, silent" % (what, label), r.why())
+            r = run(["transform", doc.decode()], env=h.env(sb, bad_cfg))
+            check(r.rc == 0 and r.out == doc and r.err == b"",
+                  "config with %s: %s passes unchanged in the CloudStack form" % (what, label), r.why())
+        for label, doc in (("a request element", data), ("CloudStack's GPU hostdev", cs_gpu),
+                           ("CloudStack's mdev hostdev", cs_mdev)):
+            r = run(h.args(sb, bad_cfg) + [write_tmp(doc)])
+            check(r.rc == 1 and r.out == b"" and r.one_line() and bad_cfg.encode() in r.err and key.encode() in r.err
+                  and only_lock(sb), "config with %s: a domain with %s fails closed, one line naming the file and "
+                  "the key, nothing reserved" % (what, label), r.why())
+        # the configuration's rules, valid on their own, still say which domains want GPUs
+        with open(bad_cfg, "w") as f:
+            doc = json.loads(text)
+            doc.setdefault("transformer", {}).update(rule_cfg["transformer"])
+            json.dump(doc, f)
+        r = run(h.args(sb, bad_cfg) + [write_tmp(plain)])
+        check(r.rc == 1 and r.out == b"" and r.one_line() and key.encode() in r.err and b"transformer.rules" in r.err
+              and only_lock(sb), "config with %s beside a valid rule matching the domain: fails closed" % what,
+              r.why())
+
     # The CloudStack form: any METHOD, white space before the document; no stdin is read.
     s1, s2, s3, s4 = (mktemp("gpuh-state-") for _ in range(4))
     r1 = run(h.args(s1, cfg) + [path])

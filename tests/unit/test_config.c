@@ -145,6 +145,177 @@ static void test_rejects(void **state)
         }
 }
 
+static int load_lenient(const char *text, struct gpuh_config **c, char **err)
+{
+        char path[PATH_MAX];
+
+        tu_write(tu_dir, "l.json", text);
+        snprintf(path, sizeof(path), "%s/l.json", tu_dir);
+        return gpuh_config_load_or_default(path, true, c, err);
+}
+
+/* A file that loads gives the same as gpuh_config_load() and no error. */
+static void test_lenient_good(void **state)
+{
+        struct gpuh_config *c = NULL;
+        char path[PATH_MAX], *err = NULL;
+
+        assert_int_equal(load_lenient("{\"state_change\": {\"write_timeout_ms\": 100}}", &c, &err), 0);
+        assert_null(err);
+        assert_int_equal(c->write_timeout_ms, 100);
+        gpuh_config_free(c);
+
+        /* the default path may be absent */
+        snprintf(path, sizeof(path), "%s/absent.json", tu_dir);
+        c = NULL;
+        assert_int_equal(gpuh_config_load_or_default(path, false, &c, &err), 0);
+        assert_null(err);
+        assert_int_equal(c->write_timeout_ms, 10000);
+        gpuh_config_free(c);
+}
+
+/* Broken files: the defaults, the strict loader's line (file and key), and the rules whose
+ * match is valid. */
+static void test_lenient_broken(void **state)
+{
+        static const char rule[] = "\"transformer\": {\"rules\": [{\"match\": {\"name\": \"i-2-*\"},"
+                                   " \"requests\": [{\"mode\": \"passthrough\"}]}]";
+        static const struct { const char *text, *needle; size_t n_rules; } cases[] = {
+                /* an unknown key: elsewhere, and next to the rules */
+                { "{\"discovry\": {}, @}}", "unknown key 'discovry'", 1 },
+                { "{@, \"allow_mixd\": true}}", "unknown key 'transformer.allow_mixd'", 1 },
+                /* a bad value; valid settings beside it are not used either */
+                { "{\"state_change\": {\"write_timeout_ms\": 5, \"lock_timeout_ms\": 100}, @}}",
+                  "'state_change.write_timeout_ms' must be an integer from 100 to 600000", 1 },
+                { "{\"libvirt\": {\"timeout_ms\": 250, \"uri\": 5}, @}}", "'libvirt.uri'", 1 },
+                /* the only rule's match broken: none */
+                { "{\"transformer\": {\"rules\": [{\"match\": {}, \"requests\": []}]}}", "rules[0].match", 0 },
+                /* not JSON: nothing can be trusted */
+                { "{@,\n  \"x\": }}", "not valid JSON", 0 },
+        };
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                struct gpuh_config *c = NULL;
+                char text[1024], *err = NULL;
+
+                const char *at = strchr(cases[i].text, '@');
+
+                /* '@' stands for the valid rules */
+                if (at)
+                        snprintf(text, sizeof(text), "%.*s%s%s", (int) (at - cases[i].text), cases[i].text, rule, at + 1);
+                else
+                        snprintf(text, sizeof(text), "%s", cases[i].text);
+                assert_int_equal(load_lenient(text, &c, &err), 0);
+                assert_non_null(c);
+                if (!err || !strstr(err, cases[i].needle) || !strstr(err, "l.json"))
+                        fail_msg("'%s': message '%s' lacks '%s' or the file", text, err ? err : "(none)", cases[i].needle);
+                assert_null(strchr(err, '\n'));
+                /* the defaults */
+                assert_int_equal(c->write_timeout_ms, 10000);
+                assert_int_equal(c->lock_timeout_ms, 10000);
+                assert_int_equal(c->libvirt_timeout_ms, 10000);
+                assert_null(c->libvirt_uri);
+                assert_false(c->allow_mixed);
+                if (c->n_rules != cases[i].n_rules)
+                        fail_msg("'%s': %zu rules, expected %zu", text, c->n_rules, cases[i].n_rules);
+                if (c->n_rules) {
+                        assert_string_equal(c->rules[0].match.name, "i-2-*");
+                        assert_int_equal(c->rules[0].n_requests, 1);
+                }
+                gpuh_config_free(c);
+                free(err);
+        }
+}
+
+/* Rules in a broken file: each one whose match is valid is kept (its requests only when valid),
+ * so that a domain it matches is still known to want GPUs. */
+static void test_lenient_rules(void **state)
+{
+        struct gpuh_config *c = NULL;
+        char *err = NULL;
+
+        assert_int_equal(load_lenient("{\"transformer\": {\"rules\": ["
+                                      "{\"match\": {\"nmae\": \"x\"}, \"requests\": [{\"mode\": \"passthrough\"}]},"
+                                      "{\"match\": {\"name\": \"a-*\"}, \"requests\": [{\"mode\": \"mdev\"}]},"
+                                      "{\"match\": {\"service_offering\": \"GPU-*\"}, \"requests\": [{\"mode\": \"passthrough\"}]},"
+                                      "{\"requests\": [{\"mode\": \"passthrough\"}]}, 5]}}", &c, &err), 0);
+        assert_non_null(strstr(err, "rules[0].match.nmae"));
+        assert_int_equal(c->n_rules, 2);
+        assert_string_equal(c->rules[0].match.name, "a-*");
+        assert_int_equal(c->rules[0].n_requests, 0);            /* mdev without a profile */
+        assert_null(c->rules[0].requests);
+        assert_string_equal(c->rules[1].match.service_offering, "GPU-*");
+        assert_int_equal(c->rules[1].n_requests, 1);
+        gpuh_config_free(c);
+        free(err);
+}
+
+/* The agent's renamed methods survive a broken file when they are valid themselves. */
+static void test_lenient_methods(void **state)
+{
+        struct gpuh_config *c = NULL;
+        char *err = NULL;
+
+        assert_int_equal(load_lenient("{\"state_change\": {\"on_start_method\": \"vmStarted\", \"on_stop_method\":"
+                                      " \"vmStopped\", \"keep_vfio\": [\"x\"]}}", &c, &err), 0);
+        assert_non_null(strstr(err, "keep_vfio[0]"));
+        assert_string_equal(c->on_start_method, "vmStarted");
+        assert_string_equal(c->on_stop_method, "vmStopped");
+        assert_int_equal(c->n_keep_vfio, 0);
+        gpuh_config_free(c);
+        free(err);
+
+        c = NULL;
+        assert_int_equal(load_lenient("{\"state_change\": {\"on_start_method\": \"same\", \"on_stop_method\": \"same\"}}",
+                                      &c, &err), 0);
+        assert_non_null(strstr(err, "must differ"));
+        assert_string_equal(c->on_start_method, "onStart");
+        assert_string_equal(c->on_stop_method, "onStop");
+        gpuh_config_free(c);
+        free(err);
+}
+
+/* Missing and unreadable named files: defaults and a line naming the file. */
+static void test_lenient_missing(void **state)
+{
+        struct gpuh_config *c = NULL;
+        char path[PATH_MAX], *err = NULL;
+
+        snprintf(path, sizeof(path), "%s/absent.json", tu_dir);
+        assert_int_equal(gpuh_config_load_or_default(path, true, &c, &err), 0);
+        assert_non_null(c);
+        assert_non_null(strstr(err, "absent.json"));
+        assert_int_equal(c->reservation_ttl_s, 600);
+        gpuh_config_free(c);
+        free(err);
+
+        c = NULL;
+        assert_int_equal(gpuh_config_load_or_default(tu_dir, true, &c, &err), 0);
+        assert_non_null(strstr(err, "not a regular file"));
+        gpuh_config_free(c);
+        free(err);
+}
+
+/* A JSON syntax error says where. */
+static void test_syntax_position(void **state)
+{
+        struct gpuh_config *c = NULL;
+        char *err = NULL;
+
+        assert_int_equal(load_text("{\n  \"discovery\": {},\n  \"libvirt\": ]\n}", &c, &err), -EBADMSG);
+        if (!strstr(err, "line 3, column 14"))
+                fail_msg("'%s' lacks the position", err);
+        free(err);
+        assert_int_equal(load_text("{}\n\n  {}", &c, &err), -EBADMSG);
+        if (!strstr(err, "line 3, column 3"))
+                fail_msg("'%s' lacks the position of the second value", err);
+        free(err);
+        assert_int_equal(load_text("{\"a\":", &c, &err), -EBADMSG);
+        if (!strstr(err, "incomplete document"))
+                fail_msg("'%s' does not say the document is incomplete", err);
+        free(err);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -152,6 +323,12 @@ int main(void)
                 cmocka_unit_test(test_full),
                 cmocka_unit_test(test_state_change),
                 cmocka_unit_test(test_rejects),
+                cmocka_unit_test(test_lenient_good),
+                cmocka_unit_test(test_lenient_broken),
+                cmocka_unit_test(test_lenient_rules),
+                cmocka_unit_test(test_lenient_methods),
+                cmocka_unit_test(test_lenient_missing),
+                cmocka_unit_test(test_syntax_position),
         };
         return cmocka_run_group_tests_name("config", tests, tu_group_setup, tu_group_teardown);
 }
