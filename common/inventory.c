@@ -520,6 +520,21 @@ int gpuh_inventory_scan(int root_fd, const struct gpuh_config *cfg, unsigned max
         return 0;
 }
 
+const char *gpuh_inventory_vgpu_type_name(const struct gpuh_inventory *inv, unsigned id)
+{
+        for (size_t g = 0; g < inv->n_gpus; g++)
+                for (size_t v = 0; v < inv->gpus[g].n_vfs; v++) {
+                        const struct gpuh_vf *vf = &inv->gpus[g].vfs[v];
+                        const char *n = gpuh_vgpu_type_name(vf->vendor_vgpu.creatable, vf->vendor_vgpu.n_creatable, id);
+
+                        if (n)
+                                return n;
+                        if (vf->current_type_name && vf->vendor_vgpu.current_type == id)
+                                return vf->current_type_name;
+                }
+        return NULL;
+}
+
 int gpuh_inventory_name(struct gpuh_inventory *inv, struct gpuh_pci_names *names)
 {
         char buf[128];

@@ -136,6 +136,16 @@ int gpuh_inventory_scan(int root_fd, const struct gpuh_config *cfg, unsigned max
  */
 int gpuh_inventory_name(struct gpuh_inventory *inv, struct gpuh_pci_names *names);
 
+/**
+ * gpuh_inventory_vgpu_type_name:
+ * @inv: an inventory
+ * @id: an NVIDIA vendor vGPU type id
+ *
+ * Returns: its name as any VF's creatable_vgpu_types lists it, or as a VF with it set was
+ *          named; NULL when none does. Owned by @inv.
+ */
+const char *gpuh_inventory_vgpu_type_name(const struct gpuh_inventory *inv, unsigned id);
+
 /** gpuh_inventory_free: accepts NULL; returns NULL. */
 struct gpuh_inventory *gpuh_inventory_free(struct gpuh_inventory *inv);
 static inline void gpuh_inventory_freep(struct gpuh_inventory **i) { gpuh_inventory_free(*i); }
