@@ -87,6 +87,10 @@ struct gpuh_inventory {
         size_t n_mdevs;
         bool iommu;                     /* kernel/iommu_groups holds groups */
         struct gpuh_vm_usage *usage;    /* borrowed, set by the caller; may be NULL */
+        struct gpuh_vgpu_type *known_types;     /* vendor vGPU names from the cache
+                                                 * (gpuh_vgpu_names_update()); VFs' current_type_name
+                                                 * may point into it */
+        size_t n_known_types;
         struct gpuh_warnings warnings;
 };
 
