@@ -98,6 +98,7 @@ struct gpuh_inventory *gpuh_inventory_free(struct gpuh_inventory *inv)
                 gpu_clear(&inv->gpus[i]);
         free(inv->gpus);
         gpuh_mdevs_free(inv->mdevs, inv->n_mdevs);
+        gpuh_vgpu_types_free(inv->known_types, inv->n_known_types);
         gpuh_warnings_clear(&inv->warnings);
         free(inv);
         return NULL;
@@ -196,7 +197,8 @@ static int read_vfs(int root_fd, const struct groups *gs, struct gpuh_gpu *g)
                 vf->has_vendor_vgpu = r > 0;
         }
         /* A set type is named by the VF's own list, else by any sibling's (a VF's list may
-         * stop naming a type once it is in use). */
+         * stop naming a type once it is in use); other GPUs of the model are asked once all
+         * are read (name_set_types()). */
         for (size_t i = 0; i < g->n_vfs; i++) {
                 struct gpuh_vf *vf = &g->vfs[i];
                 unsigned id = vf->vendor_vgpu.current_type;
@@ -208,11 +210,42 @@ static int read_vfs(int root_fd, const struct groups *gs, struct gpuh_gpu *g)
                 for (size_t j = 0; !vf->current_type_name && j < g->n_vfs; j++)
                         vf->current_type_name = gpuh_vgpu_type_name(g->vfs[j].vendor_vgpu.creatable,
                                                                     g->vfs[j].vendor_vgpu.n_creatable, id);
-                if (!vf->current_type_name)
-                        gpuh_warn(w, "%s: vGPU type %u is set but no creatable list names it",
-                                  vf->dev->name, id);
         }
         return 0;
+}
+
+/*
+ * A full GPU lists nothing on any VF (in equal-size mode a GPU lists only types of the size
+ * in use, in mixed-size mode only what still fits), so a set type may be named by no list of
+ * its own GPU: another GPU of the same model (vendor:device) has the same types. What no list
+ * on the host names stays unnamed here (gpuh_vgpu_names_update() may know it).
+ */
+static void name_set_types(struct gpuh_inventory *inv)
+{
+        for (size_t i = 0; i < inv->n_gpus; i++) {
+                struct gpuh_gpu *g = &inv->gpus[i];
+
+                for (size_t v = 0; v < g->n_vfs; v++) {
+                        struct gpuh_vf *vf = &g->vfs[v];
+                        unsigned id = vf->vendor_vgpu.current_type;
+
+                        if (!vf->has_vendor_vgpu || id == 0 || vf->current_type_name)
+                                continue;
+                        for (size_t o = 0; o < inv->n_gpus && !vf->current_type_name; o++) {
+                                const struct gpuh_gpu *m = &inv->gpus[o];
+
+                                if (m == g || m->dev->vendor_id != g->dev->vendor_id ||
+                                    m->dev->device_id != g->dev->device_id)
+                                        continue;
+                                for (size_t j = 0; j < m->n_vfs && !vf->current_type_name; j++)
+                                        vf->current_type_name = gpuh_vgpu_type_name(m->vfs[j].vendor_vgpu.creatable,
+                                                                                    m->vfs[j].vendor_vgpu.n_creatable, id);
+                        }
+                        if (!vf->current_type_name)
+                                gpuh_warn(&g->warnings, "%s: vGPU type %u is set but no creatable list on this host names it",
+                                          vf->dev->name, id);
+                }
+        }
 }
 
 /* mdevs on the PF or its VFs, with their types. */
@@ -505,6 +538,7 @@ int gpuh_inventory_scan(int root_fd, const struct gpuh_config *cfg, unsigned max
         if (r < 0)
                 return r;
 
+        name_set_types(inv);
         for (size_t i = 0; i < inv->n_gpus; i++) {
                 struct gpuh_gpu *g = &inv->gpus[i];
 
@@ -518,6 +552,21 @@ int gpuh_inventory_scan(int root_fd, const struct gpuh_config *cfg, unsigned max
         }
         *ret = TAKE_PTR(inv);
         return 0;
+}
+
+const char *gpuh_inventory_vgpu_type_name(const struct gpuh_inventory *inv, unsigned id)
+{
+        for (size_t g = 0; g < inv->n_gpus; g++)
+                for (size_t v = 0; v < inv->gpus[g].n_vfs; v++) {
+                        const struct gpuh_vf *vf = &inv->gpus[g].vfs[v];
+                        const char *n = gpuh_vgpu_type_name(vf->vendor_vgpu.creatable, vf->vendor_vgpu.n_creatable, id);
+
+                        if (n)
+                                return n;
+                        if (vf->current_type_name && vf->vendor_vgpu.current_type == id)
+                                return vf->current_type_name;
+                }
+        return NULL;
 }
 
 int gpuh_inventory_name(struct gpuh_inventory *inv, struct gpuh_pci_names *names)

@@ -87,6 +87,10 @@ struct gpuh_inventory {
         size_t n_mdevs;
         bool iommu;                     /* kernel/iommu_groups holds groups */
         struct gpuh_vm_usage *usage;    /* borrowed, set by the caller; may be NULL */
+        struct gpuh_vgpu_type *known_types;     /* vendor vGPU names from the cache
+                                                 * (gpuh_vgpu_names_update()); VFs' current_type_name
+                                                 * may point into it */
+        size_t n_known_types;
         struct gpuh_warnings warnings;
 };
 
@@ -135,6 +139,16 @@ int gpuh_inventory_scan(int root_fd, const struct gpuh_config *cfg, unsigned max
  * Returns: 0; -ENOMEM.
  */
 int gpuh_inventory_name(struct gpuh_inventory *inv, struct gpuh_pci_names *names);
+
+/**
+ * gpuh_inventory_vgpu_type_name:
+ * @inv: an inventory
+ * @id: an NVIDIA vendor vGPU type id
+ *
+ * Returns: its name as any VF's creatable_vgpu_types lists it, or as a VF with it set was
+ *          named; NULL when none does. Owned by @inv.
+ */
+const char *gpuh_inventory_vgpu_type_name(const struct gpuh_inventory *inv, unsigned id);
 
 /** gpuh_inventory_free: accepts NULL; returns NULL. */
 struct gpuh_inventory *gpuh_inventory_free(struct gpuh_inventory *inv);

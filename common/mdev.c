@@ -125,8 +125,11 @@ void gpuh_vgpu_params_parse(const char *type_id, const char *description,
                                 high_gm = parse_mib(val);
                 }
         }
-        if (p.video_ram_mib < 0 && low_gm >= 0 && high_gm >= 0)
-                p.video_ram_mib = low_gm + high_gm;
+        /* Summed with a check: hostile sysfs numbers may each fit and their sum not. A sum
+         * past INT64_MAX MiB describes no GPU: it stays unknown. */
+        if (p.video_ram_mib < 0 && low_gm >= 0 && high_gm >= 0 &&
+            __builtin_add_overflow(low_gm, high_gm, &p.video_ram_mib))
+                p.video_ram_mib = -1;
 
         /* "i915-GVTg_V5_4", "GVTg_V4_2": sized for that many vGPUs per GPU. */
         if (p.max_instances < 0 && type_id && (gvt = strstr(type_id, "GVTg_V"))) {

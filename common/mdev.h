@@ -71,7 +71,8 @@ bool gpuh_mdev_type_name_ok(const char *s);
  *    video RAM is low + high graphics memory; max_instances comes from the type id suffix
  *    ("i915-GVTg_V5_4": the types are sized for 1, 2, 4 or 8 vGPUs, drivers/gpu/drm/i915/gvt/
  *    vgpu.c).
- * Unknown keys are ignored; a malformed value leaves its field at -1.
+ * Unknown keys are ignored; a malformed value leaves its field at -1, and so does a GVT-g sum
+ * past INT64_MAX MiB (hostile numbers, no GPU).
  */
 void gpuh_vgpu_params_parse(const char *type_id, const char *description,
                             struct gpuh_vgpu_params *ret);

@@ -11,15 +11,24 @@
 #include <json-c/json.h>
 #include <uuid/uuid.h>
 
+#include "capacity.h"
 #include "log.h"
 #include "select.h"
 #include "sysfs.h"
+
+/* A GPU whose framebuffer had no room for the request being answered, for its error line. */
+struct full_gpu {
+        const struct gpuh_gpu *gpu;
+        struct gpuh_fb_room room;
+};
 
 struct ctx {
         const struct gpuh_select_in *in;
         struct gpuh_alloc *plan;        /* chosen so far */
         size_t n_plan;
         size_t n_new_mdevs;             /* numbering of derived mdev UUIDs */
+        struct full_gpu full[4];        /* of the last candidates() */
+        size_t n_full;                  /* may exceed ARRAY_SIZE(full) */
 };
 
 /* ---- who holds what ---- */
@@ -122,50 +131,43 @@ static unsigned gpu_load(const struct ctx *c, const struct gpuh_gpu *g)
         return n;
 }
 
-/* Framebuffer (MiB) of mdev type @type_id on @parent, or @fallback when not known. */
-static int64_t type_fb(const struct gpuh_gpu *g, const struct gpuh_pci_addr *parent, const char *type_id, int64_t fallback)
+static struct gpuh_promised promised(const struct ctx *c)
 {
-        for (size_t v = 0; v < g->n_vfs; v++)
-                if (gpuh_pci_addr_cmp(&g->vfs[v].dev->addr, parent) == 0)
-                        for (size_t t = 0; t < g->vfs[v].n_types; t++)
-                                if (streq(g->vfs[v].types[t].type_id, type_id) && g->vfs[v].types[t].params.video_ram_mib > 0)
-                                        return g->vfs[v].types[t].params.video_ram_mib;
-        return fallback;
+        return (struct gpuh_promised) { .res = c->in->others, .n_res = c->in->n_others, .plan = c->plan,
+                                        .n_plan = c->n_plan };
 }
 
-/*
- * On SR-IOV GPUs whose VFs are the mdev parents (NVIDIA Ampere and later: one vGPU per VF), the
- * VFs share the GPU's framebuffer. Each free VF's available_instances says what fits now, not
- * once the vGPUs already promised are created: an A2 (16 GB) with three 4 GB vGPUs shows 1 on
- * each of its 13 free VFs but has room for one. The GPU's framebuffer is the type's
- * max_instance x framebuffer (its description); what is created or promised on its VFs is
- * subtracted. Unknown numbers: available_instances alone decides.
- */
-static bool gpu_fb_room(const struct ctx *c, const struct gpuh_gpu *g, const struct gpuh_mdev_type *t)
+/* Note GPU @g as out of framebuffer for the request being answered (once). */
+static void note_full(struct ctx *c, const struct gpuh_gpu *g, const struct gpuh_fb_room *room)
 {
-        int64_t fb = t->params.video_ram_mib, total, used = 0;
+        for (size_t i = 0; i < c->n_full && i < ARRAY_SIZE(c->full); i++)
+                if (c->full[i].gpu == g)
+                        return;
+        if (c->n_full < ARRAY_SIZE(c->full))
+                c->full[c->n_full] = (struct full_gpu) { g, *room };
+        c->n_full++;
+}
 
-        if (t->params.max_instances <= 0 || fb <= 0)
-                return true;
-        total = t->params.max_instances * fb;
-        for (size_t i = 0; i < g->n_vgpus; i++)
-                if (gpuh_pci_addr_cmp(&g->vgpus[i].mdev->parent, &g->dev->addr) != 0)
-                        used += g->vgpus[i].type && g->vgpus[i].type->params.video_ram_mib > 0
-                                ? g->vgpus[i].type->params.video_ram_mib : fb;
-        for (size_t i = 0; i < c->in->n_others; i++)
-                for (size_t k = 0; k < c->in->others[i].n_devices; k++) {
-                        const struct gpuh_alloc *a = &c->in->others[i].devices[k];
-                        if (a->kind == GPUH_ALLOC_MDEV && a->mdev_new && on_gpu(g, &a->parent) &&
-                            gpuh_pci_addr_cmp(&a->parent, &g->dev->addr) != 0)
-                                used += type_fb(g, &a->parent, a->mdev_type, fb);
-                }
-        for (size_t k = 0; k < c->n_plan; k++) {
-                const struct gpuh_alloc *a = &c->plan[k];
-                if (a->kind == GPUH_ALLOC_MDEV && a->mdev_new && on_gpu(g, &a->parent) &&
-                    gpuh_pci_addr_cmp(&a->parent, &g->dev->addr) != 0)
-                        used += type_fb(g, &a->parent, a->mdev_type, fb);
+/* "; framebuffer full on GPU 0000:26:00.0 (49152 of 49152 MiB in use or promised, it holds
+ * 1 x 49152 MiB), ..." for the error line, or "". */
+static const char *full_list(const struct ctx *c, char *buf, size_t size)
+{
+        size_t len = 0;
+
+        buf[0] = '\0';
+        for (size_t i = 0; i < c->n_full && i < ARRAY_SIZE(c->full) && len < size; i++) {
+                const struct gpuh_fb_room *r = &c->full[i].room;
+                char a[GPUH_PCI_ADDR_MAX];
+
+                len += (size_t) snprintf(buf + len, size - len,
+                                         "%s GPU %s (%lld of %lld MiB in use or promised, it holds %lld x %lld MiB)",
+                                         i ? "," : "; framebuffer full on", gpuh_pci_addr_format(&c->full[i].gpu->dev->addr, a),
+                                         (long long) r->used, (long long) r->total, (long long) r->max_instances,
+                                         (long long) r->need);
         }
-        return used + fb <= total;
+        if (c->n_full > ARRAY_SIZE(c->full) && len < size)
+                snprintf(buf + len, size - len, " and %zu more", c->n_full - ARRAY_SIZE(c->full));
+        return buf;
 }
 
 /* Anything on @g's VFs or mdevs held by anyone (then the whole GPU is not free). */
@@ -372,10 +374,13 @@ static int add_cand(struct cand **v, size_t *n, const struct cand *c)
 static int candidates(struct ctx *c, const struct gpuh_request *r, int ri, struct cand **ret, size_t *ret_n)
 {
         struct gpuh_inventory *inv = c->in->inv;
+        const struct gpuh_promised prom = promised(c);
         struct cand *v = NULL;
         size_t n = 0;
         unsigned vtype = 0;
         int k = 0;
+
+        c->n_full = 0;
 
         if (r->mode == GPUH_REQ_VENDOR_VGPU && !(vtype = vgpu_type_id(inv, r->profile)))
                 return -ENOENT;
@@ -440,10 +445,15 @@ static int candidates(struct ctx *c, const struct gpuh_request *r, int ri, struc
                                 if (p > 0 && holder_pci(c, pa))
                                         continue;
                                 for (size_t t = 0; t < nt && k >= 0; t++) {
+                                        struct gpuh_fb_room room;
+
                                         if (!type_matches(&types[t], r->profile) || types[t].available_instances <= 0 ||
-                                            (unsigned) types[t].available_instances <= pending_mdevs(c, pa) ||
-                                            (p > 0 && !gpu_fb_room(c, g, &types[t])))
+                                            (unsigned) types[t].available_instances <= pending_mdevs(c, pa))
                                                 continue;
+                                        if (p > 0 && !gpuh_mdev_fb_room(g, &types[t], &prom, &room)) {
+                                                note_full(c, g, &room);
+                                                continue;
+                                        }
                                         cd.a.kind = GPUH_ALLOC_MDEV;
                                         cd.a.parent = *pa;
                                         cd.a.uuid[0] = '\0';
@@ -454,7 +464,10 @@ static int candidates(struct ctx *c, const struct gpuh_request *r, int ri, struc
                                 }
                         }
                         break;
-                case GPUH_REQ_VENDOR_VGPU:
+                case GPUH_REQ_VENDOR_VGPU: {
+                        struct gpuh_fb_room room;
+                        int room_ok = -1;       /* the GPU's framebuffer, asked once */
+
                         if (!gpu_free || !matches_gpu(r, g))
                                 break;
                         cd.load = gpu_load(c, g);
@@ -463,10 +476,16 @@ static int candidates(struct ctx *c, const struct gpuh_request *r, int ri, struc
                                 if (!vf->has_vendor_vgpu || holder_pci(c, &vf->dev->addr))
                                         continue;
                                 if (vf->vendor_vgpu.current_type == vtype)
-                                        cd.rank_reuse = 0;
-                                else if (vf->vendor_vgpu.current_type == 0 && has_type(&vf->vendor_vgpu, vtype))
+                                        cd.rank_reuse = 0;      /* set already: its framebuffer is counted */
+                                else if (vf->vendor_vgpu.current_type == 0 && has_type(&vf->vendor_vgpu, vtype)) {
+                                        if (room_ok < 0)
+                                                room_ok = gpuh_vendor_vgpu_fb_room(inv, g, vtype, &prom, &room);
+                                        if (!room_ok) {
+                                                note_full(c, g, &room);
+                                                continue;
+                                        }
                                         cd.rank_reuse = 1;
-                                else
+                                } else
                                         continue;
                                 cd.a.kind = GPUH_ALLOC_VENDOR_VGPU;
                                 cd.a.addr = vf->dev->addr;
@@ -475,6 +494,7 @@ static int candidates(struct ctx *c, const struct gpuh_request *r, int ri, struc
                                 k = add_cand(&v, &n, &cd);
                         }
                         break;
+                }
                 default:
                         break;
                 }
@@ -599,9 +619,11 @@ int gpuh_select_requests(const struct gpuh_select_in *in, struct gpuh_alloc **re
                         if (best == SIZE_MAX) {
                                 /* what could be given: candidates count one by one, but some
                                  * share a budget (a GPU's framebuffer), so count what was picked */
-                                r = gpuh_error(reterr, -ENOSPC, "request %zu asks for %s%s, only %zu free on this host", ri, what,
-                                         rq->numa == GPUH_NUMA_REQUIRE ? " on the vCPUs' NUMA node" : "",
-                                         k > 0 ? (size_t) k : free_at_start);
+                                char full[512];
+
+                                r = gpuh_error(reterr, -ENOSPC, "request %zu asks for %s%s, only %zu free on this host%s", ri,
+                                         what, rq->numa == GPUH_NUMA_REQUIRE ? " on the vCPUs' NUMA node" : "",
+                                         k > 0 ? (size_t) k : free_at_start, full_list(&c, full, sizeof(full)));
                                 goto out;
                         }
                         if (v[best].a.kind == GPUH_ALLOC_MDEV && v[best].a.mdev_new &&

@@ -144,6 +144,25 @@ const char *gpuh_vgpu_type_name(const struct gpuh_vgpu_type *types, size_t n, un
         return NULL;
 }
 
+int64_t gpuh_vgpu_type_name_fb(const char *name)
+{
+        const char *s = name ? strrchr(name, '-') : NULL, *letters;
+        int64_t gb = 0;
+
+        if (!s || !isdigit((unsigned char) *++s))
+                return -1;
+        for (; isdigit((unsigned char) *s); s++) {
+                gb = gb * 10 + (*s - '0');
+                if (gb > (INT64_C(1) << 20))
+                        return -1;      /* a petabyte vGPU: not a name of this kind */
+        }
+        for (letters = s; isupper((unsigned char) *s); s++)
+                ;
+        if (s == letters || s - letters > 4 || *s)
+                return -1;
+        return gb == 0 ? 512 : gb * 1024;
+}
+
 int gpuh_vendor_vgpu_set(struct gpuh_change *c, const struct gpuh_pci_addr *vf, unsigned type, char **reterr)
 {
         struct gpuh_vendor_vgpu v;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "change.h"
 #include "pci_addr.h"
@@ -63,6 +64,19 @@ void gpuh_vendor_vgpu_clear(struct gpuh_vendor_vgpu *v);
  * Returns: the name of type @id in @types, or NULL.
  */
 const char *gpuh_vgpu_type_name(const struct gpuh_vgpu_type *types, size_t n, unsigned id);
+
+/**
+ * gpuh_vgpu_type_name_fb:
+ * @name: an NVIDIA vGPU type name, "NVIDIA L40S-8Q", "NVIDIA H100-1-10C", "GRID M60-0B"
+ *
+ * sysfs names a vendor vGPU type but gives no size; NVIDIA's names carry it: the number before
+ * the series letters (A, B, C, Q, ...) after the last '-' is the frame buffer in GB (1024 MiB),
+ * 0 meaning 512 MiB; MIG-backed types put the compute slices first ("-1-10C": 10 GB). Source:
+ * NVIDIA Virtual GPU Software User Guide, "Virtual GPU Types" tables (frame buffer column).
+ *
+ * Returns: the framebuffer in MiB; -1 when @name does not end that way (or is NULL).
+ */
+int64_t gpuh_vgpu_type_name_fb(const char *name);
 
 /**
  * gpuh_vendor_vgpu_set:

@@ -21,8 +21,10 @@
 #include "inventory_table.h"
 #include "log.h"
 #include "pci_names.h"
+#include "reserve.h"
 #include "sysfs.h"
 #include "host.h"
+#include "vgpu_names.h"
 
 enum { OPT_FORMAT = GPUH_OPT_TOOL, OPT_PCI_IDS, OPT_CACHE_DIR, OPT_CHECK, OPT_ROOT };
 
@@ -39,6 +41,9 @@ static const struct gpuh_option options[] = {
         GPUH_OPTION_NO_LIBVIRT,
         GPUH_OPTION_DOMAIN_XML_DIR,
         GPUH_OPTION_CONFIG,
+        { { "state-dir", required_argument, NULL, GPUH_OPT_STATE_DIR }, "DIR",
+          "remember NVIDIA vGPU type names in DIR/" GPUH_VGPU_NAMES_FILE ", to name a type no list names any "
+          "more (default " GPUH_STATE_DIR_DEFAULT ", not created; empty: none; env GPUHOOKS_STATE_DIR)", false },
         { { "pci-ids", required_argument, NULL, OPT_PCI_IDS }, "FILE",
           "name devices from this pci.ids only (env GPUHOOKS_PCI_IDS)", false },
         { { "cache-dir", required_argument, NULL, OPT_CACHE_DIR }, "DIR",
@@ -84,9 +89,11 @@ static const struct gpuh_tool tool = {
                        "GPUHOOKS_DOMAIN_XML_DIRS\tlibvirt's domain XML directories, colon-separated\n"
                        "GPUHOOKS_PCI_IDS\tthe pci.ids file to name devices from\n"
                        "GPUHOOKS_CACHE_DIR\twhere device names are cached\n"
+                       "GPUHOOKS_STATE_DIR\twhere vGPU type names are remembered\n"
                        "LIBVIRT_DEFAULT_URI\tlibvirt's connection URI",
         .files = GPUH_CONFIG_DEFAULT_PATH "\tthe configuration (JSON; schemas/gpuhooks-config.schema.json)\n"
                  GPUH_PCI_NAMES_CACHE_DIR "/" GPUH_PCI_NAMES_CACHE_FILE "\tdevice names cached from libpci\n"
+                 GPUH_STATE_DIR_DEFAULT "/" GPUH_VGPU_NAMES_FILE "\tNVIDIA vGPU type names seen in creatable_vgpu_types\n"
                  "/usr/share/cloudstack-common/scripts/vm/hypervisor/kvm/gpudiscovery.sh\twhere the agent looks for it",
         .see_also = "libvirt-vm-xml-transformer(1), libvirt-vm-state-change(1)",
 };
@@ -172,7 +179,7 @@ int main(int argc, char **argv)
         _cleanup_(gpuh_config_freep) struct gpuh_config *cfg = NULL;
         _cleanup_(gpuh_host_freep) struct gpuh_host *host = NULL;
         _cleanup_free_ char *err = NULL, *cfg_err = NULL;
-        const char *cfg_path;
+        const char *cfg_path, *state_dir;
         int r, first;
 
         r = gpuh_cli_parse(&tool, argc, argv, false, &c, own_option, &a, &first);
@@ -216,6 +223,15 @@ int main(int argc, char **argv)
                 }
                 host->inv->warnings = w;
         }
+
+        /* A VF whose type no list on the host names any more (a full GPU) is named from
+         * what earlier runs saw; what the lists show now is remembered. */
+        state_dir = c.state_dir ? c.state_dir : secure_getenv("GPUHOOKS_STATE_DIR");
+        if (!state_dir)
+                state_dir = GPUH_STATE_DIR_DEFAULT;
+        if (gpuh_vgpu_names_update(host->inv, state_dir) == -ENOMEM)
+                return log_oom();
+
         if (a.check)
                 return check(host, cfg, cfg_err, &a);
         if (streq(a.format, "table") || streq(a.format, "text"))

@@ -4,7 +4,7 @@
 
   test_discovery.py --bin BUILD/hooks/gpudiscovery --hosts BUILD/fixtures/hosts --src SRC CASE [ARG]
 
-CASE is one of: host NAME | real-sys | damaged | cli | cache.  GPUH_UPDATE_GOLDEN=1 rewrites the golden
+CASE is one of: host NAME | real-sys | damaged | cli | cache | vgpu-names.  GPUH_UPDATE_GOLDEN=1 rewrites the golden
 inventories (fixtures/hosts/NAME/expected.json) instead of comparing them.
 Prints one line per check and closes with 'N passed, N failed'.
 """
@@ -22,6 +22,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 ARGS = None
 RESULTS = {"passed": 0, "failed": 0}
 CACHE_DIR = None
+STATE_DIR = None
 
 
 def check(cond, what):
@@ -38,6 +39,7 @@ def run(args, env=None, timeout=60):
     e.pop("GPUHOOKS_DOMAIN_XML_DIRS", None)
     e.pop("GPUHOOKS_PCI_IDS", None)
     e["GPUHOOKS_CACHE_DIR"] = CACHE_DIR    # never the machine's /var/cache
+    e["GPUHOOKS_STATE_DIR"] = STATE_DIR    # nor its /run/gpuhooks
     if env:
         e.update(env)
     p = subprocess.run([ARGS.bin] + args, capture_output=True, env=e, timeout=timeout,
@@ -311,6 +313,182 @@ def case_cache():
         shutil.rmtree(tmp)
 
 
+L40S = "l40s-vendor-vgpu"
+L40S_SET = ("0000:af:00.4", "0000:af:00.5", "0000:af:00.6")    # L40S-8Q (1152) set
+NAMES_FILE = "vgpu-type-names.json"
+
+
+def l40s_variant(tmp, empty):
+    """A copy of the L40S fixture whose VFs on the GPUs EMPTY list nothing (header only), as a
+    full GPU's do; returns the args to read it."""
+    root = os.path.join(tmp, "h")
+    shutil.copytree(os.path.join(ARGS.hosts, L40S), root, symlinks=True)
+    sysd = os.path.join(root, "sys")
+    devs = os.path.join(sysd, "bus", "pci", "devices")
+    for a in sorted(os.listdir(devs)):
+        d = os.path.realpath(os.path.join(devs, a))
+        f = os.path.join(d, "nvidia", "creatable_vgpu_types")
+        if os.path.isfile(f) and os.path.basename(os.readlink(os.path.join(d, "physfn"))) in empty:
+            with open(f, "w") as fh:
+                fh.write("ID    : vGPU Name\n")
+    return ["--sysfs-root", sysd, "--pci-ids", os.path.join(ARGS.src, "fixtures", "pci.ids"), "--no-libvirt",
+            "--domain-xml-dir", os.path.join(root, "run", "libvirt", "qemu"),
+            "--domain-xml-dir", os.path.join(root, "etc", "libvirt", "qemu")]
+
+
+def set_vfs(doc):
+    """{VF address: (vf_profile, current_type_name, used_by_vm)} of the L40S VFs with a type set."""
+    out = {}
+    for g in doc["gpus"]:
+        for v in g["vf_instances"]:
+            vv = v["gpuhooks"]["vendor_vgpu"]
+            if vv and vv["current_type_id"]:
+                out[v["gpuhooks"]["address"]] = (v["vf_profile"], vv["current_type_name"], v["used_by_vm"])
+    return out
+
+
+def canonical(doc):
+    """A names cache as gpudiscovery writes it (one line, no spaces): the only form it reads."""
+    return json.dumps(doc, separators=(",", ":")) + "\n"
+
+
+def case_vgpu_names():
+    """A set vGPU type is named even when no creatable list of its own GPU names it (issue 8,
+    item 11): by another GPU of the model, else by the names cache in the state dir."""
+    tmp = tempfile.mkdtemp(prefix="gpuh-vgpu-names-")
+    try:
+        state = os.path.join(tmp, "state")
+        os.mkdir(state)
+        cache = os.path.join(state, NAMES_FILE)
+        env = {"GPUHOOKS_STATE_DIR": state}
+        want = {a: ("NVIDIA L40S-8Q", "NVIDIA L40S-8Q") for a in L40S_SET}
+
+        # 1. af:00.0 is full: none of its VFs lists anything; the other two L40S still do.
+        args = l40s_variant(os.path.join(tmp, "a"), {"0000:af:00.0"})
+        rc, out, err = run(args, env=env)
+        check(rc == 0 and err == b"", "af:00.0 lists nothing: exit 0, nothing on stderr")
+        doc = valid_inventory(out, "af:00.0 lists nothing")
+        if doc:
+            got = set_vfs(doc)
+            check({a: got.get(a, (None, None, None))[:2] for a in L40S_SET} == want,
+                  "af:00.0 lists nothing: its set VFs are named by another L40S (%s)" % got)
+            check(got.get("0000:af:00.4", (None,) * 3)[2] == "i-2-21-VM",
+                  "af:00.0 lists nothing: the in-use VF af:00.4 is named and used by i-2-21-VM")
+            check(not any("no creatable list" in w for w in doc["gpuhooks"]["warnings"]),
+                  "af:00.0 lists nothing: no warning (a list on the host names the type)")
+        try:
+            with open(cache) as f:
+                c = json.load(f)
+        except (OSError, ValueError) as e:
+            c = {"error": str(e)}
+        check(c.get("version") == 1 and c.get("types", {}).get("1152") == "NVIDIA L40S-8Q" and
+              c.get("types", {}).get("1156") == "NVIDIA L40S-48Q" and len(c.get("types", {})) == 23,
+              "the run wrote the names the lists show (23 L40S types) to STATE_DIR/%s" % NAMES_FILE)
+        check(sorted(os.listdir(state)) == [NAMES_FILE], "the state dir holds the cache and nothing else (%s)"
+              % sorted(os.listdir(state)))
+        if os.path.isfile(cache):
+            st = os.stat(cache)
+            rc, out2, _ = run(args, env=env)
+            check(rc == 0 and out2 == out and os.stat(cache).st_mtime_ns == st.st_mtime_ns and
+                  os.stat(cache).st_ino == st.st_ino, "a second run prints the same and leaves the cache as it is")
+        else:
+            with open(cache, "w") as f:        # what the first run should have written
+                f.write(canonical({"version": 1, "types": {"1152": "NVIDIA L40S-8Q"}}))
+
+        # 2. Every L40S is full: no list on the host names 1152; the cache does.
+        every = {"0000:26:00.0", "0000:3d:00.0", "0000:af:00.0"}
+        args = l40s_variant(os.path.join(tmp, "b"), every)
+        rc, out, err = run(args, env=env)
+        check(rc == 0 and err == b"", "no list names the type, cache present: exit 0, nothing on stderr")
+        doc = valid_inventory(out, "no list names the type, cache present")
+        if doc:
+            got = set_vfs(doc)
+            check({a: got.get(a, (None, None, None))[:2] for a in L40S_SET} == want,
+                  "no list names the type: the set VFs are named from the cache (%s)" % got)
+        with open(cache) as f:
+            check(len(json.load(f)["types"]) == 23, "the cache keeps names no list shows now")
+
+        # 3. Without a cache, or with a damaged one: the type cannot be named; "" (the agent skips
+        # the VF), null name, a warning, and still a valid document.
+        def unnamed(label, content, validate=False):
+            if content is None:
+                os.unlink(cache)
+            else:
+                with open(cache, "w") as f:
+                    f.write(content)
+            rc, out, err = run(args, env=env)
+            check(rc == 0 and err == b"", label + ": exit 0, nothing on stderr")
+            try:
+                doc = valid_inventory(out, label) if validate else json.loads(out)
+            except ValueError:
+                doc = None
+            if check(doc is not None, label + ": a JSON document"):
+                got = set_vfs(doc)
+                check({a: got.get(a, (None, None, None))[:2] for a in L40S_SET} == {a: ("", None) for a in L40S_SET},
+                      label + ": the set VFs are unnamed (vf_profile '', current_type_name null)")
+                check(any("0000:af:00.4" in w and "1152" in w for w in doc["gpuhooks"]["warnings"]),
+                      label + ": a warning names the VF and the type")
+
+        good = '{"version":1,"types":{"1152":"NVIDIA L40S-8Q"}}\n'     # as gpudiscovery writes it
+        unnamed("no cache", None, validate=True)
+        check(not os.path.exists(cache), "no cache and nothing to learn: none written")
+        with open(cache, "w") as f:
+            f.write(good)
+        rc, out, err = run(args, env=env)
+        got = set_vfs(json.loads(out)) if rc == 0 else {}
+        check({a: got.get(a, (None, None, None))[:2] for a in L40S_SET} == want,
+              "a one-entry cache written by hand as gpudiscovery writes it names them")
+        unnamed("damaged cache (not JSON)", good[:30])
+        unnamed("damaged cache (trailing garbage)", good + "x")
+        unnamed("damaged cache (spaced out: not as written)", good.replace(":", ": ").replace(",", ", "))
+        unnamed("damaged cache (version 2)", good.replace('"version":1', '"version":2'))
+        unnamed("damaged cache (an unknown key)", good.replace('{"version":1,', '{"version":1,"x":0,'))
+        unnamed("damaged cache (id with a leading zero)", good.replace('"1152"', '"01152"'))
+        unnamed("damaged cache (a control character in a name)", good.replace("L40S-8Q", "L40S-8Q\\n"))
+        unnamed("damaged cache (one bad entry among good ones)",
+                good.replace('"1152":"NVIDIA L40S-8Q"', '"1152":"NVIDIA L40S-8Q","1153":7'))
+        unnamed("damaged cache (ids not ascending)",
+                good.replace('"1152":"NVIDIA L40S-8Q"', '"1153":"NVIDIA L40S-12Q","1152":"NVIDIA L40S-8Q"'))
+        big = {"version": 1, "types": {str(1 + i): "NVIDIA X-1Q" for i in range(2000)}}
+        big["types"]["1152"] = "NVIDIA L40S-8Q"
+        unnamed("oversized cache (2001 entries)", canonical(big))
+
+        # 4. Bounded: a run whose lists name types replaces an unusable cache with what they show.
+        args_a = l40s_variant(os.path.join(tmp, "c"), {"0000:af:00.0"})
+        rc, out, err = run(args_a, env=env)
+        with open(cache) as f:
+            c = json.load(f)
+        check(rc == 0 and err == b"" and len(c["types"]) == 23 and "1" not in c["types"],
+              "an oversized cache is replaced by the 23 names the lists show")
+        # and a cache at its limit keeps this host's names, dropping others (highest ids first)
+        full = {"version": 1, "types": {str(10000 + i): "NVIDIA X-1Q" for i in range(1024)}}
+        with open(cache, "w") as f:
+            f.write(canonical(full))
+        rc, out, err = run(args_a, env=env)
+        with open(cache) as f:
+            c = json.load(f)
+        ids = [int(k) for k in c["types"]]
+        check(rc == 0 and len(ids) == 1024 and ids == sorted(ids) and c["types"].get("1152") == "NVIDIA L40S-8Q" and
+              "10000" in c["types"] and str(10000 + 1023) not in c["types"],
+              "a full cache keeps 1024 entries: this host's 23 and the lowest other ids")
+        check(sorted(os.listdir(state)) == [NAMES_FILE], "no temporary file is left in the state dir")
+
+        # 5. No state dir, or an unusable one: no cache, nothing created, nothing else changes.
+        gone = os.path.join(tmp, "no-such-state")
+        rc, out_gone, err = run(args_a, env={"GPUHOOKS_STATE_DIR": gone})
+        check(rc == 0 and err == b"" and out_gone == out and not os.path.exists(gone),
+              "a missing state dir: same output, not created")
+        rc, out_opt, err = run(args_a + ["--state-dir", ""], env=env)
+        check(rc == 0 and err == b"" and out_opt == out, "--state-dir '': no cache, same output")
+        os.unlink(cache)
+        os.mkdir(cache)
+        rc, out_dir, err = run(args_a, env=env)
+        check(rc == 0 and err == b"" and out_dir == out and os.path.isdir(cache),
+              "a directory where the cache should be: same output, nothing on stderr, left alone")
+    finally:
+        shutil.rmtree(tmp)
+
+
 def case_cli():
     rc, out, err = run(["--bogus"])
     check(rc == 2 and out == b"" and err.count(b"\n") == 1 and b"--bogus" in err,
@@ -384,8 +562,9 @@ def main():
     ap.add_argument("case")
     ap.add_argument("arg", nargs="?")
     ARGS = ap.parse_args()
-    global CACHE_DIR
+    global CACHE_DIR, STATE_DIR
     CACHE_DIR = tempfile.mkdtemp(prefix="gpuh-names-")
+    STATE_DIR = tempfile.mkdtemp(prefix="gpuh-state-")
     if ARGS.case == "host":
         case_host(ARGS.arg)
     elif ARGS.case == "real-sys":
@@ -396,9 +575,12 @@ def main():
         case_cli()
     elif ARGS.case == "cache":
         case_cache()
+    elif ARGS.case == "vgpu-names":
+        case_vgpu_names()
     else:
         ap.error("unknown case")
     shutil.rmtree(CACHE_DIR, ignore_errors=True)
+    shutil.rmtree(STATE_DIR, ignore_errors=True)
     print("%d passed, %d failed" % (RESULTS["passed"], RESULTS["failed"]))
     return 1 if RESULTS["failed"] else 0
 

@@ -4,7 +4,7 @@
 
   test_transformer.py --bin BUILD/hooks/libvirt-vm-xml-transformer --hosts BUILD/fixtures/hosts --src SRC CASE [ARG]
 
-CASE is one of: case NAME | explain NAME | concurrency | hostile | cli | reservations | cases-json.
+CASE is one of: case NAME | explain NAME | concurrency | capacity | hostile | cli | reservations | cases-json.
 NAME is an entry of fixtures/domains/cases.json.  GPUH_UPDATE_GOLDEN=1 rewrites the golden outputs
 (fixtures/domains/expected/NAME.xml) instead of comparing them.
 Prints one line per check ('skip' lines for checks that cannot apply) and closes with
@@ -1083,6 +1083,118 @@ def case_concurrency():
 
 
 # ---------------------------------------------------------------------------------------------
+# Capacity: NVIDIA vendor vGPUs against the GPU's framebuffer (issue 8, item 10)
+
+L40S = "l40s-vendor-vgpu"
+L40S_48Q_DOMAIN = "37-dumpxml-request-vendor-vgpu-l40s-48q.xml"
+
+
+def type_gb(name):
+    """The frame buffer (GB) an NVIDIA vGPU type name carries: 'NVIDIA L40S-8Q' -> 8."""
+    m = re.search(r"-(\d+)[A-Z]{1,4}$", name or "")
+    return None if not m else (0.5 if m.group(1) == "0" else int(m.group(1)))
+
+
+def vendor_state(h):
+    """{PF: [(VF, current type id, {id: name} creatable)]} of the vendor vGPU VFs, from the tree."""
+    gpus = {}
+    for a in h.pci_devices():
+        nv = os.path.join(h.dev(a), "nvidia")
+        if not os.path.isdir(nv):
+            continue
+        pf = os.path.basename(os.readlink(os.path.join(h.dev(a), "physfn")))
+        with open(os.path.join(nv, "current_vgpu_type")) as f:
+            cur = int(f.read())
+        with open(os.path.join(nv, "creatable_vgpu_types")) as f:
+            lst = dict((int(i), n.strip()) for i, n in re.findall(r"^\s*(\d+)\s*:\s*(.+)$", f.read(), re.M))
+        gpus.setdefault(pf, []).append((a, cur, lst))
+    return gpus
+
+
+def vendor_capacity(h, type_id, promised_gb):
+    """vGPUs of TYPE_ID the host can still give: per GPU, its VFs set to the type and unused,
+    then as many free VFs listing it as the framebuffer left holds (the GPU's framebuffer: the
+    largest type any list names; taken: the types set on its VFs and PROMISED_GB[PF])."""
+    gpus = vendor_state(h)
+    used = {k[1] for k in h.used_by_domains()}
+    names = {i: n for vfs in gpus.values() for _, _, lst in vfs for i, n in lst.items()}
+    gpu_gb = max(type_gb(n) for n in names.values())
+    need = type_gb(names[type_id])
+    per = {}
+    for pf, vfs in gpus.items():
+        reuse = len([a for a, cur, _ in vfs if cur == type_id and a not in used])
+        new = len([a for a, cur, lst in vfs if cur == 0 and type_id in lst and a not in used])
+        taken = sum(type_gb(names.get(cur)) or need for _, cur, _ in vfs if cur) + promised_gb.get(pf, 0)
+        per[pf] = reuse + min(new, int((gpu_gb - taken) // need))
+    return per, names[type_id], need
+
+
+def case_capacity():
+    h = host(L40S)
+    try:
+        with open(os.path.join(domains_dir(), L40S_48Q_DOMAIN), "rb") as f:
+            base = f.read()
+    except OSError as e:
+        check(False, "capacity: the domain %s is readable (%s)" % (L40S_48Q_DOMAIN, e))
+        return
+    st = mktemp("gpuh-state-")
+    cfg = write_config({})
+    promised = {}
+
+    def transforms(label, type_id, prefix):
+        """Transforms of different domains asking for TYPE_ID, one after the other in one state
+        dir, until one is refused: as many succeed as the host holds, each on a VF of its own."""
+        per, name, need = vendor_capacity(h, type_id, promised)
+        cap = sum(per.values())
+        print("       %s: %s (%s GB) fits %s" % (label, name, need, per))
+        given = []
+        for i in range(cap + 1):
+            data = rename(base, "i-3-%d-VM" % (prefix + i), str(uuid.uuid5(uuid.NAMESPACE_URL, "gpuh-cap-%d" % (prefix + i))))
+            data = data.replace(b'profile="NVIDIA L40S-48Q"', b'profile="' + name.encode() + b'"')
+            r = run(h.args(st, cfg) + [write_tmp(data)])
+            if i < cap:
+                rec = record(parse(r.out)) if r.rc == 0 else []
+                if not check(r.rc == 0 and r.err == b"" and len(rec) == 1 and rec[0].get("kind") == "vendor-vgpu" and
+                             rec[0].get("vgpu-type") == str(type_id),
+                             "%s: domain %d of %d gets a %s VF" % (label, i + 1, cap, name), r.why()):
+                    return given
+                given.append((rec[0].get("parent"), rec[0].get("address")))
+                promised[rec[0].get("parent")] = promised.get(rec[0].get("parent"), 0) + need
+            else:
+                err = r.err.decode("utf-8", "replace")
+                check(r.rc == 1 and r.out == b"" and r.one_line() and "free" in err,
+                      "%s: domain %d (one more than fits) is refused with one line" % (label, i + 1), r.why())
+                full = [pf for pf in sorted(vendor_state(h)) if "GPU %s (" % pf in err]
+                check(full and all(pf in full for pf, _ in given) and
+                      re.search(r"GPU [0-9a-f:.]+ \(\d+ of \d+ MiB in use or promised, it holds \d+ x %d MiB\)" %
+                                (need * 1024), err),
+                      "%s: the refusal names the GPUs that are full and their framebuffer" % label, err)
+        vfs = [a for _, a in given]
+        check(len(set(vfs)) == len(vfs), "%s: no VF given twice" % label, vfs)
+        got = {}
+        for pf, _ in given:
+            got[pf] = got.get(pf, 0) + 1
+        check(got == {pf: n for pf, n in per.items() if n}, "%s: per GPU as many as fit" % label,
+              "given %s, fit %s" % (got, per))
+        return given
+
+    # L40S-48Q takes a whole 48 GB L40S: one on each of the two free GPUs, none on af:00.0
+    # (three 8 GB vGPUs set there), the third domain is refused.
+    g48 = transforms("L40S-48Q", 1156, 700)
+    check(len(g48) == 2, "L40S-48Q: exactly one per free 48 GB GPU (2)", g48)
+    # Then L40S-8Q: the two 48Q promises fill their GPUs; af:00.0 holds 6 x 8 GB, 3 set (one
+    # of them free to reuse), so 1 + 3.
+    g8 = transforms("L40S-8Q", 1152, 800)
+    check(len(g8) == 4 and all(pf == "0000:af:00.0" for pf, _ in g8),
+          "L40S-8Q: af:00.6 (set, free) and 3 more on af:00.0, nothing on the full GPUs", g8)
+    resdir = os.path.join(st, "reservations")
+    files = sorted(f for f in os.listdir(resdir) if f.endswith(".json")) if os.path.isdir(resdir) else []
+    check(len(files) == len(g48) + len(g8), "capacity: one reservation per successful domain, none for the refused",
+          files)
+    check(h.unchanged(), "capacity: the host tree is unchanged")
+
+
+# ---------------------------------------------------------------------------------------------
 # Hostile input
 
 def generated_hostile():
@@ -1463,7 +1575,8 @@ def main():
     ap.add_argument("--bin", required=True)
     ap.add_argument("--hosts", required=True)
     ap.add_argument("--src", required=True)
-    ap.add_argument("case", choices=["case", "explain", "concurrency", "hostile", "cli", "reservations", "cases-json"])
+    ap.add_argument("case", choices=["case", "explain", "concurrency", "capacity", "hostile", "cli", "reservations",
+                                         "cases-json"])
     ap.add_argument("arg", nargs="?")
     ARGS = ap.parse_args()
     if ARGS.case in ("case", "explain") and not ARGS.arg:
@@ -1487,6 +1600,8 @@ def main():
             case_explain(ARGS.arg)
         elif ARGS.case == "concurrency":
             case_concurrency()
+        elif ARGS.case == "capacity":
+            case_capacity()
         elif ARGS.case == "hostile":
             case_hostile()
         elif ARGS.case == "cli":

@@ -4,7 +4,8 @@
 #
 #   transformer/<case>           one per entry of fixtures/domains/cases.json
 #   transformer/explain-<case>   --explain on a few of them
-#   transformer/concurrency, transformer/hostile, transformer/cli, transformer/reservations
+#   transformer/concurrency, transformer/capacity, transformer/hostile, transformer/cli,
+#   transformer/reservations
 #   transformer/cases-json       the case list itself (fields, files, hosts)
 if(NOT TARGET libvirt-vm-xml-transformer)
   message(STATUS "gpuhooks: no libvirt-vm-xml-transformer target, its e2e tests are not registered")
@@ -80,7 +81,7 @@ else()
   message(WARNING "fixtures/domains/cases.json is missing; no per-case transformer tests")
 endif()
 
-foreach(t concurrency hostile cli reservations cases-json)
+foreach(t concurrency capacity hostile cli reservations cases-json)
   add_test(NAME transformer/${t} COMMAND ${GPUH_TRANSFORMER_E2E} ${t})
   list(APPEND gpuh_transformer_tests transformer/${t})
 endforeach()

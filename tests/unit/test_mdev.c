@@ -64,6 +64,21 @@ static void test_description_garbage(void **state)
         assert_int_equal(p.max_instances, -1);
 }
 
+/* Hostile sysfs numbers: each fits int64 alone, their sum does not (issue 8, item 15). */
+static void test_description_overflow(void **state)
+{
+        struct gpuh_vgpu_params p;
+
+        gpuh_vgpu_params_parse("i915-GVTg_V5_4",
+                "low_gm_size: 9223372036854775000MB\nhigh_gm_size: 9223372036854775000MB\n", &p);
+        assert_int_equal(p.video_ram_mib, -1);
+        assert_int_equal(p.max_instances, 4);
+        gpuh_vgpu_params_parse("i915-GVTg_V5_4", "low_gm_size: 9223372036854775000MB\nhigh_gm_size: 807MB\n", &p);
+        assert_int_equal(p.video_ram_mib, INT64_MAX);
+        gpuh_vgpu_params_parse("i915-GVTg_V5_4", "low_gm_size: 9223372036854775000MB\nhigh_gm_size: 808MB\n", &p);
+        assert_int_equal(p.video_ram_mib, -1);
+}
+
 static void test_uuid(void **state)
 {
         assert_true(gpuh_uuid_is_valid("f715f63c-0d00-4007-9c5a-b07b0c6c05de"));
@@ -107,6 +122,7 @@ int main(void)
                 cmocka_unit_test(test_nvidia_description),
                 cmocka_unit_test(test_gvtg_description),
                 cmocka_unit_test(test_description_garbage),
+                cmocka_unit_test(test_description_overflow),
                 cmocka_unit_test(test_uuid),
                 cmocka_unit_test(test_creatable_types),
         };

@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * capacity.h: a physical GPU's framebuffer as the budget its vGPUs share, the same for mdev
+ * vGPUs on SR-IOV VFs (NVIDIA Ampere) and NVIDIA vendor-specific vGPU VFs (Ada and later).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "alloc.h"
+#include "inventory.h"
+#include "mdev.h"
+#include "reserve.h"
+
+/* Devices promised but not made yet: other domains' live reservations and this run's plan. */
+struct gpuh_promised {
+        const struct gpuh_reservation *res;
+        size_t n_res;
+        const struct gpuh_alloc *plan;
+        size_t n_plan;
+};
+
+/* One physical GPU's budget for one more vGPU of a type; all sizes MiB, -1 unknown. */
+struct gpuh_fb_room {
+        int64_t need;                   /* the type's framebuffer */
+        int64_t max_instances;          /* vGPUs of the type one physical GPU holds */
+        int64_t total;                  /* max_instances x need, saturated at INT64_MAX */
+        int64_t used;                   /* taken: vGPUs that exist, are set or are promised; saturated */
+};
+
+/**
+ * gpuh_fb_add:
+ * @a, @b: framebuffer sizes in MiB; a negative (unknown) one adds nothing
+ *
+ * Returns: @a + @b, saturated at INT64_MAX (hostile sysfs numbers must not overflow a sum).
+ */
+int64_t gpuh_fb_add(int64_t a, int64_t b);
+
+/**
+ * gpuh_vgpu_fits:
+ * @t: the type's max_instances and video_ram_mib (parsed from its description, or
+ *     gpuh_vendor_vgpu_fb_room()'s reckoning)
+ * @used: MiB already taken on the physical GPU (created, set or promised vGPUs)
+ * @ret: receives the numbers the answer came from; may be NULL
+ *
+ * The physical GPU holds max_instances vGPUs of the type: its framebuffer is max_instances x
+ * framebuffer, which vGPUs of every size share (NVIDIA vGPU user guide, "Virtual GPU Types":
+ * maximum vGPUs per GPU = frame buffer of the GPU / frame buffer of the type; in mixed-size
+ * mode they share that frame buffer). The product saturates instead of overflowing.
+ *
+ * Returns: true when used + framebuffer <= max_instances x framebuffer, or when either
+ *          number of @t is unknown (<= 0: then the caller's other checks decide); false
+ *          otherwise, also when used + framebuffer is past INT64_MAX.
+ */
+bool gpuh_vgpu_fits(const struct gpuh_vgpu_params *t, int64_t used, struct gpuh_fb_room *ret);
+
+/**
+ * gpuh_mdev_fb_room:
+ * @g: a GPU whose SR-IOV VFs are mdev parents
+ * @t: the mdev type asked for, as one of its VFs lists it
+ * @p: promised devices
+ * @ret: the numbers; may be NULL
+ *
+ * Used: the mdevs on @g's VFs (their type's framebuffer, else @t's), and the mdevs promised on
+ * them (mdevs on the PF itself are not on this budget: available_instances rules there).
+ * Each VF's available_instances says what fits now, not once the promised vGPUs exist: an A2
+ * (16 GB) with three 4 GB vGPUs shows 1 on each of its 13 free VFs but has room for one.
+ *
+ * Returns: whether one more mdev of @t fits (gpuh_vgpu_fits()).
+ */
+bool gpuh_mdev_fb_room(const struct gpuh_gpu *g, const struct gpuh_mdev_type *t, const struct gpuh_promised *p,
+                       struct gpuh_fb_room *ret);
+
+/**
+ * gpuh_vendor_vgpu_fb_room:
+ * @inv: the inventory (type names of every GPU)
+ * @g: a GPU whose VFs have NVIDIA's vendor-specific vGPU interface
+ * @type: the vGPU type id asked for
+ * @p: promised devices
+ * @ret: the numbers; may be NULL
+ *
+ * sysfs gives a type's id and name only; its framebuffer is read from the name
+ * (gpuh_vgpu_type_name_fb()), the GPU's from the largest type any GPU of the same model
+ * (vendor:device) names (the one-per-GPU type, L40S-48Q; NVIDIA vGPU user guide, "Virtual
+ * GPU Types"), and never less than what is set on @g plus the largest type a free VF of @g
+ * still lists (the driver's own word). max_instances is that framebuffer / the type's.
+ * Used: per VF of @g, the type a promise will set on it, else its current_vgpu_type (a set
+ * type holds its framebuffer whether a domain uses the VF or not); a type of unknown size
+ * counts as @type's size. creatable_vgpu_types alone cannot tell: it shows what fits now, not
+ * once the promised types are set (NVIDIA vgpu-device-manager, pkg/vgpu/vfio).
+ *
+ * Returns: whether one more vGPU of @type fits on a free VF of @g (gpuh_vgpu_fits()); true
+ *          when @type's size is unknown (the creatable list alone decides).
+ */
+bool gpuh_vendor_vgpu_fb_room(const struct gpuh_inventory *inv, const struct gpuh_gpu *g, unsigned type,
+                              const struct gpuh_promised *p, struct gpuh_fb_room *ret);
