@@ -197,8 +197,21 @@ static int check_gpus(const struct gpuh_inventory *inv, struct gpuh_findings *f)
                         if (r < 0)
                                 return r;
                 }
+                if ((!drv || !*drv) &&
+                    (r = add(f, GPUH_CHECK_WARN, "no-driver", &g->dev->addr, "%s has no driver bound: if this host does "
+                             "not leave GPUs unbound on purpose, a change was left half done (run libvirt-vm-state-change "
+                             "reconcile)", g->device_name ? g->device_name : "this GPU")) < 0)
+                        return r;
                 if (g->blockers == 0)
                         offered++;
+        }
+        for (size_t i = 0; i < inv->n_quarantined; i++) {
+                const struct gpuh_quarantined *q = &inv->quarantined[i];
+                r = add(f, GPUH_CHECK_FAIL, "quarantine", &q->addr, "quarantined%s%s: %s; no domain gets it until it is "
+                        "looked at and its file in the state directory's quarantine/ is removed",
+                        q->domain[0] ? " during a change for " : "", q->domain, q->reason);
+                if (r < 0)
+                        return r;
         }
         r = add(f, offered ? GPUH_CHECK_OK : GPUH_CHECK_INFO, "passthrough", NULL,
                 "%zu of %zu GPU%s offered for whole-GPU passthrough", offered, inv->n_gpus, inv->n_gpus > 1 ? "s" : "");

@@ -100,6 +100,7 @@ struct gpuh_inventory *gpuh_inventory_free(struct gpuh_inventory *inv)
         gpuh_mdevs_free(inv->mdevs, inv->n_mdevs);
         gpuh_vgpu_types_free(inv->known_types, inv->n_known_types);
         gpuh_warnings_clear(&inv->warnings);
+        free(inv->quarantined);
         free(inv);
         return NULL;
 }

@@ -9,6 +9,7 @@
 #include "mdev.h"
 #include "pci_names.h"
 #include "pcidev.h"
+#include "quarantine.h"
 #include "vendor_vgpu.h"
 #include "vm_usage.h"
 #include "warn.h"
@@ -87,6 +88,9 @@ struct gpuh_inventory {
         size_t n_mdevs;
         bool iommu;                     /* kernel/iommu_groups holds groups */
         struct gpuh_vm_usage *usage;    /* borrowed, set by the caller; may be NULL */
+        struct gpuh_quarantined *quarantined;   /* owned (free()), set by the caller: functions the
+                                                 * state-change hook quarantined (quarantine.h) */
+        size_t n_quarantined;
         struct gpuh_vgpu_type *known_types;     /* vendor vGPU names from the cache
                                                  * (gpuh_vgpu_names_update()); VFs' current_type_name
                                                  * may point into it */

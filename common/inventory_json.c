@@ -354,7 +354,35 @@ static json_object *vf_instance(struct builder *b, struct gpuh_inventory *inv, c
         return o;
 }
 
-static json_object *gpu_ext(struct builder *b, struct gpuh_gpu *g, json_object *used)
+/* The GPU's functions (itself, its companions, its VFs) that are quarantined. */
+static json_object *quarantined(struct builder *b, const struct gpuh_inventory *inv, const struct gpuh_gpu *g)
+{
+        json_object *arr = chk(b, json_object_new_array());
+
+        for (size_t i = 0; i < inv->n_quarantined; i++) {
+                const struct gpuh_quarantined *q = &inv->quarantined[i];
+                bool ours = gpuh_pci_addr_cmp(&q->addr, &g->dev->addr) == 0;
+                json_object *o;
+                char a[GPUH_PCI_ADDR_MAX];
+
+                for (size_t m = 0; m < g->n_members && !ours; m++)
+                        ours = g->members[m].role == GPUH_ROLE_COMPANION &&
+                               gpuh_pci_addr_cmp(&q->addr, &g->members[m].dev->addr) == 0;
+                for (size_t v = 0; v < g->n_vfs && !ours; v++)
+                        ours = gpuh_pci_addr_cmp(&q->addr, &g->vfs[v].dev->addr) == 0;
+                if (!ours)
+                        continue;
+                o = chk(b, json_object_new_object());
+                add(b, o, "address", str(b, gpuh_pci_addr_format(&q->addr, a)));
+                add(b, o, "since", q->since > 0 ? chk(b, json_object_new_int64(q->since)) : NULL);
+                add(b, o, "domain", q->domain[0] ? str(b, q->domain) : NULL);
+                add(b, o, "reason", str(b, q->reason));
+                push(b, arr, o);
+        }
+        return arr;
+}
+
+static json_object *gpu_ext(struct builder *b, const struct gpuh_inventory *inv, struct gpuh_gpu *g, json_object *used)
 {
         const struct gpuh_pci_dev *d = g->dev;
         json_object *ext = chk(b, json_object_new_object()), *arr;
@@ -403,6 +431,7 @@ static json_object *gpu_ext(struct builder *b, struct gpuh_gpu *g, json_object *
         add(b, ext, "mdev_types", mdev_types(b, g->types, g->n_types));
         add(b, ext, "vf_mdev_types", vf_type_catalog(b, g));
         add(b, ext, "used_by", used);
+        add(b, ext, "quarantined", quarantined(b, inv, g));
         return ext;
 }
 
@@ -448,7 +477,7 @@ static json_object *gpu(struct builder *b, struct gpuh_inventory *inv, struct gp
                 vf_shared_clear(&sh);
         }
         add(b, o, "vf_instances", arr);
-        add(b, o, "gpuhooks", gpu_ext(b, g, used));
+        add(b, o, "gpuhooks", gpu_ext(b, inv, g, used));
         return o;
 }
 

@@ -231,6 +231,13 @@ int main(int argc, char **argv)
                 state_dir = GPUH_STATE_DIR_DEFAULT;
         if (gpuh_vgpu_names_update(host->inv, state_dir) == -ENOMEM)
                 return log_oom();
+        /* functions the state-change hook quarantined: shown, and failed by --check */
+        r = gpuh_quarantine_load(state_dir, &host->inv->quarantined, &host->inv->n_quarantined);
+        if (r == -ENOMEM)
+                return log_oom();
+        if (r < 0)
+                gpuh_warn(&host->inv->warnings, "cannot read the quarantine in '%s/quarantine': %s", state_dir,
+                          strerror(-r));
 
         if (a.check)
                 return check(host, cfg, cfg_err, &a);

@@ -942,6 +942,12 @@ def case_stranded():
                            capture_output=True, text=True, env=clean_env(), timeout=60)
         check(r.returncode == 1 and re.search(r"^fail\s+quarantine\s+0000:05:00\.0", r.stdout, re.M) is not None,
               "gpudiscovery --check fails, naming the quarantined GPU", r.stdout + r.stderr)
+        r = subprocess.run([ARGS.discovery, "--sysfs-root", h.emu.root, "--state-dir", h.state, "--no-libvirt",
+                            "--domain-xml-dir", h.empty, "--config", h.cfg_path],
+                           capture_output=True, text=True, env=clean_env(), timeout=60)
+        q = [x for g in json.loads(r.stdout)["gpus"] for x in g["gpuhooks"]["quarantined"]] if r.returncode == 0 else []
+        check(len(q) == 1 and q[0]["address"] == "0000:05:00.0" and "mid-change" in q[0]["reason"],
+              "the inventory shows it under the GPU's gpuhooks.quarantined", r.stdout[-500:] + r.stderr)
         try:
             h.transform(domain_xml("20-dumpxml-request-passthrough-rtx3080.xml"))
             refused = False
