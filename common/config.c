@@ -33,6 +33,7 @@ int gpuh_config_new_default(struct gpuh_config **ret)
         c->lock_timeout_ms = 10000;
         c->nvidia_mdev_grace_ms = 10000;
         c->reconcile_min_age_s = 120;
+        c->prepare_timeout_ms = 120000;
         c->on_start_method = strdup("onStart");
         c->on_stop_method = strdup("onStop");
         if (!c->on_start_method || !c->on_stop_method) {
@@ -278,7 +279,7 @@ static int load_state_change(struct gpuh_config *c, json_object *o, const char *
 {
         static const char *const keys[] = { "on_start_method", "on_stop_method", "write_timeout_ms", "lock_timeout_ms",
                                              "enable_sriov", "keep_vfio", "nvidia_mdev_grace_ms", "reconcile_min_age_s",
-                                             NULL };
+                                             "prepare_timeout_ms", NULL };
         json_object *v;
         const char *bad;
         int r;
@@ -303,6 +304,8 @@ static int load_state_change(struct gpuh_config *c, json_object *o, const char *
                 return fail(reterr, -EBADMSG, path, "'state_change.nvidia_mdev_grace_ms' must be an integer from 0 to 60000");
         if (get_int(o, "reconcile_min_age_s", 0, 86400, &c->reconcile_min_age_s) < 0)
                 return fail(reterr, -EBADMSG, path, "'state_change.reconcile_min_age_s' must be an integer from 0 to 86400");
+        if (get_int(o, "prepare_timeout_ms", 1000, 3600000, &c->prepare_timeout_ms) < 0)
+                return fail(reterr, -EBADMSG, path, "'state_change.prepare_timeout_ms' must be an integer from 1000 to 3600000");
         if (json_object_object_get_ex(o, "enable_sriov", &v)) {
                 if (!json_object_is_type(v, json_type_boolean))
                         return fail(reterr, -EBADMSG, path, "'state_change.enable_sriov' must be true or false");

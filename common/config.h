@@ -59,6 +59,7 @@ struct gpuh_config {
         size_t n_keep_vfio;
         int nvidia_mdev_grace_ms;       /* 0 .. 60000, default 10000 */
         int reconcile_min_age_s;        /* 0 .. 86400, default 120 */
+        int prepare_timeout_ms;         /* 1000 .. 3600000, default 120000: prepare's whole run */
 };
 
 /* state_change.keep_vfio: "VVVV:DDDD" or "VVVV:*" */

@@ -1936,6 +1936,13 @@ int gpuh_sc_prepare(const struct gpuh_sc_opts *o, const char *xml, size_t len, j
                 }
         }
         for (size_t i = 0; i < d->n_record; i++) {
+                /* libvirtd waits for prepare without limit: the run has a deadline of its own */
+                if (now_us() - t0 > (int64_t) o->cfg->prepare_timeout_ms * 1000) {
+                        r = gpuh_error(reterr, -ETIMEDOUT, "%s: prepare ran past its deadline (state_change.prepare_timeout_ms "
+                                       "%d) with %zu of %zu devices ready: refusing the start", d->name,
+                                       o->cfg->prepare_timeout_ms, i, d->n_record);
+                        break;
+                }
                 r = prepare_device(&s, &units[i], reterr);
                 if (r < 0)
                         break;

@@ -505,6 +505,21 @@ def case_deadline():
         check(h.snap() == before and h.journals() == [], "... and rolled back", diff(before, h.snap()) + r.why())
 
 
+def case_budget():
+    """prepare has a deadline of its own (state_change.prepare_timeout_ms): devices that are each
+    slow but within their write deadline cannot hold libvirtd past it; what was done is undone."""
+    with Host("dgx2-v100-nvswitch", cfg={"state_change": {"write_timeout_ms": 2000, "prepare_timeout_ms": 1000}}) as h:
+        xml = h.transform(domain_xml("25-dumpxml-request-numa-require-v100.xml",
+                                     subst={'numa="require"': 'numa="any" count="3"'}))
+        before = h.snap()
+        h.emu.control({"hang": [{"path": "bus/pci/drivers/nvidia/unbind", "seconds": 1.2}]})
+        r = h.prepare(xml)
+        check(r.rc == 1 and r.one_line() and "prepare_timeout_ms" in r.err and re.search(r"[0-2] of 3 devices", r.err),
+              "no GPU is begun past the deadline: exit 1, one line", r.why())
+        h.emu.control({})
+        check(h.snap() == before and h.journals() == [], "everything done is undone", diff(before, h.snap()))
+
+
 def case_late():
     """An unbind that lands after its deadline: prepare waits for the late write before it rolls
     back, so the GPU ends on its own driver, not driverless; a later domain's start and stop
