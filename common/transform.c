@@ -196,7 +196,9 @@ int gpuh_transform(const struct gpuh_transform_opts *o, const char *in, size_t l
                 goto out;
         }
         if (d->cpuset && gpuh_cpuset_node(host->sysfs->root_fd, d->cpuset, &node) == -EINVAL) {
-                r = gpuh_error(reterr, -EBADMSG, "domain %s: unparsable vCPU cpuset '%s'", d->name, d->cpuset);
+                /* one line of reasonable length: the joined cpusets of 150,000 <vcpupin>s are megabytes */
+                r = gpuh_error(reterr, -EBADMSG, "domain %s: unparsable vCPU cpuset '%.64s%s'", d->name, d->cpuset,
+                               strlen(d->cpuset) > 64 ? "..." : "");
                 goto out;
         }
 
