@@ -249,6 +249,9 @@ static int read_record(struct gpuh_domxml *d, const xmlNode *rec, char **reterr)
 
                 if (!is_el(c, GPUH_DOMXML_NS, "device"))
                         continue;
+                if (d->n_record >= GPUH_DOMXML_MAX_DEVICES)
+                        return gpuh_error(reterr, -EBADMSG, "gpuhooks:allocation: more than %d gpuhooks:device elements",
+                                          GPUH_DOMXML_MAX_DEVICES);
                 na = reallocarray(d->record, d->n_record + 1, sizeof(*na));
                 if (!na)
                         return -ENOMEM;

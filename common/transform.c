@@ -334,6 +334,13 @@ int gpuh_transform(const struct gpuh_transform_opts *o, const char *in, size_t l
                 json_object_object_add(ex, "candidates", json_object_new_array());
                 json_object_object_add(ex, "chosen", chosen);
         }
+        if (n_plan > GPUH_DOMXML_MAX_DEVICES) {
+                /* CloudStack's hostdevs of a host with many VFs: a record this long would be refused
+                 * when read back (gpuh_domxml_parse), by prepare and by a second transform */
+                r = gpuh_error(reterr, -E2BIG, "domain %s: %zu GPU <hostdev> elements, more than the %d one domain may have",
+                               d->name, n_plan, GPUH_DOMXML_MAX_DEVICES);
+                goto out;
+        }
         if ((held = conflict(host->inv, d->name, plan, n_plan, others, n_others))) {
                 r = gpuh_error(reterr, -EBUSY, "domain %s: a device it holds is now used by %s", d->name, held);
                 goto out;

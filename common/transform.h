@@ -33,7 +33,8 @@ struct gpuh_transform_opts {
  * A domain whose document already carries our record (a second transform of our output) or
  * whose live reservation was made for the same requests gets the same devices back.
  *
- * Returns: 0; -EBADMSG (unusable XML, bad request); -E2BIG (too large); -ENOSPC (too few free
+ * Returns: 0; -EBADMSG (unusable XML, bad request); -E2BIG (too large, or CloudStack hostdevs
+ *          naming more than GPUH_DOMXML_MAX_DEVICES GPU devices); -ENOSPC (too few free
  *          devices); -EBUSY (a CloudStack device held elsewhere); -ENODEV; -EINVAL;
  *          -EIO (neither libvirt nor its XML files could say which devices domains use: nothing
  *          is handed out blind); -ETIMEDOUT (host lock); -ENOMEM; -errno of the state directory.

@@ -14,6 +14,7 @@ domain XMLs"). CASE:
   vcpupin     3 MiB of <vcpupin>s with 18-character cpusets, and 150,000 short <vcpupin>s
   wide        150,000 <vcpupin cpuset='0-8191'/> (the widest range a cpuset may name)
   hostdevs    20,000 non-GPU <hostdev>s, in a domain that asks for a GPU and in one that does not
+  record      an allocation record of more devices than a domain may have: refused, one line
 
 Prints one line per check and closes with 'N passed, N failed'.
 """
@@ -240,6 +241,26 @@ def case_hostdevs():
     plain = fixture(PLAIN_DOMAIN)
     assert plain.count("<devices>\n") == 1
     plain_domain_runs("20,000 non-GPU <hostdev>s", plain.replace("<devices>\n", "<devices>\n" + hds).encode())
+
+
+def case_record():
+    """A record of more devices than a domain may have (here, one V100 named over and over, each
+    found among the domain's hostdevs) is refused by both hooks: written into a reservation it
+    was megabytes the reservation reader refuses, which stopped every later transform."""
+    r = Run(ARGS.tmp)
+    t = r.transform(fixture(GPU_DOMAIN).encode())
+    out = t.out.decode("utf-8", "replace")
+    dev = re.search(r"<gpuhooks:device [^>]*/>", out)
+    if not check(t.rc == 0 and dev, "record: the transformer's output has one record device", t.why()):
+        return
+    big = out.replace(dev.group(0), dev.group(0) * 257).encode()
+    r = Run(ARGS.tmp)
+    t = r.transform(big)
+    check(t.rc == 1 and t.out == b"" and t.one_line() and b"more than 256" in t.err and not r.reservations(),
+          "a record of 257 devices: the transformer refuses it (one line naming the cap), nothing reserved", t.why())
+    p = r.prepare(domain_name(out), big)
+    check(p.rc == 1 and p.out == b"" and p.one_line() and b"more than 256" in p.err,
+          "a record of 257 devices: prepare refuses it, one line", p.why())
 
 
 CASES = {n[5:]: f for n, f in globals().items() if n.startswith("case_")}

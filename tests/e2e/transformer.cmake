@@ -90,7 +90,7 @@ set_tests_properties(${gpuh_transformer_tests} PROPERTIES LABELS e2e TIMEOUT 180
 # Huge documents under the 4 MiB limit (test_huge.py): both hooks within 10 s each, where the
 # quadratic code they guard against took 20-40 s.
 if(TARGET libvirt-vm-state-change)
-  foreach(case vcpupin wide hostdevs)
+  foreach(case vcpupin wide hostdevs record)
     add_test(NAME transformer/huge-${case}
              COMMAND ${GPUH_SYS_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/test_huge.py
                      --transformer $<TARGET_FILE:libvirt-vm-xml-transformer> --hook $<TARGET_FILE:libvirt-vm-state-change>
