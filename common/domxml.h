@@ -13,6 +13,10 @@
 #include "request.h"
 
 #define GPUH_DOMXML_MAX_BYTES (4u << 20)
+/* Devices of one allocation record: 16 requests of at most 16 each (request.h); CloudStack's own
+ * GPU hostdevs are held to it too (transform.c). A reservation of this many devices stays well
+ * below the 1 MiB the reservation reader accepts (reserve.c). */
+#define GPUH_DOMXML_MAX_DEVICES 256
 #define GPUH_DOMXML_NAME_MAX 200        /* bytes of a domain name (it names a reservation file) */
 #define GPUH_DOMXML_NS "urn:gpuhooks:domain:1"
 #define GPUH_CLOUDSTACK_NS "http://cloudstack.apache.org/instance"
@@ -65,8 +69,12 @@ struct gpuh_domxml {
  * Source: libvirt docs/formatdomain.rst (elements read: name, uuid, vcpu, cputune, metadata,
  * devices/hostdev).
  *
+ * One pass over the document: work and memory are linear in @len (a document under the size
+ * limit, 150,000 <vcpupin>s or 20,000 <hostdev>s included, parses in well under a second).
+ *
  * Returns: 0; -E2BIG over GPUH_DOMXML_MAX_BYTES; -EBADMSG for anything not a well-formed,
- *          DTD-free <domain> with a usable name, or a malformed request element; -ENOMEM.
+ *          DTD-free <domain> with a usable name, a malformed request element, or an allocation
+ *          record of more than GPUH_DOMXML_MAX_DEVICES devices; -ENOMEM.
  */
 int gpuh_domxml_parse(const char *buf, size_t len, struct gpuh_domxml **ret, char **reterr);
 

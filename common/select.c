@@ -686,8 +686,7 @@ static int parse_cpuset(const char *s, unsigned char *bits, size_t max)
                         end++;
                 if (*end || b < a || b >= max)
                         return -EINVAL;
-                for (unsigned long i = a; i <= b; i++)
-                        bits[i] = !neg;
+                memset(bits + a, !neg, b - a + 1);      /* not a loop: 150,000 "0-8191" pins stay cheap */
         }
         return 0;
 }

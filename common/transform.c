@@ -303,7 +303,9 @@ int gpuh_transform(const struct gpuh_transform_opts *o, const char *in, size_t l
                 goto out;
         }
         if (d->cpuset && gpuh_cpuset_node(host->sysfs->root_fd, d->cpuset, &node) == -EINVAL) {
-                r = gpuh_error(reterr, -EBADMSG, "domain %s: unparsable vCPU cpuset '%s'", d->name, d->cpuset);
+                /* one line of reasonable length: the joined cpusets of 150,000 <vcpupin>s are megabytes */
+                r = gpuh_error(reterr, -EBADMSG, "domain %s: unparsable vCPU cpuset '%.64s%s'", d->name, d->cpuset,
+                               strlen(d->cpuset) > 64 ? "..." : "");
                 goto out;
         }
 
@@ -465,6 +467,13 @@ int gpuh_transform(const struct gpuh_transform_opts *o, const char *in, size_t l
                 }
                 json_object_object_add(ex, "candidates", json_object_new_array());
                 json_object_object_add(ex, "chosen", chosen);
+        }
+        if (n_plan > GPUH_DOMXML_MAX_DEVICES) {
+                /* CloudStack's hostdevs of a host with many VFs: a record this long would be refused
+                 * when read back (gpuh_domxml_parse), by prepare and by a second transform */
+                r = gpuh_error(reterr, -E2BIG, "domain %s: %zu GPU <hostdev> elements, more than the %d one domain may have",
+                               d->name, n_plan, GPUH_DOMXML_MAX_DEVICES);
+                goto out;
         }
         for (size_t i = 0; i < n_plan && n_quar > 0; i++) {
                 /* a VF's or an mdev's GPU quarantined counts too */

@@ -38,7 +38,8 @@ struct gpuh_transform_opts {
  * whose live reservation was made for the same requests gets the same devices back.
  *
  * Returns: 0; -EBADMSG (unusable XML, bad request; @o->config_error and the domain asks for
- *          GPUs); -E2BIG (too large); -ENOSPC (too few free
+ *          GPUs); -E2BIG (too large, or CloudStack hostdevs naming more than
+ *          GPUH_DOMXML_MAX_DEVICES GPU devices); -ENOSPC (too few free
  *          devices); -EBUSY (a CloudStack device held elsewhere); -ENODEV; -EINVAL;
  *          -EIO (neither libvirt nor its XML files could say which devices domains use: nothing
  *          is handed out blind); -ETIMEDOUT (host lock); -ENOMEM; -errno of the state directory.

@@ -7,6 +7,7 @@
 #   transformer/concurrency, transformer/capacity, transformer/hostile, transformer/cli,
 #   transformer/reservations
 #   transformer/cases-json       the case list itself (fields, files, hosts)
+#   transformer/huge-<case>      huge documents: bounded work (test_huge.py)
 if(NOT TARGET libvirt-vm-xml-transformer)
   message(STATUS "gpuhooks: no libvirt-vm-xml-transformer target, its e2e tests are not registered")
   return()
@@ -86,3 +87,15 @@ foreach(t concurrency capacity hostile cli reservations cases-json)
   list(APPEND gpuh_transformer_tests transformer/${t})
 endforeach()
 set_tests_properties(${gpuh_transformer_tests} PROPERTIES LABELS e2e TIMEOUT 180)
+
+# Huge documents under the 4 MiB limit (test_huge.py): both hooks within 10 s each, where the
+# quadratic code they guard against took 20-40 s.
+if(TARGET libvirt-vm-state-change)
+  foreach(case vcpupin wide hostdevs record)
+    add_test(NAME transformer/huge-${case}
+             COMMAND ${GPUH_SYS_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/test_huge.py
+                     --transformer $<TARGET_FILE:libvirt-vm-xml-transformer> --hook $<TARGET_FILE:libvirt-vm-state-change>
+                     --hosts ${PROJECT_BINARY_DIR}/fixtures/hosts --src ${PROJECT_SOURCE_DIR} ${case})
+    set_tests_properties(transformer/huge-${case} PROPERTIES LABELS e2e TIMEOUT 180)
+  endforeach()
+endif()
