@@ -1480,6 +1480,13 @@ int gpuh_sc_prepare(const struct gpuh_sc_opts *o, const char *xml, size_t len, j
                 r = 0;
                 goto out;
         }
+
+        /* VMNAME and <name> must be one name: release (VMNAME only) finds the journal by it */
+        if (o->vmname && !streq(o->vmname, d->name)) {
+                r = gpuh_error(reterr, -EBADMSG, "the domain XML names the domain '%s' but libvirt's VMNAME argument "
+                               "is '%s': refusing to start it", d->name, o->vmname);
+                goto out;
+        }
         if (!d->has_record || d->n_record == 0) {
                 r = gpuh_error(reterr, -ENODEV, "%s asks for GPUs (%s) but its XML carries no gpuhooks allocation record: "
                                "the transformer did not run, refusing to start it without them", d->name,
