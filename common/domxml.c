@@ -10,6 +10,7 @@
 #include <libxml/parser.h>
 #include <libxml/xmlsave.h>
 
+#include "domname.h"
 #include "domxml.h"
 #include "log.h"
 #include "macro.h"
@@ -54,19 +55,6 @@ static char *text_of(const xmlNode *n)
         while (len > 0 && isspace((unsigned char) s[len - 1]))
                 len--;
         return strndup(s, len);
-}
-
-bool gpuh_domxml_name_ok(const char *name)
-{
-        size_t len = name ? strlen(name) : 0;
-
-        /* 200: "NAME.json" and its temporary ".NAME.json.XXXXXX" must fit NAME_MAX (255) */
-        if (len == 0 || len > GPUH_DOMXML_NAME_MAX || streq(name, ".") || streq(name, ".."))
-                return false;
-        for (const unsigned char *p = (const unsigned char *) name; *p; p++)
-                if (*p == '/' || *p < 0x20 || *p == 0x7f)
-                        return false;
-        return true;
 }
 
 static void cs_clear(struct gpuh_cs_instance *cs)
@@ -448,9 +436,15 @@ int gpuh_domxml_parse(const char *buf, size_t len, struct gpuh_domxml **ret, cha
         root = xmlDocGetRootElement(d->doc);
         if (!is_el(root, NULL, "domain"))
                 return gpuh_error(reterr, -EBADMSG, "not a libvirt domain: the root element is not <domain>");
-        d->name = text_of(child_el(root, NULL, "name"));
-        if (!d->name || !gpuh_domxml_name_ok(d->name))
-                return gpuh_error(reterr, -EBADMSG, "domain XML has no usable <name> (1 to 200 bytes, no '/', no control characters)");
+        {
+                /* exactly as libvirt reads it: not trimmed (domname.h) */
+                _cleanup_xml_ char *n = (char *) xmlNodeGetContent(child_el(root, NULL, "name"));
+                if (n && !(d->name = strdup(n)))
+                        return -ENOMEM;
+        }
+        if (!d->name || !gpuh_domname_ok(d->name))
+                return gpuh_error(reterr, -EBADMSG, "domain XML has no usable <name> (libvirt's rules: 1 to %d bytes, "
+                                  "no '/', no newline; not '.' or '..')", GPUH_DOMNAME_MAX);
         {
                 _cleanup_free_ char *u = text_of(child_el(root, NULL, "uuid"));
                 if (u && (r = parse_uuid(u, &d->uuid)) < 0)

@@ -17,7 +17,6 @@
  * GPU hostdevs are held to it too (transform.c). A reservation of this many devices stays well
  * below the 1 MiB the reservation reader accepts (reserve.c). */
 #define GPUH_DOMXML_MAX_DEVICES 256
-#define GPUH_DOMXML_NAME_MAX 200        /* bytes of a domain name (it names a reservation file) */
 #define GPUH_DOMXML_NS "urn:gpuhooks:domain:1"
 #define GPUH_CLOUDSTACK_NS "http://cloudstack.apache.org/instance"
 
@@ -42,7 +41,7 @@ struct gpuh_cs_instance {
 struct gpuh_domxml {
         xmlDoc *doc;
         bool has_decl;                  /* the input had an XML declaration */
-        char *name;                     /* <name>, usable as a file name */
+        char *name;                     /* <name>, as libvirt reads it: not trimmed (domname.h) */
         char *uuid;                     /* <uuid>, lowercase; NULL when absent */
         char *cpuset;                   /* vCPU pinning: <vcpu cpuset> and <vcpupin cpuset>s, comma-joined; NULL */
         struct gpuh_cs_instance cs;
@@ -105,10 +104,3 @@ int gpuh_domxml_apply(struct gpuh_domxml *d, const struct gpuh_alloc *allocs, si
  * Returns: 0; -ENOMEM; -EIO when libxml2 fails.
  */
 int gpuh_domxml_serialize(struct gpuh_domxml *d, char **ret, size_t *ret_len);
-
-/**
- * gpuh_domxml_name_ok:
- * Returns: true when @name can name a reservation file: 1..GPUH_DOMXML_NAME_MAX bytes, no
- *          '/', no control characters, not "." or "..".
- */
-bool gpuh_domxml_name_ok(const char *name);

@@ -11,10 +11,11 @@
 
 #include <json-c/json.h>
 
-#include "domxml.h"
-#include "fileio.h"
+#include "domname.h"
 #include "journal.h"
+#include "log.h"
 #include "macro.h"
+#include "statefile.h"
 #include "sysfs.h"
 
 #define JOURNAL_MAX_BYTES (4u << 20)
@@ -160,7 +161,7 @@ int gpuh_journal_new(const char *domain, const char *uuid, struct gpuh_journal *
 {
         struct gpuh_journal *j;
 
-        if (!gpuh_domxml_name_ok(domain))
+        if (!gpuh_domname_ok(domain))
                 return -EINVAL;
         j = calloc(1, sizeof(*j));
         if (!j)
@@ -176,13 +177,15 @@ int gpuh_journal_new(const char *domain, const char *uuid, struct gpuh_journal *
         return 0;
 }
 
-static char *journal_file(const char *domain)
+/* "STEM.journal" of @domain; -EINVAL for a name libvirt would not accept. */
+static int journal_file(const char *domain, char buf[static GPUH_DOMNAME_ENC_SIZE + 8])
 {
-        char *p;
+        int r = gpuh_domname_encode(domain, buf);
 
-        if (!gpuh_domxml_name_ok(domain))
-                return NULL;
-        return asprintf(&p, "%s.journal", domain) < 0 ? NULL : p;
+        if (r < 0)
+                return r;
+        strcat(buf, ".journal");
+        return 0;
 }
 
 static json_object *parse_line(const char *s, size_t len)
@@ -205,20 +208,19 @@ static json_object *parse_line(const char *s, size_t len)
         return o;
 }
 
-int gpuh_journal_load(const char *dir, const char *domain, struct gpuh_journal **ret)
+int gpuh_journal_load(int dirfd, const char *domain, struct gpuh_journal **ret)
 {
-        _cleanup_free_ char *name = journal_file(domain), *text = NULL;
-        _cleanup_close_ int dfd = -EBADF;
+        _cleanup_free_ char *text = NULL;
+        char name[GPUH_DOMNAME_ENC_SIZE + 8];
         struct gpuh_journal *j = NULL;
         size_t len, pos = 0;
         int r;
 
-        if (!name)
-                return gpuh_domxml_name_ok(domain) ? -ENOMEM : -EINVAL;
-        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0)
-                return -errno;
-        r = gpuh_read_file_at(dfd, name, JOURNAL_MAX_BYTES, &text, &len);
+        if (journal_file(domain, name) < 0)
+                return -EINVAL;
+        if (dirfd < 0)
+                return -ENOENT;         /* no journal directory: nothing journaled */
+        r = gpuh_statefile_read(dirfd, name, JOURNAL_MAX_BYTES, &text, &len);
         if (r < 0)
                 return r;
         while (pos < len) {
@@ -280,37 +282,94 @@ int gpuh_journal_load(const char *dir, const char *domain, struct gpuh_journal *
                         return r;
                 j->torn = len > 0;
         }
+        j->on_disk = true;
         *ret = j;
         return 0;
 }
 
-int gpuh_journal_list(const char *dir, char ***ret)
+/* The domain a journal file's header names; -ENODATA when it has not one whole line. */
+static int header_domain(int dirfd, const char *fname, char **ret)
 {
-        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_free_ char *text = NULL;
+        const char *dom;
+        json_object *o;
+        char *nl;
+        size_t len;
+        int r;
+
+        r = gpuh_statefile_read(dirfd, fname, JOURNAL_MAX_BYTES, &text, &len);
+        if (r < 0)
+                return r;
+        nl = memchr(text, '\n', len);
+        if (!nl)
+                return -ENODATA;
+        o = parse_line(text, (size_t) (nl - text));
+        dom = o ? jstr(o, "domain") : NULL;
+        *ret = dom ? strdup(dom) : NULL;
+        r = !dom ? -EBADMSG : *ret ? 0 : -ENOMEM;
+        json_object_put(o);
+        return r;
+}
+
+/* The domain journal file @fname belongs to: its decoded name, or for a hashed one the name its
+ * header holds when that encodes to it. -EINVAL: not a journal file gpuhooks writes. */
+static int file_domain(int dirfd, const char *fname, char **ret)
+{
+        char stem[GPUH_DOMNAME_ENC_SIZE], again[GPUH_DOMNAME_ENC_SIZE];
+        size_t l = strlen(fname);
+        int r;
+
+        *ret = NULL;
+        if (l <= 8 || l - 8 > GPUH_DOMNAME_ENC_MAX || !streq(fname + l - 8, ".journal"))
+                return -EINVAL;
+        memcpy(stem, fname, l - 8);
+        stem[l - 8] = '\0';
+        r = gpuh_domname_decode(stem, ret);
+        if (r != -ENAMETOOLONG)
+                return r;
+        r = header_domain(dirfd, fname, ret);
+        if (r == -EBADMSG || (r == 0 && (gpuh_domname_encode(*ret, again) < 0 || !streq(again, stem)))) {
+                free(*ret);
+                *ret = NULL;
+                return -EINVAL;
+        }
+        return r;
+}
+
+int gpuh_journal_list(int dirfd, char ***ret, struct gpuh_warnings *w)
+{
         _cleanup_strv_free_ char **names = NULL;
         char **out;
         size_t n = 0;
         int k;
 
         *ret = NULL;
-        if (dfd < 0)
-                return errno == ENOENT ? 0 : -errno;
-        k = gpuh_sysfs_list(dfd, ".", &names);
+        if (dirfd < 0)
+                return 0;
+        k = gpuh_sysfs_list(dirfd, ".", &names);
         if (k < 0)
                 return k;
         out = calloc((size_t) k + 1, sizeof(char *));
         if (!out)
                 return -ENOMEM;
         for (char **p = names; *p; p++) {
-                size_t l = strlen(*p);
-                if ((*p)[0] == '.' || l <= 8 || !streq(*p + l - 8, ".journal"))
+                if (gpuh_statefile_is_temp(*p, ".journal"))
+                        continue;       /* a save in progress, or one a crash cut short: never a journal */
+                k = file_domain(dirfd, *p, &out[n]);
+                if (k == 0) {
+                        n++;
                         continue;
-                out[n] = strndup(*p, l - 8);
-                if (!out[n]) {
-                        strv_free(out);
-                        return -ENOMEM;
                 }
-                n++;
+                if (k == -ENOMEM) {
+                        strv_free(out);
+                        return k;
+                }
+                if (k == -ENODATA)
+                        gpuh_log(LOG_INFO, "journal '%s' holds no whole line: its writer stopped before its first "
+                                 "change; its domain's release removes it", *p);
+                else if (k != -ENOENT)  /* gone meanwhile: released */
+                        gpuh_warn(w, "journal directory entry '%s' is no journal gpuhooks writes (%s)", *p,
+                                  k == -EINVAL ? "its name does not decode to a domain name" : strerror(-k));
         }
         *ret = out;
         return (int) n;
@@ -372,17 +431,21 @@ static int write_all(int fd, const char *s, size_t len)
         return 0;
 }
 
-int gpuh_journal_save(const char *dir, struct gpuh_journal *j)
+int gpuh_journal_save(int dirfd, struct gpuh_journal *j)
 {
-        _cleanup_free_ char *name = journal_file(j->domain), *text = NULL;
+        _cleanup_free_ char *text = NULL;
+        char name[GPUH_DOMNAME_ENC_SIZE + 8];
         size_t len = 0;
         int r;
 
-        if (!name)
-                return -ENOMEM;
+        if (journal_file(j->domain, name) < 0)
+                return -EINVAL;
+        if (dirfd < 0)
+                return -EBADF;
         if (j->n == 0) {
                 j->torn = false;
-                return gpuh_journal_remove(dir, j->domain);
+                j->on_disk = false;
+                return gpuh_journal_remove(dirfd, j->domain);
         }
         r = header_line(j, &text);
         if (r < 0)
@@ -404,22 +467,27 @@ int gpuh_journal_save(const char *dir, struct gpuh_journal *j)
                 memcpy(text + len, line, ll + 1);
                 len += ll;
         }
-        r = gpuh_write_file_atomic(dir, name, text, len, 0600, true);
-        if (r == 0)
+        r = gpuh_statefile_replace(dirfd, name, text, len);
+        if (r == 0) {
                 j->torn = false;
+                j->on_disk = true;
+        }
         return r;
 }
 
-int gpuh_journal_append(const char *dir, struct gpuh_journal *j, struct gpuh_jentry *e)
+int gpuh_journal_append(int dirfd, struct gpuh_journal *j, struct gpuh_jentry *e)
 {
-        _cleanup_free_ char *name = journal_file(j->domain), *line = NULL, *head = NULL;
-        _cleanup_close_ int dfd = -EBADF, fd = -EBADF;
+        _cleanup_free_ char *line = NULL, *head = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        char name[GPUH_DOMNAME_ENC_SIZE + 8];
         struct gpuh_jentry *ne;
         bool created = false;
         int r;
 
-        if (!name)
-                return -ENOMEM;
+        if (journal_file(j->domain, name) < 0)
+                return -EINVAL;
+        if (dirfd < 0)
+                return -EBADF;
         e->seq = j->n ? j->e[j->n - 1].seq + 1 : 1;
         ne = reallocarray(j->e, j->n + 1, sizeof(*ne));
         if (!ne)
@@ -427,19 +495,18 @@ int gpuh_journal_append(const char *dir, struct gpuh_journal *j, struct gpuh_jen
         j->e = ne;
         if (j->torn) {
                 /* a partial line would swallow this one: rewrite without it first */
-                r = gpuh_journal_save(dir, j);
+                r = gpuh_journal_save(dirfd, j);
                 if (r < 0)
                         return r;
         }
         r = entry_line(e, &line);
         if (r < 0)
                 return r;
-        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0)
-                return -errno;
-        fd = openat(dfd, name, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
-        if (fd < 0 && errno == ENOENT) {
-                fd = openat(dfd, name, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (j->on_disk)
+                fd = openat(dirfd, name, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+        if (fd < 0 && (!j->on_disk || errno == ENOENT)) {
+                /* never into a file this journal was not read from */
+                fd = openat(dirfd, name, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
                 created = fd >= 0;
         }
         if (fd < 0)
@@ -449,14 +516,15 @@ int gpuh_journal_append(const char *dir, struct gpuh_journal *j, struct gpuh_jen
                 if (r == 0)
                         r = write_all(fd, head, strlen(head));
                 if (r < 0) {
-                        unlinkat(dfd, name, 0);
+                        unlinkat(dirfd, name, 0);
                         return r;
                 }
+                j->on_disk = true;
         }
         r = write_all(fd, line, strlen(line));
         if (r == 0 && fsync(fd) < 0)
                 r = -errno;
-        if (r == 0 && created && fsync(dfd) < 0)
+        if (r == 0 && created && fsync(dirfd) < 0)
                 r = -errno;
         if (r < 0)
                 return r;
@@ -464,17 +532,18 @@ int gpuh_journal_append(const char *dir, struct gpuh_journal *j, struct gpuh_jen
         return 0;
 }
 
-int gpuh_journal_remove(const char *dir, const char *domain)
+int gpuh_journal_remove(int dirfd, const char *domain)
 {
-        _cleanup_free_ char *name = journal_file(domain);
-        _cleanup_close_ int dfd = -EBADF;
+        _cleanup_free_ char *owner = NULL;
+        char name[GPUH_DOMNAME_ENC_SIZE + 8];
 
-        if (!name)
-                return gpuh_domxml_name_ok(domain) ? -ENOMEM : -EINVAL;
-        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0)
-                return errno == ENOENT ? 0 : -errno;
-        if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
+        if (journal_file(domain, name) < 0)
+                return -EINVAL;
+        if (dirfd < 0)
+                return 0;
+        if (header_domain(dirfd, name, &owner) == 0 && !streq(owner, domain))
+                return 0;               /* another long name's, meeting ours in its file name */
+        if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
                 return -errno;
         return 0;
 }

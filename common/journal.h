@@ -9,11 +9,15 @@
 
 #include "mdev.h"
 #include "pci_addr.h"
+#include "warn.h"
 
 /*
  * STATE_DIR/journal/NAME.journal, JSON Lines (docs/state-change.md): a header line, then one
  * line per change, appended and fsync(2)ed before the change is made. Replayed in reverse it
- * puts every device back as it was.
+ * puts every device back as it was. NAME is the domain name encoded by gpuh_domname_encode();
+ * the header holds the name itself. Every function takes the journal directory as an fd
+ * (gpuh_state_subdir()) and opens files in it relative to it, never through a link; a
+ * negative fd is a directory that does not exist (a dry run's): nothing is journaled.
  */
 
 enum gpuh_jop {
@@ -46,6 +50,8 @@ struct gpuh_journal {
         struct gpuh_jentry *e;
         size_t n;
         bool torn;                      /* the file ends in a partial line (a crash mid-append) */
+        bool on_disk;                   /* read from its file or written to it: appends go there; a
+                                         * journal made in memory never appends to a file it finds */
 };
 
 /** gpuh_jop_to_string: "driver", "mdev", "vgpu-type", "sriov". */
@@ -68,26 +74,36 @@ struct json_object *gpuh_jentry_json(const struct gpuh_jentry *e);
 
 /**
  * gpuh_journal_load:
- * @dir: the journal directory
- * @domain: the domain name (gpuh_domxml_name_ok())
+ * @dirfd: the journal directory
+ * @domain: the domain name (gpuh_domname_ok())
  * @ret: the journal, freed with gpuh_journal_free()
  *
  * A last line without its newline is ignored (and @ret->torn set): it was being appended when
  * the writer died, before the change it announces was made.
  *
  * Returns: 0; -ENOENT when the domain has no journal; -EBADMSG for any other malformed line
- *          (nothing is guessed); -EINVAL (bad name); -ENOMEM; -errno of the read.
+ *          (nothing is guessed), or a header naming another domain; -EINVAL (bad name);
+ *          -ELOOP (a link); -ENOMEM; -errno of the read.
  */
-int gpuh_journal_load(const char *dir, const char *domain, struct gpuh_journal **ret);
+int gpuh_journal_load(int dirfd, const char *domain, struct gpuh_journal **ret);
 
 /**
  * gpuh_journal_list:
- * @dir: the journal directory
- * @ret: the domain names that have a journal, NULL-terminated, sorted; strv_free()
+ * @dirfd: the journal directory
+ * @ret: the domain names that have a journal, NULL-terminated, in the order of their file
+ *       names; strv_free()
+ * @w: receives one warning per entry that is no journal gpuhooks writes: a name that does not
+ *     decode (gpuh_domname_decode()), or a hashed one whose header names a domain it does not
+ *     encode. The temporary files of gpuh_journal_save() are passed over, and so is a journal
+ *     with a hashed name and not one whole line (its writer died before it changed anything;
+ *     its domain's release removes it), with a log message.
  *
- * Returns: their number; 0 when @dir does not exist; -ENOMEM; -errno.
+ * Names are decoded, nothing is skipped silently: a caller that finds @w grown knows that a
+ * journal it cannot attribute may name devices.
+ *
+ * Returns: the number of names; 0 when @dirfd < 0; -ENOMEM; -errno of the listing.
  */
-int gpuh_journal_list(const char *dir, char ***ret);
+int gpuh_journal_list(int dirfd, char ***ret, struct gpuh_warnings *w);
 
 /**
  * gpuh_journal_new:
@@ -101,29 +117,38 @@ int gpuh_journal_new(const char *domain, const char *uuid, struct gpuh_journal *
 
 /**
  * gpuh_journal_append:
- * @dir: the journal directory
+ * @dirfd: the journal directory
  * @j: the journal
  * @e: the entry; its seq is set to one more than the last
  *
  * Appends one line with O_APPEND and fsync(2)s the file (and, when the file is new, writes the
  * header and fsyncs the directory), then adds @e to @j. A torn tail is rewritten away first.
+ * A journal not read from its file (@j->on_disk false) only ever creates it: a file already
+ * there is another domain's (two long names meeting in one hashed file name) or one it did
+ * not read, and is left alone.
  *
- * Returns: 0; -errno of open/write/fsync; -ENOMEM.
+ * Returns: 0; -EEXIST (that file); -EBADF (@dirfd < 0); -errno of open/write/fsync; -ENOMEM.
  */
-int gpuh_journal_append(const char *dir, struct gpuh_journal *j, struct gpuh_jentry *e);
+int gpuh_journal_append(int dirfd, struct gpuh_journal *j, struct gpuh_jentry *e);
 
 /**
  * gpuh_journal_save:
- * @dir, @j: the journal as it must now be (entries dropped)
+ * @dirfd, @j: the journal as it must now be (entries dropped)
  *
- * Replaces the file atomically (fsynced); a journal without entries is removed instead.
+ * Replaces the file atomically (fsynced, gpuh_statefile_replace()); a journal without entries
+ * is removed instead.
  *
- * Returns: 0; -errno; -ENOMEM.
+ * Returns: 0; -EBADF (@dirfd < 0); -errno; -ENOMEM.
  */
-int gpuh_journal_save(const char *dir, struct gpuh_journal *j);
+int gpuh_journal_save(int dirfd, struct gpuh_journal *j);
 
-/** gpuh_journal_remove: removes the domain's journal file; 0 also when there was none. */
-int gpuh_journal_remove(const char *dir, const char *domain);
+/**
+ * gpuh_journal_remove:
+ * Removes @domain's journal file from @dirfd, unless it holds another domain's journal.
+ *
+ * Returns: 0, also when there was none; -EINVAL (bad name); -errno of unlinkat(2).
+ */
+int gpuh_journal_remove(int dirfd, const char *domain);
 
 /** gpuh_journal_drop: removes entry @i from @j (in memory). */
 void gpuh_journal_drop(struct gpuh_journal *j, size_t i);

@@ -6,11 +6,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
 
 #include "fileio.h"
+#include "statefile.h"
 #include "macro.h"
 #include "quarantine.h"
 
@@ -27,25 +29,17 @@ static int subdir_path(const char *state_dir, char *buf, size_t size)
         return n < 0 || (size_t) n >= size ? -ENAMETOOLONG : 0;
 }
 
-int gpuh_quarantine_add(const char *state_dir, const struct gpuh_pci_addr *a, const char *domain, const char *reason,
-                        int64_t now)
+int gpuh_quarantine_add(int dirfd, const struct gpuh_pci_addr *a, const char *domain, const char *reason, int64_t now)
 {
         _cleanup_(json_putp) json_object *o = NULL;
-        char dir[4096], name[GPUH_PCI_ADDR_MAX + 8], bdf[GPUH_PCI_ADDR_MAX];
+        char name[GPUH_PCI_ADDR_MAX + 8], bdf[GPUH_PCI_ADDR_MAX];
+        struct stat st;
         const char *text;
-        int r;
 
-        r = subdir_path(state_dir, dir, sizeof(dir));
-        if (r < 0)
-                return r;
         gpuh_pci_addr_format(a, bdf);
         snprintf(name, sizeof(name), "%s.json", bdf);
-        if (faccessat(AT_FDCWD, dir, F_OK, 0) == 0) {
-                char path[4096 + sizeof(name)];
-                snprintf(path, sizeof(path), "%s/%s", dir, name);
-                if (access(path, F_OK) == 0)
-                        return 0;       /* the first cause stays */
-        }
+        if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+                return 0;       /* the first cause stays */
         o = json_object_new_object();
         if (!o)
                 return -ENOMEM;
@@ -56,7 +50,7 @@ int gpuh_quarantine_add(const char *state_dir, const struct gpuh_pci_addr *a, co
         text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
         if (!text)
                 return -ENOMEM;
-        return gpuh_write_file_atomic(dir, name, text, strlen(text), 0600, true);
+        return gpuh_statefile_replace(dirfd, name, text, strlen(text));
 }
 
 static void copy_str(char *dst, size_t size, json_object *v)
@@ -77,7 +71,7 @@ static void parse_one(int dfd, const char *fname, struct gpuh_quarantined *q)
         json_object *v;
         char bdf[GPUH_PCI_ADDR_MAX];
         size_t len;
-        int r = gpuh_read_file_at(dfd, fname, GPUH_QUARANTINE_FILE_MAX, &text, &len);
+        int r = gpuh_statefile_read(dfd, fname, GPUH_QUARANTINE_FILE_MAX, &text, &len);
 
         if (r == 0)
                 o = json_tokener_parse(text);

@@ -29,19 +29,18 @@ struct gpuh_quarantined {
 
 /**
  * gpuh_quarantine_add:
- * @state_dir: the state directory (its quarantine/ must exist: gpuh_state_subdir())
+ * @dirfd: STATE_DIR/quarantine (gpuh_state_subdir(), which checks it as the state directory)
  * @a: the function
  * @domain: the domain whose change left it so, or NULL
  * @reason: one line, why
  * @now: seconds since the epoch
  *
- * Writes the file atomically and synced; a function already quarantined keeps its first
- * record (the first cause is the one to look at).
+ * Writes the file atomically and synced, never through a link (gpuh_statefile_replace()); a
+ * function already quarantined keeps its first record (the first cause is the one to look at).
  *
  * Returns: 0; -ENOMEM; -errno of the write.
  */
-int gpuh_quarantine_add(const char *state_dir, const struct gpuh_pci_addr *a, const char *domain, const char *reason,
-                        int64_t now);
+int gpuh_quarantine_add(int dirfd, const struct gpuh_pci_addr *a, const char *domain, const char *reason, int64_t now);
 
 /**
  * gpuh_quarantine_load:

@@ -10,58 +10,101 @@
 
 #include <json-c/json.h>
 
-#include "domxml.h"
-#include "fileio.h"
+#include "domname.h"
 #include "lock.h"
+#include "log.h"
 #include "macro.h"
 #include "reserve.h"
+#include "statefile.h"
 #include "sysfs.h"
 
 #define RESERVATION_MAX_BYTES (1u << 20)
 
 struct gpuh_state {
         char *dir;
-        char *resdir;
-        int lock_fd;
-        int subdir_fd[4];               /* journal, locks, reservations, quarantine */
+        bool write;
+        int dir_fd;                     /* -EBADF: a reader's state directory that does not exist */
+        int lock_fd;                    /* -EBADF: a reader's, without a lock file */
+        int subdir_fd[4];               /* journal, locks, reservations, quarantine; -EBADF: none */
 };
 
+enum { SUB_JOURNAL, SUB_LOCKS, SUB_RESERVATIONS, SUB_QUARANTINE };
 static const char *const subdirs[] = { "journal", "locks", "reservations", "quarantine" };
 
-static int mkdir_p1(const char *path)
+static int open_lock(struct gpuh_state *s, char **reterr)
 {
-        if (mkdir(path, 0700) < 0 && errno != EEXIST)
-                return -errno;
+        struct stat st;
+        int r;
+
+        /* O_NONBLOCK: a FIFO put there must not hang a reader's open */
+        s->lock_fd = openat(s->dir_fd, "lock", s->write ? O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY
+                                                        : O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK, 0600);
+        if (s->lock_fd < 0 && errno == ENOENT && !s->write)
+                return 0;               /* nobody wrote here yet */
+        if (s->lock_fd < 0 || fstat(s->lock_fd, &st) < 0) {
+                r = -errno;
+                return gpuh_error(reterr, r, "cannot open the host lock '%s/lock': %s", s->dir, strerror(-r));
+        }
+        if (!S_ISREG(st.st_mode))
+                return gpuh_error(reterr, -EBADF, "host lock '%s/lock' is not a regular file", s->dir);
         return 0;
 }
 
-int gpuh_state_open(const char *dir, struct gpuh_state **ret)
+/* STATE_DIR/subdirs[@i], never through a link, checked as the state directory by a writer;
+ * made when missing and @create (by a writer). */
+static int open_subdir(struct gpuh_state *s, size_t i, bool create, char **reterr)
 {
-        struct gpuh_state *s = calloc(1, sizeof(*s));
-        _cleanup_free_ char *lock = NULL;
+        _cleanup_free_ char *path = NULL;
+        int fd;
+
+        if (s->subdir_fd[i] >= 0)
+                return s->subdir_fd[i];
+        if (s->dir_fd < 0)
+                return -ENOENT;
+        if (asprintf(&path, "%s/%s", s->dir, subdirs[i]) < 0)
+                return -ENOMEM;
+        fd = gpuh_statedir_open(s->dir_fd, subdirs[i], path, GPUH_STATEDIR_NOFOLLOW |
+                                (s->write ? GPUH_STATEDIR_CHECK : 0) | (s->write && create ? GPUH_STATEDIR_CREATE : 0),
+                                reterr);
+        if (fd >= 0)
+                s->subdir_fd[i] = fd;
+        return fd;
+}
+
+int gpuh_state_open(const char *dir, bool write, struct gpuh_state **ret, char **reterr)
+{
+        _cleanup_(gpuh_state_freep) struct gpuh_state *s = calloc(1, sizeof(*s));
         int r;
 
         if (!s)
                 return -ENOMEM;
-        s->lock_fd = -EBADF;
+        s->write = write;
+        s->dir_fd = s->lock_fd = -EBADF;
         for (size_t i = 0; i < ARRAY_SIZE(s->subdir_fd); i++)
                 s->subdir_fd[i] = -EBADF;
         s->dir = strdup(dir);
-        if (!s->dir || asprintf(&s->resdir, "%s/reservations", dir) < 0 || asprintf(&lock, "%s/lock", dir) < 0) {
-                gpuh_state_free(s);
+        if (!s->dir)
                 return -ENOMEM;
+        /* the state directory itself may be a link an administrator made; what is in it may not */
+        s->dir_fd = gpuh_statedir_open(AT_FDCWD, dir, dir, write ? GPUH_STATEDIR_CREATE | GPUH_STATEDIR_CHECK : 0,
+                                       reterr);
+        if (s->dir_fd == -ENOENT && !write) {
+                *ret = TAKE_PTR(s);
+                return 0;               /* nothing reserved or journaled yet */
         }
-        if ((r = mkdir_p1(s->dir)) < 0) {
-                gpuh_state_free(s);
+        if (s->dir_fd < 0)
+                return s->dir_fd;
+        r = open_lock(s, reterr);
+        if (r < 0)
                 return r;
+        /* those there now are checked now; a missing one is made when first needed
+         * (gpuh_state_subdir()), in a directory nobody else may write */
+        for (size_t i = 0; i < ARRAY_SIZE(subdirs); i++) {
+                r = open_subdir(s, i, false, reterr);
+                if (r < 0 && r != -ENOENT)
+                        return r;
         }
-        s->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (s->lock_fd < 0) {
-                r = -errno;
-                gpuh_state_free(s);
-                return r;
-        }
-        *ret = s;
+        *ret = TAKE_PTR(s);
         return 0;
 }
 
@@ -71,23 +114,27 @@ struct gpuh_state *gpuh_state_free(struct gpuh_state *s)
                 return NULL;
         if (s->lock_fd >= 0)
                 close(s->lock_fd);      /* releases the flock */
+        if (s->dir_fd >= 0)
+                close(s->dir_fd);
         for (size_t i = 0; i < ARRAY_SIZE(s->subdir_fd); i++)
                 if (s->subdir_fd[i] >= 0)
                         close(s->subdir_fd[i]);
         free(s->dir);
-        free(s->resdir);
         free(s);
         return NULL;
 }
 
 int gpuh_state_lock(struct gpuh_state *s, bool exclusive, int timeout_ms)
 {
+        if (s->lock_fd < 0)
+                return 0;
         return gpuh_flock_deadline(s->lock_fd, exclusive ? LOCK_EX : LOCK_SH, timeout_ms);
 }
 
 void gpuh_state_unlock(struct gpuh_state *s)
 {
-        (void) flock(s->lock_fd, LOCK_UN);
+        if (s->lock_fd >= 0)
+                (void) flock(s->lock_fd, LOCK_UN);
 }
 
 const char *gpuh_state_dir(const struct gpuh_state *s)
@@ -97,21 +144,9 @@ const char *gpuh_state_dir(const struct gpuh_state *s)
 
 int gpuh_state_subdir(struct gpuh_state *s, const char *name)
 {
-        for (size_t i = 0; i < ARRAY_SIZE(subdirs); i++) {
-                _cleanup_free_ char *path = NULL;
-                int r;
-
-                if (!streq(subdirs[i], name))
-                        continue;
-                if (s->subdir_fd[i] >= 0)
-                        return s->subdir_fd[i];
-                if (asprintf(&path, "%s/%s", s->dir, name) < 0)
-                        return -ENOMEM;
-                if ((r = mkdir_p1(path)) < 0)
-                        return r;
-                s->subdir_fd[i] = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                return s->subdir_fd[i] >= 0 ? s->subdir_fd[i] : -errno;
-        }
+        for (size_t i = 0; i < ARRAY_SIZE(subdirs); i++)
+                if (streq(subdirs[i], name))
+                        return open_subdir(s, i, true, NULL);
         return -EINVAL;
 }
 
@@ -222,20 +257,46 @@ out:
         return ret;
 }
 
-int gpuh_reservation_load(struct gpuh_state *s, const char *domain, struct gpuh_reservation *ret)
+/* "STEM.json" of @domain; -EINVAL for a name libvirt would not accept. */
+static int file_name(const char *domain, char buf[static GPUH_DOMNAME_ENC_SIZE + 5])
 {
-        _cleanup_free_ char *path = NULL, *text = NULL;
+        int r = gpuh_domname_encode(domain, buf);
+
+        if (r < 0)
+                return r;
+        strcat(buf, ".json");
+        return 0;
+}
+
+/* Reads and parses reservations/@fname; -ENOENT when there is none (or no directory). */
+static int read_reservation(struct gpuh_state *s, const char *fname, struct gpuh_reservation *ret)
+{
+        _cleanup_free_ char *text = NULL;
         size_t len;
         int r;
 
-        if (!gpuh_domxml_name_ok(domain))
-                return -EINVAL;
-        if (asprintf(&path, "%s/%s.json", s->resdir, domain) < 0)
-                return -ENOMEM;
-        r = gpuh_read_file_at(AT_FDCWD, path, RESERVATION_MAX_BYTES, &text, &len);
+        if (s->subdir_fd[SUB_RESERVATIONS] < 0)
+                return -ENOENT;
+        r = gpuh_statefile_read(s->subdir_fd[SUB_RESERVATIONS], fname, RESERVATION_MAX_BYTES, &text, &len);
         if (r < 0)
                 return r;
         return parse_reservation(text, ret);
+}
+
+int gpuh_reservation_load(struct gpuh_state *s, const char *domain, struct gpuh_reservation *ret)
+{
+        char fname[GPUH_DOMNAME_ENC_SIZE + 5];
+        int r;
+
+        if (file_name(domain, fname) < 0)
+                return -EINVAL;
+        r = read_reservation(s, fname, ret);
+        if (r == 0 && !streq(ret->domain, domain)) {
+                /* another long name with the same hashed file name: not ours */
+                gpuh_reservation_clear(ret);
+                return -EBADMSG;
+        }
+        return r;
 }
 
 bool gpuh_reservation_holds(const struct gpuh_reservation *r, const struct gpuh_alloc *a)
@@ -253,18 +314,15 @@ int gpuh_reservations_load(struct gpuh_state *s, struct gpuh_reservation **ret, 
                            struct gpuh_warnings *w)
 {
         _cleanup_strv_free_ char **names = NULL;
-        _cleanup_close_ int dfd = open(s->resdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int dfd = s->subdir_fd[SUB_RESERVATIONS];
         struct gpuh_reservation *res;
         size_t n = 0;
         int k;
 
-        if (dfd < 0 && errno == ENOENT) {
-                *ret = NULL;
-                *ret_n = 0;
-                return 0;               /* none written yet */
-        }
+        *ret = NULL;
+        *ret_n = 0;
         if (dfd < 0)
-                return -errno;
+                return 0;               /* a reader's view: none written yet */
         k = gpuh_sysfs_list(dfd, ".", &names);
         if (k < 0)
                 return k;
@@ -272,25 +330,42 @@ int gpuh_reservations_load(struct gpuh_state *s, struct gpuh_reservation **ret, 
         if (!res)
                 return -ENOMEM;
         for (char **p = names; *p; p++) {
-                _cleanup_free_ char *text = NULL;
-                size_t len = strlen(*p), tlen;
+                char stem[GPUH_DOMNAME_ENC_SIZE], again[GPUH_DOMNAME_ENC_SIZE];
+                size_t len = strlen(*p);
 
-                if ((*p)[0] == '.' || len < 6 || !streq(*p + len - 5, ".json"))
-                        continue;
-                k = gpuh_read_file_at(dfd, *p, RESERVATION_MAX_BYTES, &text, &tlen);
-                if (k == 0)
-                        k = parse_reservation(text, &res[n]);
+                if (gpuh_statefile_is_temp(*p, ".json"))
+                        continue;       /* a write in progress, or one a crash cut short: never a reservation */
+                if (len <= 5 || len - 5 > GPUH_DOMNAME_ENC_MAX || !streq(*p + len - 5, ".json"))
+                        goto foreign;
+                memcpy(stem, *p, len - 5);
+                stem[len - 5] = '\0';
+                if (!gpuh_domname_is_stem(stem))
+                        goto foreign;
+                k = read_reservation(s, *p, &res[n]);
                 if (k == -ENOMEM) {
                         gpuh_reservations_free(res, n);
                         return k;
                 }
                 if (k < 0) {
                         /* what it held is unknown: nothing may be handed out (fail closed) */
-                        gpuh_warn(w, "reservation '%s/%s' is unreadable", s->resdir, *p);
+                        gpuh_warn(w, "reservation '%s/reservations/%s' is unreadable", s->dir, *p);
                         gpuh_reservations_free(res, n);
                         return -EBADMSG;
                 }
+                if (gpuh_domname_encode(res[n].domain, again) < 0 || !streq(again, stem)) {
+                        gpuh_warn(w, "reservation '%s/reservations/%s' holds domain '%s', whose reservation file has "
+                                  "another name", s->dir, *p, res[n].domain);
+                        gpuh_reservations_free(res, n + 1);
+                        return -EBADMSG;
+                }
                 n++;
+                continue;
+foreign:
+                /* not written by gpuhooks (or by an older one): what it holds is unknown too */
+                gpuh_warn(w, "'%s/reservations/%s' is no reservation gpuhooks writes (its name does not decode to a "
+                          "domain name)", s->dir, *p);
+                gpuh_reservations_free(res, n);
+                return -EBADMSG;
         }
         *ret = res;
         *ret_n = n;
@@ -326,19 +401,40 @@ static json_object *device_json(const struct gpuh_alloc *a)
         return o;
 }
 
+/* Does reservations/@fname hold another domain than @domain? (Only two long names whose
+ * hashed file names meet can make it.) A malformed file is not another domain's: it is
+ * replaced. */
+static bool foreign_file(struct gpuh_state *s, const char *fname, const char *domain)
+{
+        struct gpuh_reservation other;
+        bool foreign;
+
+        if (read_reservation(s, fname, &other) < 0)
+                return false;
+        foreign = !streq(other.domain, domain);
+        gpuh_reservation_clear(&other);
+        return foreign;
+}
+
 int gpuh_reservation_write(struct gpuh_state *s, const struct gpuh_reservation *r)
 {
-        _cleanup_free_ char *name = NULL;
-        json_object *o = json_object_new_object(), *devs = json_object_new_array();
+        char fname[GPUH_DOMNAME_ENC_SIZE + 5];
+        json_object *o, *devs;
         const char *text;
         int ret;
 
-        if (!gpuh_domxml_name_ok(r->domain)) {
-                json_object_put(o);
-                json_object_put(devs);
+        if (file_name(r->domain, fname) < 0)
                 return -EINVAL;
-        }
-        if (!o || !devs || asprintf(&name, "%s.json", r->domain) < 0) {
+        if (!s->write)
+                return -EROFS;
+        ret = open_subdir(s, SUB_RESERVATIONS, true, NULL);
+        if (ret < 0)
+                return ret;
+        if (foreign_file(s, fname, r->domain))
+                return -EEXIST;
+        o = json_object_new_object();
+        devs = json_object_new_array();
+        if (!o || !devs) {
                 json_object_put(o);
                 json_object_put(devs);
                 return -ENOMEM;
@@ -354,22 +450,22 @@ int gpuh_reservation_write(struct gpuh_state *s, const struct gpuh_reservation *
                 json_object_array_add(devs, device_json(&r->devices[i]));
         json_object_object_add(o, "devices", devs);
         text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
-        ret = text ? mkdir_p1(s->resdir) : -ENOMEM;
-        if (ret == 0)
-                ret = gpuh_write_file_atomic(s->resdir, name, text, strlen(text), 0600, true);
+        ret = text ? gpuh_statefile_replace(s->subdir_fd[SUB_RESERVATIONS], fname, text, strlen(text)) : -ENOMEM;
         json_object_put(o);
         return ret;
 }
 
 int gpuh_reservation_remove(struct gpuh_state *s, const char *domain)
 {
-        _cleanup_free_ char *path = NULL;
+        char fname[GPUH_DOMNAME_ENC_SIZE + 5];
 
-        if (!gpuh_domxml_name_ok(domain))
+        if (file_name(domain, fname) < 0)
                 return -EINVAL;
-        if (asprintf(&path, "%s/%s.json", s->resdir, domain) < 0)
-                return -ENOMEM;
-        if (unlink(path) < 0 && errno != ENOENT)
+        if (!s->write)
+                return -EROFS;
+        if (s->subdir_fd[SUB_RESERVATIONS] < 0 || foreign_file(s, fname, domain))
+                return 0;
+        if (unlinkat(s->subdir_fd[SUB_RESERVATIONS], fname, 0) < 0 && errno != ENOENT)
                 return -errno;
         return 0;
 }

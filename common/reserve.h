@@ -13,7 +13,12 @@
 
 /*
  * STATE_DIR/lock                      flock(2)ed for every read-modify-write of reservations
- * STATE_DIR/reservations/NAME.json    one per domain, replaced atomically (docs/transformer.md)
+ * STATE_DIR/reservations/NAME.json    one per domain, replaced atomically (docs/transformer.md);
+ *                                     NAME is the domain name encoded by gpuh_domname_encode()
+ * STATE_DIR/journal/, STATE_DIR/locks/  the state-change hook's (journal.h, lock.h)
+ *
+ * Everything under STATE_DIR is opened relative to its directory fd, never through a symbolic
+ * link (statefile.h).
  */
 
 struct gpuh_state;
@@ -31,13 +36,21 @@ struct gpuh_reservation {
 
 /**
  * gpuh_state_open:
- * @dir: the state directory, created mode 0700 when missing (reservations/ is created by the
- *       first gpuh_reservation_write())
+ * @dir: the state directory
+ * @write: reservations, journals or locks will be written: @dir is created (mode 0700) when
+ *         missing, and it and the subdirectories journal/, locks/ and reservations/ there are
+ *         refused when group- or world-writable or not owned by the effective uid; the lock
+ *         file is created. A missing subdirectory is made (0700) when first needed. Otherwise
+ *         (--explain, --dry-run) nothing is created, and what is missing reads as empty.
  * @ret: the handle, freed with gpuh_state_free() (which drops the lock)
+ * @reterr: on failure one line naming the directory and the cause (statefile.h)
  *
- * Returns: 0; -errno of mkdir/open.
+ * A subdirectory that is a symbolic link is refused, never followed; @dir itself may be one.
+ *
+ * Returns: 0; -EPERM (unsafe mode or owner); -ELOOP (a subdirectory is a link); -errno of
+ *          mkdir/open.
  */
-int gpuh_state_open(const char *dir, struct gpuh_state **ret);
+int gpuh_state_open(const char *dir, bool write, struct gpuh_state **ret, char **reterr);
 
 /** gpuh_state_free: accepts NULL; returns NULL. */
 struct gpuh_state *gpuh_state_free(struct gpuh_state *s);
@@ -51,8 +64,9 @@ const char *gpuh_state_dir(const struct gpuh_state *s);
  * @s: the state
  * @name: "journal", "locks", "reservations", "quarantine"
  *
- * Returns: an O_DIRECTORY fd of STATE_DIR/@name (created mode 0700 when missing), which the
- *          state keeps and closes; -errno of mkdir/open.
+ * Returns: the O_DIRECTORY fd of STATE_DIR/@name (a writer's made, mode 0700, when missing;
+ *          never through a link), which the state keeps and closes; -ENOENT when a reader's
+ *          state has none; -EINVAL for another @name; -errno as gpuh_statedir_open().
  */
 int gpuh_state_subdir(struct gpuh_state *s, const char *name);
 
@@ -66,6 +80,7 @@ void gpuh_state_unlock(struct gpuh_state *s);
  * @timeout_ms: how long to wait for another holder
  *
  * flock(2) on STATE_DIR/lock, waiting with a deadline (an interval timer interrupts the wait).
+ * A reader's state without a lock file (nobody wrote there yet) has nothing to lock: 0.
  *
  * Returns: 0; -ETIMEDOUT; other -errno of flock(2).
  */
@@ -78,10 +93,13 @@ int gpuh_state_lock(struct gpuh_state *s, bool exclusive, int timeout_ms);
  * @w: receives a warning naming a file that does not parse
  *
  * A reservation that cannot be read holds devices nobody knows: the whole load fails then,
- * so that nothing is handed out that it might hold (the operator removes the file).
+ * so that nothing is handed out that it might hold (the operator removes the file). So does
+ * any entry of the directory that is not a reservation gpuhooks wrote: a name that does not
+ * decode (gpuh_domname_decode()), or a file holding another domain than its name encodes.
+ * Only the temporary files of an atomic write are passed over (gpuh_statefile_is_temp()).
  *
- * Returns: 0; -EBADMSG for an unreadable or malformed reservation file; -ENOMEM; -errno when
- *          the directory cannot be listed.
+ * Returns: 0; -EBADMSG for an unreadable, malformed or foreign entry; -ENOMEM; -errno when the
+ *          directory cannot be listed.
  */
 int gpuh_reservations_load(struct gpuh_state *s, struct gpuh_reservation **ret, size_t *ret_n,
                            struct gpuh_warnings *w);
@@ -92,7 +110,9 @@ int gpuh_reservations_load(struct gpuh_state *s, struct gpuh_reservation **ret, 
  * @domain: the domain name
  * @ret: its reservation, cleared with gpuh_reservation_clear()
  *
- * Returns: 0; -ENOENT when it has none; -EBADMSG when its file is malformed; -ENOMEM; -errno.
+ * Returns: 0; -ENOENT when it has none; -EBADMSG when its file is malformed or holds another
+ *          domain (two long names sharing a hashed file name); -EINVAL (bad name); -ENOMEM;
+ *          -errno.
  */
 int gpuh_reservation_load(struct gpuh_state *s, const char *domain, struct gpuh_reservation *ret);
 
@@ -117,15 +137,19 @@ bool gpuh_reservation_live(const struct gpuh_reservation *r, int64_t now);
 
 /**
  * gpuh_reservation_write:
- * @s: the state (exclusively locked)
- * @r: the reservation; its domain names the file
+ * @s: the state (exclusively locked, opened for writing)
+ * @r: the reservation; its domain names the file (gpuh_domname_encode())
  *
- * Returns: 0; -errno of the atomic write; -ENOMEM.
+ * Returns: 0; -EEXIST when the file holds another domain's reservation (it is left alone);
+ *          -EINVAL (bad name); -EROFS (@s opened read-only); -errno of the atomic write; -ENOMEM.
  */
 int gpuh_reservation_write(struct gpuh_state *s, const struct gpuh_reservation *r);
 
 /**
  * gpuh_reservation_remove:
- * Returns: 0 (also when there was none); -errno of unlink(2).
+ * Removes @domain's reservation file; one holding another domain's reservation is left.
+ *
+ * Returns: 0 (also when there was none); -EINVAL (bad name); -EROFS (@s opened read-only);
+ *          -errno of unlinkat(2).
  */
 int gpuh_reservation_remove(struct gpuh_state *s, const char *domain);

@@ -20,6 +20,7 @@
 #include <json-c/json.h>
 
 #include "change.h"
+#include "domname.h"
 #include "domxml.h"
 #include "holders.h"
 #include "inventory.h"
@@ -52,7 +53,8 @@ struct sc {
         const char *dev_dir, *proc_root;
         struct gpuh_sysfs *sysfs;
         struct gpuh_state *state;       /* NULL in a dry run when the state directory does not exist */
-        char *jdir;                     /* STATE/journal */
+        char *jdir;                     /* STATE/journal, for messages */
+        int jfd;                        /* STATE/journal (the state's), -1 in a dry run without one */
         int lockdir;                    /* STATE/locks, -1 in a dry run */
         struct gpuh_change ch;
         const char *vm;                 /* the domain being worked on */
@@ -216,6 +218,7 @@ static int sc_open_sysfs(struct sc *s, const struct gpuh_sc_opts *o, char **rete
         s->o = o;
         s->cfg = o->cfg;
         s->vm_lock = -1;
+        s->jfd = -1;
         s->lockdir = -1;
         s->dev_dir = env_or(o->dev_dir, "GPUHOOKS_DEV_DIR", "/dev");
         s->proc_root = env_or(o->proc_root, "GPUHOOKS_PROC_ROOT", "/proc");
@@ -237,16 +240,18 @@ static int sc_open(struct sc *s, const struct gpuh_sc_opts *o, char **reterr)
                 return -ENOMEM;
         if (o->dry_run && access(dir, F_OK) < 0)
                 return 0;       /* nothing reserved or journaled yet; and a dry run creates nothing */
-        r = gpuh_state_open(dir, &s->state);
+        /* a dry run writes nothing: it reads the state directory as it is */
+        r = gpuh_state_open(dir, !o->dry_run, &s->state, reterr);
         if (r < 0)
                 return gpuh_error(reterr, r, "cannot use state directory '%s': %s", dir, strerror(-r));
-        if (!o->dry_run) {
-                r = gpuh_state_subdir(s->state, "journal");
-                if (r >= 0)
-                        r = s->lockdir = gpuh_state_subdir(s->state, "locks");
-                if (r < 0)
-                        return gpuh_error(reterr, r, "cannot use state directory '%s': %s", dir, strerror(-r));
-        }
+        s->jfd = gpuh_state_subdir(s->state, "journal");
+        if (o->dry_run)
+                return 0;       /* it reads what is there: no journal/ is no journal */
+        r = s->jfd;
+        if (r >= 0)
+                r = s->lockdir = gpuh_state_subdir(s->state, "locks");
+        if (r < 0)
+                return gpuh_error(reterr, r, "cannot use state directory '%s': %s", dir, strerror(-r));
         return 0;
 }
 
@@ -269,13 +274,22 @@ static void host_unlock(struct sc *s)
                 gpuh_state_unlock(s->state);
 }
 
+/* locks/vm-STEM: the domain's lock file, named by its encoded name (domname.h). */
+static char *vm_lock_name(const char *vm, char buf[static 3 + GPUH_DOMNAME_ENC_SIZE])
+{
+        memcpy(buf, "vm-", 3);
+        if (gpuh_domname_encode(vm, buf + 3) < 0)
+                buf[0] = '\0';         /* not a name: gpuh_lock_take() refuses "" */
+        return buf;
+}
+
 static int vm_lock(struct sc *s, int timeout_ms, char **reterr)
 {
-        char name[GPUH_DOMXML_NAME_MAX + 8];
+        char name[3 + GPUH_DOMNAME_ENC_SIZE];
 
         if (s->o->dry_run)
                 return 0;
-        snprintf(name, sizeof(name), "vm-%s", s->vm);
+        vm_lock_name(s->vm, name);
         s->vm_lock = gpuh_lock_take(s->lockdir, name, timeout_ms);
         if (s->vm_lock < 0) {
                 int r = s->vm_lock;
@@ -437,27 +451,37 @@ static int pf_vfs(struct sc *s, const struct gpuh_pci_addr *pf, struct gpuh_pci_
 static int load_journals(struct sc *s, const char *uuid, char **reterr)
 {
         _cleanup_strv_free_ char **names = NULL;
+        struct gpuh_warnings w = { 0 };
         int n, r;
 
         others_free(s);
         gpuh_journal_free(s->j);
         s->j = NULL;
-        n = gpuh_journal_list(s->jdir, &names);
-        if (n < 0)
+        n = gpuh_journal_list(s->jfd, &names, &w);
+        if (n < 0) {
+                gpuh_warnings_clear(&w);
                 return gpuh_error(reterr, n, "cannot list journals in '%s': %s", s->jdir, strerror(-n));
+        }
+        if (w.n > 0) {
+                /* a journal nobody can attribute may name our devices: fail closed */
+                r = gpuh_error(reterr, -EBADMSG, "%s in '%s': nothing is changed while it is there; restore what it "
+                               "names by hand, then remove it", w.v[0], s->jdir);
+                gpuh_warnings_clear(&w);
+                return r;
+        }
         s->others = calloc((size_t) n + 1, sizeof(*s->others));
         if (!s->others)
                 return -ENOMEM;
         for (char **p = names; p && *p; p++) {
                 struct gpuh_journal *j;
 
-                r = gpuh_journal_load(s->jdir, *p, &j);
+                r = gpuh_journal_load(s->jfd, *p, &j);
                 if (r == -ENOENT)
                         continue;       /* released meanwhile */
                 if (r < 0)
                         return gpuh_error(reterr, r == -ENOMEM ? r : -EBADMSG,
-                                          "journal '%s/%s.journal' is unusable (%s): nothing is changed while it is; "
-                                          "restore its devices by hand, then remove it", s->jdir, *p,
+                                          "the journal of %s in '%s' is unusable (%s): nothing is changed while it is; "
+                                          "restore its devices by hand, then remove it", *p, s->jdir,
                                           r == -EBADMSG ? "malformed" : strerror(-r));
                 if (s->vm && streq(*p, s->vm))
                         s->j = j;
@@ -565,13 +589,13 @@ static int journal_entry(struct sc *s, struct gpuh_jentry *e, bool change, char 
                 struct gpuh_journal *fresh = NULL;
 
                 /* as it is now, under the host lock */
-                r = gpuh_journal_load(s->jdir, stale->domain, &fresh);
+                r = gpuh_journal_load(s->jfd, stale->domain, &fresh);
                 if (r == 0) {
                         for (size_t i = 0; i < fresh->n && r == 0; i++) {
                                 char k2[KEY_MAX];
                                 struct gpuh_jentry copy = fresh->e[i];
                                 if (streq(gpuh_jentry_key(&fresh->e[i], k2, sizeof(k2)), key))
-                                        r = gpuh_journal_append(s->jdir, s->j, &copy);
+                                        r = gpuh_journal_append(s->jfd, s->j, &copy);
                         }
                         for (ssize_t i = (ssize_t) fresh->n - 1; r == 0 && i >= 0; i--) {
                                 char k2[KEY_MAX];
@@ -579,7 +603,7 @@ static int journal_entry(struct sc *s, struct gpuh_jentry *e, bool change, char 
                                         gpuh_journal_drop(fresh, (size_t) i);
                         }
                         if (r == 0)
-                                r = gpuh_journal_save(s->jdir, fresh);
+                                r = gpuh_journal_save(s->jfd, fresh);
                         event(s, "takeover", key + (e->op == GPUH_JOP_MDEV ? 5 : 4), stale->domain, s->vm, 0, r, NULL);
                         /* our copy of it follows */
                         for (ssize_t i = (ssize_t) stale->n - 1; r == 0 && i >= 0; i--) {
@@ -592,7 +616,7 @@ static int journal_entry(struct sc *s, struct gpuh_jentry *e, bool change, char 
                 gpuh_journal_free(fresh);
         }
         if (r == 0 && change && gpuh_journal_find(s->j, key, (int) e->op) < 0)
-                r = gpuh_journal_append(s->jdir, s->j, e);
+                r = gpuh_journal_append(s->jfd, s->j, e);
         host_unlock(s);
         if (r < 0)
                 return gpuh_error(reterr, -EIO, "%s: cannot write its journal in '%s': %s", s->vm, s->jdir, strerror(-r));
@@ -692,7 +716,7 @@ static void quarantine(struct sc *s, const struct gpuh_pci_addr *a, const char *
                 return;
         r = gpuh_state_subdir(s->state, GPUH_QUARANTINE_DIR);
         if (r >= 0)
-                r = gpuh_quarantine_add(gpuh_state_dir(s->state), a, s->vm, why, (int64_t) time(NULL));
+                r = gpuh_quarantine_add(r, a, s->vm, why, (int64_t) time(NULL));
         event(s, "quarantine", name, NULL, NULL, 0, r < 0 ? r : -EIO, why);
         if (r < 0)
                 gpuh_log(LOG_ERR, "%s: %s: cannot quarantine it (%s): %s", s->vm, name, strerror(-r), why);
@@ -905,9 +929,9 @@ static int undo(struct sc *s, const struct gpuh_jentry *e, char **reterr)
                                 return r;
                         {
                                 struct gpuh_journal *fresh = NULL;
-                                r = gpuh_journal_load(s->jdir, other->domain, &fresh);
+                                r = gpuh_journal_load(s->jfd, other->domain, &fresh);
                                 if (r == 0)
-                                        r = gpuh_journal_append(s->jdir, fresh, &moved);
+                                        r = gpuh_journal_append(s->jfd, fresh, &moved);
                                 gpuh_journal_free(fresh);
                         }
                         host_unlock(s);
@@ -1023,7 +1047,7 @@ static int commit_journal(struct sc *s, enum free_mode mode, char **reterr)
         r = host_lock(s, reterr);
         if (r < 0)
                 return r;
-        r = gpuh_journal_save(s->jdir, s->j);
+        r = gpuh_journal_save(s->jfd, s->j);
         if (r == 0 && s->j->n == 0 && s->state) {
                 struct gpuh_reservation res;
                 int k = gpuh_reservation_load(s->state, s->vm, &res);
@@ -1828,6 +1852,12 @@ int gpuh_sc_prepare(const struct gpuh_sc_opts *o, const char *xml, size_t len, j
                                o->config_error);
                 goto out;
         }
+        /* VMNAME and <name> must be one name: release (VMNAME only) finds the journal by it */
+        if (o->vmname && !streq(o->vmname, d->name)) {
+                r = gpuh_error(reterr, -EBADMSG, "the domain XML names the domain '%s' but libvirt's VMNAME argument "
+                               "is '%s': refusing to start it", d->name, o->vmname);
+                goto out;
+        }
         if (!d->has_record && !asked) {
                 /* CloudStack's own GPU hostdevs, no record (the transformer refused it, or is
                  * not installed): libvirt binds them; they must be no other domain's */
@@ -1869,7 +1899,7 @@ int gpuh_sc_prepare(const struct gpuh_sc_opts *o, const char *xml, size_t len, j
         if (r < 0)
                 goto out;
         /* our own journal, as an unfinished earlier prepare left it: only we append to it */
-        if (gpuh_journal_load(s.jdir, d->name, &s.j) == 0)
+        if (gpuh_journal_load(s.jfd, d->name, &s.j) == 0)
                 for (size_t i = 0; i < s.j->n; i++) {
                         char key[KEY_MAX];
                         if ((r = gpuh_lockset_add(&s.locks, gpuh_jentry_key(&s.j->e[i], key, sizeof(key)))) < 0)
@@ -1994,12 +2024,16 @@ out:
 static bool has_state(const struct gpuh_sc_opts *o, const char *domain)
 {
         const char *dir = env_or(o->state_dir, "GPUHOOKS_STATE_DIR", GPUH_STATE_DIR_DEFAULT);
-        char path[PATH_MAX];
+        char path[PATH_MAX], enc[GPUH_DOMNAME_ENC_SIZE];
 
-        snprintf(path, sizeof(path), "%s/journal/%s.journal", dir, domain);
+        /* the files are named by the encoded name (domname.h); whether the directories may be
+         * used is checked when they are opened (sc_open()) */
+        if (gpuh_domname_encode(domain, enc) < 0)
+                return false;
+        snprintf(path, sizeof(path), "%s/journal/%s.journal", dir, enc);
         if (access(path, F_OK) == 0)
                 return true;
-        snprintf(path, sizeof(path), "%s/reservations/%s.json", dir, domain);
+        snprintf(path, sizeof(path), "%s/reservations/%s.json", dir, enc);
         return access(path, F_OK) == 0;
 }
 
@@ -2012,8 +2046,8 @@ int gpuh_sc_started(const struct gpuh_sc_opts *o, const char *domain, char **ret
         *reterr = NULL;
         s.vm_lock = -1;
         s.vm = domain;
-        if (!gpuh_domxml_name_ok(domain))
-                return gpuh_error(reterr, -EINVAL, "'%s' is not a usable domain name", domain);
+        if (!gpuh_domname_ok(domain))
+                return gpuh_error(reterr, -EINVAL, "'%s' is not a domain name libvirt accepts", domain);
         if (o->dry_run || !has_state(o, domain))
                 return 0;
         r = sc_open(&s, o, reterr);
@@ -2054,8 +2088,8 @@ static int release_one(const struct gpuh_sc_opts *o, const char *domain, enum fr
 
         s.vm_lock = -1;
         s.vm = domain;
-        if (!gpuh_domxml_name_ok(domain))
-                return gpuh_error(reterr, -EINVAL, "'%s' is not a usable domain name", domain);
+        if (!gpuh_domname_ok(domain))
+                return gpuh_error(reterr, -EINVAL, "'%s' is not a domain name libvirt accepts", domain);
         if (o->dry_run && !(s.plan = plan_new(domain, "release"))) {
                 r = -ENOMEM;
                 goto out;
@@ -2070,14 +2104,16 @@ static int release_one(const struct gpuh_sc_opts *o, const char *domain, enum fr
         r = vm_lock(&s, lock_timeout_ms, reterr);
         if (r < 0)
                 goto out;
-        r = gpuh_journal_load(s.jdir, domain, &s.j);
+        r = gpuh_journal_load(s.jfd, domain, &s.j);
         if (r == -ENOENT) {
                 r = gpuh_journal_new(domain, NULL, &s.j);
                 if (r < 0)
                         goto out;
         } else if (r < 0) {
+                char enc[GPUH_DOMNAME_ENC_SIZE];
+                gpuh_domname_encode(domain, enc);
                 r = gpuh_error(reterr, r == -ENOMEM ? r : -EBADMSG, "%s: its journal '%s/%s.journal' is unusable (%s): "
-                               "restore its devices by hand, then remove it", domain, s.jdir, domain,
+                               "restore its devices by hand, then remove it", domain, s.jdir, enc,
                                r == -EBADMSG ? "malformed" : strerror(-r));
                 goto out;
         }
@@ -2132,8 +2168,8 @@ static int release_one(const struct gpuh_sc_opts *o, const char *domain, enum fr
         if (n0 > 0 || r < 0)
                 event(&s, "release", NULL, NULL, NULL, t0, r, *reterr);
         if (r == 0 && !o->dry_run && s.vm_lock >= 0) {
-                char name[GPUH_DOMXML_NAME_MAX + 8];
-                snprintf(name, sizeof(name), "vm-%s", domain);
+                char name[3 + GPUH_DOMNAME_ENC_SIZE];
+                vm_lock_name(domain, name);
                 gpuh_lockset_release(&s.locks);
                 gpuh_lock_drop(s.lockdir, name, s.vm_lock);
                 s.vm_lock = -1;
@@ -2162,7 +2198,7 @@ int gpuh_sc_release(const struct gpuh_sc_opts *o, const char *domain, json_objec
                 *ret_plan = NULL;
 
         /* A broken configuration: nothing held, nothing to do; else keep the journal. */
-        if (o->config_error && gpuh_domxml_name_ok(domain) && has_state(o, domain))
+        if (o->config_error && gpuh_domname_ok(domain) && has_state(o, domain))
                 return gpuh_error(reterr, -EBADMSG, "%s: not released (its journal is kept): %s", domain,
                                   o->config_error);
 
@@ -2227,8 +2263,8 @@ int gpuh_sc_stopped(const struct gpuh_sc_opts *o, const char *domain, json_objec
         *reterr = NULL;
         if (ret_plan)
                 *ret_plan = NULL;
-        if (!gpuh_domxml_name_ok(domain))
-                return gpuh_error(reterr, -EINVAL, "'%s' is not a usable domain name", domain);
+        if (!gpuh_domname_ok(domain))
+                return gpuh_error(reterr, -EINVAL, "'%s' is not a domain name libvirt accepts", domain);
         if (!has_state(o, domain)) {
                 if (ret_plan && o->dry_run && (*ret_plan = plan_new(domain, "release")))
                         json_object_object_add(*ret_plan, "error", NULL);
@@ -2269,11 +2305,10 @@ static void reconcile_stranded(struct sc *s, struct gpuh_vm_usage *u, const stru
                                size_t n_res, json_object *plans)
 {
         _cleanup_free_ struct gpuh_pci_addr *all = NULL;
-        _cleanup_strv_free_ char **names = NULL;
         int64_t now = (int64_t) time(NULL);
         int n = gpuh_pci_dev_list(s->sysfs->root_fd, NULL, &all);
 
-        if (n <= 0 || gpuh_journal_list(s->jdir, &names) < 0)
+        if (n <= 0)
                 return;
         s->vm = NULL;           /* every journal is another's */
         if (load_journals(s, NULL, NULL) < 0)
@@ -2354,7 +2389,13 @@ int gpuh_sc_reconcile(const struct gpuh_sc_opts *o, json_object **ret_plan, char
                 return -ENOMEM;
         }
         /* candidates: every journal, and every reservation marked running */
-        r = gpuh_journal_list(s.jdir, &names);
+        r = gpuh_journal_list(s.jfd, &names, &w);
+        if (w.n > 0 && first == 0) {
+                /* reported (gpuh_warn() logged each); the others are still released */
+                first = -EBADMSG;
+                gpuh_error(reterr, first, "%s in '%s': restore what it names by hand, then remove it", w.v[0], s.jdir);
+        }
+        gpuh_warnings_clear(&w);
         if (r >= 0 && s.state) {
                 r = host_lock(&s, reterr);
                 if (r == 0) {
@@ -2397,7 +2438,7 @@ int gpuh_sc_reconcile(const struct gpuh_sc_opts *o, json_object **ret_plan, char
 
                 if (runs(u, *p))
                         continue;
-                if (gpuh_journal_load(s.jdir, *p, &j) == 0) {
+                if (gpuh_journal_load(s.jfd, *p, &j) == 0) {
                         bool young = min_age > 0 && j->created > now - min_age;
                         gpuh_journal_free(j);
                         if (young) {

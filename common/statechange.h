@@ -16,6 +16,9 @@ struct gpuh_sc_opts {
         const char *dev_dir;            /* NULL: GPUHOOKS_DEV_DIR, then "/dev" */
         const char *proc_root;          /* NULL: GPUHOOKS_PROC_ROOT, then "/proc" */
         bool dry_run;                   /* change nothing, take no lock; list the steps */
+        const char *vmname;             /* gpuh_sc_prepare(): libvirt's VMNAME argument, which must be
+                                         * the XML's <name> exactly for a domain with GPUs; NULL:
+                                         * not checked */
         /* gpuh_sc_stopped(), gpuh_sc_reconcile(): which domains run (as the transformer) */
         const char *connect;
         bool no_libvirt;
@@ -43,9 +46,12 @@ struct gpuh_sc_opts {
  * libvirt's `prepare begin`: checks that the domain's allocation record, hostdevs and
  * reservation agree, then binds, creates and sets each device, journaling every change before
  * it is made; on failure undoes them all. A domain that asks for no GPU passes untouched, also
- * with @o->config_error; one that does is refused with it.
+ * with @o->config_error; one that does is refused with it. For one that does, @o->vmname (when
+ * set) must be the XML's <name> byte for byte: release finds the journal by VMNAME (libvirt
+ * passes the name it keeps, untrimmed, as argv[1]).
  *
- * Returns: 0; -EBADMSG (unusable XML; or @o->config_error and the domain asks for GPUs); -ENODEV (asks for GPUs the XML does not carry, a device
+ * Returns: 0; -EBADMSG (unusable XML; @o->config_error and the domain asks for GPUs; VMNAME is
+ *          not the XML's name); -ENODEV (asks for GPUs the XML does not carry, a device
  *          or a node is missing); -EBUSY (held by another domain or a process); -ETIMEDOUT (a
  *          lock or a write); -ENOSPC (no instance of an mdev or vGPU type left); -EIO (the
  *          journal cannot be written); -errno of the kernel's writes.

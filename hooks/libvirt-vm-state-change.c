@@ -246,6 +246,7 @@ int main(int argc, char **argv)
 
                 switch (call) {
                 case CALL_PREPARE:
+                        o.vmname = vm;          /* libvirt's VMNAME: must be the XML's <name> */
                         r = gpuh_sc_prepare(&o, in ? in : "", len, &plan, &err);
                         break;
                 case CALL_STARTED:

@@ -1352,6 +1352,173 @@ def case_protocol():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+# ---------------------------------------------------------------------------------------------
+# Names and the state directory (issue 8)
+
+def encoded(name):
+    """The file-name stem gpuhooks gives a domain name (common/domname.h), computed here."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import domname
+    return domname.encode(name)
+
+
+def transform_result(h, xml):
+    """The transformer on @xml, its failure included."""
+    t0 = time.monotonic()
+    p = subprocess.run([ARGS.transformer, "--config", h.cfg_path, "--sysfs-root", h.emu.root,
+                        "--state-dir", h.state, "--no-libvirt", "--domain-xml-dir", h.empty, "-"],
+                       input=xml, capture_output=True, text=True, env=clean_env(), timeout=60)
+    return Result(p, time.monotonic() - t0)
+
+
+RTX = "0000:05:00.0"
+
+
+def case_names_dot():
+    """'.evil' (libvirt takes a leading dot) is no hidden file: its reservation keeps 'good' off
+    its GPU, and its release finds its journal and restores the GPU."""
+    with Host("consumer-rtx3080") as h:
+        xml0 = rtx3080(h)
+        before = h.snap()
+        evil = h.transform(set_domain(xml0, ".evil", "00000000-0000-4000-8000-00000000e011"))
+        check(h.reservations() == ["%2Eevil.json"], "'.evil': its reservation is reservations/%2Eevil.json",
+              os.listdir(os.path.join(h.state, "reservations")))
+        r = transform_result(h, set_domain(xml0, "good", "00000000-0000-4000-8000-00000000e012"))
+        check(r.rc == 1 and r.out == "" and r.one_line() and h.reservations() == ["%2Eevil.json"],
+              "'good' asking for the GPU '.evil' has: refused by the transformer, nothing reserved", r.why())
+        r = h.prepare(evil)
+        check(r.rc == 0 and r.err == "" and driver_of(h, RTX) == "vfio-pci" and h.journals() == ["%2Eevil.journal"],
+              "prepare of '.evil' binds its GPU; its journal is journal/%2Eevil.journal", r.why() + str(h.journals()))
+        r = h.release(".evil")
+        end = h.snap()
+        check(r.rc == 0 and r.err == "" and end == before and h.journals() == [] and h.reservations() == [],
+              "release '.evil' puts the GPU back and removes journal and reservation",
+              r.why() + diff(before, end) + str((h.journals(), h.reservations())))
+
+
+def case_names_untrimmed():
+    """<name>  x  </name>: libvirt does not trim it and passes '  x  ' as VMNAME; neither does
+    gpuhooks, so the release of '  x  ' restores the GPU (and one of 'x' is another domain's)."""
+    with Host("consumer-rtx3080") as h:
+        xml0 = rtx3080(h)
+        before = h.snap()
+        xml = h.transform(set_domain(xml0, "  x  ", "00000000-0000-4000-8000-0000000000a1"))
+        check("<name>  x  </name>" in xml and h.reservations() == [encoded("  x  ") + ".json"],
+              "the transformer keeps the name as it is and reserves under it", h.reservations())
+        r = h.prepare(xml)
+        check(r.rc == 0 and driver_of(h, RTX) == "vfio-pci" and h.journals() == ["%20%20x%20%20.journal"],
+              "prepare (VMNAME '  x  ') binds the GPU, journaled under '  x  '", r.why() + str(h.journals()))
+        r = h.release("  x  ")
+        end = h.snap()
+        check(r.rc == 0 and end == before and h.journals() == [] and h.reservations() == [],
+              "release '  x  ' puts the GPU back", r.why() + diff(before, end))
+        xml = h.transform(xml)
+        r = h.prepare(xml)
+        check(r.rc == 0 and driver_of(h, RTX) == "vfio-pci", "prepared again", r.why())
+        r = h.release("x")
+        check(r.rc == 0 and driver_of(h, RTX) == "vfio-pci" and len(h.journals()) == 1,
+              "release 'x', another domain: the GPU of '  x  ' is left alone", r.why())
+        r = h.release("  x  ")
+        check(r.rc == 0 and h.snap() == before, "release '  x  ' puts it back again", r.why())
+
+
+def case_names_long():
+    """A 240-byte name and one with a tab (libvirt takes both) get a GPU and give it back; their
+    files are named as gpuhooks encodes them (a hashed name for the long one)."""
+    for name in ("i-2-240-VM-" + "x" * 229, "i-2-7\tVM"):
+        label = "%d-byte name" % len(name) if len(name) > 20 else repr(name)
+        with Host("consumer-rtx3080") as h:
+            xml0 = rtx3080(h)
+            before = h.snap()
+            r = transform_result(h, set_domain(xml0, name, "00000000-0000-4000-8000-%012x" % (0xb000 + len(name))))
+            check(r.rc == 0 and h.reservations() == [encoded(name) + ".json"],
+                  "%s: the transformer reserves its GPU in %s.json" % (label, encoded(name)[:40] + "..."),
+                  r.why() + str(h.reservations()))
+            if r.rc != 0:
+                continue
+            xml = r.out
+            r = h.prepare(xml)
+            check(r.rc == 0 and r.err == "" and driver_of(h, RTX) == "vfio-pci" and
+                  h.journals() == [encoded(name) + ".journal"], "%s: prepare binds the GPU" % label,
+                  r.why() + str(h.journals()))
+            r = h.hook([name, "started", "begin", "-"], stdin=xml)
+            with open(os.path.join(h.state, "reservations", encoded(name) + ".json")) as f:
+                res = json.load(f)
+            check(r.rc == 0 and res["state"] == "running" and res["domain"] == name,
+                  "%s: started marks it running; the file holds the whole name" % label, r.why())
+            r = h.release(name)
+            end = h.snap()
+            check(r.rc == 0 and r.err == "" and end == before and h.journals() == [] and h.reservations() == [],
+                  "%s: release puts the GPU back" % label, r.why() + diff(before, end))
+
+
+def case_vmname():
+    """libvirt's VMNAME and the XML's <name> must be the same name for a domain with GPUs:
+    release finds the journal by VMNAME alone."""
+    with Host("consumer-rtx3080") as h:
+        xml = h.transform(rtx3080(h))
+        vm = domain_name(xml)
+        before = h.snap()
+        r = h.hook(["other-VM", "prepare", "begin", "-"], stdin=xml)
+        check(r.rc == 1 and r.out == "" and r.one_line() and "'%s'" % vm in r.err and "'other-VM'" in r.err and
+              h.snap() == before and h.journals() == [],
+              "VMNAME 'other-VM' for the XML of %s: refused with one line naming both, nothing changed" % vm, r.why())
+        plain = domain_xml("03-dumpxml-i-2-6-VM-cs4.22dev.xml")
+        r = h.hook(["not-its-name", "prepare", "begin", "-"], stdin=plain)
+        check(r.rc == 0 and r.out == "" and r.err == "", "a domain without GPUs passes whatever VMNAME says", r.why())
+        r = h.prepare(xml)
+        check(r.rc == 0 and driver_of(h, RTX) == "vfio-pci", "with its own VMNAME it starts", r.why())
+        r = h.release(vm)
+        check(r.rc == 0 and h.snap() == before, "and is released", r.why())
+
+
+def case_statedir():
+    """journal/, locks/ or reservations/ replaced by a link to another directory is refused,
+    never followed (nothing is made where it points); a state directory others may write is
+    refused, naming it and its mode."""
+    with Host("consumer-rtx3080") as h:
+        xml0 = rtx3080(h)
+        xml = h.transform(xml0)
+        before = h.snap()
+        target = os.path.join(h.tmp, "elsewhere")
+        os.mkdir(target, 0o700)
+        for sub in ("journal", "locks"):
+            p = os.path.join(h.state, sub)
+            if os.path.isdir(p) and not os.path.islink(p):
+                shutil.rmtree(p)
+            os.symlink(target, p)
+            r = h.prepare(xml)
+            check(r.rc == 1 and r.one_line() and "symbolic link" in r.err and sub in r.err and
+                  os.listdir(target) == [] and h.snap() == before,
+                  "%s/ a link to another directory: prepare refused, nothing made there, nothing changed" % sub,
+                  r.why() + str(os.listdir(target)))
+            os.unlink(p)
+        res = os.path.join(h.state, "reservations")
+        os.rename(res, res + ".saved")
+        os.symlink(target, res)
+        r = transform_result(h, set_domain(xml0, "i-2-8-VM", "00000000-0000-4000-8000-000000000c08"))
+        check(r.rc == 1 and r.out == "" and r.one_line() and "symbolic link" in r.err and os.listdir(target) == [],
+              "reservations/ a link: the transformer refuses, nothing made there", r.why())
+        r = h.prepare(xml)
+        check(r.rc == 1 and r.one_line() and "symbolic link" in r.err and os.listdir(target) == [] and
+              h.snap() == before, "reservations/ a link: prepare refused too", r.why())
+        os.unlink(res)
+        os.rename(res + ".saved", res)
+
+        os.chmod(h.state, 0o777)
+        r = h.prepare(xml)
+        check(r.rc == 1 and r.one_line() and h.state in r.err and "0777" in r.err and h.snap() == before and
+              not os.path.exists(os.path.join(h.state, "journal")),
+              "a state directory of mode 0777: prepare refused, naming it and its mode", r.why())
+        r = transform_result(h, set_domain(xml0, "i-2-8-VM", "00000000-0000-4000-8000-000000000c08"))
+        check(r.rc == 1 and r.one_line() and "0777" in r.err, "... and the transformer refuses it", r.why())
+        os.chmod(h.state, 0o700)
+        r = h.prepare(xml)
+        check(r.rc == 0 and driver_of(h, RTX) == "vfio-pci", "mode 0700 again: prepare binds the GPU", r.why())
+        r = h.release(domain_name(xml))
+        check(r.rc == 0 and h.snap() == before, "and release puts it back", r.why())
+
+
 CASES = {n[5:]: f for n, f in globals().items() if n.startswith("case_")}
 
 

@@ -440,7 +440,10 @@ def only_lock(state):
 
 
 def reservation_path(state, name):
-    return os.path.join(state, "reservations", name + ".json")
+    """STATE/reservations/NAME.json, NAME the encoded domain name (common/domname.h)."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import domname
+    return os.path.join(state, "reservations", domname.encode(name) + ".json")
 
 
 def load_reservation(state, name):

@@ -10,19 +10,24 @@
 #include <sys/file.h>
 #include <sys/wait.h>
 
+#include "domname.h"
 #include "holders.h"
 #include "journal.h"
 #include "lock.h"
 #include "testutil.h"
 
 static char jdir[PATH_MAX - 256];
+static int jfd = -1;                    /* jdir: the journal functions take the directory's fd */
 
 static int setup(void **state)
 {
         if (tu_group_setup(state) < 0)
                 return -1;
         snprintf(jdir, sizeof(jdir), "%s/journal", tu_dir);
-        return mkdir(jdir, 0700);
+        if (mkdir(jdir, 0700) < 0)
+                return -1;
+        jfd = open(jdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        return jfd < 0 ? -1 : 0;
 }
 
 static char *slurp(const char *name)
@@ -65,13 +70,13 @@ static void test_append_load(void **state)
         char key[96];
 
         assert_int_equal(gpuh_journal_new("i-2-154-VM", "9d3f0a6e-0000-4000-8000-000000000001", &j), 0);
-        assert_int_equal(gpuh_journal_append(jdir, j, &e), 0);
+        assert_int_equal(gpuh_journal_append(jfd, j, &e), 0);
         gpuh_pci_addr_parse("0000:08:00.4", &m.dev);
         snprintf(m.uuid, sizeof(m.uuid), "c728e022-f16f-434b-ad2c-9665ee634d3d");
         snprintf(m.mdev_type, sizeof(m.mdev_type), "nvidia-746");
-        assert_int_equal(gpuh_journal_append(jdir, j, &m), 0);
+        assert_int_equal(gpuh_journal_append(jfd, j, &m), 0);
         gpuh_pci_addr_parse("0000:af:00.4", &v.dev);
-        assert_int_equal(gpuh_journal_append(jdir, j, &v), 0);
+        assert_int_equal(gpuh_journal_append(jfd, j, &v), 0);
         assert_int_equal(j->n, 3);
         assert_int_equal(j->e[2].seq, 3);
         /* the file: header, then one line per change, in order */
@@ -81,7 +86,7 @@ static void test_append_load(void **state)
                 "{\"seq\":1,\"op\":\"driver\",\"device\":\"0000:05:00.0\",\"driver\":\"nvidia\",\"override\":\"\",\"to\":\"vfio-pci\"}\n"
                 "{\"seq\":2,\"op\":\"mdev\",\"uuid\":\"c728e022-f16f-434b-ad2c-9665ee634d3d\",\"parent\":\"0000:08:00.4\",\"type\":\"nvidia-746\"}\n"
                 "{\"seq\":3,\"op\":\"vgpu-type\",\"device\":\"0000:af:00.4\",\"old\":0,\"to\":1148}\n"));
-        assert_int_equal(gpuh_journal_load(jdir, "i-2-154-VM", &k), 0);
+        assert_int_equal(gpuh_journal_load(jfd, "i-2-154-VM", &k), 0);
         assert_int_equal(k->n, 3);
         assert_false(k->torn);
         assert_string_equal(k->uuid, "9d3f0a6e-0000-4000-8000-000000000001");
@@ -95,17 +100,17 @@ static void test_append_load(void **state)
         assert_int_equal(gpuh_journal_find(k, "pci-0000:05:00.0", -1), 0);
         /* dropping and saving; an empty journal is removed */
         gpuh_journal_drop(k, 1);
-        assert_int_equal(gpuh_journal_save(jdir, k), 0);
+        assert_int_equal(gpuh_journal_save(jfd, k), 0);
         gpuh_journal_free(k);
-        assert_int_equal(gpuh_journal_load(jdir, "i-2-154-VM", &k), 0);
+        assert_int_equal(gpuh_journal_load(jfd, "i-2-154-VM", &k), 0);
         assert_int_equal(k->n, 2);
         assert_int_equal(k->e[1].op, GPUH_JOP_VGPU);
         gpuh_journal_drop(k, 0);
         gpuh_journal_drop(k, 0);
-        assert_int_equal(gpuh_journal_save(jdir, k), 0);
+        assert_int_equal(gpuh_journal_save(jfd, k), 0);
         assert_null(slurp("i-2-154-VM.journal"));
         gpuh_journal_free(k);
-        assert_int_equal(gpuh_journal_load(jdir, "i-2-154-VM", &k), -ENOENT);
+        assert_int_equal(gpuh_journal_load(jfd, "i-2-154-VM", &k), -ENOENT);
         gpuh_journal_free(j);
 }
 
@@ -118,51 +123,144 @@ static void test_crash_tails(void **state)
         spit("a.journal", "{\"journal\":1,\"domain\":\"a\",\"uuid\":null,\"created\":1}\n"
                           "{\"seq\":1,\"op\":\"driver\",\"device\":\"0000:05:00.0\",\"driver\":\"nvidia\",\"override\":\"\",\"to\":\"vfio-pci\"}\n"
                           "{\"seq\":2,\"op\":\"driv");
-        assert_int_equal(gpuh_journal_load(jdir, "a", &j), 0);
+        assert_int_equal(gpuh_journal_load(jfd, "a", &j), 0);
         assert_int_equal(j->n, 1);
         assert_true(j->torn);
         /* the next append first rewrites the file without the partial line */
-        assert_int_equal(gpuh_journal_append(jdir, j, &e), 0);
+        assert_int_equal(gpuh_journal_append(jfd, j, &e), 0);
         assert_int_equal(j->e[1].seq, 2);
         assert_null(strstr(slurp("a.journal"), "\"driv\n"));
         gpuh_journal_free(j);
-        assert_int_equal(gpuh_journal_load(jdir, "a", &j), 0);
+        assert_int_equal(gpuh_journal_load(jfd, "a", &j), 0);
         assert_int_equal(j->n, 2);
         assert_false(j->torn);
         assert_string_equal(j->e[1].driver, "amdgpu");
         gpuh_journal_free(j);
         /* not even the header made it: an empty journal */
         spit("b.journal", "{\"journal\":1,\"dom");
-        assert_int_equal(gpuh_journal_load(jdir, "b", &j), 0);
+        assert_int_equal(gpuh_journal_load(jfd, "b", &j), 0);
         assert_int_equal(j->n, 0);
         gpuh_journal_free(j);
         /* anything else malformed: refused, nothing guessed */
         spit("c.journal", "{\"journal\":1,\"domain\":\"c\"}\nnot json\n");
-        assert_int_equal(gpuh_journal_load(jdir, "c", &j), -EBADMSG);
+        assert_int_equal(gpuh_journal_load(jfd, "c", &j), -EBADMSG);
         spit("c.journal", "{\"journal\":1,\"domain\":\"c\"}\n{\"seq\":1,\"op\":\"driver\",\"device\":\"0000:05:00.0\","
                           "\"driver\":\"../x\",\"override\":\"\",\"to\":\"vfio-pci\"}\n");
-        assert_int_equal(gpuh_journal_load(jdir, "c", &j), -EBADMSG);
+        assert_int_equal(gpuh_journal_load(jfd, "c", &j), -EBADMSG);
         spit("c.journal", "{\"journal\":1,\"domain\":\"c\"}\n{\"seq\":1,\"op\":\"mdev\",\"uuid\":\"x\",\"parent\":\"0000:05:00.0\","
                           "\"type\":\"nvidia-1\"}\n");
-        assert_int_equal(gpuh_journal_load(jdir, "c", &j), -EBADMSG);
+        assert_int_equal(gpuh_journal_load(jfd, "c", &j), -EBADMSG);
         spit("c.journal", "{\"journal\":1,\"domain\":\"other\"}\n");
-        assert_int_equal(gpuh_journal_load(jdir, "c", &j), -EBADMSG);
+        assert_int_equal(gpuh_journal_load(jfd, "c", &j), -EBADMSG);
         spit("c.journal", "{\"journal\":2,\"domain\":\"c\"}\n");
-        assert_int_equal(gpuh_journal_load(jdir, "c", &j), -EBADMSG);
-        assert_int_equal(gpuh_journal_load(jdir, "../c", &j), -EINVAL);
-        assert_int_equal(gpuh_journal_load(jdir, "nonexistent", &j), -ENOENT);
+        assert_int_equal(gpuh_journal_load(jfd, "c", &j), -EBADMSG);
+        assert_int_equal(gpuh_journal_load(jfd, "../c", &j), -EINVAL);
+        assert_int_equal(gpuh_journal_load(jfd, "nonexistent", &j), -ENOENT);
 }
 
 static void test_list(void **state)
 {
         char **names = NULL;
-        int n = gpuh_journal_list(jdir, &names);
+        struct gpuh_warnings w = { 0 };
+        int n = gpuh_journal_list(jfd, &names, &w);
 
         assert_true(n >= 3);
+        assert_int_equal(w.n, 0);
         for (int i = 0; i < n; i++)
                 assert_null(strchr(names[i], '.'));
         strv_free(names);
-        assert_int_equal(gpuh_journal_list("/nonexistent-gpuh", &names), 0);
+        assert_int_equal(gpuh_journal_list(-1, &names, &w), 0);     /* no journal directory */
+}
+
+/* Journals of any name libvirt accepts: listed by name, none hidden, none shared. */
+static void test_names(void **state)
+{
+        static const char *const names[] = { ".evil", "good", "  x  ", "t\tab", "a b", "a%20b" };
+        char ndir[PATH_MAX / 2], long_name[241], other[241], enc[GPUH_DOMNAME_ENC_SIZE], oenc[GPUH_DOMNAME_ENC_SIZE];
+        char from[PATH_MAX], to[PATH_MAX];
+        struct gpuh_warnings w = { 0 };
+        struct gpuh_journal *j, *k;
+        struct gpuh_jentry e = driver_entry("0000:05:00.0", "nvidia");
+        char **list = NULL;
+        int dfd, n;
+
+        snprintf(ndir, sizeof(ndir), "%s/journal-names", tu_dir);
+        assert_int_equal(mkdir(ndir, 0700), 0);
+        dfd = open(ndir, O_RDONLY | O_DIRECTORY);
+        assert_true(dfd >= 0);
+        memset(long_name, 'L', 240);
+        long_name[240] = '\0';
+        for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+                assert_int_equal(gpuh_journal_new(names[i], NULL, &j), 0);
+                assert_int_equal(gpuh_journal_append(dfd, j, &e), 0);
+                gpuh_journal_free(j);
+        }
+        assert_int_equal(gpuh_journal_new(long_name, NULL, &j), 0);
+        assert_int_equal(gpuh_journal_append(dfd, j, &e), 0);
+        gpuh_journal_free(j);
+        /* every one listed, by its name (".evil" too: it is no hidden file) */
+        n = gpuh_journal_list(dfd, &list, &w);
+        assert_int_equal(n, (int) ARRAY_SIZE(names) + 1);
+        assert_int_equal(w.n, 0);
+        for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+                bool found = false;
+                for (int m = 0; m < n; m++)
+                        found = found || streq(list[m], names[i]);
+                if (!found)
+                        fail_msg("'%s' not listed", names[i]);
+                assert_int_equal(gpuh_journal_load(dfd, names[i], &k), 0);
+                assert_string_equal(k->domain, names[i]);
+                assert_int_equal(k->n, 1);
+                gpuh_journal_free(k);
+        }
+        {
+                bool found = false;
+                for (int m = 0; m < n; m++)
+                        found = found || streq(list[m], long_name);
+                assert_true(found);
+        }
+        strv_free(list);
+
+        /* a save's temporary file is passed over; an entry gpuhooks does not write is reported */
+        tu_write(ndir, ".good.journal.Xy12Z9", "{");
+        tu_write(ndir, ".stray.journal", "{\"journal\":1,\"domain\":\".stray\"}\n");
+        n = gpuh_journal_list(dfd, &list, &w);
+        assert_int_equal(n, (int) ARRAY_SIZE(names) + 1);
+        assert_int_equal(w.n, 1);
+        assert_non_null(strstr(w.v[0], ".stray.journal"));
+        gpuh_warnings_clear(&w);
+        strv_free(list);
+        unlinkat(dfd, ".stray.journal", 0);
+
+        /* two long names meeting in one hashed file name (by hand): the journal of one is never
+         * read, appended to or removed as the other's */
+        memcpy(other, long_name, sizeof(other));
+        other[239] = 'M';
+        assert_int_equal(gpuh_domname_encode(long_name, enc), 0);
+        assert_int_equal(gpuh_domname_encode(other, oenc), 0);
+        snprintf(from, sizeof(from), "%s.journal", enc);
+        snprintf(to, sizeof(to), "%s.journal", oenc);
+        assert_int_equal(renameat(dfd, from, dfd, to), 0);
+        assert_int_equal(gpuh_journal_load(dfd, other, &k), -EBADMSG);
+        assert_int_equal(gpuh_journal_new(other, NULL, &j), 0);
+        assert_int_equal(gpuh_journal_append(dfd, j, &e), -EEXIST);
+        assert_int_equal(gpuh_journal_remove(dfd, other), 0);
+        assert_int_equal(faccessat(dfd, to, F_OK, 0), 0);
+        gpuh_journal_free(j);
+        n = gpuh_journal_list(dfd, &list, &w);
+        assert_int_equal(w.n, 1);
+        gpuh_warnings_clear(&w);
+        strv_free(list);
+        assert_int_equal(renameat(dfd, to, dfd, from), 0);
+        /* a journal file a link: not read through it */
+        assert_int_equal(symlinkat("/etc/hostname", dfd, "lnk.journal"), 0);
+        assert_int_equal(gpuh_journal_load(dfd, "lnk", &k), -ELOOP);
+        unlinkat(dfd, "lnk.journal", 0);
+        /* a new journal never appends to a file it did not read */
+        assert_int_equal(gpuh_journal_new("good", NULL, &j), 0);
+        assert_int_equal(gpuh_journal_append(dfd, j, &e), -EEXIST);
+        gpuh_journal_free(j);
+        close(dfd);
 }
 
 static void test_locks(void **state)
@@ -316,6 +414,7 @@ int main(void)
                 cmocka_unit_test(test_append_load),
                 cmocka_unit_test(test_crash_tails),
                 cmocka_unit_test(test_list),
+                cmocka_unit_test(test_names),
                 cmocka_unit_test(test_locks),
                 cmocka_unit_test(test_holders),
         };

@@ -99,9 +99,17 @@ static void test_quarantine(void **state)
         assert_int_equal(gpuh_quarantine_load(tu_dir, &q, &n), 0);     /* no quarantine/ at all */
         assert_int_equal(n, 0);
         tu_mkdir(tu_dir, "quarantine");
-        assert_int_equal(gpuh_quarantine_add(tu_dir, &a, "i-2-6-VM", "a write\nstill in flight", 1700000000), 0);
-        /* the first cause stays */
-        assert_int_equal(gpuh_quarantine_add(tu_dir, &a, "x", "later", 1800000000), 0);
+        {
+                char qd[PATH_MAX];
+                _cleanup_close_ int qfd = -1;
+
+                snprintf(qd, sizeof(qd), "%s/quarantine", tu_dir);
+                qfd = open(qd, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                assert_true(qfd >= 0);
+                assert_int_equal(gpuh_quarantine_add(qfd, &a, "i-2-6-VM", "a write\nstill in flight", 1700000000), 0);
+                /* the first cause stays */
+                assert_int_equal(gpuh_quarantine_add(qfd, &a, "x", "later", 1800000000), 0);
+        }
         /* a damaged file still quarantines the function its name gives */
         tu_write(tu_dir, "quarantine/0000:3b:00.0.json", "{not json");
         tu_write(tu_dir, "quarantine/not-an-address.json", "{}");

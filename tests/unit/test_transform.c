@@ -82,6 +82,7 @@ static void test_parse_rejects(void **state)
                 "<domain><name>../x</name></domain>",
                 "<domain><name>a/b</name></domain>",
                 "<domain><name>..</name></domain>",
+                "<domain><name>a&#10;b</name></domain>",     /* libvirt refuses a newline in a name */
                 "<domain><name></name></domain>",
                 "<domain><name>a</name><uuid>not-a-uuid</uuid></domain>",
                 "<domain><name>a</name></domain><domain/>",
@@ -106,6 +107,42 @@ static void test_parse_rejects(void **state)
                 struct gpuh_domxml *d = NULL;
                 char *err = NULL;
                 assert_int_equal(gpuh_domxml_parse(bytes, sizeof(bytes) - 1, &d, &err), -EBADMSG);
+                free(err);
+        }
+}
+
+/* The name as libvirt reads it (domname.h; checked against libvirt 9.0's test driver, which
+ * defines each of these): untrimmed, tab and CR kept, a leading dot. */
+static void test_parse_name(void **state)
+{
+        static const struct { const char *xml, *name; } ok[] = {
+                { "<domain><name>  x  </name><devices/></domain>", "  x  " },
+                { "<domain><name>a\tb</name><devices/></domain>", "a\tb" },
+                { "<domain><name>a&#13;b</name><devices/></domain>", "a\rb" },
+                { "<domain><name>...</name><devices/></domain>", "..." },
+                { "<domain><name>.evil</name><devices/></domain>", ".evil" },
+        };
+        char long_name[300], xml[400];
+
+        for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+                struct gpuh_domxml *d = NULL;
+                char *err = NULL;
+                if (gpuh_domxml_parse(ok[i].xml, strlen(ok[i].xml), &d, &err) != 0)
+                        fail_msg("case %zu refused: %s", i, err);
+                assert_string_equal(d->name, ok[i].name);
+                gpuh_domxml_free(d);
+        }
+        /* 251 bytes: the longest the QEMU driver can keep as NAME.xml; 252 is too long */
+        for (size_t len = 251; len <= 252; len++) {
+                struct gpuh_domxml *d = NULL;
+                char *err = NULL;
+                memset(long_name, 'n', len);
+                long_name[len] = '\0';
+                snprintf(xml, sizeof(xml), "<domain><name>%s</name><devices/></domain>", long_name);
+                assert_int_equal(gpuh_domxml_parse(xml, strlen(xml), &d, &err), len == 251 ? 0 : -EBADMSG);
+                if (d)
+                        assert_int_equal(strlen(d->name), 251);
+                gpuh_domxml_free(d);
                 free(err);
         }
 }
@@ -242,6 +279,7 @@ int main(void)
                 cmocka_unit_test(test_request_set),
                 cmocka_unit_test(test_rule_matches),
                 cmocka_unit_test(test_parse_rejects),
+                cmocka_unit_test(test_parse_name),
                 cmocka_unit_test(test_parse_and_apply),
                 cmocka_unit_test(test_metadata_created),
                 cmocka_unit_test(test_cpuset_node),
