@@ -1852,12 +1852,6 @@ int gpuh_sc_prepare(const struct gpuh_sc_opts *o, const char *xml, size_t len, j
                                o->config_error);
                 goto out;
         }
-        /* VMNAME and <name> must be one name: release (VMNAME only) finds the journal by it */
-        if (o->vmname && !streq(o->vmname, d->name)) {
-                r = gpuh_error(reterr, -EBADMSG, "the domain XML names the domain '%s' but libvirt's VMNAME argument "
-                               "is '%s': refusing to start it", d->name, o->vmname);
-                goto out;
-        }
         if (!d->has_record && !asked) {
                 /* CloudStack's own GPU hostdevs, no record (the transformer refused it, or is
                  * not installed): libvirt binds them; they must be no other domain's */
@@ -1871,6 +1865,12 @@ int gpuh_sc_prepare(const struct gpuh_sc_opts *o, const char *xml, size_t len, j
                 r = gpuh_error(reterr, -ENODEV, "%s asks for GPUs (%s) but its XML carries no gpuhooks allocation record: "
                                "the transformer did not run, refusing to start it without them", d->name,
                                asked ? asked : "an empty allocation record");
+                goto out;
+        }
+        /* VMNAME and <name> must be one name: release (VMNAME only) finds the journal by it */
+        if (o->vmname && !streq(o->vmname, d->name)) {
+                r = gpuh_error(reterr, -EBADMSG, "the domain XML names the domain '%s' but libvirt's VMNAME argument "
+                               "is '%s': refusing to start it", d->name, o->vmname);
                 goto out;
         }
         managed = calloc(d->n_record, sizeof(bool));

@@ -1165,7 +1165,7 @@ def transform_plain(tmp, state, xml, cfg):
 
 def reservation_state(state, name):
     try:
-        with open(os.path.join(state, "reservations", name + ".json")) as f:
+        with open(os.path.join(state, "reservations", encoded(name) + ".json")) as f:
             return json.load(f)["state"]
     except OSError:
         return None
@@ -1270,7 +1270,7 @@ def weird_names(run, tmp, state, plain):
     check(r.rc == 1 and "transformer did not run" in r.err and "/x" not in r.err,
           "... the configuration used is GPUHOOKS_CONFIG's (its rule refuses the domain), not '/x'", r.why())
     r = run(["--config=/x", "started", "begin", "-"], stdin=plain)
-    check(r.rc == 1 and r.one_line() and "'--config=/x' is not a usable domain name" in r.err,
+    check(r.rc == 1 and r.one_line() and "'--config=/x' is not a domain name" in r.err,
           "... started refuses it as a domain name with '/'", r.why())
     r = run(["-v", "--bogus", "x", "prepare", "begin", "-"], stdin=plain)
     check(r.rc == 2 and r.one_line() and "--bogus" in r.err, "an unknown option before VMNAME: exit 2", r.why())
