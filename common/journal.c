@@ -467,6 +467,8 @@ int gpuh_journal_save(int dirfd, struct gpuh_journal *j)
                 memcpy(text + len, line, ll + 1);
                 len += ll;
         }
+        if (len > JOURNAL_MAX_BYTES)
+                return -E2BIG;
         r = gpuh_statefile_replace(dirfd, name, text, len);
         if (r == 0) {
                 j->torn = false;
@@ -520,6 +522,14 @@ int gpuh_journal_append(int dirfd, struct gpuh_journal *j, struct gpuh_jentry *e
                         return r;
                 }
                 j->on_disk = true;
+        }
+        {
+                /* one size limit on write and read: never grow a journal past what is read back */
+                struct stat st;
+                if (fstat(fd, &st) < 0)
+                        return -errno;
+                if ((uint64_t) st.st_size + strlen(line) > JOURNAL_MAX_BYTES)
+                        return -E2BIG;
         }
         r = write_all(fd, line, strlen(line));
         if (r == 0 && fsync(fd) < 0)

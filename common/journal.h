@@ -127,7 +127,8 @@ int gpuh_journal_new(const char *domain, const char *uuid, struct gpuh_journal *
  * there is another domain's (two long names meeting in one hashed file name) or one it did
  * not read, and is left alone.
  *
- * Returns: 0; -EEXIST (that file); -EBADF (@dirfd < 0); -errno of open/write/fsync; -ENOMEM.
+ * Returns: 0; -EEXIST (that file); -EBADF (@dirfd < 0); -E2BIG (the file would grow past the
+ *          4 MiB a journal is read up to); -errno of open/write/fsync; -ENOMEM.
  */
 int gpuh_journal_append(int dirfd, struct gpuh_journal *j, struct gpuh_jentry *e);
 

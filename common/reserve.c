@@ -450,7 +450,9 @@ int gpuh_reservation_write(struct gpuh_state *s, const struct gpuh_reservation *
                 json_object_array_add(devs, device_json(&r->devices[i]));
         json_object_object_add(o, "devices", devs);
         text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
-        ret = text ? gpuh_statefile_replace(s->subdir_fd[SUB_RESERVATIONS], fname, text, strlen(text)) : -ENOMEM;
+        /* one size limit on write and read: a file the reader would refuse is never written */
+        ret = !text ? -ENOMEM : strlen(text) > RESERVATION_MAX_BYTES ? -E2BIG
+            : gpuh_statefile_replace(s->subdir_fd[SUB_RESERVATIONS], fname, text, strlen(text));
         json_object_put(o);
         return ret;
 }

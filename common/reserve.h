@@ -141,7 +141,8 @@ bool gpuh_reservation_live(const struct gpuh_reservation *r, int64_t now);
  * @r: the reservation; its domain names the file (gpuh_domname_encode())
  *
  * Returns: 0; -EEXIST when the file holds another domain's reservation (it is left alone);
- *          -EINVAL (bad name); -EROFS (@s opened read-only); -errno of the atomic write; -ENOMEM.
+ *          -EINVAL (bad name); -EROFS (@s opened read-only); -E2BIG (larger than the 1 MiB a
+ *          reservation is read up to: never written); -errno of the atomic write; -ENOMEM.
  */
 int gpuh_reservation_write(struct gpuh_state *s, const struct gpuh_reservation *r);
 

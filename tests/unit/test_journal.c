@@ -114,6 +114,25 @@ static void test_append_load(void **state)
         gpuh_journal_free(j);
 }
 
+/* One size limit on write and read: a journal is never grown past what the reader takes. */
+static void test_size_limit(void **state)
+{
+        struct gpuh_journal *j;
+        struct gpuh_jentry e = driver_entry("0000:05:00.0", "nvidia"), f = driver_entry("0000:06:00.0", "nvidia");
+        int fd;
+
+        (void) state;
+        assert_int_equal(gpuh_journal_new("big", NULL, &j), 0);
+        assert_int_equal(gpuh_journal_append(jfd, j, &e), 0);
+        fd = openat(jfd, "big.journal", O_WRONLY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_int_equal(ftruncate(fd, (4 << 20) - 10), 0);
+        close(fd);
+        assert_int_equal(gpuh_journal_append(jfd, j, &f), -E2BIG);
+        gpuh_journal_free(j);
+        assert_int_equal(unlinkat(jfd, "big.journal", 0), 0);
+}
+
 static void test_crash_tails(void **state)
 {
         struct gpuh_journal *j;
@@ -412,6 +431,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_append_load),
+                cmocka_unit_test(test_size_limit),
                 cmocka_unit_test(test_crash_tails),
                 cmocka_unit_test(test_list),
                 cmocka_unit_test(test_names),
