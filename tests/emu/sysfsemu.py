@@ -16,8 +16,8 @@ Runs in the foreground until SIGTERM/SIGINT/SIGHUP, then unmounts and exits 0.
 --log FILE      one JSON line per write (default: writes.jsonl beside the control file).
 --dev-dir DIR   where /dev/vfio/<group> nodes are mirrored as empty files
                 (default: dev/ beside the control file; none without --control).
---watch-pid PID stop like on SIGTERM once process PID is gone (emu.py passes its own pid, so
-                a test killed with SIGKILL does not leave a mount behind).
+--watch-pid PID stop like on SIGTERM once process PID is gone or dying (emu.py passes its own
+                pid, so a test killed with SIGKILL does not leave a mount behind).
 
 Each kernel rule below names its source: an ABI document or a kernel source file (Linux 6.1,
 Debian 12's kernel, unless said otherwise). [NV] marks NVIDIA's vendor-specific vGPU
@@ -1349,13 +1349,27 @@ def umount(path):
 
 
 def pid_alive(pid):
+    """False once @pid is gone, a zombie, or dying: a killed process whose threads wait in a
+    write to this file system (the kernel's fuse request_wait_answer) stays until the write is
+    answered, with SIGKILL pending; a hang held `forever` would keep both waiting."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            st = dict(ln.split(":", 1) for ln in f.read().splitlines() if ":" in ln)
+    except OSError:
+        return False
+    if st.get("State", "").split()[:1] in (["Z"], ["X"]):
+        return False
+    try:
+        pending = int(st.get("SigPnd", "0"), 16) | int(st.get("ShdPnd", "0"), 16)
+    except ValueError:
+        return True
+    return not pending & (1 << (signal.SIGKILL - 1))
 
 
 def main(argv=None):
