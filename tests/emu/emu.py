@@ -18,6 +18,7 @@ Skip is raised when FUSE cannot be used here: no /dev/fuse, no fusepy for /usr/b
 or a mount the kernel refuses (an unprivileged container).
 """
 import errno
+import fnmatch
 import json
 import os
 import shutil
@@ -146,14 +147,53 @@ class Emulator:
         os.replace(tmp, self.control_path)
 
     def writes(self, since=0):
-        """The emulator's write log: dicts with seq, t, path, alias, value, result, errno, fault
-        (and note). since: skip the first N records (len() of an earlier writes())."""
+        """The finished writes of the emulator's log: dicts with seq, t, path, alias, value,
+        result, errno, fault (and note; lock and waited for a write that waited for a device
+        lock). since: skip the first N of them (len() of an earlier writes())."""
+        return [r for r in self.log() if "event" not in r][since:]
+
+    def log(self, since=0):
+        """Every record of the log, in order: the finished writes (as in writes()) and the
+        events of writes in flight, which carry "event": "hang" (a hang rule holds the write,
+        "lock" names the device lock it holds meanwhile), "wait" (it waits for the device lock
+        "lock" that "holder" holds), "still-hanging" (the control file changed, the hang goes
+        on). since: skip the first N records (len() of an earlier log())."""
         try:
             with open(self.log_path) as f:
                 recs = [json.loads(line) for line in f if line.strip()]
         except FileNotFoundError:
             recs = []
         return recs[since:]
+
+    def wait_for(self, pred, timeout=10.0, since=0, what="a log record"):
+        """Poll the log (every record, events included, from record @since) until pred(record)
+        holds for one; return that record. Raises TimeoutError after @timeout seconds (and
+        RuntimeError when the emulator is gone), naming @what."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for rec in self.log(since):
+                if pred(rec):
+                    return rec
+            if not self.alive():
+                raise RuntimeError(f"emulator exited while waiting for {what}: {self.stderr()}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no {what} in the emulator's log within {timeout}s")
+            time.sleep(0.01)
+
+    def wait_write(self, path, result=None, event=None, timeout=10.0, since=0):
+        """Wait for the record of a write to @path (a glob, matched against the path the write
+        arrived on and its alias): by default its completion, with @result ("ok", "EBUSY",
+        ...) when given; with @event ("hang", "wait", "still-hanging") that event instead.
+        Returns the record; raises TimeoutError after @timeout seconds."""
+        def pred(r):
+            if r.get("event") != event:
+                return False
+            if not (fnmatch.fnmatchcase(r["path"], path) or
+                    (r.get("alias") and fnmatch.fnmatchcase(r["alias"], path))):
+                return False
+            return event is not None or result is None or r["result"] == result
+        what = f"{event or 'completed'} write to {path}" + (f" ({result})" if result else "")
+        return self.wait_for(pred, timeout, since, what)
 
     def dev_vfio(self):
         """Groups whose /dev/vfio/<group> node exists (without the 'vfio' container node)."""

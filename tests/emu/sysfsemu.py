@@ -8,7 +8,9 @@ Usage: sysfsemu.py BACKING MOUNTPOINT [--control FILE] [--log FILE] [--dev-dir D
 BACKING is a fake host's `sys` tree (fixtures/mkhost.py writes one). It is modified in place:
 pass a copy. Reads and directory listings pass through to BACKING; writes to the attributes
 listed below have the kernel's side effects (links appear and disappear, counters change) and
-fail with the kernel's errno. Every other attribute is read-only, as most sysfs attributes are.
+fail with the kernel's errno; writes whose store() takes the kernel's device_lock(dev) wait for
+one another on the same device (class DeviceLocks). Every other attribute is read-only, as most
+sysfs attributes are.
 Runs in the foreground until SIGTERM/SIGINT/SIGHUP, then unmounts and exits 0.
 
 --control FILE  JSON read at every write: scripted faults and emulator settings
@@ -16,8 +18,8 @@ Runs in the foreground until SIGTERM/SIGINT/SIGHUP, then unmounts and exits 0.
 --log FILE      one JSON line per write (default: writes.jsonl beside the control file).
 --dev-dir DIR   where /dev/vfio/<group> nodes are mirrored as empty files
                 (default: dev/ beside the control file; none without --control).
---watch-pid PID stop like on SIGTERM once process PID is gone (emu.py passes its own pid, so
-                a test killed with SIGKILL does not leave a mount behind).
+--watch-pid PID stop like on SIGTERM once process PID is gone or dying (emu.py passes its own
+                pid, so a test killed with SIGKILL does not leave a mount behind).
 
 Each kernel rule below names its source: an ABI document or a kernel source file (Linux 6.1,
 Debian 12's kernel, unless said otherwise). [NV] marks NVIDIA's vendor-specific vGPU
@@ -50,6 +52,7 @@ except ImportError:  # Debian's python3-fusepy names the module fusepy (research
 BDF_RE = re.compile(r"^[0-9a-f]{4,5}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$")
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 TMP_PREFIX = ".sysfsemu-"
+HANG_POLL_S = 0.02        # how often a hang with an id or `forever` looks for its release
 NVIDIA_HEADER = "ID    : vGPU Name\n"
 
 # Drivers that bind to whatever driver_override/new_id sends them (no ID table of their own).
@@ -76,6 +79,56 @@ def errno_of(v, default=errno.EIO):
     if isinstance(v, str) and hasattr(errno, v.upper()):
         return getattr(errno, v.upper())
     return default
+
+
+class DeviceLocks:
+    """The kernel's per-device lock, device_lock(dev) (the mutex in struct device), one per PCI
+    function or mdev, by name (BDF or UUID). A write whose store() takes it holds it while it
+    works; one that finds it taken waits in its own FUSE thread (other requests go on)."""
+
+    def __init__(self, stopping):
+        self.cv = threading.Condition()
+        self.held = {}              # name -> {"path", "value"} of the write holding it
+        self.stopping = stopping
+
+    def acquire(self, name, who, on_wait=None):
+        """Take lock @name for @who. When it is held, on_wait(holder) is called once, then this
+        waits. Returns (True, seconds waited or None when it was free), or (False, None) when
+        the emulator stops meanwhile (the lock is not taken)."""
+        with self.cv:
+            if name not in self.held:
+                self.held[name] = who
+                return True, None
+            t0 = time.monotonic()
+            if on_wait:
+                on_wait(self.held[name])
+            while name in self.held and not self.stopping.is_set():
+                self.cv.wait()
+            if self.stopping.is_set():
+                return False, None
+            self.held[name] = who
+            return True, time.monotonic() - t0
+
+    def release(self, name):
+        with self.cv:
+            self.held.pop(name, None)
+            self.cv.notify_all()
+
+    def wake_all(self):
+        """Wake every waiter (the emulator is stopping: they fail)."""
+        with self.cv:
+            self.cv.notify_all()
+
+
+class Op:
+    """One write in flight: what its log records say about it."""
+
+    def __init__(self, rel, alias, value):
+        self.rel, self.alias, self.value = rel, alias, value
+        self.fault = None       # "hang" or "fail" when a control rule applied
+        self.held = None        # name of the device lock this write holds
+        self.extra = {}         # more keys for its log record ("lock", "waited")
+        self.hang = {}          # state of a hung unbind: {"bdf", "drv", "unreg", "early"}
 
 
 # ---- the kernel's string parsers ---------------------------------------------------------
@@ -144,11 +197,14 @@ class SysfsEmu(Operations):
         self.ctl_path = control
         self.log_path = log
         self.dev_dir = dev_dir
-        self.dev_lock = threading.RLock()          # one "device lock" for every side effect
+        self.dev_lock = threading.RLock()   # the emulator's own: one for every change of the tree
         self.log_lock = threading.Lock()
         self.ctl_lock = threading.Lock()
         self.fh_lock = threading.Lock()
         self.stopping = threading.Event()
+        self.locks = DeviceLocks(self.stopping)     # the kernel's device_lock() of each device
+        self.kbound = {}         # bdf -> driver: its `driver` link is gone, its remove() still runs
+        self.unregistering = set()  # mdev parents whose driver's remove() hangs in mdev_unregister_parent
         self.files = {}
         self.next_fh = 1
         self.seq = 0
@@ -469,8 +525,12 @@ class SysfsEmu(Operations):
 
     # -- control file, faults, log -----------------------------------------------------------
     def control(self):
+        return self.control_raw()[1]
+
+    def control_raw(self):
+        """(the control file's bytes, its parsed content); re-read at every call."""
         if not self.ctl_path:
-            return {}
+            return b"", {}
         try:
             with open(self.ctl_path, "rb") as f:
                 raw = f.read()
@@ -487,7 +547,7 @@ class SysfsEmu(Operations):
                 except ValueError as e:
                     sys.stderr.write(f"sysfsemu: ignoring control file {self.ctl_path}: {e}\n")
                     self.ctl = {}
-            return self.ctl
+            return raw, self.ctl
 
     def match_rule(self, ctl, kind, rel, alias, value):
         for i, r in enumerate(ctl.get(kind) or []):
@@ -505,17 +565,30 @@ class SysfsEmu(Operations):
             return r
         return None
 
-    def log(self, rel, alias, value, err, fault=None, note=None):
+    def log(self, rel, alias, value, err, fault=None, note=None, extra=None):
+        """One record for a finished write (or a refused open)."""
+        rec = {"path": rel, "alias": alias, "value": value,
+               "result": "ok" if not err else errno.errorcode.get(err, str(err)),
+               "errno": err, "fault": fault}
+        if note:
+            rec["note"] = note
+        rec.update(extra or {})
+        self.append_log(rec)
+
+    def log_event(self, event, op, **keys):
+        """One record for a write still in flight: "hang" (a hang rule holds it, with the lock
+        it holds meanwhile), "wait" (it waits for a device lock another write holds),
+        "still-hanging" (the control file changed and does not release it)."""
+        rec = {"event": event, "path": op.rel, "alias": op.alias, "value": op.value}
+        rec.update(keys)
+        self.append_log(rec)
+
+    def append_log(self, rec):
         if not self.log_path:
             return
         with self.log_lock:
             self.seq += 1
-            rec = {"seq": self.seq, "t": round(time.monotonic() - self.t0, 6), "path": rel,
-                   "alias": alias, "value": value,
-                   "result": "ok" if not err else errno.errorcode.get(err, str(err)),
-                   "errno": err, "fault": fault}
-            if note:
-                rec["note"] = note
+            rec = dict({"seq": self.seq, "t": round(time.monotonic() - self.t0, 6)}, **rec)
             with open(self.log_path, "a", encoding="utf-8") as f:
                 f.write(json.dumps(rec) + "\n")
 
@@ -607,42 +680,217 @@ class SysfsEmu(Operations):
     # -- FUSE write side ---------------------------------------------------------------------
     def write(self, path, data, offset, fh):
         rel = path.lstrip("/")
-        alias = self.alias(rel)
-        value = data.decode("utf-8", "replace")
-        ctl = self.control()
-        hang = self.match_rule(ctl, "hang", rel, alias, value)
-        if hang:
-            # Sleeps in this FUSE worker thread only; other requests run in other threads.
-            if self.stopping.wait(float(hang.get("seconds", 30))):
-                self.log(rel, alias, value, errno.EIO, "hang", "emulator stopping")
-                raise FuseOSError(errno.EIO)
-            if hang.get("errno"):
-                err = errno_of(hang["errno"])
-                self.log(rel, alias, value, err, "hang")
-                raise FuseOSError(err)
-        fail = self.match_rule(ctl, "fail", rel, alias, value)
-        if fail:
-            err = errno_of(fail.get("errno", "EIO"))
-            self.log(rel, alias, value, err, "fail")
-            raise FuseOSError(err)
+        op = Op(rel, self.alias(rel), data.decode("utf-8", "replace"))
         handler, _ = self.classify(rel)
-        note = None
+        note, err = None, 0
         try:
-            with self.dev_lock:
-                # fs/kernfs/file.c: a write through an fd whose attribute has been removed
-                # meanwhile (a removed mdev's remove, a gone VF's files) -> -ENODEV
-                if not os.path.lexists(self.p(rel)):
-                    raise KErr(errno.ENODEV, "attribute removed")
-                note = self.dispatch(handler, rel, data, ctl)
+            note = self.write_op(op, handler, data)
         except KErr as e:
-            self.log(rel, alias, value, e.err, "hang" if hang else None, e.note)
-            raise FuseOSError(e.err)
+            err, note = e.err, e.note
         except Exception:
             traceback.print_exc()
-            self.log(rel, alias, value, errno.EIO, None, "emulator error")
-            raise FuseOSError(errno.EIO)
-        self.log(rel, alias, value, 0, "hang" if hang else None, note)
+            err, note, op.fault = errno.EIO, "emulator error", None
+        try:
+            if op.hang:
+                self.hang_end(op)
+            # logged before the lock goes, so the holder's record precedes its waiters'
+            self.log(rel, op.alias, op.value, err, op.fault, note, op.extra)
+        finally:
+            if op.held:
+                self.locks.release(op.held)
+        if err:
+            raise FuseOSError(err)
         return len(data)
+
+    def write_op(self, op, handler, data):
+        """A write as the kernel's store() runs it: the checks it makes unlocked, then, for a
+        store() that takes device_lock(dev), the lock (waiting while another write holds it),
+        then its effect on the state as it is then. A hang rule holds the write (and the lock
+        its store() takes) first. Returns a note for the log, or raises KErr."""
+        raw, ctl = self.control_raw()
+        with self.dev_lock:
+            lock = self.lock_name(handler, op.rel, data)
+        hang = self.match_rule(ctl, "hang", op.rel, op.alias, op.value)
+        if hang:
+            op.fault = "hang"
+            self.hold(op, hang, handler, data, lock, raw)
+        fail = self.match_rule(ctl, "fail", op.rel, op.alias, op.value)
+        if fail:
+            op.fault = "fail"
+            raise KErr(errno_of(fail.get("errno", "EIO")))
+        with self.dev_lock:
+            # fs/kernfs/file.c: a write through an fd whose attribute has been removed
+            # meanwhile (a removed mdev's remove, a gone VF's files) -> -ENODEV
+            if not os.path.lexists(self.p(op.rel)):
+                raise KErr(errno.ENODEV, "attribute removed")
+            done, note = self.unlocked_checks(handler, op.rel, data, ctl)
+        if done:
+            return note
+        if lock and not op.held:
+            self.take_lock(op, lock)
+        with self.dev_lock:
+            if not os.path.lexists(self.p(op.rel)):
+                raise KErr(errno.ENODEV, "attribute removed")
+            return self.dispatch(handler, op.rel, data, ctl)
+
+    # -- device_lock, hangs ----------------------------------------------------------------------
+    def lock_name(self, handler, rel, data):
+        """The device whose device_lock() this write's store() takes (BDF or mdev UUID), or None.
+        drivers/base/bus.c unbind_store -> dd.c device_driver_detach ->
+        device_release_driver_internal; bus.c bind_store -> dd.c device_driver_attach;
+        bus.c drivers_probe_store -> bus_rescan_devices_helper -> dd.c device_attach ->
+        __device_attach (only for an unbound device, see unlocked_checks);
+        drivers/pci/pci-sysfs.c driver_override_store -> drivers/base/driver.c
+        driver_set_override (Linux >= 5.19; before, the same lock in driver_override_store);
+        drivers/pci/iov.c sriov_numvfs_store (the PF's); pci-sysfs.c remove_store ->
+        drivers/pci/remove.c pci_stop_and_remove_bus_device_locked -> pci_stop_dev ->
+        dd.c device_release_driver; drivers/vfio/mdev/mdev_sysfs.c remove_store ->
+        mdev_core.c mdev_device_remove -> device_del -> device_release_driver (the mdev's own
+        lock, not its parent's: the mdev bus has no need_parent_lock)."""
+        kind, ident, sub = self.context(rel)
+        if handler in ("unbind", "bind", "drivers_probe"):
+            return self.find_dev(cstr(data))
+        if kind == "pci" and sub in (["driver_override"], ["sriov_numvfs"], ["remove"]):
+            return ident
+        if kind == "mdev" and sub == ["remove"]:
+            return ident
+        return None
+
+    def take_lock(self, op, name):
+        def on_wait(holder):
+            self.log_event("wait", op, lock=name, holder=holder)
+        ok, waited = self.locks.acquire(name, {"path": op.rel, "value": op.value}, on_wait)
+        if not ok:
+            raise KErr(errno.EIO, "emulator stopping")
+        op.held = name
+        if waited is not None:
+            op.extra.update(lock=name, waited=round(waited, 6))
+
+    def hold(self, op, rule, handler, data, lock, raw):
+        """A hang rule: the write stays in its store() for `seconds` (or `forever`), holding the
+        device lock its store() takes (unless `lock` is false, the default for `then: fail`),
+        until the time is up or the control file's `release` names the rule's `id`. Then it
+        completes (`then: complete`, the default without `errno`: the late landing of an
+        unbind whose driver's remove() returned at last) or fails with `errno` without effect
+        (`then: fail`, the default with `errno`). Raises KErr for a failure."""
+        then = rule.get("then") or ("fail" if rule.get("errno") else "complete")
+        if lock and rule.get("lock", then != "fail"):
+            self.take_lock(op, lock)
+        with self.dev_lock:
+            self.hang_begin(op, rule, handler, data)
+        secs = rule.get("seconds", 30)
+        self.log_event("hang", op, lock=op.held, seconds=secs, id=rule.get("id"), then=then)
+        how = self.hang_wait(op, rule, secs, raw)
+        if how == "stop":
+            raise KErr(errno.EIO, "emulator stopping")
+        if how == "released":
+            op.extra["released"] = True
+        if then == "fail":
+            raise KErr(errno_of(rule.get("errno", "EIO")))
+
+    def hang_wait(self, op, rule, secs, raw):
+        """Sleep in this FUSE worker thread only (other requests run in other threads).
+        Returns "done", "released" or "stop"."""
+        forever = secs == "forever"
+        if not forever and "id" not in rule:
+            return "stop" if self.stopping.wait(float(secs)) else "done"
+        rid = str(rule.get("id", ""))
+        deadline = None if forever else time.monotonic() + float(secs)
+        seen = raw
+        while True:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return "done"
+            if self.stopping.wait(HANG_POLL_S if left is None else min(HANG_POLL_S, left)):
+                return "stop"
+            raw, ctl = self.control_raw()
+            rel = ctl.get("release") or []
+            if isinstance(rel, str):
+                rel = [rel]
+            if any(fnmatch.fnmatchcase(rid, str(pat)) for pat in rel):
+                return "released"
+            if raw != seen:
+                seen = raw
+                self.log_event("still-hanging", op, lock=op.held, id=rule.get("id"))
+
+    def hang_begin(self, op, rule, handler, data):
+        """A hung unbind is inside the driver's remove() (drivers/base/dd.c
+        __device_release_driver, device lock held): the device still has its driver for the
+        kernel (dev->driver is cleared only after remove() returns). With `early_sysfs`, its
+        `driver` links are already gone, as driver_sysfs_remove() runs before remove(). When
+        the driver registered the device's mdev parent, the hang is taken to be in
+        mdev_unregister_parent (mdev_core.c; [EMU]: where a parent's unbind waits for an mdev a
+        VM holds): creating or removing an mdev on it fails with ENODEV meanwhile."""
+        if handler != "unbind" or not op.held:
+            return
+        drv = op.rel.split("/")[3]
+        bdf = self.find_dev(cstr(data))
+        if bdf is None or self.kdriver_of(bdf) != drv:
+            return
+        op.hang = {"bdf": bdf, "drv": drv}
+        if self.owner.get(bdf) == drv:
+            self.unregistering.add(bdf)
+            op.hang["unreg"] = True
+        if rule.get("early_sysfs") and self.driver_of(bdf) == drv:
+            d = self.dev_dir_of(bdf)
+            self.kbound[bdf] = drv
+            self.rmlink(os.path.join(d, "driver"))
+            self.rmlink(self.p(f"bus/pci/drivers/{drv}/{bdf}"))
+            op.hang["early"] = True
+
+    def hang_end(self, op):
+        """Undo what hang_begin() set up, as far as the unbind did not land."""
+        h = op.hang
+        with self.dev_lock:
+            if h.get("unreg"):
+                self.unregistering.discard(h["bdf"])
+            if h.get("early") and self.kbound.get(h["bdf"]) == h["drv"]:
+                # the unbind failed after all [EMU]: the links come back
+                del self.kbound[h["bdf"]]
+                d = self.dev_dir_of(h["bdf"])
+                if d:
+                    ddir = self.p(f"bus/pci/drivers/{h['drv']}")
+                    self.mklink(os.path.join(d, "driver"), ddir)
+                    self.mklink(os.path.join(ddir, h["bdf"]), d)
+
+    def kdriver_of(self, bdf):
+        """dev->driver: the `driver` link's target, or the driver whose remove() still runs."""
+        return self.kbound.get(bdf) or self.driver_of(bdf)
+
+    def unlocked_checks(self, handler, rel, data, ctl):
+        """What a store() checks before it takes the device lock. Raises KErr; returns
+        (True, note) when the write ends here, without the lock, else (False, None)."""
+        s = cstr(data)
+        if handler == "unbind":
+            # drivers/base/bus.c unbind_store: dev && dev->driver == drv, else -ENODEV
+            bdf = self.find_dev(s)
+            if bdf is None or self.kdriver_of(bdf) != rel.split("/")[3]:
+                raise KErr(errno.ENODEV)
+        elif handler == "bind":
+            # bus.c bind_store: dev && driver_match_device(), else -ENODEV
+            bdf = self.find_dev(s)
+            if bdf is None or not self.pci_match(bdf, rel.split("/")[3], ctl):
+                raise KErr(errno.ENODEV)
+        elif handler == "drivers_probe":
+            # bus.c drivers_probe_store: no such device -> -ENODEV; bus_rescan_devices_helper
+            # calls device_attach() only if !dev->driver: a bound device (also one whose unbind
+            # still runs) is left alone at once, without the lock
+            bdf = self.find_dev(s)
+            if bdf is None:
+                raise KErr(errno.ENODEV)
+            if self.kdriver_of(bdf) is not None:
+                return True, "already bound"
+        elif handler == "driver_override":
+            if len(data) >= 4095:       # drivers/base/driver.c driver_set_override
+                raise KErr(errno.EINVAL)
+        elif handler == "sriov_numvfs":
+            kind, pf, sub = self.context(rel)
+            self.parse_numvfs(pf, s)
+        elif handler == "mdev_remove":
+            # mdev_sysfs.c remove_store: kstrtoul else -EINVAL; 0 does nothing
+            if kstrtoull(s, 0) == 0:
+                return True, "0: nothing removed"
+        return False, None
 
     def dispatch(self, handler, rel, data, ctl):
         kind, ident, sub = self.context(rel)
@@ -754,13 +1002,14 @@ class SysfsEmu(Operations):
 
     def do_unbind(self, bdf, ctl):
         d = self.dev_dir_of(bdf)
-        drv = self.driver_of(bdf)
+        drv = self.kdriver_of(bdf)
         if drv is None:
             return
         if self.owner.get(bdf) == drv:
             self.stash_owned(bdf, ctl)
         self.rmlink(os.path.join(d, "driver"))
         self.rmlink(self.p(f"bus/pci/drivers/{drv}/{bdf}"))
+        self.kbound.pop(bdf, None)
         self.set_uevent_driver(d, None)
         self.vfio_sync(self.group_of(d))
 
@@ -804,16 +1053,19 @@ class SysfsEmu(Operations):
         return bdf
 
     def w_bind(self, drv, s, ctl):
-        # drivers/base/bus.c bind_store: no such device or no match -> -ENODEV;
-        # drivers/base/dd.c __driver_probe_device: already bound -> -EBUSY (current kernels,
-        # 6.1 included; before the 2021 driver-core rework bind_store itself checked
-        # dev->driver == NULL and answered -ENODEV); device_driver_attach returns a failed
-        # probe's errno.
+        # drivers/base/bus.c bind_store: no such device or no match -> -ENODEV (checked
+        # before the lock, unlocked_checks); under the lock drivers/base/dd.c
+        # __driver_probe_device: already bound -> -EBUSY (current kernels, 6.1 included;
+        # before the 2021 driver-core rework bind_store itself checked dev->driver == NULL and
+        # answered -ENODEV); drivers/pci/pci-driver.c __pci_device_probe matches again
+        # (-ENODEV); device_driver_attach returns a failed probe's errno.
         bdf = self.find_dev(s)
-        if bdf is None or not self.pci_match(bdf, drv, ctl):
+        if bdf is None:
             raise KErr(errno.ENODEV)
-        if self.driver_of(bdf) is not None:
+        if self.kdriver_of(bdf) is not None:
             raise KErr(errno.EBUSY)
+        if not self.pci_match(bdf, drv, ctl):
+            raise KErr(errno.ENODEV)
         err = self.probe(bdf, drv, ctl)
         if err:
             raise KErr(err, f"{drv} probe failed")
@@ -822,11 +1074,13 @@ class SysfsEmu(Operations):
 
     def w_unbind(self, drv, s, ctl):
         # drivers/base/bus.c unbind_store: the device must exist and be bound to this driver,
-        # else -ENODEV.
+        # else -ENODEV (checked before the lock, unlocked_checks). Under the lock
+        # drivers/base/dd.c device_driver_detach -> device_release_driver_internal(dev, NULL)
+        # releases whatever driver the device has by then: none (another unbind landed
+        # first) is success too.
         bdf = self.find_dev(s)
-        if bdf is None or self.driver_of(bdf) != drv:
-            raise KErr(errno.ENODEV)
-        self.do_unbind(bdf, ctl)
+        if bdf is not None:
+            self.do_unbind(bdf, ctl)
         return None
 
     def w_drivers_probe(self, s, ctl):
@@ -835,7 +1089,7 @@ class SysfsEmu(Operations):
         bdf = self.find_dev(s)
         if bdf is None:
             raise KErr(errno.ENODEV)
-        if self.driver_of(bdf) is not None:
+        if self.kdriver_of(bdf) is not None:
             return "already bound"
         drv, note = self.device_attach(bdf, ctl)
         return f"bound to {drv}" if drv else note
@@ -971,6 +1225,9 @@ class SysfsEmu(Operations):
 
     # -- mdev ----------------------------------------------------------------------------------
     def w_mdev_create(self, bdf, mtype, data, ctl):
+        # mdev_core.c mdev_device_create (6.1): after the duplicate and the availability
+        # checks, down_read_trylock(&parent->unreg_sem) fails while the parent unregisters ->
+        # -ENODEV
         # drivers/vfio/mdev/mdev_sysfs.c create_store: count must be 36 or 37 bytes, guid_parse
         # (lib/uuid.c: hex digits with '-' at 8,13,18,23) else -EINVAL.
         # drivers/vfio/mdev/mdev_core.c mdev_device_create: a UUID already in use anywhere ->
@@ -995,6 +1252,8 @@ class SysfsEmu(Operations):
             default = "ENOSPC" if self.natural_of(bdf, ctl) == "i915" else "EUSERS"
             raise KErr(errno_of(ctl.get("mdev_exhausted_errno", default), errno.EUSERS),
                        "available_instances is 0")
+        if bdf in self.unregistering:
+            raise KErr(errno.ENODEV, "parent unregistration has started")
         mdir = os.path.join(d, u)
         os.mkdir(mdir)
         self.writef(os.path.join(mdir, "remove"), "")
@@ -1051,17 +1310,21 @@ class SysfsEmu(Operations):
     def w_mdev_remove(self, rel, s, ctl):
         # drivers/vfio/mdev/mdev_sysfs.c remove_store: kstrtoul(buf, 0) else -EINVAL; 0 does
         # nothing; non-zero removes the device (mdev_core.c mdev_device_remove).
+        # mdev_core.c mdev_device_remove: down_read_trylock(&parent->unreg_sem) fails while
+        # the parent unregisters -> -ENODEV
         val = kstrtoull(s, 0)
         if val == 0:
             return "0: nothing removed"
-        self.remove_mdev(os.path.dirname(self.p(rel)), ctl)
+        mdir = os.path.dirname(self.p(rel))
+        if self.dev_by_dir.get(self.relof(os.path.dirname(mdir))) in self.unregistering:
+            raise KErr(errno.ENODEV, "parent unregistration has started")
+        self.remove_mdev(mdir, ctl)
         return None
 
     # -- SR-IOV ----------------------------------------------------------------------------------
-    def w_sriov_numvfs(self, pf, s, ctl):
-        # drivers/pci/iov.c sriov_numvfs_store; Documentation/ABI/testing/sysfs-bus-pci:
-        # kstrtou16 else -EINVAL; > sriov_totalvfs -> -ERANGE; same number -> success, nothing
-        # changes; no driver bound -> -ENOENT; 0 disables; N while VFs are enabled -> -EBUSY.
+    def parse_numvfs(self, pf, s):
+        """drivers/pci/iov.c sriov_numvfs_store, before device_lock: kstrtou16 else -EINVAL;
+        > sriov_totalvfs -> -ERANGE."""
         try:
             n = kstrtoull(s, 0, 0xffff)
         except KErr:
@@ -1069,6 +1332,13 @@ class SysfsEmu(Operations):
         total = int(self.attr(pf, "sriov_totalvfs", "0") or 0)
         if n > total:
             raise KErr(errno.ERANGE)
+        return n
+
+    def w_sriov_numvfs(self, pf, s, ctl):
+        # drivers/pci/iov.c sriov_numvfs_store; Documentation/ABI/testing/sysfs-bus-pci:
+        # parse_numvfs, then under the PF's device_lock: same number -> success, nothing
+        # changes; no driver bound -> -ENOENT; 0 disables; N while VFs are enabled -> -EBUSY.
+        n = self.parse_numvfs(pf, s)
         cur = int(self.attr(pf, "sriov_numvfs", "0") or 0)
         if n == cur:
             return "unchanged"
@@ -1349,13 +1619,27 @@ def umount(path):
 
 
 def pid_alive(pid):
+    """False once @pid is gone, a zombie, or dying: a killed process whose threads wait in a
+    write to this file system (the kernel's fuse request_wait_answer) stays until the write is
+    answered, with SIGKILL pending; a hang held `forever` would keep both waiting."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            st = dict(ln.split(":", 1) for ln in f.read().splitlines() if ":" in ln)
+    except OSError:
+        return False
+    if st.get("State", "").split()[:1] in (["Z"], ["X"]):
+        return False
+    try:
+        pending = int(st.get("SigPnd", "0"), 16) | int(st.get("ShdPnd", "0"), 16)
+    except ValueError:
+        return True
+    return not pending & (1 << (signal.SIGKILL - 1))
 
 
 def main(argv=None):
@@ -1406,6 +1690,7 @@ def main(argv=None):
             stop.set()
     if stop.is_set() and t.is_alive():
         emu.stopping.set()           # wake hanging writes so the kernel can drop the mount
+        emu.locks.wake_all()         # ...and those waiting for a device lock
         umount(mnt)
         t.join(15)
         if t.is_alive():

@@ -13,6 +13,7 @@ or, when missing, are built with fixtures/mkhost.py into a temporary directory. 
 import errno
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -576,6 +577,269 @@ def sigterm_during_hang_unmounts(emu):
     ok(res.get("err") not in (None, 0), f"hanging write failed ({errname(res.get('err'))})")
 
 
+# ---- device_lock: hung unbinds, late landings ---------------------------------------------------
+
+class Writer:
+    """One write(2) in a thread of its own, for a write that is expected to block."""
+
+    def __init__(self, emu, rel, value):
+        self.rel = rel
+        self.res = {}
+        self.th = threading.Thread(target=lambda: self.res.setdefault("err", emu.write(rel, value)),
+                                   daemon=True)
+        self.th.start()
+
+    def pending(self):
+        return self.th.is_alive()
+
+    def result(self, timeout=10):
+        """Its errno (0: success) once it returns; a deadline, not a timing assertion."""
+        self.th.join(timeout)
+        if self.th.is_alive():
+            raise Fail(f"write to {self.rel} still blocked after {timeout}s")
+        return self.res["err"]
+
+
+def done_for(emu, rel):
+    """Completion records of writes to rel (the path it arrived on or its alias)."""
+    return [r for r in emu.writes() if rel in (r["path"], r["alias"])]
+
+
+def seq_of(emu, rel):
+    recs = done_for(emu, rel)
+    eq(len(recs), 1, f"one completion record for {rel}")
+    return recs[0]["seq"]
+
+
+@test("hpe-dl380g9-a2-vgpu")
+def hung_unbind_holds_the_device_lock(emu):
+    """drivers/base/dd.c: the driver's remove() runs under device_lock(dev); a write whose
+    store() takes that lock waits; other devices do not."""
+    x, y = "0000:04:00.1", "0000:04:00.0"
+    unbind = "bus/pci/drivers/ixgbe/unbind"
+    ovr, rm = f"bus/pci/devices/{x}/driver_override", f"bus/pci/devices/{x}/remove"
+    emu.control({"hang": [{"path": unbind, "value": x, "seconds": "forever", "id": "x"}]})
+    un = Writer(emu, unbind, f"{x}\n")
+    eq(emu.wait_write(unbind, event="hang")["lock"], x, "the hung unbind holds the device's lock")
+    blocked = [Writer(emu, ovr, "vfio-pci\n"), Writer(emu, rm, "1\n")]
+    for b in blocked:
+        rec = emu.wait_write(b.rel, event="wait")
+        eq((rec["lock"], rec["holder"]["path"]), (x, unbind), f"{b.rel} waits for the unbind")
+    # another device's lock is free; drivers_probe of a device whose remove() still runs sees
+    # dev->driver set and returns at once without the lock (bus.c bus_rescan_devices_helper)
+    w(emu, f"bus/pci/devices/{y}/driver_override", "vfio-pci\n")
+    eq(emu.read(f"bus/pci/devices/{y}/driver_override"), "vfio-pci\n", "another device's override")
+    w(emu, "bus/pci/drivers_probe", f"{x}\n")
+    eq(emu.writes()[-1]["note"], "already bound", "drivers_probe of the held device: left alone")
+    eq(drv(emu, x), "ixgbe", "still bound while the unbind hangs")
+    eq(emu.read(ovr), "(null)\n", "the blocked override has not landed")
+    ok(all(b.pending() for b in blocked) and un.pending(), "the held writes are still in flight")
+    eq(done_for(emu, ovr) + done_for(emu, rm) + done_for(emu, unbind), [], "no completion logged")
+    emu.control({"release": ["x"]})
+    eq(errname(un.result()), "ok", "the unbind completes when released")
+    eq(errname(blocked[0].result()), "ok", "then the override goes through")
+    eq(blocked[1].result(), errno.EOPNOTSUPP, "and remove (not emulated) is answered")
+    eq(drv(emu, x), None, "the late unbind landed")
+    eq(emu.read(ovr), "vfio-pci\n", "the override landed after it")
+    ok(seq_of(emu, unbind) < min(seq_of(emu, ovr), seq_of(emu, rm)),
+       "log: the unbind finishes before the writes that waited for it")
+    for rel in (ovr, rm):
+        rec = done_for(emu, rel)[0]
+        ok(rec["lock"] == x and rec["waited"] >= 0, f"{rel}: record says it waited for {x}")
+    ok(done_for(emu, unbind)[0].get("released"), "the unbind's record says it was released")
+
+
+@test("hpe-dl380g9-a2-vgpu")
+def late_unbind_lands_after_its_writer_is_killed(emu):
+    """A writer killed at its deadline does not stop the store(): the unbind lands later."""
+    x = "0000:04:00.1"
+    unbind = "bus/pci/drivers/ixgbe/unbind"
+    emu.control({"hang": [{"path": unbind, "seconds": "forever", "id": "u"}]})
+    p = subprocess.Popen(["/usr/bin/python3", "-c",
+                          "import os, sys; os.write(os.open(sys.argv[1], os.O_WRONLY), b'%s\\n')" % x,
+                          emu.path(unbind)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        emu.wait_write(unbind, event="hang")
+        p.kill()
+        emu.control({"hang": []})                       # a change that releases nothing
+        emu.wait_write(unbind, event="still-hanging")
+        eq(drv(emu, x), "ixgbe", "still bound while remove() hangs, writer dead or not")
+        eq(done_for(emu, unbind), [], "the unbind has not finished")
+        emu.control({"release": ["u"]})
+        eq(emu.wait_write(unbind)["result"], "ok", "the abandoned unbind completes")
+        eq(drv(emu, x), None, "late landing: the driver link is gone")
+        ok(not os.path.lexists(emu.path(f"bus/pci/drivers/ixgbe/{x}")), "and the driver's link to it")
+        ok("DRIVER=" not in emu.read(f"bus/pci/devices/{x}/uevent"), "uevent without DRIVER")
+        eq(p.wait(10), -signal.SIGKILL, "the writer was killed during the write")
+    finally:
+        if p.poll() is None:
+            emu.control({"release": ["*"]})
+            p.wait(10)
+
+
+@test("hpe-dl380g9-a2-vgpu")
+def still_hanging_keeps_the_lock_until_released(emu):
+    """A `forever` hang keeps the device's lock until the control file releases it; here it
+    then fails (then: fail, lock: true) and the waiter runs against the state as it is then."""
+    pf = "0000:08:00.0"
+    unbind, numvfs = "bus/pci/drivers/nvidia/unbind", f"bus/pci/devices/{pf}/sriov_numvfs"
+    emu.control({"hang": [{"path": unbind, "value": pf, "seconds": "forever", "id": "pf",
+                           "then": "fail", "errno": "EIO", "lock": True}]})
+    un = Writer(emu, unbind, f"{pf}\n")
+    eq(emu.wait_write(unbind, event="hang")["lock"], pf, "the lock of the PF")
+    nv = Writer(emu, numvfs, "0\n")
+    eq(emu.wait_write(numvfs, event="wait")["lock"], pf, "sriov_numvfs waits for the PF's lock")
+    emu.control({"fail": []})                           # any other change: still hanging
+    emu.wait_write(unbind, event="still-hanging")
+    ok(un.pending() and nv.pending(), "both still in flight")
+    eq(done_for(emu, numvfs), [], "sriov_numvfs has not run")
+    eq(drv(emu, pf), "nvidia", "the PF keeps its driver")
+    ok(os.path.lexists(emu.path("bus/pci/devices/0000:08:00.4")), "its VFs are there")
+    emu.control({"release": ["p*"]})
+    eq(errname(un.result()), "EIO", "released, the unbind fails (then: fail)")
+    eq(errname(nv.result()), "ok", "then sriov_numvfs runs: the PF still has its driver")
+    eq(drv(emu, pf), "nvidia", "nothing unbound")
+    ok(not os.path.lexists(emu.path("bus/pci/devices/0000:08:00.4")), "VFs disabled")
+    eq(done_for(emu, unbind)[0]["fault"], "hang", "log: the unbind's fault")
+
+
+@test("hpe-dl380g9-a2-vgpu")
+def bind_waits_then_meets_the_state_as_it_is(emu):
+    """bind_store checks the match unlocked, then waits for the lock: after a failed unbind
+    the device is still bound (EBUSY), after a landed one it binds."""
+    x = "0000:04:00.1"
+    unbind, bind = "bus/pci/drivers/ixgbe/unbind", "bus/pci/drivers/ixgbe/bind"
+    for then, want, driver in (("fail", "EBUSY", "ixgbe"), ("complete", "ok", "ixgbe")):
+        n0 = len(emu.log())
+        emu.control({"hang": [{"path": unbind, "seconds": "forever", "id": then, "then": then,
+                               "lock": True}]})
+        un = Writer(emu, unbind, f"{x}\n")
+        emu.wait_write(unbind, event="hang", since=n0)
+        b = Writer(emu, bind, f"{x}\n")
+        emu.wait_write(bind, event="wait", since=n0)
+        emu.control({"release": [then]})
+        eq(errname(un.result()), "EIO" if then == "fail" else "ok", f"unbind ({then})")
+        eq(errname(b.result()), want, f"bind after the unbind ({then})")
+        eq(drv(emu, x), driver, f"driver after ({then})")
+    recs = [(r["path"], r["result"]) for r in emu.writes()]
+    eq(recs, [(unbind, "EIO"), (bind, "EBUSY"), (unbind, "ok"), (bind, "ok")], "log order")
+
+
+@test("hpe-dl380g9-a2-vgpu")
+def mdev_parent_unregistering_during_a_hung_unbind(emu):
+    """mdev create/remove take no lock of the parent; while its driver's remove() hangs in
+    mdev_unregister_parent they fail at once with ENODEV (unreg_sem trylock)."""
+    vf, other = "0000:08:00.7", "0000:08:01.0"      # VFs without an mdev
+    u2 = "22222222-2222-4333-8444-555555555555"
+    unbind = "bus/pci/drivers/nvidia/unbind"
+    emu.control({"mdev_one_per_vf": False})
+    w(emu, f"bus/pci/devices/{vf}/{TYPES}/nvidia-746/create", U1 + "\n")
+    emu.control({"mdev_one_per_vf": False,
+                 "hang": [{"path": unbind, "value": vf, "seconds": "forever", "id": "vf"}]})
+    un = Writer(emu, unbind, f"{vf}\n")
+    emu.wait_write(unbind, event="hang")
+    w(emu, f"bus/mdev/devices/{U1}/remove", "1\n", errno.ENODEV)
+    eq(emu.writes()[-1]["note"], "parent unregistration has started", "note")
+    w(emu, f"bus/pci/devices/{vf}/{TYPES}/nvidia-751/create", u2 + "\n", errno.ENODEV)
+    w(emu, f"bus/pci/devices/{other}/{TYPES}/nvidia-751/create", u2 + "\n")    # another parent
+    w(emu, f"bus/mdev/devices/{u2}/remove", "1\n")
+    ok(os.path.isdir(emu.path(f"bus/pci/devices/{vf}/{U1}")), "its mdev is still there")
+    emu.control({"release": ["vf"]})
+    eq(errname(un.result()), "ok", "the unbind lands")
+    ok(not os.path.lexists(emu.path(f"bus/mdev/devices/{U1}")), "the parent's mdev went with it")
+    ok(not os.path.exists(emu.path(f"bus/pci/devices/{vf}/{TYPES}")), "its types too")
+
+
+@test("consumer-rtx3080")
+def early_sysfs_unlinks_before_remove_returns(emu):
+    """early_sysfs: the driver links go at the start of the hang (dd.c driver_sysfs_remove runs
+    before remove()); for the kernel the device keeps its driver until remove() returns."""
+    gpu = "0000:05:00.0"
+    d = f"bus/pci/devices/{gpu}"
+    unbind = "bus/pci/drivers/vfio-pci/unbind"
+    emu.control({"hang": [{"path": unbind, "value": gpu, "seconds": "forever", "id": "g",
+                           "early_sysfs": True}]})
+    un = Writer(emu, unbind, f"{gpu}\n")
+    emu.wait_write(unbind, event="hang")
+    eq(drv(emu, gpu), None, "no driver link while remove() runs")
+    ok(not os.path.lexists(emu.path(f"bus/pci/drivers/vfio-pci/{gpu}")), "nor the driver's link")
+    ok(emu.read(f"{d}/uevent").startswith("DRIVER=vfio-pci\n"), "uevent still names the driver")
+    ok("24" in emu.dev_vfio(), "/dev/vfio/24 still there")
+    w(emu, "bus/pci/drivers_probe", f"{gpu}\n")
+    eq(emu.writes()[-1]["note"], "already bound", "drivers_probe: dev->driver still set")
+    eq(drv(emu, gpu), None, "nothing bound by it")
+    b = Writer(emu, "bus/pci/drivers/nvidia/bind", f"{gpu}\n")
+    emu.wait_write("bus/pci/drivers/nvidia/bind", event="wait")
+    emu.control({"release": ["g"]})
+    eq(errname(un.result()), "ok", "the unbind lands")
+    eq(errname(b.result()), "ok", "then nvidia binds")
+    eq(drv(emu, gpu), "nvidia", "on nvidia")
+    ok("24" in emu.dev_vfio(), "/dev/vfio/24 stays: the audio function is still on vfio-pci")
+    # a failing early hang puts the links back
+    emu.control({"hang": [{"path": "bus/pci/drivers/nvidia/unbind", "seconds": "forever", "id": "f",
+                           "then": "fail", "lock": True, "early_sysfs": True}]})
+    un = Writer(emu, "bus/pci/drivers/nvidia/unbind", f"{gpu}\n")
+    emu.wait_write("bus/pci/drivers/nvidia/unbind", event="hang")
+    eq(drv(emu, gpu), None, "unlinked during the hang")
+    emu.control({"release": ["f"]})
+    eq(errname(un.result()), "EIO", "fails")
+    eq(drv(emu, gpu), "nvidia", "the links are back")
+    ok(os.path.islink(emu.path(f"bus/pci/drivers/nvidia/{gpu}")), "both")
+
+
+@test("hpe-dl380g9-a2-vgpu")
+def sigterm_wakes_lock_waiters(emu):
+    x = "0000:04:00.1"
+    emu.control({"hang": [{"path": "bus/pci/drivers/ixgbe/unbind", "seconds": "forever"}]})
+    un = Writer(emu, "bus/pci/drivers/ixgbe/unbind", f"{x}\n")
+    emu.wait_write("bus/pci/drivers/ixgbe/unbind", event="hang")
+    ov = Writer(emu, f"bus/pci/devices/{x}/driver_override", "vfio-pci\n")
+    emu.wait_write(f"bus/pci/devices/{x}/driver_override", event="wait")
+    eq(emu.stop(), 0, "emulator exit code")
+    ok(not is_mounted(emu.root), "unmounted")
+    ok(un.result() != 0 and ov.result() != 0, "the hung and the waiting write both fail")
+
+
+HELD_BY_A_KILLED_TEST = r"""
+import sys, threading
+sys.path.insert(0, sys.argv[1])
+from emu import Emulator
+e = Emulator(sys.argv[2]).__enter__()
+e.control({"hang": [{"path": "bus/pci/drivers/ixgbe/unbind", "seconds": "forever"}]})
+threading.Thread(target=e.write, args=("bus/pci/drivers/ixgbe/unbind", "0000:04:00.1\n"),
+                 daemon=True).start()
+e.wait_write("bus/pci/drivers/ixgbe/unbind", event="hang")
+print(e.proc.pid, e.dir, flush=True)
+threading.Event().wait()
+"""
+
+
+@test("hpe-dl380g9-a2-vgpu")
+def killed_test_with_a_held_write_leaves_no_mount(emu):
+    """A test killed while one of its writes is held `forever` cannot exit before the write
+    is answered (SIGKILL pending): --watch-pid counts it as gone, so the emulator stops."""
+    p = subprocess.Popen(["/usr/bin/python3", "-c", HELD_BY_A_KILLED_TEST, HERE, HOST_SYS[emu.host]],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    line = p.stdout.readline().split()
+    ok(len(line) == 2, "the helper test started its emulator")
+    epid, edir = int(line[0]), line[1]
+    mnt = os.path.join(edir, "sys")
+    p.kill()
+    deadline = time.monotonic() + 10
+    while is_mounted(mnt) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        ok(not is_mounted(mnt), "the emulator of the killed test unmounted")
+        eq(p.wait(10), -signal.SIGKILL, "and the killed test is gone")
+    finally:
+        if is_mounted(mnt):
+            os.kill(epid, signal.SIGTERM)
+            p.wait(10)
+        p.stdout.close()
+        if not is_mounted(mnt):
+            shutil.rmtree(edir, ignore_errors=True)
+
+
 # ---- runner ------------------------------------------------------------------------------------
 
 def host_trees(tmp):
@@ -611,6 +875,7 @@ def main(argv):
             t0 = time.monotonic()
             try:
                 with Emulator(HOST_SYS[host]) as emu:
+                    emu.host = host
                     try:
                         fn(emu)
                     finally:
