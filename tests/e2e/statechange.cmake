@@ -6,7 +6,7 @@ set(SC ${GPUH_SYS_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/test_statechange.py
     --hook $<TARGET_FILE:libvirt-vm-state-change> --transformer $<TARGET_FILE:libvirt-vm-xml-transformer>
     --discovery $<TARGET_FILE:gpudiscovery>
     --hosts ${PROJECT_BINARY_DIR}/fixtures/hosts --src ${PROJECT_SOURCE_DIR})
-foreach(case protocol lifecycle roundtrip failures crash deadline budget late occupancy record stranded parallel independent events grace reconnect holders group takeover sriov cloudstack
+foreach(case protocol lifecycle roundtrip failures crash deadline budget late stuck occupancy record stranded parallel independent events grace reconnect holders group takeover sriov cloudstack
              names_dot names_untrimmed names_long vmname statedir)
   add_test(NAME statechange/${case} COMMAND ${SC} ${case})
   set_tests_properties(statechange/${case} PROPERTIES LABELS e2e TIMEOUT 900 SKIP_RETURN_CODE 77)

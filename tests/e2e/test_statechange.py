@@ -468,7 +468,7 @@ def case_deadline():
         before = h.snap()
         # the kernel holds the device while a write to it hangs: the hang ends (failing) after
         # 4 s here, long after the hook's 1 s deadline and its 1 s wait for the late write
-        h.emu.control({"hang": [{"path": "bus/pci/drivers/nvidia/unbind", "seconds": 4, "errno": "EIO"}]})
+        h.emu.control({"hang": [{"path": "bus/pci/drivers/nvidia/unbind", "seconds": 4, "errno": "EIO", "lock": True}]})
         r = h.prepare(xml)
         check(r.rc == 1 and r.one_line() and "deadline" in r.err and vm in r.err and r.elapsed < 15,
               "a hanging unbind fails prepare at its deadline, one line naming the domain and the step", r.why())
@@ -518,6 +518,33 @@ def case_budget():
               "no GPU is begun past the deadline: exit 1, one line", r.why())
         h.emu.control({})
         check(h.snap() == before and h.journals() == [], "everything done is undone", diff(before, h.snap()))
+
+
+def case_stuck():
+    """An unbind that never returns while the device's lock is held (the kernel's device_lock,
+    modelled by the emulator): prepare fails, keeps the entry and quarantines the GPU; a release
+    meanwhile changes nothing it cannot vouch for; once the unbind finally lands, reconcile puts
+    the GPU back on nvidia, and the quarantine stays for the operator."""
+    with Host("consumer-rtx3080", cfg={"state_change": {"write_timeout_ms": 1000}}) as h:
+        xml = h.transform(rtx3080(h))
+        vm = domain_name(xml)
+        before = h.snap()
+        h.emu.control({"hang": [{"path": "bus/pci/drivers/nvidia/unbind", "seconds": "forever", "id": "u",
+                                 "then": "complete", "lock": True}]})
+        r = h.prepare(xml)
+        check(r.rc == 1 and r.one_line() and "0000:05:00.0" in r.err and "quarantined" in r.err,
+              "prepare fails naming the GPU, and says it is quarantined", r.why())
+        check(h.journals() == [vm + ".journal"] and quarantined(h) == ["0000:05:00.0"],
+              "the entry is kept, the GPU quarantined", "%s %s" % (h.journals(), quarantined(h)))
+        r = h.release(vm)
+        check(r.rc == 1 and r.one_line() and h.journals() == [vm + ".journal"],
+              "a release while the unbind still hangs keeps the entry (exit 1, one line)", r.why())
+        h.emu.control({"release": ["u"]})
+        h.emu.wait_write("bus/pci/drivers/nvidia/unbind", result="ok", timeout=20)
+        r = h.reconcile()
+        check(r.rc == 0 and h.snap() == before and h.journals() == [],
+              "once it landed, reconcile puts the GPU back on nvidia", diff(before, h.snap()) + r.why())
+        check(quarantined(h) == ["0000:05:00.0"], "the quarantine stays until an operator clears it")
 
 
 def case_late():
