@@ -75,6 +75,22 @@ int gpuh_read_fd(int fd, size_t max, char **ret, size_t *ret_len)
         return 0;
 }
 
+int gpuh_write_all(int fd, const void *data, size_t len)
+{
+        const char *p = data;
+
+        while (len > 0) {
+                ssize_t n = write(fd, p, len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return -errno;
+                p += n;
+                len -= (size_t) n;
+        }
+        return 0;
+}
+
 int gpuh_write_file_atomic(const char *dir, const char *name, const void *data, size_t len,
                            unsigned mode, bool sync)
 {
@@ -88,17 +104,7 @@ int gpuh_write_file_atomic(const char *dir, const char *name, const void *data, 
         fd = mkostemp(tmp, O_CLOEXEC);
         if (fd < 0)
                 return -errno;
-        while (len > 0) {
-                ssize_t n = write(fd, p, len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0) {
-                        r = -errno;
-                        break;
-                }
-                p += n;
-                len -= (size_t) n;
-        }
+        r = gpuh_write_all(fd, p, len);
         if (r == 0 && fchmod(fd, (mode_t) mode) < 0)
                 r = -errno;
         if (r == 0 && sync && fsync(fd) < 0)

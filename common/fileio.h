@@ -33,6 +33,17 @@ int gpuh_read_file_at(int dirfd, const char *path, size_t max, char **ret, size_
 int gpuh_read_fd(int fd, size_t max, char **ret, size_t *ret_len);
 
 /**
+ * gpuh_write_all:
+ * @fd: an open file
+ * @data, @len: what to write
+ *
+ * write(2) until all of @data is written, again after EINTR and after a short write.
+ *
+ * Returns: 0; -errno of write(2).
+ */
+int gpuh_write_all(int fd, const void *data, size_t len);
+
+/**
  * gpuh_write_file_atomic:
  * @dir: directory of the file
  * @name: file name in @dir

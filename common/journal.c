@@ -13,6 +13,7 @@
 
 #include "domname.h"
 #include "journal.h"
+#include "fileio.h"
 #include "log.h"
 #include "macro.h"
 #include "statefile.h"
@@ -417,20 +418,6 @@ static int entry_line(const struct gpuh_jentry *e, char **ret)
         return r;
 }
 
-static int write_all(int fd, const char *s, size_t len)
-{
-        while (len > 0) {
-                ssize_t n = write(fd, s, len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return -errno;
-                s += n;
-                len -= (size_t) n;
-        }
-        return 0;
-}
-
 int gpuh_journal_save(int dirfd, struct gpuh_journal *j)
 {
         _cleanup_free_ char *text = NULL;
@@ -516,7 +503,7 @@ int gpuh_journal_append(int dirfd, struct gpuh_journal *j, struct gpuh_jentry *e
         if (created) {
                 r = header_line(j, &head);
                 if (r == 0)
-                        r = write_all(fd, head, strlen(head));
+                        r = gpuh_write_all(fd, head, strlen(head));
                 if (r < 0) {
                         unlinkat(dirfd, name, 0);
                         return r;
@@ -531,7 +518,7 @@ int gpuh_journal_append(int dirfd, struct gpuh_journal *j, struct gpuh_jentry *e
                 if ((uint64_t) st.st_size + strlen(line) > JOURNAL_MAX_BYTES)
                         return -E2BIG;
         }
-        r = write_all(fd, line, strlen(line));
+        r = gpuh_write_all(fd, line, strlen(line));
         if (r == 0 && fsync(fd) < 0)
                 r = -errno;
         if (r == 0 && created && fsync(dirfd) < 0)

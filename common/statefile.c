@@ -100,17 +100,7 @@ int gpuh_statefile_replace(int dirfd, const char *name, const void *data, size_t
         }
         if (fd < 0)
                 return -EEXIST;
-        while (len > 0) {
-                ssize_t n = write(fd, p, len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0) {
-                        r = -errno;
-                        break;
-                }
-                p += n;
-                len -= (size_t) n;
-        }
+        r = gpuh_write_all(fd, p, len);
         if (r == 0 && fsync(fd) < 0)
                 r = -errno;
         if (r == 0 && renameat(dirfd, tmp, dirfd, name) < 0)

@@ -455,29 +455,12 @@ static void virt_silent(void *data, virErrorPtr err)
 {
 }
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-        const char *p = buf;
-
-        while (len > 0) {
-                ssize_t n = write(fd, p, len);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                p += n;
-                len -= (size_t) n;
-        }
-        return 0;
-}
-
 static int send_record(int fd, char tag, uint32_t state, const char *data, size_t len)
 {
         uint32_t hdr[2] = { state, (uint32_t) len };
 
-        if (write_all(fd, &tag, 1) < 0 || write_all(fd, hdr, sizeof(hdr)) < 0 ||
-            write_all(fd, data, len) < 0)
+        if (gpuh_write_all(fd, &tag, 1) < 0 || gpuh_write_all(fd, hdr, sizeof(hdr)) < 0 ||
+            gpuh_write_all(fd, data, len) < 0)
                 return -EPIPE;
         return 0;
 }
