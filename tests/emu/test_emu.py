@@ -23,6 +23,8 @@ import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+import harness  # noqa: E402
 from emu import Emulator, Skip, errname, fuse_available, is_mounted, scratch_parent  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -866,7 +868,6 @@ def main(argv):
         return 77
     t_start = time.monotonic()
     tmp = tempfile.mkdtemp(prefix="gpuh-emu-hosts-", dir=scratch_parent())
-    passed = failed = 0
     try:
         host_trees(tmp)
         for name, host, fn in TESTS:
@@ -881,21 +882,20 @@ def main(argv):
                     finally:
                         if emu.alive() and "Traceback" in emu.stderr():
                             raise Fail("emulator stderr:\n" + emu.stderr())
-                passed += 1
+                harness.RESULTS["passed"] += 1
                 print(f"ok   {name} [{host}] ({time.monotonic() - t0:.2f}s)")
             except Skip as e:
                 print(f"SKIP: {e}")
                 return 77
             except Exception as e:
-                failed += 1
+                harness.RESULTS["failed"] += 1
                 print(f"FAIL {name} [{host}]: {e}")
                 if verbose or not isinstance(e, Fail):
                     traceback.print_exc()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"# {time.monotonic() - t_start:.1f}s")
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return harness.summary()
 
 
 if __name__ == "__main__":

@@ -33,25 +33,22 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import harness  # noqa: E402
+from harness import check  # noqa: E402
+
 ARGS = None
 CONFIG = None
-RESULTS = {"passed": 0, "failed": 0}
 CS_SCRIPT = "usr/share/cloudstack-common/scripts/vm/hypervisor/kvm/gpudiscovery.sh"
 ORIGINAL = "#!/bin/sh\n# CloudStack's gpudiscovery.sh, as cloudstack-common installs it\necho '{\"gpus\": []}'\n"
 
 
-def check(cond, what, detail=None):
-    RESULTS["passed" if cond else "failed"] += 1
-    print(("ok     " if cond else "FAILED ") + what +
-          ("" if cond or detail is None else "".join("\n         " + l for l in str(detail).splitlines()[:40])))
-    sys.stdout.flush()
-    return cond
-
-
-def run(cmd, env=None, **kw):
+def run(cmd, env=None):
+    """@cmd with this environment plus @env, text, stdin /dev/null: a harness.Result (which also
+    answers to returncode, stdout and stderr)."""
     e = dict(os.environ)
     e.update(env or {})
-    return subprocess.run(cmd, capture_output=True, text=True, env=e, **kw)
+    return harness.run(cmd, env=e, text=True)
 
 
 def tree(root):
@@ -564,8 +561,7 @@ def main():
     rc = CASES[ARGS.case]()
     if rc == 77 or ARGS.case == "ns-uninstall":
         return rc
-    print("%d passed, %d failed" % (RESULTS["passed"], RESULTS["failed"]))
-    return 1 if RESULTS["failed"] or rc else 0
+    return harness.summary() or (1 if rc else 0)
 
 
 if __name__ == "__main__":
