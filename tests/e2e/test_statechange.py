@@ -24,35 +24,18 @@ import threading
 import time
 import random
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import harness  # noqa: E402
+from harness import Result, check  # noqa: E402
+
 ARGS = None
-RESULTS = {"passed": 0, "failed": 0}
 NS = "urn:gpuhooks:domain:1"
-
-
-def check(cond, what, detail=None):
-    RESULTS["passed" if cond else "failed"] += 1
-    print(("ok     " if cond else "FAILED ") + what +
-          ("" if cond or detail is None else "".join("\n         " + l for l in str(detail).splitlines()[:40])))
-    sys.stdout.flush()
-    return cond
 
 
 def emulator():
     sys.path.insert(0, os.path.join(ARGS.src, "tests", "emu"))
     import emu
     return emu
-
-
-class Result:
-    def __init__(self, p, elapsed):
-        self.rc, self.out, self.err, self.elapsed = p.returncode, p.stdout, p.stderr, elapsed
-
-    def one_line(self):
-        return self.err.endswith("\n") and self.err.count("\n") == 1 and len(self.err.strip()) > 0
-
-    def why(self):
-        return "exit %s, %.2f s\nstdout: %s\nstderr: %s" % (self.rc, self.elapsed, self.out[:1500] or "(empty)",
-                                                           self.err[:3000] or "(empty)")
 
 
 def clean_env(extra=None):
@@ -129,10 +112,8 @@ class Host:
         return p.stdout
 
     def hook(self, args, stdin="", opts=True, env=None, timeout=120):
-        t0 = time.monotonic()
-        p = subprocess.run([ARGS.hook] + (self.opts() if opts else []) + args, input=stdin, capture_output=True,
-                           text=True, env=clean_env(env), timeout=timeout)
-        return Result(p, time.monotonic() - t0)
+        return harness.run([ARGS.hook] + (self.opts() if opts else []) + args, stdin=stdin, text=True,
+                           env=clean_env(env), timeout=timeout)
 
     def spawn(self, args, stdin=""):
         p = subprocess.Popen([ARGS.hook] + self.opts() + args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -367,34 +348,42 @@ def case_failures():
 
 def kill_at(h, xml, args, stdin, step, proceed):
     """Run the hook with write @step held in the emulator, SIGKILL it during that write; the
-    write then completes (@proceed) or fails, as a write in flight at a crash may."""
-    rule = {"path": step["path"], "value": step["value"].strip() or "", "seconds": 1.0, "times": 1}
+    write then completes (@proceed) or fails, as a write in flight at a crash may. Returns
+    whether the hook was still running, inside that write, when it was killed. Every wait is
+    for an event of the emulator's log: the write held ('hang'), then its end."""
+    rule = {"path": step["path"], "value": step["value"].strip() or "", "seconds": "forever", "id": "kill",
+            "times": 1}
     if not proceed:
         rule["errno"] = "EIO"
+    since = len(h.emu.log())
     h.emu.control({"hang": [rule]})
-    n1 = len(h.emu.writes())
     p = h.spawn(args, stdin)
-    deadline = time.monotonic() + 20
-    # the writes before it are logged when done; the held one is in flight just after
-    while len(h.emu.writes(n1)) < step["_index"] and time.monotonic() < deadline and p.poll() is None:
-        time.sleep(0.02)
-    time.sleep(0.3)
-    alive = p.poll() is None
-    if alive:
-        p.kill()
+    try:
+        h.emu.wait_for(lambda r: r.get("event") == "hang", timeout=60, since=since,
+                       what="the held write to " + step["path"])
+        held = True
+    except TimeoutError:
+        held = False
+    alive = held and p.poll() is None
+    p.kill()
+    # a writer killed inside a FUSE write waits for its answer: let the write end, then reap
+    h.emu.control({"release": ["kill"]})
     p.wait()
     p.stdout.close()
     p.stderr.close()
-    time.sleep(1.2)         # the held write finishes (or fails) in the emulator
+    if held:
+        h.emu.wait_for(lambda r: "event" not in r and r.get("fault") == "hang", timeout=60, since=since,
+                       what="the end of the held write to " + step["path"])
     h.emu.control({})
     return alive
 
 
 def case_crash():
     """kill -9 at every mutation point of prepare and of release, then release or reconcile:
-    every device ends as it began."""
+    every device ends as it began. (The hook is killed as soon as the emulator holds the write:
+    a write deadline far away keeps a loaded machine from reaching it first.)"""
     for name, (host, make) in mutating():
-        with Host(host) as h:
+        with Host(host, cfg={"state_change": {"write_timeout_ms": 60000}}) as h:
             xml = h.transform(make(h))
             vm = domain_name(xml)
             before = h.snap()
@@ -440,15 +429,13 @@ def case_crash():
 
 
 def wait_write(h, suffix, timeout=30):
-    """Wait (with a deadline) until the emulator has answered a write whose path ends in
+    """Wait (with a deadline) until the emulator has answered a held write whose path ends in
     @suffix: a hanging write is logged when it finishes. Returns its log record, or None."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        for w in h.emu.writes():
-            if w["path"].endswith(suffix) and w.get("fault") == "hang":
-                return w
-        time.sleep(0.05)
-    return None
+    try:
+        return h.emu.wait_for(lambda w: "event" not in w and w["path"].endswith(suffix) and w.get("fault") == "hang",
+                              timeout=timeout, what="the end of a held write to ..." + suffix)
+    except TimeoutError:
+        return None
 
 
 def quarantined(h):
@@ -466,20 +453,28 @@ def case_deadline():
                                      subst={'numa="require"': 'numa="any" count="3"'}))
         vm = domain_name(xml)
         before = h.snap()
-        # the kernel holds the device while a write to it hangs: the hang ends (failing) after
-        # 4 s here, long after the hook's 1 s deadline and its 1 s wait for the late write
-        h.emu.control({"hang": [{"path": "bus/pci/drivers/nvidia/unbind", "seconds": 4, "errno": "EIO", "lock": True}]})
+        # the kernel holds the device while a write to it hangs: the hang ends (failing) only
+        # when the test releases it, after the hook's 1 s deadline and its 1 s wait for the
+        # late write, however slow the machine
+        since = len(h.emu.log())
+        h.emu.control({"hang": [{"path": "bus/pci/drivers/nvidia/unbind", "seconds": "forever", "id": "u",
+                                 "errno": "EIO", "lock": True}]})
         r = h.prepare(xml)
+        held = h.emu.log(since)
         check(r.rc == 1 and r.one_line() and "deadline" in r.err and vm in r.err and r.elapsed < 15,
               "a hanging unbind fails prepare at its deadline, one line naming the domain and the step", r.why())
+        check(any(e.get("event") == "hang" for e in held) and
+              not any("event" not in e and e.get("fault") == "hang" for e in held),
+              "... while that unbind still hangs (emulator log)", held)
         m = re.search(r"0000:[0-9a-f]{2}:00\.0", r.err)
         check(m is not None, "... and the device", r.err)
         gpu = m.group(0) if m else "?"
         check(h.journals() == [vm + ".journal"] and quarantined(h) == [gpu] and "quarantined" in r.err,
               "... keeps its entry in the journal and quarantines it (the unbind may still land)",
               "%s %s\n%s" % (h.journals(), quarantined(h), r.err))
-        h.emu.control({})
+        h.emu.control({"release": ["u"]})
         check(wait_write(h, "nvidia/unbind") is not None, "the hanging unbind ends (emulator log)")
+        h.emu.control({})
         r = h.reconcile()
         now = h.snap()
         check(r.rc == 0 and now == before and h.journals() == [],
@@ -494,13 +489,15 @@ def case_deadline():
         r = h.release(vm)
         check(r.rc == 0 and h.snap() == before, "and its release restores everything", r.why())
         # a hanging drivers_probe, cut at prepare, the same way
-        h.emu.control({"hang": [{"path": "bus/pci/drivers_probe", "seconds": 4, "errno": "EIO", "times": 1}]})
+        h.emu.control({"hang": [{"path": "bus/pci/drivers_probe", "seconds": "forever", "id": "p", "errno": "EIO",
+                                 "times": 1}]})
         n0 = len(h.emu.writes())
         r = h.prepare(xml)
         check(r.rc == 1 and "drivers_probe" in r.err and "deadline" in r.err, "a hanging drivers_probe is cut too",
               r.why())
-        h.emu.control({})
+        h.emu.control({"release": ["p"]})
         check(wait_write(h, "drivers_probe") is not None, "the hanging probe ends (emulator log)")
+        h.emu.control({})
         r = h.release(vm)
         check(h.snap() == before and h.journals() == [], "... and rolled back", diff(before, h.snap()) + r.why())
 
@@ -547,20 +544,60 @@ def case_stuck():
         check(quarantined(h) == ["0000:05:00.0"], "the quarantine stays until an operator clears it")
 
 
+def writer_abandoned(p, timeout=60):
+    """Wait until the hook @p (a Popen) has given up on a write at its deadline: it SIGKILLs its
+    sysfs writer child, which stays, SIGKILL pending, inside the write the emulator holds
+    (sysfsemu.py pid_alive). Returns that child's pid, or None at @timeout."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and p.poll() is None:
+        try:
+            with open("/proc/%d/task/%d/children" % (p.pid, p.pid)) as f:
+                kids = [int(x) for x in f.read().split()]
+        except OSError:
+            kids = []
+        for k in kids:
+            try:
+                with open("/proc/%d/status" % k) as f:
+                    st = dict(ln.split(":", 1) for ln in f.read().splitlines() if ":" in ln)
+                pending = int(st.get("SigPnd", "0"), 16) | int(st.get("ShdPnd", "0"), 16)
+            except (OSError, ValueError):
+                continue
+            if pending & (1 << (signal.SIGKILL - 1)):
+                return k
+        time.sleep(0.01)
+    return None
+
+
 def case_late():
     """An unbind that lands after its deadline: prepare waits for the late write before it rolls
     back, so the GPU ends on its own driver, not driverless; a later domain's start and stop
-    leave it there too."""
-    with Host("consumer-rtx3080", cfg={"state_change": {"write_timeout_ms": 1000}}) as h:
+    leave it there too. The unbind is held until the hook gave up on it (it killed its writer)
+    and then lands at once: inside the hook's wait for late writes (write_timeout_ms again),
+    however slow the machine."""
+    with Host("consumer-rtx3080", cfg={"state_change": {"write_timeout_ms": 3000}}) as h:
         xml = h.transform(rtx3080(h))
         vm = domain_name(xml)
         before = h.snap()
-        h.emu.control({"hang": [{"path": "bus/pci/drivers/nvidia/unbind", "seconds": 1.6, "times": 1}]})
-        r = h.prepare(xml)
+        since = len(h.emu.log())
+        h.emu.control({"hang": [{"path": "bus/pci/drivers/nvidia/unbind", "seconds": "forever", "id": "late",
+                                 "times": 1}]})
+        t0 = time.monotonic()
+        p = h.spawn([vm, "prepare", "begin", "-"], xml)
+        h.emu.wait_write("bus/pci/drivers/nvidia/unbind", event="hang", since=since, timeout=60)
+        gave_up = writer_abandoned(p)
+        h.emu.control({"release": ["late"]})
+        err = p.stderr.read()           # to its end: the hook and its writer are gone
+        out = p.stdout.read()
+        p.wait()
+        p.stdout.close()
+        p.stderr.close()
+        r = Result(p.returncode, out, err, time.monotonic() - t0)
+        check(gave_up is not None, "the hook gives up on the hanging unbind at its deadline (kills its writer)",
+              r.why())
         check(r.rc == 1 and r.one_line() and "0000:05:00.0" in r.err and "deadline" in r.err,
               "prepare fails at the deadline, one line naming the GPU", r.why())
         w = wait_write(h, "nvidia/unbind")
-        check(w is not None and w["result"] == "ok", "the late unbind landed (emulator log)", w)
+        check(w is not None and w["result"] == "ok" and w.get("released"), "the late unbind landed (emulator log)", w)
         now = h.snap()
         check(now == before and h.journals() == [] and quarantined(h) == [],
               "after the late unbind the GPU is back on nvidia, journal gone, nothing quarantined", diff(before, now))
@@ -657,23 +694,29 @@ def case_independent():
     """Starts of different domains do not wait for each other: while a write to one domain's
     GPU hangs in the kernel, another domain's prepare on other GPUs goes through. (The hang is
     on the GPU's own driver_override: FUSE serializes writes to one file, such as the driver's
-    unbind, which the kernel does not.)"""
-    with Host("dgx2-v100-nvswitch", cfg={"state_change": {"write_timeout_ms": 8000}}) as h:
+    unbind, which the kernel does not.) The order of events proves it, not the time: A's write
+    is held until B's prepare is over, so a B that waited for A could not finish before it
+    (it would fail at its lock timeout instead)."""
+    with Host("dgx2-v100-nvswitch", cfg={"state_change": {"write_timeout_ms": 60000}}) as h:
         base = domain_xml("25-dumpxml-request-numa-require-v100.xml", subst={'numa="require"': 'numa="any" count="2"'})
         xa = h.transform(set_domain(base, "i-2-601-VM", "00000000-0000-4000-8000-000000000601"))
         xb = h.transform(set_domain(base, "i-2-602-VM", "00000000-0000-4000-8000-000000000602"))
         before = h.snap()
         a_gpu = next(d["address"] for d in record(xa) if before[d["address"]]["driver"] == "nvidia")
-        h.emu.control({"hang": [{"path": "bus/pci/devices/%s/driver_override" % a_gpu, "seconds": 6}]})
+        a_path = "bus/pci/devices/%s/driver_override" % a_gpu
+        since = len(h.emu.log())
+        h.emu.control({"hang": [{"path": a_path, "seconds": "forever", "id": "a"}]})
         pa = h.spawn(["i-2-601-VM", "prepare", "begin", "-"], xa)
-        time.sleep(0.5)
+        h.emu.wait_write(a_path, event="hang", since=since, timeout=60)
         r = h.prepare(xb)
         a_running = pa.poll() is None
-        check(r.rc == 0 and r.elapsed < 4.0 and a_running,
-              "B prepares in %.2f s while a write to A's %s hangs (no lock held across a write)" % (r.elapsed, a_gpu),
-              r.why())
+        a_done = [w for w in h.emu.log(since) if "event" not in w and w.get("fault") == "hang"]
+        check(r.rc == 0 and a_running and a_done == [],
+              "B prepares (%.2f s) while a write to A's %s hangs, A still at it (no lock held across a write)" %
+              (r.elapsed, a_gpu), r.why())
+        h.emu.control({"release": ["a"]})
         pa.wait()
-        check(pa.returncode == 0, "A's prepare finishes once its unbind returns")
+        check(pa.returncode == 0, "A's prepare finishes once its write returns", pa.stderr.read())
         pa.stdout.close()
         pa.stderr.close()
         h.emu.control({})
@@ -777,6 +820,19 @@ def case_reconnect():
         check(h.snap() == before, "... back as before", diff(before, h.snap()))
 
 
+def holding(path):
+    """A process that holds @path open (as fd 3), once it does: it says so on its stdout."""
+    p = subprocess.Popen(["sh", "-c", "exec 3<'%s' && echo open && exec sleep 60" % path], stdout=subprocess.PIPE,
+                         stdin=subprocess.DEVNULL, text=True)
+    line = p.stdout.readline()
+    p.stdout.close()
+    if line != "open\n":
+        p.kill()
+        p.wait()
+        raise RuntimeError("cannot hold %s open" % path)
+    return p
+
+
 def case_holders():
     """A process holding the GPU's nodes, or its group's vfio node, refuses the start, named."""
     with Host("dgx2-v100-nvswitch") as h:
@@ -787,9 +843,8 @@ def case_holders():
         node = os.path.join(h.emu.dev_dir, "nvidia0")
         with open(node, "w"):
             pass
-        holder = subprocess.Popen(["sh", "-c", "exec 3<'%s'; exec sleep 60" % node])
+        holder = holding(node)
         try:
-            time.sleep(0.2)
             r = h.prepare(xml)
             check(r.rc == 1 and r.one_line() and ("pid %d (sleep)" % holder.pid) in r.err and "nvidia0" in r.err,
                   "a process holding /dev/nvidiaN refuses the start, naming pid and program", r.why())
@@ -804,9 +859,8 @@ def case_holders():
         gpu = next(d["address"] for d in record(xml) if before[d["address"]]["driver"] == "nvidia")
         group = os.path.basename(os.readlink(os.path.join(h.emu.backing, "bus/pci/devices", gpu, "iommu_group")))
         vnode = os.path.join(h.emu.dev_dir, "vfio", group)
-        qemu = subprocess.Popen(["sh", "-c", "exec 3<'%s'; exec sleep 60" % vnode])
+        qemu = holding(vnode)
         try:
-            time.sleep(0.2)
             r = h.release(vm)
             check(r.rc == 1 and r.one_line() and "still in use" in r.err and gpu in r.err,
                   "release leaves a device whose /dev/vfio group a process holds, exit 1", r.why())
@@ -1141,8 +1195,8 @@ def case_lifecycle():
         check(p.returncode == 1 and p.stdout == "" and p.stderr.count("\n") == 1 and vm in p.stderr,
               "a second VM asking for the same GPU fails at transform, naming the holder", p.stderr)
 
-        r = Result(subprocess.run([ARGS.hook, vm, "prepare", "begin", "-"], input=out, capture_output=True,
-                                  text=True, env=clean_env(env), timeout=120), 0)
+        r = harness.run([ARGS.hook, vm, "prepare", "begin", "-"], stdin=out, text=True, env=clean_env(env),
+                        timeout=120)
         check(r.rc == 0 and r.out == "" and r.err == "" and driver_of(h, gpu) == "vfio-pci",
               "the qemu hook's prepare (XML on stdin) binds %s to vfio-pci" % gpu, r.why())
         # libvirt starts the domain: its status file, then the started hook
@@ -1158,21 +1212,20 @@ def case_lifecycle():
 
         # the VM stops: libvirt removes the status file and runs release
         os.unlink(os.path.join(run_dir, vm + ".xml"))
-        r = Result(subprocess.run([ARGS.hook, vm, "release", "end", "-"], input=out, capture_output=True, text=True,
-                                  env=clean_env(env), timeout=120), 0)
+        r = harness.run([ARGS.hook, vm, "release", "end", "-"], stdin=out, text=True, env=clean_env(env),
+                        timeout=120)
         p, (used, drv) = discover()
         check(r.rc == 0 and used is None and drv == "nvidia" and h.snap() == before and h.journals() == [],
               "release: %s free again, back on nvidia, every device as before" % gpu, r.why() + diff(before, h.snap()))
 
         # the agent's onStop after all that: nothing left to do
-        r = Result(subprocess.run([ARGS.hook, "onStop", vm], capture_output=True, text=True, env=clean_env(env),
-                                  timeout=60, stdin=subprocess.DEVNULL), 0)
+        r = harness.run([ARGS.hook, "onStop", vm], text=True, env=clean_env(env), timeout=60)
         check(r.rc == 0 and r.out == "" and r.err == "", "the agent's onStop afterwards: exit 0, silent", r.why())
 
         # a VM asking for GPUs whose transform was skipped (hook missing, or it failed)
         skipped = domain_xml("25-dumpxml-request-numa-require-v100.xml", name="i-2-156-VM")
-        r = Result(subprocess.run([ARGS.hook, "i-2-156-VM", "prepare", "begin", "-"], input=skipped,
-                                  capture_output=True, text=True, env=clean_env(env), timeout=60), 0)
+        r = harness.run([ARGS.hook, "i-2-156-VM", "prepare", "begin", "-"], stdin=skipped, text=True,
+                        env=clean_env(env), timeout=60)
         check(r.rc == 1 and r.one_line() and "transformer did not run" in r.err and h.snap() == before,
               "a VM whose transform was skipped is refused at prepare, nothing changed", r.why())
 
@@ -1317,11 +1370,9 @@ def case_protocol():
             f.write("{}")
 
         def run(args, stdin="", env=None):
-            t0 = time.monotonic()
-            p = subprocess.run([ARGS.hook] + args, input=stdin, capture_output=True, text=True,
+            return harness.run([ARGS.hook] + args, stdin=stdin, text=True, timeout=60,
                                env=clean_env(dict({"GPUHOOKS_CONFIG": cfg, "GPUHOOKS_SYSFS_ROOT": root,
-                                                   "GPUHOOKS_STATE_DIR": state}, **(env or {}))), timeout=60)
-            return Result(p, time.monotonic() - t0)
+                                                   "GPUHOOKS_STATE_DIR": state}, **(env or {}))))
         plain = domain_xml("03-dumpxml-i-2-6-VM-cs4.22dev.xml")
         for op, sub in (("prepare", "begin"), ("start", "begin"), ("started", "begin"), ("stopped", "end"),
                         ("release", "end"), ("migrate", "begin"), ("restore", "begin"), ("reconnect", "begin"),
@@ -1391,11 +1442,9 @@ def encoded(name):
 
 def transform_result(h, xml):
     """The transformer on @xml, its failure included."""
-    t0 = time.monotonic()
-    p = subprocess.run([ARGS.transformer, "--config", h.cfg_path, "--sysfs-root", h.emu.root,
+    return harness.run([ARGS.transformer, "--config", h.cfg_path, "--sysfs-root", h.emu.root,
                         "--state-dir", h.state, "--no-libvirt", "--domain-xml-dir", h.empty, "-"],
-                       input=xml, capture_output=True, text=True, env=clean_env(), timeout=60)
-    return Result(p, time.monotonic() - t0)
+                       stdin=xml, text=True, env=clean_env(), timeout=60)
 
 
 RTX = "0000:05:00.0"
@@ -1559,6 +1608,7 @@ def main():
     ap.add_argument("--src", required=True)
     ap.add_argument("case", choices=sorted(CASES))
     ARGS = ap.parse_args()
+    harness.use_tmpfs()
     if ARGS.case != "protocol":
         E = emulator()
         why = E.fuse_available()
@@ -1572,8 +1622,7 @@ def main():
             print("SKIP: " + str(e))
             return 77
         raise
-    print("%d passed, %d failed" % (RESULTS["passed"], RESULTS["failed"]))
-    return 1 if RESULTS["failed"] else 0
+    return harness.summary()
 
 
 if __name__ == "__main__":
