@@ -2,12 +2,19 @@
 # End-to-end tests of the unmodified libvirt-vm-xml-transformer binary; included from
 # tests/e2e/CMakeLists.txt (uses GPUH_SYS_PYTHON3, PROJECT_SOURCE_DIR, PROJECT_BINARY_DIR).
 #
-#   transformer/<case>           one per entry of fixtures/domains/cases.json
+#   transformer/<case>           one per entry of fixtures/domains/cases.json (a few of them also
+#                                in every call form: --forms)
 #   transformer/explain-<case>   --explain on a few of them
 #   transformer/concurrency, transformer/capacity, transformer/hostile, transformer/cli,
 #   transformer/reservations
 #   transformer/cases-json       the case list itself (fields, files, hosts)
+#   transformer/goldens          the golden outputs against our schema, libvirt's schema and virsh
 #   transformer/huge-<case>      huge documents: bounded work (test_huge.py)
+#
+# Labels (tests/README.md, "Labels and builds"): the tests that run the binary are 'c' (the
+# ASan/UBSan build runs them) and 'threads' (it scans the host with a thread pool: the TSan
+# build runs them); cases-json and goldens run no binary (plain build only); the huge documents
+# run no threaded code of their own ('c' only).
 if(NOT TARGET libvirt-vm-xml-transformer)
   message(STATUS "gpuhooks: no libvirt-vm-xml-transformer target, its e2e tests are not registered")
   return()
@@ -25,6 +32,27 @@ set(GPUH_TRANSFORMER_EXPLAIN_CASES
     cs421-pci-v100                    # CloudStack's own hostdev
     cs423-rule-service-offering       # a config rule
     request-numa-require-too-few-v100 # error: too few free
+)
+# Cases also called in every other way the binary takes a domain (test_transformer.py --forms:
+# the CloudStack argv form, as "$(cat FILE)", stdin, --no-libvirt with the XML files): one per
+# request source and device kind, a document without a request and one without a final newline,
+# and errors (one through the argv form's own parser, one not in the CloudStack form at all).
+# The other cases run as a file only: the forms meet the same code after reading the document.
+# Names missing from cases.json are left out; when none is left, the first two 'ok' cases and
+# the first 'error'.
+set(GPUH_TRANSFORMER_FORM_CASES
+    real-03-dumpxml-no-gpu                   # no request: byte-identical
+    real-04-dumpxml-extraconfig-no-newline   # no final newline
+    cs421-pci-v100                           # CloudStack's own hostdev, passthrough
+    cs421-mdev-a2-own                        # CloudStack's own mdev
+    cs423-extraconfig-request-first-metadata # metadata request, one mdev
+    cs423-rule-service-offering              # a config rule
+    request-vendor-vgpu-l40s-8q              # NVIDIA vendor-specific vGPU VF
+    request-vf-s7150v                        # SR-IOV VF
+    request-numa-vcpupin-v100                # passthrough, NUMA preference from <vcpupin>
+    request-numa-require-too-few-v100        # error: too few free
+    hostile-xxe-file-entity                  # error: refused by the parser
+    hostile-whitespace-only                  # error: not the CloudStack form
 )
 
 set(gpuh_cases_file ${PROJECT_SOURCE_DIR}/fixtures/domains/cases.json)
@@ -53,7 +81,6 @@ if(EXISTS ${gpuh_cases_file})
         continue()
       endif()
       list(APPEND gpuh_seen ${gpuh_name})
-      add_test(NAME transformer/${gpuh_name} COMMAND ${GPUH_TRANSFORMER_E2E} case ${gpuh_name})
       list(APPEND gpuh_transformer_tests transformer/${gpuh_name})
       if(gpuh_expect STREQUAL "ok")
         list(APPEND gpuh_ok_cases ${gpuh_name})
@@ -62,6 +89,25 @@ if(EXISTS ${gpuh_cases_file})
       endif()
     endforeach()
   endif()
+
+  set(gpuh_forms)
+  foreach(gpuh_name IN LISTS GPUH_TRANSFORMER_FORM_CASES)
+    if(gpuh_name IN_LIST gpuh_seen)
+      list(APPEND gpuh_forms ${gpuh_name})
+    endif()
+  endforeach()
+  if(NOT gpuh_forms)
+    list(SUBLIST gpuh_ok_cases 0 2 gpuh_forms)
+    list(SUBLIST gpuh_error_cases 0 1 gpuh_forms_err)
+    list(APPEND gpuh_forms ${gpuh_forms_err})
+  endif()
+  foreach(gpuh_name IN LISTS gpuh_seen)
+    if(gpuh_name IN_LIST gpuh_forms)
+      add_test(NAME transformer/${gpuh_name} COMMAND ${GPUH_TRANSFORMER_E2E} case ${gpuh_name} --forms)
+    else()
+      add_test(NAME transformer/${gpuh_name} COMMAND ${GPUH_TRANSFORMER_E2E} case ${gpuh_name})
+    endif()
+  endforeach()
 
   set(gpuh_explain)
   foreach(gpuh_name IN LISTS GPUH_TRANSFORMER_EXPLAIN_CASES)
@@ -82,11 +128,15 @@ else()
   message(WARNING "fixtures/domains/cases.json is missing; no per-case transformer tests")
 endif()
 
-foreach(t concurrency capacity hostile cli reservations cases-json)
+foreach(t concurrency capacity hostile cli reservations)
   add_test(NAME transformer/${t} COMMAND ${GPUH_TRANSFORMER_E2E} ${t})
   list(APPEND gpuh_transformer_tests transformer/${t})
 endforeach()
-set_tests_properties(${gpuh_transformer_tests} PROPERTIES LABELS e2e TIMEOUT 180)
+set_tests_properties(${gpuh_transformer_tests} PROPERTIES LABELS "e2e;c;threads;nofuse" TIMEOUT 180)
+foreach(t cases-json goldens)
+  add_test(NAME transformer/${t} COMMAND ${GPUH_TRANSFORMER_E2E} ${t})
+  set_tests_properties(transformer/${t} PROPERTIES LABELS "e2e;nofuse" TIMEOUT 180)
+endforeach()
 
 # Huge documents under the 4 MiB limit (test_huge.py): both hooks within 10 s each, where the
 # quadratic code they guard against took 20-40 s.
@@ -96,6 +146,6 @@ if(TARGET libvirt-vm-state-change)
              COMMAND ${GPUH_SYS_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/test_huge.py
                      --transformer $<TARGET_FILE:libvirt-vm-xml-transformer> --hook $<TARGET_FILE:libvirt-vm-state-change>
                      --hosts ${PROJECT_BINARY_DIR}/fixtures/hosts --src ${PROJECT_SOURCE_DIR} ${case})
-    set_tests_properties(transformer/huge-${case} PROPERTIES LABELS e2e TIMEOUT 180)
+    set_tests_properties(transformer/huge-${case} PROPERTIES LABELS "e2e;c;nofuse" COST 10 TIMEOUT 180)
   endforeach()
 endif()
