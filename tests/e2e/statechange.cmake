@@ -6,8 +6,14 @@ set(SC ${GPUH_SYS_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/test_statechange.py
     --hook $<TARGET_FILE:libvirt-vm-state-change> --transformer $<TARGET_FILE:libvirt-vm-xml-transformer>
     --discovery $<TARGET_FILE:gpudiscovery>
     --hosts ${PROJECT_BINARY_DIR}/fixtures/hosts --src ${PROJECT_SOURCE_DIR})
+# Labels: all run the binaries ('c'); every case but 'protocol' mounts the emulator ('fuse'). None
+# runs threaded code of ours: the TSan build leaves them out (tests/README.md).
 foreach(case protocol lifecycle roundtrip failures crash deadline budget late stuck occupancy record stranded parallel independent events grace reconnect holders group takeover sriov cloudstack
              names_dot names_untrimmed names_long vmname statedir)
   add_test(NAME statechange/${case} COMMAND ${SC} ${case})
-  set_tests_properties(statechange/${case} PROPERTIES LABELS e2e TIMEOUT 900 SKIP_RETURN_CODE 77)
+  set_tests_properties(statechange/${case} PROPERTIES LABELS "e2e;c;fuse" TIMEOUT 900 SKIP_RETURN_CODE 77)
 endforeach()
+set_tests_properties(statechange/protocol PROPERTIES LABELS "e2e;c;nofuse")
+# The longest first in a parallel ctest that has no CTestCostData.txt yet (about their seconds).
+set_tests_properties(statechange/parallel statechange/crash PROPERTIES COST 20)
+set_tests_properties(statechange/roundtrip statechange/failures statechange/protocol PROPERTIES COST 10)
