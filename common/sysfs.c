@@ -17,6 +17,7 @@
 #include <ctype.h>
 #include <dirent.h>
 
+#include "child.h"
 #include "sysfs.h"
 
 int gpuh_sysfs_open(const char *root, struct gpuh_sysfs **ret)
@@ -356,15 +357,7 @@ struct gpuh_writer {
 static _Noreturn void writer_child(int dirfd, int sock)
 {
         char msg[WRITER_MAX_MSG + 1];
-        int lo = dirfd < sock ? dirfd : sock, hi = dirfd < sock ? sock : dirfd;
 
-        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
-        /* nothing but the root and the socket */
-        if (lo > 0)
-                close_range(0, (unsigned) lo - 1, 0);
-        if (hi > lo + 1)
-                close_range((unsigned) lo + 1, (unsigned) hi - 1, 0);
-        close_range((unsigned) hi + 1, ~0U, 0);
         for (;;) {
                 union {
                         struct cmsghdr h;
@@ -478,19 +471,16 @@ static int writer_start(struct gpuh_writer *w)
 
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
                 return -errno;
-        fflush(stdout);
-        fflush(stderr);
-        pid = fork();
+        /* nothing but the root and the socket: a child stuck in the kernel holds neither the
+         * hook's stdout/stderr (libvirtd reads them to EOF) nor its lock files */
+        pid = gpuh_child_fork((const int[]) { w->dirfd, sv[1] }, 2, false);
         if (pid < 0) {
-                int r = -errno;
                 close(sv[0]);
                 close(sv[1]);
-                return r;
+                return pid;
         }
-        if (pid == 0) {
-                close(sv[0]);
+        if (pid == 0)
                 writer_child(w->dirfd, sv[1]);
-        }
         close(sv[1]);
         w->sock = sv[0];
         w->pid = pid;

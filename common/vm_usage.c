@@ -19,6 +19,7 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 
+#include "child.h"
 #include "fileio.h"
 #include "log.h"
 #include "sysfs.h"
@@ -507,13 +508,6 @@ static void __attribute__((noreturn)) libvirt_child(int fd, const char *uri)
         int n;
 
         signal(SIGPIPE, SIG_IGN);
-        if (gpuh_log_get_max_prio() < LOG_DEBUG) {
-                int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
-                if (null >= 0) {
-                        dup2(null, STDERR_FILENO);
-                        close(null);
-                }
-        }
         if (virt_api_load(&api, &msg) < 0) {
                 send_record(fd, 'E', 0, msg, strlen(msg));
                 _exit(2);
@@ -633,20 +627,16 @@ int gpuh_vm_usage_libvirt_start(const char *uri, int timeout_ms, struct gpuh_lib
                 free(q);
                 return r;
         }
-        fflush(stdout);
-        fflush(stderr);
-        q->pid = fork();
+        q->pid = gpuh_child_fork((const int[]) { pfd[1] }, 1, gpuh_log_get_max_prio() >= LOG_DEBUG);
         if (q->pid < 0) {
-                r = -errno;
+                r = q->pid;
                 close(pfd[0]);
                 close(pfd[1]);
                 free(q);
                 return r;
         }
-        if (q->pid == 0) {
-                close(pfd[0]);
+        if (q->pid == 0)
                 libvirt_child(pfd[1], uri);
-        }
         close(pfd[1]);
         q->fd = pfd[0];
         *ret = q;
