@@ -7,12 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <json-c/json.h>
 #include <uuid/uuid.h>
 
 #include "capacity.h"
 #include "log.h"
+#include "occupancy.h"
 #include "select.h"
 #include "sysfs.h"
 
@@ -33,57 +35,39 @@ struct ctx {
 
 /* ---- who holds what ---- */
 
+/* The claims, as the occupancy model sees them, with the plan so far (common/occupancy.h). */
+static struct gpuh_occupancy claims(const struct ctx *c)
+{
+        return (struct gpuh_occupancy) {
+                .self = c->in->domain, .now = (int64_t) time(NULL), .res = c->in->others, .n_res = c->in->n_others,
+                .usage = c->in->inv->usage, .plan = c->plan, .n_plan = c->n_plan,
+        };
+}
+
 /* A domain other than ours that uses PCI function @a (or mdev @uuid); NULL when none. */
 static const char *other_user(const struct ctx *c, const struct gpuh_pci_addr *a, const char *uuid)
 {
-        const struct gpuh_vm *vms[8];
-        struct gpuh_vm_usage *u = c->in->inv->usage;
-        size_t n;
+        struct gpuh_occupancy o = claims(c);
 
-        if (!u)
-                return NULL;
-        n = uuid ? gpuh_vm_usage_mdev(u, uuid, vms, ARRAY_SIZE(vms)) : gpuh_vm_usage_pci(u, a, vms, ARRAY_SIZE(vms));
-        for (size_t i = 0; i < n && i < ARRAY_SIZE(vms); i++)
-                if (!streq(vms[i]->name, c->in->domain))
-                        return vms[i]->name;
-        return NULL;
-}
-
-/* Another domain's live reservation, or our plan so far, holding PCI function @a. */
-static const char *reserved_pci(const struct ctx *c, const struct gpuh_pci_addr *a)
-{
-        for (size_t i = 0; i < c->in->n_others; i++)
-                for (size_t k = 0; k < c->in->others[i].n_devices; k++)
-                        if (gpuh_alloc_holds_pci(&c->in->others[i].devices[k], a))
-                                return c->in->others[i].domain;
-        for (size_t k = 0; k < c->n_plan; k++)
-                if (gpuh_alloc_holds_pci(&c->plan[k], a))
-                        return c->in->domain;
-        return NULL;
+        o.res = NULL;
+        o.n_res = 0;
+        o.plan = NULL;
+        o.n_plan = 0;
+        return uuid ? gpuh_occupancy_holder_mdev(&o, uuid) : gpuh_occupancy_holder_pci(&o, a);
 }
 
 static const char *holder_pci(const struct ctx *c, const struct gpuh_pci_addr *a)
 {
-        const char *h = other_user(c, a, NULL);
+        struct gpuh_occupancy o = claims(c);
 
-        return h ? h : reserved_pci(c, a);
+        return gpuh_occupancy_holder_pci(&o, a);
 }
 
 static const char *holder_mdev(const struct ctx *c, const char *uuid)
 {
-        const char *h = other_user(c, NULL, uuid);
+        struct gpuh_occupancy o = claims(c);
 
-        if (h)
-                return h;
-        for (size_t i = 0; i < c->in->n_others; i++)
-                for (size_t k = 0; k < c->in->others[i].n_devices; k++)
-                        if (c->in->others[i].devices[k].kind == GPUH_ALLOC_MDEV &&
-                            streq(c->in->others[i].devices[k].uuid, uuid))
-                                return c->in->others[i].domain;
-        for (size_t k = 0; k < c->n_plan; k++)
-                if (c->plan[k].kind == GPUH_ALLOC_MDEV && streq(c->plan[k].uuid, uuid))
-                        return c->in->domain;
-        return NULL;
+        return gpuh_occupancy_holder_mdev(&o, uuid);
 }
 
 /* mdevs to be created on @parent by reservations and the plan (not in sysfs yet). They count

@@ -165,26 +165,18 @@ static bool orphaned(const struct gpuh_vm_usage *u, const struct gpuh_reservatio
         return !vm || !gpuh_vm_state_is_active(vm->state);
 }
 
-/* Is any device of @plan held by a domain other than @name, or another live reservation? */
+/* Is any device of @plan held by a domain other than @name, or another live reservation?
+ * The occupancy model's answer, as selection's (common/occupancy.h). */
 static const char *conflict(const struct gpuh_inventory *inv, const char *name, const struct gpuh_alloc *plan,
-                            size_t n, const struct gpuh_reservation *others, size_t n_others)
+                            size_t n, const struct gpuh_reservation *others, size_t n_others, int64_t now)
 {
-        const struct gpuh_vm *vms[8];
+        struct gpuh_occupancy o = { .self = name, .now = now, .res = others, .n_res = n_others, .usage = inv->usage };
 
         for (size_t i = 0; i < n; i++) {
-                const struct gpuh_alloc *a = &plan[i];
-                size_t k = a->kind == GPUH_ALLOC_MDEV
-                           ? (inv->usage ? gpuh_vm_usage_mdev(inv->usage, a->uuid, vms, ARRAY_SIZE(vms)) : 0)
-                           : (inv->usage ? gpuh_vm_usage_pci(inv->usage, &a->addr, vms, ARRAY_SIZE(vms)) : 0);
-                for (size_t u = 0; u < k && u < ARRAY_SIZE(vms); u++)
-                        if (!streq(vms[u]->name, name))
-                                return vms[u]->name;
-                for (size_t r = 0; r < n_others; r++)
-                        for (size_t d = 0; d < others[r].n_devices; d++)
-                                if ((a->kind == GPUH_ALLOC_MDEV && others[r].devices[d].kind == GPUH_ALLOC_MDEV &&
-                                     streq(a->uuid, others[r].devices[d].uuid)) ||
-                                    (a->kind != GPUH_ALLOC_MDEV && gpuh_alloc_holds_pci(&others[r].devices[d], &a->addr)))
-                                        return others[r].domain;
+                const char *h = plan[i].kind == GPUH_ALLOC_MDEV ? gpuh_occupancy_holder_mdev(&o, plan[i].uuid)
+                                                                : gpuh_occupancy_holder_pci(&o, &plan[i].addr);
+                if (h)
+                        return h;
         }
         return NULL;
 }
@@ -487,7 +479,7 @@ int gpuh_transform(const struct gpuh_transform_opts *o, const char *in, size_t l
                         goto out;
                 }
         }
-        if ((held = conflict(host->inv, d->name, plan, n_plan, others, n_others))) {
+        if ((held = conflict(host->inv, d->name, plan, n_plan, others, n_others, now))) {
                 r = gpuh_error(reterr, -EBUSY, "domain %s: a device it holds is now used by %s", d->name, held);
                 goto out;
         }
