@@ -42,13 +42,3 @@ int gpuh_alloc_kind_from_string(const char *s);
  * Returns: true when @a gives the domain PCI function @addr itself (the GPU, a companion, a VF).
  */
 bool gpuh_alloc_holds_pci(const struct gpuh_alloc *a, const struct gpuh_pci_addr *addr);
-
-struct json_object;
-
-/**
- * gpuh_alloc_explain:
- * @a: a device
- * @o: a JSON object (json-c) that receives "kind" and "address" (PCI kinds) or "parent",
- *     "uuid" and "mdev_type" (mdev), as --explain prints them
- */
-void gpuh_alloc_explain(const struct gpuh_alloc *a, struct json_object *o);

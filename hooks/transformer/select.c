@@ -12,6 +12,7 @@
 #include <json-c/json.h>
 #include <uuid/uuid.h>
 
+#include "alloc_codec.h"
 #include "capacity.h"
 #include "log.h"
 #include "occupancy.h"

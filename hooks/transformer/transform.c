@@ -9,6 +9,7 @@
 
 #include <json-c/json.h>
 
+#include "alloc_codec.h"
 #include "domxml.h"
 #include "log.h"
 #include "occupancy.h"
