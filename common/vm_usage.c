@@ -21,6 +21,7 @@
 
 #include "fileio.h"
 #include "log.h"
+#include "strtable.h"
 #include "sysfs.h"
 #include "vm_usage.h"
 
@@ -44,7 +45,7 @@ struct gpuh_vm_usage {
         enum gpuh_vm_source source;
 };
 
-static const char *const state_names[_GPUH_VM_STATE_MAX] = {
+static const char *const vm_state_table[_GPUH_VM_STATE_MAX] = {
         [GPUH_VM_RUNNING] = "running",
         [GPUH_VM_PAUSED] = "paused",
         [GPUH_VM_BLOCKED] = "blocked",
@@ -56,35 +57,20 @@ static const char *const state_names[_GPUH_VM_STATE_MAX] = {
         [GPUH_VM_DEFINED] = "defined",
 };
 
-const char *gpuh_vm_state_to_string(enum gpuh_vm_state s)
-{
-        return (unsigned) s < _GPUH_VM_STATE_MAX ? state_names[s] : "nostate";
-}
-
-static int vm_state_from_string(const char *s)
-{
-        for (size_t i = 0; i < _GPUH_VM_STATE_MAX; i++)
-                if (s && streq(s, state_names[i]))
-                        return (int) i;
-        return -1;
-}
+GPUH_DEFINE_STRING_TABLE_LOOKUP(gpuh_vm_state, enum gpuh_vm_state, vm_state_table, "nostate")
 
 bool gpuh_vm_state_is_active(enum gpuh_vm_state s)
 {
         return s <= GPUH_VM_CRASHED;
 }
 
-const char *gpuh_vm_source_to_string(enum gpuh_vm_source s)
-{
-        switch (s) {
-        case GPUH_VM_SOURCE_LIBVIRT:
-                return "libvirt";
-        case GPUH_VM_SOURCE_DOMAIN_XML:
-                return "domain-xml";
-        default:
-                return "none";
-        }
-}
+static const char *const vm_source_table[_GPUH_VM_SOURCE_MAX] = {
+        [GPUH_VM_SOURCE_NONE] = "none",
+        [GPUH_VM_SOURCE_LIBVIRT] = "libvirt",
+        [GPUH_VM_SOURCE_DOMAIN_XML] = "domain-xml",
+};
+
+GPUH_DEFINE_STRING_TABLE_LOOKUP(gpuh_vm_source, enum gpuh_vm_source, vm_source_table, "none")
 
 int gpuh_vm_usage_new(struct gpuh_vm_usage **ret)
 {
@@ -269,7 +255,7 @@ int gpuh_vm_usage_add_xml(struct gpuh_vm_usage *u, const char *xml, size_t len, 
         if (root && node_is(root, "domstatus")) {
                 _cleanup_xml_ char *st = attr(root, "state");
                 if (state < 0) {
-                        state = vm_state_from_string(st);
+                        state = gpuh_vm_state_from_string(st);
                         if (state < 0)
                                 state = GPUH_VM_NOSTATE;
                 }
