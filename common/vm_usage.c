@@ -12,13 +12,13 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 
+#include "clock.h"
 #include "fileio.h"
 #include "log.h"
 #include "strtable.h"
@@ -532,14 +532,6 @@ static void __attribute__((noreturn)) libvirt_child(int fd, const char *uri)
         _exit(0);
 }
 
-static int64_t now_ms(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static enum gpuh_vm_state from_virt_state(uint32_t s)
 {
         switch (s) {
@@ -613,7 +605,7 @@ int gpuh_vm_usage_libvirt_start(const char *uri, int timeout_ms, struct gpuh_lib
         if (!q)
                 return -ENOMEM;
         q->timeout_ms = timeout_ms > 0 ? timeout_ms : 1;
-        q->deadline = now_ms() + q->timeout_ms;
+        q->deadline = gpuh_mono_ms() + q->timeout_ms;
         if (pipe2(pfd, O_CLOEXEC) < 0) {
                 r = -errno;
                 free(q);
@@ -648,7 +640,7 @@ int gpuh_vm_usage_libvirt_finish(struct gpuh_vm_usage *u, struct gpuh_libvirt_qu
 
         for (;;) {
                 struct pollfd p = { .fd = q->fd, .events = POLLIN };
-                int64_t left = q->deadline - now_ms();
+                int64_t left = q->deadline - gpuh_mono_ms();
                 ssize_t n;
 
                 if (left <= 0) {
