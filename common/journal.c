@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* journal.c: JSON Lines journals (json-c), appended with fsync, replaced atomically. */
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -127,10 +126,8 @@ static int parse_entry(json_object *o, struct gpuh_jentry *e)
                 break;
         case GPUH_JOP_MDEV: {
                 const char *u = jstr(o, "uuid"), *t = jstr(o, "type");
-                if (!u || !gpuh_uuid_is_valid(u) || !gpuh_mdev_type_name_ok(t))
+                if (gpuh_uuid_normalize(u, e->uuid) < 0 || !gpuh_mdev_type_name_ok(t))
                         return -EBADMSG;
-                for (size_t i = 0; i <= GPUH_UUID_STR_LEN; i++)
-                        e->uuid[i] = (char) tolower((unsigned char) u[i]);
                 snprintf(e->mdev_type, sizeof(e->mdev_type), "%s", t);
                 break;
         }

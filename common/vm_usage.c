@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* vm_usage.c: the domain -> device table, from libvirt or from libvirt's XML files. */
-#include <ctype.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -199,10 +198,8 @@ static int add_mdev_source(struct gpuh_vm_usage *u, const xmlNode *src, size_t v
         _cleanup_xml_ char *uuid = attr(child(src, "address"), "uuid");
         struct ref r = { .kind = REF_MDEV, .vm = vm };
 
-        if (!uuid || !gpuh_uuid_is_valid(uuid))
+        if (gpuh_uuid_normalize(uuid, r.uuid) < 0)
                 return 0;
-        for (size_t i = 0; i <= GPUH_UUID_STR_LEN; i++)
-                r.uuid[i] = (char) tolower((unsigned char) uuid[i]);
         return ref_add(u, &r);
 }
 
@@ -363,10 +360,8 @@ size_t gpuh_vm_usage_mdev(struct gpuh_vm_usage *u, const char *uuid, const struc
 {
         struct ref key = { .kind = REF_MDEV, .vm = 0 };
 
-        if (!gpuh_uuid_is_valid(uuid))
+        if (gpuh_uuid_normalize(uuid, key.uuid) < 0)
                 return 0;
-        for (size_t i = 0; i <= GPUH_UUID_STR_LEN; i++)
-                key.uuid[i] = (char) tolower((unsigned char) uuid[i]);
         return lookup(u, &key, buf, cap);
 }
 
