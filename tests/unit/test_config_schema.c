@@ -200,7 +200,7 @@ static json_object *obj1(const char *key, json_object *v)
         return o;
 }
 
-/* A file setting key @key of section @s to @v (taken over). */
+/* A file setting key @key of section @s to @v (taken over); NULL for a rule's own keys. */
 static json_object *file_with(const struct gpuh_config_section *s, const char *key, json_object *v)
 {
         if (!*s->name)
@@ -214,6 +214,7 @@ static json_object *file_with(const struct gpuh_config_section *s, const char *k
                 json_object_array_add(rules, rule);
                 return obj1("transformer", obj1("rules", rules));
         }
+        json_object_put(v);
         return NULL;
 }
 
@@ -263,10 +264,8 @@ static void test_schema_defaults(void **state)
 
                         if (!json_object_object_get_ex(resolve(val), "default", &d))
                                 continue;       /* d is NULL for a default of null */
-                        if (!(f = file_with(&s[i], key, json_object_get(d)))) {
-                                json_object_put(d);
+                        if (!(f = file_with(&s[i], key, json_object_get(d))))
                                 continue;
-                        }
                         snprintf(what, sizeof(what), "%s.%s = %s", s[i].name, key, json_object_to_json_string(d));
                         if (load(f, &c, &err) < 0)
                                 fail_msg("%s: %s", what, err);
