@@ -5,21 +5,16 @@
 
 #include "alloc.h"
 #include "macro.h"
+#include "strtable.h"
 
-static const char *const kind_names[_GPUH_ALLOC_KIND_MAX] = { "pci", "vf", "mdev", "vendor-vgpu" };
+static const char *const alloc_kind_table[_GPUH_ALLOC_KIND_MAX] = {
+        [GPUH_ALLOC_PCI] = "pci",
+        [GPUH_ALLOC_VF] = "vf",
+        [GPUH_ALLOC_MDEV] = "mdev",
+        [GPUH_ALLOC_VENDOR_VGPU] = "vendor-vgpu",
+};
 
-const char *gpuh_alloc_kind_to_string(enum gpuh_alloc_kind k)
-{
-        return (unsigned) k < _GPUH_ALLOC_KIND_MAX ? kind_names[k] : "?";
-}
-
-int gpuh_alloc_kind_from_string(const char *s)
-{
-        for (int i = 0; i < _GPUH_ALLOC_KIND_MAX; i++)
-                if (s && streq(s, kind_names[i]))
-                        return i;
-        return -EINVAL;
-}
+GPUH_DEFINE_STRING_TABLE_LOOKUP(gpuh_alloc_kind, enum gpuh_alloc_kind, alloc_kind_table, "?")
 
 bool gpuh_alloc_holds_pci(const struct gpuh_alloc *a, const struct gpuh_pci_addr *addr)
 {

@@ -33,7 +33,11 @@ struct gpuh_alloc {
         bool display;                   /* MDEV: display='on' ramfb='on' */
 };
 
-/** gpuh_alloc_kind_to_string / _from_string: "pci", "vf", "mdev", "vendor-vgpu"; -EINVAL. */
+/**
+ * gpuh_alloc_kind_to_string / _from_string: "pci", "vf", "mdev", "vendor-vgpu" (the kind="" of
+ * an allocation record and a reservation, docs/transformer.md); "?" for a value outside the
+ * enum; _from_string: -EINVAL.
+ */
 const char *gpuh_alloc_kind_to_string(enum gpuh_alloc_kind k);
 int gpuh_alloc_kind_from_string(const char *s);
 

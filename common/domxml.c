@@ -99,20 +99,16 @@ static void domxml_freep(struct gpuh_domxml **d)
 /* "8-4-4-4-12" hex, or libvirt's 32 digits without dashes; written back lowercase, dashed. */
 static int parse_uuid(const char *s, char **ret)
 {
-        char hex[33], out[GPUH_UUID_STR_LEN + 1];
-        size_t n = 0;
+        char dashed[GPUH_UUID_STR_LEN + 1], out[GPUH_UUID_STR_LEN + 1];
 
-        for (const char *p = s; *p; p++) {
-                if (*p == '-')
-                        continue;
-                if (!isxdigit((unsigned char) *p) || n >= 32)
+        if (!strchr(s, '-')) {
+                if (strlen(s) != 32)
                         return -EINVAL;
-                hex[n++] = (char) tolower((unsigned char) *p);
+                snprintf(dashed, sizeof(dashed), "%.8s-%.4s-%.4s-%.4s-%.12s", s, s + 8, s + 12, s + 16, s + 20);
+                s = dashed;
         }
-        if (n != 32 || (strchr(s, '-') && !gpuh_uuid_is_valid(s)))
+        if (gpuh_uuid_normalize(s, out) < 0)
                 return -EINVAL;
-        hex[32] = '\0';
-        snprintf(out, sizeof(out), "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16, hex + 20);
         *ret = strdup(out);
         return *ret ? 0 : -ENOMEM;
 }

@@ -13,11 +13,11 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <ctype.h>
 #include <dirent.h>
 
 #include "child.h"
+#include "clock.h"
 #include "sysfs.h"
 
 int gpuh_sysfs_open(const char *root, struct gpuh_sysfs **ret)
@@ -322,14 +322,6 @@ int gpuh_sysfs_write(int dirfd, const char *rel, const char *value)
         return 0;
 }
 
-static int64_t mono_ms(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * The writer: a child process that makes the writes which can block in the kernel, so that the
  * caller can give up at a deadline. One child serves many writes (a fork per write would cost
@@ -443,13 +435,13 @@ static size_t writer_reap_late(struct gpuh_writer *w)
 
 int gpuh_writer_settle(struct gpuh_writer *w, int timeout_ms)
 {
-        int64_t deadline = mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+        int64_t deadline = gpuh_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
         int pause = 1;
 
         if (!w)
                 return 0;
         while (writer_reap_late(w) > 0) {
-                int64_t left = deadline - mono_ms();
+                int64_t left = deadline - gpuh_mono_ms();
 
                 if (left <= 0)
                         return -ETIMEDOUT;
@@ -494,7 +486,7 @@ int gpuh_writer_write(struct gpuh_writer *w, const char *rel, const char *value,
 
 int gpuh_writer_write_at(struct gpuh_writer *w, int dirfd, const char *rel, const char *value, int timeout_ms)
 {
-        int64_t deadline = mono_ms() + (timeout_ms > 0 ? timeout_ms : 1);
+        int64_t deadline = gpuh_mono_ms() + (timeout_ms > 0 ? timeout_ms : 1);
         char msg[WRITER_MAX_MSG];
         size_t rl, vl;
         int r;
@@ -535,7 +527,7 @@ int gpuh_writer_write_at(struct gpuh_writer *w, int dirfd, const char *rel, cons
         }
         for (;;) {
                 struct pollfd p = { .fd = w->sock, .events = POLLIN };
-                int64_t left = deadline - mono_ms();
+                int64_t left = deadline - gpuh_mono_ms();
                 int k, res;
                 ssize_t n;
 

@@ -27,6 +27,7 @@ enum gpuh_vm_source {
         GPUH_VM_SOURCE_NONE,            /* nothing could be read */
         GPUH_VM_SOURCE_LIBVIRT,         /* one libvirt connection, all domains */
         GPUH_VM_SOURCE_DOMAIN_XML,      /* the XML files libvirt keeps */
+        _GPUH_VM_SOURCE_MAX,
 };
 
 struct gpuh_vm {
@@ -36,14 +37,24 @@ struct gpuh_vm {
 
 struct gpuh_vm_usage;
 
-/** gpuh_vm_state_to_string: "running", "paused", ..., "shutoff", "defined". */
+/**
+ * gpuh_vm_state_to_string / _from_string: "running", "paused", "blocked", "shutdown",
+ * "pmsuspended", "crashed", "nostate", "shutoff" (libvirt's virDomainState names, as the
+ * state="" of its /run/libvirt/qemu status XML spells them), "defined"; "nostate" for a value
+ * outside the enum; _from_string: -EINVAL.
+ */
 const char *gpuh_vm_state_to_string(enum gpuh_vm_state s);
+int gpuh_vm_state_from_string(const char *s);
 
 /** gpuh_vm_state_is_active: the domain has a QEMU process (its devices are in use now). */
 bool gpuh_vm_state_is_active(enum gpuh_vm_state s);
 
-/** gpuh_vm_source_to_string: "none", "libvirt", "domain-xml". */
+/**
+ * gpuh_vm_source_to_string / _from_string: "none", "libvirt", "domain-xml" (the inventory's
+ * vm_usage); "none" for a value outside the enum; _from_string: -EINVAL.
+ */
 const char *gpuh_vm_source_to_string(enum gpuh_vm_source s);
+int gpuh_vm_source_from_string(const char *s);
 
 /** gpuh_vm_usage_new: an empty table. Returns 0 or -ENOMEM. */
 int gpuh_vm_usage_new(struct gpuh_vm_usage **ret);

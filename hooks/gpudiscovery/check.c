@@ -16,6 +16,7 @@
 #include "check.h"
 #include "fileio.h"
 #include "macro.h"
+#include "strtable.h"
 #include "sysfs.h"
 
 #ifndef GPUH_CLOUDSTACK_HOOKS_DIR
@@ -30,12 +31,14 @@
 #define AGENT_PROPERTIES "/etc/cloudstack/agent/agent.properties"
 #define CLOUDSTACK_COMMON "/usr/share/cloudstack-common"
 
-static const char *const status_names[] = { "ok", "info", "warn", "fail" };
+static const char *const check_status_table[_GPUH_CHECK_STATUS_MAX] = {
+        [GPUH_CHECK_OK] = "ok",
+        [GPUH_CHECK_INFO] = "info",
+        [GPUH_CHECK_WARN] = "warn",
+        [GPUH_CHECK_FAIL] = "fail",
+};
 
-const char *gpuh_check_status_to_string(enum gpuh_check_status s)
-{
-        return s <= GPUH_CHECK_FAIL ? status_names[s] : "?";
-}
+GPUH_DEFINE_STRING_TABLE_LOOKUP(gpuh_check_status, enum gpuh_check_status, check_status_table, "?")
 
 void gpuh_findings_clear(struct gpuh_findings *f)
 {
@@ -452,7 +455,7 @@ json_object *gpuh_findings_to_json(const struct gpuh_findings *f)
                         json_object_put(arr);
                         return NULL;
                 }
-                json_object_object_add(e, "status", json_object_new_string(status_names[f->v[i].status]));
+                json_object_object_add(e, "status", json_object_new_string(gpuh_check_status_to_string(f->v[i].status)));
                 json_object_object_add(e, "check", json_object_new_string(f->v[i].check));
                 json_object_object_add(e, "device", f->v[i].device ? json_object_new_string(f->v[i].device) : NULL);
                 json_object_object_add(e, "message", json_object_new_string(f->v[i].message));

@@ -13,6 +13,7 @@ enum gpuh_check_status {
         GPUH_CHECK_INFO,        /* worth knowing, changes nothing */
         GPUH_CHECK_WARN,        /* some GPU or feature will not work */
         GPUH_CHECK_FAIL,        /* the host is not ready */
+        _GPUH_CHECK_STATUS_MAX,
 };
 
 struct gpuh_finding {
@@ -65,8 +66,12 @@ int gpuh_check_host(const struct gpuh_check_opts *o, const struct gpuh_inventory
 /** gpuh_check_ready: no finding failed. */
 bool gpuh_check_ready(const struct gpuh_findings *f);
 
-/** gpuh_check_status_to_string: "ok", "info", "warn", "fail". */
+/**
+ * gpuh_check_status_to_string / _from_string: "ok", "info", "warn", "fail" (the first column
+ * of gpudiscovery --check); "?" for a value outside the enum; _from_string: -EINVAL.
+ */
 const char *gpuh_check_status_to_string(enum gpuh_check_status s);
+int gpuh_check_status_from_string(const char *s);
 
 /** gpuh_findings_clear: frees what the findings hold. */
 void gpuh_findings_clear(struct gpuh_findings *f);
