@@ -726,14 +726,13 @@ static char **split_colon(const char *s)
         return v;
 }
 
-char *const *gpuh_vm_usage_dirs(char *const *given, const struct gpuh_config *cfg, char ***ret_owned)
+char *const *gpuh_vm_usage_dirs(char *const *given, const char *env_list, const struct gpuh_config *cfg,
+                                char ***ret_owned)
 {
-        const char *env = secure_getenv("GPUHOOKS_DOMAIN_XML_DIRS");
-
         *ret_owned = NULL;
         if (given && given[0])
                 return given;
-        if (env && *env)
-                return *ret_owned = split_colon(env);
+        if (env_list && *env_list)
+                return *ret_owned = split_colon(env_list);
         return cfg->domain_xml_dirs;
 }

@@ -202,8 +202,9 @@ int main(int argc, char **argv)
                 return log_oom();
 
         r = gpuh_host_scan(&(struct gpuh_host_opts) {
-                        .sysfs_root = c.sysfs_root, .pci_ids = a.pci_ids, .cache_dir = a.cache_dir,
-                        .connect = c.connect, .no_libvirt = c.no_libvirt, .xml_dirs = c.xml_dirs, .cfg = cfg,
+                        .sysfs_root = c.sysfs_root, .pci_ids = a.pci_ids ? a.pci_ids : c.pci_ids,
+                        .cache_dir = a.cache_dir ? a.cache_dir : c.cache_dir, .connect = c.connect,
+                        .no_libvirt = c.no_libvirt, .xml_dirs = c.xml_dirs, .xml_dirs_env = c.xml_dirs_env, .cfg = cfg,
                 }, &host, &err);
         if (r == -ENOMEM)
                 return log_oom();
@@ -226,9 +227,7 @@ int main(int argc, char **argv)
 
         /* A VF whose type no list on the host names any more (a full GPU) is named from
          * what earlier runs saw; what the lists show now is remembered. */
-        state_dir = c.state_dir ? c.state_dir : secure_getenv("GPUHOOKS_STATE_DIR");
-        if (!state_dir)
-                state_dir = GPUH_STATE_DIR_DEFAULT;
+        state_dir = c.state_dir ? c.state_dir : GPUH_STATE_DIR_DEFAULT;
         if (gpuh_vgpu_names_update(host->inv, state_dir) == -ENOMEM)
                 return log_oom();
         /* functions the state-change hook quarantined: shown, and failed by --check */

@@ -241,7 +241,7 @@ int main(int argc, char **argv)
                 struct gpuh_sc_opts o = {
                         .cfg = cfg, .sysfs_root = c.sysfs_root, .state_dir = c.state_dir, .dev_dir = a.dev_dir,
                         .proc_root = a.proc_root, .dry_run = a.dry_run, .connect = c.connect, .no_libvirt = c.no_libvirt,
-                        .xml_dirs = c.xml_dirs, .min_age_s = a.min_age, .config_error = cfg_err,
+                        .xml_dirs = c.xml_dirs, .xml_dirs_env = c.xml_dirs_env, .min_age_s = a.min_age, .config_error = cfg_err,
                 };
 
                 switch (call) {

@@ -23,6 +23,7 @@ struct gpuh_sc_opts {
         const char *connect;
         bool no_libvirt;
         char *const *xml_dirs;
+        const char *xml_dirs_env;       /* GPUHOOKS_DOMAIN_XML_DIRS, as the CLI layer read it */
         int min_age_s;                  /* gpuh_sc_reconcile(); < 0: state_change.reconcile_min_age_s */
         /* The configuration file could not be used and @cfg holds the defaults
          * (gpuh_config_load_or_default()): its one line, or NULL. A domain without GPUs and

@@ -116,6 +116,7 @@ static int parse_args(int argc, char **argv, struct args *a, struct gpuh_cli_com
 
         if (cloudstack_form(argc, argv)) {
                 a->xml_arg = argv[2];
+                gpuh_cli_resolve_env(c);
                 return -1;
         }
         r = gpuh_cli_parse(&tool, argc, argv, false, c, own_option, a, &first);
@@ -193,7 +194,8 @@ int main(int argc, char **argv)
         if (r == 0) {
                 struct gpuh_transform_opts o = {
                         .host = { .sysfs_root = c.sysfs_root, .connect = c.connect, .no_libvirt = c.no_libvirt,
-                                  .xml_dirs = c.xml_dirs, .cfg = cfg },
+                                  .xml_dirs = c.xml_dirs, .xml_dirs_env = c.xml_dirs_env, .pci_ids = c.pci_ids,
+                                  .cache_dir = c.cache_dir, .cfg = cfg },
                         .state_dir = c.state_dir, .explain = a.explain, .config_error = cfg_err,
                 };
                 r = gpuh_transform(&o, in, len, &out, &out_len, a.explain ? &plan : NULL, &err);

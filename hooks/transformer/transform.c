@@ -302,9 +302,7 @@ int gpuh_transform(const struct gpuh_transform_opts *o, const char *in, size_t l
                 goto out;
         }
 
-        state_dir = o->state_dir ? o->state_dir : secure_getenv("GPUHOOKS_STATE_DIR");
-        if (!state_dir || !*state_dir)
-                state_dir = GPUH_STATE_DIR_DEFAULT;
+        state_dir = o->state_dir && *o->state_dir ? o->state_dir : GPUH_STATE_DIR_DEFAULT;
         r = gpuh_state_open(state_dir, !o->explain, &state, reterr);    /* --explain writes nothing */
         if (r < 0) {
                 gpuh_error(reterr, r, "cannot use state directory '%s': %s", state_dir, strerror(-r));

@@ -12,7 +12,7 @@ struct json_object;
 
 struct gpuh_transform_opts {
         struct gpuh_host_opts host;     /* where the host is; host.cfg is required */
-        const char *state_dir;          /* NULL: GPUHOOKS_STATE_DIR, then GPUH_STATE_DIR_DEFAULT */
+        const char *state_dir;          /* NULL: GPUH_STATE_DIR_DEFAULT (the CLI layer read GPUHOOKS_STATE_DIR) */
         bool explain;                   /* plan only: reserve nothing, return the plan */
         int lock_timeout_ms;            /* waiting for the host lock */
         /* The configuration file could not be used and host.cfg holds the defaults
