@@ -4,7 +4,7 @@
  * and what they are to the host's GPUs, mdevs and their parents.
  *
  * Attributes go through the device model (pcidev.h: identity, class, IOMMU group) with the
- * inventory's rules (gpuh_is_gpu()); what it does not cover (the
+ * inventory's rules (gpuh_is_gpu(), the PCI-to-PCI bridge class); what it does not cover (the
  * group's members, physfn, config space) is read relative to the function's directory, which
  * the run's change keeps open (gpuh_change_devfd()). Source of the layout:
  * Documentation/ABI/testing/sysfs-bus-pci, Documentation/ABI/testing/sysfs-kernel-iommu_groups,
@@ -84,12 +84,19 @@ int sc_group_members(struct sc *s, const struct gpuh_pci_addr *a, struct gpuh_pc
         return (int) k;
 }
 
-/* A bridge (class 0x06xx): left on its driver, VFIO allows it in a group. */
+/*
+ * A PCI-to-PCI bridge (class 0x0604), the inventory's rule (inventory.c, GPUH_ROLE_BRIDGE):
+ * VFIO accepts it in a group given to a VM while it stays on pcieport (before Linux 5.19,
+ * drivers/vfio/vfio.c vfio_dev_driver_allowed() passes any bridge header; since, pcieport sets
+ * driver_managed_dma). A host, ISA or other bridge (0x0600, 0x0601, 0x0680: an NVSwitch) has
+ * a normal header and is an endpoint like any other: on a driver but vfio-pci it refuses the
+ * group.
+ */
 bool sc_is_bridge(struct sc *s, const struct gpuh_pci_addr *a)
 {
         uint32_t cls;
 
-        return gpuh_pci_dev_read_class(s->sysfs->root_fd, a, &cls) == 0 && (cls >> 16) == 0x06;
+        return gpuh_pci_dev_read_class(s->sysfs->root_fd, a, &cls) == 0 && (cls >> 8) == GPUH_PCI_CLASS_BRIDGE_PCI;
 }
 
 /* Returns 0; -ENOENT (gone); -EBADMSG (unreadable ids). */
