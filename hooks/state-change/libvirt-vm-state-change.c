@@ -141,6 +141,29 @@ static const char *option_env_or(const char *given, const char *env, const char 
         return e && *e ? e : def;
 }
 
+/* --domain-xml-dir, else $GPUHOOKS_DOMAIN_XML_DIRS (colon-separated, empty items dropped), else
+ * NULL: the configuration's libvirt.domain_xml_dirs. *@owned receives what to strv_free(). */
+static int xml_dirs_or_env(char **given, char ***owned, char ***ret)
+{
+        const char *e = secure_getenv("GPUHOOKS_DOMAIN_XML_DIRS");
+        _cleanup_free_ char *copy = NULL;
+        char *save = NULL;
+
+        *owned = NULL;
+        *ret = given;
+        if (given || !e || !*e)
+                return 0;
+        copy = strdup(e);
+        *owned = calloc(strlen(e) + 2, sizeof(char *));
+        if (!copy || !*owned)
+                return -ENOMEM;
+        for (char *t = strtok_r(copy, ":", &save), **p = *owned; t; t = strtok_r(NULL, ":", &save))
+                if (!(*p++ = strdup(t)))
+                        return -ENOMEM;
+        *ret = *owned;
+        return 0;
+}
+
 static void print_plan(json_object *plan)
 {
         const char *s;
@@ -244,6 +267,8 @@ int main(int argc, char **argv)
         struct gpuh_cli_common c = { 0 };
         struct gpuh_sc_opts o = { 0 };
         _cleanup_free_ char **xml_dirs = NULL;
+        _cleanup_strv_free_ char **env_dirs = NULL;
+        char **dirs = NULL;
         _cleanup_free_ char *in = NULL, *err = NULL, *cfg_err = NULL;
         _cleanup_(gpuh_config_freep) struct gpuh_config *cfg = NULL;
         json_object *plan = NULL;
@@ -290,13 +315,15 @@ int main(int argc, char **argv)
                 }
         }
         /* one context: options, then the environment, then the defaults */
+        if (xml_dirs_or_env(c.xml_dirs, &env_dirs, &dirs) < 0)
+                return log_oom();
         o = (struct gpuh_sc_opts) {
                 .cfg = cfg,
                 .sysfs_root = option_env_or(c.sysfs_root, "GPUHOOKS_SYSFS_ROOT", "/sys"),
                 .state_dir = option_env_or(c.state_dir, "GPUHOOKS_STATE_DIR", GPUH_STATE_DIR_DEFAULT),
                 .dev_dir = option_env_or(a.dev_dir, "GPUHOOKS_DEV_DIR", "/dev"),
                 .proc_root = option_env_or(a.proc_root, "GPUHOOKS_PROC_ROOT", "/proc"),
-                .dry_run = a.dry_run, .connect = c.connect, .no_libvirt = c.no_libvirt, .xml_dirs = c.xml_dirs,
+                .dry_run = a.dry_run, .connect = c.connect, .no_libvirt = c.no_libvirt, .xml_dirs = dirs,
                 .min_age_s = a.min_age, .config_error = cfg_err,
         };
         if (call == CALL_RECONNECT) {

@@ -237,8 +237,7 @@ static int load_usage(const struct gpuh_sc_opts *o, struct gpuh_vm_usage **ret, 
 {
         _cleanup_(gpuh_vm_usage_freep) struct gpuh_vm_usage *u = NULL;
         _cleanup_free_ char *err = NULL;
-        _cleanup_strv_free_ char **owned = NULL;
-        char *const *dirs = gpuh_vm_usage_dirs(o->xml_dirs, o->cfg, &owned);
+        char *const *dirs = o->xml_dirs ? o->xml_dirs : o->cfg->domain_xml_dirs;
         struct gpuh_warnings w = { 0 };
         int r;
 

@@ -29,7 +29,8 @@ struct gpuh_sc_opts {
         /* gpuh_sc_stopped(), gpuh_sc_reconcile(): which domains run (as the transformer) */
         const char *connect;
         bool no_libvirt;
-        char *const *xml_dirs;
+        char *const *xml_dirs;          /* NULL: the configuration's libvirt.domain_xml_dirs (the CLI
+                                         * resolves --domain-xml-dir, then GPUHOOKS_DOMAIN_XML_DIRS) */
         int min_age_s;                  /* gpuh_sc_reconcile(); < 0: state_change.reconcile_min_age_s */
         /* The configuration file could not be used and @cfg holds the defaults
          * (gpuh_config_load_or_default()): its one line, or NULL. A domain without GPUs and
