@@ -23,7 +23,6 @@
 #include "quarantine.h"
 #include "sc.h"
 #include "sysfs.h"
-#include "vfio.h"
 
 /**
  * sc_load_journals:

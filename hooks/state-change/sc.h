@@ -96,7 +96,7 @@ enum sc_gpu_role {
 
 /* ---- context.c ---------------------------------------------------------------------- */
 
-/* An empty run for @o (which may have NULL roots when nothing is read) and @vm. */
+/* An empty run for @o (checked by sc_opts_check()) and @vm: nothing opened yet. */
 void sc_init(struct sc *s, const struct gpuh_sc_opts *o, const char *vm);
 /* -EINVAL with one line unless @o carries its required fields (statechange.h). */
 int sc_opts_check(const struct gpuh_sc_opts *o, char **reterr);
