@@ -734,5 +734,5 @@ char *const *gpuh_vm_usage_dirs(char *const *given, const char *env_list, const 
                 return given;
         if (env_list && *env_list)
                 return *ret_owned = split_colon(env_list);
-        return cfg->domain_xml_dirs;
+        return cfg ? cfg->domain_xml_dirs : NULL;
 }

@@ -145,11 +145,11 @@ int gpuh_vm_usage_load_dirs(struct gpuh_vm_usage *u, char *const *dirs, struct g
  * gpuh_vm_usage_dirs:
  * @given: the --domain-xml-dir values, NULL-terminated, or NULL
  * @env_list: GPUHOOKS_DOMAIN_XML_DIRS as the CLI layer read it (colon-separated), or NULL
- * @cfg: the configuration
+ * @cfg: the configuration, or NULL
  * @ret_owned: receives a vector to strv_free() when @env_list was used, else NULL
  *
  * Returns: the domain XML directories to read: @given, else @env_list, else the
- *          configuration's libvirt.domain_xml_dirs; NULL on ENOMEM.
+ *          configuration's libvirt.domain_xml_dirs (NULL without @cfg); NULL on ENOMEM.
  */
 char *const *gpuh_vm_usage_dirs(char *const *given, const char *env_list, const struct gpuh_config *cfg,
                                 char ***ret_owned);

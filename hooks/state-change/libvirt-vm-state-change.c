@@ -22,6 +22,7 @@
 #include "log.h"
 #include "reserve.h"
 #include "statechange.h"
+#include "vm_usage.h"
 
 #define PROG "libvirt-vm-state-change"
 
@@ -129,6 +130,13 @@ static int own_option(int opt, const char *arg, void *data)
         }
 }
 
+/* The value when given (an option, or the environment as gpuh_cli_resolve_env() read it), else
+ * @def: resolved here, once, so that the library reads no environment. */
+static const char *or_default(const char *given, const char *def)
+{
+        return given && *given ? given : def;
+}
+
 static void print_plan(json_object *plan)
 {
         const char *s;
@@ -152,121 +160,64 @@ enum call {
         CALL_RECONCILE,
 };
 
-int main(int argc, char **argv)
+/* Which call the positional arguments make, and its domain. Returns -1 to go on, else the exit
+ * status of a usage error. */
+static int which_call(char **pos, int n_pos, const struct gpuh_config *cfg, enum call *ret, const char **vm,
+                      bool *libvirt_form)
 {
-        struct args a = { .min_age = -1 };
-        struct gpuh_cli_common c = { 0 };
-        _cleanup_free_ char **xml_dirs = NULL;
-        _cleanup_free_ char *in = NULL, *err = NULL, *cfg_err = NULL;
-        _cleanup_(gpuh_config_freep) struct gpuh_config *cfg = NULL;
-        json_object *plan = NULL;
-        const char *cfg_path, *vm = NULL;
-        enum call call = CALL_NONE;
-        size_t len = 0;
-        bool libvirt_form = false;
-        char **pos;
-        int r, first, n_pos, vm_at;
-
-        /* libvirt's VMNAME OP SUBOP EXTRA: VMNAME is whatever stands before the last three (a
-         * domain may be named "--help" or "-v"), options only before it. Otherwise options end
-         * at the first positional argument ("+"). */
-        vm_at = gpuh_cli_libvirt_vmname(argc, argv);
-        r = gpuh_cli_parse(&tool, vm_at > 0 ? vm_at : argc, argv, true, &c, own_option, &a, &first);
-        xml_dirs = c.xml_dirs;
-        if (r >= 0)
-                return r;
-        if (vm_at > 0 && first != vm_at)
-                return gpuh_cli_usage_error(PROG, "unexpected argument '%s' before VMNAME '%s'", argv[first],
-                                            argv[vm_at]);
-        pos = argv + first;
-        n_pos = argc - first;
-        gpuh_log_setup(PROG, c.verbose ? GPUH_LOG_STDERR : GPUH_LOG_SYSLOG, c.verbose ? LOG_DEBUG : LOG_INFO);
-
-        /* A broken configuration never blocks a domain without GPUs: the defaults go on, and
-         * only what needs the configuration (a GPU domain's prepare, a release of what a
-         * domain holds, reconcile) fails, with cfg_err (docs/state-change.md). */
-        cfg_path = gpuh_cli_config_path(&c);
-        r = gpuh_config_load_or_default(cfg_path, cfg_path != NULL, &cfg, &cfg_err);
-        if (r < 0)
-                return log_oom();
-        if (cfg_err)
-                gpuh_log(LOG_WARNING, "%s (the defaults are used; GPU domains are refused until it is fixed)", cfg_err);
-
-        /* which call is it? */
         if (n_pos == 4) {
                 const char *op = pos[1], *sub = pos[2];
 
-                libvirt_form = true;
-                vm = pos[0];
+                *libvirt_form = true;
+                *vm = pos[0];
                 if (streq(op, "prepare") && streq(sub, "begin"))
-                        call = CALL_PREPARE;
+                        *ret = CALL_PREPARE;
                 else if (streq(op, "started") && streq(sub, "begin"))
-                        call = CALL_STARTED;
+                        *ret = CALL_STARTED;
                 else if (streq(op, "reconnect") && streq(sub, "begin"))
-                        call = CALL_RECONNECT;
+                        *ret = CALL_RECONNECT;
                 else if (streq(op, "release") && streq(sub, "end"))
-                        call = CALL_RELEASE;
+                        *ret = CALL_RELEASE;
                 /* migrate and restore read our stdout as the new XML: print nothing */
-        } else if (n_pos == 2 && cfg && streq(pos[0], cfg->on_start_method)) {
-                vm = pos[1];
-                call = CALL_STARTED;
-        } else if (n_pos == 2 && cfg && streq(pos[0], cfg->on_stop_method)) {
-                vm = pos[1];
-                call = CALL_STOPPED;
+        } else if (n_pos == 2 && streq(pos[0], cfg->on_start_method)) {
+                *vm = pos[1];
+                *ret = CALL_STARTED;
+        } else if (n_pos == 2 && streq(pos[0], cfg->on_stop_method)) {
+                *vm = pos[1];
+                *ret = CALL_STOPPED;
         } else if (n_pos == 1 && streq(pos[0], "reconcile"))
-                call = CALL_RECONCILE;
-        else if (r == 0)
+                *ret = CALL_RECONCILE;
+        else
                 return gpuh_cli_usage_error(PROG, n_pos == 2 ? "unknown method '%s' (configured: '%s', '%s')"
                                                                 : "expected VMNAME OP SUBOP EXTRA, METHOD VMNAME or reconcile",
                                             n_pos == 2 ? pos[0] : "", cfg->on_start_method, cfg->on_stop_method);
+        return -1;
+}
 
-        if (libvirt_form) {
-                /* libvirt writes the domain XML to every call: read it all (to the limit and one
-                 * byte more, so the parser can say "too large"), also when it is not needed */
-                int k = gpuh_read_fd(STDIN_FILENO, GPUH_DOMXML_MAX_BYTES, &in, &len);
-                if (k < 0 && r == 0 && call == CALL_PREPARE) {
-                        r = k;
-                        gpuh_error(&err, k, "cannot read the domain XML from stdin: %s", strerror(-k));
-                }
+static int run_call(struct gpuh_sc_opts *o, enum call call, const char *vm, const char *in, size_t len,
+                    json_object **plan, char **err)
+{
+        switch (call) {
+        case CALL_PREPARE:
+                o->vmname = vm;         /* libvirt's VMNAME: must be the XML's <name> */
+                return gpuh_sc_prepare(o, in ? in : "", len, plan, err);
+        case CALL_STARTED:
+                return gpuh_sc_started(o, vm, err);
+        case CALL_RELEASE:
+                return gpuh_sc_release(o, vm, plan, err);
+        case CALL_STOPPED:
+                return gpuh_sc_stopped(o, vm, plan, err);
+        case CALL_RECONCILE:
+                return gpuh_sc_reconcile(o, plan, err);
+        default:
+                return 0;
         }
-        if (call == CALL_RECONNECT) {
-                /* a failure here would make libvirt kill the running guest: never fail */
-                if (r == 0 && (r = gpuh_sc_started(&(struct gpuh_sc_opts) { .cfg = cfg, .state_dir = c.state_dir,
-                                                                               .sysfs_root = c.sysfs_root,
-                                                                               .config_error = cfg_err }, vm, &err)) < 0)
-                        gpuh_log(LOG_WARNING, "%s: reconnect: %s", vm, err ? err : strerror(-r));
-                return EXIT_SUCCESS;
-        }
-        if (r == 0) {
-                struct gpuh_sc_opts o = {
-                        .cfg = cfg, .sysfs_root = c.sysfs_root, .state_dir = c.state_dir, .dev_dir = a.dev_dir,
-                        .proc_root = a.proc_root, .dry_run = a.dry_run, .connect = c.connect, .no_libvirt = c.no_libvirt,
-                        .xml_dirs = c.xml_dirs, .xml_dirs_env = c.xml_dirs_env, .min_age_s = a.min_age, .config_error = cfg_err,
-                };
+}
 
-                switch (call) {
-                case CALL_PREPARE:
-                        o.vmname = vm;          /* libvirt's VMNAME: must be the XML's <name> */
-                        r = gpuh_sc_prepare(&o, in ? in : "", len, &plan, &err);
-                        break;
-                case CALL_STARTED:
-                        r = gpuh_sc_started(&o, vm, &err);
-                        break;
-                case CALL_RELEASE:
-                        r = gpuh_sc_release(&o, vm, &plan, &err);
-                        break;
-                case CALL_STOPPED:
-                        r = gpuh_sc_stopped(&o, vm, &plan, &err);
-                        break;
-                case CALL_RECONCILE:
-                        r = gpuh_sc_reconcile(&o, &plan, &err);
-                        break;
-                default:
-                        r = 0;
-                        break;
-                }
-        }
-        if (a.dry_run) {
+/* The dry run's plan on stdout; a failure's one line on stderr (and in the log). */
+static int finish(bool dry_run, enum call call, json_object *plan, int r, const char *err)
+{
+        if (dry_run) {
                 if (!plan && r == 0 && call != CALL_NONE)
                         plan = call == CALL_RECONCILE ? json_object_new_array() : NULL;
                 print_plan(plan);
@@ -281,4 +232,83 @@ int main(int argc, char **argv)
                 return EXIT_FAILURE;
         }
         return EXIT_SUCCESS;
+}
+
+int main(int argc, char **argv)
+{
+        struct args a = { .min_age = -1 };
+        struct gpuh_cli_common c = { 0 };
+        struct gpuh_sc_opts o = { 0 };
+        _cleanup_free_ char **xml_dirs = NULL;
+        _cleanup_strv_free_ char **env_dirs = NULL;
+        char *const *dirs = NULL;
+        _cleanup_free_ char *in = NULL, *err = NULL, *cfg_err = NULL;
+        _cleanup_(gpuh_config_freep) struct gpuh_config *cfg = NULL;
+        json_object *plan = NULL;
+        const char *cfg_path, *vm = NULL;
+        enum call call = CALL_NONE;
+        size_t len = 0;
+        bool libvirt_form = false;
+        int r, first, vm_at;
+
+        /* libvirt's VMNAME OP SUBOP EXTRA: VMNAME is whatever stands before the last three (a
+         * domain may be named "--help" or "-v"), options only before it. Otherwise options end
+         * at the first positional argument ("+"). */
+        vm_at = gpuh_cli_libvirt_vmname(argc, argv);
+        r = gpuh_cli_parse(&tool, vm_at > 0 ? vm_at : argc, argv, true, &c, own_option, &a, &first);
+        xml_dirs = c.xml_dirs;
+        if (r >= 0)
+                return r;
+        if (vm_at > 0 && first != vm_at)
+                return gpuh_cli_usage_error(PROG, "unexpected argument '%s' before VMNAME '%s'", argv[first],
+                                            argv[vm_at]);
+        gpuh_log_setup(PROG, c.verbose ? GPUH_LOG_STDERR : GPUH_LOG_SYSLOG, c.verbose ? LOG_DEBUG : LOG_INFO);
+
+        /* A broken configuration never blocks a domain without GPUs: the defaults go on, and
+         * only what needs the configuration (a GPU domain's prepare, a release of what a
+         * domain holds, reconcile) fails, with cfg_err (docs/state-change.md). */
+        cfg_path = gpuh_cli_config_path(&c);
+        r = gpuh_config_load_or_default(cfg_path, cfg_path != NULL, &cfg, &cfg_err);
+        if (r < 0)
+                return log_oom();
+        if (cfg_err)
+                gpuh_log(LOG_WARNING, "%s (the defaults are used; GPU domains are refused until it is fixed)", cfg_err);
+        r = which_call(argv + first, argc - first, cfg, &call, &vm, &libvirt_form);
+        if (r >= 0)
+                return r;
+        r = 0;
+
+        if (libvirt_form) {
+                /* libvirt writes the domain XML to every call: read it all (to the limit and one
+                 * byte more, so the parser can say "too large"), also when it is not needed */
+                int k = gpuh_read_fd(STDIN_FILENO, GPUH_DOMXML_MAX_BYTES, &in, &len);
+                if (k < 0 && call == CALL_PREPARE) {
+                        r = k;
+                        gpuh_error(&err, k, "cannot read the domain XML from stdin: %s", strerror(-k));
+                }
+        }
+        /* one context: options, then the environment, then the defaults */
+        dirs = gpuh_vm_usage_dirs(c.xml_dirs, c.xml_dirs_env, NULL, &env_dirs);
+        if (c.xml_dirs_env && !env_dirs)
+                return log_oom();
+        o = (struct gpuh_sc_opts) {
+                .cfg = cfg,
+                .sysfs_root = or_default(c.sysfs_root, "/sys"),
+                .state_dir = or_default(c.state_dir, GPUH_STATE_DIR_DEFAULT),
+                .dev_dir = or_default(a.dev_dir ? a.dev_dir : c.dev_dir, "/dev"),
+                .proc_root = or_default(a.proc_root ? a.proc_root : c.proc_root, "/proc"),
+                .dry_run = a.dry_run, .connect = c.connect, .no_libvirt = c.no_libvirt, .xml_dirs = dirs,
+                .min_age_s = a.min_age, .config_error = cfg_err,
+        };
+        if (call == CALL_RECONNECT) {
+                /* a failure here would make libvirt kill the running guest: never fail (and, as
+                 * before, --dry-run does not apply to it) */
+                o.dry_run = false;
+                if ((r = gpuh_sc_started(&o, vm, &err)) < 0)
+                        gpuh_log(LOG_WARNING, "%s: reconnect: %s", vm, err ? err : strerror(-r));
+                return EXIT_SUCCESS;
+        }
+        if (r == 0)
+                r = run_call(&o, call, vm, in, len, &plan, &err);
+        return finish(a.dry_run, call, plan, r, err);
 }

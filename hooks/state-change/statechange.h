@@ -9,12 +9,19 @@
 
 struct json_object;
 
+/*
+ * What a call works on. The library reads no environment: the caller resolves the roots once
+ * (libvirt-vm-state-change: its option, then GPUHOOKS_SYSFS_ROOT, GPUHOOKS_STATE_DIR,
+ * GPUHOOKS_DEV_DIR, GPUHOOKS_PROC_ROOT, then the defaults "/sys", GPUH_STATE_DIR_DEFAULT,
+ * "/dev", "/proc"), and @cfg and the four roots are required: without one, every call fails
+ * with -EINVAL and changes nothing.
+ */
 struct gpuh_sc_opts {
         const struct gpuh_config *cfg;  /* required */
-        const char *sysfs_root;         /* NULL: GPUHOOKS_SYSFS_ROOT, then "/sys" */
-        const char *state_dir;          /* NULL: GPUHOOKS_STATE_DIR, then GPUH_STATE_DIR_DEFAULT */
-        const char *dev_dir;            /* NULL: GPUHOOKS_DEV_DIR, then "/dev" */
-        const char *proc_root;          /* NULL: GPUHOOKS_PROC_ROOT, then "/proc" */
+        const char *sysfs_root;         /* required: sysfs ("/sys") */
+        const char *state_dir;          /* required: reservations, journals, locks (GPUH_STATE_DIR_DEFAULT) */
+        const char *dev_dir;            /* required: device nodes, for holder detection ("/dev") */
+        const char *proc_root;          /* required: procfs, for holder detection ("/proc") */
         bool dry_run;                   /* change nothing, take no lock; list the steps */
         const char *vmname;             /* gpuh_sc_prepare(): libvirt's VMNAME argument, which must be
                                          * the XML's <name> exactly for a domain with GPUs; NULL:
@@ -22,8 +29,8 @@ struct gpuh_sc_opts {
         /* gpuh_sc_stopped(), gpuh_sc_reconcile(): which domains run (as the transformer) */
         const char *connect;
         bool no_libvirt;
-        char *const *xml_dirs;
-        const char *xml_dirs_env;       /* GPUHOOKS_DOMAIN_XML_DIRS, as the CLI layer read it */
+        char *const *xml_dirs;          /* NULL: the configuration's libvirt.domain_xml_dirs (the CLI
+                                         * resolves --domain-xml-dir, then GPUHOOKS_DOMAIN_XML_DIRS) */
         int min_age_s;                  /* gpuh_sc_reconcile(); < 0: state_change.reconcile_min_age_s */
         /* The configuration file could not be used and @cfg holds the defaults
          * (gpuh_config_load_or_default()): its one line, or NULL. A domain without GPUs and
@@ -55,7 +62,8 @@ struct gpuh_sc_opts {
  *          not the XML's name); -ENODEV (asks for GPUs the XML does not carry, a device
  *          or a node is missing); -EBUSY (held by another domain or a process); -ETIMEDOUT (a
  *          lock or a write); -ENOSPC (no instance of an mdev or vGPU type left); -EIO (the
- *          journal cannot be written); -errno of the kernel's writes.
+ *          journal cannot be written); -EINVAL (@o lacks a required field); -errno of the
+ *          kernel's writes.
  */
 int gpuh_sc_prepare(const struct gpuh_sc_opts *o, const char *xml, size_t len, struct json_object **ret_plan,
                     char **reterr);
@@ -70,7 +78,8 @@ int gpuh_sc_prepare(const struct gpuh_sc_opts *o, const char *xml, size_t len, s
  * has one, is marked running (it no longer expires). @o->config_error does not stop it (it
  * needs nothing from the configuration).
  *
- * Returns: 0 (also when there is no reservation); -ETIMEDOUT; -EINVAL (bad name); -errno.
+ * Returns: 0 (also when there is no reservation); -ETIMEDOUT; -EINVAL (bad name, or @o lacks a
+ *          required field); -errno.
  */
 int gpuh_sc_started(const struct gpuh_sc_opts *o, const char *domain, char **reterr);
 
@@ -88,7 +97,7 @@ int gpuh_sc_started(const struct gpuh_sc_opts *o, const char *domain, char **ret
  *
  * Returns: 0; -EBUSY (a device is still held by a process: its entry is kept); -ETIMEDOUT;
  *          -EBADMSG (the journal is malformed; or @o->config_error and the domain has state);
- *          -errno of the kernel's writes.
+ *          -EINVAL (bad name, or @o lacks a required field); -errno of the kernel's writes.
  */
 int gpuh_sc_release(const struct gpuh_sc_opts *o, const char *domain, struct json_object **ret_plan, char **reterr);
 
@@ -118,7 +127,7 @@ int gpuh_sc_stopped(const struct gpuh_sc_opts *o, const char *domain, struct jso
  * than the minimum age. Goes on after a domain fails and reports the first failure. With
  * @o->config_error it changes nothing and fails with that line.
  *
- * Returns: 0; -EBADMSG (@o->config_error); -EIO when it cannot be told which domains run; the
- *          first domain's error.
+ * Returns: 0; -EBADMSG (@o->config_error); -EIO when it cannot be told which domains run;
+ *          -EINVAL (@o lacks a required field); the first domain's error.
  */
 int gpuh_sc_reconcile(const struct gpuh_sc_opts *o, struct json_object **ret_plan, char **reterr);
