@@ -27,6 +27,10 @@ int gpuh_config_fail(char **reterr, int r, const char *path, const char *fmt, ..
         va_end(ap);
         if (asprintf(reterr, "config '%s': %s", path, what ? what : "error") < 0)
                 *reterr = NULL;
+        /* one line, whatever a key of the file holds ("unknown key 'a\nb'") */
+        for (char *p = *reterr; p && *p; p++)
+                if ((unsigned char) *p < 0x20 || *p == 0x7f)
+                        *p = '?';
         return r;
 }
 

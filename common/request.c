@@ -69,6 +69,12 @@ static int set_text(char **field, const char *value, const char **reterr, const 
                 *reterr = what;
                 return -EINVAL;
         }
+        /* no device or type name holds one, and it would split the error lines that quote it */
+        for (const unsigned char *p = (const unsigned char *) value; *p; p++)
+                if (*p < 0x20 || *p == 0x7f) {
+                        *reterr = what;
+                        return -EINVAL;
+                }
         free(*field);
         *field = strdup(value);
         return *field ? 0 : -ENOMEM;
@@ -99,9 +105,9 @@ int gpuh_request_set(struct gpuh_request *r, const char *key, const char *value,
                 }
                 *(streq(key, "vendor") ? &r->vendor : &r->device) = v;
         } else if (streq(key, "model"))
-                return set_text(&r->model, value, reterr, "model must be 1 to 255 characters");
+                return set_text(&r->model, value, reterr, "model must be 1 to 255 characters, no control character");
         else if (streq(key, "profile"))
-                return set_text(&r->profile, value, reterr, "profile must be 1 to 255 characters");
+                return set_text(&r->profile, value, reterr, "profile must be 1 to 255 characters, no control character");
         else if (streq(key, "numa")) {
                 if ((v = gpuh_req_numa_from_string(value)) < 0) {
                         *reterr = "numa must be prefer, require or any";

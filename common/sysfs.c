@@ -141,7 +141,8 @@ static int parse_unsigned(const char *p, unsigned long long *ret)
                 return -EBADMSG;
         errno = 0;
         if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
-                if (!isxdigit((unsigned char) p[2]))
+                /* strtoull(16) would take a second "0x" too: "0x0x1f" is not a number */
+                if (!isxdigit((unsigned char) p[2]) || (p[2] == '0' && (p[3] == 'x' || p[3] == 'X')))
                         return -EBADMSG;
                 v = strtoull(p + 2, &end, 16);
         } else

@@ -382,13 +382,19 @@ static void samples(json_object *p, json_object *good, json_object *bad)
                 json_object_array_add(good, json_object_new_int64(hi));
                 json_object_array_add(bad, json_object_new_int64(lo - 1));
                 json_object_array_add(bad, json_object_new_int64(hi + 1));
-        } else if (pat) {
-                if (!streq(json_object_get_string(pat), "^[0-9a-f]{4}$"))
-                        fail_msg("no sample for the pattern %s", json_object_get_string(pat));
+        } else if (pat && streq(json_object_get_string(pat), "^[0-9a-f]{4}$")) {
                 json_object_array_add(good, json_object_new_string("10de"));
                 json_object_array_add(bad, json_object_new_string("10DE"));
                 json_object_array_add(bad, json_object_new_string("10de0"));
+        } else if (pat && !streq(json_object_get_string(pat), "^[^\\u0000-\\u001f\\u007f]+$")) {
+                fail_msg("no sample for the pattern %s", json_object_get_string(pat));
         } else if (streq(type_of(p), "string") && max) {
+                /* a name: no control characters (the pattern above, when there is one) */
+                if (pat) {
+                        json_object_array_add(good, json_object_new_string("NVIDIA A2-4Q"));
+                        json_object_array_add(bad, json_object_new_string("NVIDIA\tA2-4Q"));
+                        json_object_array_add(bad, json_object_new_string("A2\n"));
+                }
                 char s[1024];
                 size_t l = (size_t) json_object_get_int64(max);
 
