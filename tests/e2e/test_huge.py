@@ -8,10 +8,10 @@ The documents are made at test time from fixture domains (fixtures/domains/) and
 plain fixture tree of dgx2-v100-nvswitch (nothing is written there: the transformer only
 reads sysfs, prepare runs with --dry-run; the state directory is a temporary one). Each run
 has a limit of 10 s of CPU time: about ten times what they take here (three times that
-under ASan), while the quadratic code they guard against took 20-40 s (tests/bench/README.md,
-"Huge domain XMLs"). CPU time, not the clock: a machine loaded by other work (or a parallel
-ctest) stretches the clock but not the work; the clock only has a generous limit against a
-hang (WALL_S). CASE:
+under ASan), while the quadratic code they guard against took 9 to 26 s here
+(tests/bench/README.md, "Huge domain XMLs"). CPU time, not the clock: a machine loaded by other
+work (or a parallel ctest) stretches the clock but not the work; the clock only has a generous
+limit against a hang (WALL_S). CASE:
 
   vcpupin     3 MiB of <vcpupin>s with 18-character cpusets, and 150,000 short <vcpupin>s
   wide        150,000 <vcpupin cpuset='0-8191'/> (the widest range a cpuset may name)

@@ -138,8 +138,8 @@ foreach(t cases-json goldens)
   set_tests_properties(transformer/${t} PROPERTIES LABELS "e2e;nofuse" TIMEOUT 180)
 endforeach()
 
-# Huge documents under the 4 MiB limit (test_huge.py): both hooks within 10 s each, where the
-# quadratic code they guard against took 20-40 s.
+# Huge documents under the 4 MiB limit (test_huge.py): both hooks within 10 s of CPU each, where the
+# quadratic code they guard against took 9 to 26 s here.
 if(TARGET libvirt-vm-state-change)
   foreach(case vcpupin wide hostdevs record)
     add_test(NAME transformer/huge-${case}
