@@ -77,8 +77,10 @@ struct fk {
         size_t n_tmpl;
         struct fk_rule rules[FK_MAX_RULES];
         size_t n_rules;
-        int nth, nth_err;               /* fk_fail_nth(), nth < 0: none */
-        int counted;                    /* writes since fk_fail_nth() */
+        int nth, nth_err;               /* fk_fail_nth(), fk_hang_nth(); nth < 0: none */
+        bool nth_hang;
+        enum fk_hang_end nth_end;
+        int counted;                    /* writes since then */
         struct fk_flight flights[FK_MAX_FLIGHTS];
         size_t n_flights;
         struct fk_write *log;
@@ -105,6 +107,10 @@ static int mkdirs(const char *path)
 {
         char p[PATH_MAX];
 
+        if (mkdir(path, 0755) == 0 || errno == EEXIST)
+                return 0;
+        if (errno != ENOENT)
+                return -errno;
         snprintf(p, sizeof(p), "%s", path);
         for (char *s = p + 1; *s; s++)
                 if (*s == '/') {
@@ -1073,7 +1079,10 @@ static int fk_do_write(struct fk *k, const char *crel, const char *value)
         lock_of(k, crel, value, lock, sizeof(lock));
         if (k->nth >= 0 && k->counted++ == k->nth) {
                 k->nth = -1;
-                return w->result = -k->nth_err;
+                if (!k->nth_hang)
+                        return w->result = -k->nth_err;
+                fly(k, crel, value, lock, lock_in_flight(k, lock), k->nth_end);
+                return w->result = -ETIMEDOUT;
         }
         if ((rule = match_rule(k, true, crel, alias, value))) {
                 /* held in its store(): the writer gives up at its deadline */
@@ -1140,20 +1149,12 @@ int __wrap_gpuh_writer_write(struct gpuh_writer *w, const char *rel, const char 
         return __wrap_gpuh_writer_write_at(w, -1, rel, value, timeout_ms);
 }
 
-int __wrap_gpuh_writer_write_at(struct gpuh_writer *w, int dirfd, const char *rel, const char *value, int timeout_ms)
+/* A write to the file @dir/@rel, as open(2) and write(2) of it reach the kernel. */
+static int write_path(struct fk *k, const char *dir, const char *rel, const char *value)
 {
-        struct fk *k = fk_current;
-        char fdp[64], dir[PATH_MAX], full[PATH_MAX + 256], canon[PATH_MAX], sysreal[PATH_MAX];
-        ssize_t n;
+        char full[PATH_MAX + 256], canon[PATH_MAX], sysreal[PATH_MAX];
         size_t l;
 
-        if (!k)
-                return -ENXIO;
-        snprintf(fdp, sizeof(fdp), "/proc/self/fd/%d", dirfd < 0 ? writer_root : dirfd);
-        n = readlink(fdp, dir, sizeof(dir) - 1);
-        if (n < 0)
-                return -EBADF;
-        dir[n] = '\0';
         snprintf(full, sizeof(full), "%s/%s", dir, rel);
         /* open(2) of a missing attribute: the kernel creates nothing */
         if (!realpath(full, canon) || !realpath(k->sys, sysreal)) {
@@ -1165,6 +1166,22 @@ int __wrap_gpuh_writer_write_at(struct gpuh_writer *w, int dirfd, const char *re
         if (strncmp(canon, sysreal, l) != 0 || canon[l] != '/')
                 return -EXDEV;  /* not under the fake host: a test's mistake */
         return fk_do_write(k, canon + l + 1, value);
+}
+
+int __wrap_gpuh_writer_write_at(struct gpuh_writer *w, int dirfd, const char *rel, const char *value, int timeout_ms)
+{
+        struct fk *k = fk_current;
+        char fdp[64], dir[PATH_MAX];
+        ssize_t n;
+
+        if (!k)
+                return -ENXIO;
+        snprintf(fdp, sizeof(fdp), "/proc/self/fd/%d", dirfd < 0 ? writer_root : dirfd);
+        n = readlink(fdp, dir, sizeof(dir) - 1);
+        if (n < 0)
+                return -EBADF;
+        dir[n] = '\0';
+        return write_path(k, dir, rel, value);
 }
 
 int __wrap_gpuh_writer_settle(struct gpuh_writer *w, int timeout_ms)
@@ -1186,12 +1203,17 @@ struct gpuh_writer *__wrap_gpuh_writer_free(struct gpuh_writer *w)
 
 int fk_new(struct fk **ret)
 {
-        char tmpl[] = "/tmp/gpuh-fk-XXXXXX", p[PATH_MAX];
+        const char *base = getenv("GPUH_FK_TMPDIR");
+        char tmpl[PATH_MAX], p[PATH_MAX];
         struct fk *k;
         int r;
 
         if (fk_current)
                 return -EBUSY;
+        /* tmpfs: a host is hundreds of files, made and removed for every test case */
+        if (!base || !*base)
+                base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+        snprintf(tmpl, sizeof(tmpl), "%s/gpuh-fk-XXXXXX", base);
         k = calloc(1, sizeof(*k));
         if (!k)
                 return -ENOMEM;
@@ -1342,6 +1364,11 @@ int fk_add_mdev(struct fk *k, const char *parent, const char *type, const char *
         return fk_do_write(k, pathf(r, "%s/mdev_supported_types/%s/create", devrel(parent, d), type), uuid);
 }
 
+int fk_kwrite(struct fk *k, const char *rel, const char *value)
+{
+        return write_path(k, k->sys, rel, value);
+}
+
 int fk_sriov(struct fk *k, const char *pf, const struct fk_sriov *s)
 {
         struct fk_tmpl *t;
@@ -1434,6 +1461,15 @@ void fk_fail_nth(struct fk *k, int n, int err)
 {
         k->nth = n;
         k->nth_err = err;
+        k->nth_hang = false;
+        k->counted = 0;
+}
+
+void fk_hang_nth(struct fk *k, int n, enum fk_hang_end end)
+{
+        k->nth = n;
+        k->nth_hang = true;
+        k->nth_end = end;
         k->counted = 0;
 }
 

@@ -40,7 +40,8 @@ struct fk;
  * fk_new:
  * @ret: the fake host, freed with fk_free()
  *
- * Makes a temporary directory (removed by fk_free() unless GPUH_TEST_KEEP is set) holding
+ * Makes a temporary directory in $GPUH_FK_TMPDIR, else /dev/shm (tmpfs), else /tmp (removed
+ * by fk_free() unless GPUH_TEST_KEEP is set) holding
  * sys/ (an empty host: bus/pci/{devices,drivers,drivers_probe}, kernel/iommu_groups, the drivers
  * vfio-pci and pcieport), dev/ (dev/vfio/vfio), proc/ (no process) and state/ (absent: the
  * state directory the hook creates).
@@ -185,6 +186,15 @@ void fk_fail(struct fk *k, const char *path, const char *value, int err, int tim
  */
 void fk_fail_nth(struct fk *k, int n, int err);
 
+/**
+ * fk_kwrite:
+ * @k, @rel, @value: a write to sys/@rel, as another program makes it: with the kernel's
+ *                   semantics, the faults and the log
+ *
+ * Returns: 0; -errno as the kernel answers.
+ */
+int fk_kwrite(struct fk *k, const char *rel, const char *value);
+
 enum fk_hang_end {
         FK_HANG_LANDS,          /* the write lands when the library waits for it (settle) */
         FK_HANG_FAILS,          /* it fails without effect when waited for */
@@ -204,6 +214,14 @@ enum fk_hang_end {
  * function still bound returns at once having done nothing (bus.c drivers_probe_store).
  */
 void fk_hang(struct fk *k, const char *path, const char *value, enum fk_hang_end end, int times);
+
+/**
+ * fk_hang_nth:
+ * @k: the fake host
+ * @n: the write, counted from 0 among the writes made from now on
+ * @end: as fk_hang()
+ */
+void fk_hang_nth(struct fk *k, int n, enum fk_hang_end end);
 
 /** fk_clear_faults: no rule applies any more (writes in flight stay). */
 void fk_clear_faults(struct fk *k);
