@@ -13,11 +13,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <libxml/parser.h>
 #include <libxml/tree.h>
 
 #include "domxml.h"
 #include "log.h"
 #include "pci_addr.h"
+#include "reserve.h"
 #include "sctest.h"
 
 #define CHECK(x) do { if ((x) != 0) { fprintf(stderr, "%s:%d: %s failed\n", __FILE__, __LINE__, #x); abort(); } } while (0)
@@ -223,6 +225,63 @@ int sct_reconcile(struct sct *t, char **err)
         free(*err);
         *err = NULL;
         return gpuh_sc_reconcile(&t->o, NULL, err);
+}
+
+void sct_journal(struct sct *t, const char *domain, const struct gpuh_jentry *e, size_t n)
+{
+        struct gpuh_state *st = NULL;
+        struct gpuh_journal *j = NULL;
+        char *err = NULL;
+        int dfd;
+
+        CHECK(gpuh_state_open(fk_state(t->k), true, &st, &err));
+        dfd = gpuh_state_subdir(st, "journal");
+        if (dfd < 0)
+                abort();
+        if (gpuh_journal_load(dfd, domain, &j) < 0)
+                CHECK(gpuh_journal_new(domain, NULL, &j));
+        for (size_t i = 0; i < n; i++) {
+                struct gpuh_jentry copy = e[i];
+                CHECK(gpuh_journal_append(dfd, j, &copy));
+        }
+        gpuh_journal_free(j);
+        gpuh_state_free(st);
+}
+
+void sct_drop_reservation(struct sct *t, const char *domain)
+{
+        struct gpuh_state *st = NULL;
+        char *err = NULL;
+
+        CHECK(gpuh_state_open(fk_state(t->k), true, &st, &err));
+        CHECK(gpuh_reservation_remove(st, domain));
+        gpuh_state_free(st);
+}
+
+void sct_running(struct sct *t, const char *name, const char *xml)
+{
+        char path[PATH_MAX];
+        xmlDoc *doc;
+        xmlNode *dom, *status;
+
+        snprintf(path, sizeof(path), "%s/%s.xml", t->xml_dir, name);
+        if (!xml) {
+                unlink(path);
+                return;
+        }
+        doc = xmlReadMemory(xml, (int) strlen(xml), "domain.xml", NULL, XML_PARSE_NONET);
+        if (!doc)
+                abort();
+        dom = xmlDocGetRootElement(doc);
+        status = xmlNewNode(NULL, BAD_CAST "domstatus");
+        if (!status || !xmlNewProp(status, BAD_CAST "state", BAD_CAST "running"))
+                abort();
+        xmlUnlinkNode(dom);
+        xmlDocSetRootElement(doc, status);
+        xmlAddChild(status, dom);
+        if (xmlSaveFile(path, doc) < 0)
+                abort();
+        xmlFreeDoc(doc);
 }
 
 static bool state_file(struct sct *t, const char *dir, const char *name, const char *suffix)

@@ -12,6 +12,7 @@
 #include "alloc.h"
 #include "config.h"
 #include "fakekernel.h"
+#include "journal.h"
 #include "statechange.h"
 
 struct sct {
@@ -83,6 +84,27 @@ int sct_release(struct sct *t, const char *domain, char **err);
 
 /** sct_reconcile: gpuh_sc_reconcile() with @t's options (min age 0). */
 int sct_reconcile(struct sct *t, char **err);
+
+/**
+ * sct_journal:
+ * @t: the test
+ * @domain: a domain
+ * @e, @n: entries appended to its journal (made when it has none), as prepare appends them
+ *
+ * Aborts on failure.
+ */
+void sct_journal(struct sct *t, const char *domain, const struct gpuh_jentry *e, size_t n);
+
+/** sct_drop_reservation: removes @domain's reservation (it expired: its journal is stale). */
+void sct_drop_reservation(struct sct *t, const char *domain);
+
+/**
+ * sct_running:
+ * @t, @xml: libvirt's status file of a running domain in @t's domain XML directory, made
+ *           from @xml (`<domstatus state='running'>` around it), so that onStop and reconcile
+ *           see it run; NULL @xml removes the file of @name
+ */
+void sct_running(struct sct *t, const char *name, const char *xml);
 
 /** sct_has_journal, sct_has_reservation: whether @domain has one in the state directory. */
 bool sct_has_journal(struct sct *t, const char *domain);
