@@ -206,6 +206,109 @@ char *sct_domain(const char *name, const char *uuid, const struct gpuh_alloc *a,
         return out;
 }
 
+static char *dump(xmlDoc *doc)
+{
+        xmlChar *buf = NULL;
+        char *out;
+        int len = 0;
+
+        xmlDocDumpMemory(doc, &buf, &len);
+        if (!buf)
+                abort();
+        out = strndup((const char *) buf, (size_t) len);
+        xmlFree(buf);
+        if (!out)
+                abort();
+        return out;
+}
+
+char *sct_domain_plain(const char *name, const char *uuid, const char *const *pci, const char *const *mdevs,
+                       bool request)
+{
+        xmlDoc *doc = xmlNewDoc(BAD_CAST "1.0");
+        xmlNode *root = xmlNewNode(NULL, BAD_CAST "domain"), *devices;
+        char *out;
+
+        if (!doc || !root)
+                abort();
+        xmlDocSetRootElement(doc, root);
+        xmlNewProp(root, BAD_CAST "type", BAD_CAST "kvm");
+        xmlNewTextChild(root, NULL, BAD_CAST "name", BAD_CAST name);
+        xmlNewTextChild(root, NULL, BAD_CAST "uuid", BAD_CAST uuid);
+        if (request) {
+                xmlNode *md = xmlNewChild(root, NULL, BAD_CAST "metadata", NULL);
+                xmlNode *gpu = xmlNewChild(md, NULL, BAD_CAST "gpu", NULL);
+                xmlNs *ns = xmlNewNs(gpu, BAD_CAST GPUH_DOMXML_NS, BAD_CAST "gpuhooks");
+                xmlNode *req;
+
+                xmlSetNs(gpu, ns);
+                req = xmlNewChild(gpu, ns, BAD_CAST "request", NULL);
+                xmlNewProp(req, BAD_CAST "count", BAD_CAST "1");
+                xmlNewProp(req, BAD_CAST "mode", BAD_CAST "passthrough");
+        }
+        devices = xmlNewChild(root, NULL, BAD_CAST "devices", NULL);
+        for (const char *const *p = pci; p && *p; p++) {
+                struct gpuh_pci_addr a = addr(*p);
+                xmlNode *h = xmlNewChild(devices, NULL, BAD_CAST "hostdev", NULL);
+                xmlNode *src, *ad;
+                char v[4][16];
+
+                xmlNewProp(h, BAD_CAST "mode", BAD_CAST "subsystem");
+                xmlNewProp(h, BAD_CAST "type", BAD_CAST "pci");
+                xmlNewProp(h, BAD_CAST "managed", BAD_CAST "yes");
+                src = xmlNewChild(h, NULL, BAD_CAST "source", NULL);
+                ad = xmlNewChild(src, NULL, BAD_CAST "address", NULL);
+                snprintf(v[0], sizeof(v[0]), "0x%04x", a.domain);
+                snprintf(v[1], sizeof(v[1]), "0x%02x", a.bus);
+                snprintf(v[2], sizeof(v[2]), "0x%02x", a.slot);
+                snprintf(v[3], sizeof(v[3]), "0x%x", a.func);
+                xmlNewProp(ad, BAD_CAST "domain", BAD_CAST v[0]);
+                xmlNewProp(ad, BAD_CAST "bus", BAD_CAST v[1]);
+                xmlNewProp(ad, BAD_CAST "slot", BAD_CAST v[2]);
+                xmlNewProp(ad, BAD_CAST "function", BAD_CAST v[3]);
+        }
+        for (const char *const *p = mdevs; p && *p; p++) {
+                xmlNode *h = xmlNewChild(devices, NULL, BAD_CAST "hostdev", NULL);
+                xmlNode *src;
+
+                xmlNewProp(h, BAD_CAST "mode", BAD_CAST "subsystem");
+                xmlNewProp(h, BAD_CAST "type", BAD_CAST "mdev");
+                xmlNewProp(h, BAD_CAST "model", BAD_CAST "vfio-pci");
+                src = xmlNewChild(h, NULL, BAD_CAST "source", NULL);
+                xmlNewProp(xmlNewChild(src, NULL, BAD_CAST "address", NULL), BAD_CAST "uuid", BAD_CAST *p);
+        }
+        out = dump(doc);
+        xmlFreeDoc(doc);
+        return out;
+}
+
+char *sct_strip_hostdevs(const char *xml)
+{
+        xmlDoc *doc = xmlReadMemory(xml, (int) strlen(xml), "domain.xml", NULL, XML_PARSE_NONET);
+        xmlNode *root = doc ? xmlDocGetRootElement(doc) : NULL;
+        char *out;
+
+        if (!root)
+                abort();
+        for (xmlNode *c = root->children; c; c = c->next) {
+                xmlNode *h = c->children;
+
+                if (c->type != XML_ELEMENT_NODE || !xmlStrEqual(c->name, BAD_CAST "devices"))
+                        continue;
+                while (h) {
+                        xmlNode *next = h->next;
+                        if (h->type == XML_ELEMENT_NODE && xmlStrEqual(h->name, BAD_CAST "hostdev")) {
+                                xmlUnlinkNode(h);
+                                xmlFreeNode(h);
+                        }
+                        h = next;
+                }
+        }
+        out = dump(doc);
+        xmlFreeDoc(doc);
+        return out;
+}
+
 int sct_prepare(struct sct *t, const char *xml, char **err)
 {
         free(*err);

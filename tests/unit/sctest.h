@@ -76,6 +76,21 @@ struct gpuh_alloc sct_vgpu(const char *addr, const char *parent, unsigned type);
  */
 char *sct_domain(const char *name, const char *uuid, const struct gpuh_alloc *a, size_t n);
 
+/**
+ * sct_domain_plain:
+ * @name, @uuid: the domain
+ * @pci: PCI functions given by CloudStack's own hostdevs ("0000:05:00.0"), NULL-terminated, or NULL
+ * @mdevs: mdev UUIDs given the same way, or NULL
+ * @request: our request element (one passthrough GPU) in its metadata
+ *
+ * Returns: a domain XML without an allocation record (the transformer did not run); free().
+ */
+char *sct_domain_plain(const char *name, const char *uuid, const char *const *pci, const char *const *mdevs,
+                       bool request);
+
+/** sct_strip_hostdevs: @xml without its <hostdev> elements (its record kept); free(). */
+char *sct_strip_hostdevs(const char *xml);
+
 /** sct_prepare: gpuh_sc_prepare() of @xml with @t's options (VMNAME not given); *@err as it. */
 int sct_prepare(struct sct *t, const char *xml, char **err);
 
