@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdlib.h>
 
 #include "alloc.h"
 #include "config.h"
@@ -90,6 +91,14 @@ char *sct_domain_plain(const char *name, const char *uuid, const char *const *pc
 
 /** sct_strip_hostdevs: @xml without its <hostdev> elements (its record kept); free(). */
 char *sct_strip_hostdevs(const char *xml);
+
+/** sct_err: frees *@err, for a call that sets it afresh: gpuh_sc_stopped(..., sct_err(&err)). */
+static inline char **sct_err(char **err)
+{
+        free(*err);
+        *err = NULL;
+        return err;
+}
 
 /** sct_prepare: gpuh_sc_prepare() of @xml with @t's options (VMNAME not given); *@err as it. */
 int sct_prepare(struct sct *t, const char *xml, char **err);

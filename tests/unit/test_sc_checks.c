@@ -263,13 +263,9 @@ static void test_bad_names(void **state)
         struct sct *t = *state;
         _cleanup_free_ char *err = NULL;
 
-        assert_int_equal(gpuh_sc_release(&t->o, "a/b", NULL, &err), -EINVAL);
-        free(err);
-        err = NULL;
-        assert_int_equal(gpuh_sc_started(&t->o, "", &err), -EINVAL);
-        free(err);
-        err = NULL;
-        assert_int_equal(gpuh_sc_stopped(&t->o, "..", NULL, &err), -EINVAL);
+        assert_int_equal(gpuh_sc_release(&t->o, "a/b", NULL, sct_err(&err)), -EINVAL);
+        assert_int_equal(gpuh_sc_started(&t->o, "", sct_err(&err)), -EINVAL);
+        assert_int_equal(gpuh_sc_stopped(&t->o, "..", NULL, sct_err(&err)), -EINVAL);
 }
 
 /* How many steps of @plan have @key set to @value. */
@@ -310,32 +306,32 @@ static void test_dry_runs(void **state)
         t->o.dry_run = true;
 
         /* VM2 would take VM's stale entries over; the QEMU holding the group is named */
-        assert_int_equal(gpuh_sc_prepare(&t->o, xml2, strlen(xml2), &plan, &err), -EBUSY);
+        assert_int_equal(gpuh_sc_prepare(&t->o, xml2, strlen(xml2), &plan, sct_err(&err)), -EBUSY);
         assert_non_null(strstr(json_object_to_json_string(plan), "pid 4242"));
         json_object_put(plan);
         plan = NULL;
         fk_unhold(t->k, 4242);
-        assert_int_equal(gpuh_sc_prepare(&t->o, xml2, strlen(xml2), &plan, &err), 0);
+        assert_int_equal(gpuh_sc_prepare(&t->o, xml2, strlen(xml2), &plan, sct_err(&err)), 0);
         assert_int_equal(count_steps(plan, "journal"), 2);
         assert_int_equal(count_steps_with(plan, "taken_over_from", VM), 2);
         json_object_put(plan);
         plan = NULL;
 
         /* the release VM's journal asks for */
-        assert_int_equal(gpuh_sc_release(&t->o, VM, &plan, &err), 0);
+        assert_int_equal(gpuh_sc_release(&t->o, VM, &plan, sct_err(&err)), 0);
         assert_int_equal(count_steps(plan, "write"), 8);
         json_object_put(plan);
         plan = NULL;
-        assert_int_equal(gpuh_sc_stopped(&t->o, VM, &plan, &err), 0);
+        assert_int_equal(gpuh_sc_stopped(&t->o, VM, &plan, sct_err(&err)), 0);
         assert_int_equal(count_steps(plan, "write"), 8);
         json_object_put(plan);
         plan = NULL;
-        assert_int_equal(gpuh_sc_reconcile(&t->o, &plan, &err), 0);
+        assert_int_equal(gpuh_sc_reconcile(&t->o, &plan, sct_err(&err)), 0);
         assert_int_equal(json_object_array_length(plan), 1);
         json_object_put(plan);
         plan = NULL;
         /* a domain without state: an empty plan */
-        assert_int_equal(gpuh_sc_stopped(&t->o, VM2, &plan, &err), 0);
+        assert_int_equal(gpuh_sc_stopped(&t->o, VM2, &plan, sct_err(&err)), 0);
         assert_int_equal(count_steps(plan, "write"), 0);
         json_object_put(plan);
 
@@ -356,9 +352,7 @@ static void test_usage_unknown(void **state)
         assert_int_equal(sct_prepare(t, xml, &err), 0);
         /* neither libvirt nor its files can say whether it runs: nothing is released */
         t->o.xml_dirs = missing;
-        free(err);
-        err = NULL;
-        assert_int_equal(gpuh_sc_stopped(&t->o, VM, NULL, &err), -EIO);
+        assert_int_equal(gpuh_sc_stopped(&t->o, VM, NULL, sct_err(&err)), -EIO);
         assert_int_equal(sct_reconcile(t, &err), -EIO);
         assert_true(sct_has_journal(t, VM));
         t->o.xml_dirs = t->xml_dirs;

@@ -272,7 +272,7 @@ static void test_dry_run(void **state)
 
         sct_host_rtx3080(t);
         t->o.dry_run = true;
-        assert_int_equal(gpuh_sc_prepare(&t->o, xml, strlen(xml), &plan, &err), 0);
+        assert_int_equal(gpuh_sc_prepare(&t->o, xml, strlen(xml), &plan, sct_err(&err)), 0);
         fk_writes(t->k, &writes);
         assert_int_equal(writes, 0);
         assert_int_equal(access(fk_state(t->k), F_OK), -1);
@@ -372,7 +372,7 @@ static void test_started(void **state)
 
         sct_host_l40s(t, true);
         assert_int_equal(sct_prepare(t, xml, &err), 0);
-        assert_int_equal(gpuh_sc_started(&t->o, VM, &err), 0);
+        assert_int_equal(gpuh_sc_started(&t->o, VM, sct_err(&err)), 0);
         assert_int_equal(gpuh_state_open(fk_state(t->k), false, &st, &err), 0);
         assert_int_equal(gpuh_reservation_load(st, VM, &res), 0);
         assert_string_equal(res.state, "running");

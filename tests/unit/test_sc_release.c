@@ -546,14 +546,14 @@ static void test_stopped(void **state)
         sct_host_l40s(t, true);
         before = fk_snapshot(t->k);
         assert_int_equal(sct_prepare(t, xml, &err), 0);
-        assert_int_equal(gpuh_sc_started(&t->o, VM, &err), 0);
+        assert_int_equal(gpuh_sc_started(&t->o, VM, sct_err(&err)), 0);
         /* onStop while it still runs: nothing */
         sct_running(t, VM, xml);
-        assert_int_equal(gpuh_sc_stopped(&t->o, VM, NULL, &err), 0);
+        assert_int_equal(gpuh_sc_stopped(&t->o, VM, NULL, sct_err(&err)), 0);
         assert_true(sct_has_journal(t, VM));
         /* it stopped: released, its running reservation freed */
         sct_running(t, VM, NULL);
-        assert_int_equal(gpuh_sc_stopped(&t->o, VM, NULL, &err), 0);
+        assert_int_equal(gpuh_sc_stopped(&t->o, VM, NULL, sct_err(&err)), 0);
         assert_false(sct_has_journal(t, VM));
         assert_false(sct_has_reservation(t, VM));
         after = fk_snapshot(t->k);
@@ -574,7 +574,7 @@ static void test_broken_config(void **state)
         assert_int_equal(sct_release(t, VM, &err), -EBADMSG);
         assert_true(sct_has_journal(t, VM));
         assert_int_equal(sct_reconcile(t, &err), -EBADMSG);
-        assert_int_equal(gpuh_sc_stopped(&t->o, VM, NULL, &err), -EBADMSG);
+        assert_int_equal(gpuh_sc_stopped(&t->o, VM, NULL, sct_err(&err)), -EBADMSG);
         /* a domain without GPUs passes, one with them is refused */
         assert_int_equal(sct_prepare(t, none, &err), 0);
         assert_int_equal(sct_release(t, VM2, &err), 0);
