@@ -1,27 +1,20 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* alloc.c: allocation kinds. */
+/* alloc.c: allocation kinds (their written forms: alloc_codec.c). */
 #include <errno.h>
 #include <string.h>
 
-#include <json-c/json.h>
-
 #include "alloc.h"
 #include "macro.h"
+#include "strtable.h"
 
-static const char *const kind_names[_GPUH_ALLOC_KIND_MAX] = { "pci", "vf", "mdev", "vendor-vgpu" };
+static const char *const alloc_kind_table[_GPUH_ALLOC_KIND_MAX] = {
+        [GPUH_ALLOC_PCI] = "pci",
+        [GPUH_ALLOC_VF] = "vf",
+        [GPUH_ALLOC_MDEV] = "mdev",
+        [GPUH_ALLOC_VENDOR_VGPU] = "vendor-vgpu",
+};
 
-const char *gpuh_alloc_kind_to_string(enum gpuh_alloc_kind k)
-{
-        return (unsigned) k < _GPUH_ALLOC_KIND_MAX ? kind_names[k] : "?";
-}
-
-int gpuh_alloc_kind_from_string(const char *s)
-{
-        for (int i = 0; i < _GPUH_ALLOC_KIND_MAX; i++)
-                if (s && streq(s, kind_names[i]))
-                        return i;
-        return -EINVAL;
-}
+GPUH_DEFINE_STRING_TABLE_LOOKUP(gpuh_alloc_kind, enum gpuh_alloc_kind, alloc_kind_table, "?")
 
 bool gpuh_alloc_holds_pci(const struct gpuh_alloc *a, const struct gpuh_pci_addr *addr)
 {
@@ -33,17 +26,4 @@ bool gpuh_alloc_holds_pci(const struct gpuh_alloc *a, const struct gpuh_pci_addr
                 if (gpuh_pci_addr_cmp(&a->companions[i], addr) == 0)
                         return true;
         return false;
-}
-
-void gpuh_alloc_explain(const struct gpuh_alloc *a, struct json_object *o)
-{
-        char v[GPUH_PCI_ADDR_MAX];
-
-        json_object_object_add(o, "kind", json_object_new_string(gpuh_alloc_kind_to_string(a->kind)));
-        if (a->kind == GPUH_ALLOC_MDEV) {
-                json_object_object_add(o, "parent", json_object_new_string(gpuh_pci_addr_format(&a->parent, v)));
-                json_object_object_add(o, "uuid", json_object_new_string(a->uuid));
-                json_object_object_add(o, "mdev_type", json_object_new_string(a->mdev_type));
-        } else
-                json_object_object_add(o, "address", json_object_new_string(gpuh_pci_addr_format(&a->addr, v)));
 }

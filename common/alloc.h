@@ -33,7 +33,11 @@ struct gpuh_alloc {
         bool display;                   /* MDEV: display='on' ramfb='on' */
 };
 
-/** gpuh_alloc_kind_to_string / _from_string: "pci", "vf", "mdev", "vendor-vgpu"; -EINVAL. */
+/**
+ * gpuh_alloc_kind_to_string / _from_string: "pci", "vf", "mdev", "vendor-vgpu" (the kind="" of
+ * an allocation record and a reservation, docs/transformer.md); "?" for a value outside the
+ * enum; _from_string: -EINVAL.
+ */
 const char *gpuh_alloc_kind_to_string(enum gpuh_alloc_kind k);
 int gpuh_alloc_kind_from_string(const char *s);
 
@@ -42,13 +46,3 @@ int gpuh_alloc_kind_from_string(const char *s);
  * Returns: true when @a gives the domain PCI function @addr itself (the GPU, a companion, a VF).
  */
 bool gpuh_alloc_holds_pci(const struct gpuh_alloc *a, const struct gpuh_pci_addr *addr);
-
-struct json_object;
-
-/**
- * gpuh_alloc_explain:
- * @a: a device
- * @o: a JSON object (json-c) that receives "kind" and "address" (PCI kinds) or "parent",
- *     "uuid" and "mdev_type" (mdev), as --explain prints them
- */
-void gpuh_alloc_explain(const struct gpuh_alloc *a, struct json_object *o);

@@ -4,11 +4,11 @@
 #include <limits.h>
 #include <poll.h>
 #include <string.h>
-#include <time.h>
 
 #include <json-c/json.h>
 
 #include "change.h"
+#include "clock.h"
 #include "log.h"
 #include "sysfs.h"
 
@@ -218,14 +218,6 @@ int gpuh_change_write(struct gpuh_change *c, int dirfd, const char *rel, const c
         return r;
 }
 
-static int64_t mono_ms(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int dry_wait(struct gpuh_change *c, int dirfd, const char *rel, json_object *want)
 {
         json_object *o = step_new(c, "wait", dirfd, rel);
@@ -243,13 +235,13 @@ static int dry_wait(struct gpuh_change *c, int dirfd, const char *rel, json_obje
 /* Poll @check until it answers 1 (done) or < 0, or the deadline passes. */
 #define WAIT_LOOP(c, check)                                             \
         do {                                                            \
-                int64_t _deadline = mono_ms() + (c)->timeout_ms;        \
+                int64_t _deadline = gpuh_mono_ms() + (c)->timeout_ms;   \
                 int _pause = 1;                                         \
                 for (;;) {                                              \
                         int _k = (check);                               \
                         if (_k != 0)                                    \
                                 return _k < 0 ? _k : 0;                 \
-                        if (mono_ms() >= _deadline)                     \
+                        if (gpuh_mono_ms() >= _deadline)                \
                                 return -ETIMEDOUT;                      \
                         poll(NULL, 0, _pause);                          \
                         _pause = _pause < 64 ? _pause * 2 : 64;         \

@@ -12,7 +12,7 @@ struct json_object;
 struct gpuh_writer;
 
 /*
- * Every function that changes a device (vfio.c, mdev.c, vendor_vgpu.c, sriov in statechange.c)
+ * Every function that changes a device (hooks/state-change: vfio.c and its SR-IOV code; mdev.c, vendor_vgpu.c)
  * writes through a change, so that one code path both acts and, with @dry_run, produces the
  * ordered list of steps `--dry-run` prints (docs/state-change.md). A dry run reads sysfs as it
  * is and plans from there; its waits succeed at once.

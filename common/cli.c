@@ -170,9 +170,31 @@ int gpuh_cli_libvirt_vmname(int argc, char **argv)
 
 const char *gpuh_cli_config_path(const struct gpuh_cli_common *c)
 {
-        const char *p = c->config ? c->config : secure_getenv("GPUHOOKS_CONFIG");
+        return c->config && *c->config ? c->config : NULL;
+}
 
-        return p && *p ? p : NULL;
+/* secure_getenv(3): nothing from the environment of a setuid caller; "" counts as unset. */
+static const char *env(const char *name)
+{
+        const char *v = secure_getenv(name);
+
+        return v && *v ? v : NULL;
+}
+
+/* What an option did not say, the environment may (the only environment reads of gpuhooks). */
+void gpuh_cli_resolve_env(struct gpuh_cli_common *c)
+{
+        if (!c->config)
+                c->config = env("GPUHOOKS_CONFIG");
+        if (!c->sysfs_root)
+                c->sysfs_root = env("GPUHOOKS_SYSFS_ROOT");
+        if (!c->state_dir)
+                c->state_dir = env("GPUHOOKS_STATE_DIR");
+        c->xml_dirs_env = env("GPUHOOKS_DOMAIN_XML_DIRS");
+        c->cache_dir = env("GPUHOOKS_CACHE_DIR");
+        c->pci_ids = env("GPUHOOKS_PCI_IDS");
+        c->dev_dir = env("GPUHOOKS_DEV_DIR");
+        c->proc_root = env("GPUHOOKS_PROC_ROOT");
 }
 
 int gpuh_cli_parse(const struct gpuh_tool *t, int argc, char **argv, bool stop_at_positional,
@@ -245,5 +267,7 @@ int gpuh_cli_parse(const struct gpuh_tool *t, int argc, char **argv, bool stop_a
         }
         free(longopts);
         *ret_optind = optind;
+        if (r < 0)
+                gpuh_cli_resolve_env(c);
         return r;
 }

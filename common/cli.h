@@ -79,16 +79,37 @@ struct gpuh_tool {
 };
 
 /* The shared options' values. */
+/*
+ * The one context of a run, resolved once in the CLI layer from the options, then the
+ * environment, then (in the library) the defaults: the library never reads the environment.
+ */
 struct gpuh_cli_common {
-        const char *config;
-        const char *sysfs_root;
-        const char *state_dir;
+        const char *config;                     /* --config, GPUHOOKS_CONFIG */
+        const char *sysfs_root;                 /* --sysfs-root, GPUHOOKS_SYSFS_ROOT */
+        const char *state_dir;                  /* --state-dir, GPUHOOKS_STATE_DIR */
+        const char *xml_dirs_env;               /* GPUHOOKS_DOMAIN_XML_DIRS (colon-separated) */
+        const char *cache_dir;                  /* GPUHOOKS_CACHE_DIR (gpudiscovery: --cache-dir first) */
+        const char *pci_ids;                    /* GPUHOOKS_PCI_IDS (gpudiscovery: --pci-ids first) */
+        const char *dev_dir;                    /* GPUHOOKS_DEV_DIR */
+        const char *proc_root;                  /* GPUHOOKS_PROC_ROOT */
         const char *connect;
         bool no_libvirt;
         bool verbose;
         char **xml_dirs;                        /* NULL-terminated, free() the array only */
         size_t n_xml_dirs;
 };
+
+/**
+ * gpuh_cli_resolve_env:
+ * @c: the context, with what options said
+ *
+ * Fills what the options left unset from the environment (GPUHOOKS_CONFIG, _SYSFS_ROOT,
+ * _STATE_DIR, _DOMAIN_XML_DIRS, _CACHE_DIR, _PCI_IDS, _DEV_DIR, _PROC_ROOT; secure_getenv(3),
+ * an empty value counts as unset). gpuh_cli_parse() calls it; a tool whose calling convention
+ * takes no options (the CloudStack agent's) calls it itself. The only environment reads of
+ * gpuhooks.
+ */
+void gpuh_cli_resolve_env(struct gpuh_cli_common *c);
 
 /**
  * gpuh_cli_parse:

@@ -68,6 +68,50 @@ struct gpuh_keep_vfio {
         int device;                     /* -1: any */
 };
 
+/* ---- The loader's tables: one per JSON object of the file, every key it accepts ---- */
+
+enum gpuh_config_type {
+        GPUH_CONFIG_IGNORED,    /* accepted and not read ("$schema") */
+        GPUH_CONFIG_BOOL,       /* true or false, into a bool */
+        GPUH_CONFIG_INT,        /* an integer from min to max, into an int */
+        GPUH_CONFIG_GLOB,       /* a non-empty string (an fnmatch(3) pattern), into a char * */
+        GPUH_CONFIG_CUSTOM,     /* anything else (arrays, objects, enums, null): the key's load() */
+};
+
+struct json_object;
+struct gpuh_config_at;          /* config.c: the file, the dotted name of the object, the error */
+
+struct gpuh_config_key {
+        const char *name;
+        enum gpuh_config_type type;
+        size_t offset;          /* BOOL, INT, GLOB, some CUSTOM: the field in the object's struct */
+        int64_t min, max;       /* INT: the accepted range */
+        int64_t def;            /* INT, BOOL: the default (gpuh_config_new_default()) */
+        int (*load)(void *target, const struct gpuh_config_key *k, struct json_object *v,
+                    const struct gpuh_config_at *at);   /* CUSTOM: 0, -EBADMSG (and the line), -ENOMEM */
+};
+
+struct gpuh_config_section {
+        const char *name;       /* "" (the top level), "discovery", "libvirt", "transformer", "state_change"
+                                 * (fields of struct gpuh_config), "transformer.rules[]" (struct gpuh_rule),
+                                 * "transformer.rules[].match" (struct gpuh_rule_match) */
+        const struct gpuh_config_key *keys;     /* in the order they are read */
+        size_t n_keys;
+        bool in_config;         /* the keys' offsets are in struct gpuh_config */
+};
+
+/**
+ * gpuh_config_sections:
+ * @ret_n: receives the number of sections
+ *
+ * The tables gpuh_config_load() reads the file by (schemas/gpuhooks-config.schema.json; the unit
+ * test test_config_schema checks one against the other). A key absent from its section's table
+ * is an error. transformer.rules[].requests is read by gpuh_requests_from_json().
+ *
+ * Returns: the sections (static, the top level first).
+ */
+const struct gpuh_config_section *gpuh_config_sections(size_t *ret_n);
+
 /** gpuh_config_keep_vfio: the function @vendor:@device stays on vfio-pci at release. */
 bool gpuh_config_keep_vfio(const struct gpuh_config *c, uint16_t vendor, uint16_t device);
 

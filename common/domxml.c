@@ -10,6 +10,7 @@
 #include <libxml/parser.h>
 #include <libxml/xmlsave.h>
 
+#include "alloc_codec.h"
 #include "domname.h"
 #include "domxml.h"
 #include "log.h"
@@ -98,20 +99,16 @@ static void domxml_freep(struct gpuh_domxml **d)
 /* "8-4-4-4-12" hex, or libvirt's 32 digits without dashes; written back lowercase, dashed. */
 static int parse_uuid(const char *s, char **ret)
 {
-        char hex[33], out[GPUH_UUID_STR_LEN + 1];
-        size_t n = 0;
+        char dashed[GPUH_UUID_STR_LEN + 1], out[GPUH_UUID_STR_LEN + 1];
 
-        for (const char *p = s; *p; p++) {
-                if (*p == '-')
-                        continue;
-                if (!isxdigit((unsigned char) *p) || n >= 32)
+        if (!strchr(s, '-')) {
+                if (strlen(s) != 32)
                         return -EINVAL;
-                hex[n++] = (char) tolower((unsigned char) *p);
+                snprintf(dashed, sizeof(dashed), "%.8s-%.4s-%.4s-%.4s-%.12s", s, s + 8, s + 12, s + 16, s + 20);
+                s = dashed;
         }
-        if (n != 32 || (strchr(s, '-') && !gpuh_uuid_is_valid(s)))
+        if (gpuh_uuid_normalize(s, out) < 0)
                 return -EINVAL;
-        hex[32] = '\0';
-        snprintf(out, sizeof(out), "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16, hex + 20);
         *ret = strdup(out);
         return *ret ? 0 : -ENOMEM;
 }
@@ -230,12 +227,10 @@ static int read_record(struct gpuh_domxml *d, const xmlNode *rec, char **reterr)
 {
         d->has_record = true;
         for (xmlNode *c = rec->children; c; c = c->next) {
-                _cleanup_xml_ char *kind = NULL, *address = NULL, *parent = NULL, *uuid = NULL,
-                        *type = NULL, *isnew = NULL, *vtype = NULL, *req = NULL, *display = NULL;
-                struct gpuh_alloc *na, *a;
-                int k;
+                struct gpuh_alloc *na;
+                int r;
 
-                if (!is_el(c, GPUH_DOMXML_NS, "device"))
+                if (!is_el(c, GPUH_DOMXML_NS, GPUH_ALLOC_RECORD_DEVICE))
                         continue;
                 if (d->n_record >= GPUH_DOMXML_MAX_DEVICES)
                         return gpuh_error(reterr, -EBADMSG, "gpuhooks:allocation: more than %d gpuhooks:device elements",
@@ -244,57 +239,10 @@ static int read_record(struct gpuh_domxml *d, const xmlNode *rec, char **reterr)
                 if (!na)
                         return -ENOMEM;
                 d->record = na;
-                a = &d->record[d->n_record++];
-                *a = (struct gpuh_alloc) { 0 };
-                kind = attr(c, "kind");
-                address = attr(c, "address");
-                parent = attr(c, "parent");
-                uuid = attr(c, "uuid");
-                type = attr(c, "mdev-type");
-                isnew = attr(c, "new");
-                vtype = attr(c, "vgpu-type");
-                req = attr(c, "request");
-                display = attr(c, "display");
-                a->display = display && streq(display, "on");
-                if ((k = gpuh_alloc_kind_from_string(kind)) < 0)
-                        return gpuh_error(reterr, -EBADMSG, "gpuhooks:allocation: bad device kind");
-                a->kind = (enum gpuh_alloc_kind) k;
-                if (address && gpuh_pci_addr_parse(address, &a->addr) < 0)
-                        return gpuh_error(reterr, -EBADMSG, "gpuhooks:allocation: bad address");
-                if (parent && gpuh_pci_addr_parse(parent, &a->parent) < 0)
-                        return gpuh_error(reterr, -EBADMSG, "gpuhooks:allocation: bad parent");
-                if (uuid) {
-                        if (!gpuh_uuid_is_valid(uuid))
-                                return gpuh_error(reterr, -EBADMSG, "gpuhooks:allocation: bad uuid");
-                        for (size_t i = 0; i <= GPUH_UUID_STR_LEN; i++)
-                                a->uuid[i] = (char) tolower((unsigned char) uuid[i]);
-                }
-                if (type) {
-                        if (!gpuh_mdev_type_name_ok(type))
-                                return gpuh_error(reterr, -EBADMSG, "gpuhooks:allocation: bad mdev-type");
-                        snprintf(a->mdev_type, sizeof(a->mdev_type), "%s", type);
-                }
-                a->mdev_new = isnew && streq(isnew, "yes");
-                if (vtype) {
-                        char *end;
-                        unsigned long t;
-
-                        errno = 0;
-                        t = strtoul(vtype, &end, 10);
-                        if (!isdigit((unsigned char) vtype[0]) || *end || errno || t == 0 || t > 0xffffffUL)
-                                return gpuh_error(reterr, -EBADMSG, "gpuhooks:allocation: bad vgpu-type");
-                        a->vgpu_type = (unsigned) t;
-                }
-                a->request = req && !streq(req, "cloudstack") ? atoi(req) : GPUH_ALLOC_REQUEST_CLOUDSTACK;
-                for (xmlNode *cc = c->children; cc; cc = cc->next) {
-                        _cleanup_xml_ char *ca = NULL;
-                        if (!is_el(cc, GPUH_DOMXML_NS, "companion") || a->n_companions >= GPUH_ALLOC_MAX_COMPANIONS)
-                                continue;
-                        ca = attr(cc, "address");
-                        if (!ca || gpuh_pci_addr_parse(ca, &a->companions[a->n_companions]) < 0)
-                                return gpuh_error(reterr, -EBADMSG, "gpuhooks:allocation: bad companion address");
-                        a->n_companions++;
-                }
+                r = gpuh_alloc_from_record(c, &d->record[d->n_record], reterr);
+                if (r < 0)
+                        return r;
+                d->n_record++;
         }
         return 0;
 }
@@ -578,46 +526,6 @@ static xmlNode *mdev_hostdev(xmlDoc *doc, const char *uuid, bool display)
         return h;
 }
 
-static xmlNode *record_device(xmlDoc *doc, xmlNs *ns, const struct gpuh_alloc *a, bool managed)
-{
-        xmlNode *dev = new_el(doc, ns, "device");
-        char v[GPUH_PCI_ADDR_MAX + 8];
-        bool ok;
-
-        if (!dev)
-                return NULL;
-        ok = set(dev, "kind", gpuh_alloc_kind_to_string(a->kind));
-        if (a->kind == GPUH_ALLOC_MDEV) {
-                ok = ok && set(dev, "uuid", a->uuid) && set(dev, "parent", gpuh_pci_addr_format(&a->parent, v)) &&
-                     set(dev, "mdev-type", a->mdev_type) && set(dev, "new", a->mdev_new ? "yes" : "no") &&
-                     (!a->display || set(dev, "display", "on"));
-        } else {
-                ok = ok && set(dev, "address", gpuh_pci_addr_format(&a->addr, v));
-                if (a->kind != GPUH_ALLOC_PCI)
-                        ok = ok && set(dev, "parent", gpuh_pci_addr_format(&a->parent, v));
-                ok = ok && set(dev, "managed", managed && a->kind != GPUH_ALLOC_VENDOR_VGPU ? "yes" : "no");
-                if (a->kind == GPUH_ALLOC_VENDOR_VGPU) {
-                        snprintf(v, sizeof(v), "%u", a->vgpu_type);
-                        ok = ok && set(dev, "vgpu-type", v);
-                }
-        }
-        if (a->request == GPUH_ALLOC_REQUEST_CLOUDSTACK)
-                ok = ok && set(dev, "request", "cloudstack");
-        else {
-                snprintf(v, sizeof(v), "%d", a->request);
-                ok = ok && set(dev, "request", v);
-        }
-        for (size_t i = 0; ok && i < a->n_companions; i++) {
-                xmlNode *c = xmlNewChild(dev, ns, BAD_CAST "companion", NULL);
-                ok = c && set(c, "address", gpuh_pci_addr_format(&a->companions[i], v));
-        }
-        if (!ok) {
-                xmlFreeNode(dev);
-                return NULL;
-        }
-        return dev;
-}
-
 /* Our wrapper, in the first <metadata> (created, or moved there: libvirt keeps only the first). */
 static xmlNode *ensure_wrapper(struct gpuh_domxml *d)
 {
@@ -733,9 +641,13 @@ int gpuh_domxml_apply(struct gpuh_domxml *d, const struct gpuh_alloc *allocs, si
         if (!record || !set(record, "version", "1"))
                 return -ENOMEM;
         for (size_t k = 0; k < n; k++) {
-                xmlNode *dev = record_device(d->doc, ns, &allocs[k], managed_by_libvirt);
-                if (!dev || !xmlAddChild(record, dev))
+                xmlNode *dev;
+                if (gpuh_alloc_to_record(d->doc, ns, &allocs[k], managed_by_libvirt, &dev) < 0)
                         return -ENOMEM;
+                if (!xmlAddChild(record, dev)) {
+                        xmlFreeNode(dev);
+                        return -ENOMEM;
+                }
         }
         if (append_child(wrapper, record) < 0)
                 return -ENOMEM;

@@ -39,13 +39,6 @@ unsigned gpuh_host_threads(void)
         return n < 1 ? 2 : n > 7 ? 8 : (unsigned) n + 1;
 }
 
-static const char *env(const char *name)
-{
-        const char *v = secure_getenv(name);
-
-        return v && *v ? v : NULL;
-}
-
 struct gpuh_host *gpuh_host_free(struct gpuh_host *h)
 {
         if (!h)
@@ -80,14 +73,10 @@ int gpuh_host_scan(const struct gpuh_host_opts *o, struct gpuh_host **ret, char 
         h = calloc(1, sizeof(*h));
         if (!h)
                 return -ENOMEM;
-        root = o->sysfs_root ? o->sysfs_root : env("GPUHOOKS_SYSFS_ROOT");
-        if (!root)
-                root = "/sys";
-        cache_dir = o->cache_dir ? o->cache_dir : secure_getenv("GPUHOOKS_CACHE_DIR");
-        if (!cache_dir)
-                cache_dir = GPUH_PCI_NAMES_CACHE_DIR;
+        root = o->sysfs_root ? o->sysfs_root : "/sys";
+        cache_dir = o->cache_dir ? o->cache_dir : GPUH_PCI_NAMES_CACHE_DIR;
         uri = o->connect ? o->connect : o->cfg->libvirt_uri;
-        dirs = gpuh_vm_usage_dirs(o->xml_dirs, o->cfg, &h->env_dirs);
+        dirs = gpuh_vm_usage_dirs(o->xml_dirs, o->xml_dirs_env, o->cfg, &h->env_dirs);
         if (!dirs)
                 return -ENOMEM;
 
@@ -97,7 +86,7 @@ int gpuh_host_scan(const struct gpuh_host_opts *o, struct gpuh_host **ret, char 
                         *reterr = NULL;
                 return r;
         }
-        if (gpuh_pci_names_new(root, o->pci_ids ? o->pci_ids : env("GPUHOOKS_PCI_IDS"), cache_dir, &h->names) < 0 ||
+        if (gpuh_pci_names_new(root, o->pci_ids, cache_dir, &h->names) < 0 ||
             gpuh_vm_usage_new(&h->usage) < 0)
                 return -ENOMEM;
 

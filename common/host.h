@@ -11,13 +11,15 @@
 #include "vm_usage.h"
 
 /* Where to look; NULL fields take the environment, then the config file, then the default. */
+/* Resolved by the CLI layer (struct gpuh_cli_common): NULL takes the default named. */
 struct gpuh_host_opts {
-        const char *sysfs_root;         /* GPUHOOKS_SYSFS_ROOT, "/sys" */
-        const char *pci_ids;            /* GPUHOOKS_PCI_IDS, libpci's own */
-        const char *cache_dir;          /* GPUHOOKS_CACHE_DIR, GPUH_PCI_NAMES_CACHE_DIR; "" none */
+        const char *sysfs_root;         /* NULL: "/sys" */
+        const char *pci_ids;            /* NULL: libpci's own */
+        const char *cache_dir;          /* NULL: GPUH_PCI_NAMES_CACHE_DIR; "" none */
         const char *connect;            /* config libvirt.uri, LIBVIRT_DEFAULT_URI (libvirt reads it) */
         bool no_libvirt;
-        char *const *xml_dirs;          /* GPUHOOKS_DOMAIN_XML_DIRS, config libvirt.domain_xml_dirs */
+        char *const *xml_dirs;          /* --domain-xml-dir values, or NULL */
+        const char *xml_dirs_env;       /* else these (colon-separated), else config libvirt.domain_xml_dirs */
         const struct gpuh_config *cfg;  /* required */
 };
 

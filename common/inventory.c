@@ -11,34 +11,28 @@
 
 #include "inventory.h"
 #include "log.h"
+#include "strtable.h"
 #include "sysfs.h"
 
 #define VENDOR_NVIDIA 0x10de
 #define VENDOR_AMD    0x1002
 #define VENDOR_INTEL  0x8086
 
-static const char *const block_names[_GPUH_BLOCK_MAX] = {
+/* indexed by bit number: GPUH_BLOCK_BOOT_VGA is 1 << 0 */
+static const char *const block_table[_GPUH_BLOCK_MAX] = {
         "boot-vga", "vfs-enabled", "mdevs-created", "no-iommu-group", "iommu-group-shared", "excluded",
 };
 
-const char *gpuh_block_to_string(unsigned bit)
-{
-        return bit < _GPUH_BLOCK_MAX ? block_names[bit] : "unknown";
-}
+GPUH_DEFINE_STRING_TABLE_LOOKUP(gpuh_block, unsigned, block_table, "unknown")
 
-const char *gpuh_role_to_string(enum gpuh_member_role r)
-{
-        switch (r) {
-        case GPUH_ROLE_GPU:
-                return "gpu";
-        case GPUH_ROLE_COMPANION:
-                return "companion";
-        case GPUH_ROLE_BRIDGE:
-                return "bridge";
-        default:
-                return "foreign";
-        }
-}
+static const char *const role_table[_GPUH_ROLE_MAX] = {
+        [GPUH_ROLE_GPU] = "gpu",
+        [GPUH_ROLE_COMPANION] = "companion",
+        [GPUH_ROLE_BRIDGE] = "bridge",
+        [GPUH_ROLE_FOREIGN] = "foreign",
+};
+
+GPUH_DEFINE_STRING_TABLE_LOOKUP(gpuh_role, enum gpuh_member_role, role_table, "foreign")
 
 static bool class_is_display(uint32_t class_code)
 {

@@ -28,18 +28,29 @@ enum {
         _GPUH_BLOCK_MAX         = 6,
 };
 
-/** gpuh_block_to_string: "boot-vga", ... for bit number @bit. */
+/**
+ * gpuh_block_to_string / _from_string: "boot-vga", "vfs-enabled", "mdevs-created",
+ * "no-iommu-group", "iommu-group-shared", "excluded" for bit number @bit (0 .. _GPUH_BLOCK_MAX - 1;
+ * the inventory's passthrough_blockers, docs/inventory.md); "unknown" for any other number;
+ * _from_string: the bit number, -EINVAL.
+ */
 const char *gpuh_block_to_string(unsigned bit);
+int gpuh_block_from_string(const char *s);
 
 enum gpuh_member_role {
         GPUH_ROLE_GPU,          /* the GPU itself */
         GPUH_ROLE_COMPANION,    /* another function of the same card (HDMI audio, USB-C) */
         GPUH_ROLE_BRIDGE,       /* PCI-to-PCI bridge: vfio accepts it in a viable group */
         GPUH_ROLE_FOREIGN,      /* anything else: blocks passing the group through */
+        _GPUH_ROLE_MAX,
 };
 
-/** gpuh_role_to_string: "gpu", "companion", "bridge", "foreign". */
+/**
+ * gpuh_role_to_string / _from_string: "gpu", "companion", "bridge", "foreign" (the inventory's
+ * iommu_group member roles); "foreign" for a value outside the enum; _from_string: -EINVAL.
+ */
 const char *gpuh_role_to_string(enum gpuh_member_role r);
+int gpuh_role_from_string(const char *s);
 
 struct gpuh_group_member {
         struct gpuh_pci_dev *dev;       /* IDENT + DRIVER filled */

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* journal.c: JSON Lines journals (json-c), appended with fsync, replaced atomically. */
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -17,21 +16,19 @@
 #include "log.h"
 #include "macro.h"
 #include "statefile.h"
+#include "strtable.h"
 #include "sysfs.h"
 
 #define JOURNAL_MAX_BYTES (4u << 20)
 
-static const char *const jop_names[_GPUH_JOP_MAX] = {
+static const char *const jop_table[_GPUH_JOP_MAX] = {
         [GPUH_JOP_DRIVER] = "driver",
         [GPUH_JOP_MDEV] = "mdev",
         [GPUH_JOP_VGPU] = "vgpu-type",
         [GPUH_JOP_SRIOV] = "sriov",
 };
 
-const char *gpuh_jop_to_string(enum gpuh_jop op)
-{
-        return op < _GPUH_JOP_MAX ? jop_names[op] : NULL;
-}
+GPUH_DEFINE_STRING_TABLE_LOOKUP(gpuh_jop, enum gpuh_jop, jop_table, NULL)
 
 char *gpuh_jentry_key(const struct gpuh_jentry *e, char *buf, size_t size)
 {
@@ -51,7 +48,7 @@ json_object *gpuh_jentry_json(const struct gpuh_jentry *e)
 
         if (!o)
                 return NULL;
-        json_object_object_add(o, "op", json_object_new_string(jop_names[e->op]));
+        json_object_object_add(o, "op", json_object_new_string(gpuh_jop_to_string(e->op)));
         gpuh_pci_addr_format(&e->dev, a);
         switch (e->op) {
         case GPUH_JOP_DRIVER:
@@ -110,13 +107,10 @@ static bool copy_name(char *dst, size_t size, const char *s)
 
 static int parse_entry(json_object *o, struct gpuh_jentry *e)
 {
-        const char *op = jstr(o, "op"), *dev;
-        int k = -1;
+        const char *dev;
+        int k = gpuh_jop_from_string(jstr(o, "op"));
 
         *e = (struct gpuh_jentry) { 0 };
-        for (int i = 0; op && i < _GPUH_JOP_MAX; i++)
-                if (streq(op, jop_names[i]))
-                        k = i;
         if (k < 0 || !juint(o, "seq", &e->seq))
                 return -EBADMSG;
         e->op = (enum gpuh_jop) k;
@@ -132,10 +126,8 @@ static int parse_entry(json_object *o, struct gpuh_jentry *e)
                 break;
         case GPUH_JOP_MDEV: {
                 const char *u = jstr(o, "uuid"), *t = jstr(o, "type");
-                if (!u || !gpuh_uuid_is_valid(u) || !gpuh_mdev_type_name_ok(t))
+                if (gpuh_uuid_normalize(u, e->uuid) < 0 || !gpuh_mdev_type_name_ok(t))
                         return -EBADMSG;
-                for (size_t i = 0; i <= GPUH_UUID_STR_LEN; i++)
-                        e->uuid[i] = (char) tolower((unsigned char) u[i]);
                 snprintf(e->mdev_type, sizeof(e->mdev_type), "%s", t);
                 break;
         }

@@ -54,8 +54,12 @@ struct gpuh_journal {
                                          * journal made in memory never appends to a file it finds */
 };
 
-/** gpuh_jop_to_string: "driver", "mdev", "vgpu-type", "sriov". */
+/**
+ * gpuh_jop_to_string / _from_string: "driver", "mdev", "vgpu-type", "sriov" (a journal entry's
+ * "op", docs/state-change.md); NULL for a value outside the enum; _from_string: -EINVAL.
+ */
 const char *gpuh_jop_to_string(enum gpuh_jop op);
+int gpuh_jop_from_string(const char *s);
 
 /**
  * gpuh_jentry_key:

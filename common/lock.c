@@ -8,8 +8,8 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/time.h>
-#include <time.h>
 
+#include "clock.h"
 #include "lock.h"
 #include "macro.h"
 
@@ -43,23 +43,15 @@ int gpuh_flock_deadline(int fd, int op, int timeout_ms)
         return r;
 }
 
-static int64_t mono_ms(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int gpuh_lock_take(int dirfd, const char *name, int timeout_ms)
 {
-        int64_t deadline = mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+        int64_t deadline = gpuh_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 
         if (!name || !*name || strchr(name, '/') || streq(name, ".") || streq(name, ".."))
                 return -EINVAL;
         for (;;) {
                 struct stat a, b;
-                int64_t left = deadline - mono_ms();
+                int64_t left = deadline - gpuh_mono_ms();
                 int fd, r;
 
                 fd = openat(dirfd, name, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
@@ -79,7 +71,7 @@ int gpuh_lock_take(int dirfd, const char *name, int timeout_ms)
                         return fd;
                 /* removed (and perhaps recreated) by its holder meanwhile: take the one there now */
                 close(fd);
-                if (mono_ms() > deadline)
+                if (gpuh_mono_ms() > deadline)
                         return -ETIMEDOUT;
         }
 }
@@ -127,10 +119,10 @@ int gpuh_lockset_add(struct gpuh_lockset *s, const char *name)
 
 int gpuh_lockset_take(struct gpuh_lockset *s, int dirfd, int timeout_ms, const char **ret_busy)
 {
-        int64_t deadline = mono_ms() + timeout_ms;
+        int64_t deadline = gpuh_mono_ms() + timeout_ms;
 
         for (size_t i = 0; i < s->n; i++) {
-                int64_t left = deadline - mono_ms();
+                int64_t left = deadline - gpuh_mono_ms();
                 int fd;
 
                 if (s->fds[i] >= 0)

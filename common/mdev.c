@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <json-c/json.h>
+#include <uuid/uuid.h>
 
 #include "clock.h"
 #include "log.h"
@@ -17,20 +18,19 @@
 
 bool gpuh_uuid_is_valid(const char *s)
 {
-        static const int dash[] = { 8, 13, 18, 23 };
-        size_t d = 0;
+        uuid_t u;
 
-        if (!s || strlen(s) != GPUH_UUID_STR_LEN)
-                return false;
-        for (size_t i = 0; i < GPUH_UUID_STR_LEN; i++) {
-                if (d < ARRAY_SIZE(dash) && (int) i == dash[d]) {
-                        if (s[i] != '-')
-                                return false;
-                        d++;
-                } else if (!isxdigit((unsigned char) s[i]))
-                        return false;
-        }
-        return true;
+        return s && uuid_parse(s, u) == 0;
+}
+
+int gpuh_uuid_normalize(const char *s, char ret[static GPUH_UUID_STR_LEN + 1])
+{
+        uuid_t u;
+
+        if (!s || uuid_parse(s, u) < 0)
+                return -EINVAL;
+        uuid_unparse_lower(u, ret);
+        return 0;
 }
 
 /* Leading unsigned decimal; -1 when @s does not start with a digit or overflows. */
@@ -301,7 +301,7 @@ int gpuh_mdev_list(int root_fd, struct gpuh_warnings *w, struct gpuh_mdev **ret)
                 struct gpuh_mdev *e = &m[n];
                 const char *pcomp;
 
-                if (!gpuh_uuid_is_valid(*p)) {
+                if (gpuh_uuid_normalize(*p, e->uuid) < 0) {
                         gpuh_warn(w, "bus/mdev/devices/%s: not a UUID", *p);
                         continue;
                 }
@@ -321,8 +321,6 @@ int gpuh_mdev_list(int root_fd, struct gpuh_warnings *w, struct gpuh_mdev **ret)
                         gpuh_warn(w, "bus/mdev/devices/%s: dangling link", *p);
                         continue;
                 }
-                for (size_t i = 0; i <= GPUH_UUID_STR_LEN; i++)
-                        e->uuid[i] = (char) tolower((unsigned char) (*p)[i]);
                 e->iommu_group = -1;
                 snprintf(buf, sizeof(buf), "%s/mdev_type", *p);
                 r = gpuh_sysfs_link_basename(bfd, buf, target, sizeof(target));

@@ -40,11 +40,24 @@ struct gpuh_mdev {
 
 /**
  * gpuh_uuid_is_valid:
- * @s: candidate, e.g. an mdev directory name
+ * @s: candidate, e.g. an mdev directory name; NULL is not one
+ *
+ * libuuid's uuid_parse(3), which the kernel's mdev create also accepts (uuid_parse() in
+ * lib/uuid.c; Documentation/driver-api/vfio-mediated-device.rst).
  *
  * Returns: true for the canonical 8-4-4-4-12 hex form (RFC 4122 text, either case).
  */
 bool gpuh_uuid_is_valid(const char *s);
+
+/**
+ * gpuh_uuid_normalize:
+ * @s: a UUID in the form gpuh_uuid_is_valid() accepts; NULL is not one
+ * @ret: receives it lowercase, 36 characters and a NUL (uuid_unparse_lower(3)): the spelling
+ *       sysfs, libvirt and our records compare (libvirt writes mdev UUIDs lowercase)
+ *
+ * Returns: 0; -EINVAL (not a UUID; @ret untouched).
+ */
+int gpuh_uuid_normalize(const char *s, char ret[static GPUH_UUID_STR_LEN + 1]);
 
 /**
  * gpuh_mdev_type_name_ok:

@@ -108,3 +108,53 @@ bool gpuh_occupancy_mdev(const struct gpuh_occupancy *o, const char *uuid, char 
         }
         return false;
 }
+
+/* A domain other than the asking one that uses @a (or mdev @uuid). */
+static const char *user_of(const struct gpuh_occupancy *o, const struct gpuh_pci_addr *a, const char *uuid)
+{
+        const struct gpuh_vm *vms[8];
+        size_t n;
+
+        if (!o->usage)
+                return NULL;
+        n = uuid ? gpuh_vm_usage_mdev(o->usage, uuid, vms, ARRAY_SIZE(vms))
+                 : gpuh_vm_usage_pci(o->usage, a, vms, ARRAY_SIZE(vms));
+        for (size_t i = 0; i < n && i < ARRAY_SIZE(vms); i++)
+                if (other(o, vms[i]->name))
+                        return vms[i]->name;
+        return NULL;
+}
+
+const char *gpuh_occupancy_holder_pci(const struct gpuh_occupancy *o, const struct gpuh_pci_addr *a)
+{
+        const char *h = user_of(o, a, NULL);
+
+        if (h)
+                return h;
+        for (size_t i = 0; i < o->n_res; i++)
+                if (other(o, o->res[i].domain) && gpuh_reservation_live(&o->res[i], o->now))
+                        for (size_t k = 0; k < o->res[i].n_devices; k++)
+                                if (gpuh_alloc_holds_pci(&o->res[i].devices[k], a))
+                                        return o->res[i].domain;
+        for (size_t k = 0; k < o->n_plan; k++)
+                if (gpuh_alloc_holds_pci(&o->plan[k], a))
+                        return o->self;
+        return NULL;
+}
+
+const char *gpuh_occupancy_holder_mdev(const struct gpuh_occupancy *o, const char *uuid)
+{
+        const char *h = user_of(o, NULL, uuid);
+
+        if (h)
+                return h;
+        for (size_t i = 0; i < o->n_res; i++)
+                if (other(o, o->res[i].domain) && gpuh_reservation_live(&o->res[i], o->now))
+                        for (size_t k = 0; k < o->res[i].n_devices; k++)
+                                if (o->res[i].devices[k].kind == GPUH_ALLOC_MDEV && streq(o->res[i].devices[k].uuid, uuid))
+                                        return o->res[i].domain;
+        for (size_t k = 0; k < o->n_plan; k++)
+                if (o->plan[k].kind == GPUH_ALLOC_MDEV && streq(o->plan[k].uuid, uuid))
+                        return o->self;
+        return NULL;
+}

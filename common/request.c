@@ -9,35 +9,24 @@
 
 #include "macro.h"
 #include "request.h"
+#include "strtable.h"
 
-static const char *const mode_names[_GPUH_REQ_MODE_MAX] = { "passthrough", "vf", "mdev", "vendor-vgpu" };
-static const char *const numa_names[_GPUH_NUMA_MAX] = { "prefer", "require", "any" };
+static const char *const req_mode_table[_GPUH_REQ_MODE_MAX] = {
+        [GPUH_REQ_PASSTHROUGH] = "passthrough",
+        [GPUH_REQ_VF] = "vf",
+        [GPUH_REQ_MDEV] = "mdev",
+        [GPUH_REQ_VENDOR_VGPU] = "vendor-vgpu",
+};
 
-const char *gpuh_req_mode_to_string(enum gpuh_req_mode m)
-{
-        return (unsigned) m < _GPUH_REQ_MODE_MAX ? mode_names[m] : "?";
-}
+GPUH_DEFINE_STRING_TABLE_LOOKUP(gpuh_req_mode, enum gpuh_req_mode, req_mode_table, "?")
 
-int gpuh_req_mode_from_string(const char *s)
-{
-        for (int i = 0; i < _GPUH_REQ_MODE_MAX; i++)
-                if (s && streq(s, mode_names[i]))
-                        return i;
-        return -EINVAL;
-}
+static const char *const req_numa_table[_GPUH_NUMA_MAX] = {
+        [GPUH_NUMA_PREFER] = "prefer",
+        [GPUH_NUMA_REQUIRE] = "require",
+        [GPUH_NUMA_ANY] = "any",
+};
 
-const char *gpuh_req_numa_to_string(enum gpuh_req_numa n)
-{
-        return (unsigned) n < _GPUH_NUMA_MAX ? numa_names[n] : "?";
-}
-
-int gpuh_req_numa_from_string(const char *s)
-{
-        for (int i = 0; i < _GPUH_NUMA_MAX; i++)
-                if (s && streq(s, numa_names[i]))
-                        return i;
-        return -EINVAL;
-}
+GPUH_DEFINE_STRING_TABLE_LOOKUP(gpuh_req_numa, enum gpuh_req_numa, req_numa_table, "?")
 
 void gpuh_request_init(struct gpuh_request *r)
 {
@@ -80,6 +69,12 @@ static int set_text(char **field, const char *value, const char **reterr, const 
                 *reterr = what;
                 return -EINVAL;
         }
+        /* no device or type name holds one, and it would split the error lines that quote it */
+        for (const unsigned char *p = (const unsigned char *) value; *p; p++)
+                if (*p < 0x20 || *p == 0x7f) {
+                        *reterr = what;
+                        return -EINVAL;
+                }
         free(*field);
         *field = strdup(value);
         return *field ? 0 : -ENOMEM;
@@ -110,9 +105,9 @@ int gpuh_request_set(struct gpuh_request *r, const char *key, const char *value,
                 }
                 *(streq(key, "vendor") ? &r->vendor : &r->device) = v;
         } else if (streq(key, "model"))
-                return set_text(&r->model, value, reterr, "model must be 1 to 255 characters");
+                return set_text(&r->model, value, reterr, "model must be 1 to 255 characters, no control character");
         else if (streq(key, "profile"))
-                return set_text(&r->profile, value, reterr, "profile must be 1 to 255 characters");
+                return set_text(&r->profile, value, reterr, "profile must be 1 to 255 characters, no control character");
         else if (streq(key, "numa")) {
                 if ((v = gpuh_req_numa_from_string(value)) < 0) {
                         *reterr = "numa must be prefer, require or any";

@@ -35,10 +35,16 @@ struct gpuh_request {
         bool display;
 };
 
-/** gpuh_req_mode_to_string / _from_string: "passthrough", "vf", "mdev", "vendor-vgpu"; -EINVAL. */
+/**
+ * gpuh_req_mode_to_string / _from_string: "passthrough", "vf", "mdev", "vendor-vgpu" (a request's
+ * mode, docs/transformer.md); "?" for a value outside the enum; _from_string: -EINVAL.
+ */
 const char *gpuh_req_mode_to_string(enum gpuh_req_mode m);
 int gpuh_req_mode_from_string(const char *s);
-/** gpuh_req_numa_to_string / _from_string: "prefer", "require", "any"; -EINVAL. */
+/**
+ * gpuh_req_numa_to_string / _from_string: "prefer", "require", "any" (a request's numa,
+ * docs/transformer.md); "?" for a value outside the enum; _from_string: -EINVAL.
+ */
 const char *gpuh_req_numa_to_string(enum gpuh_req_numa n);
 int gpuh_req_numa_from_string(const char *s);
 

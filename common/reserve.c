@@ -10,6 +10,7 @@
 
 #include <json-c/json.h>
 
+#include "alloc_codec.h"
 #include "domname.h"
 #include "lock.h"
 #include "log.h"
@@ -180,48 +181,6 @@ static const char *jstr(json_object *o, const char *key)
                ? json_object_get_string(v) : NULL;
 }
 
-static int parse_device(json_object *o, struct gpuh_alloc *a)
-{
-        const char *kind = jstr(o, "kind"), *addr = jstr(o, "address"), *parent = jstr(o, "parent"),
-                   *uuid = jstr(o, "uuid"), *type = jstr(o, "mdev_type");
-        json_object *v;
-        int k;
-
-        *a = (struct gpuh_alloc) { .request = GPUH_ALLOC_REQUEST_CLOUDSTACK };
-        if ((k = gpuh_alloc_kind_from_string(kind)) < 0)
-                return -EBADMSG;
-        a->kind = (enum gpuh_alloc_kind) k;
-        if ((addr && gpuh_pci_addr_parse(addr, &a->addr) < 0) || (parent && gpuh_pci_addr_parse(parent, &a->parent) < 0))
-                return -EBADMSG;
-        if (uuid) {
-                if (!gpuh_uuid_is_valid(uuid))
-                        return -EBADMSG;
-                snprintf(a->uuid, sizeof(a->uuid), "%s", uuid);
-        }
-        if (type) {
-                if (!gpuh_mdev_type_name_ok(type))
-                        return -EBADMSG;
-                snprintf(a->mdev_type, sizeof(a->mdev_type), "%s", type);
-        }
-        if (json_object_object_get_ex(o, "new", &v))
-                a->mdev_new = json_object_get_boolean(v);
-        if (json_object_object_get_ex(o, "vgpu_type", &v))
-                a->vgpu_type = (unsigned) json_object_get_int64(v);
-        if (json_object_object_get_ex(o, "request", &v) && json_object_is_type(v, json_type_int))
-                a->request = json_object_get_int(v);
-        if (json_object_object_get_ex(o, "display", &v))
-                a->display = json_object_get_boolean(v);
-        if (json_object_object_get_ex(o, "companions", &v) && json_object_is_type(v, json_type_array))
-                for (size_t i = 0; i < json_object_array_length(v) && a->n_companions < GPUH_ALLOC_MAX_COMPANIONS; i++) {
-                        json_object *c = json_object_array_get_idx(v, i);
-                        if (!json_object_is_type(c, json_type_string) ||
-                            gpuh_pci_addr_parse(json_object_get_string(c), &a->companions[a->n_companions]) < 0)
-                                return -EBADMSG;
-                        a->n_companions++;
-                }
-        return 0;
-}
-
 static int parse_reservation(const char *text, struct gpuh_reservation *r)
 {
         json_object *o = json_tokener_parse(text), *v, *devs;
@@ -246,7 +205,7 @@ static int parse_reservation(const char *text, struct gpuh_reservation *r)
                 goto out;
         }
         for (size_t i = 0; i < r->n_devices; i++)
-                if (parse_device(json_object_array_get_idx(devs, i), &r->devices[i]) < 0)
+                if (gpuh_alloc_from_json(json_object_array_get_idx(devs, i), &r->devices[i], NULL) < 0)
                         goto out;
         ret = 0;
 out:
@@ -372,35 +331,6 @@ foreign:
         return 0;
 }
 
-static json_object *device_json(const struct gpuh_alloc *a)
-{
-        json_object *o = json_object_new_object(), *comp;
-        char v[GPUH_PCI_ADDR_MAX];
-
-        if (!o)
-                return NULL;
-        json_object_object_add(o, "kind", json_object_new_string(gpuh_alloc_kind_to_string(a->kind)));
-        if (a->kind != GPUH_ALLOC_MDEV)
-                json_object_object_add(o, "address", json_object_new_string(gpuh_pci_addr_format(&a->addr, v)));
-        if (a->kind != GPUH_ALLOC_PCI)
-                json_object_object_add(o, "parent", json_object_new_string(gpuh_pci_addr_format(&a->parent, v)));
-        if (a->kind == GPUH_ALLOC_MDEV) {
-                json_object_object_add(o, "uuid", json_object_new_string(a->uuid));
-                json_object_object_add(o, "mdev_type", json_object_new_string(a->mdev_type));
-                json_object_object_add(o, "new", json_object_new_boolean(a->mdev_new));
-                json_object_object_add(o, "display", json_object_new_boolean(a->display));
-        }
-        if (a->kind == GPUH_ALLOC_VENDOR_VGPU)
-                json_object_object_add(o, "vgpu_type", json_object_new_int64(a->vgpu_type));
-        if (a->request != GPUH_ALLOC_REQUEST_CLOUDSTACK)
-                json_object_object_add(o, "request", json_object_new_int(a->request));
-        comp = json_object_new_array();
-        for (size_t i = 0; comp && i < a->n_companions; i++)
-                json_object_array_add(comp, json_object_new_string(gpuh_pci_addr_format(&a->companions[i], v)));
-        json_object_object_add(o, "companions", comp);
-        return o;
-}
-
 /* Does reservations/@fname hold another domain than @domain? (Only two long names whose
  * hashed file names meet can make it.) A malformed file is not another domain's: it is
  * replaced. */
@@ -446,9 +376,15 @@ int gpuh_reservation_write(struct gpuh_state *s, const struct gpuh_reservation *
         json_object_object_add(o, "created", json_object_new_int64(r->created));
         json_object_object_add(o, "expires", json_object_new_int64(r->expires));
         json_object_object_add(o, "signature", json_object_new_string(r->signature ? r->signature : ""));
-        for (size_t i = 0; i < r->n_devices; i++)
-                json_object_array_add(devs, device_json(&r->devices[i]));
         json_object_object_add(o, "devices", devs);
+        for (size_t i = 0; i < r->n_devices; i++) {
+                json_object *dev = NULL;
+                if (gpuh_alloc_to_json(&r->devices[i], &dev) < 0 || json_object_array_add(devs, dev) < 0) {
+                        json_object_put(dev);
+                        json_object_put(o);
+                        return -ENOMEM;
+                }
+        }
         text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
         /* one size limit on write and read: a file the reader would refuse is never written */
         ret = !text ? -ENOMEM : strlen(text) > RESERVATION_MAX_BYTES ? -E2BIG

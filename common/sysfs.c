@@ -13,10 +13,11 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <ctype.h>
 #include <dirent.h>
 
+#include "child.h"
+#include "clock.h"
 #include "sysfs.h"
 
 int gpuh_sysfs_open(const char *root, struct gpuh_sysfs **ret)
@@ -140,7 +141,8 @@ static int parse_unsigned(const char *p, unsigned long long *ret)
                 return -EBADMSG;
         errno = 0;
         if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
-                if (!isxdigit((unsigned char) p[2]))
+                /* strtoull(16) would take a second "0x" too: "0x0x1f" is not a number */
+                if (!isxdigit((unsigned char) p[2]) || (p[2] == '0' && (p[3] == 'x' || p[3] == 'X')))
                         return -EBADMSG;
                 v = strtoull(p + 2, &end, 16);
         } else
@@ -321,14 +323,6 @@ int gpuh_sysfs_write(int dirfd, const char *rel, const char *value)
         return 0;
 }
 
-static int64_t mono_ms(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * The writer: a child process that makes the writes which can block in the kernel, so that the
  * caller can give up at a deadline. One child serves many writes (a fork per write would cost
@@ -356,15 +350,7 @@ struct gpuh_writer {
 static _Noreturn void writer_child(int dirfd, int sock)
 {
         char msg[WRITER_MAX_MSG + 1];
-        int lo = dirfd < sock ? dirfd : sock, hi = dirfd < sock ? sock : dirfd;
 
-        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
-        /* nothing but the root and the socket */
-        if (lo > 0)
-                close_range(0, (unsigned) lo - 1, 0);
-        if (hi > lo + 1)
-                close_range((unsigned) lo + 1, (unsigned) hi - 1, 0);
-        close_range((unsigned) hi + 1, ~0U, 0);
         for (;;) {
                 union {
                         struct cmsghdr h;
@@ -450,13 +436,13 @@ static size_t writer_reap_late(struct gpuh_writer *w)
 
 int gpuh_writer_settle(struct gpuh_writer *w, int timeout_ms)
 {
-        int64_t deadline = mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+        int64_t deadline = gpuh_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
         int pause = 1;
 
         if (!w)
                 return 0;
         while (writer_reap_late(w) > 0) {
-                int64_t left = deadline - mono_ms();
+                int64_t left = deadline - gpuh_mono_ms();
 
                 if (left <= 0)
                         return -ETIMEDOUT;
@@ -478,19 +464,16 @@ static int writer_start(struct gpuh_writer *w)
 
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
                 return -errno;
-        fflush(stdout);
-        fflush(stderr);
-        pid = fork();
+        /* nothing but the root and the socket: a child stuck in the kernel holds neither the
+         * hook's stdout/stderr (libvirtd reads them to EOF) nor its lock files */
+        pid = gpuh_child_fork((const int[]) { w->dirfd, sv[1] }, 2, false);
         if (pid < 0) {
-                int r = -errno;
                 close(sv[0]);
                 close(sv[1]);
-                return r;
+                return pid;
         }
-        if (pid == 0) {
-                close(sv[0]);
+        if (pid == 0)
                 writer_child(w->dirfd, sv[1]);
-        }
         close(sv[1]);
         w->sock = sv[0];
         w->pid = pid;
@@ -504,7 +487,7 @@ int gpuh_writer_write(struct gpuh_writer *w, const char *rel, const char *value,
 
 int gpuh_writer_write_at(struct gpuh_writer *w, int dirfd, const char *rel, const char *value, int timeout_ms)
 {
-        int64_t deadline = mono_ms() + (timeout_ms > 0 ? timeout_ms : 1);
+        int64_t deadline = gpuh_mono_ms() + (timeout_ms > 0 ? timeout_ms : 1);
         char msg[WRITER_MAX_MSG];
         size_t rl, vl;
         int r;
@@ -545,7 +528,7 @@ int gpuh_writer_write_at(struct gpuh_writer *w, int dirfd, const char *rel, cons
         }
         for (;;) {
                 struct pollfd p = { .fd = w->sock, .events = POLLIN };
-                int64_t left = deadline - mono_ms();
+                int64_t left = deadline - gpuh_mono_ms();
                 int k, res;
                 ssize_t n;
 

@@ -57,7 +57,7 @@ int gpuh_vgpu_types_parse(const char *text, struct gpuh_vgpu_type **ret)
                 if (*end != ':')
                         goto bad;
                 name = end + 1;
-                while (*name == ' ' || *name == '\t')
+                while (isspace((unsigned char) *name))  /* as at its end: "\f NVIDIA L40S-4Q" is that name */
                         name++;
                 e = name + strlen(name);
                 while (e > name && isspace((unsigned char) e[-1]))

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* vm_usage.c: the domain -> device table, from libvirt or from libvirt's XML files. */
-#include <ctype.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -12,15 +11,17 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 
+#include "child.h"
+#include "clock.h"
 #include "fileio.h"
 #include "log.h"
+#include "strtable.h"
 #include "sysfs.h"
 #include "vm_usage.h"
 
@@ -44,7 +45,7 @@ struct gpuh_vm_usage {
         enum gpuh_vm_source source;
 };
 
-static const char *const state_names[_GPUH_VM_STATE_MAX] = {
+static const char *const vm_state_table[_GPUH_VM_STATE_MAX] = {
         [GPUH_VM_RUNNING] = "running",
         [GPUH_VM_PAUSED] = "paused",
         [GPUH_VM_BLOCKED] = "blocked",
@@ -56,35 +57,20 @@ static const char *const state_names[_GPUH_VM_STATE_MAX] = {
         [GPUH_VM_DEFINED] = "defined",
 };
 
-const char *gpuh_vm_state_to_string(enum gpuh_vm_state s)
-{
-        return (unsigned) s < _GPUH_VM_STATE_MAX ? state_names[s] : "nostate";
-}
-
-static int vm_state_from_string(const char *s)
-{
-        for (size_t i = 0; i < _GPUH_VM_STATE_MAX; i++)
-                if (s && streq(s, state_names[i]))
-                        return (int) i;
-        return -1;
-}
+GPUH_DEFINE_STRING_TABLE_LOOKUP(gpuh_vm_state, enum gpuh_vm_state, vm_state_table, "nostate")
 
 bool gpuh_vm_state_is_active(enum gpuh_vm_state s)
 {
         return s <= GPUH_VM_CRASHED;
 }
 
-const char *gpuh_vm_source_to_string(enum gpuh_vm_source s)
-{
-        switch (s) {
-        case GPUH_VM_SOURCE_LIBVIRT:
-                return "libvirt";
-        case GPUH_VM_SOURCE_DOMAIN_XML:
-                return "domain-xml";
-        default:
-                return "none";
-        }
-}
+static const char *const vm_source_table[_GPUH_VM_SOURCE_MAX] = {
+        [GPUH_VM_SOURCE_NONE] = "none",
+        [GPUH_VM_SOURCE_LIBVIRT] = "libvirt",
+        [GPUH_VM_SOURCE_DOMAIN_XML] = "domain-xml",
+};
+
+GPUH_DEFINE_STRING_TABLE_LOOKUP(gpuh_vm_source, enum gpuh_vm_source, vm_source_table, "none")
 
 int gpuh_vm_usage_new(struct gpuh_vm_usage **ret)
 {
@@ -213,10 +199,8 @@ static int add_mdev_source(struct gpuh_vm_usage *u, const xmlNode *src, size_t v
         _cleanup_xml_ char *uuid = attr(child(src, "address"), "uuid");
         struct ref r = { .kind = REF_MDEV, .vm = vm };
 
-        if (!uuid || !gpuh_uuid_is_valid(uuid))
+        if (gpuh_uuid_normalize(uuid, r.uuid) < 0)
                 return 0;
-        for (size_t i = 0; i <= GPUH_UUID_STR_LEN; i++)
-                r.uuid[i] = (char) tolower((unsigned char) uuid[i]);
         return ref_add(u, &r);
 }
 
@@ -269,7 +253,7 @@ int gpuh_vm_usage_add_xml(struct gpuh_vm_usage *u, const char *xml, size_t len, 
         if (root && node_is(root, "domstatus")) {
                 _cleanup_xml_ char *st = attr(root, "state");
                 if (state < 0) {
-                        state = vm_state_from_string(st);
+                        state = gpuh_vm_state_from_string(st);
                         if (state < 0)
                                 state = GPUH_VM_NOSTATE;
                 }
@@ -377,10 +361,8 @@ size_t gpuh_vm_usage_mdev(struct gpuh_vm_usage *u, const char *uuid, const struc
 {
         struct ref key = { .kind = REF_MDEV, .vm = 0 };
 
-        if (!gpuh_uuid_is_valid(uuid))
+        if (gpuh_uuid_normalize(uuid, key.uuid) < 0)
                 return 0;
-        for (size_t i = 0; i <= GPUH_UUID_STR_LEN; i++)
-                key.uuid[i] = (char) tolower((unsigned char) uuid[i]);
         return lookup(u, &key, buf, cap);
 }
 
@@ -507,13 +489,6 @@ static void __attribute__((noreturn)) libvirt_child(int fd, const char *uri)
         int n;
 
         signal(SIGPIPE, SIG_IGN);
-        if (gpuh_log_get_max_prio() < LOG_DEBUG) {
-                int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
-                if (null >= 0) {
-                        dup2(null, STDERR_FILENO);
-                        close(null);
-                }
-        }
         if (virt_api_load(&api, &msg) < 0) {
                 send_record(fd, 'E', 0, msg, strlen(msg));
                 _exit(2);
@@ -544,14 +519,6 @@ static void __attribute__((noreturn)) libvirt_child(int fd, const char *uri)
         }
         /* No cleanup: _exit() ends the process, and the connection with it. */
         _exit(0);
-}
-
-static int64_t now_ms(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static enum gpuh_vm_state from_virt_state(uint32_t s)
@@ -627,26 +594,22 @@ int gpuh_vm_usage_libvirt_start(const char *uri, int timeout_ms, struct gpuh_lib
         if (!q)
                 return -ENOMEM;
         q->timeout_ms = timeout_ms > 0 ? timeout_ms : 1;
-        q->deadline = now_ms() + q->timeout_ms;
+        q->deadline = gpuh_mono_ms() + q->timeout_ms;
         if (pipe2(pfd, O_CLOEXEC) < 0) {
                 r = -errno;
                 free(q);
                 return r;
         }
-        fflush(stdout);
-        fflush(stderr);
-        q->pid = fork();
+        q->pid = gpuh_child_fork((const int[]) { pfd[1] }, 1, gpuh_log_get_max_prio() >= LOG_DEBUG);
         if (q->pid < 0) {
-                r = -errno;
+                r = q->pid;
                 close(pfd[0]);
                 close(pfd[1]);
                 free(q);
                 return r;
         }
-        if (q->pid == 0) {
-                close(pfd[0]);
+        if (q->pid == 0)
                 libvirt_child(pfd[1], uri);
-        }
         close(pfd[1]);
         q->fd = pfd[0];
         *ret = q;
@@ -662,7 +625,7 @@ int gpuh_vm_usage_libvirt_finish(struct gpuh_vm_usage *u, struct gpuh_libvirt_qu
 
         for (;;) {
                 struct pollfd p = { .fd = q->fd, .events = POLLIN };
-                int64_t left = q->deadline - now_ms();
+                int64_t left = q->deadline - gpuh_mono_ms();
                 ssize_t n;
 
                 if (left <= 0) {
@@ -763,14 +726,13 @@ static char **split_colon(const char *s)
         return v;
 }
 
-char *const *gpuh_vm_usage_dirs(char *const *given, const struct gpuh_config *cfg, char ***ret_owned)
+char *const *gpuh_vm_usage_dirs(char *const *given, const char *env_list, const struct gpuh_config *cfg,
+                                char ***ret_owned)
 {
-        const char *env = secure_getenv("GPUHOOKS_DOMAIN_XML_DIRS");
-
         *ret_owned = NULL;
         if (given && given[0])
                 return given;
-        if (env && *env)
-                return *ret_owned = split_colon(env);
-        return cfg->domain_xml_dirs;
+        if (env_list && *env_list)
+                return *ret_owned = split_colon(env_list);
+        return cfg ? cfg->domain_xml_dirs : NULL;
 }

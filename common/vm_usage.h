@@ -27,6 +27,7 @@ enum gpuh_vm_source {
         GPUH_VM_SOURCE_NONE,            /* nothing could be read */
         GPUH_VM_SOURCE_LIBVIRT,         /* one libvirt connection, all domains */
         GPUH_VM_SOURCE_DOMAIN_XML,      /* the XML files libvirt keeps */
+        _GPUH_VM_SOURCE_MAX,
 };
 
 struct gpuh_vm {
@@ -36,14 +37,24 @@ struct gpuh_vm {
 
 struct gpuh_vm_usage;
 
-/** gpuh_vm_state_to_string: "running", "paused", ..., "shutoff", "defined". */
+/**
+ * gpuh_vm_state_to_string / _from_string: "running", "paused", "blocked", "shutdown",
+ * "pmsuspended", "crashed", "nostate", "shutoff" (libvirt's virDomainState names, as the
+ * state="" of its /run/libvirt/qemu status XML spells them), "defined"; "nostate" for a value
+ * outside the enum; _from_string: -EINVAL.
+ */
 const char *gpuh_vm_state_to_string(enum gpuh_vm_state s);
+int gpuh_vm_state_from_string(const char *s);
 
 /** gpuh_vm_state_is_active: the domain has a QEMU process (its devices are in use now). */
 bool gpuh_vm_state_is_active(enum gpuh_vm_state s);
 
-/** gpuh_vm_source_to_string: "none", "libvirt", "domain-xml". */
+/**
+ * gpuh_vm_source_to_string / _from_string: "none", "libvirt", "domain-xml" (the inventory's
+ * vm_usage); "none" for a value outside the enum; _from_string: -EINVAL.
+ */
 const char *gpuh_vm_source_to_string(enum gpuh_vm_source s);
+int gpuh_vm_source_from_string(const char *s);
 
 /** gpuh_vm_usage_new: an empty table. Returns 0 or -ENOMEM. */
 int gpuh_vm_usage_new(struct gpuh_vm_usage **ret);
@@ -133,13 +144,15 @@ int gpuh_vm_usage_load_dirs(struct gpuh_vm_usage *u, char *const *dirs, struct g
 /**
  * gpuh_vm_usage_dirs:
  * @given: the --domain-xml-dir values, NULL-terminated, or NULL
- * @cfg: the configuration
- * @ret_owned: receives a vector to strv_free() when the environment was used, else NULL
+ * @env_list: GPUHOOKS_DOMAIN_XML_DIRS as the CLI layer read it (colon-separated), or NULL
+ * @cfg: the configuration, or NULL
+ * @ret_owned: receives a vector to strv_free() when @env_list was used, else NULL
  *
- * Returns: the domain XML directories to read: @given, else $GPUHOOKS_DOMAIN_XML_DIRS
- *          (colon-separated), else the configuration's libvirt.domain_xml_dirs; NULL on ENOMEM.
+ * Returns: the domain XML directories to read: @given, else @env_list, else the
+ *          configuration's libvirt.domain_xml_dirs (NULL without @cfg); NULL on ENOMEM.
  */
-char *const *gpuh_vm_usage_dirs(char *const *given, const struct gpuh_config *cfg, char ***ret_owned);
+char *const *gpuh_vm_usage_dirs(char *const *given, const char *env_list, const struct gpuh_config *cfg,
+                                char ***ret_owned);
 
 /**
  * gpuh_vm_usage_seal:

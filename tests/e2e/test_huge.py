@@ -8,7 +8,7 @@ The documents are made at test time from fixture domains (fixtures/domains/) and
 plain fixture tree of dgx2-v100-nvswitch (nothing is written there: the transformer only
 reads sysfs, prepare runs with --dry-run; the state directory is a temporary one). Each run
 has a 10 s limit: about ten times what they take here, so a loaded machine cannot fail them,
-while the quadratic code they guard against took 20-40 s (tests/bench/README.md, "Huge
+while the quadratic code they guard against took 9 to 26 s here (tests/bench/README.md, "Huge
 domain XMLs"). CASE:
 
   vcpupin     3 MiB of <vcpupin>s with 18-character cpusets, and 150,000 short <vcpupin>s

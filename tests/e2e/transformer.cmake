@@ -89,7 +89,7 @@ endforeach()
 set_tests_properties(${gpuh_transformer_tests} PROPERTIES LABELS e2e TIMEOUT 180)
 
 # Huge documents under the 4 MiB limit (test_huge.py): both hooks within 10 s each, where the
-# quadratic code they guard against took 20-40 s.
+# quadratic code they guard against took 9 to 26 s here.
 if(TARGET libvirt-vm-state-change)
   foreach(case vcpupin wide hostdevs record)
     add_test(NAME transformer/huge-${case}

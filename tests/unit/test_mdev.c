@@ -88,6 +88,38 @@ static void test_uuid(void **state)
         assert_false(gpuh_uuid_is_valid("f715f63c0d00-4007-9c5a-b07b0c6c05de0"));
         assert_false(gpuh_uuid_is_valid("../../../../../../../../etc/passwd00"));
         assert_false(gpuh_uuid_is_valid(NULL));
+        assert_false(gpuh_uuid_is_valid(""));
+        assert_false(gpuh_uuid_is_valid("f715f63c-0d00-4007-9c5a-b07b0c6c05dg"));
+        assert_false(gpuh_uuid_is_valid("{f715f63c-0d00-4007-9c5a-b07b0c6c05d}"));
+        assert_false(gpuh_uuid_is_valid(" f715f63c-0d00-4007-9c5a-b07b0c6c05d"));
+        assert_false(gpuh_uuid_is_valid("f715f63c-0d00-4007-9c5a-b07b0c6c05d\n"));
+        assert_false(gpuh_uuid_is_valid("f715f63c-0d00-4007-9c5a-b07b0c6c05de\n"));
+        assert_false(gpuh_uuid_is_valid("f715f63cf0d00f4007f9c5afb07b0c6c05de"));      /* no dashes, 36 long */
+        assert_false(gpuh_uuid_is_valid("f715f63c-0d00-4007-9c5a-b07b0c6c05\xe9" "e"));
+}
+
+/* Valid UUIDs come back lowercase, dashed; anything else is -EINVAL and leaves the buffer alone. */
+static void test_uuid_normalize(void **state)
+{
+        static const char *const bad[] = { "", "f715f63c-0d00-4007-9c5a-b07b0c6c05d", "f715f63c-0d00-4007-9c5a-b07b0c6c05dee",
+                                           "f715f63c_0d00-4007-9c5a-b07b0c6c05de", "f715f63c0d0004007f9c5a-b07b0c6c05de",
+                                           "f715f63c-0d00-4007-9c5a-b07b0c6c05dx", "../../../../../../../../etc/passwd00" };
+        char out[GPUH_UUID_STR_LEN + 1];
+
+        assert_int_equal(gpuh_uuid_normalize("F715F63C-0D00-4007-9C5A-B07B0C6C05DE", out), 0);
+        assert_string_equal(out, "f715f63c-0d00-4007-9c5a-b07b0c6c05de");
+        assert_int_equal(gpuh_uuid_normalize("f715f63c-0d00-4007-9c5a-b07b0c6c05de", out), 0);
+        assert_string_equal(out, "f715f63c-0d00-4007-9c5a-b07b0c6c05de");
+        assert_int_equal(gpuh_uuid_normalize("00000000-0000-0000-0000-00000000000A", out), 0);
+        assert_string_equal(out, "00000000-0000-0000-0000-00000000000a");
+        for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+                memcpy(out, "untouched", sizeof("untouched"));
+                if (gpuh_uuid_normalize(bad[i], out) != -EINVAL)
+                        fail_msg("'%s' accepted", bad[i]);
+                assert_string_equal(out, "untouched");
+                assert_false(gpuh_uuid_is_valid(bad[i]));
+        }
+        assert_int_equal(gpuh_uuid_normalize(NULL, out), -EINVAL);
 }
 
 static void test_creatable_types(void **state)
@@ -124,6 +156,7 @@ int main(void)
                 cmocka_unit_test(test_description_garbage),
                 cmocka_unit_test(test_description_overflow),
                 cmocka_unit_test(test_uuid),
+                cmocka_unit_test(test_uuid_normalize),
                 cmocka_unit_test(test_creatable_types),
         };
         return cmocka_run_group_tests_name("mdev", tests, NULL, NULL);

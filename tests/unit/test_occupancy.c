@@ -65,6 +65,24 @@ static void test_reservations(void **state)
         assert_false(gpuh_occupancy_pci(&o, P("0000:05:00.0"), NULL, why, sizeof(why)));
 }
 
+/* The exact-holder questions selection and the transformer's conflict check ask. */
+static void test_holders(void **state)
+{
+        struct gpuh_reservation res[3];
+        struct gpuh_alloc dev[3], plan[1] = { { .kind = GPUH_ALLOC_MDEV, .uuid = "aaaaaaaa-2222-5333-8444-555555555555" } };
+
+        (void) state;
+        claims(res, dev);
+        struct gpuh_occupancy o = { .self = "self", .now = 1000, .res = res, .n_res = 3, .plan = plan, .n_plan = 1 };
+        assert_string_equal(gpuh_occupancy_holder_pci(&o, P("0000:05:00.1")), "other");
+        /* the VF carrying another's mdev is not held itself: selection weighs relatives itself */
+        assert_null(gpuh_occupancy_holder_pci(&o, P("0000:af:00.4")));
+        assert_null(gpuh_occupancy_holder_pci(&o, P("0000:06:00.0")));     /* expired, and our own */
+        assert_string_equal(gpuh_occupancy_holder_mdev(&o, "11111111-2222-5333-8444-555555555555"), "other");
+        assert_string_equal(gpuh_occupancy_holder_mdev(&o, "aaaaaaaa-2222-5333-8444-555555555555"), "self");
+        assert_null(gpuh_occupancy_holder_mdev(&o, "bbbbbbbb-2222-5333-8444-555555555555"));
+}
+
 static void test_journals(void **state)
 {
         struct gpuh_reservation res[3];
@@ -145,6 +163,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_reservations),
+                cmocka_unit_test(test_holders),
                 cmocka_unit_test(test_journals),
                 cmocka_unit_test(test_quarantine),
         };

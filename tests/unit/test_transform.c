@@ -71,6 +71,43 @@ static void test_rule_matches(void **state)
 
 #define DOM_HEAD "<domain type='kvm'><name>i-2-7-VM</name><uuid>071628d0-84f1-421e-a9cf-d18bca2283bc</uuid>"
 
+/* The domain's <uuid>: dashed in either case, or libvirt's 32 digits; kept lowercase and dashed
+ * (the v5 mdev UUIDs are derived from it). */
+static void test_domain_uuid(void **state)
+{
+        static const char *const good[] = {
+                "071628d0-84f1-421e-a9cf-d18bca2283bc", "071628D0-84F1-421E-A9CF-D18BCA2283BC",
+                "071628d084f1421ea9cfd18bca2283bc", "071628D084F1421EA9CFD18BCA2283BC",
+        };
+        static const char *const bad[] = {
+                "071628d0-84f1421e-a9cf-d18bca2283bc", "071628d0-84f1-421e-a9cf-d18bca2283b",
+                "071628d084f1421ea9cfd18bca2283b", "071628d084f1421ea9cfd18bca2283bcd", "071628d084f1421ea9cfd18bca2283bg",
+                "071628d0-84f1-421e-a9cf-d18bca2283bc-", "-071628d084f1421ea9cfd18bca2283bc", "",
+        };
+        char xml[256];
+
+        for (size_t i = 0; i < ARRAY_SIZE(good); i++) {
+                struct gpuh_domxml *d = NULL;
+                char *err = NULL;
+
+                snprintf(xml, sizeof(xml), "<domain><name>a</name><uuid>%s</uuid></domain>", good[i]);
+                if (gpuh_domxml_parse(xml, strlen(xml), &d, &err) < 0)
+                        fail_msg("'%s': %s", good[i], err);
+                assert_string_equal(d->uuid, "071628d0-84f1-421e-a9cf-d18bca2283bc");
+                gpuh_domxml_free(d);
+        }
+        for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+                struct gpuh_domxml *d = NULL;
+                char *err = NULL;
+
+                snprintf(xml, sizeof(xml), "<domain><name>a</name><uuid>%s</uuid></domain>", bad[i]);
+                if (gpuh_domxml_parse(xml, strlen(xml), &d, &err) != -EBADMSG)
+                        fail_msg("'%s' accepted", bad[i]);
+                assert_non_null(strstr(err, "<uuid>"));
+                free(err);
+        }
+}
+
 static void test_parse_rejects(void **state)
 {
         static const char *const bad[] = {
@@ -278,6 +315,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_request_set),
                 cmocka_unit_test(test_rule_matches),
+                cmocka_unit_test(test_domain_uuid),
                 cmocka_unit_test(test_parse_rejects),
                 cmocka_unit_test(test_parse_name),
                 cmocka_unit_test(test_parse_and_apply),

@@ -1,0 +1,521 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * config_keys.c: the configuration file's keys. Every JSON object of the file has one table of
+ * its keys (type, range, default, field or loader), and one loop reads them all: an unknown key,
+ * a wrongly typed or out-of-range value is an error naming the file and the key.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config_keys.h"
+#include "macro.h"
+
+int gpuh_config_fail(char **reterr, int r, const char *path, const char *fmt, ...)
+{
+        _cleanup_free_ char *what = NULL;
+        va_list ap;
+
+        if (!reterr)
+                return r;
+        va_start(ap, fmt);
+        if (vasprintf(&what, fmt, ap) < 0)
+                what = NULL;
+        va_end(ap);
+        if (asprintf(reterr, "config '%s': %s", path, what ? what : "error") < 0)
+                *reterr = NULL;
+        /* one line, whatever a key of the file holds ("unknown key 'a\nb'") */
+        for (char *p = *reterr; p && *p; p++)
+                if ((unsigned char) *p < 0x20 || *p == 0x7f)
+                        *p = '?';
+        return r;
+}
+
+/* Where a value is read: the file, the dotted name of the object that holds it ("" at the top
+ * level, "transformer.rules[2].match"), and where the one-line error goes (NULL: nowhere). */
+struct gpuh_config_at {
+        const char *path;
+        char **reterr;
+        char prefix[96];        /* the longest: "transformer.rules[18446744073709551615].match" */
+};
+
+/* -EBADMSG, and the line "config 'FILE': ..." */
+#define FAIL(at, ...) gpuh_config_fail((at)->reterr, -EBADMSG, (at)->path, __VA_ARGS__)
+
+/* "'discovery.passthrough_boot_vga'": key @name of the object @at, quoted */
+#define KEY_FMT "'%s%s%s'"
+#define KEY_ARGS(at, name) (at)->prefix, *(at)->prefix ? "." : "", (name)
+
+/* The value of key @k in the struct @target its table fills. */
+#define FIELD(target, k, type) ((type *) (void *) ((char *) (target) + (k)->offset))
+
+/* @at's child object @name into @sub. */
+static void at_child(const struct gpuh_config_at *at, const char *name, struct gpuh_config_at *sub)
+{
+        *sub = *at;
+        snprintf(sub->prefix, sizeof(sub->prefix), "%.64s%s%.24s", KEY_ARGS(at, name));
+}
+
+/* 4 lowercase hex digits */
+static int parse_hex16(const char *s, uint16_t *ret)
+{
+        if (strlen(s) != 4 || strspn(s, "0123456789abcdef") != 4)
+                return -EINVAL;
+        *ret = (uint16_t) strtoul(s, NULL, 16);
+        return 0;
+}
+
+/* The element parsers of load_strings(): 0, -EINVAL (the element is wrong), -ENOMEM. */
+static int parse_vendor(const char *s, void *ret)
+{
+        return parse_hex16(s, ret);
+}
+
+static int parse_pci_addr(const char *s, void *ret)
+{
+        return gpuh_pci_addr_parse(s, ret) < 0 ? -EINVAL : 0;
+}
+
+static int parse_abs_dir(const char *s, void *ret)
+{
+        if (s[0] != '/')
+                return -EINVAL;
+        *(char **) ret = strdup(s);
+        return *(char **) ret ? 0 : -ENOMEM;
+}
+
+/* state_change.keep_vfio: "vvvv:dddd" or "vvvv:*" */
+static int parse_keep_vfio(const char *s, void *ret)
+{
+        struct gpuh_keep_vfio *k = ret;
+        char ven[5] = "", dev[5] = "";
+        uint16_t d;
+
+        if (strlen(s) == 9 && s[4] == ':') {
+                memcpy(ven, s, 4);
+                memcpy(dev, s + 5, 4);
+        } else if (strlen(s) == 6 && s[4] == ':' && s[5] == '*')
+                memcpy(ven, s, 4);
+        if (parse_hex16(ven, &k->vendor) < 0 || (dev[0] && parse_hex16(dev, &d) < 0))
+                return -EINVAL;
+        k->device = dev[0] ? (int) d : -1;
+        return 0;
+}
+
+int gpuh_config_parse_method(json_object *v, char **ret)
+{
+        const char *m;
+
+        if (!json_object_is_type(v, json_type_string))
+                return -EBADMSG;
+        m = json_object_get_string(v);
+        if (!*m || m[0] == '-' || strlen(m) > 64 ||
+            strspn(m, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") != strlen(m))
+                return -EBADMSG;
+        free(*ret);
+        *ret = strdup(m);
+        return *ret ? 0 : -ENOMEM;
+}
+
+/*
+ * Key @k of @at, an array of strings, each parsed by @parse into one @size-byte element of a
+ * new array of n + 1 zeroed elements (NULL-terminated for pointers). *@ret holds it at once, so
+ * that gpuh_config_free() frees what was read if an element fails; *@ret_n is set at the end.
+ */
+static int load_strings(const struct gpuh_config_key *k, json_object *v, const struct gpuh_config_at *at,
+                        size_t size, int (*parse)(const char *s, void *ret), const char *what,
+                        void **ret, size_t *ret_n)
+{
+        char *arr;
+        size_t n;
+
+        if (!json_object_is_type(v, json_type_array))
+                return FAIL(at, KEY_FMT " must be an array", KEY_ARGS(at, k->name));
+        n = json_object_array_length(v);
+        arr = calloc(n + 1, size);
+        if (!arr)
+                return -ENOMEM;
+        *ret = arr;
+        for (size_t i = 0; i < n; i++) {
+                json_object *e = json_object_array_get_idx(v, i);
+                int r = json_object_is_type(e, json_type_string) ? parse(json_object_get_string(e), arr + i * size)
+                                                                 : -EINVAL;
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0)
+                        return FAIL(at, "'%s%s%s[%zu]' must be %s", KEY_ARGS(at, k->name), i, what);
+        }
+        if (ret_n)
+                *ret_n = n;
+        return 0;
+}
+
+/* The loaders of the keys that are not a plain bool, int or glob (GPUH_CONFIG_CUSTOM). */
+typedef int load_fn(void *target, const struct gpuh_config_key *k, json_object *v, const struct gpuh_config_at *at);
+static load_fn load_section, load_state_change, load_vendors, load_exclude, load_uri, load_xml_dirs, load_rules,
+        load_managed, load_method, load_keep_vfio, load_match, load_requests, load_resource_tag;
+
+#define IGNORED(n) { .name = (n), .type = GPUH_CONFIG_IGNORED }
+#define CUSTOM(n, fn) { .name = (n), .type = GPUH_CONFIG_CUSTOM, .load = (fn) }
+#define CUSTOM_AT(n, s, f, fn) { .name = (n), .type = GPUH_CONFIG_CUSTOM, .offset = offsetof(s, f), .load = (fn) }
+#define BOOL(n, f, d) { .name = (n), .type = GPUH_CONFIG_BOOL, .offset = offsetof(struct gpuh_config, f), .def = (d) }
+#define INT(n, f, lo, hi, d) { .name = (n), .type = GPUH_CONFIG_INT, .offset = offsetof(struct gpuh_config, f), \
+                               .min = (lo), .max = (hi), .def = (d) }
+#define GLOB(n, f) { .name = (n), .type = GPUH_CONFIG_GLOB, .offset = offsetof(struct gpuh_rule_match, f) }
+
+/* In the order they are read (the first error found is the one reported). */
+static const struct gpuh_config_key root_keys[] = {
+        IGNORED("$schema"),
+        CUSTOM("discovery", load_section),
+        CUSTOM("libvirt", load_section),
+        CUSTOM("transformer", load_section),
+        CUSTOM("state_change", load_state_change),
+};
+
+static const struct gpuh_config_key discovery_keys[] = {
+        CUSTOM("extra_gpu_vendors", load_vendors),
+        BOOL("passthrough_boot_vga", passthrough_boot_vga, false),
+        CUSTOM("exclude_passthrough", load_exclude),
+};
+
+static const struct gpuh_config_key libvirt_keys[] = {
+        CUSTOM_AT("uri", struct gpuh_config, libvirt_uri, load_uri),
+        INT("timeout_ms", libvirt_timeout_ms, 1, 60000, 10000),
+        CUSTOM("domain_xml_dirs", load_xml_dirs),
+};
+
+static const struct gpuh_config_key transformer_keys[] = {
+        BOOL("allow_mixed", allow_mixed, false),
+        INT("reservation_ttl_s", reservation_ttl_s, 10, 86400, 600),
+        CUSTOM("managed", load_managed),
+        CUSTOM("rules", load_rules),
+};
+
+static const struct gpuh_config_key state_change_keys[] = {
+        CUSTOM_AT("on_start_method", struct gpuh_config, on_start_method, load_method),
+        CUSTOM_AT("on_stop_method", struct gpuh_config, on_stop_method, load_method),
+        INT("write_timeout_ms", write_timeout_ms, 100, 600000, 10000),
+        INT("lock_timeout_ms", lock_timeout_ms, 100, 600000, 10000),
+        INT("nvidia_mdev_grace_ms", nvidia_mdev_grace_ms, 0, 60000, 10000),
+        INT("reconcile_min_age_s", reconcile_min_age_s, 0, 86400, 120),
+        INT("prepare_timeout_ms", prepare_timeout_ms, 1000, 3600000, 120000),
+        BOOL("enable_sriov", enable_sriov, false),
+        CUSTOM("keep_vfio", load_keep_vfio),
+};
+
+/* Both required. */
+static const struct gpuh_config_key rule_keys[] = {
+        CUSTOM_AT("match", struct gpuh_rule, match, load_match),
+        CUSTOM("requests", load_requests),
+};
+
+static const struct gpuh_config_key match_keys[] = {
+        GLOB("name", name),
+        GLOB("service_offering", service_offering),
+        GLOB("host_tag", host_tag),
+        GLOB("account", account),
+        GLOB("domain", domain),
+        GLOB("project", project),
+        GLOB("zone", zone),
+        CUSTOM("resource_tag", load_resource_tag),
+};
+
+enum { SEC_ROOT, SEC_DISCOVERY, SEC_LIBVIRT, SEC_TRANSFORMER, SEC_STATE_CHANGE, SEC_RULE, SEC_MATCH, _SEC_MAX };
+
+#define SECTION(n, t, c) { .name = (n), .keys = (t), .n_keys = ARRAY_SIZE(t), .in_config = (c) }
+static const struct gpuh_config_section sections[_SEC_MAX] = {
+        [SEC_ROOT] = SECTION("", root_keys, true),
+        [SEC_DISCOVERY] = SECTION("discovery", discovery_keys, true),
+        [SEC_LIBVIRT] = SECTION("libvirt", libvirt_keys, true),
+        [SEC_TRANSFORMER] = SECTION("transformer", transformer_keys, true),
+        [SEC_STATE_CHANGE] = SECTION("state_change", state_change_keys, true),
+        [SEC_RULE] = SECTION("transformer.rules[]", rule_keys, false),
+        [SEC_MATCH] = SECTION("transformer.rules[].match", match_keys, false),
+};
+
+const struct gpuh_config_section *gpuh_config_sections(size_t *ret_n)
+{
+        *ret_n = ARRAY_SIZE(sections);
+        return sections;
+}
+
+static const struct gpuh_config_key *find_key(const struct gpuh_config_section *s, const char *name)
+{
+        for (size_t i = 0; i < s->n_keys; i++)
+                if (streq(s->keys[i].name, name))
+                        return &s->keys[i];
+        return NULL;
+}
+
+static int load_value(void *target, const struct gpuh_config_key *k, json_object *v, const struct gpuh_config_at *at)
+{
+        int64_t t;
+        char **s;
+
+        switch (k->type) {
+        case GPUH_CONFIG_IGNORED:
+                return 0;
+        case GPUH_CONFIG_BOOL:
+                if (!json_object_is_type(v, json_type_boolean))
+                        return FAIL(at, KEY_FMT " must be true or false", KEY_ARGS(at, k->name));
+                *FIELD(target, k, bool) = json_object_get_boolean(v);
+                return 0;
+        case GPUH_CONFIG_INT:
+                if (!json_object_is_type(v, json_type_int) || (t = json_object_get_int64(v)) < k->min || t > k->max)
+                        return FAIL(at, KEY_FMT " must be an integer from %" PRId64 " to %" PRId64,
+                                    KEY_ARGS(at, k->name), k->min, k->max);
+                *FIELD(target, k, int) = (int) t;
+                return 0;
+        case GPUH_CONFIG_GLOB:
+                if (!json_object_is_type(v, json_type_string) || !*json_object_get_string(v))
+                        return FAIL(at, KEY_FMT " must be a non-empty string", KEY_ARGS(at, k->name));
+                s = FIELD(target, k, char *);
+                free(*s);
+                *s = strdup(json_object_get_string(v));
+                return *s ? 0 : -ENOMEM;
+        case GPUH_CONFIG_CUSTOM:
+                return k->load(target, k, v, at);
+        }
+        return -EINVAL;
+}
+
+/* The object @o, read by @s's table into @target: an unknown key first, then each key in order. */
+static int load_keys(void *target, json_object *o, const struct gpuh_config_section *s, const struct gpuh_config_at *at)
+{
+        json_object_object_foreach(o, key, val) {
+                (void) val;
+                if (!find_key(s, key))
+                        return FAIL(at, "unknown key " KEY_FMT, KEY_ARGS(at, key));
+        }
+        for (size_t i = 0; i < s->n_keys; i++) {
+                json_object *v;
+                int r;
+
+                if (!json_object_object_get_ex(o, s->keys[i].name, &v))
+                        continue;
+                r = load_value(target, &s->keys[i], v, at);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* A top-level object ("discovery", ...), read by its section's table. */
+static int load_section(void *target, const struct gpuh_config_key *k, json_object *v, const struct gpuh_config_at *at)
+{
+        struct gpuh_config_at sub;
+
+        if (!json_object_is_type(v, json_type_object))
+                return FAIL(at, KEY_FMT " must be an object", KEY_ARGS(at, k->name));
+        at_child(at, k->name, &sub);
+        for (size_t s = 0; s < ARRAY_SIZE(sections); s++)
+                if (streq(sections[s].name, sub.prefix))
+                        return load_keys(target, v, &sections[s], &sub);
+        return -EINVAL;
+}
+
+static int load_state_change(void *target, const struct gpuh_config_key *k, json_object *v, const struct gpuh_config_at *at)
+{
+        struct gpuh_config *c = target;
+        int r = load_section(target, k, v, at);
+
+        if (r < 0)
+                return r;
+        if (streq(c->on_start_method, c->on_stop_method) || streq(c->on_start_method, "reconcile") ||
+            streq(c->on_stop_method, "reconcile"))
+                return FAIL(at, "'%s.on_start_method' and 'on_stop_method' must differ from each other and from "
+                            "'reconcile'", k->name);
+        return 0;
+}
+
+static int load_vendors(void *target, const struct gpuh_config_key *k, json_object *v, const struct gpuh_config_at *at)
+{
+        struct gpuh_config *c = target;
+
+        return load_strings(k, v, at, sizeof(uint16_t), parse_vendor, "4 lowercase hex digits",
+                            (void **) &c->extra_gpu_vendors, &c->n_extra_gpu_vendors);
+}
+
+static int load_exclude(void *target, const struct gpuh_config_key *k, json_object *v, const struct gpuh_config_at *at)
+{
+        struct gpuh_config *c = target;
+
+        return load_strings(k, v, at, sizeof(struct gpuh_pci_addr), parse_pci_addr, "a PCI address",
+                            (void **) &c->exclude_passthrough, &c->n_exclude_passthrough);
+}
+
+static int load_uri(void *target, const struct gpuh_config_key *k, json_object *v, const struct gpuh_config_at *at)
+{
+        char **s = FIELD(target, k, char *);
+
+        if (json_object_is_type(v, json_type_null))
+                return 0;
+        if (!json_object_is_type(v, json_type_string) || !*json_object_get_string(v))
+                return FAIL(at, KEY_FMT " must be a non-empty string or null", KEY_ARGS(at, k->name));
+        free(*s);
+        *s = strdup(json_object_get_string(v));
+        return *s ? 0 : -ENOMEM;
+}
+
+static int load_xml_dirs(void *target, const struct gpuh_config_key *k, json_object *v, const struct gpuh_config_at *at)
+{
+        struct gpuh_config *c = target;
+
+        strv_free(c->domain_xml_dirs);          /* the defaults */
+        c->domain_xml_dirs = NULL;
+        return load_strings(k, v, at, sizeof(char *), parse_abs_dir, "an absolute path",
+                            (void **) &c->domain_xml_dirs, NULL);
+}
+
+static int load_managed(void *target, const struct gpuh_config_key *k, json_object *v, const struct gpuh_config_at *at)
+{
+        struct gpuh_config *c = target;
+        const char *m = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
+
+        if (!streq(m, "gpuhooks") && !streq(m, "libvirt"))
+                return FAIL(at, KEY_FMT " must be \"gpuhooks\" or \"libvirt\"", KEY_ARGS(at, k->name));
+        c->managed_by_libvirt = streq(m, "libvirt");
+        return 0;
+}
+
+static int load_method(void *target, const struct gpuh_config_key *k, json_object *v, const struct gpuh_config_at *at)
+{
+        int r = gpuh_config_parse_method(v, FIELD(target, k, char *));
+
+        if (r < 0 && r != -ENOMEM)
+                return FAIL(at, "'%s.on_start_method' and 'on_stop_method' must be names of letters, digits and '_'",
+                            at->prefix);
+        return r;
+}
+
+static int load_keep_vfio(void *target, const struct gpuh_config_key *k, json_object *v, const struct gpuh_config_at *at)
+{
+        struct gpuh_config *c = target;
+
+        return load_strings(k, v, at, sizeof(struct gpuh_keep_vfio), parse_keep_vfio,
+                            "\"vvvv:dddd\" or \"vvvv:*\" (lowercase hex)", (void **) &c->keep_vfio, &c->n_keep_vfio);
+}
+
+/* transformer.rules[i].match, into the rule @target */
+static int load_match(void *target, const struct gpuh_config_key *k, json_object *v, const struct gpuh_config_at *at)
+{
+        struct gpuh_config_at sub;
+
+        at_child(at, k->name, &sub);
+        if (!json_object_is_type(v, json_type_object) || json_object_object_length(v) == 0)
+                return FAIL(at, "'%s' must be a non-empty object", sub.prefix);
+        return load_keys(FIELD(target, k, struct gpuh_rule_match), v, &sections[SEC_MATCH], &sub);
+}
+
+static int load_resource_tag(void *target, const struct gpuh_config_key *k, json_object *v, const struct gpuh_config_at *at)
+{
+        struct gpuh_rule_match *m = target;
+        size_t n = 0, cap;
+
+        if (!json_object_is_type(v, json_type_object) || (cap = (size_t) json_object_object_length(v)) == 0)
+                return FAIL(at, KEY_FMT " must be a non-empty object", KEY_ARGS(at, k->name));
+        m->tag_keys = calloc(cap, sizeof(char *));
+        m->tag_globs = calloc(cap, sizeof(char *));
+        if (!m->tag_keys || !m->tag_globs)
+                return -ENOMEM;
+        json_object_object_foreach(v, key, glob) {
+                if (!json_object_is_type(glob, json_type_string))
+                        return FAIL(at, "'%s.%s.%s' must be a string", at->prefix, k->name, key);
+                m->tag_keys[n] = strdup(key);
+                m->tag_globs[n] = strdup(json_object_get_string(glob));
+                m->n_tags = ++n;
+                if (!m->tag_keys[n - 1] || !m->tag_globs[n - 1])
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+/* transformer.rules[i].requests (gpuh_requests_from_json()), into the rule @target */
+static int load_requests(void *target, const struct gpuh_config_key *k, json_object *v, const struct gpuh_config_at *at)
+{
+        struct gpuh_rule *rule = target;
+        _cleanup_free_ char *why = NULL;
+        int r = gpuh_requests_from_json(v, &rule->requests, &rule->n_requests, &why);
+
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return FAIL(at, "'%s.%s'", at->prefix, why ? why : k->name);
+        return 0;
+}
+
+/* One rule: an object of 'match' and 'requests', both required. */
+static int load_rule(struct gpuh_rule *rule, json_object *o, const struct gpuh_config_at *at)
+{
+        const struct gpuh_config_section *s = &sections[SEC_RULE];
+        bool ok = json_object_is_type(o, json_type_object);
+
+        if (ok) {
+                json_object_object_foreach(o, key, val) {
+                        (void) val;
+                        ok = ok && find_key(s, key);
+                }
+        }
+        for (size_t i = 0; ok && i < s->n_keys; i++)
+                ok = json_object_object_get_ex(o, s->keys[i].name, NULL);
+        if (!ok)
+                return FAIL(at, "'%s' must be an object of 'match' and 'requests'", at->prefix);
+        return load_keys(rule, o, s, at);
+}
+
+/* transformer.rules; on failure c->rules holds what was read so far (gpuh_config_free() frees it). */
+static int load_rules(void *target, const struct gpuh_config_key *k, json_object *v, const struct gpuh_config_at *at)
+{
+        struct gpuh_config *c = target;
+        size_t n;
+
+        if (!json_object_is_type(v, json_type_array))
+                return FAIL(at, KEY_FMT " must be an array", KEY_ARGS(at, k->name));
+        n = json_object_array_length(v);
+        c->rules = calloc(n + 1, sizeof(*c->rules));
+        if (!c->rules)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                struct gpuh_config_at sub = *at;
+                int r;
+
+                snprintf(sub.prefix, sizeof(sub.prefix), "%.40s%s%.24s[%zu]", KEY_ARGS(at, k->name), i);
+                c->n_rules = i + 1;
+                r = load_rule(&c->rules[i], json_object_array_get_idx(v, i), &sub);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+void gpuh_config_set_defaults(struct gpuh_config *c)
+{
+        for (size_t s = 0; s < ARRAY_SIZE(sections); s++)
+                for (size_t i = 0; sections[s].in_config && i < sections[s].n_keys; i++) {
+                        const struct gpuh_config_key *k = &sections[s].keys[i];
+                        if (k->type == GPUH_CONFIG_INT)
+                                *FIELD(c, k, int) = (int) k->def;
+                        else if (k->type == GPUH_CONFIG_BOOL)
+                                *FIELD(c, k, bool) = k->def;
+                }
+}
+
+int gpuh_config_load_root(struct gpuh_config *c, json_object *root, const char *path, char **reterr)
+{
+        struct gpuh_config_at at = { .path = path, .reterr = reterr };
+
+        if (!json_object_is_type(root, json_type_object))
+                return gpuh_config_fail(reterr, -EBADMSG, path, "top level must be an object");
+        return load_keys(c, root, &sections[SEC_ROOT], &at);
+}
+
+int gpuh_config_load_match(struct gpuh_rule *rule, json_object *m, size_t idx, const char *path)
+{
+        struct gpuh_config_at at = { .path = path };
+
+        snprintf(at.prefix, sizeof(at.prefix), "transformer.rules[%zu]", idx);
+        return load_match(rule, &rule_keys[0], m, &at);
+}
