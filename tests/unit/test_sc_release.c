@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * test_sc_release: release, onStop and reconcile (common/statechange.h) on the fake kernel:
- * the takeover of a stale journal, the undo of every journal operation and its edge cases
- * (docs/state-change.md, "release end"), a device still held, late writes during a release, the
- * quarantine, and reconcile.
+ * test_sc_release: release, onStop and reconcile (hooks/state-change/statechange.h) on the fake
+ * kernel: the takeover of a stale journal, the undo of every journal operation and its edge
+ * cases (docs/state-change.md, "release end"), a device still held, late writes during a
+ * release, the quarantine, and reconcile.
  */
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * test_sc_roundtrip: prepare and release (common/statechange.h) on the fake kernel: a round trip
- * for each kind of device (a GPU with its companion, a GPU that is an mdev parent, a plain VF,
- * an mdev on a PF and on a VF, a vendor vGPU VF, each with its VFs enabled by the hook where
- * they do not exist yet) ends with the host exactly as before; the dry run; what prepare
- * refuses before it changes anything.
+ * test_sc_roundtrip: prepare and release (hooks/state-change/statechange.h) on the fake kernel:
+ * a round trip for each kind of device (a GPU with its companion, a GPU that is an mdev parent,
+ * a plain VF, an mdev on a PF and on a VF, a vendor vGPU VF, each with its VFs enabled by the
+ * hook where they do not exist yet) ends with the host exactly as before; the dry run; what
+ * prepare refuses before it changes anything.
  */
 #include <stdarg.h>
 #include <stddef.h>
