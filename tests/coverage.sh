@@ -1,8 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: Apache-2.0
 # Line and branch coverage of common/ and hooks/ by the tests that need neither root nor FUSE
-# (everything but the FUSE emulator's self-test, the state-change end-to-end cases that mount
-# it, the install tests and the demo), with gcovr (Debian's gcovr, install/deps.sh).
+# (every ctest test but those labelled fuse, tests/README.md "Labels and builds", and
+# install/package), with gcovr (Debian's gcovr, install/deps.sh).
 #
 # Usage: tests/coverage.sh [BUILD_DIR]      (from anywhere; default BUILD_DIR: build-coverage)
 #        cmake --build build --target coverage   (BUILD_DIR build/coverage)
@@ -28,9 +28,8 @@ cmake -S "$src" -B "$dir" -DGPUH_WERROR=ON -DCMAKE_BUILD_TYPE=Debug \
 cmake --build "$dir" -j"$jobs"
 find "$dir" -name '*.gcda' -delete
 
-# statechange/protocol runs without the emulator; the other statechange/ cases mount it.
-exclude='^(emu/|install/|tools/demo$|statechange/([^p]|pa))'
-ctest --test-dir "$dir" --output-on-failure --no-tests=error -j"$jobs" -E "$exclude"
+# Not the tests labelled fuse (they mount the emulator), nor install/package (it needs root).
+ctest --test-dir "$dir" --output-on-failure --no-tests=error -j"$jobs" -LE '^fuse$' -E '^install/package$'
 
 out=$dir/coverage
 mkdir -p "$out"
