@@ -129,14 +129,19 @@ static void write_key(const struct gpuh_change *c, int dirfd, const char *rel, c
         size_t l;
 
         key[0] = '\0';
+        snprintf(part, sizeof(part), "%s", value);
+        part[strcspn(part, "\n")] = '\0';
+        /* mdev_supported_types/T/create takes the new mdev's UUID: the journal keys it so */
+        if (strstr(rel, "mdev_supported_types/") && (p = strrchr(rel, '/')) && streq(p, "/create")) {
+                snprintf(key, size, "mdev-%s", part);
+                return;
+        }
         for (size_t i = 0; i < c->n_dirs; i++)
                 if (c->dirs[i].fd == dirfd) {
                         snprintf(key, size, "pci-%s", gpuh_pci_addr_format(&c->dirs[i].addr, name));
                         return;
                 }
         /* bus/pci: drivers/D/unbind, drivers/D/bind, drivers_probe take the function's name */
-        snprintf(part, sizeof(part), "%s", value);
-        part[strcspn(part, "\n")] = '\0';
         if (dirfd == c->bus_fd && gpuh_pci_addr_parse(part, &a) == 0) {
                 snprintf(key, size, "pci-%s", gpuh_pci_addr_format(&a, name));
                 return;
