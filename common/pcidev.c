@@ -97,13 +97,179 @@ static void read_topology(int root_fd, struct gpuh_pci_dev *d, struct gpuh_warni
                 gpuh_warn(w, "%s: no PCI root bus on the device path", d->name);
 }
 
+/* A required hex id attribute of at most @max: -ENOENT when absent, -EBADMSG for anything
+ * else unusable (the identity and class of a function must be known to classify it). */
+static int read_req_id(int fd, const char *attr, uint64_t max, uint64_t *ret)
+{
+        int r = gpuh_sysfs_read_u64(fd, attr, ret);
+
+        if (r < 0 || *ret > max)
+                return r == -ENOENT ? -ENOENT : -EBADMSG;
+        return 0;
+}
+
+/* Identity: vendor, then device; without these the function cannot be classified at all. */
+static int read_ident(int fd, struct gpuh_pci_dev *d)
+{
+        uint64_t v;
+        int r;
+
+        r = read_req_id(fd, "vendor", 0xffff, &v);
+        if (r < 0)
+                return r;
+        d->vendor_id = (uint16_t) v;
+        r = read_req_id(fd, "device", 0xffff, &v);
+        if (r < 0)
+                return r;
+        d->device_id = (uint16_t) v;
+        return 0;
+}
+
+/* The class code, 24 bits (base class, subclass, prog-if). */
+static int read_class_code(int fd, struct gpuh_pci_dev *d)
+{
+        uint64_t v;
+        int r;
+
+        r = read_req_id(fd, "class", 0xffffff, &v);
+        if (r < 0)
+                return r;
+        d->class_code = (uint32_t) v;
+        return 0;
+}
+
+/* Subsystem ids and revision, each optional (-1 when absent or garbage). */
+static void read_subsys(int fd, struct gpuh_pci_dev *d, struct gpuh_warnings *w)
+{
+        d->subsys_vendor_id = read_opt_id(fd, d->name, "subsystem_vendor", 0xffff, w);
+        d->subsys_device_id = read_opt_id(fd, d->name, "subsystem_device", 0xffff, w);
+        d->revision = read_opt_id(fd, d->name, "revision", 0xff, w);
+}
+
+/* The bound driver's name from the "driver" link; none when unbound. */
+static int read_driver(int fd, struct gpuh_pci_dev *d, struct gpuh_warnings *w)
+{
+        char buf[256];
+        int r;
+
+        r = gpuh_sysfs_link_basename(fd, "driver", buf, sizeof(buf));
+        if (r >= 0) {
+                d->driver = strdup(buf);
+                if (!d->driver)
+                        return -ENOMEM;
+        } else if (r != -ENOENT)
+                gpuh_warn(w, "%s: driver: %s", d->name, strerror(-r));
+        return 0;
+}
+
+/* The NUMA node, -1 when the platform has none (or it is absent). */
+static void read_numa(int fd, struct gpuh_pci_dev *d, struct gpuh_warnings *w)
+{
+        int node, r;
+
+        r = gpuh_sysfs_read_int(fd, "numa_node", &node);
+        if (r == 0 && node >= -1)
+                d->numa_node = node;
+        else if (r != -ENOENT)
+                gpuh_warn(w, "%s: numa_node: %s", d->name, r < 0 ? strerror(-r) : "out of range");
+}
+
+/* The IOMMU group number, the basename of the "iommu_group" link. */
+static void read_iommu_group(int fd, struct gpuh_pci_dev *d, struct gpuh_warnings *w)
+{
+        char buf[256];
+        int r;
+
+        r = gpuh_sysfs_link_basename(fd, "iommu_group", buf, sizeof(buf));
+        if (r >= 0) {
+                char *end;
+                long g;
+
+                errno = 0;
+                g = strtol(buf, &end, 10);
+                if (errno || *end || g < 0 || g > INT_MAX || buf[0] == '-' || buf[0] == '+')
+                        gpuh_warn(w, "%s: iommu_group: not a group number '%s'", d->name, buf);
+                else
+                        d->iommu_group = (int) g;
+        } else if (r != -ENOENT)
+                gpuh_warn(w, "%s: iommu_group: %s", d->name, strerror(-r));
+}
+
+/* A non-negative count attribute into @ret, left alone when absent or unusable. */
+static void read_count(int fd, const char *dev, const char *attr, int *ret, struct gpuh_warnings *w)
+{
+        int n, r;
+
+        r = gpuh_sysfs_read_int(fd, attr, &n);
+        if (r == 0 && n >= 0)
+                *ret = n;
+        else if (r != -ENOENT)
+                gpuh_warn(w, "%s: %s: %s", dev, attr, r < 0 ? strerror(-r) : "negative");
+}
+
+/* SR-IOV, as a PF (sriov_totalvfs, sriov_numvfs, sriov_vf_device) and as a VF (physfn), in
+ * that order. */
+static void read_sriov(int fd, struct gpuh_pci_dev *d, struct gpuh_warnings *w)
+{
+        char buf[256];
+        int r;
+
+        read_count(fd, d->name, "sriov_totalvfs", &d->sriov_totalvfs, w);
+        read_count(fd, d->name, "sriov_numvfs", &d->sriov_numvfs, w);
+
+        if (d->sriov_totalvfs > 0) {
+                /* bare hex, "%x\n" (drivers/pci/iov.c, sriov_vf_device_show) */
+                r = gpuh_sysfs_read(fd, "sriov_vf_device", buf, sizeof(buf));
+                if (r > 0 && r <= 4 && strspn(buf, "0123456789abcdefABCDEF") == (size_t) r)
+                        d->sriov_vf_device = (int) strtol(buf, NULL, 16);
+                else if (r != -ENOENT)
+                        gpuh_warn(w, "%s: sriov_vf_device: %s", d->name,
+                                  r < 0 ? strerror(-r) : "not a device id");
+        }
+
+        r = gpuh_sysfs_link_basename(fd, "physfn", buf, sizeof(buf));
+        if (r >= 0) {
+                if (gpuh_pci_addr_parse(buf, &d->physfn) == 0)
+                        d->is_vf = true;
+                else
+                        gpuh_warn(w, "%s: physfn: not a PCI address '%s'", d->name, buf);
+        } else if (r != -ENOENT)
+                gpuh_warn(w, "%s: physfn: %s", d->name, strerror(-r));
+}
+
+/* boot_vga: 1 for the device the firmware used as the console. */
+static void read_boot_vga(int fd, struct gpuh_pci_dev *d, struct gpuh_warnings *w)
+{
+        int b, r;
+
+        r = gpuh_sysfs_read_int(fd, "boot_vga", &b);
+        if (r == 0 && (b == 0 || b == 1))
+                d->boot_vga = b == 1;
+        else if (r != -ENOENT)
+                gpuh_warn(w, "%s: boot_vga: %s", d->name, r < 0 ? strerror(-r) : "not 0 or 1");
+}
+
+/* reset_method, as the kernel lists it (space-separated methods). */
+static int read_reset_method(int fd, struct gpuh_pci_dev *d, struct gpuh_warnings *w)
+{
+        char buf[256];
+        int r;
+
+        r = gpuh_sysfs_read(fd, "reset_method", buf, sizeof(buf));
+        if (r >= 0) {
+                d->reset_method = strdup(buf);
+                if (!d->reset_method)
+                        return -ENOMEM;
+        } else if (r != -ENOENT)
+                gpuh_warn(w, "%s: reset_method: %s", d->name, strerror(-r));
+        return 0;
+}
+
 int gpuh_pci_dev_read(int root_fd, const struct gpuh_pci_addr *addr, unsigned fill,
                       struct gpuh_warnings *w, struct gpuh_pci_dev **ret)
 {
         _cleanup_pci_dev_ struct gpuh_pci_dev *d = NULL;
         _cleanup_close_ int fd = -EBADF;
-        char buf[256];
-        uint64_t v;
         int r;
 
         d = calloc(1, sizeof(*d));
@@ -119,119 +285,25 @@ int gpuh_pci_dev_read(int root_fd, const struct gpuh_pci_addr *addr, unsigned fi
         if (fd < 0)
                 return fd == -ENOTDIR ? -ENOENT : fd;
 
-        /* Identity: without these the function cannot be classified at all. */
-        if (fill & GPUH_PCI_FILL_IDENT) {
-                r = gpuh_sysfs_read_u64(fd, "vendor", &v);
-                if (r < 0 || v > 0xffff)
-                        return r == -ENOENT ? -ENOENT : -EBADMSG;
-                d->vendor_id = (uint16_t) v;
-                r = gpuh_sysfs_read_u64(fd, "device", &v);
-                if (r < 0 || v > 0xffff)
-                        return r == -ENOENT ? -ENOENT : -EBADMSG;
-                d->device_id = (uint16_t) v;
-        }
-        if (fill & GPUH_PCI_FILL_CLASS) {
-                r = gpuh_sysfs_read_u64(fd, "class", &v);
-                if (r < 0 || v > 0xffffff)
-                        return r == -ENOENT ? -ENOENT : -EBADMSG;
-                d->class_code = (uint32_t) v;
-        }
-
-        if (fill & GPUH_PCI_FILL_SUBSYS) {
-                d->subsys_vendor_id = read_opt_id(fd, d->name, "subsystem_vendor", 0xffff, w);
-                d->subsys_device_id = read_opt_id(fd, d->name, "subsystem_device", 0xffff, w);
-                d->revision = read_opt_id(fd, d->name, "revision", 0xff, w);
-        }
-
-        if (fill & GPUH_PCI_FILL_DRIVER) {
-                r = gpuh_sysfs_link_basename(fd, "driver", buf, sizeof(buf));
-                if (r >= 0) {
-                        d->driver = strdup(buf);
-                        if (!d->driver)
-                                return -ENOMEM;
-                } else if (r != -ENOENT)
-                        gpuh_warn(w, "%s: driver: %s", d->name, strerror(-r));
-        }
-
-        if (fill & GPUH_PCI_FILL_NUMA) {
-                int node;
-                r = gpuh_sysfs_read_int(fd, "numa_node", &node);
-                if (r == 0 && node >= -1)
-                        d->numa_node = node;
-                else if (r != -ENOENT)
-                        gpuh_warn(w, "%s: numa_node: %s", d->name,
-                                  r < 0 ? strerror(-r) : "out of range");
-        }
-
-        if (fill & GPUH_PCI_FILL_IOMMU) {
-                r = gpuh_sysfs_link_basename(fd, "iommu_group", buf, sizeof(buf));
-                if (r >= 0) {
-                        char *end;
-                        long g;
-
-                        errno = 0;
-                        g = strtol(buf, &end, 10);
-                        if (errno || *end || g < 0 || g > INT_MAX || buf[0] == '-' || buf[0] == '+')
-                                gpuh_warn(w, "%s: iommu_group: not a group number '%s'", d->name, buf);
-                        else
-                                d->iommu_group = (int) g;
-                } else if (r != -ENOENT)
-                        gpuh_warn(w, "%s: iommu_group: %s", d->name, strerror(-r));
-        }
-
-        if (fill & GPUH_PCI_FILL_SRIOV) {
-                int n;
-
-                r = gpuh_sysfs_read_int(fd, "sriov_totalvfs", &n);
-                if (r == 0 && n >= 0)
-                        d->sriov_totalvfs = n;
-                else if (r != -ENOENT)
-                        gpuh_warn(w, "%s: sriov_totalvfs: %s", d->name, r < 0 ? strerror(-r) : "negative");
-                r = gpuh_sysfs_read_int(fd, "sriov_numvfs", &n);
-                if (r == 0 && n >= 0)
-                        d->sriov_numvfs = n;
-                else if (r != -ENOENT)
-                        gpuh_warn(w, "%s: sriov_numvfs: %s", d->name, r < 0 ? strerror(-r) : "negative");
-
-                if (d->sriov_totalvfs > 0) {
-                        /* bare hex, "%x\n" (drivers/pci/iov.c, sriov_vf_device_show) */
-                        r = gpuh_sysfs_read(fd, "sriov_vf_device", buf, sizeof(buf));
-                        if (r > 0 && r <= 4 && strspn(buf, "0123456789abcdefABCDEF") == (size_t) r)
-                                d->sriov_vf_device = (int) strtol(buf, NULL, 16);
-                        else if (r != -ENOENT)
-                                gpuh_warn(w, "%s: sriov_vf_device: %s", d->name,
-                                          r < 0 ? strerror(-r) : "not a device id");
-                }
-
-                r = gpuh_sysfs_link_basename(fd, "physfn", buf, sizeof(buf));
-                if (r >= 0) {
-                        if (gpuh_pci_addr_parse(buf, &d->physfn) == 0)
-                                d->is_vf = true;
-                        else
-                                gpuh_warn(w, "%s: physfn: not a PCI address '%s'", d->name, buf);
-                } else if (r != -ENOENT)
-                        gpuh_warn(w, "%s: physfn: %s", d->name, strerror(-r));
-        }
-
-        if (fill & GPUH_PCI_FILL_BOOT_VGA) {
-                int b;
-                r = gpuh_sysfs_read_int(fd, "boot_vga", &b);
-                if (r == 0 && (b == 0 || b == 1))
-                        d->boot_vga = b == 1;
-                else if (r != -ENOENT)
-                        gpuh_warn(w, "%s: boot_vga: %s", d->name, r < 0 ? strerror(-r) : "not 0 or 1");
-        }
-
-        if (fill & GPUH_PCI_FILL_RESET) {
-                r = gpuh_sysfs_read(fd, "reset_method", buf, sizeof(buf));
-                if (r >= 0) {
-                        d->reset_method = strdup(buf);
-                        if (!d->reset_method)
-                                return -ENOMEM;
-                } else if (r != -ENOENT)
-                        gpuh_warn(w, "%s: reset_method: %s", d->name, strerror(-r));
-        }
-
+        /* In this order: it is the order of the sysfs reads and of the warnings. */
+        if ((fill & GPUH_PCI_FILL_IDENT) && (r = read_ident(fd, d)) < 0)
+                return r;
+        if ((fill & GPUH_PCI_FILL_CLASS) && (r = read_class_code(fd, d)) < 0)
+                return r;
+        if (fill & GPUH_PCI_FILL_SUBSYS)
+                read_subsys(fd, d, w);
+        if ((fill & GPUH_PCI_FILL_DRIVER) && (r = read_driver(fd, d, w)) < 0)
+                return r;
+        if (fill & GPUH_PCI_FILL_NUMA)
+                read_numa(fd, d, w);
+        if (fill & GPUH_PCI_FILL_IOMMU)
+                read_iommu_group(fd, d, w);
+        if (fill & GPUH_PCI_FILL_SRIOV)
+                read_sriov(fd, d, w);
+        if (fill & GPUH_PCI_FILL_BOOT_VGA)
+                read_boot_vga(fd, d, w);
+        if ((fill & GPUH_PCI_FILL_RESET) && (r = read_reset_method(fd, d, w)) < 0)
+                return r;
         if (fill & GPUH_PCI_FILL_TOPOLOGY)
                 read_topology(root_fd, d, w);
 

@@ -355,19 +355,168 @@ static int add_cand(struct cand **v, size_t *n, const struct cand *c)
         return 0;
 }
 
+/* The candidates of one request, as candidates() gathers them GPU by GPU. */
+struct gather {
+        struct ctx *c;
+        const struct gpuh_request *r;
+        struct gpuh_promised prom;      /* reservations and plan so far: framebuffer promised */
+        unsigned vtype;                 /* GPUH_REQ_VENDOR_VGPU: the type asked for */
+        struct cand *v;
+        size_t n;
+};
+
+/* Passthrough: @g whole with its companions, when it matches and nothing of it is held. */
+static int cand_passthrough(struct gather *gt, const struct gpuh_gpu *g, bool gpu_free, struct cand *cd)
+{
+        bool ok = g->blockers == 0 && gpu_free && matches_gpu(gt->r, g) && !gpu_parts_held(gt->c, g);
+
+        for (size_t m = 0; ok && m < g->n_members; m++)
+                if (g->members[m].role == GPUH_ROLE_COMPANION && holder_pci(gt->c, &g->members[m].dev->addr))
+                        ok = false;
+        if (!ok)
+                return 0;
+        cd->a.kind = GPUH_ALLOC_PCI;
+        cd->a.addr = g->dev->addr;
+        companions_of(g, &cd->a);
+        return add_cand(&gt->v, &gt->n, cd);
+}
+
+/* Plain SR-IOV VFs of a free @g (no mdev types, no vendor vGPU), free and matching. */
+static int cand_vfs(struct gather *gt, const struct gpuh_gpu *g, bool gpu_free, struct cand *cd)
+{
+        int k = 0;
+
+        for (size_t vi = 0; gpu_free && vi < g->n_vfs && k >= 0; vi++) {
+                const struct gpuh_vf *vf = &g->vfs[vi];
+                if (vf->n_types > 0 || vf->has_vendor_vgpu || holder_pci(gt->c, &vf->dev->addr) ||
+                    !(matches_gpu(gt->r, g) || matches_ids(gt->r, vf->dev->vendor_id, vf->dev->device_id, vf->device_name)))
+                        continue;
+                cd->a.kind = GPUH_ALLOC_VF;
+                cd->a.addr = vf->dev->addr;
+                cd->a.parent = g->dev->addr;
+                k = add_cand(&gt->v, &gt->n, cd);
+        }
+        return k;
+}
+
+/* Existing mdevs of @g of the profile, free, on a free parent: ready as they are. */
+static int cand_mdevs_existing(struct gather *gt, const struct gpuh_gpu *g, struct cand *cd)
+{
+        int k = 0;
+
+        for (size_t i = 0; i < g->n_vgpus && k >= 0; i++) {
+                const struct gpuh_vgpu_instance *vg = &g->vgpus[i];
+                if (!vg->type || !type_matches(vg->type, gt->r->profile) || holder_mdev(gt->c, vg->mdev->uuid) ||
+                    (gpuh_pci_addr_cmp(&vg->mdev->parent, &g->dev->addr) != 0 &&
+                     holder_pci(gt->c, &vg->mdev->parent)))
+                        continue;
+                cd->a.kind = GPUH_ALLOC_MDEV;
+                cd->a.parent = vg->mdev->parent;
+                memcpy(cd->a.uuid, vg->mdev->uuid, sizeof(cd->a.uuid));
+                snprintf(cd->a.mdev_type, sizeof(cd->a.mdev_type), "%s", vg->type->type_id);
+                cd->a.mdev_new = false;
+                cd->rank_reuse = 0;
+                k = add_cand(&gt->v, &gt->n, cd);
+        }
+        return k;
+}
+
+/* Parents, @g then its free VFs, with room for one more mdev of the profile: to create. A
+ * VF's type also needs framebuffer on the GPU (else @g is noted full). */
+static int cand_mdevs_new(struct gather *gt, const struct gpuh_gpu *g, struct cand *cd)
+{
+        int k = 0;
+
+        for (size_t p = 0; p <= g->n_vfs && k >= 0; p++) {
+                const struct gpuh_mdev_type *types = p == 0 ? g->types : g->vfs[p - 1].types;
+                size_t nt = p == 0 ? g->n_types : g->vfs[p - 1].n_types;
+                const struct gpuh_pci_addr *pa = p == 0 ? &g->dev->addr : &g->vfs[p - 1].dev->addr;
+
+                if (p > 0 && holder_pci(gt->c, pa))
+                        continue;
+                for (size_t t = 0; t < nt && k >= 0; t++) {
+                        struct gpuh_fb_room room;
+
+                        if (!type_matches(&types[t], gt->r->profile) || types[t].available_instances <= 0 ||
+                            (unsigned) types[t].available_instances <= pending_mdevs(gt->c, pa))
+                                continue;
+                        if (p > 0 && !gpuh_mdev_fb_room(g, &types[t], &gt->prom, &room)) {
+                                note_full(gt->c, g, &room);
+                                continue;
+                        }
+                        cd->a.kind = GPUH_ALLOC_MDEV;
+                        cd->a.parent = *pa;
+                        cd->a.uuid[0] = '\0';
+                        snprintf(cd->a.mdev_type, sizeof(cd->a.mdev_type), "%s", types[t].type_id);
+                        cd->a.mdev_new = true;
+                        cd->rank_reuse = 1;
+                        k = add_cand(&gt->v, &gt->n, cd);
+                }
+        }
+        return k;
+}
+
+/* mdevs on a free, matching @g: existing free ones of the type first, then new ones. */
+static int cand_mdevs(struct gather *gt, const struct gpuh_gpu *g, bool gpu_free, struct cand *cd)
+{
+        int k;
+
+        if (!gpu_free || !matches_gpu(gt->r, g))
+                return 0;
+        cd->load = gpu_load(gt->c, g);
+        k = cand_mdevs_existing(gt, g, cd);
+        if (k < 0)
+                return k;
+        return cand_mdevs_new(gt, g, cd);
+}
+
+/* NVIDIA vendor-specific vGPU VFs of a free, matching @g, each free and either set to the type
+ * already or unset and able to take it while the GPU's framebuffer has room (else @g is noted
+ * full). */
+static int cand_vendor_vgpus(struct gather *gt, const struct gpuh_gpu *g, bool gpu_free, struct cand *cd)
+{
+        struct gpuh_fb_room room;
+        int room_ok = -1;       /* the GPU's framebuffer, asked once */
+        int k = 0;
+
+        if (!gpu_free || !matches_gpu(gt->r, g))
+                return 0;
+        cd->load = gpu_load(gt->c, g);
+        for (size_t vi = 0; vi < g->n_vfs && k >= 0; vi++) {
+                const struct gpuh_vf *vf = &g->vfs[vi];
+                if (!vf->has_vendor_vgpu || holder_pci(gt->c, &vf->dev->addr))
+                        continue;
+                if (vf->vendor_vgpu.current_type == gt->vtype)
+                        cd->rank_reuse = 0;     /* set already: its framebuffer is counted */
+                else if (vf->vendor_vgpu.current_type == 0 && has_type(&vf->vendor_vgpu, gt->vtype)) {
+                        if (room_ok < 0)
+                                room_ok = gpuh_vendor_vgpu_fb_room(gt->c->in->inv, g, gt->vtype, &gt->prom, &room);
+                        if (!room_ok) {
+                                note_full(gt->c, g, &room);
+                                continue;
+                        }
+                        cd->rank_reuse = 1;
+                } else
+                        continue;
+                cd->a.kind = GPUH_ALLOC_VENDOR_VGPU;
+                cd->a.addr = vf->dev->addr;
+                cd->a.parent = g->dev->addr;
+                cd->a.vgpu_type = gt->vtype;
+                k = add_cand(&gt->v, &gt->n, cd);
+        }
+        return k;
+}
+
 /* Every free device that would answer @r now. */
 static int candidates(struct ctx *c, const struct gpuh_request *r, int ri, struct cand **ret, size_t *ret_n)
 {
         struct gpuh_inventory *inv = c->in->inv;
-        const struct gpuh_promised prom = promised(c);
-        struct cand *v = NULL;
-        size_t n = 0;
-        unsigned vtype = 0;
+        struct gather gt = { .c = c, .r = r, .prom = promised(c) };
         int k = 0;
 
         c->n_full = 0;
 
-        if (r->mode == GPUH_REQ_VENDOR_VGPU && !(vtype = vgpu_type_id(inv, r->profile)))
+        if (r->mode == GPUH_REQ_VENDOR_VGPU && !(gt.vtype = vgpu_type_id(inv, r->profile)))
                 return -ENOENT;
         for (size_t gi = 0; gi < inv->n_gpus && k >= 0; gi++) {
                 const struct gpuh_gpu *g = &inv->gpus[gi];
@@ -377,119 +526,28 @@ static int candidates(struct ctx *c, const struct gpuh_request *r, int ri, struc
                 cd.a.request = ri;
                 cd.a.display = r->display;
                 switch (r->mode) {
-                case GPUH_REQ_PASSTHROUGH: {
-                        bool ok = g->blockers == 0 && gpu_free && matches_gpu(r, g) && !gpu_parts_held(c, g);
-                        for (size_t m = 0; ok && m < g->n_members; m++)
-                                if (g->members[m].role == GPUH_ROLE_COMPANION && holder_pci(c, &g->members[m].dev->addr))
-                                        ok = false;
-                        if (!ok)
-                                break;
-                        cd.a.kind = GPUH_ALLOC_PCI;
-                        cd.a.addr = g->dev->addr;
-                        companions_of(g, &cd.a);
-                        k = add_cand(&v, &n, &cd);
+                case GPUH_REQ_PASSTHROUGH:
+                        k = cand_passthrough(&gt, g, gpu_free, &cd);
                         break;
-                }
                 case GPUH_REQ_VF:
-                        for (size_t vi = 0; gpu_free && vi < g->n_vfs && k >= 0; vi++) {
-                                const struct gpuh_vf *vf = &g->vfs[vi];
-                                if (vf->n_types > 0 || vf->has_vendor_vgpu || holder_pci(c, &vf->dev->addr) ||
-                                    !(matches_gpu(r, g) || matches_ids(r, vf->dev->vendor_id, vf->dev->device_id, vf->device_name)))
-                                        continue;
-                                cd.a.kind = GPUH_ALLOC_VF;
-                                cd.a.addr = vf->dev->addr;
-                                cd.a.parent = g->dev->addr;
-                                k = add_cand(&v, &n, &cd);
-                        }
+                        k = cand_vfs(&gt, g, gpu_free, &cd);
                         break;
                 case GPUH_REQ_MDEV:
-                        if (!gpu_free || !matches_gpu(r, g))
-                                break;
-                        cd.load = gpu_load(c, g);
-                        /* existing free mdevs of the type first */
-                        for (size_t i = 0; i < g->n_vgpus && k >= 0; i++) {
-                                const struct gpuh_vgpu_instance *vg = &g->vgpus[i];
-                                if (!vg->type || !type_matches(vg->type, r->profile) || holder_mdev(c, vg->mdev->uuid) ||
-                                    (gpuh_pci_addr_cmp(&vg->mdev->parent, &g->dev->addr) != 0 &&
-                                     holder_pci(c, &vg->mdev->parent)))
-                                        continue;
-                                cd.a.kind = GPUH_ALLOC_MDEV;
-                                cd.a.parent = vg->mdev->parent;
-                                memcpy(cd.a.uuid, vg->mdev->uuid, sizeof(cd.a.uuid));
-                                snprintf(cd.a.mdev_type, sizeof(cd.a.mdev_type), "%s", vg->type->type_id);
-                                cd.a.mdev_new = false;
-                                cd.rank_reuse = 0;
-                                k = add_cand(&v, &n, &cd);
-                        }
-                        /* then parents with room for one more */
-                        for (size_t p = 0; p <= g->n_vfs && k >= 0; p++) {
-                                const struct gpuh_mdev_type *types = p == 0 ? g->types : g->vfs[p - 1].types;
-                                size_t nt = p == 0 ? g->n_types : g->vfs[p - 1].n_types;
-                                const struct gpuh_pci_addr *pa = p == 0 ? &g->dev->addr : &g->vfs[p - 1].dev->addr;
-
-                                if (p > 0 && holder_pci(c, pa))
-                                        continue;
-                                for (size_t t = 0; t < nt && k >= 0; t++) {
-                                        struct gpuh_fb_room room;
-
-                                        if (!type_matches(&types[t], r->profile) || types[t].available_instances <= 0 ||
-                                            (unsigned) types[t].available_instances <= pending_mdevs(c, pa))
-                                                continue;
-                                        if (p > 0 && !gpuh_mdev_fb_room(g, &types[t], &prom, &room)) {
-                                                note_full(c, g, &room);
-                                                continue;
-                                        }
-                                        cd.a.kind = GPUH_ALLOC_MDEV;
-                                        cd.a.parent = *pa;
-                                        cd.a.uuid[0] = '\0';
-                                        snprintf(cd.a.mdev_type, sizeof(cd.a.mdev_type), "%s", types[t].type_id);
-                                        cd.a.mdev_new = true;
-                                        cd.rank_reuse = 1;
-                                        k = add_cand(&v, &n, &cd);
-                                }
-                        }
+                        k = cand_mdevs(&gt, g, gpu_free, &cd);
                         break;
-                case GPUH_REQ_VENDOR_VGPU: {
-                        struct gpuh_fb_room room;
-                        int room_ok = -1;       /* the GPU's framebuffer, asked once */
-
-                        if (!gpu_free || !matches_gpu(r, g))
-                                break;
-                        cd.load = gpu_load(c, g);
-                        for (size_t vi = 0; vi < g->n_vfs && k >= 0; vi++) {
-                                const struct gpuh_vf *vf = &g->vfs[vi];
-                                if (!vf->has_vendor_vgpu || holder_pci(c, &vf->dev->addr))
-                                        continue;
-                                if (vf->vendor_vgpu.current_type == vtype)
-                                        cd.rank_reuse = 0;      /* set already: its framebuffer is counted */
-                                else if (vf->vendor_vgpu.current_type == 0 && has_type(&vf->vendor_vgpu, vtype)) {
-                                        if (room_ok < 0)
-                                                room_ok = gpuh_vendor_vgpu_fb_room(inv, g, vtype, &prom, &room);
-                                        if (!room_ok) {
-                                                note_full(c, g, &room);
-                                                continue;
-                                        }
-                                        cd.rank_reuse = 1;
-                                } else
-                                        continue;
-                                cd.a.kind = GPUH_ALLOC_VENDOR_VGPU;
-                                cd.a.addr = vf->dev->addr;
-                                cd.a.parent = g->dev->addr;
-                                cd.a.vgpu_type = vtype;
-                                k = add_cand(&v, &n, &cd);
-                        }
+                case GPUH_REQ_VENDOR_VGPU:
+                        k = cand_vendor_vgpus(&gt, g, gpu_free, &cd);
                         break;
-                }
                 default:
                         break;
                 }
         }
         if (k < 0) {
-                free(v);
+                free(gt.v);
                 return k;
         }
-        *ret = v;
-        *ret_n = n;
+        *ret = gt.v;
+        *ret_n = gt.n;
         return 0;
 }
 

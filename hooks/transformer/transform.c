@@ -207,25 +207,391 @@ static int config_refused(const struct gpuh_transform_opts *o, const struct gpuh
                           "reserved: %s", d->name, why, o->config_error);
 }
 
+/* One transform's state, from the document parsed to the reservation written: what each step
+ * of gpuh_transform() reads and leaves for the next. Owned: d, host, state, res, others, plan,
+ * qdev, quar, ex, sig, out, err. */
+struct tf {
+        const struct gpuh_transform_opts *o;
+        const struct gpuh_config *cfg;
+        char **reterr;
+        int64_t now;
+        struct gpuh_domxml *d;
+        json_object *ex;                        /* with o->explain: the plan */
+        const struct gpuh_request *req;         /* what is asked, as source says */
+        size_t n_req;
+        const char *source;                     /* "metadata", "rule", "cloudstack"; NULL: nothing */
+        struct gpuh_host *host;
+        int node;                               /* the vCPUs' NUMA node, -1 none or several */
+        const char *state_dir;
+        struct gpuh_state *state;
+        struct gpuh_reservation *res, *others, *own;    /* others and own point into res */
+        size_t n_res, n_others;
+        struct gpuh_quarantined *quar;
+        size_t n_quar;
+        struct gpuh_alloc *qdev;                /* the quarantine as one more reservation's devices */
+        struct gpuh_alloc *plan;
+        size_t n_plan;
+        bool from_record, cloudstack;
+        char *sig, *out, *err;
+};
+
+/* A step's answer besides 0 (go on) and -errno: the document passes unchanged. */
+#define TF_UNCHANGED 1
+
+/* Nothing for this domain: with --explain, an empty request list. */
+static int tf_unchanged(struct tf *t)
+{
+        if (t->ex)
+                json_object_object_add(t->ex, "requests", json_object_new_array());
+        return TF_UNCHANGED;
+}
+
+/* The domain XML, parsed, and the explain object started with its name. */
+static int tf_parse(struct tf *t, const char *in, size_t len)
+{
+        int r;
+
+        r = gpuh_domxml_parse(in, len, &t->d, &t->err);
+        if (r < 0) {
+                if (r != -ENOMEM)
+                        gpuh_error(t->reterr, r, "%s", t->err ? t->err : "unusable domain XML");
+                return r;
+        }
+        if (t->o->explain) {
+                t->ex = json_object_new_object();
+                if (!t->ex)
+                        return -ENOMEM;
+                json_object_object_add(t->ex, "domain", json_object_new_string(t->d->name));
+        }
+        return 0;
+}
+
+/* What is asked: CloudStack's hostdevs (judged against the inventory later), else our request
+ * element, else the first matching rule. Nothing at all: the XML passes. A broken
+ * configuration refuses a domain that asks for GPUs here (its rules may be kept without their
+ * requests: then a match sets only the source). */
+static int tf_find_requests(struct tf *t)
+{
+        const struct gpuh_domxml *d = t->d;
+
+        if (d->n_requests > 0) {
+                t->req = d->requests;
+                t->n_req = d->n_requests;
+                t->source = "metadata";
+        } else
+                for (size_t i = 0; i < t->cfg->n_rules && !t->req; i++)
+                        if (gpuh_rule_matches(&t->cfg->rules[i].match, d->name, &d->cs)) {
+                                t->req = t->cfg->rules[i].requests;
+                                t->n_req = t->cfg->rules[i].n_requests;
+                                t->source = "rule";
+                        }
+        if (!t->source && d->n_hostdevs == 0 && !d->has_record)
+                return tf_unchanged(t);
+
+        if (t->o->config_error && (t->source || d->has_record))
+                return config_refused(t->o, d, !t->source ? "its gpuhooks allocation record" :
+                                      streq(t->source, "rule") ? "a transformer.rules entry" :
+                                      "its gpuhooks:request element", t->reterr);
+        return 0;
+}
+
+/* The host: inventory and usage, then (a broken configuration leaves only hostdevs to judge:
+ * CloudStack's GPUs are refused, others pass) the vCPUs' NUMA node. */
+static int tf_scan_host(struct tf *t)
+{
+        const struct gpuh_domxml *d = t->d;
+        int r;
+
+        r = gpuh_host_scan(&t->o->host, &t->host, &t->err);
+        if (r < 0) {
+                if (r != -ENOMEM)
+                        gpuh_error(t->reterr, r, "%s", t->err ? t->err : "cannot read the host");
+                return r;
+        }
+
+        if (t->o->config_error) {
+                if (cloudstack_gpu(t->host->inv, d))
+                        return config_refused(t->o, d, "CloudStack's GPU hostdevs", t->reterr);
+                return tf_unchanged(t);
+        }
+        if (d->cpuset && gpuh_cpuset_node(t->host->sysfs->root_fd, d->cpuset, &t->node) == -EINVAL)
+                /* one line of reasonable length: the joined cpusets of 150,000 <vcpupin>s are megabytes */
+                return gpuh_error(t->reterr, -EBADMSG, "domain %s: unparsable vCPU cpuset '%.64s%s'", d->name,
+                                  d->cpuset, strlen(d->cpuset) > 64 ? "..." : "");
+        return 0;
+}
+
+/* The state directory opened and locked (--explain writes nothing), the reservations read,
+ * and which devices domains use known, or nothing is handed out (fail closed). */
+static int tf_open_state(struct tf *t)
+{
+        const struct gpuh_transform_opts *o = t->o;
+        struct gpuh_warnings *w = &t->host->inv->warnings;
+        int r;
+
+        t->state_dir = o->state_dir && *o->state_dir ? o->state_dir : GPUH_STATE_DIR_DEFAULT;
+        r = gpuh_state_open(t->state_dir, !o->explain, &t->state, t->reterr);
+        if (r < 0)
+                return gpuh_error(t->reterr, r, "cannot use state directory '%s': %s", t->state_dir, strerror(-r));
+        r = gpuh_state_lock(t->state, !o->explain, o->lock_timeout_ms > 0 ? o->lock_timeout_ms : 10000);
+        if (r < 0)
+                return gpuh_error(t->reterr, r, "cannot take the host lock in '%s': %s", t->state_dir,
+                                  r == -ETIMEDOUT ? "another transform holds it too long" : strerror(-r));
+        r = gpuh_reservations_load(t->state, &t->res, &t->n_res, w);
+        if (r < 0)
+                return gpuh_error(t->reterr, r, r == -EBADMSG && w->n > 0
+                                  ? "%s: nothing is handed out while it is unreadable (remove it if its domain is gone)"
+                                  : "cannot read reservations: %s",
+                                  r == -EBADMSG && w->n > 0 ? w->v[w->n - 1] : strerror(-r));
+
+        if (gpuh_vm_usage_source(t->host->usage) == GPUH_VM_SOURCE_NONE)
+                return gpuh_error(t->reterr, -EIO, "cannot tell which devices domains use: neither libvirt nor its "
+                                  "domain XML files could be read");
+        return 0;
+}
+
+/* The reservations sorted: ours, the others' live ones; expired and orphaned ones are
+ * reclaimed. Quarantined functions (docs/state-change.md) are nobody's to have: to selection
+ * they are held, as by one more live reservation. */
+static int tf_claims(struct tf *t)
+{
+        int r;
+
+        t->others = calloc(t->n_res + 1, sizeof(*t->others));
+        if (!t->others)
+                return -ENOMEM;
+        for (size_t i = 0; i < t->n_res; i++) {
+                struct gpuh_reservation *rv = &t->res[i];
+
+                if (streq(rv->domain, t->d->name)) {
+                        t->own = rv;
+                        continue;
+                }
+                if (!gpuh_reservation_live(rv, t->now) || orphaned(t->host->usage, rv)) {
+                        if (!t->o->explain) {
+                                gpuh_log(LOG_INFO, "reclaiming the %s reservation of %s",
+                                         gpuh_reservation_live(rv, t->now) ? "orphaned" : "expired", rv->domain);
+                                gpuh_reservation_remove(t->state, rv->domain);
+                        }
+                        continue;
+                }
+                t->others[t->n_others++] = *rv;         /* shallow: res owns the memory */
+        }
+        r = gpuh_quarantine_load(t->state_dir, &t->quar, &t->n_quar);
+        if (r < 0)
+                return gpuh_error(t->reterr, r, "cannot read the quarantine in '%s': %s", t->state_dir, strerror(-r));
+        if (t->n_quar > 0) {
+                t->qdev = calloc(t->n_quar, sizeof(*t->qdev));
+                if (!t->qdev)
+                        return -ENOMEM;
+                for (size_t i = 0; i < t->n_quar; i++)
+                        t->qdev[i] = (struct gpuh_alloc) { .kind = GPUH_ALLOC_PCI, .addr = t->quar[i].addr };
+                t->others[t->n_others++] = (struct gpuh_reservation) {
+                        .domain = (char *) "(quarantined)", .state = (char *) "running", .devices = t->qdev,
+                        .n_devices = t->n_quar,
+                };
+        }
+        return 0;
+}
+
+/* Our own output again (record intact): its record is the plan, if plausible on this host. */
+static int tf_plan_from_record(struct tf *t)
+{
+        char why[256];
+
+        t->n_plan = t->d->n_record;
+        t->plan = calloc(t->n_plan + 1, sizeof(*t->plan));
+        if (!t->plan)
+                return -ENOMEM;
+        memcpy(t->plan, t->d->record, t->n_plan * sizeof(*t->plan));
+        t->from_record = true;
+        if (record_implausible(t->host->inv, t->plan, t->n_plan, why, sizeof(why)))
+                return gpuh_error(t->reterr, -EPERM, "domain %s: %s", t->d->name, why);
+        t->source = t->d->record[0].request == GPUH_ALLOC_REQUEST_CLOUDSTACK ? "cloudstack" : t->source;
+        return 0;
+}
+
+/* For requests: this domain's live reservation when made for the same requests (and the same
+ * domain UUID), else a new selection. */
+static int tf_plan_requests(struct tf *t, const struct gpuh_select_in *sin)
+{
+        const struct gpuh_reservation *own = t->own;
+        int r;
+
+        if (own && gpuh_reservation_live(own, t->now) && own->signature && streq(own->signature, t->sig) &&
+            (!own->uuid || !t->d->uuid || streq(own->uuid, t->d->uuid))) {
+                t->plan = calloc(own->n_devices + 1, sizeof(*t->plan));
+                if (!t->plan)
+                        return -ENOMEM;
+                memcpy(t->plan, own->devices, own->n_devices * sizeof(*t->plan));
+                t->n_plan = own->n_devices;
+                return 0;
+        }
+        r = gpuh_select_requests(sin, &t->plan, &t->n_plan, t->ex, &t->err);
+        if (r < 0 && r != -ENOMEM)
+                gpuh_error(t->reterr, r, "domain %s: %s", t->d->name, t->err ? t->err : "no devices");
+        return r < 0 ? r : 0;
+}
+
+/* The plan: our record's, else CloudStack's own GPU hostdevs (requests and rules only speak
+ * for a domain that has none), else for the requests; hostdevs but none a GPU: unchanged. */
+static int tf_plan(struct tf *t)
+{
+        struct gpuh_domxml *d = t->d;
+        struct gpuh_select_in sin = {
+                .inv = t->host->inv, .domain = d->name, .uuid = d->uuid, .others = t->others,
+                .n_others = t->n_others, .dom = d, .requests = t->req, .n_requests = t->n_req,
+                .numa_node = t->node, .allow_mixed = t->cfg->allow_mixed,
+        };
+        int r;
+
+        if (record_intact(d)) {
+                r = tf_plan_from_record(t);
+                if (r < 0)
+                        return r;
+        } else if (d->n_hostdevs > 0) {
+                r = gpuh_select_cloudstack(&sin, &t->plan, &t->n_plan, &t->err);
+                if (r < 0)
+                        return gpuh_error(t->reterr, r, "domain %s: %s", d->name,
+                                          t->err ? t->err : "cannot use its GPU hostdevs");
+                t->cloudstack = t->n_plan > 0;
+        }
+        if (t->cloudstack) {
+                t->req = NULL;
+                t->n_req = 0;
+                t->source = "cloudstack";
+        } else if (!t->from_record && !t->req)
+                return tf_unchanged(t);
+        if (t->ex)
+                json_object_object_add(t->ex, "requests", requests_json(t->req, t->n_req, t->source));
+        t->sig = signature(d, t->req, t->n_req, t->cloudstack);
+        if (!t->sig)
+                return -ENOMEM;
+        if (!t->from_record && !t->cloudstack)
+                return tf_plan_requests(t, &sin);
+        return 0;
+}
+
+/* With --explain, when selection did not say: the plan as chosen by CloudStack, our record or
+ * this domain's reservation. */
+static void tf_explain_chosen(struct tf *t)
+{
+        json_object *chosen;
+        const char *why;
+
+        if (!t->ex || json_object_object_get_ex(t->ex, "chosen", NULL))
+                return;
+        chosen = json_object_new_array();
+        why = t->cloudstack ? "CloudStack's own hostdev" :
+              t->from_record ? "the domain's allocation record" : "the domain's live reservation";
+        for (size_t i = 0; chosen && i < t->n_plan; i++) {
+                json_object *e = json_object_new_object();
+                json_object_object_add(e, "request", t->plan[i].request == GPUH_ALLOC_REQUEST_CLOUDSTACK
+                                       ? json_object_new_string("cloudstack") : json_object_new_int(t->plan[i].request));
+                gpuh_alloc_explain(&t->plan[i], e);
+                json_object_object_add(e, "why", json_object_new_string(why));
+                json_object_array_add(chosen, e);
+        }
+        json_object_object_add(t->ex, "candidates", json_object_new_array());
+        json_object_object_add(t->ex, "chosen", chosen);
+}
+
+/* The plan, whatever it came from, checked: not more devices than one domain may have, none
+ * quarantined (nor a VF's or an mdev's GPU), none held by another domain or reservation. */
+static int tf_check_plan(struct tf *t)
+{
+        const char *held;
+
+        if (t->n_plan > GPUH_DOMXML_MAX_DEVICES)
+                /* CloudStack's hostdevs of a host with many VFs: a record this long would be refused
+                 * when read back (gpuh_domxml_parse), by prepare and by a second transform */
+                return gpuh_error(t->reterr, -E2BIG, "domain %s: %zu GPU <hostdev> elements, more than the %d one "
+                                  "domain may have", t->d->name, t->n_plan, GPUH_DOMXML_MAX_DEVICES);
+        for (size_t i = 0; i < t->n_plan && t->n_quar > 0; i++) {
+                struct gpuh_occupancy qo = { .quarantined = t->quar, .n_quarantined = t->n_quar };
+                const struct gpuh_alloc *a = &t->plan[i];
+                char why[768];
+
+                if (gpuh_occupancy_pci(&qo, a->kind == GPUH_ALLOC_MDEV ? &a->parent : &a->addr,
+                                       a->kind == GPUH_ALLOC_PCI ? NULL : &a->parent, why, sizeof(why)))
+                        return gpuh_error(t->reterr, -EBUSY, "domain %s: %s", t->d->name, why);
+        }
+        if ((held = conflict(t->host->inv, t->d->name, t->plan, t->n_plan, t->others, t->n_others, t->now)))
+                return gpuh_error(t->reterr, -EBUSY, "domain %s: a device it holds is now used by %s", t->d->name,
+                                  held);
+        return 0;
+}
+
+/* The document completed (not for our own output, which is complete) and, unless --explain,
+ * the reservation written. */
+static int tf_write(struct tf *t, size_t *ret_len)
+{
+        const struct gpuh_reservation *own = t->own;
+        int r;
+
+        if (!t->from_record) {
+                r = gpuh_domxml_apply(t->d, t->plan, t->n_plan, t->cfg->managed_by_libvirt);
+                if (r < 0) {
+                        if (r == -EBADMSG)
+                                gpuh_error(t->reterr, r, "domain %s has no <devices> element", t->d->name);
+                        return r;
+                }
+                r = gpuh_domxml_serialize(t->d, &t->out, ret_len);
+                if (r < 0)
+                        return r;
+        }
+
+        if (!t->o->explain) {
+                struct gpuh_reservation rv = {
+                        .domain = t->d->name, .uuid = t->d->uuid, .created = own ? own->created : t->now,
+                        .state = own && own->state && streq(own->state, "running") ? own->state : (char *) "reserved",
+                        .expires = t->now + t->cfg->reservation_ttl_s, .signature = t->sig, .devices = t->plan,
+                        .n_devices = t->n_plan,
+                };
+                r = gpuh_reservation_write(t->state, &rv);
+                if (r < 0)
+                        return gpuh_error(t->reterr, r, "cannot write the reservation of %s: %s", t->d->name,
+                                          strerror(-r));
+        }
+        return 0;
+}
+
+/* One info line per device of the plan. */
+static void tf_log_plan(const struct tf *t)
+{
+        for (size_t i = 0; i < t->n_plan; i++) {
+                const struct gpuh_alloc *a = &t->plan[i];
+                char addr[GPUH_PCI_ADDR_MAX];
+
+                gpuh_log(LOG_INFO, "%s: %s %s%s%s%s", t->d->name, gpuh_alloc_kind_to_string(a->kind),
+                         gpuh_pci_addr_format(a->kind == GPUH_ALLOC_MDEV ? &a->parent : &a->addr, addr),
+                         a->kind == GPUH_ALLOC_MDEV ? " " : "", a->kind == GPUH_ALLOC_MDEV ? a->mdev_type : "",
+                         t->o->explain ? " (explain: not reserved)" : "");
+        }
+}
+
+static void tf_free(struct tf *t)
+{
+        free(t->out);
+        free(t->err);
+        free(t->sig);
+        free(t->plan);
+        free(t->others);
+        free(t->qdev);
+        free(t->quar);
+        gpuh_reservations_free(t->res, t->n_res);
+        gpuh_state_free(t->state);
+        gpuh_host_free(t->host);
+        gpuh_domxml_free(t->d);
+}
+
 int gpuh_transform(const struct gpuh_transform_opts *o, const char *in, size_t len,
                    char **ret_out, size_t *ret_len, json_object **ret_explain, char **reterr)
 {
-        const struct gpuh_config *cfg = o->host.cfg;
-        struct gpuh_domxml *d = NULL;
-        struct gpuh_host *host = NULL;
-        struct gpuh_state *state = NULL;
-        struct gpuh_reservation *res = NULL, *others = NULL, *own = NULL;
-        size_t n_res = 0, n_others = 0, n_plan = 0, n_req = 0;
-        struct gpuh_alloc *plan = NULL, *qdev = NULL;
-        struct gpuh_quarantined *quar = NULL;
-        size_t n_quar = 0;
-        const struct gpuh_request *req = NULL;
-        json_object *ex = NULL;
-        char *sig = NULL, *out = NULL, *err = NULL;
-        const char *state_dir, *source = NULL, *held;
-        bool from_record = false, cloudstack = false;
-        int64_t now = (int64_t) time(NULL);
-        int node = -1, r;
+        struct tf t = {
+                .o = o, .cfg = o->host.cfg, .reterr = reterr, .now = (int64_t) time(NULL), .node = -1,
+        };
+        int r;
 
         *ret_out = NULL;
         *ret_len = 0;
@@ -233,309 +599,31 @@ int gpuh_transform(const struct gpuh_transform_opts *o, const char *in, size_t l
                 *ret_explain = NULL;
         *reterr = NULL;
 
-        r = gpuh_domxml_parse(in, len, &d, &err);
-        if (r < 0) {
-                if (r != -ENOMEM)
-                        gpuh_error(reterr, r, "%s", err ? err : "unusable domain XML");
+        if ((r = tf_parse(&t, in, len)) != 0 ||
+            (r = tf_find_requests(&t)) != 0 ||
+            (r = tf_scan_host(&t)) != 0 ||
+            (r = tf_open_state(&t)) != 0 ||
+            (r = tf_claims(&t)) != 0 ||
+            (r = tf_plan(&t)) != 0)
                 goto out;
-        }
-        if (o->explain) {
-                ex = json_object_new_object();
-                if (!ex) {
-                        r = -ENOMEM;
-                        goto out;
-                }
-                json_object_object_add(ex, "domain", json_object_new_string(d->name));
-        }
-
-        /* What is asked: CloudStack's hostdevs (judged against the inventory below), else our
-         * request element, else the first matching rule. Nothing at all: the XML passes. */
-        if (d->n_requests > 0) {
-                req = d->requests;
-                n_req = d->n_requests;
-                source = "metadata";
-        } else
-                for (size_t i = 0; i < cfg->n_rules && !req; i++)
-                        if (gpuh_rule_matches(&cfg->rules[i].match, d->name, &d->cs)) {
-                                req = cfg->rules[i].requests;
-                                n_req = cfg->rules[i].n_requests;
-                                source = "rule";
-                        }
-        if (!source && d->n_hostdevs == 0 && !d->has_record) {
-                if (ex)
-                        json_object_object_add(ex, "requests", json_object_new_array());
-                r = 0;
+        tf_explain_chosen(&t);
+        if ((r = tf_check_plan(&t)) != 0 ||
+            (r = tf_write(&t, ret_len)) != 0)
                 goto out;
-        }
-
-        /* A broken configuration: a GPU domain is refused, any other passes unchanged. (Its
-         * rules may be kept without their requests: then a match sets only the source.) */
-        if (o->config_error && (source || d->has_record)) {
-                r = config_refused(o, d, !source ? "its gpuhooks allocation record" :
-                                         streq(source, "rule") ? "a transformer.rules entry" :
-                                         "its gpuhooks:request element", reterr);
-                goto out;
-        }
-
-        r = gpuh_host_scan(&o->host, &host, &err);
-        if (r < 0) {
-                if (r != -ENOMEM)
-                        gpuh_error(reterr, r, "%s", err ? err : "cannot read the host");
-                goto out;
-        }
-
-        if (o->config_error) {
-                /* only hostdevs are left: are they CloudStack's GPUs? */
-                if (cloudstack_gpu(host->inv, d)) {
-                        r = config_refused(o, d, "CloudStack's GPU hostdevs", reterr);
-                        goto out;
-                }
-                if (ex)
-                        json_object_object_add(ex, "requests", json_object_new_array());
-                r = 0;
-                goto out;
-        }
-        if (d->cpuset && gpuh_cpuset_node(host->sysfs->root_fd, d->cpuset, &node) == -EINVAL) {
-                /* one line of reasonable length: the joined cpusets of 150,000 <vcpupin>s are megabytes */
-                r = gpuh_error(reterr, -EBADMSG, "domain %s: unparsable vCPU cpuset '%.64s%s'", d->name, d->cpuset,
-                               strlen(d->cpuset) > 64 ? "..." : "");
-                goto out;
-        }
-
-        state_dir = o->state_dir && *o->state_dir ? o->state_dir : GPUH_STATE_DIR_DEFAULT;
-        r = gpuh_state_open(state_dir, !o->explain, &state, reterr);    /* --explain writes nothing */
-        if (r < 0) {
-                gpuh_error(reterr, r, "cannot use state directory '%s': %s", state_dir, strerror(-r));
-                goto out;
-        }
-        r = gpuh_state_lock(state, !o->explain, o->lock_timeout_ms > 0 ? o->lock_timeout_ms : 10000);
-        if (r < 0) {
-                gpuh_error(reterr, r, "cannot take the host lock in '%s': %s", state_dir,
-                     r == -ETIMEDOUT ? "another transform holds it too long" : strerror(-r));
-                goto out;
-        }
-        r = gpuh_reservations_load(state, &res, &n_res, &host->inv->warnings);
-        if (r < 0) {
-                gpuh_error(reterr, r, r == -EBADMSG && host->inv->warnings.n > 0
-                     ? "%s: nothing is handed out while it is unreadable (remove it if its domain is gone)"
-                     : "cannot read reservations: %s",
-                     r == -EBADMSG && host->inv->warnings.n > 0 ? host->inv->warnings.v[host->inv->warnings.n - 1]
-                                                                 : strerror(-r));
-                goto out;
-        }
-
-        /* Which devices domains use must be known, or nothing is handed out (fail closed). */
-        if (gpuh_vm_usage_source(host->usage) == GPUH_VM_SOURCE_NONE) {
-                r = gpuh_error(reterr, -EIO, "cannot tell which devices domains use: neither libvirt nor its domain XML files "
-                         "could be read");
-                goto out;
-        }
-
-        /* Ours, the others' live ones; expired ones are reclaimed. */
-        others = calloc(n_res + 1, sizeof(*others));
-        if (!others) {
-                r = -ENOMEM;
-                goto out;
-        }
-        for (size_t i = 0; i < n_res; i++) {
-                if (streq(res[i].domain, d->name)) {
-                        own = &res[i];
-                        continue;
-                }
-                if (!gpuh_reservation_live(&res[i], now) || orphaned(host->usage, &res[i])) {
-                        if (!o->explain) {
-                                gpuh_log(LOG_INFO, "reclaiming the %s reservation of %s",
-                                         gpuh_reservation_live(&res[i], now) ? "orphaned" : "expired", res[i].domain);
-                                gpuh_reservation_remove(state, res[i].domain);
-                        }
-                        continue;
-                }
-                others[n_others++] = res[i];    /* shallow: res owns the memory */
-        }
-        /* Quarantined functions (docs/state-change.md) are nobody's to have: to selection they
-         * are held, as by one more live reservation. */
-        r = gpuh_quarantine_load(state_dir, &quar, &n_quar);
-        if (r < 0) {
-                gpuh_error(reterr, r, "cannot read the quarantine in '%s': %s", state_dir, strerror(-r));
-                goto out;
-        }
-        if (n_quar > 0) {
-                qdev = calloc(n_quar, sizeof(*qdev));
-                if (!qdev) {
-                        r = -ENOMEM;
-                        goto out;
-                }
-                for (size_t i = 0; i < n_quar; i++)
-                        qdev[i] = (struct gpuh_alloc) { .kind = GPUH_ALLOC_PCI, .addr = quar[i].addr };
-                others[n_others++] = (struct gpuh_reservation) {
-                        .domain = (char *) "(quarantined)", .state = (char *) "running", .devices = qdev,
-                        .n_devices = n_quar,
-                };
-        }
-
-        {
-                struct gpuh_select_in sin = {
-                        .inv = host->inv, .domain = d->name, .uuid = d->uuid, .others = others,
-                        .n_others = n_others, .dom = d, .requests = req, .n_requests = n_req,
-                        .numa_node = node, .allow_mixed = cfg->allow_mixed,
-                };
-
-                if (record_intact(d)) {
-                        /* our own output again: same devices, same document */
-                        n_plan = d->n_record;
-                        plan = calloc(n_plan + 1, sizeof(*plan));
-                        if (!plan) {
-                                r = -ENOMEM;
-                                goto out;
-                        }
-                        memcpy(plan, d->record, n_plan * sizeof(*plan));
-                        from_record = true;
-                        {
-                                char why[256];
-                                if (record_implausible(host->inv, plan, n_plan, why, sizeof(why))) {
-                                        r = gpuh_error(reterr, -EPERM, "domain %s: %s", d->name, why);
-                                        goto out;
-                                }
-                        }
-                        source = d->record[0].request == GPUH_ALLOC_REQUEST_CLOUDSTACK ? "cloudstack" : source;
-                } else if (d->n_hostdevs > 0) {
-                        /* CloudStack's own GPU hostdevs come first: requests and rules only
-                         * speak for a domain that has none */
-                        r = gpuh_select_cloudstack(&sin, &plan, &n_plan, &err);
-                        if (r < 0) {
-                                gpuh_error(reterr, r, "domain %s: %s", d->name, err ? err : "cannot use its GPU hostdevs");
-                                goto out;
-                        }
-                        cloudstack = n_plan > 0;
-                }
-                if (cloudstack) {
-                        req = NULL;
-                        n_req = 0;
-                        source = "cloudstack";
-                } else if (!from_record && !req) {
-                        if (ex)
-                                json_object_object_add(ex, "requests", json_object_new_array());
-                        r = 0;  /* hostdevs, but none a GPU: nothing to do */
-                        goto out;
-                }
-                if (ex)
-                        json_object_object_add(ex, "requests", requests_json(req, n_req, source));
-                sig = signature(d, req, n_req, cloudstack);
-                if (!sig) {
-                        r = -ENOMEM;
-                        goto out;
-                }
-                if (!from_record && !cloudstack && own && gpuh_reservation_live(own, now) && own->signature &&
-                    streq(own->signature, sig) && (!own->uuid || !d->uuid || streq(own->uuid, d->uuid))) {
-                        plan = calloc(own->n_devices + 1, sizeof(*plan));
-                        if (!plan) {
-                                r = -ENOMEM;
-                                goto out;
-                        }
-                        memcpy(plan, own->devices, own->n_devices * sizeof(*plan));
-                        n_plan = own->n_devices;
-                } else if (!from_record && !cloudstack) {
-                        r = gpuh_select_requests(&sin, &plan, &n_plan, ex, &err);
-                        if (r < 0) {
-                                if (r != -ENOMEM)
-                                        gpuh_error(reterr, r, "domain %s: %s", d->name, err ? err : "no devices");
-                                goto out;
-                        }
-                }
-        }
-        if (ex && !json_object_object_get_ex(ex, "chosen", NULL)) {
-                /* not chosen now: CloudStack's, our record's, or this domain's reservation */
-                json_object *chosen = json_object_new_array();
-                const char *why = cloudstack ? "CloudStack's own hostdev" :
-                                  from_record ? "the domain's allocation record" : "the domain's live reservation";
-                for (size_t i = 0; chosen && i < n_plan; i++) {
-                        json_object *e = json_object_new_object();
-                        json_object_object_add(e, "request", plan[i].request == GPUH_ALLOC_REQUEST_CLOUDSTACK
-                                               ? json_object_new_string("cloudstack") : json_object_new_int(plan[i].request));
-                        gpuh_alloc_explain(&plan[i], e);
-                        json_object_object_add(e, "why", json_object_new_string(why));
-                        json_object_array_add(chosen, e);
-                }
-                json_object_object_add(ex, "candidates", json_object_new_array());
-                json_object_object_add(ex, "chosen", chosen);
-        }
-        if (n_plan > GPUH_DOMXML_MAX_DEVICES) {
-                /* CloudStack's hostdevs of a host with many VFs: a record this long would be refused
-                 * when read back (gpuh_domxml_parse), by prepare and by a second transform */
-                r = gpuh_error(reterr, -E2BIG, "domain %s: %zu GPU <hostdev> elements, more than the %d one domain may have",
-                               d->name, n_plan, GPUH_DOMXML_MAX_DEVICES);
-                goto out;
-        }
-        for (size_t i = 0; i < n_plan && n_quar > 0; i++) {
-                /* a VF's or an mdev's GPU quarantined counts too */
-                struct gpuh_occupancy qo = { .quarantined = quar, .n_quarantined = n_quar };
-                const struct gpuh_alloc *a = &plan[i];
-                char why[768];
-
-                if (gpuh_occupancy_pci(&qo, a->kind == GPUH_ALLOC_MDEV ? &a->parent : &a->addr,
-                                       a->kind == GPUH_ALLOC_PCI ? NULL : &a->parent, why, sizeof(why))) {
-                        r = gpuh_error(reterr, -EBUSY, "domain %s: %s", d->name, why);
-                        goto out;
-                }
-        }
-        if ((held = conflict(host->inv, d->name, plan, n_plan, others, n_others, now))) {
-                r = gpuh_error(reterr, -EBUSY, "domain %s: a device it holds is now used by %s", d->name, held);
-                goto out;
-        }
-
-        if (!from_record) {
-                r = gpuh_domxml_apply(d, plan, n_plan, cfg->managed_by_libvirt);
-                if (r < 0) {
-                        if (r == -EBADMSG)
-                                gpuh_error(reterr, r, "domain %s has no <devices> element", d->name);
-                        goto out;
-                }
-                r = gpuh_domxml_serialize(d, &out, ret_len);
-                if (r < 0)
-                        goto out;
-        }
-
-        if (!o->explain) {
-                struct gpuh_reservation rv = {
-                        .domain = d->name, .uuid = d->uuid, .created = own ? own->created : now,
-                        .state = own && own->state && streq(own->state, "running") ? own->state : (char *) "reserved",
-                        .expires = now + cfg->reservation_ttl_s, .signature = sig, .devices = plan, .n_devices = n_plan,
-                };
-                r = gpuh_reservation_write(state, &rv);
-                if (r < 0) {
-                        gpuh_error(reterr, r, "cannot write the reservation of %s: %s", d->name, strerror(-r));
-                        goto out;
-                }
-        }
-        for (size_t i = 0; i < n_plan; i++) {
-                char a[GPUH_PCI_ADDR_MAX];
-                gpuh_log(LOG_INFO, "%s: %s %s%s%s%s", d->name, gpuh_alloc_kind_to_string(plan[i].kind),
-                         gpuh_pci_addr_format(plan[i].kind == GPUH_ALLOC_MDEV ? &plan[i].parent : &plan[i].addr, a),
-                         plan[i].kind == GPUH_ALLOC_MDEV ? " " : "", plan[i].kind == GPUH_ALLOC_MDEV ? plan[i].mdev_type : "",
-                         o->explain ? " (explain: not reserved)" : "");
-        }
-        *ret_out = TAKE_PTR(out);
-        r = 0;
+        tf_log_plan(&t);
+        *ret_out = TAKE_PTR(t.out);
 out:
-        if (ex) {
-                json_object_object_add(ex, "error", r < 0 && *reterr ? json_object_new_string(*reterr) : NULL);
+        if (r == TF_UNCHANGED)
+                r = 0;
+        if (t.ex) {
+                json_object_object_add(t.ex, "error", r < 0 && *reterr ? json_object_new_string(*reterr) : NULL);
                 if (ret_explain)
-                        *ret_explain = TAKE_PTR(ex);
+                        *ret_explain = TAKE_PTR(t.ex);
                 else
-                        json_object_put(ex);
+                        json_object_put(t.ex);
         }
         if (r < 0 && !*reterr && r != -ENOMEM)
                 gpuh_error(reterr, r, "%s", strerror(-r));
-        free(out);
-        free(err);
-        free(sig);
-        free(plan);
-        free(others);
-        free(qdev);
-        free(quar);
-        gpuh_reservations_free(res, n_res);
-        gpuh_state_free(state);
-        gpuh_host_free(host);
-        gpuh_domxml_free(d);
+        tf_free(&t);
         return r;
 }
