@@ -191,7 +191,7 @@ void gpuh_cli_resolve_env(struct gpuh_cli_common *c)
         if (!c->state_dir)
                 c->state_dir = env("GPUHOOKS_STATE_DIR");
         c->xml_dirs_env = env("GPUHOOKS_DOMAIN_XML_DIRS");
-        c->cache_dir = env("GPUHOOKS_CACHE_DIR");
+        c->cache_dir = secure_getenv("GPUHOOKS_CACHE_DIR");      /* "": no cache, as --cache-dir "" */
         c->pci_ids = env("GPUHOOKS_PCI_IDS");
         c->dev_dir = env("GPUHOOKS_DEV_DIR");
         c->proc_root = env("GPUHOOKS_PROC_ROOT");
