@@ -105,9 +105,9 @@ struct gpuh_cli_common {
  *
  * Fills what the options left unset from the environment (GPUHOOKS_CONFIG, _SYSFS_ROOT,
  * _STATE_DIR, _DOMAIN_XML_DIRS, _CACHE_DIR, _PCI_IDS, _DEV_DIR, _PROC_ROOT; secure_getenv(3),
- * an empty value counts as unset, except GPUHOOKS_CACHE_DIR="", which means no cache). gpuh_cli_parse() calls it; a tool whose calling convention
- * takes no options (the CloudStack agent's) calls it itself. The only environment reads of
- * gpuhooks.
+ * an empty value counts as unset, except GPUHOOKS_CACHE_DIR="", which means no cache).
+ * gpuh_cli_parse() calls it; a tool whose calling convention takes no options (the CloudStack
+ * agent's) calls it itself. The only environment reads of gpuhooks.
  */
 void gpuh_cli_resolve_env(struct gpuh_cli_common *c);
 
