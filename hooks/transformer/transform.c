@@ -224,7 +224,8 @@ struct tf {
         int node;                               /* the vCPUs' NUMA node, -1 none or several */
         const char *state_dir;
         struct gpuh_state *state;
-        struct gpuh_reservation *res, *others, *own;    /* others and own point into res */
+        struct gpuh_reservation *res, *own;     /* own points into res */
+        struct gpuh_reservation *others;        /* shallow copies of res's, and the quarantine's */
         size_t n_res, n_others;
         struct gpuh_quarantined *quar;
         size_t n_quar;
