@@ -19,6 +19,18 @@
 #include "select.h"
 #include "transform.h"
 
+/* @s for an error line: at most @size - 4 bytes of it (the joined cpusets of 150,000
+ * <vcpupin>s are megabytes), control characters as '?', "..." when cut. */
+static const char *one_line(const char *s, char *buf, size_t size)
+{
+        size_t n = 0;
+
+        for (; s[n] && n + 4 < size; n++)
+                buf[n] = (unsigned char) s[n] < 0x20 || s[n] == 0x7f ? '?' : s[n];
+        strcpy(buf + n, s[n] ? "..." : "");
+        return buf;
+}
+
 /* What was asked, in one line: a reservation is reused only for the same requests. */
 static char *signature(const struct gpuh_domxml *d, const struct gpuh_request *rq, size_t n, bool cloudstack)
 {
@@ -315,10 +327,12 @@ static int tf_scan_host(struct tf *t)
                         return config_refused(t->o, d, "CloudStack's GPU hostdevs", t->reterr);
                 return tf_unchanged(t);
         }
-        if (d->cpuset && gpuh_cpuset_node(t->host->sysfs->root_fd, d->cpuset, &t->node) == -EINVAL)
-                /* one line of reasonable length: the joined cpusets of 150,000 <vcpupin>s are megabytes */
-                return gpuh_error(t->reterr, -EBADMSG, "domain %s: unparsable vCPU cpuset '%.64s%s'", d->name,
-                                  d->cpuset, strlen(d->cpuset) > 64 ? "..." : "");
+        if (d->cpuset && gpuh_cpuset_node(t->host->sysfs->root_fd, d->cpuset, &t->node) == -EINVAL) {
+                char shown[68];
+
+                return gpuh_error(t->reterr, -EBADMSG, "domain %s: unparsable vCPU cpuset '%s'", d->name,
+                                  one_line(d->cpuset, shown, sizeof(shown)));
+        }
         return 0;
 }
 

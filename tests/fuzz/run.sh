@@ -39,6 +39,7 @@ for t in $targets; do
         case $t in
         domxml|transform) dict=-dict=$src/tests/fuzz/xml.dict ;;
         config) dict=-dict=$src/tests/fuzz/json.dict ;;
+        mdev) dict=-dict=$src/tests/fuzz/mdev.dict ;;
         esac
         echo "== fuzz_$t: $secs s, log in $work/log"
         # shellcheck disable=SC2086
