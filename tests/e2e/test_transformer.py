@@ -84,27 +84,25 @@ def write_tmp(data, suffix=".xml", prefix="gpuh-"):
 HOSTS = {}
 
 
-def tree_snapshot(root):
-    """{relative path: ("link", target) | ("dir",) | ("file", content) | ("other",)} of every
-    entry under ROOT (links not followed)."""
-    snap = {}
+def tree_state(root):
+    """{relative path: (mode, size, mtime, ctime, inode, link target or None)} of every entry
+    under ROOT, links not followed: a write, a creation, a removal, a rename, a chmod or a new
+    link target since shows as a difference (a write changes a file's mtime and ctime, which
+    no one can set back to what they were; an entry created or removed changes its
+    directory's)."""
+    state = {}
 
     def walk(d, rel):
         with os.scandir(d) as it:
             for e in it:
                 r = rel + e.name
-                if e.is_symlink():
-                    snap[r] = ("link", os.readlink(e.path))
-                elif e.is_dir():
-                    snap[r] = ("dir",)
+                st = e.stat(follow_symlinks=False)
+                state[r] = (st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino,
+                            os.readlink(e.path) if e.is_symlink() else None)
+                if e.is_dir(follow_symlinks=False):
                     walk(e.path, r + "/")
-                elif e.is_file():
-                    with open(e.path, "rb") as f:
-                        snap[r] = ("file", f.read())
-                else:
-                    snap[r] = ("other",)
     walk(root, "")
-    return snap
+    return state
 
 
 class Host:
@@ -112,7 +110,11 @@ class Host:
         self.name = name
         self.orig = os.path.join(ARGS.hosts, name)
         self.root = os.path.join(mktemp("gpuh-host-"), name)
-        shutil.copytree(self.orig, self.root, symlinks=True)
+        # cp -a: the same copy as shutil.copytree(symlinks=True), in a third of the time
+        r = harness.run(["cp", "-a", "--", self.orig, self.root], timeout=120)
+        if r.rc != 0:
+            raise RuntimeError("cannot copy %s: %s" % (self.orig, r.why()))
+        self.state = tree_state(self.root)
         self.sys = os.path.join(self.root, "sys")
         self.uri = "test://" + os.path.abspath(os.path.join(self.root, "libvirt.xml"))
         self.xml_dirs = [os.path.join(self.root, "run", "libvirt", "qemu"),
@@ -133,7 +135,8 @@ class Host:
                 "LIBVIRT_DEFAULT_URI": self.uri}
 
     def unchanged(self):
-        return tree_snapshot(self.root) == tree_snapshot(self.orig)
+        """Nothing under the copy was written, created, removed or re-linked since it was made."""
+        return tree_state(self.root) == self.state
 
     # --- facts read straight from the tree, independently of the binary
     def dev(self, addr):
