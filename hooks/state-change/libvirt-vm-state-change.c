@@ -65,7 +65,8 @@ static const struct gpuh_tool tool = {
                 "\n"
                 "As libvirt's qemu hook (an executable in /etc/libvirt/hooks/qemu.d/, libvirt 6.5.0 or later)\n"
                 "it gets VMNAME OP SUBOP EXTRA and the domain XML on stdin, and never calls libvirt; VMNAME\n"
-                "is the argument before the last three whatever it looks like, options go before it.\n"
+                "is the argument before the last three whatever it looks like, options go before it\n"
+                "(elsewhere options may also follow the verb: reconcile --min-age 0).\n"
                 "prepare begin prepares the devices; a failure undoes everything and libvirt does not start\n"
                 "the domain. started begin and reconnect begin mark its reservation running; release end\n"
                 "replays the journal in reverse. migrate and restore print nothing.\n"
@@ -128,6 +129,13 @@ static int own_option(int opt, const char *arg, void *data)
         default:
                 return gpuh_cli_usage_error(PROG, "unknown option");
         }
+}
+
+/* The CloudStack agent's call: METHOD VMNAME, nothing else (its method names are letters,
+ * digits and '_', never "reconcile": config.h). */
+static bool agent_form(int argc, char **argv)
+{
+        return argc == 3 && argv[1][0] && argv[1][0] != '-' && !streq(argv[1], "reconcile");
 }
 
 /* The value when given (an option, or the environment as gpuh_cli_resolve_env() read it), else
@@ -252,10 +260,17 @@ int main(int argc, char **argv)
         int r, first, vm_at;
 
         /* libvirt's VMNAME OP SUBOP EXTRA: VMNAME is whatever stands before the last three (a
-         * domain may be named "--help" or "-v"), options only before it. Otherwise options end
-         * at the first positional argument ("+"). */
+         * domain may be named "--help" or "-v"), options only before it. The agent's METHOD
+         * VMNAME (exactly two arguments, the first no option): no options, so that VMNAME is
+         * never read as one. Otherwise options and verbs in any order, as getopt_long(3)
+         * permutes them ("reconcile --min-age 0"); "--" ends the options. */
         vm_at = gpuh_cli_libvirt_vmname(argc, argv);
-        r = gpuh_cli_parse(&tool, vm_at > 0 ? vm_at : argc, argv, true, &c, own_option, &a, &first);
+        if (vm_at < 0 && agent_form(argc, argv)) {
+                gpuh_cli_resolve_env(&c);
+                first = 1;
+                r = -1;
+        } else
+                r = gpuh_cli_parse(&tool, vm_at > 0 ? vm_at : argc, argv, false, &c, own_option, &a, &first);
         xml_dirs = c.xml_dirs;
         if (r >= 0)
                 return r;

@@ -1426,6 +1426,19 @@ def case_protocol():
         check(r.rc == 1 and r.one_line(), "a domain name with '/' is refused", r.why())
         r = run(["--no-libvirt", "--domain-xml-dir", tmp, "--dry-run", "reconcile"])
         check(r.rc == 0 and json.loads(r.out) == [], "reconcile --dry-run with nothing to do prints []", r.why())
+        # options and verbs in any order, as getopt users expect (issue 12)
+        r = run(["reconcile", "--min-age", "0", "--no-libvirt", "--dry-run", "--domain-xml-dir", tmp])
+        check(r.rc == 0 and json.loads(r.out) == [], "reconcile --min-age 0 --dry-run ...: options after the verb",
+              r.why())
+        r = run(["--dry-run", "reconcile", "--no-libvirt", "--min-age=0", "--domain-xml-dir", tmp])
+        check(r.rc == 0 and json.loads(r.out) == [], "options on both sides of the verb", r.why())
+        r = run(["reconcile", "--min-age", "x"])
+        check(r.rc == 2 and r.one_line() and "--min-age" in r.err, "a bad value after the verb: exit 2, named",
+              r.why())
+        r = run(["--", "reconcile", "-v"])
+        check(r.rc == 2 and r.one_line(), "'--' ends the options: '-v' after it is an argument", r.why())
+        r = run(["--dry-run", "onStart", "i-2-6-VM"])
+        check(r.rc == 0 and r.err == "", "an operator's onStart with an option after it", r.why())
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
