@@ -84,7 +84,7 @@ struct gpuh_config *gpuh_config_free(struct gpuh_config *c)
         return NULL;
 }
 
-/* "line L, column C" of byte @off of @buf (both from 1) */
+/* "line L, column C" of byte @off of @buf (both from 1; a column counts bytes) */
 static void position(const char *buf, size_t off, unsigned *line, unsigned *col)
 {
         *line = 1;
@@ -98,8 +98,148 @@ static void position(const char *buf, size_t off, unsigned *line, unsigned *col)
         }
 }
 
-/* The file as JSON: *@ret_root NULL when it is absent and may be. */
-static int parse_file(const char *path, bool must_exist, json_object **ret_root, char **reterr)
+static size_t skip_ws(const char *buf, size_t len, size_t i)
+{
+        while (i < len && (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\r' || buf[i] == '\n'))
+                i++;
+        return i;
+}
+
+/*
+ * The JSON value at byte @i of @buf, parsed by json-c's tokener (not strict: it stops at the
+ * end of the value): its end into *@ret_end and, when @ret_string, the string it is (a key,
+ * unescaped; caller frees). Returns 0; -EBADMSG (no value there).
+ */
+static int value_at(json_tokener *tok, const char *buf, size_t len, size_t i, size_t *ret_end, char **ret_string)
+{
+        json_object *o;
+
+        json_tokener_reset(tok);
+        o = json_tokener_parse_ex(tok, buf + i, (int) (len - i));
+        if (json_tokener_get_error(tok) != json_tokener_success) {
+                json_object_put(o);
+                return -EBADMSG;
+        }
+        *ret_end = i + json_tokener_get_parse_end(tok);
+        if (ret_string) {
+                *ret_string = json_object_is_type(o, json_type_string) ? strdup(json_object_get_string(o)) : NULL;
+                json_object_put(o);
+                return *ret_string ? 0 : -EBADMSG;
+        }
+        json_object_put(o);
+        return 0;
+}
+
+/*
+ * key_offset:
+ * @buf, @len: a valid JSON document (the configuration file as it was read)
+ * @key: a dotted key as config_keys.c names it ("transformer.rules[0].match.name"; "" for
+ *       the document)
+ *
+ * Where @key is in @buf: walking the path from the top, each member name and each value
+ * between is read with json-c's tokener (which gives where it ends), so the scan knows only
+ * the structural characters { } [ ] : , of the levels on the path. The offset is that of the
+ * key's name (an array element: its value); of the last key found when the path cannot be
+ * followed further (a name holding a '.' of its own); of the last occurrence of a key json-c
+ * kept when it appears twice. Bounded: each byte is read at most once per level of the path.
+ *
+ * Returns: the byte offset.
+ */
+static size_t key_offset(const char *buf, size_t len, const char *key)
+{
+        json_tokener *tok = json_tokener_new();
+        size_t best = skip_ws(buf, len, 0), i = best;
+        const char *k = key;
+
+        if (!tok)
+                return best;
+        while (*k) {
+                char name[GPUH_CONFIG_KEY_MAX];
+                size_t n = strcspn(k, ".["), found_key = 0, found_val = 0;
+                bool found = false;
+
+                if (*k == '[') {
+                        /* an array index */
+                        char *end;
+                        unsigned long idx = strtoul(k + 1, &end, 10);
+
+                        if (*end != ']' || i >= len || buf[i] != '[')
+                                break;
+                        k = end + (end[1] == '.' ? 2 : 1);
+                        i = skip_ws(buf, len, i + 1);
+                        for (unsigned long e = 0; i < len && buf[i] != ']'; e++) {
+                                size_t vend;
+
+                                if (e == idx) {
+                                        found = true;
+                                        found_key = found_val = i;
+                                        break;
+                                }
+                                if (value_at(tok, buf, len, i, &vend, NULL) < 0)
+                                        break;
+                                i = skip_ws(buf, len, vend);
+                                if (i < len && buf[i] == ',')
+                                        i = skip_ws(buf, len, i + 1);
+                        }
+                } else {
+                        /* a member name */
+                        snprintf(name, sizeof(name), "%.*s", (int) n, k);
+                        k += n;
+                        if (*k == '.')
+                                k++;
+                        if (i >= len || buf[i] != '{')
+                                break;
+                        i = skip_ws(buf, len, i + 1);
+                        while (i < len && buf[i] == '"') {
+                                _cleanup_free_ char *member = NULL;
+                                size_t kend, vstart, vend;
+
+                                if (value_at(tok, buf, len, i, &kend, &member) < 0)
+                                        break;
+                                vstart = skip_ws(buf, len, kend);
+                                if (vstart >= len || buf[vstart] != ':')
+                                        break;
+                                vstart = skip_ws(buf, len, vstart + 1);
+                                if (streq(member, name)) {
+                                        found = true;
+                                        found_key = i;
+                                        found_val = vstart;
+                                }
+                                if (value_at(tok, buf, len, vstart, &vend, NULL) < 0)
+                                        break;
+                                i = skip_ws(buf, len, vend);
+                                if (i < len && buf[i] == ',')
+                                        i = skip_ws(buf, len, i + 1);
+                        }
+                }
+                if (!found)
+                        break;
+                best = found_key;
+                i = found_val;
+        }
+        json_tokener_free(tok);
+        return best;
+}
+
+/* "FILE:LINE:COLUMN: key KEY: PROBLEM" (or without "key KEY: " for the top level) */
+static int fail_at(char **reterr, int r, const char *path, const char *buf, size_t len, const char *key,
+                   const char *problem)
+{
+        unsigned line, col;
+
+        position(buf, key_offset(buf, len, key), &line, &col);
+        if (!reterr)
+                return r;
+        if (asprintf(reterr, "%s:%u:%u: %s%s%s%s", path, line, col, *key ? "key " : "", key, *key ? ": " : "",
+                     problem ? problem : "invalid") < 0)
+                *reterr = NULL;
+        gpuh_config_one_line(*reterr);
+        return r;
+}
+
+/* The file as JSON: *@ret_root NULL when it is absent and may be. *@ret_buf holds its bytes. */
+static int parse_file(const char *path, bool must_exist, json_object **ret_root, char **ret_buf, size_t *ret_len,
+                      char **reterr)
 {
         _cleanup_free_ char *buf = NULL;
         json_object *root;
@@ -129,6 +269,7 @@ static int parse_file(const char *path, bool must_exist, json_object **ret_root,
         end = json_tokener_get_parse_end(tok);
         json_tokener_free(tok);
         if (!root || jerr != json_tokener_success || buf[end + strspn(buf + end, " \t\r\n")]) {
+                /* json_tokener_continue: the document ended before the value did */
                 const char *msg = !root && (jerr == json_tokener_success || jerr == json_tokener_continue) ?
                                   "incomplete document" :
                                   jerr != json_tokener_success ? json_tokener_error_desc(jerr) :
@@ -138,10 +279,33 @@ static int parse_file(const char *path, bool must_exist, json_object **ret_root,
                 if (jerr == json_tokener_success && root)
                         end += strspn(buf + end, " \t\r\n");
                 position(buf, end, &line, &col);
-                return gpuh_config_fail(reterr, -EBADMSG, path, "not valid JSON: %s (line %u, column %u)", msg, line, col);
+                if (reterr && asprintf(reterr, "%s:%u:%u: not valid JSON: %s", path, line, col, msg) < 0)
+                        *reterr = NULL;
+                gpuh_config_one_line(reterr ? *reterr : NULL);
+                return -EBADMSG;
         }
         *ret_root = root;
+        *ret_buf = TAKE_PTR(buf);
+        *ret_len = len;
         return 0;
+}
+
+/* The file into @c: parse_file(), then the key tables; a problem with a key is named with
+ * its position. */
+static int load_file(struct gpuh_config *c, const char *path, bool must_exist, json_object **ret_root, char **reterr)
+{
+        _cleanup_free_ char *buf = NULL, *problem = NULL;
+        char key[GPUH_CONFIG_KEY_MAX] = "";
+        size_t len = 0;
+        int r;
+
+        r = parse_file(path, must_exist, ret_root, &buf, &len, reterr);
+        if (r < 0 || !*ret_root)
+                return r;
+        r = gpuh_config_load_root(c, *ret_root, key, &problem);
+        if (r == -ENOMEM || r == 0)
+                return r;
+        return fail_at(reterr, r, path, buf, len, key, problem);
 }
 
 int gpuh_config_load(const char *path, bool must_exist, struct gpuh_config **ret, char **reterr)
@@ -157,10 +321,8 @@ int gpuh_config_load(const char *path, bool must_exist, struct gpuh_config **ret
         r = gpuh_config_new_default(&c);
         if (r < 0)
                 return r;
-        r = parse_file(path, must_exist, &root, reterr);
+        r = load_file(c, path, must_exist, &root, reterr);
         if (r < 0)
-                return r;
-        if (root && (r = gpuh_config_load_root(c, root, path, reterr)) < 0)
                 return r;
         *ret = TAKE_PTR(c);
         return 0;
@@ -169,7 +331,7 @@ int gpuh_config_load(const char *path, bool must_exist, struct gpuh_config **ret
 /* From a broken file: every transformer.rules entry whose match is valid, with its requests
  * when they are valid too (else none). A domain such a rule matches is known to want GPUs, and
  * is refused rather than started without them; an entry whose match is broken matches nothing. */
-static int salvage_rules(struct gpuh_config *c, json_object *v, const char *path)
+static int salvage_rules(struct gpuh_config *c, json_object *v)
 {
         size_t n;
 
@@ -187,7 +349,7 @@ static int salvage_rules(struct gpuh_config *c, json_object *v, const char *path
 
                 if (!json_object_is_type(rule, json_type_object) || !json_object_object_get_ex(rule, "match", &m))
                         continue;
-                r = gpuh_config_load_match(x, m, i, path);
+                r = gpuh_config_load_match(x, m, i);
                 if (r == -ENOMEM) {
                         rule_clear(x);
                         return r;
@@ -206,7 +368,7 @@ static int salvage_rules(struct gpuh_config *c, json_object *v, const char *path
 
 /* From a file that failed to load: its transformer.rules (salvage_rules()) and its CloudStack
  * method names when valid; anything else stays at its default. */
-static int salvage(struct gpuh_config *c, json_object *root, const char *path)
+static int salvage(struct gpuh_config *c, json_object *root)
 {
         json_object *o, *v;
         int r;
@@ -214,7 +376,7 @@ static int salvage(struct gpuh_config *c, json_object *root, const char *path)
         if (!root || !json_object_is_type(root, json_type_object))
                 return 0;
         if (json_object_object_get_ex(root, "transformer", &o) && json_object_is_type(o, json_type_object) &&
-            json_object_object_get_ex(o, "rules", &v) && (r = salvage_rules(c, v, path)) < 0)
+            json_object_object_get_ex(o, "rules", &v) && (r = salvage_rules(c, v)) < 0)
                 return r;
         if (json_object_object_get_ex(root, "state_change", &o) && json_object_is_type(o, json_type_object)) {
                 _cleanup_free_ char *start = NULL, *stop = NULL;
@@ -255,9 +417,7 @@ int gpuh_config_load_or_default(const char *path, bool must_exist, struct gpuh_c
         r = gpuh_config_new_default(&c);
         if (r < 0)
                 return r;
-        r = parse_file(path, must_exist, &root, &err);
-        if (r == 0 && root)
-                r = gpuh_config_load_root(c, root, path, &err);
+        r = load_file(c, path, must_exist, &root, &err);
         if (r == -ENOMEM)
                 return r;
         if (r < 0) {
@@ -265,10 +425,10 @@ int gpuh_config_load_or_default(const char *path, bool must_exist, struct gpuh_c
                 c = gpuh_config_free(c);
                 r = gpuh_config_new_default(&c);
                 if (r == 0)
-                        r = salvage(c, root, path);
+                        r = salvage(c, root);
                 if (r < 0)
                         return r;
-                if (!err && asprintf(&err, "config '%s': unusable", path) < 0)
+                if (!err && asprintf(&err, "%s: unusable", path) < 0)
                         return -ENOMEM;
                 *ret_error = TAKE_PTR(err);
         }

@@ -25,29 +25,53 @@ int gpuh_config_fail(char **reterr, int r, const char *path, const char *fmt, ..
         if (vasprintf(&what, fmt, ap) < 0)
                 what = NULL;
         va_end(ap);
-        if (asprintf(reterr, "config '%s': %s", path, what ? what : "error") < 0)
+        if (asprintf(reterr, "%s: %s", path, what ? what : "error") < 0)
                 *reterr = NULL;
-        /* one line, whatever a key of the file holds ("unknown key 'a\nb'") */
-        for (char *p = *reterr; p && *p; p++)
-                if ((unsigned char) *p < 0x20 || *p == 0x7f)
-                        *p = '?';
+        gpuh_config_one_line(*reterr);
         return r;
 }
 
-/* Where a value is read: the file, the dotted name of the object that holds it ("" at the top
- * level, "transformer.rules[2].match"), and where the one-line error goes (NULL: nowhere). */
+void gpuh_config_one_line(char *s)
+{
+        /* one line, whatever a key of the file holds ("unknown key 'a\nb'") */
+        for (char *p = s; p && *p; p++)
+                if ((unsigned char) *p < 0x20 || *p == 0x7f)
+                        *p = '?';
+}
+
+/* Where a value is read: the dotted name of the object that holds it ("" at the top level,
+ * "transformer.rules[2].match"), where the problem goes (NULL: nowhere) and where the
+ * dotted name of the key it is about goes. */
 struct gpuh_config_at {
-        const char *path;
         char **reterr;
+        char *key;              /* GPUH_CONFIG_KEY_MAX bytes, or NULL */
         char prefix[96];        /* the longest: "transformer.rules[18446744073709551615].match" */
 };
 
-/* -EBADMSG, and the line "config 'FILE': ..." */
-#define FAIL(at, ...) gpuh_config_fail((at)->reterr, -EBADMSG, (at)->path, __VA_ARGS__)
+/*
+ * -EBADMSG: the key @name of the object @at ("transformer.rules[0].match" + "name"; NULL: the
+ * object @at itself) into @at->key, and the problem (printf @fmt) into @at->reterr.
+ */
+static int fail_key(const struct gpuh_config_at *at, const char *name, const char *fmt, ...) _printf_(3, 4);
+static int fail_key(const struct gpuh_config_at *at, const char *name, const char *fmt, ...)
+{
+        va_list ap;
 
-/* "'discovery.passthrough_boot_vga'": key @name of the object @at, quoted */
-#define KEY_FMT "'%s%s%s'"
-#define KEY_ARGS(at, name) (at)->prefix, *(at)->prefix ? "." : "", (name)
+        if (at->key)
+                snprintf(at->key, GPUH_CONFIG_KEY_MAX, "%s%s%s", at->prefix, *at->prefix && name ? "." : "",
+                         name ? name : "");
+        if (!at->reterr || *at->reterr)
+                return -EBADMSG;
+        va_start(ap, fmt);
+        if (vasprintf(at->reterr, fmt, ap) < 0)
+                *at->reterr = NULL;
+        va_end(ap);
+        gpuh_config_one_line(*at->reterr);
+        return -EBADMSG;
+}
+
+/* -EBADMSG: key @name (NULL: the object itself) of @at, and what is wrong with it */
+#define FAIL_KEY(at, name, ...) fail_key((at), (name), __VA_ARGS__)
 
 /* The value of key @k in the struct @target its table fills. */
 #define FIELD(target, k, type) ((type *) (void *) ((char *) (target) + (k)->offset))
@@ -56,7 +80,7 @@ struct gpuh_config_at {
 static void at_child(const struct gpuh_config_at *at, const char *name, struct gpuh_config_at *sub)
 {
         *sub = *at;
-        snprintf(sub->prefix, sizeof(sub->prefix), "%.64s%s%.24s", KEY_ARGS(at, name));
+        snprintf(sub->prefix, sizeof(sub->prefix), "%.64s%s%.24s", at->prefix, *at->prefix ? "." : "", name);
 }
 
 /* 4 lowercase hex digits */
@@ -133,7 +157,7 @@ static int load_strings(const struct gpuh_config_key *k, json_object *v, const s
         size_t n;
 
         if (!json_object_is_type(v, json_type_array))
-                return FAIL(at, KEY_FMT " must be an array", KEY_ARGS(at, k->name));
+                return FAIL_KEY(at, k->name, "must be an array");
         n = json_object_array_length(v);
         arr = calloc(n + 1, size);
         if (!arr)
@@ -145,8 +169,12 @@ static int load_strings(const struct gpuh_config_key *k, json_object *v, const s
                                                                  : -EINVAL;
                 if (r == -ENOMEM)
                         return r;
-                if (r < 0)
-                        return FAIL(at, "'%s%s%s[%zu]' must be %s", KEY_ARGS(at, k->name), i, what);
+                if (r < 0) {
+                        char name[48];
+
+                        snprintf(name, sizeof(name), "%.24s[%zu]", k->name, i);
+                        return FAIL_KEY(at, name, "must be %s", what);
+                }
         }
         if (ret_n)
                 *ret_n = n;
@@ -260,18 +288,18 @@ static int load_value(void *target, const struct gpuh_config_key *k, json_object
                 return 0;
         case GPUH_CONFIG_BOOL:
                 if (!json_object_is_type(v, json_type_boolean))
-                        return FAIL(at, KEY_FMT " must be true or false", KEY_ARGS(at, k->name));
+                        return FAIL_KEY(at, k->name, "must be true or false");
                 *FIELD(target, k, bool) = json_object_get_boolean(v);
                 return 0;
         case GPUH_CONFIG_INT:
                 if (!json_object_is_type(v, json_type_int) || (t = json_object_get_int64(v)) < k->min || t > k->max)
-                        return FAIL(at, KEY_FMT " must be an integer from %" PRId64 " to %" PRId64,
-                                    KEY_ARGS(at, k->name), k->min, k->max);
+                        return FAIL_KEY(at, k->name, "must be an integer from %" PRId64 " to %" PRId64, k->min,
+                                        k->max);
                 *FIELD(target, k, int) = (int) t;
                 return 0;
         case GPUH_CONFIG_GLOB:
                 if (!json_object_is_type(v, json_type_string) || !*json_object_get_string(v))
-                        return FAIL(at, KEY_FMT " must be a non-empty string", KEY_ARGS(at, k->name));
+                        return FAIL_KEY(at, k->name, "must be a non-empty string");
                 s = FIELD(target, k, char *);
                 free(*s);
                 *s = strdup(json_object_get_string(v));
@@ -288,7 +316,7 @@ static int load_keys(void *target, json_object *o, const struct gpuh_config_sect
         json_object_object_foreach(o, key, val) {
                 (void) val;
                 if (!find_key(s, key))
-                        return FAIL(at, "unknown key " KEY_FMT, KEY_ARGS(at, key));
+                        return FAIL_KEY(at, key, "unknown key");
         }
         for (size_t i = 0; i < s->n_keys; i++) {
                 json_object *v;
@@ -309,7 +337,7 @@ static int load_section(void *target, const struct gpuh_config_key *k, json_obje
         struct gpuh_config_at sub;
 
         if (!json_object_is_type(v, json_type_object))
-                return FAIL(at, KEY_FMT " must be an object", KEY_ARGS(at, k->name));
+                return FAIL_KEY(at, k->name, "must be an object");
         at_child(at, k->name, &sub);
         for (size_t s = 0; s < ARRAY_SIZE(sections); s++)
                 if (streq(sections[s].name, sub.prefix))
@@ -320,14 +348,16 @@ static int load_section(void *target, const struct gpuh_config_key *k, json_obje
 static int load_state_change(void *target, const struct gpuh_config_key *k, json_object *v, const struct gpuh_config_at *at)
 {
         struct gpuh_config *c = target;
+        struct gpuh_config_at sub;
         int r = load_section(target, k, v, at);
 
         if (r < 0)
                 return r;
+        at_child(at, k->name, &sub);
         if (streq(c->on_start_method, c->on_stop_method) || streq(c->on_start_method, "reconcile") ||
             streq(c->on_stop_method, "reconcile"))
-                return FAIL(at, "'%s.on_start_method' and 'on_stop_method' must differ from each other and from "
-                            "'reconcile'", k->name);
+                return FAIL_KEY(&sub, streq(c->on_start_method, "reconcile") ? "on_start_method" : "on_stop_method",
+                                "on_start_method and on_stop_method must differ from each other and from 'reconcile'");
         return 0;
 }
 
@@ -354,7 +384,7 @@ static int load_uri(void *target, const struct gpuh_config_key *k, json_object *
         if (json_object_is_type(v, json_type_null))
                 return 0;
         if (!json_object_is_type(v, json_type_string) || !*json_object_get_string(v))
-                return FAIL(at, KEY_FMT " must be a non-empty string or null", KEY_ARGS(at, k->name));
+                return FAIL_KEY(at, k->name, "must be a non-empty string or null");
         free(*s);
         *s = strdup(json_object_get_string(v));
         return *s ? 0 : -ENOMEM;
@@ -376,7 +406,7 @@ static int load_managed(void *target, const struct gpuh_config_key *k, json_obje
         const char *m = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
 
         if (!streq(m, "gpuhooks") && !streq(m, "libvirt"))
-                return FAIL(at, KEY_FMT " must be \"gpuhooks\" or \"libvirt\"", KEY_ARGS(at, k->name));
+                return FAIL_KEY(at, k->name, "must be \"gpuhooks\" or \"libvirt\"");
         c->managed_by_libvirt = streq(m, "libvirt");
         return 0;
 }
@@ -386,8 +416,7 @@ static int load_method(void *target, const struct gpuh_config_key *k, json_objec
         int r = gpuh_config_parse_method(v, FIELD(target, k, char *));
 
         if (r < 0 && r != -ENOMEM)
-                return FAIL(at, "'%s.on_start_method' and 'on_stop_method' must be names of letters, digits and '_'",
-                            at->prefix);
+                return FAIL_KEY(at, k->name, "must be a name of 1 to 64 letters, digits and '_'");
         return r;
 }
 
@@ -406,7 +435,7 @@ static int load_match(void *target, const struct gpuh_config_key *k, json_object
 
         at_child(at, k->name, &sub);
         if (!json_object_is_type(v, json_type_object) || json_object_object_length(v) == 0)
-                return FAIL(at, "'%s' must be a non-empty object", sub.prefix);
+                return FAIL_KEY(&sub, NULL, "must be a non-empty object");
         return load_keys(FIELD(target, k, struct gpuh_rule_match), v, &sections[SEC_MATCH], &sub);
 }
 
@@ -416,14 +445,18 @@ static int load_resource_tag(void *target, const struct gpuh_config_key *k, json
         size_t n = 0, cap;
 
         if (!json_object_is_type(v, json_type_object) || (cap = (size_t) json_object_object_length(v)) == 0)
-                return FAIL(at, KEY_FMT " must be a non-empty object", KEY_ARGS(at, k->name));
+                return FAIL_KEY(at, k->name, "must be a non-empty object");
         m->tag_keys = calloc(cap, sizeof(char *));
         m->tag_globs = calloc(cap, sizeof(char *));
         if (!m->tag_keys || !m->tag_globs)
                 return -ENOMEM;
         json_object_object_foreach(v, key, glob) {
-                if (!json_object_is_type(glob, json_type_string))
-                        return FAIL(at, "'%s.%s.%s' must be a string", at->prefix, k->name, key);
+                if (!json_object_is_type(glob, json_type_string)) {
+                        char name[128];
+
+                        snprintf(name, sizeof(name), "%.24s.%.96s", k->name, key);
+                        return FAIL_KEY(at, name, "must be a string");
+                }
                 m->tag_keys[n] = strdup(key);
                 m->tag_globs[n] = strdup(json_object_get_string(glob));
                 m->n_tags = ++n;
@@ -442,8 +475,16 @@ static int load_requests(void *target, const struct gpuh_config_key *k, json_obj
 
         if (r == -ENOMEM)
                 return r;
-        if (r < 0)
-                return FAIL(at, "'%s.%s'", at->prefix, why ? why : k->name);
+        if (r < 0) {
+                /* "requests[0].mode: what is wrong": the key, then the problem */
+                const char *colon = why ? strstr(why, ": ") : NULL;
+                char name[64];
+
+                if (!colon)
+                        return FAIL_KEY(at, k->name, "%s", why ? why : "invalid");
+                snprintf(name, sizeof(name), "%.*s", (int) (colon - why), why);
+                return FAIL_KEY(at, name, "%s", colon + 2);
+        }
         return 0;
 }
 
@@ -462,7 +503,7 @@ static int load_rule(struct gpuh_rule *rule, json_object *o, const struct gpuh_c
         for (size_t i = 0; ok && i < s->n_keys; i++)
                 ok = json_object_object_get_ex(o, s->keys[i].name, NULL);
         if (!ok)
-                return FAIL(at, "'%s' must be an object of 'match' and 'requests'", at->prefix);
+                return FAIL_KEY(at, NULL, "must be an object of 'match' and 'requests'");
         return load_keys(rule, o, s, at);
 }
 
@@ -473,7 +514,7 @@ static int load_rules(void *target, const struct gpuh_config_key *k, json_object
         size_t n;
 
         if (!json_object_is_type(v, json_type_array))
-                return FAIL(at, KEY_FMT " must be an array", KEY_ARGS(at, k->name));
+                return FAIL_KEY(at, k->name, "must be an array");
         n = json_object_array_length(v);
         c->rules = calloc(n + 1, sizeof(*c->rules));
         if (!c->rules)
@@ -482,7 +523,8 @@ static int load_rules(void *target, const struct gpuh_config_key *k, json_object
                 struct gpuh_config_at sub = *at;
                 int r;
 
-                snprintf(sub.prefix, sizeof(sub.prefix), "%.40s%s%.24s[%zu]", KEY_ARGS(at, k->name), i);
+                snprintf(sub.prefix, sizeof(sub.prefix), "%.40s%s%.24s[%zu]", at->prefix, *at->prefix ? "." : "",
+                         k->name, i);
                 c->n_rules = i + 1;
                 r = load_rule(&c->rules[i], json_object_array_get_idx(v, i), &sub);
                 if (r < 0)
@@ -503,18 +545,21 @@ void gpuh_config_set_defaults(struct gpuh_config *c)
                 }
 }
 
-int gpuh_config_load_root(struct gpuh_config *c, json_object *root, const char *path, char **reterr)
+int gpuh_config_load_root(struct gpuh_config *c, json_object *root, char ret_key[GPUH_CONFIG_KEY_MAX],
+                          char **reterr)
 {
-        struct gpuh_config_at at = { .path = path, .reterr = reterr };
+        struct gpuh_config_at at = { .reterr = reterr, .key = ret_key };
 
+        if (ret_key)
+                *ret_key = '\0';
         if (!json_object_is_type(root, json_type_object))
-                return gpuh_config_fail(reterr, -EBADMSG, path, "top level must be an object");
+                return FAIL_KEY(&at, NULL, "the top level must be an object");
         return load_keys(c, root, &sections[SEC_ROOT], &at);
 }
 
-int gpuh_config_load_match(struct gpuh_rule *rule, json_object *m, size_t idx, const char *path)
+int gpuh_config_load_match(struct gpuh_rule *rule, json_object *m, size_t idx)
 {
-        struct gpuh_config_at at = { .path = path };
+        struct gpuh_config_at at = { 0 };
 
         snprintf(at.prefix, sizeof(at.prefix), "transformer.rules[%zu]", idx);
         return load_match(rule, &rule_keys[0], m, &at);

@@ -115,7 +115,7 @@ static void test_rejects(void **state)
                 { "{\"libvirt\": {\"timeout_ms\": \"5\"}}", "timeout_ms" },
                 { "{\"libvirt\": {\"uri\": 5}}", "uri" },
                 { "{\"libvirt\": {\"domain_xml_dirs\": [\"relative\"]}}", "domain_xml_dirs[0]" },
-                { "{\"libvirt\": []}", "'libvirt' must be an object" },
+                { "{\"libvirt\": []}", "key libvirt: must be an object" },
                 { "{\"state_change\": {\"write_timeout_ms\": 99}}", "write_timeout_ms" },
                 { "{\"state_change\": {\"lock_timeout_ms\": 600001}}", "lock_timeout_ms" },
                 { "{\"state_change\": {\"on_start_method\": \"on start\"}}", "on_start_method" },
@@ -182,12 +182,12 @@ static void test_lenient_broken(void **state)
                                    " \"requests\": [{\"mode\": \"passthrough\"}]}]";
         static const struct { const char *text, *needle; size_t n_rules; } cases[] = {
                 /* an unknown key: elsewhere, and next to the rules */
-                { "{\"discovry\": {}, @}}", "unknown key 'discovry'", 1 },
-                { "{@, \"allow_mixd\": true}}", "unknown key 'transformer.allow_mixd'", 1 },
+                { "{\"discovry\": {}, @}}", "key discovry: unknown key", 1 },
+                { "{@, \"allow_mixd\": true}}", "key transformer.allow_mixd: unknown key", 1 },
                 /* a bad value; valid settings beside it are not used either */
                 { "{\"state_change\": {\"write_timeout_ms\": 5, \"lock_timeout_ms\": 100}, @}}",
-                  "'state_change.write_timeout_ms' must be an integer from 100 to 600000", 1 },
-                { "{\"libvirt\": {\"timeout_ms\": 250, \"uri\": 5}, @}}", "'libvirt.uri'", 1 },
+                  "key state_change.write_timeout_ms: must be an integer from 100 to 600000", 1 },
+                { "{\"libvirt\": {\"timeout_ms\": 250, \"uri\": 5}, @}}", "key libvirt.uri: ", 1 },
                 /* the only rule's match broken: none */
                 { "{\"transformer\": {\"rules\": [{\"match\": {}, \"requests\": []}]}}", "rules[0].match", 0 },
                 /* not JSON: nothing can be trusted */
@@ -303,17 +303,62 @@ static void test_syntax_position(void **state)
         char *err = NULL;
 
         assert_int_equal(load_text("{\n  \"discovery\": {},\n  \"libvirt\": ]\n}", &c, &err), -EBADMSG);
-        if (!strstr(err, "line 3, column 14"))
+        if (!strstr(err, "c.json:3:14: not valid JSON: "))
                 fail_msg("'%s' lacks the position", err);
         free(err);
         assert_int_equal(load_text("{}\n\n  {}", &c, &err), -EBADMSG);
-        if (!strstr(err, "line 3, column 3"))
+        if (!strstr(err, "c.json:3:3: not valid JSON: "))
                 fail_msg("'%s' lacks the position of the second value", err);
         free(err);
         assert_int_equal(load_text("{\"a\":", &c, &err), -EBADMSG);
         if (!strstr(err, "incomplete document"))
                 fail_msg("'%s' does not say the document is incomplete", err);
         free(err);
+}
+
+/* A schema error names the file, the line and column of the key, the key, and the problem:
+ * "FILE:LINE:COLUMN: key KEY: PROBLEM" (issue 12). */
+static void test_key_position(void **state)
+{
+        static const struct { const char *text, *want; } cases[] = {
+                /* a value of the wrong type: the position of its key */
+                { "{\n  \"transformer\": {\n    \"rules\": [\n      {\"match\": {\"name\": 5}, \"requests\": []}\n"
+                  "    ]\n  }\n}\n",
+                  "c.json:4:18: key transformer.rules[0].match.name: must be a non-empty string" },
+                /* the second rule: the scan skips the first one's values, strings with brackets,
+                 * braces and escaped quotes among them */
+                { "{\"transformer\": {\"rules\": [{\"match\": {\"name\": \"[{\\\"}]\"}, \"requests\": "
+                  "[{\"mode\": \"passthrough\"}]},\n {\"match\": {\"zone\": \"\"}, \"requests\": []}]}}",
+                  "c.json:2:13: key transformer.rules[1].match.zone: must be a non-empty string" },
+                /* an unknown key: where it is */
+                { "{\"discovery\": {},\n\t\"libvirt\": {\"timeout_ms\": 5,\n  \"urx\": null}}",
+                  "c.json:3:3: key libvirt.urx: unknown key" },
+                /* an array element: the element */
+                { "{\"state_change\": {\"keep_vfio\": [\"10de:2330\",\n   \"zz\"]}}",
+                  "c.json:2:4: key state_change.keep_vfio[1]: must be " },
+                /* a request of a rule: the property */
+                { "{\"transformer\": {\"rules\": [{\"match\": {\"name\": \"x\"},\n\"requests\": [{\"mode\": \"bogus\"}]}]}}",
+                  "c.json:2:15: key transformer.rules[0].requests[0].mode: " },
+                /* a key given twice: json-c keeps the last, so does the position */
+                { "{\"libvirt\": {\"timeout_ms\": 5},\n \"libvirt\": {\"timeout_ms\": 0}}",
+                  "c.json:2:14: key libvirt.timeout_ms: must be an integer from 1 to 60000" },
+                /* a key spelled with an escape */
+                { "{\"libvirt\": {\"timeout\\u005fms\": 0}}", "c.json:1:14: key libvirt.timeout_ms: " },
+                /* the top level */
+                { "\n  [1]", "c.json:2:3: the top level must be an object" },
+        };
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                struct gpuh_config *c = NULL;
+                char *err = NULL;
+
+                assert_int_equal(load_text(cases[i].text, &c, &err), -EBADMSG);
+                assert_non_null(err);
+                if (!strstr(err, cases[i].want))
+                        fail_msg("case %zu: '%s' lacks '%s'", i, err, cases[i].want);
+                assert_null(strchr(err, '\n'));
+                free(err);
+        }
 }
 
 int main(void)
@@ -329,6 +374,7 @@ int main(void)
                 cmocka_unit_test(test_lenient_methods),
                 cmocka_unit_test(test_lenient_missing),
                 cmocka_unit_test(test_syntax_position),
+                cmocka_unit_test(test_key_position),
         };
         return cmocka_run_group_tests_name("config", tests, tu_group_setup, tu_group_teardown);
 }

@@ -319,7 +319,7 @@ static void test_tables_hold(void **state)
 
                 if (!f)
                         continue;
-                snprintf(needle, sizeof(needle), "unknown key '%s%szz_unknown'",
+                snprintf(needle, sizeof(needle), "key %s%szz_unknown: unknown key",
                          streq(s[i].name, "transformer.rules[].match") ? "transformer.rules[0].match" : s[i].name,
                          *s[i].name ? "." : "");
                 expect_error(f, needle, needle);
@@ -328,7 +328,7 @@ static void test_tables_hold(void **state)
                         struct gpuh_config *c;
                         char *err;
 
-                        snprintf(name, sizeof(name), "'%s%s%s'",
+                        snprintf(name, sizeof(name), "key %s%s%s:",
                                  streq(s[i].name, "transformer.rules[].match") ? "transformer.rules[0].match" : s[i].name,
                                  *s[i].name ? "." : "", key->name);
                         if (key->type == GPUH_CONFIG_INT) {
