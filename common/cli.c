@@ -1,23 +1,90 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* cli.c: getopt, --help and the man page from one description of each tool. */
 #include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "error_json.h"
+
+/* the JSON error form (gpuh_cli_json_errors()) */
+static bool json_errors;
+
+bool gpuh_cli_json_errors(void)
+{
+        return json_errors;
+}
+
+/* @o as one line on stdout; puts it */
+static void print_json_line(json_object *o)
+{
+        const char *s = o ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+                          : NULL;
+
+        if (s)
+                printf("%s\n", s);
+        else
+                printf("{\"error\": \"out of memory\", \"errno\": 12, \"device\": null}\n");
+        fflush(stdout);
+        json_object_put(o);
+}
 
 int gpuh_cli_usage_error(const char *prog, const char *fmt, ...)
 {
+        _cleanup_free_ char *what = NULL, *line = NULL;
         va_list ap;
 
-        fprintf(stderr, "%s: ", prog);
         va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
+        if (vasprintf(&what, fmt, ap) < 0)
+                what = NULL;
         va_end(ap);
-        fprintf(stderr, " (see --help)\n");
+        if (asprintf(&line, "%s (see --help)", what ? what : "bad arguments") < 0)
+                line = NULL;
+        if (json_errors)
+                print_json_line(gpuh_error_to_json(line ? line : "bad arguments", 0));
+        else
+                fprintf(stderr, "%s: %s\n", prog, line ? line : "bad arguments");
         return GPUH_EXIT_USAGE;
+}
+
+int gpuh_cli_fail(const char *prog, int r, const char *msg, json_object *plan)
+{
+        json_object *o;
+
+        if (!msg)
+                msg = strerror(r < 0 ? -r : EIO);
+        if (!json_errors) {
+                json_object_put(plan);
+                fprintf(stderr, "%s: %s\n", prog, msg);
+                return EXIT_FAILURE;
+        }
+        o = gpuh_error_to_json(msg, r);
+        if (o && plan)
+                json_object_object_add(o, "plan", plan);
+        else
+                json_object_put(plan);
+        print_json_line(o);
+        return EXIT_FAILURE;
+}
+
+/* --format json anywhere before "--", for a tool that has --format */
+static bool wants_json_errors(const struct gpuh_tool *t, int argc, char **argv)
+{
+        bool has = false;
+
+        for (size_t i = 0; i < t->n_options; i++)
+                has = has || streq(t->options[i].opt.name, "format");
+        for (int i = 1; has && i < argc; i++) {
+                if (streq(argv[i], "--"))
+                        break;
+                if (streq(argv[i], "--format=json") || (streq(argv[i], "--format") && i + 1 < argc &&
+                                                        streq(argv[i + 1], "json")))
+                        return true;
+        }
+        return false;
 }
 
 static void option_lhs(const struct gpuh_option *o, char *buf, size_t size)
@@ -210,6 +277,7 @@ int gpuh_cli_parse(const struct gpuh_tool *t, int argc, char **argv, bool stop_a
                 longopts[i] = t->options[i].opt;
         opterr = 0;
         optind = 1;
+        json_errors = wants_json_errors(t, argc, argv);
         while (r < 0 && (ch = getopt_long(argc, argv, stop_at_positional ? "+:v" : ":v", longopts, NULL)) != -1) {
                 switch (ch) {
                 case GPUH_OPT_CONFIG:

@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <json-c/json.h>
+
 #include "config.h"
 #include "macro.h"
 
@@ -166,8 +168,34 @@ const char *gpuh_cli_config_path(const struct gpuh_cli_common *c);
  * @prog: program name
  * @fmt: printf format of what is wrong
  *
- * Prints "PROG: WHAT (see --help)" on stderr.
+ * Prints "PROG: WHAT (see --help)" on stderr; in the JSON error form
+ * (gpuh_cli_json_errors()) the object gpuh_error_to_json() makes of "WHAT (see --help)",
+ * errno null, on stdout instead.
  *
  * Returns: GPUH_EXIT_USAGE, for `return gpuh_cli_usage_error(...)` in main.
  */
 int gpuh_cli_usage_error(const char *prog, const char *fmt, ...) _printf_(2, 3);
+
+/**
+ * gpuh_cli_json_errors:
+ *
+ * Whether failures are reported in the JSON error form: gpuh_cli_parse() turns it on when
+ * the tool has a --format option and its arguments (before a "--") say --format json (or
+ * --format=json), so that even a usage error found before that option is read is reported
+ * so (docs/errors.md). The agent's and libvirt's calls never do: their form is unchanged.
+ */
+bool gpuh_cli_json_errors(void);
+
+/**
+ * gpuh_cli_fail:
+ * @prog: program name
+ * @r: the negative errno of the failure
+ * @msg: its one line; NULL means strerror(-@r)
+ * @plan: what the run planned (--explain, --dry-run), or NULL; taken (put) in any case
+ *
+ * Reports a failure: "PROG: MSG" on stderr; in the JSON error form one line on stdout, the
+ * object of gpuh_error_to_json() with @plan as its member "plan" when given.
+ *
+ * Returns: EXIT_FAILURE, for `return gpuh_cli_fail(...)` in main.
+ */
+int gpuh_cli_fail(const char *prog, int r, const char *msg, json_object *plan);

@@ -31,7 +31,8 @@ enum { OPT_FORMAT = GPUH_OPT_TOOL, OPT_PCI_IDS, OPT_CACHE_DIR, OPT_CHECK, OPT_RO
 /* The one list of options: getopt, --help and the man page are all made from it. */
 static const struct gpuh_option options[] = {
         { { "format", required_argument, NULL, OPT_FORMAT }, "FMT",
-          "json (default: one line, for the CloudStack agent), pretty, or table (--check: text)", false },
+          "json (default: one line, for the CloudStack agent), pretty, or table (--check: text); "
+          "given as json, a failure is one JSON object on stdout", false },
         { { "check", no_argument, NULL, OPT_CHECK }, NULL,
           "say whether this host is fit for GPU passthrough and vGPU with gpuhooks, one line per finding", false },
         { { "root", required_argument, NULL, OPT_ROOT }, "DIR",
@@ -82,7 +83,9 @@ static const struct gpuh_tool tool = {
         .exit_status = "0 with whatever could be read (a vanished device or an unreadable attribute costs that\n"
                        "field and adds a warning to the document; an unusable configuration file, its settings:\n"
                        "the defaults are used and the first warning says why); 1 when the sysfs root cannot be\n"
-                       "read; 2 for a bad option. With --check: 0 when the host is ready (no finding failed, an\n"
+                       "read; 2 for a bad option. Given --format json, a failure is one JSON object on stdout,\n"
+                       "{\"error\": LINE, \"errno\": N or null, \"device\": ADDRESS or null}, instead of\n"
+                       "a line on stderr. With --check: 0 when the host is ready (no finding failed, an\n"
                        "unusable configuration file fails), 1 when it is not.",
         .environment = "GPUHOOKS_CONFIG\tthe configuration file\n"
                        "GPUHOOKS_SYSFS_ROOT\tsysfs instead of /sys\n"
@@ -164,10 +167,8 @@ static int check(struct gpuh_host *host, const struct gpuh_config *cfg, const ch
                 r = fflush(stdout) == EOF ? -EIO : 0;
         }
         gpuh_findings_clear(&f);
-        if (r < 0) {
-                fprintf(stderr, "gpudiscovery: cannot write the output: %s\n", strerror(-r));
-                return EXIT_FAILURE;
-        }
+        if (r < 0)
+                return gpuh_cli_fail(tool.name, r, "cannot write the output", NULL);
         return ready ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
@@ -208,10 +209,8 @@ int main(int argc, char **argv)
                 }, &host, &err);
         if (r == -ENOMEM)
                 return log_oom();
-        if (r < 0) {
-                fprintf(stderr, "gpudiscovery: %s\n", err ? err : strerror(-r));
-                return EXIT_FAILURE;
-        }
+        if (r < 0)
+                return gpuh_cli_fail(tool.name, r, err, NULL);
 
         if (cfg_err) {
                 /* first in the list: it explains much of what follows */
@@ -250,9 +249,7 @@ int main(int argc, char **argv)
                 r = gpuh_json_print(doc, streq(a.format, "pretty"));
                 json_object_put(doc);
         }
-        if (r < 0) {
-                fprintf(stderr, "gpudiscovery: cannot write the output: %s\n", strerror(-r));
-                return EXIT_FAILURE;
-        }
+        if (r < 0)
+                return gpuh_cli_fail(tool.name, r, "cannot write the output", NULL);
         return EXIT_SUCCESS;
 }

@@ -26,7 +26,7 @@
 
 #define PROG "libvirt-vm-state-change"
 
-enum { OPT_DEV_DIR = GPUH_OPT_TOOL, OPT_PROC_ROOT, OPT_MIN_AGE, OPT_DRY_RUN };
+enum { OPT_DEV_DIR = GPUH_OPT_TOOL, OPT_PROC_ROOT, OPT_MIN_AGE, OPT_DRY_RUN, OPT_FORMAT };
 
 /* The one list of options: getopt, --help and the man page are all made from it. */
 static const struct gpuh_option options[] = {
@@ -44,6 +44,9 @@ static const struct gpuh_option options[] = {
           "reconcile: leave younger journals alone (default: config state_change.reconcile_min_age_s)", false },
         { { "dry-run", no_argument, NULL, OPT_DRY_RUN }, NULL,
           "print the checks and sysfs writes as JSON; change nothing, take no lock", false },
+        { { "format", required_argument, NULL, OPT_FORMAT }, "FMT",
+          "how a failure is told: text (default: one line on stderr) or json (one JSON object on stdout, "
+          "with the plan of --dry-run as its member plan)", false },
         GPUH_OPTION_VERBOSE,
         GPUH_OPTION_HELP,
 };
@@ -81,7 +84,9 @@ static const struct gpuh_tool tool = {
         .options = options,
         .n_options = ARRAY_SIZE(options),
         .exit_status = "0; 1 with one line on stderr naming the domain, the device and the cause (for prepare, the\n"
-                       "start is refused and nothing is left changed); 2 for bad arguments.",
+                       "start is refused and nothing is left changed); 2 for bad arguments. With --format json, a\n"
+                       "failure (1 or 2) prints one JSON object on stdout instead, {\"error\": LINE, \"errno\": N or\n"
+                       "null, \"device\": ADDRESS or UUID or null} (and \"plan\" with --dry-run), nothing on stderr.",
         .environment = "GPUHOOKS_CONFIG\tthe configuration file\n"
                        "GPUHOOKS_SYSFS_ROOT\tsysfs instead of /sys\n"
                        "GPUHOOKS_STATE_DIR\tthe state directory\n"
@@ -125,6 +130,10 @@ static int own_option(int opt, const char *arg, void *data)
         }
         case OPT_DRY_RUN:
                 a->dry_run = true;
+                return -1;
+        case OPT_FORMAT:
+                if (!streq(arg, "text") && !streq(arg, "json"))
+                        return gpuh_cli_usage_error(PROG, "unknown format '%s'", arg);
                 return -1;
         default:
                 return gpuh_cli_usage_error(PROG, "unknown option");
@@ -222,23 +231,29 @@ static int run_call(struct gpuh_sc_opts *o, enum call call, const char *vm, cons
         }
 }
 
-/* The dry run's plan on stdout; a failure's one line on stderr (and in the log). */
+/* The dry run's plan on stdout; a failure's one line on stderr (and in the log), or in the
+ * JSON error form one object on stdout holding the plan. */
 static int finish(bool dry_run, enum call call, json_object *plan, int r, const char *err)
 {
-        if (dry_run) {
+        bool json = r < 0 && r != -ENOMEM && gpuh_cli_json_errors();
+
+        if (dry_run && !json) {
                 if (!plan && r == 0 && call != CALL_NONE)
                         plan = call == CALL_RECONCILE ? json_object_new_array() : NULL;
                 print_plan(plan);
         }
-        json_object_put(plan);
-        if (r == -ENOMEM)
+        if (r == -ENOMEM) {
+                json_object_put(plan);
                 return log_oom();
+        }
         if (r < 0) {
                 const char *msg = err ? err : strerror(-r);
-                fprintf(stderr, PROG ": %s\n", msg);
                 gpuh_log(LOG_ERR, "%s", msg);
-                return EXIT_FAILURE;
+                if (!dry_run)
+                        json_object_put(TAKE_PTR(plan));
+                return gpuh_cli_fail(PROG, r, msg, TAKE_PTR(plan));
         }
+        json_object_put(plan);
         return EXIT_SUCCESS;
 }
 

@@ -28,7 +28,7 @@
 
 #define PROG "libvirt-vm-xml-transformer"
 
-enum { OPT_EXPLAIN = GPUH_OPT_TOOL };
+enum { OPT_EXPLAIN = GPUH_OPT_TOOL, OPT_FORMAT };
 
 /* The one list of options: getopt, --help and the man page are all made from it. */
 static const struct gpuh_option options[] = {
@@ -40,6 +40,9 @@ static const struct gpuh_option options[] = {
         GPUH_OPTION_DOMAIN_XML_DIR,
         { { "explain", no_argument, NULL, OPT_EXPLAIN }, NULL,
           "print the plan as JSON (requests, candidates, choice) instead of XML; reserve nothing", false },
+        { { "format", required_argument, NULL, OPT_FORMAT }, "FMT",
+          "how a failure is told: text (default: one line on stderr) or json (one JSON object on stdout, "
+          "with the plan of --explain as its member plan); what succeeds prints as ever", false },
         GPUH_OPTION_VERBOSE,
         GPUH_OPTION_HELP,
 };
@@ -68,7 +71,9 @@ static const struct gpuh_tool tool = {
         .options = options,
         .n_options = ARRAY_SIZE(options),
         .exit_status = "0 with the complete XML on stdout (or the plan, with --explain); 1 with one line on stderr,\n"
-                       "nothing on stdout and nothing reserved; 2 for a bad option.",
+                       "nothing on stdout and nothing reserved; 2 for a bad option. With --format json, a failure\n"
+                       "(1 or 2) prints one JSON object on stdout instead, {\"error\": LINE, \"errno\": N or null,\n"
+                       "\"device\": ADDRESS or UUID or null} (and \"plan\" with --explain), nothing on stderr.",
         .environment = "GPUHOOKS_CONFIG\tthe configuration file\n"
                        "GPUHOOKS_SYSFS_ROOT\tsysfs instead of /sys\n"
                        "GPUHOOKS_STATE_DIR\tthe state directory\n"
@@ -104,6 +109,11 @@ static int own_option(int opt, const char *arg, void *data)
 
         if (opt == OPT_EXPLAIN) {
                 a->explain = true;
+                return -1;
+        }
+        if (opt == OPT_FORMAT) {
+                if (!streq(arg, "text") && !streq(arg, "json"))
+                        return gpuh_cli_usage_error(PROG, "unknown format '%s'", arg);
                 return -1;
         }
         return gpuh_cli_usage_error(PROG, "unknown option");
@@ -200,23 +210,25 @@ int main(int argc, char **argv)
                 };
                 r = gpuh_transform(&o, in, len, &out, &out_len, a.explain ? &plan : NULL, &err);
         }
-        if (a.explain && plan) {
+        if (a.explain && plan && (r == 0 || !gpuh_cli_json_errors())) {
                 const char *s = json_object_to_json_string_ext(plan, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
                                                                      JSON_C_TO_STRING_NOSLASHESCAPE);
                 int w = s ? write_all(s, strlen(s)) : -ENOMEM;
                 if (w == 0)
                         w = write_all("\n", 1);
-                json_object_put(plan);
+                json_object_put(TAKE_PTR(plan));
                 if (w < 0 && r == 0)
                         r = w;
         }
-        if (r == -ENOMEM)
+        if (r == -ENOMEM) {
+                json_object_put(plan);
                 return log_oom();
+        }
         if (r < 0) {
                 const char *msg = err ? err : strerror(-r);
-                fprintf(stderr, PROG ": %s\n", msg);
                 gpuh_log(LOG_ERR, "%s", msg);
-                return EXIT_FAILURE;
+                /* the JSON error form: the plan of a refusal inside the one object */
+                return gpuh_cli_fail(PROG, r, msg, TAKE_PTR(plan));
         }
         if (a.explain)
                 return EXIT_SUCCESS;
@@ -224,8 +236,7 @@ int main(int argc, char **argv)
         if (r < 0) {
                 /* The agent starts the VM with its original XML: the reservation would hold
                  * devices it does not use until it expires. Said here; released by expiry. */
-                fprintf(stderr, PROG ": cannot write the output: %s\n", strerror(-r));
-                return EXIT_FAILURE;
+                return gpuh_cli_fail(PROG, r, "cannot write the output", NULL);
         }
         return EXIT_SUCCESS;
 }

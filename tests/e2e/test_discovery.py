@@ -512,6 +512,28 @@ def case_cli():
     empty = tempfile.mkdtemp(prefix="gpuh-empty-")
     rc, out, err = run(["--sysfs-root", empty])
     check(rc == 1 and out == b"" and b"not a sysfs tree" in err, "a directory that is not sysfs: exit 1")
+    # --format json given: a failure is one JSON object on stdout, nothing on stderr (issue 12);
+    # the default (the agent's call) is unchanged, above
+    for args, what in ((["--sysfs-root", "/nonexistent/sysfs", "--format", "json"], "unreadable sysfs root"),
+                       (["--format=json", "--check", "--sysfs-root", "/nonexistent/sysfs"], "--check, no sysfs"),
+                       (["--sysfs-root", empty, "--format", "json"], "not a sysfs tree")):
+        rc, out, err = run(args)
+        try:
+            doc = json.loads(out)
+        except ValueError:
+            doc = None
+        check(rc == 1 and err == b"" and out.count(b"\n") == 1 and isinstance(doc, dict) and
+              set(doc) == {"error", "errno", "device"} and isinstance(doc["errno"], int) and doc["errno"] > 0 and
+              doc["device"] is None and (b"/nonexistent/sysfs" in out or empty.encode() in out),
+              "%s, --format json: exit 1, {error, errno, device} on stdout naming it (%r)" % (what, out))
+    rc, out, err = run(["--bogus", "--format", "json"])
+    doc = json.loads(out) if rc == 2 and out else None
+    check(doc is not None and err == b"" and doc["errno"] is None and "--bogus" in doc["error"],
+          "unknown option, --format json: exit 2, the JSON error, errno null")
+    # options in any order
+    rc, out, err = run(["--format", "table", "--sysfs-root", "/nonexistent/sysfs"])
+    rc2, out2, err2 = run(["--sysfs-root", "/nonexistent/sysfs", "--format", "table"])
+    check(rc == rc2 == 1 and err == err2, "options in any order")
     os.rmdir(empty)
     # A broken configuration (issue 8, item 2): the inventory from the defaults, exit 0, nothing
     # on stderr, the error as the document's first warning; --check fails on it.

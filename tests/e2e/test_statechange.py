@@ -1439,6 +1439,31 @@ def case_protocol():
         check(r.rc == 2 and r.one_line(), "'--' ends the options: '-v' after it is an argument", r.why())
         r = run(["--dry-run", "onStart", "i-2-6-VM"])
         check(r.rc == 0 and r.err == "", "an operator's onStart with an option after it", r.why())
+        # --format json: a failure is one JSON object on stdout, nothing on stderr (issue 12)
+        def json_error(r):
+            try:
+                doc = json.loads(r.out)
+            except ValueError:
+                return None
+            ok = (isinstance(doc, dict) and r.err == "" and r.out.count("\n") == 1 and
+                  set(doc) - {"plan"} == {"error", "errno", "device"})
+            return doc if ok else None
+        r = run(["i-2-6-VM", "prepare", "begin", "-"], stdin=asks)
+        text = r.err.strip()
+        r = run(["--format", "json", "i-2-6-VM", "prepare", "begin", "-"], stdin=asks)
+        doc = json_error(r)
+        check(r.rc == 1 and doc is not None and text.endswith(doc["error"]) and isinstance(doc["errno"], int),
+              "--format json, prepare refused: exit 1, the same line as {error, errno, device} on stdout", r.why())
+        r = run(["reconcile", "--format", "json", "--min-age", "x"])
+        doc = json_error(r)
+        check(r.rc == 2 and doc is not None and doc["errno"] is None and "--min-age" in doc["error"],
+              "--format json, a bad option value: exit 2, the JSON error, errno null", r.why())
+        r = run(["reconcile", "--format", "json", "--no-libvirt", "--domain-xml-dir", tmp, "--dry-run", "--min-age=0"])
+        check(r.rc == 0 and json.loads(r.out) == [], "--format json, a success: the output as ever", r.why())
+        r = run(["reconcile", "--format", "json"], env={"GPUHOOKS_CONFIG": os.path.join(tmp, "absent.json")})
+        doc = json_error(r)
+        check(r.rc == 1 and doc is not None and "absent.json" in doc["error"],
+              "--format json, reconcile with a missing named config: the JSON error naming it", r.why())
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -1454,7 +1454,64 @@ def case_cli():
     r5 = run(["-v"] + h.args(mktemp("gpuh-state-"), cfg) + [path])
     check(r5.rc == 0 and r5.out == r1.out, "-v: same output", r5.why())
     print("       (-v wrote %d lines on stderr for a successful transform)" % r5.err.count(b"\n"))
+    # options after the FILE, as getopt users expect (issue 12)
+    r6 = run([path] + h.args(mktemp("gpuh-state-"), cfg))
+    check(ok and r6.rc == 0 and r6.out == r1.out, "options after FILE: the same output", r6.why())
+    # --format json: what succeeds prints as ever
+    r7 = run(h.args(mktemp("gpuh-state-"), cfg) + [path, "--format", "json"])
+    check(ok and r7.rc == 0 and r7.out == r1.out and r7.err == b"", "--format json: a success prints the XML",
+          r7.why())
     check(h.unchanged(), "cli: the host tree is unchanged")
+    json_errors()
+
+
+def json_error(r, label):
+    """The one JSON error object of --format json on R's stdout, nothing on stderr; None if not."""
+    try:
+        doc = json.loads(r.out)
+    except ValueError:
+        doc = None
+    ok = (isinstance(doc, dict) and r.err == b"" and r.out.count(b"\n") == 1 and isinstance(doc.get("error"), str)
+          and "\n" not in doc["error"] and set(doc) - {"plan"} == {"error", "errno", "device"}
+          and (doc["errno"] is None or isinstance(doc["errno"], int)))
+    check(ok, label + ": one JSON object {error, errno, device} on stdout, nothing on stderr", r.why())
+    return doc if ok else None
+
+
+def json_errors():
+    """--format json: a failure is one JSON object on stdout (docs/errors.md, issue 12)."""
+    h = host("consumer-rtx3080")
+    cfg = write_config({})
+    st = mktemp("gpuh-state-")
+    c = case_by_name("cs421-pci-rtx3080-in-use")
+    path = domain_file(c)
+    r = run(h.args(st, cfg) + [path])
+    check(r.rc == 1 and r.out == b"" and r.one_line(), "text form (default): one line on stderr", r.why())
+    text = r.err.decode().strip()
+    r = run(h.args(st, cfg) + ["--format", "json", path])
+    doc = json_error(r, "a device in use")
+    check(r.rc == 1 and doc is not None and text.endswith(doc["error"]) and doc["device"] == "0000:05:00.0"
+          and doc["errno"] == 16, "... the same line, errno EBUSY (16), the device 0000:05:00.0", r.why())
+    check(only_lock(st), "... nothing reserved", state_files(st))
+    r = run(h.args(st, cfg) + [path, "--explain", "--format=json"])
+    doc = json_error(r, "--explain of a refusal")
+    check(r.rc == 1 and doc is not None and isinstance(doc.get("plan"), dict) and doc["device"] == "0000:05:00.0",
+          "... carries the plan as its member 'plan'", r.why())
+    r = run(["--format", "json", "--bogus"])
+    doc = json_error(r, "an unknown option")
+    check(r.rc == 2 and doc is not None and doc["errno"] is None and doc["device"] is None and "--bogus" in doc["error"],
+          "... exit 2, errno null, device null, the option named", r.why())
+    r = run(["--bogus", "--format", "json"])
+    check(r.rc == 2 and json_error(r, "an unknown option before --format json") is not None,
+          "... also when --format json comes after it", r.why())
+    r = run(["--format", "yaml"])
+    check(r.rc == 2 and r.out == b"" and b"yaml" in r.err, "--format yaml: exit 2, text", r.why())
+    r = run(h.args(st, os.path.join(TMP, "nonexistent.json")) + ["--format", "json", path])
+    doc = json_error(r, "a missing named config")
+    check(r.rc == 1 and doc is not None and "nonexistent.json" in doc["error"] and doc["device"] is None,
+          "... names it, device null", r.why())
+    r = run(["transform", open(path).read()], env=h.env(mktemp("gpuh-state-"), cfg))
+    check(r.rc == 1 and r.out == b"" and r.one_line(), "the CloudStack form is unchanged: one line on stderr", r.why())
 
 
 # ---------------------------------------------------------------------------------------------
