@@ -96,27 +96,113 @@ static int check_config(const struct gpuh_check_opts *o, struct gpuh_findings *f
         return add(f, GPUH_CHECK_OK, "config", NULL, "the configuration is usable");
 }
 
+/* The platforms whose IOMMU advice differs. */
+enum platform {
+        PLATFORM_UNKNOWN,
+        PLATFORM_INTEL,         /* x86, Intel VT-d */
+        PLATFORM_AMD,           /* x86, AMD-Vi (AMD, Hygon) */
+        PLATFORM_POWER,         /* IBM POWER, PowerNV (OPAL firmware) */
+};
+
+static const char *const platform_names[] = {
+        [PLATFORM_UNKNOWN] = "platform unknown",
+        [PLATFORM_INTEL] = "Intel VT-d",
+        [PLATFORM_AMD] = "AMD-Vi",
+        [PLATFORM_POWER] = "POWER",
+};
+
+/* What to do when the IOMMU is off, by platform. */
+static const char *const platform_advice[] = {
+        [PLATFORM_UNKNOWN] = "enable the IOMMU in the firmware setup (Intel: VT-d, and boot with intel_iommu=on; "
+                             "AMD: AMD-Vi/IOMMU, on in Linux unless amd_iommu=off; POWER: bare-metal PowerNV only)",
+        [PLATFORM_INTEL] = "enable VT-d (Intel Virtualization Technology for Directed I/O) in the firmware setup "
+                           "and boot with intel_iommu=on (iommu=pt keeps the host's own DMA fast)",
+        [PLATFORM_AMD] = "enable the IOMMU (AMD-Vi, often called IOMMU or AMD I/O Virtualization) in the firmware "
+                         "setup; Linux turns it on by itself: make sure amd_iommu=off or iommu=off is not on the "
+                         "kernel command line (iommu=pt is fine)",
+        [PLATFORM_POWER] = "POWER needs no firmware switch or kernel parameter: a bare-metal PowerNV (OPAL) kernel "
+                           "puts every PCI device in an IOMMU group; none here means this is not a PowerNV host "
+                           "(a PowerVM LPAR or a guest cannot pass devices through)",
+};
+
+/*
+ * Which platform's advice applies, read from sysfs alone (with --sysfs-root it is another host's,
+ * so neither uname(2) nor /proc/cpuinfo can say), the first rule that answers:
+ *  1. the IOMMU units: class/iommu/dmar* are Intel VT-d units (drivers/iommu/intel/dmar.c names
+ *     them "dmar%d"), ivhd* AMD-Vi units (drivers/iommu/amd/init.c, "ivhd%d");
+ *  2. firmware/opal: OPAL firmware, a PowerNV POWER host (arch/powerpc/platforms/powernv/opal.c);
+ *  3. the PCI host bridges, the functions DDDD:00:00.0: vendor 8086 Intel, 1022 AMD or 1d94
+ *     Hygon (AMD-Vi) with class 0x0600 (host bridge); 1014 IBM with class 0x0604 (a POWER PHB's
+ *     root port).
+ */
+static enum platform platform_of(int sysfs_fd, char **units)
+{
+        _cleanup_strv_free_ char **devs = NULL;
+
+        for (char **u = units; u && *u; u++) {
+                if (strncmp(*u, "dmar", 4) == 0)
+                        return PLATFORM_INTEL;
+                if (strncmp(*u, "ivhd", 4) == 0)
+                        return PLATFORM_AMD;
+        }
+        if (gpuh_sysfs_exists(sysfs_fd, "firmware/opal") == 1)
+                return PLATFORM_POWER;
+        if (gpuh_sysfs_list(sysfs_fd, "bus/pci/devices", &devs) <= 0)
+                return PLATFORM_UNKNOWN;
+        for (char **d = devs; *d; d++) {
+                char rel[PATH_MAX], vendor[16], class[16];
+                size_t l = strlen(*d);
+
+                if (l < 8 || !streq(*d + l - 8, ":00:00.0"))
+                        continue;
+                snprintf(rel, sizeof(rel), "bus/pci/devices/%s/vendor", *d);
+                if (gpuh_sysfs_read(sysfs_fd, rel, vendor, sizeof(vendor)) <= 0)
+                        continue;
+                snprintf(rel, sizeof(rel), "bus/pci/devices/%s/class", *d);
+                if (gpuh_sysfs_read(sysfs_fd, rel, class, sizeof(class)) <= 0)
+                        continue;
+                if (strncmp(class, "0x0600", 6) == 0 && streq(vendor, "0x8086"))
+                        return PLATFORM_INTEL;
+                if (strncmp(class, "0x0600", 6) == 0 && (streq(vendor, "0x1022") || streq(vendor, "0x1d94")))
+                        return PLATFORM_AMD;
+                if (strncmp(class, "0x0604", 6) == 0 && streq(vendor, "0x1014"))
+                        return PLATFORM_POWER;
+        }
+        return PLATFORM_UNKNOWN;
+}
+
+/*
+ * The IOMMU is on when devices sit in IOMMU groups (kernel/iommu_groups), whatever class/iommu
+ * lists: a POWER host's IOMMU (its PHBs' TCE tables) has no class/iommu entries at all. Units
+ * without groups mean an IOMMU the kernel does not use.
+ */
 static int check_iommu(const struct gpuh_check_opts *o, const struct gpuh_inventory *inv, struct gpuh_findings *f)
 {
         _cleanup_strv_free_ char **units = NULL;
         int n = gpuh_sysfs_list(o->sysfs_fd, "class/iommu", &units), r;
         bool intel = false, ir_all = true, ir_known = false;
+        enum platform p = platform_of(o->sysfs_fd, n > 0 ? units : NULL);
         char unsafe[16] = "";
 
-        if (n <= 0)
-                return add(f, GPUH_CHECK_FAIL, "iommu", NULL, "no IOMMU (class/iommu is empty): enable VT-d or AMD-Vi "
-                           "in the firmware and boot with intel_iommu=on on Intel");
-        if (!inv->iommu)
-                r = add(f, GPUH_CHECK_FAIL, "iommu", NULL, "IOMMU units %s but no IOMMU groups: the IOMMU is not in "
-                        "use (iommu=pt or intel_iommu=on missing?)", units[0]);
+        if (n < 0)
+                n = 0;
+        if (inv->iommu && n > 0)
+                r = add(f, GPUH_CHECK_OK, "iommu", NULL, "IOMMU on (%s, %d unit%s: %s%s), devices in IOMMU groups",
+                        platform_names[p], n, n > 1 ? "s" : "", units[0], n > 1 ? ", ..." : "");
+        else if (inv->iommu)
+                r = add(f, GPUH_CHECK_OK, "iommu", NULL, "IOMMU on (%s, no units in class/iommu), devices in IOMMU "
+                        "groups", platform_names[p]);
+        else if (n > 0)
+                r = add(f, GPUH_CHECK_FAIL, "iommu", NULL, "IOMMU units (%s: %s) but no IOMMU groups: the kernel does "
+                        "not use the IOMMU; %s", platform_names[p], units[0], platform_advice[p]);
         else
-                r = add(f, GPUH_CHECK_OK, "iommu", NULL, "IOMMU on (%d unit%s: %s%s), devices in IOMMU groups", n,
-                        n > 1 ? "s" : "", units[0], n > 1 ? ", ..." : "");
+                r = add(f, GPUH_CHECK_FAIL, "iommu", NULL, "no IOMMU groups and no IOMMU units (%s): %s",
+                        platform_names[p], platform_advice[p]);
         if (r < 0)
                 return r;
 
         /* Intel VT-d: ecap bit 3 is interrupt remapping support */
-        for (char **u = units; *u; u++) {
+        for (char **u = units; n > 0 && *u; u++) {
                 char rel[PATH_MAX], buf[64], *end;
                 uint64_t ecap = 0;
                 int k;
@@ -150,10 +236,17 @@ static int check_iommu(const struct gpuh_check_opts *o, const struct gpuh_invent
                         "(ecap bit 3): VFIO refuses to assign devices on it");
         else if (ir_known)
                 r = add(f, GPUH_CHECK_OK, "interrupt-remapping", NULL, "interrupt remapping supported by every IOMMU unit");
+        else if (intel || p == PLATFORM_INTEL)
+                r = add(f, GPUH_CHECK_INFO, "interrupt-remapping", NULL, "cannot read the IOMMU units' capabilities "
+                        "(intel-iommu/ecap): interrupt remapping unknown");
+        else if (p == PLATFORM_AMD)
+                r = add(f, GPUH_CHECK_INFO, "interrupt-remapping", NULL, "AMD IOMMU: interrupt remapping is part of "
+                        "AMD-Vi");
+        else if (p == PLATFORM_POWER)
+                r = add(f, GPUH_CHECK_INFO, "interrupt-remapping", NULL, "POWER: no x86 interrupt remapping to check "
+                        "(VFIO on POWER uses the sPAPR TCE backend, not vfio_iommu_type1)");
         else
-                r = add(f, GPUH_CHECK_INFO, "interrupt-remapping", NULL, "%s", intel
-                        ? "cannot read the IOMMU units' capabilities (intel-iommu/ecap): interrupt remapping unknown"
-                        : "AMD IOMMU: interrupt remapping is part of AMD-Vi");
+                r = add(f, GPUH_CHECK_INFO, "interrupt-remapping", NULL, "interrupt remapping unknown on this platform");
         return r;
 }
 

@@ -47,14 +47,18 @@ struct gpuh_check_opts {
  * Looks at:
  *  - the configuration: @o->config_error fails ("config"): the hooks refuse GPU domains until
  *    it is fixed;
- *  - the IOMMU: units in class/iommu and groups in kernel/iommu_groups (VT-d or AMD-Vi on, and
- *    intel_iommu=on on Intel); Documentation/driver-api/vfio.rst;
+ *  - the IOMMU: on when devices sit in IOMMU groups (kernel/iommu_groups), whatever class/iommu
+ *    lists (a POWER host lists nothing there); when off, the advice of the platform: Intel VT-d
+ *    (firmware, intel_iommu=on), AMD-Vi (firmware; not amd_iommu=off) or POWER (bare-metal
+ *    PowerNV), the platform told from sysfs alone (check.c, platform_of(): the units' names
+ *    dmar* / ivhd*, firmware/opal, the PCI host bridges' vendor); Documentation/driver-api/vfio.rst;
  *  - interrupt remapping: the IR bit (3) of each Intel unit's intel-iommu/ecap (VT-d spec,
  *    "Extended Capability Register"), and vfio_iommu_type1's allow_unsafe_interrupts;
  *  - vfio-pci: bus/pci/drivers/vfio-pci (the module loaded);
  *  - each GPU: on nouveau (not fit for NVIDIA vGPU, and in the way of passthrough), driving
- *    the console (boot_vga), an IOMMU group shared with foreign devices, offered for
- *    passthrough, carrying mdev types or vendor vGPU VFs;
+ *    the console (boot_vga), an IOMMU group shared with foreign devices, left without a
+ *    driver, offered for passthrough, carrying mdev types or vendor vGPU VFs; each function
+ *    the state-change hook quarantined (fails);
  *  - the installation under @o->root: CloudStack's agent.properties (agent.hooks.basedir and the
  *    hook names and methods, as the agent reads them), the two agent hooks and the libvirt
  *    qemu.d hook present and executable, the agent's gpudiscovery.sh being gpuhooks'.

@@ -455,6 +455,83 @@ def copy_host(name, tmp):
     return dst
 
 
+def set_iommu_groups(sysroot, on):
+    """Every PCI function of the copied tree SYSROOT in an IOMMU group of its own (ON), or
+    none at all and no IOMMU unit either (not ON)."""
+    groups = os.path.join(sysroot, "kernel", "iommu_groups")
+    shutil.rmtree(groups, ignore_errors=True)
+    os.makedirs(groups)
+    if not on:
+        shutil.rmtree(os.path.join(sysroot, "class", "iommu"), ignore_errors=True)
+    devices = os.path.join(sysroot, "bus", "pci", "devices")
+    for n, bdf in enumerate(sorted(os.listdir(devices))):
+        dev = os.path.realpath(os.path.join(devices, bdf))
+        link = os.path.join(dev, "iommu_group")
+        if os.path.lexists(link):
+            os.unlink(link)
+        if os.path.islink(os.path.join(dev, "iommu")):
+            os.unlink(os.path.join(dev, "iommu"))
+        if on:
+            g = os.path.join(groups, str(n), "devices")
+            os.makedirs(g)
+            os.symlink(os.path.relpath(dev, g), os.path.join(g, bdf))
+            os.symlink(os.path.relpath(os.path.join(groups, str(n)), dev), link)
+
+
+def check_platforms(hosts, tmp, inst):
+    """--check's IOMMU finding and advice by platform (issue 12): the IOMMU is on when devices
+    sit in IOMMU groups, whatever class/iommu lists (POWER lists nothing there), and the advice
+    is the platform's own: Intel VT-d, AMD-Vi or POWER (hooks/gpudiscovery/check.c)."""
+    def iommu(sysroot):
+        r = gpudiscovery_check(sysroot, inst)
+        f = findings(r)
+        return r, f.get("iommu", [("?", "-", "")])[0], f
+
+    # POWER as captured: no IOMMU groups; POWER's advice, no Intel or AMD kernel parameter
+    r, (st, _, msg), f = iommu(os.path.join(hosts, "power8-minsky-p100", "sys"))
+    check(r.returncode == 1 and st == "fail" and "POWER" in msg and "PowerNV" in msg and "intel_iommu" not in msg
+          and "amd_iommu" not in msg and "VT-d" not in msg, "POWER without IOMMU groups: fails with POWER's advice, "
+          "no x86 kernel parameter", msg)
+    check("POWER" in f["interrupt-remapping"][0][2] and f["interrupt-remapping"][0][0] == "info",
+          "POWER: interrupt remapping is not an x86 question there", f.get("interrupt-remapping"))
+    nodrv = sorted(d for s, d, _ in f.get("no-driver", []) if s == "warn")
+    check(nodrv == ["0002:01:00.0", "0003:01:00.0", "000a:01:00.0", "000b:01:00.0"],
+          "POWER: the four P100 left without a driver are named", nodrv)
+    # POWER with its devices in IOMMU groups and still nothing in class/iommu: the IOMMU is on
+    sysroot = copy_host("power8-minsky-p100", os.path.join(tmp, "platforms"))
+    set_iommu_groups(sysroot, True)
+    check(not os.path.isdir(os.path.join(sysroot, "class", "iommu")), "(the POWER copy has no class/iommu)")
+    r, (st, _, msg), f = iommu(sysroot)
+    check(st == "ok" and "POWER" in msg and "no units in class/iommu" in msg,
+          "POWER with IOMMU groups and no class/iommu units: IOMMU on", msg)
+
+    # AMD as captured: on, named AMD-Vi; with the IOMMU off: AMD's advice
+    r, (st, _, msg), f = iommu(os.path.join(hosts, "amd-mxgpu-instinct", "sys"))
+    check(st == "ok" and "AMD-Vi" in msg and "ivhd0" in msg, "AMD host: IOMMU on, AMD-Vi (ivhd0)", msg)
+    sysroot = copy_host("amd-mxgpu-instinct", os.path.join(tmp, "platforms"))
+    set_iommu_groups(sysroot, False)
+    r, (st, _, msg), f = iommu(sysroot)
+    check(r.returncode == 1 and st == "fail" and "AMD-Vi" in msg and "amd_iommu=off" in msg and
+          "intel_iommu" not in msg and "VT-d" not in msg,
+          "AMD host with the IOMMU off (no unit, no group; known by its 1022 host bridge): AMD's advice", msg)
+    # Intel with the IOMMU off: VT-d and intel_iommu=on
+    sysroot = copy_host("hpe-dl380g9-a2-vgpu", os.path.join(tmp, "platforms"))
+    set_iommu_groups(sysroot, False)
+    r, (st, _, msg), f = iommu(sysroot)
+    check(r.returncode == 1 and st == "fail" and "VT-d" in msg and "intel_iommu=on" in msg and "amd_iommu" not in msg,
+          "Intel host with the IOMMU off (known by its 8086 host bridge): VT-d and intel_iommu=on", msg)
+
+    # a quarantined function: named, and the host is not ready
+    state = os.path.join(tmp, "state-q")
+    os.makedirs(os.path.join(state, "quarantine"))
+    with open(os.path.join(state, "quarantine", "0000:08:00.0.json"), "w") as fh:
+        fh.write("{}")
+    r = gpudiscovery_check(os.path.join(hosts, "hpe-dl380g9-a2-vgpu", "sys"), inst, "--state-dir", state)
+    q = findings(r).get("quarantine", [])
+    check(r.returncode == 1 and [(s, d) for s, d, _ in q] == [("fail", "0000:08:00.0")],
+          "a quarantined function: a failing finding naming it", r.stdout)
+
+
 def case_check():
     global CONFIG
     tmp = tempfile.mkdtemp(prefix="gpuh-check-")
@@ -494,6 +571,7 @@ def case_check():
             f = findings(r)
             check(r.returncode == 1 and f["iommu"][0][0] == "fail", "%s (no IOMMU groups in its capture): not ready, "
                   "the IOMMU named" % name, r.stdout)
+        check_platforms(hosts, tmp, inst)
 
         # the consumer desktop: the GT 710 shares its group with the NIC and drives the console
         r = gpudiscovery_check(os.path.join(hosts, "consumer-rtx3080", "sys"), inst)
