@@ -190,7 +190,8 @@ int main(int argc, char **argv)
         xml_dirs = c.xml_dirs;
         if (r >= 0)
                 return r;
-        gpuh_log_setup(PROG, c.verbose ? GPUH_LOG_STDERR : GPUH_LOG_SYSLOG, c.verbose ? LOG_DEBUG : LOG_WARNING);
+        /* LOG_INFO: the audit record of each decision (docs/logging.md), as the state-change hook */
+        gpuh_log_setup(PROG, c.verbose ? GPUH_LOG_STDERR : GPUH_LOG_SYSLOG, c.verbose ? LOG_DEBUG : LOG_INFO);
 
         /* A broken configuration never blocks a domain without GPUs: the defaults go on, and a
          * GPU domain is refused with cfg_err (docs/transformer.md). */

@@ -10,7 +10,9 @@
 #include <json-c/json.h>
 
 #include "alloc_codec.h"
+#include "clock.h"
 #include "domxml.h"
+#include "error_json.h"
 #include "log.h"
 #include "occupancy.h"
 #include "quarantine.h"
@@ -228,7 +230,7 @@ struct tf {
         char **reterr;
         int64_t now;
         struct gpuh_domxml *d;
-        json_object *ex;                        /* with o->explain: the plan */
+        json_object *ex;                        /* the plan: --explain's, and the audit record's */
         const struct gpuh_request *req;         /* what is asked, as source says */
         size_t n_req;
         const char *source;                     /* "metadata", "rule", "cloudstack"; NULL: nothing */
@@ -270,12 +272,11 @@ static int tf_parse(struct tf *t, const char *in, size_t len)
                         gpuh_error(t->reterr, r, "%s", t->err ? t->err : "unusable domain XML");
                 return r;
         }
-        if (t->o->explain) {
-                t->ex = json_object_new_object();
-                if (!t->ex)
-                        return -ENOMEM;
-                json_object_object_add(t->ex, "domain", json_object_new_string(t->d->name));
-        }
+        /* always: the audit record is made of it (tf_audit()) */
+        t->ex = json_object_new_object();
+        if (!t->ex)
+                return -ENOMEM;
+        json_object_object_add(t->ex, "domain", json_object_new_string(t->d->name));
         return 0;
 }
 
@@ -571,18 +572,42 @@ static int tf_write(struct tf *t, size_t *ret_len)
         return 0;
 }
 
-/* One info line per device of the plan. */
-static void tf_log_plan(const struct tf *t)
+/*
+ * The audit record of a decision, to the log sink in the state-change hook's form (one JSON
+ * object per record, facility daemon; docs/logging.md): "allocate" with the requests, the
+ * devices chosen and why each, or "refuse" with the requests, the device the refusal names and
+ * its cause. A domain that asks for no GPU is no decision (none is written); neither is
+ * --explain, which reserves nothing (as the state-change hook's --dry-run logs no step).
+ */
+static void tf_audit(const struct tf *t, int r, const char *err, int64_t t0)
 {
-        for (size_t i = 0; i < t->n_plan; i++) {
-                const struct gpuh_alloc *a = &t->plan[i];
-                char addr[GPUH_PCI_ADDR_MAX];
+        json_object *o, *v;
+        const char *text;
+        char dev[GPUH_ERROR_DEVICE_MAX], ms[32];
 
-                gpuh_log(LOG_INFO, "%s: %s %s%s%s%s", t->d->name, gpuh_alloc_kind_to_string(a->kind),
-                         gpuh_pci_addr_format(a->kind == GPUH_ALLOC_MDEV ? &a->parent : &a->addr, addr),
-                         a->kind == GPUH_ALLOC_MDEV ? " " : "", a->kind == GPUH_ALLOC_MDEV ? a->mdev_type : "",
-                         t->o->explain ? " (explain: not reserved)" : "");
-        }
+        if (t->o->explain || (r >= 0 && (r == TF_UNCHANGED || t->n_plan == 0)))
+                return;
+        o = json_object_new_object();
+        if (!o)
+                return;
+        json_object_object_add(o, "event", json_object_new_string(r < 0 ? "refuse" : "allocate"));
+        json_object_object_add(o, "vm", json_object_new_string(t->d ? t->d->name : ""));
+        if (t->source)
+                json_object_object_add(o, "source", json_object_new_string(t->source));
+        if (t->ex && json_object_object_get_ex(t->ex, "requests", &v))
+                json_object_object_add(o, "requests", json_object_get(v));
+        if (r >= 0 && t->ex && json_object_object_get_ex(t->ex, "chosen", &v))
+                json_object_object_add(o, "devices", json_object_get(v));
+        if (r < 0 && gpuh_error_device(err, dev))
+                json_object_object_add(o, "device", json_object_new_string(dev));
+        snprintf(ms, sizeof(ms), "%.3f", (double) (gpuh_mono_us() - t0) / 1000.0);
+        json_object_object_add(o, "duration_ms", json_object_new_double_s(atof(ms), ms));
+        json_object_object_add(o, "errno", json_object_new_int(r < 0 ? -r : 0));
+        if (r < 0)
+                json_object_object_add(o, "error", json_object_new_string(err ? err : strerror(-r)));
+        text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        gpuh_log(r < 0 ? LOG_WARNING : LOG_INFO, "%s", text ? text : "transform");
+        json_object_put(o);
 }
 
 static void tf_free(struct tf *t)
@@ -606,6 +631,7 @@ int gpuh_transform(const struct gpuh_transform_opts *o, const char *in, size_t l
         struct tf t = {
                 .o = o, .cfg = o->host.cfg, .reterr = reterr, .now = (int64_t) time(NULL), .node = -1,
         };
+        int64_t t0 = gpuh_mono_us();
         int r;
 
         *ret_out = NULL;
@@ -625,20 +651,21 @@ int gpuh_transform(const struct gpuh_transform_opts *o, const char *in, size_t l
         if ((r = tf_check_plan(&t)) != 0 ||
             (r = tf_write(&t, ret_len)) != 0)
                 goto out;
-        tf_log_plan(&t);
         *ret_out = TAKE_PTR(t.out);
 out:
+        if (r < 0 && !*reterr && r != -ENOMEM)
+                gpuh_error(reterr, r, "%s", strerror(-r));
+        if (r != -ENOMEM)
+                tf_audit(&t, r, *reterr, t0);
         if (r == TF_UNCHANGED)
                 r = 0;
         if (t.ex) {
                 json_object_object_add(t.ex, "error", r < 0 && *reterr ? json_object_new_string(*reterr) : NULL);
-                if (ret_explain)
+                if (ret_explain && o->explain)
                         *ret_explain = TAKE_PTR(t.ex);
                 else
                         json_object_put(t.ex);
         }
-        if (r < 0 && !*reterr && r != -ENOMEM)
-                gpuh_error(reterr, r, "%s", strerror(-r));
         tf_free(&t);
         return r;
 }

@@ -1463,6 +1463,56 @@ def case_cli():
           r7.why())
     check(h.unchanged(), "cli: the host tree is unchanged")
     json_errors()
+    audit_records()
+
+
+def audit_lines(r):
+    """The JSON records among -v's stderr lines ('libvirt-vm-xml-transformer: {...}')."""
+    out = []
+    for line in r.err.decode("utf-8", "replace").splitlines():
+        _, _, rest = line.partition(": ")
+        if rest.startswith("{"):
+            out.append(json.loads(rest))
+    return out
+
+
+def audit_records():
+    """One JSON audit record per decision, in the state-change hook's form (docs/logging.md,
+    issue 12): the devices chosen and why each, or the refusal and its cause; none for a domain
+    that asks for no GPU, none for --explain."""
+    h = host("dgx2-v100-nvswitch")
+    cfg = write_config({})
+    st = mktemp("gpuh-state-")
+    ok_path = domain_file(case_by_name("request-numa-vcpupin-v100"))
+    r = run(["-v"] + h.args(st, cfg) + [ok_path])
+    recs = audit_lines(r)
+    rec = recs[0] if len(recs) == 1 else {}
+    devs = rec.get("devices") or [{}]
+    check(r.rc == 0 and len(recs) == 1 and rec.get("event") == "allocate" and rec.get("vm") == "i-2-6-VM" and
+          rec.get("source") == "metadata" and rec.get("errno") == 0 and
+          [q.get("mode") for q in rec.get("requests", [])] == ["passthrough"] and len(devs) == 1 and
+          devs[0].get("address") == ((load_reservation(st, "i-2-6-VM")[0] or {}).get("devices") or [{}])[0].get("address") and
+          "numa node 1 (the vCPUs')" in devs[0].get("why", "") and isinstance(rec.get("duration_ms"), float),
+          "a choice: one 'allocate' record, the request, the device reserved and why (its NUMA node)", recs)
+    st2 = mktemp("gpuh-state-")
+    bad_path = domain_file(case_by_name("request-too-many-v100"))
+    r = run(["-v"] + h.args(st2, cfg) + [bad_path])
+    recs = audit_lines(r)
+    rec = recs[0] if len(recs) == 1 else {}
+    check(r.rc == 1 and len(recs) == 1 and rec.get("event") == "refuse" and rec.get("errno") == 28 and
+          "only 12 free" in rec.get("error", "") and rec.get("requests", [{}])[0].get("count") == 16 and
+          "devices" not in rec, "a refusal: one 'refuse' record, the request, errno ENOSPC and the cause", recs)
+    hr = host("consumer-rtx3080")
+    r = run(["-v"] + hr.args(mktemp("gpuh-state-"), cfg) + [domain_file(case_by_name("cs421-pci-rtx3080-in-use"))])
+    recs = audit_lines(r)
+    check(r.rc == 1 and len(recs) == 1 and recs[0].get("event") == "refuse" and recs[0].get("device") == "0000:05:00.0"
+          and recs[0].get("errno") == 16, "a refusal naming a device: the record's device", recs)
+    with open(os.path.join(ARGS.src, "fixtures", "domains", "03-dumpxml-i-2-6-VM-cs4.22dev.xml"), "rb") as f:
+        plain = f.read()
+    r = run(["-v"] + h.args(mktemp("gpuh-state-"), cfg), stdin=plain)
+    check(r.rc == 0 and audit_lines(r) == [], "a domain without GPUs: no record", r.why())
+    r = run(["-v", "--explain"] + h.args(mktemp("gpuh-state-"), cfg) + [ok_path])
+    check(r.rc == 0 and audit_lines(r) == [], "--explain (nothing reserved): no record", r.why())
 
 
 def json_error(r, label):
