@@ -8,4 +8,4 @@ apt-get install -y -qq --no-install-recommends \
   ca-certificates gcc libc6-dev make cmake pkg-config \
   libxml2-dev libjson-c-dev libpci-dev pci.ids libvirt-dev libvirt0 uuid-dev libcmocka-dev \
   python3 python3-jsonschema libvirt-clients libxml2-utils fuse3 python3-fusepy \
-  dpkg-dev groff-base gcovr >/dev/null
+  dpkg-dev groff-base gcovr lintian >/dev/null

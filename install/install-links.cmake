@@ -31,8 +31,10 @@ gpuh_link("${libexec}/libvirt-vm-xml-transformer" "${GPUH_CLOUDSTACK_HOOKS_DIR}/
 gpuh_link("${libexec}/libvirt-vm-state-change" "${GPUH_CLOUDSTACK_HOOKS_DIR}/libvirt-vm-state-change.sh")
 gpuh_link("${libexec}/libvirt-vm-state-change" "${GPUH_LIBVIRT_HOOKS_DIR}/qemu.d/gpuhooks")
 gpuh_link("${libexec}/gpudiscovery" "${GPUH_CLOUDSTACK_SCRIPTS_DIR}/gpudiscovery.sh")
+# within the prefix: relative (../libexec/gpuhooks/TOOL), as Debian policy 10.5 wants
 foreach(tool gpudiscovery libvirt-vm-xml-transformer libvirt-vm-state-change)
-  gpuh_link("${libexec}/${tool}" "${CMAKE_INSTALL_PREFIX}/${GPUH_BINDIR}/${tool}")
+  file(RELATIVE_PATH rel "${CMAKE_INSTALL_PREFIX}/${GPUH_BINDIR}" "${libexec}/${tool}")
+  gpuh_link("${rel}" "${CMAKE_INSTALL_PREFIX}/${GPUH_BINDIR}/${tool}")
 endforeach()
 
 # The configuration: an operator's file is never replaced (the package marks it a conffile).

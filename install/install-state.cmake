@@ -40,6 +40,7 @@ endfunction()
 
 foreach(dir "${libexec}" "${CMAKE_INSTALL_PREFIX}/${GPUH_BINDIR}" "${CMAKE_INSTALL_PREFIX}/${GPUH_DATADIR}/gpuhooks/schemas"
             "${CMAKE_INSTALL_PREFIX}/${GPUH_DOCDIR}" "${CMAKE_INSTALL_PREFIX}/${GPUH_MANDIR}/man1"
+            "${CMAKE_INSTALL_PREFIX}/${GPUH_DATADIR}/lintian/overrides"
             "${GPUH_CONFDIR}" "${GPUH_CLOUDSTACK_HOOKS_DIR}" "${GPUH_CLOUDSTACK_SCRIPTS_DIR}"
             "${GPUH_LIBVIRT_HOOKS_DIR}/qemu.d" "${GPUH_TMPFILES_DIR}" "${GPUH_SYSTEMD_UNIT_DIR}")
   gpuh_note_dirs("${dir}")

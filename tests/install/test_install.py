@@ -17,11 +17,14 @@ CASE:
   man       the man pages: roff without warnings, every option --help lists, the same synopsis
   check     gpudiscovery --check on fixture hosts, with and without gpuhooks installed (DESTDIR):
             a fit host is ready, an unfit one is not, and each finding says why
+  lintian   Debian's lintian on the package: no error, no warning but those the package's
+            override file justifies (each override with its comment, each one used); the man
+            pages gzipped, the changelog of this version
 
 (ns-uninstall is the inner half of 'uninstall', run by it inside the mount namespace.)
 
-Exits 77 (skipped) when a tool it needs is missing (dpkg for 'package', groff for 'man') or
-'package' is not run as root. Prints one line per check, then 'N passed, N failed'.
+Exits 77 (skipped) when a tool it needs is missing (dpkg for 'package', groff for 'man',
+lintian or cpack for 'lintian') or 'package' is not run as root. Prints one line per check, then 'N passed, N failed'.
 """
 import argparse
 import hashlib
@@ -102,7 +105,7 @@ def case_destdir():
             "etc/cloudstack/agent/hooks/libvirt-vm-xml-transformer.sh": libexec + "/libvirt-vm-xml-transformer",
             "etc/cloudstack/agent/hooks/libvirt-vm-state-change.sh": libexec + "/libvirt-vm-state-change",
             "etc/libvirt/hooks/qemu.d/gpuhooks": libexec + "/libvirt-vm-state-change",
-            "usr/bin/gpudiscovery": libexec + "/gpudiscovery",
+            "usr/bin/gpudiscovery": "../libexec/gpuhooks/gpudiscovery",
         }
         for link, target in links.items():
             p = os.path.join(root, link)
@@ -111,7 +114,7 @@ def case_destdir():
         for tool in ("gpudiscovery", "libvirt-vm-xml-transformer", "libvirt-vm-state-change"):
             p = os.path.join(root, libexec.lstrip("/"), tool)
             check(os.access(p, os.X_OK), "%s installed, executable" % tool)
-            check(os.path.isfile(os.path.join(root, "usr/share/man/man1", tool + ".1")), "%s.1 installed" % tool)
+            check(os.path.isfile(os.path.join(root, "usr/share/man/man1", tool + ".1.gz")), "%s.1.gz installed" % tool)
         with open(os.path.join(root, CS_SCRIPT + ".gpuhooks-orig")) as f:
             check(f.read() == ORIGINAL, "CloudStack's gpudiscovery.sh is kept aside as gpudiscovery.sh.gpuhooks-orig")
         conf = os.path.join(root, "etc/gpuhooks/gpuhooks.json")
@@ -623,7 +626,73 @@ def case_check():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-CASES = {"destdir": case_destdir, "uninstall": case_uninstall, "ns-uninstall": case_ns_uninstall,
+def overrides_with_reasons(path):
+    """The override lines of a lintian overrides file, each checked to follow a comment."""
+    lines, comment, missing = [], False, []
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line.startswith("#"):
+                comment = True
+            elif not line:
+                comment = False
+            else:
+                lines.append(line)
+                if not comment:
+                    missing.append(line)
+    return lines, missing
+
+
+def case_lintian():
+    """Debian's lintian on the package CPack builds (issue 12, item 6)."""
+    for tool in ("lintian", "cpack", "dpkg-deb"):
+        if not shutil.which(tool):
+            print("SKIP: %s is not installed" % tool)
+            return 77
+    tmp = tempfile.mkdtemp(prefix="gpuh-lintian-")
+    try:
+        out = os.path.join(tmp, "out")
+        r = run(["cpack", "--config", os.path.join(ARGS.build, "CPackConfig.cmake"), "-B", out])
+        debs = [f for f in os.listdir(out) if f.endswith(".deb")] if os.path.isdir(out) else []
+        if not check(r.returncode == 0 and len(debs) == 1, "cpack builds one .deb", r.stdout[-2000:] + r.stderr):
+            return 1
+        deb = os.path.join(out, debs[0])
+        lines, missing = overrides_with_reasons(os.path.join(ARGS.src, "install", "debian", "lintian-overrides"))
+        check(lines and not missing, "every lintian override has its reason in a comment above it", missing)
+
+        # --no-cfg: no user's or host's lintianrc changes what is reported; overrides are read
+        # from the package itself (usr/share/lintian/overrides/gpuhooks). (--show-overrides
+        # would make the overridden warnings fail --fail-on: not used.)
+        r = run(["lintian", "--no-cfg", "--pedantic", "-I", "--fail-on", "error,warning", "--tag-display-limit", "0",
+                 deb])
+        tags = [l for l in r.stdout.splitlines() if re.match(r"^[EWIPX]: gpuhooks", l)]
+        bad = [l for l in tags if l[0] in "EW"]
+        check(r.returncode == 0 and not bad, "lintian: no error, no warning that is not overridden",
+              bad or r.stdout[-3000:] + r.stderr[-2000:])
+        # an override that matched nothing is 'unused-override' (info); a near miss is
+        # 'mismatched-override' (a warning, failed above)
+        unused = [l for l in tags if "unused-override" in l]
+        check(not unused, "each of the %d overrides silences what lintian says" % len(lines), unused)
+
+        listing = run(["dpkg-deb", "-c", deb]).stdout
+        version = run(["dpkg-deb", "-f", deb, "Version"]).stdout.strip()
+        for tool in ("gpudiscovery", "libvirt-vm-xml-transformer", "libvirt-vm-state-change"):
+            check("./usr/share/man/man1/%s.1.gz" % tool in listing and
+                  "./usr/share/man/man1/%s.1\n" % tool not in listing + "\n", "%s.1 is gzipped" % tool)
+        x = os.path.join(tmp, "x")
+        run(["dpkg-deb", "-x", deb, x])
+        with open(os.path.join(x, "usr/share/doc/gpuhooks/changelog.gz"), "rb") as f:
+            import gzip
+            first = gzip.decompress(f.read()).decode().splitlines()[0]
+        check(version and first.startswith("gpuhooks (%s) " % version),
+              "usr/share/doc/gpuhooks/changelog.gz: an entry for this version", first)
+        check(os.path.isfile(os.path.join(x, "usr/share/doc/gpuhooks/copyright")), "a copyright file")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+CASES = {"lintian": case_lintian, "destdir": case_destdir, "uninstall": case_uninstall, "ns-uninstall": case_ns_uninstall,
          "package": case_package, "man": case_man, "check": case_check}
 
 
