@@ -467,9 +467,11 @@ static int tf_plan(struct tf *t)
                         return r;
         } else if (d->n_hostdevs > 0) {
                 r = gpuh_select_cloudstack(&sin, &t->plan, &t->n_plan, &t->err);
-                if (r < 0)
+                if (r < 0) {
+                        t->source = "cloudstack";       /* for the audit record: they were what it asked */
                         return gpuh_error(t->reterr, r, "domain %s: %s", d->name,
                                           t->err ? t->err : "cannot use its GPU hostdevs");
+                }
                 t->cloudstack = t->n_plan > 0;
         }
         if (t->cloudstack) {
