@@ -504,6 +504,8 @@ static int check_hostdev(struct sc *s, const struct gpuh_domxml *d, const struct
                         return gpuh_error(reterr, -EBUSY, "%s: mdev %s: %s", d->name, h->uuid, why);
                 return sc_add_vfio_node(s, sc_mdev_group(s, h->uuid), nodes);
         }
+        if (sc_agent_split(s, h, why, sizeof(why)) > 0)
+                return gpuh_error(reterr, -ENODEV, "%s: %s", d->name, why);
         role = sc_gpu_role(s, &h->addr, &pf);
         if (role == SC_ROLE_NONE)
                 return 0;

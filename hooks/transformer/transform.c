@@ -9,6 +9,7 @@
 
 #include <json-c/json.h>
 
+#include "agent_addr.h"
 #include "alloc_codec.h"
 #include "domxml.h"
 #include "log.h"
@@ -17,6 +18,7 @@
 #include "reserve.h"
 #include "rule.h"
 #include "select.h"
+#include "sysfs.h"
 #include "transform.h"
 
 /* @s for an error line: at most @size - 4 bytes of it (the joined cpusets of 150,000
@@ -409,6 +411,63 @@ static int tf_claims(struct tf *t)
         return 0;
 }
 
+/* The functions CloudStack may have allocated (the inventory's GPUs and their VFs) on bus
+ * @s->domain:@s->bus, up to @max of them; returns how many there are. */
+static size_t split_candidates(const struct gpuh_inventory *inv, const struct gpuh_agent_split *s,
+                               struct gpuh_pci_addr *ret, size_t max)
+{
+        size_t n = 0;
+
+        for (size_t g = 0; g < inv->n_gpus; g++) {
+                const struct gpuh_gpu *gpu = &inv->gpus[g];
+
+                for (size_t v = 0; v <= gpu->n_vfs; v++) {
+                        const struct gpuh_pci_addr *a = v == 0 ? &gpu->dev->addr : &gpu->vfs[v - 1].dev->addr;
+                        if (a->domain == s->domain && a->bus == s->bus && n++ < max)
+                                ret[n - 1] = *a;
+                }
+        }
+        return n;
+}
+
+/*
+ * CloudStack's hostdevs as agents before 4.22.1 write them for a device outside PCI domain
+ * 0000 (common/agent_addr.h): rewritten to the device the agent meant when the address as
+ * written names no device and exactly one GPU or VF is on the bus it meant; refused when
+ * that is ambiguous; left as written when no such device is there.
+ */
+static int tf_agent_addresses(struct tf *t)
+{
+        struct gpuh_domxml *d = t->d;
+
+        for (size_t i = 0; i < d->n_hostdevs; i++) {
+                struct gpuh_dom_hostdev *h = &d->hostdevs[i];
+                struct gpuh_pci_addr cands[4], real;
+                char rel[64], l[GPUH_PCI_ADDR_MAX], why[384];
+                size_t n;
+                int r;
+
+                if (h->is_mdev || !h->agent_split)
+                        continue;
+                n = split_candidates(t->host->inv, &h->split, cands, ARRAY_SIZE(cands));
+                snprintf(rel, sizeof(rel), "bus/pci/devices/%s", gpuh_pci_addr_format(&h->addr, l));
+                r = gpuh_agent_split_resolve(&h->split, &h->addr, gpuh_sysfs_exists(t->host->sysfs->root_fd, rel) == 1,
+                                             cands, n < ARRAY_SIZE(cands) ? n : ARRAY_SIZE(cands), &real, why,
+                                             sizeof(why));
+                if (r < 0)
+                        return gpuh_error(t->reterr, -EBADMSG, "domain %s: %s", d->name, why);
+                if (r == 0)
+                        continue;
+                r = gpuh_domxml_set_hostdev_addr(d, i, &real);
+                if (r < 0)
+                        return r;
+                gpuh_log(LOG_WARNING, "%s: hostdev address %s rewritten to %s: a CloudStack agent before 4.22.1 "
+                         "(apache/cloudstack PR #12981) wrote %s as bus 0x%04x, slot 0x%02x", d->name, l,
+                         gpuh_pci_addr_format(&real, rel), rel, (unsigned) h->split.domain, h->split.bus);
+        }
+        return 0;
+}
+
 /* Our own output again (record intact): its record is the plan, if plausible on this host. */
 static int tf_plan_from_record(struct tf *t)
 {
@@ -619,6 +678,7 @@ int gpuh_transform(const struct gpuh_transform_opts *o, const char *in, size_t l
             (r = tf_scan_host(&t)) != 0 ||
             (r = tf_open_state(&t)) != 0 ||
             (r = tf_claims(&t)) != 0 ||
+            (r = tf_agent_addresses(&t)) != 0 ||
             (r = tf_plan(&t)) != 0)
                 goto out;
         tf_explain_chosen(&t);
