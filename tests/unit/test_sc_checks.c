@@ -130,6 +130,28 @@ static void test_cloudstack_held_elsewhere(void **state)
         assert_int_equal(sct_prepare(t, cs, &err), 0);
 }
 
+/* CloudStack's whole GPU without a record, whose VFs or mdevs something uses (a domain gpuhooks
+ * knows nothing of): libvirt would unbind the PF from its driver, and destroy them. */
+static void test_cloudstack_whole_gpu_parts_used(void **state)
+{
+        struct sct *t = *state;
+        static const char *const a2[] = { "0000:08:00.0", NULL };
+        static const char *const m60[] = { "0000:3d:00.0", NULL };
+        _cleanup_free_ char *cs_a2 = sct_domain_plain(VM, VM_UUID, a2, NULL, false),
+                           *cs_m60 = sct_domain_plain(VM, VM_UUID, m60, NULL, false), *err = NULL;
+
+        sct_host_a2(t, true);
+        sct_host_m60(t);
+        /* nothing on them: passes (libvirt binds it) */
+        assert_int_equal(sct_prepare(t, cs_a2, &err), 0);
+        assert_int_equal(sct_prepare(t, cs_m60, &err), 0);
+        assert_int_equal(fk_add_mdev(t->k, "0000:08:00.5", "nvidia-746", "aaaaaaaa-2222-3333-4444-555555555555"), 0);
+        assert_int_equal(fk_add_mdev(t->k, "0000:3d:00.0", "nvidia-18", MDEV_UUID), 0);
+        fk_forget_writes(t->k);
+        refused(t, cs_a2, -EBUSY, "0000:08:00.0 cannot be passed through whole: 0000:08:00.5 carries mdev");
+        refused(t, cs_m60, -EBUSY, "0000:3d:00.0 cannot be passed through whole: it carries mdevs");
+}
+
 /* CloudStack agents before 4.22.1 write 000b:01:00.0 as domain 0x0000, bus 0x000b, slot
  * 0x01 (common/agent_addr.h). Without a record prepare cannot rewrite it: libvirt would take
  * 0000:0b:01.0, which does not exist or is another device. Refused, naming the GPU meant. */
@@ -420,6 +442,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_cloudstack_hostdevs, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_cloudstack_held_elsewhere, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_cloudstack_whole_gpu_parts_used, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_agent_split, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_quarantined, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_request_without_record, setup, teardown),
