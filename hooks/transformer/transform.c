@@ -196,12 +196,17 @@ static const char *conflict(const struct gpuh_inventory *inv, const char *name, 
         return NULL;
 }
 
+static size_t split_candidates(const struct gpuh_inventory *inv, const struct gpuh_agent_split *s,
+                               struct gpuh_pci_addr *ret, size_t max);
+
 /* With a broken configuration: does a hostdev of @d name a GPU or one of its VFs (as
- * gpuh_select_cloudstack() judges them), or an mdev? */
+ * gpuh_select_cloudstack() judges them, or in an old agent's form: tf_agent_addresses()), or
+ * an mdev? */
 static bool cloudstack_gpu(const struct gpuh_inventory *inv, const struct gpuh_domxml *d)
 {
         for (size_t i = 0; i < d->n_hostdevs; i++) {
-                if (d->hostdevs[i].is_mdev)
+                if (d->hostdevs[i].is_mdev ||
+                    (d->hostdevs[i].agent_split && split_candidates(inv, &d->hostdevs[i].split, NULL, 0) > 0))
                         return true;
                 for (size_t g = 0; g < inv->n_gpus; g++) {
                         if (gpuh_pci_addr_cmp(&inv->gpus[g].dev->addr, &d->hostdevs[i].addr) == 0)

@@ -1704,6 +1704,14 @@ def case_old_agents():
     check(r.rc == 1 and r.one_line() and b"i-2-60-VM" in r.err, "000b:01:00.0 in the 4.22.1 form: refused alike",
           r.why())
 
+    # A broken configuration: the old form of a GPU fails closed, as CloudStack's GPU hostdevs do.
+    bad_cfg = write_tmp('{"transformer": {"allow_mixd": true}}', suffix=".json")
+    sb = mktemp("gpuh-state-")
+    r = run(h.args(sb, bad_cfg) + [write_tmp(cs421_hostdev("i-2-66-VM", "00000000-0000-4000-8000-000000000066",
+                                                           old % "0003"))])
+    check(r.rc == 1 and r.out == b"" and r.one_line() and b"allow_mixd" in r.err and only_lock(sb),
+          "a broken configuration: the old form of 0003:01:00.0 fails closed, one line", r.why())
+
     # Nothing CloudStack allocates on the bus it would mean (000c:01): not ours, byte-identical.
     none = cs421_hostdev("i-2-64-VM", "00000000-0000-4000-8000-000000000064", old % "000c")
     st2 = mktemp("gpuh-state-")
