@@ -281,6 +281,7 @@ static int add_hostdev(struct gpuh_domxml *d, xmlNode *h)
                         *fn = attr(a, "function");
                 if (gpuh_pci_addr_from_libvirt(dom, bus, slot, fn, &e.addr) < 0)
                         return 0;
+                e.agent_split = gpuh_agent_split_detect(dom, bus, slot, fn, &e.split);
         } else if (streq(type, "mdev")) {
                 _cleanup_xml_ char *uuid = attr(a, "uuid");
                 if (!uuid || !gpuh_uuid_is_valid(uuid))
@@ -478,10 +479,45 @@ static bool set(xmlNode *n, const char *name, const char *value)
         return xmlSetProp(n, BAD_CAST name, BAD_CAST value) != NULL;
 }
 
+/* domain='0xDDDD' bus='0xBB' slot='0xSS' function='0xF' on @addr, as libvirt formats them. */
+static bool set_pci_address(xmlNode *addr, const struct gpuh_pci_addr *a)
+{
+        char v[16];
+
+        snprintf(v, sizeof(v), "0x%04x", (unsigned) a->domain);
+        if (!set(addr, "domain", v))
+                return false;
+        snprintf(v, sizeof(v), "0x%02x", a->bus);
+        if (!set(addr, "bus", v))
+                return false;
+        snprintf(v, sizeof(v), "0x%02x", a->slot);
+        if (!set(addr, "slot", v))
+                return false;
+        snprintf(v, sizeof(v), "0x%x", a->func);
+        return set(addr, "function", v);
+}
+
+int gpuh_domxml_set_hostdev_addr(struct gpuh_domxml *d, size_t i, const struct gpuh_pci_addr *a)
+{
+        struct gpuh_dom_hostdev *h;
+        xmlNode *addr;
+
+        if (i >= d->n_hostdevs || d->hostdevs[i].is_mdev)
+                return -EINVAL;
+        h = &d->hostdevs[i];
+        addr = child_el(child_el(h->node, NULL, "source"), NULL, "address");
+        if (!addr)
+                return -EINVAL;
+        if (!set_pci_address(addr, a))
+                return -ENOMEM;
+        h->addr = *a;
+        h->agent_split = false;
+        return 0;
+}
+
 static xmlNode *pci_hostdev(xmlDoc *doc, const struct gpuh_pci_addr *a, bool managed)
 {
         xmlNode *h = new_el(doc, NULL, "hostdev"), *drv, *src, *addr;
-        char v[16];
 
         if (!h)
                 return NULL;
@@ -491,17 +527,7 @@ static xmlNode *pci_hostdev(xmlDoc *doc, const struct gpuh_pci_addr *a, bool man
         if (!drv || !addr || !set(h, "mode", "subsystem") || !set(h, "type", "pci") ||
             !set(h, "managed", managed ? "yes" : "no") || !set(drv, "name", "vfio"))
                 goto fail;
-        snprintf(v, sizeof(v), "0x%04x", (unsigned) a->domain);
-        if (!set(addr, "domain", v))
-                goto fail;
-        snprintf(v, sizeof(v), "0x%02x", a->bus);
-        if (!set(addr, "bus", v))
-                goto fail;
-        snprintf(v, sizeof(v), "0x%02x", a->slot);
-        if (!set(addr, "slot", v))
-                goto fail;
-        snprintf(v, sizeof(v), "0x%x", a->func);
-        if (!set(addr, "function", v))
+        if (!set_pci_address(addr, a))
                 goto fail;
         return h;
 fail:

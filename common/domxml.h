@@ -7,6 +7,7 @@
 
 #include <libxml/tree.h>
 
+#include "agent_addr.h"
 #include "alloc.h"
 #include "mdev.h"
 #include "pci_addr.h"
@@ -27,6 +28,9 @@ struct gpuh_dom_hostdev {
         bool managed;                           /* managed='yes': libvirt binds it */
         struct gpuh_pci_addr addr;              /* type='pci' */
         char uuid[GPUH_UUID_STR_LEN + 1];       /* type='mdev', lowercase */
+        bool agent_split;                       /* type='pci': @addr has the shape of an old CloudStack
+                                                 * agent's split of DDDD:BB:SS.F (agent_addr.h) */
+        struct gpuh_agent_split split;          /* then: the domain and bus it meant */
 };
 
 /* CloudStack's 4.23+ <cloudstack:instance> metadata (docs: cloudstack-domain-metadata). */
@@ -55,6 +59,19 @@ struct gpuh_domxml {
         struct gpuh_dom_hostdev *hostdevs;
         size_t n_hostdevs;
 };
+
+/**
+ * gpuh_domxml_set_hostdev_addr:
+ * @d: the document
+ * @i: index of a type='pci' hostdev in @d->hostdevs
+ * @a: its new source address
+ *
+ * Rewrites the hostdev's `<source><address>` (domain='0xDDDD' bus='0xBB' slot='0xSS'
+ * function='0xF', as libvirt formats them) and @d->hostdevs[@i].addr; clears its agent_split.
+ *
+ * Returns: 0; -EINVAL (@i out of range or an mdev hostdev); -ENOMEM.
+ */
+int gpuh_domxml_set_hostdev_addr(struct gpuh_domxml *d, size_t i, const struct gpuh_pci_addr *a);
 
 /**
  * gpuh_domxml_parse:

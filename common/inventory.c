@@ -95,6 +95,7 @@ struct gpuh_inventory *gpuh_inventory_free(struct gpuh_inventory *inv)
         gpuh_vgpu_types_free(inv->known_types, inv->n_known_types);
         gpuh_warnings_clear(&inv->warnings);
         free(inv->quarantined);
+        gpuh_claims_free(inv->claims, inv->n_claims);
         free(inv);
         return NULL;
 }

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "claims.h"
 #include "config.h"
 #include "mdev.h"
 #include "pci_names.h"
@@ -102,6 +103,9 @@ struct gpuh_inventory {
         struct gpuh_quarantined *quarantined;   /* owned (free()), set by the caller: functions the
                                                  * state-change hook quarantined (quarantine.h) */
         size_t n_quarantined;
+        struct gpuh_claim *claims;      /* owned (gpuh_claims_free()), set by the caller: devices
+                                         * reservations and journals hold (claims.h) */
+        size_t n_claims;
         struct gpuh_vgpu_type *known_types;     /* vendor vGPU names from the cache
                                                  * (gpuh_vgpu_names_update()); VFs' current_type_name
                                                  * may point into it */

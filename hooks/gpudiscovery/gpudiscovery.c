@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "check.h"
 #include "cli.h"
@@ -236,6 +237,10 @@ int main(int argc, char **argv)
         if (r < 0)
                 gpuh_warn(&host->inv->warnings, "cannot read the quarantine in '%s/quarantine': %s", state_dir,
                           strerror(-r));
+        /* what reservations and journals hold is in use, as what libvirt's domains hold */
+        if (gpuh_claims_load(state_dir, (int64_t) time(NULL), &host->inv->claims, &host->inv->n_claims,
+                             &host->inv->warnings) == -ENOMEM)
+                return log_oom();
 
         if (a.check)
                 return check(host, cfg, cfg_err, &a);

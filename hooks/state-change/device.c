@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent_addr.h"
 #include "inventory.h"
 #include "macro.h"
 #include "pcidev.h"
@@ -160,12 +161,60 @@ enum sc_gpu_role sc_gpu_role(struct sc *s, const struct gpuh_pci_addr *a, struct
         return SC_ROLE_NONE;
 }
 
-/* A hostdev that gives a GPU (or part of one): an mdev, or a PCI function of a GPU. */
+/**
+ * sc_agent_split:
+ * @s: the run
+ * @h: a type='pci' hostdev
+ * @why, @size: receive one line when 1 is returned (may be NULL, 0)
+ *
+ * A hostdev in the shape an old CloudStack agent writes for DDDD:BB:SS.F (agent_addr.h),
+ * while a GPU or a VF of one is on the bus it meant: the transformer rewrites such an address
+ * (or refuses it when ambiguous); here, where nothing can be rewritten, libvirt would take
+ * the function the address names as written, another device or none.
+ *
+ * Returns: 1 when @h is such a hostdev (@why says which device it meant, or why it is
+ *          ambiguous); 0 otherwise.
+ */
+int sc_agent_split(struct sc *s, const struct gpuh_dom_hostdev *h, char *why, size_t size)
+{
+        _cleanup_strv_free_ char **names = NULL;
+        struct gpuh_pci_addr cands[4], real;
+        char l[GPUH_PCI_ADDR_MAX], c[GPUH_PCI_ADDR_MAX], buf[384];
+        size_t n = 0;
+        int r;
+
+        if (h->is_mdev || !h->agent_split || gpuh_sysfs_list(s->sysfs->root_fd, "bus/pci/devices", &names) < 0)
+                return 0;
+        for (char **p = names; p && *p && n < ARRAY_SIZE(cands); p++) {
+                struct gpuh_pci_addr a, pf;
+                enum sc_gpu_role role;
+
+                if (gpuh_pci_addr_parse(*p, &a) < 0 || a.domain != h->split.domain || a.bus != h->split.bus)
+                        continue;
+                role = sc_gpu_role(s, &a, &pf);
+                if (role == SC_ROLE_GPU || role == SC_ROLE_VF)
+                        cands[n++] = a;
+        }
+        r = gpuh_agent_split_resolve(&h->split, &h->addr, sc_pci_exists(s, &h->addr), cands, n, &real, buf,
+                                     sizeof(buf));
+        if (r == 0)
+                return 0;
+        if (why && r > 0)
+                snprintf(why, size, "hostdev address %s names no device: a CloudStack agent before 4.22.1 wrote it for "
+                         "%s (apache/cloudstack PR #12981); the transformer rewrites it, and did not run for this start",
+                         gpuh_pci_addr_format(&h->addr, l), gpuh_pci_addr_format(&real, c));
+        else if (why)
+                snprintf(why, size, "%s", buf);
+        return 1;
+}
+
+/* A hostdev that gives a GPU (or part of one): an mdev, a PCI function of a GPU, or an old
+ * agent's address for one (sc_agent_split()). */
 bool sc_gpu_hostdev(struct sc *s, const struct gpuh_dom_hostdev *h)
 {
         struct gpuh_pci_addr pf;
 
-        return h->is_mdev || sc_gpu_role(s, &h->addr, &pf) != SC_ROLE_NONE;
+        return h->is_mdev || sc_gpu_role(s, &h->addr, &pf) != SC_ROLE_NONE || sc_agent_split(s, h, NULL, 0) > 0;
 }
 
 /* bus/mdev/devices/UUID: the mdevs, whatever their parent's bus. */

@@ -487,6 +487,26 @@ static int load_claims(struct sc *s, const struct gpuh_domxml *d, struct claims 
         return 0;
 }
 
+/* Why GPU @a cannot be passed through whole now: a VF of it in use, or an mdev on it
+ * (unbinding the PF destroys them); NULL when nothing is. */
+static const char *whole_busy(struct sc *s, const struct gpuh_pci_addr *a)
+{
+        _cleanup_free_ struct gpuh_pci_addr *vfs = NULL;
+        struct gpuh_mdev *md = NULL;
+        const char *busy = NULL;
+        int nv, nm;
+
+        nv = sc_pf_vfs(s, a, &vfs);
+        if (nv > 0)
+                busy = sc_vf_in_use(s, vfs, nv);
+        nm = gpuh_mdev_list(s->sysfs->root_fd, NULL, &md);
+        for (int k = 0; k < nm && !busy; k++)
+                if (gpuh_pci_addr_cmp(&md[k].parent, a) == 0)
+                        busy = "it carries mdevs";
+        gpuh_mdevs_free(md, nm > 0 ? (size_t) nm : 0);
+        return busy;
+}
+
 /* One hostdev against the claims; its /dev/vfio node, when it has one, joins @nodes. */
 static int check_hostdev(struct sc *s, const struct gpuh_domxml *d, const struct gpuh_occupancy *occ,
                          const struct gpuh_dom_hostdev *h, char ***nodes, char **reterr)
@@ -494,6 +514,7 @@ static int check_hostdev(struct sc *s, const struct gpuh_domxml *d, const struct
         struct gpuh_pci_addr pf;
         char why[768], a[GPUH_PCI_ADDR_MAX];
         enum sc_gpu_role role;
+        const char *busy;
 
         if (h->is_mdev) {
                 /* its parent is shared with other mdevs: only its quarantine counts */
@@ -504,6 +525,8 @@ static int check_hostdev(struct sc *s, const struct gpuh_domxml *d, const struct
                         return gpuh_error(reterr, -EBUSY, "%s: mdev %s: %s", d->name, h->uuid, why);
                 return sc_add_vfio_node(s, sc_mdev_group(s, h->uuid), nodes);
         }
+        if (sc_agent_split(s, h, why, sizeof(why)) > 0)
+                return gpuh_error(reterr, -ENODEV, "%s: %s", d->name, why);
         role = sc_gpu_role(s, &h->addr, &pf);
         if (role == SC_ROLE_NONE)
                 return 0;
@@ -511,6 +534,9 @@ static int check_hostdev(struct sc *s, const struct gpuh_domxml *d, const struct
         if (gpuh_occupancy_pci(occ, &h->addr, role == SC_ROLE_VF ? &pf : NULL, why, sizeof(why)) ||
             (role == SC_ROLE_COMPANION && gpuh_occupancy_pci(occ, &pf, NULL, why, sizeof(why))))
                 return gpuh_error(reterr, -EBUSY, "%s: %s: %s", d->name, a, why);
+        if (!d->has_record && role == SC_ROLE_GPU && (busy = whole_busy(s, &h->addr)))
+                /* CloudStack's whole GPU, which libvirt would unbind (a record's: verify_whole()) */
+                return gpuh_error(reterr, -EBUSY, "%s: %s cannot be passed through whole: %s", d->name, a, busy);
         return sc_add_vfio_node(s, sc_pci_exists(s, &h->addr) ? sc_pci_group(s, &h->addr) : -1, nodes);
 }
 
@@ -569,15 +595,12 @@ int sc_check_hostdevs(struct sc *s, const struct gpuh_domxml *d, char **reterr)
 }
 
 /* A GPU passed through whole: a GPU, its companions functions of its card, none of its VFs or
- * mdevs in use (unbinding the PF destroys them). */
+ * mdevs in use (whole_busy()). */
 static int verify_whole(struct sc *s, const struct gpuh_domxml *d, const struct gpuh_alloc *a, char **reterr)
 {
-        _cleanup_free_ struct gpuh_pci_addr *vfs = NULL;
         char n[GPUH_PCI_ADDR_MAX], m[GPUH_PCI_ADDR_MAX];
         struct gpuh_pci_addr pf;
-        struct gpuh_mdev *md = NULL;
-        const char *busy = NULL;
-        int nv, nm;
+        const char *busy;
 
         gpuh_pci_addr_format(&a->addr, n);
         if (!sc_pci_exists(s, &a->addr))
@@ -591,14 +614,7 @@ static int verify_whole(struct sc *s, const struct gpuh_domxml *d, const struct 
                         return gpuh_error(reterr, -EPERM, "%s: its allocation record names %s as a companion of %s, "
                                           "which is not another function of its card: refused", d->name,
                                           gpuh_pci_addr_format(&a->companions[c], m), n);
-        nv = sc_pf_vfs(s, &a->addr, &vfs);
-        if (nv > 0)
-                busy = sc_vf_in_use(s, vfs, nv);
-        nm = gpuh_mdev_list(s->sysfs->root_fd, NULL, &md);
-        for (int k = 0; k < nm && !busy; k++)
-                if (gpuh_pci_addr_cmp(&md[k].parent, &a->addr) == 0)
-                        busy = "it carries mdevs";
-        gpuh_mdevs_free(md, nm > 0 ? (size_t) nm : 0);
+        busy = whole_busy(s, &a->addr);
         if (busy)
                 return gpuh_error(reterr, -EBUSY, "%s: %s cannot be passed through whole: %s", d->name, n, busy);
         return 0;

@@ -132,6 +132,7 @@ int sc_group_members(struct sc *s, const struct gpuh_pci_addr *a, struct gpuh_pc
 bool sc_is_bridge(struct sc *s, const struct gpuh_pci_addr *a);
 int sc_read_ids(struct sc *s, const struct gpuh_pci_addr *a, uint16_t *vendor, uint16_t *device);
 enum sc_gpu_role sc_gpu_role(struct sc *s, const struct gpuh_pci_addr *a, struct gpuh_pci_addr *pf);
+int sc_agent_split(struct sc *s, const struct gpuh_dom_hostdev *h, char *why, size_t size);
 bool sc_gpu_hostdev(struct sc *s, const struct gpuh_dom_hostdev *h);
 bool sc_mdev_exists(struct sc *s, const char *uuid);
 int sc_mdev_parent(struct sc *s, const char *uuid, struct gpuh_pci_addr *ret);

@@ -9,6 +9,7 @@
 
 #include <json-c/json.h>
 
+#include "agent_addr.h"
 #include "alloc_codec.h"
 #include "clock.h"
 #include "domxml.h"
@@ -19,6 +20,7 @@
 #include "reserve.h"
 #include "rule.h"
 #include "select.h"
+#include "sysfs.h"
 #include "transform.h"
 
 /* @s for an error line: at most @size - 4 bytes of it (the joined cpusets of 150,000
@@ -196,12 +198,17 @@ static const char *conflict(const struct gpuh_inventory *inv, const char *name, 
         return NULL;
 }
 
+static size_t split_candidates(const struct gpuh_inventory *inv, const struct gpuh_agent_split *s,
+                               struct gpuh_pci_addr *ret, size_t max);
+
 /* With a broken configuration: does a hostdev of @d name a GPU or one of its VFs (as
- * gpuh_select_cloudstack() judges them), or an mdev? */
+ * gpuh_select_cloudstack() judges them, or in an old agent's form: tf_agent_addresses()), or
+ * an mdev? */
 static bool cloudstack_gpu(const struct gpuh_inventory *inv, const struct gpuh_domxml *d)
 {
         for (size_t i = 0; i < d->n_hostdevs; i++) {
-                if (d->hostdevs[i].is_mdev)
+                if (d->hostdevs[i].is_mdev ||
+                    (d->hostdevs[i].agent_split && split_candidates(inv, &d->hostdevs[i].split, NULL, 0) > 0))
                         return true;
                 for (size_t g = 0; g < inv->n_gpus; g++) {
                         if (gpuh_pci_addr_cmp(&inv->gpus[g].dev->addr, &d->hostdevs[i].addr) == 0)
@@ -406,6 +413,63 @@ static int tf_claims(struct tf *t)
                         .domain = (char *) "(quarantined)", .state = (char *) "running", .devices = t->qdev,
                         .n_devices = t->n_quar,
                 };
+        }
+        return 0;
+}
+
+/* The functions CloudStack may have allocated (the inventory's GPUs and their VFs) on bus
+ * @s->domain:@s->bus, up to @max of them; returns how many there are. */
+static size_t split_candidates(const struct gpuh_inventory *inv, const struct gpuh_agent_split *s,
+                               struct gpuh_pci_addr *ret, size_t max)
+{
+        size_t n = 0;
+
+        for (size_t g = 0; g < inv->n_gpus; g++) {
+                const struct gpuh_gpu *gpu = &inv->gpus[g];
+
+                for (size_t v = 0; v <= gpu->n_vfs; v++) {
+                        const struct gpuh_pci_addr *a = v == 0 ? &gpu->dev->addr : &gpu->vfs[v - 1].dev->addr;
+                        if (a->domain == s->domain && a->bus == s->bus && n++ < max)
+                                ret[n - 1] = *a;
+                }
+        }
+        return n;
+}
+
+/*
+ * CloudStack's hostdevs as agents before 4.22.1 write them for a device outside PCI domain
+ * 0000 (common/agent_addr.h): rewritten to the device the agent meant when the address as
+ * written names no device and exactly one GPU or VF is on the bus it meant; refused when
+ * that is ambiguous; left as written when no such device is there.
+ */
+static int tf_agent_addresses(struct tf *t)
+{
+        struct gpuh_domxml *d = t->d;
+
+        for (size_t i = 0; i < d->n_hostdevs; i++) {
+                struct gpuh_dom_hostdev *h = &d->hostdevs[i];
+                struct gpuh_pci_addr cands[4], real;
+                char rel[64], l[GPUH_PCI_ADDR_MAX], why[384];
+                size_t n;
+                int r;
+
+                if (h->is_mdev || !h->agent_split)
+                        continue;
+                n = split_candidates(t->host->inv, &h->split, cands, ARRAY_SIZE(cands));
+                snprintf(rel, sizeof(rel), "bus/pci/devices/%s", gpuh_pci_addr_format(&h->addr, l));
+                r = gpuh_agent_split_resolve(&h->split, &h->addr, gpuh_sysfs_exists(t->host->sysfs->root_fd, rel) == 1,
+                                             cands, n < ARRAY_SIZE(cands) ? n : ARRAY_SIZE(cands), &real, why,
+                                             sizeof(why));
+                if (r < 0)
+                        return gpuh_error(t->reterr, -EBADMSG, "domain %s: %s", d->name, why);
+                if (r == 0)
+                        continue;
+                r = gpuh_domxml_set_hostdev_addr(d, i, &real);
+                if (r < 0)
+                        return r;
+                gpuh_log(LOG_WARNING, "%s: hostdev address %s rewritten to %s: a CloudStack agent before 4.22.1 "
+                         "(apache/cloudstack PR #12981) wrote %s as bus 0x%04x, slot 0x%02x", d->name, l,
+                         gpuh_pci_addr_format(&real, rel), rel, (unsigned) h->split.domain, h->split.bus);
         }
         return 0;
 }
@@ -647,6 +711,7 @@ int gpuh_transform(const struct gpuh_transform_opts *o, const char *in, size_t l
             (r = tf_scan_host(&t)) != 0 ||
             (r = tf_open_state(&t)) != 0 ||
             (r = tf_claims(&t)) != 0 ||
+            (r = tf_agent_addresses(&t)) != 0 ||
             (r = tf_plan(&t)) != 0)
                 goto out;
         tf_explain_chosen(&t);

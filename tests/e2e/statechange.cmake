@@ -9,7 +9,7 @@ set(SC ${GPUH_SYS_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/test_statechange.py
 # Labels: all run the binaries ('c'); every case but 'protocol' mounts the emulator ('fuse'). None
 # runs threaded code of ours: the TSan build leaves them out (tests/README.md).
 foreach(case protocol lifecycle roundtrip failures crash deadline budget late stuck occupancy record stranded parallel independent events grace reconnect holders group takeover sriov cloudstack
-             names_dot names_untrimmed names_long vmname statedir)
+             names_dot names_untrimmed names_long vmname statedir old_agents)
   add_test(NAME statechange/${case} COMMAND ${SC} ${case})
   set_tests_properties(statechange/${case} PROPERTIES LABELS "e2e;c;fuse" TIMEOUT 900 SKIP_RETURN_CODE 77)
 endforeach()

@@ -4,7 +4,7 @@
 
   test_discovery.py --bin BUILD/hooks/gpudiscovery --hosts BUILD/fixtures/hosts --src SRC CASE [ARG]
 
-CASE is one of: host NAME | real-sys | damaged | cli | cache | vgpu-names.  GPUH_UPDATE_GOLDEN=1 rewrites the golden
+CASE is one of: host NAME | real-sys | damaged | cli | cache | vgpu-names | claims.  GPUH_UPDATE_GOLDEN=1 rewrites the golden
 inventories (fixtures/hosts/NAME/expected.json) instead of comparing them.
 Prints one line per check and closes with 'N passed, N failed'.
 """
@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 from jsonschema import Draft202012Validator, FormatChecker
 
@@ -496,6 +497,142 @@ def case_vgpu_names():
         shutil.rmtree(tmp)
 
 
+def write_state(state, reservations=(), journals=()):
+    """A state directory as the transformer and the state-change hook leave it (docs/transformer.md
+    "Reservations", docs/state-change.md "The journal"): RESERVATIONS are (domain, state, expires,
+    devices), JOURNALS (domain, entries)."""
+    shutil.rmtree(state, ignore_errors=True)
+    for sub in ("reservations", "journal"):
+        os.makedirs(os.path.join(state, sub), mode=0o700)
+    os.chmod(state, 0o700)
+    for name, st, expires, devices in reservations:
+        with open(os.path.join(state, "reservations", name + ".json"), "w") as f:
+            json.dump({"version": 1, "domain": name, "uuid": None, "state": st, "created": 1763712000,
+                       "expires": expires, "devices": devices}, f)
+    for name, entries in journals:
+        with open(os.path.join(state, "journal", name + ".journal"), "w") as f:
+            f.write(json.dumps({"journal": 1, "domain": name, "uuid": None, "created": 1763712000}) + "\n")
+            for i, e in enumerate(entries):
+                f.write(json.dumps(dict(e, seq=i + 1)) + "\n")
+
+
+def used(doc, addr):
+    """(used_by_vm, used_by) of the GPU, VF or mdev ADDR (a pci_address, vf_pci_address or UUID)."""
+    for g in doc["gpus"]:
+        if g["pci_address"] == addr:
+            return g["full_passthrough"]["used_by_vm"], g["gpuhooks"]["used_by"]
+        for v in g["vf_instances"]:
+            if v["vf_pci_address"] == addr:
+                return v["used_by_vm"], v["gpuhooks"]["used_by"]
+        for v in g["vgpu_instances"]:
+            if v["mdev_uuid"] == addr:
+                return v["used_by_vm"], v["gpuhooks"]["used_by"]
+    return "absent", None
+
+
+def case_claims():
+    """What gpuhooks holds for a domain is in use, as what libvirt's domains hold (issue 10, item
+    2): a live reservation's devices and a journal's are reported with used_by_vm, their kind in
+    gpuhooks.used_by; a libvirt user comes first; an expired reservation holds nothing; an
+    unreadable state gives a warning, never a failure. On a host with four PCI domains
+    (power8-minsky-p100) and on VFs and mdevs (hpe-dl380g9-a2-vgpu)."""
+    tmp = tempfile.mkdtemp(prefix="gpuh-claims-")
+    now = int(time.time())
+    try:
+        state = os.path.join(tmp, "state")
+        env = {"GPUHOOKS_STATE_DIR": state}
+        p8 = "power8-minsky-p100"
+        uri = "test://" + os.path.abspath(os.path.join(ARGS.hosts, p8, "libvirt.xml"))
+        pci = lambda a: {"kind": "pci", "address": a, "companions": []}    # noqa: E731
+        write_state(state, reservations=[
+            ("i-2-90-VM", "reserved", now + 600, [pci("0002:01:00.0")]),
+            ("i-2-91-VM", "running", 0, [pci("000a:01:00.0")]),          # running: never expires
+            ("i-2-93-VM", "reserved", now - 1, [pci("0003:01:00.0")]),   # expired
+        ], journals=[
+            ("i-2-92-VM", [{"op": "driver", "device": "000b:01:00.0", "driver": "nvidia", "override": "",
+                            "to": "vfio-pci"}]),
+            ("i-2-90-VM", [{"op": "driver", "device": "0002:01:00.0", "driver": "", "override": "",
+                            "to": "vfio-pci"}]),
+        ])
+        rc, out, err = run(host_args(p8, ["--connect", uri]), env=env)
+        check(rc == 0 and err == b"", "%s with claims: exit 0, nothing on stderr" % p8, err.decode()[:300])
+        doc = valid_inventory(out, "%s with claims" % p8)
+        if doc:
+            check(used(doc, "0002:01:00.0") == ("i-2-90-VM", [{"name": "i-2-90-VM", "state": None, "kind": "reserved"}]),
+                  "a reserved GPU (domain 0002) is used by its domain, kind reserved, once (its journal too)",
+                  used(doc, "0002:01:00.0"))
+            check(used(doc, "000a:01:00.0") == ("i-2-80-VM", [{"name": "i-2-80-VM", "state": "shutoff"},
+                                                              {"name": "i-2-91-VM", "state": None, "kind": "reserved"}]),
+                  "a GPU libvirt's i-2-80-VM names and i-2-91-VM reserves: the libvirt user first",
+                  used(doc, "000a:01:00.0"))
+            check(used(doc, "0003:01:00.0") == (None, []), "an expired reservation holds nothing",
+                  used(doc, "0003:01:00.0"))
+            check(used(doc, "000b:01:00.0") == ("i-2-92-VM", [{"name": "i-2-92-VM", "state": None, "kind": "journal"}]),
+                  "a GPU a journal names (domain 000b) is used by that domain, kind journal", used(doc, "000b:01:00.0"))
+            check(doc["gpuhooks"]["warnings"] == [], "no warning", doc["gpuhooks"]["warnings"])
+        # the domain libvirt knows gets its state
+        write_state(state, reservations=[("i-2-81-VM", "running", 0, [pci("0002:01:00.0")])])
+        rc, out, err = run(host_args(p8, ["--connect", uri]), env=env)
+        d = json.loads(out) if rc == 0 else None
+        check(d is not None and used(d, "0002:01:00.0") ==
+              ("i-2-81-VM", [{"name": "i-2-81-VM", "state": "running", "kind": "reserved"}]),
+              "a reservation of a domain libvirt knows carries its state", d and used(d, "0002:01:00.0"))
+
+        # An unreadable reservation: a warning; the journals still count, nothing fails.
+        write_state(state, journals=[("i-2-92-VM", [{"op": "driver", "device": "000b:01:00.0", "driver": "nvidia",
+                                                      "override": "", "to": "vfio-pci"}])])
+        with open(os.path.join(state, "reservations", "i-2-94-VM.json"), "w") as f:
+            f.write("{not json")
+        rc, out, err = run(host_args(p8, ["--connect", uri]), env=env)
+        doc = valid_inventory(out, "an unreadable reservation") if rc == 0 else None
+        check(rc == 0 and err == b"", "an unreadable reservation: exit 0, nothing on stderr", err.decode()[:300])
+        if doc:
+            check(any("i-2-94-VM" in w for w in doc["gpuhooks"]["warnings"]),
+                  "an unreadable reservation: named in gpuhooks.warnings", doc["gpuhooks"]["warnings"])
+            check(used(doc, "000b:01:00.0")[0] == "i-2-92-VM", "an unreadable reservation: the journal still counts")
+        # A state directory nobody may read: a warning, the inventory as without it.
+        os.chmod(state, 0o000)
+        try:
+            readable = os.access(state, os.R_OK)
+            rc, out, err = run(host_args(p8, ["--connect", uri]), env=env)
+        finally:
+            os.chmod(state, 0o700)
+        if readable:
+            skip("an unreadable state directory (running as root: it can be read)")
+        else:
+            d = json.loads(out) if rc == 0 else None
+            check(rc == 0 and err == b"" and d is not None and used(d, "000b:01:00.0") == (None, []) and
+                  any(state in w for w in d["gpuhooks"]["warnings"]),
+                  "an unreadable state directory: exit 0, a warning, no claims", (rc, err, d and d["gpuhooks"]["warnings"]))
+
+        # VFs and mdevs: the A2's VF 08:00.5 reserved, VF 08:00.7 in a journal, an mdev libvirt's
+        # i-2-11-VM names and that domain reserves (listed once).
+        a2 = "hpe-dl380g9-a2-vgpu"
+        uri = "test://" + os.path.abspath(os.path.join(ARGS.hosts, a2, "libvirt.xml"))
+        mdev = "c728e022-f16f-434b-ad2c-9665ee634d3d"
+        write_state(state, reservations=[
+            ("i-2-95-VM", "reserved", now + 600, [{"kind": "vf", "address": "0000:08:00.5", "parent": "0000:08:00.0",
+                                                   "companions": []}]),
+            ("i-2-11-VM", "reserved", now + 600, [{"kind": "mdev", "uuid": mdev.upper(), "parent": "0000:08:02.0",
+                                                   "mdev_type": "nvidia-745", "new": False, "display": False,
+                                                   "companions": []}]),
+        ], journals=[("i-2-96-VM", [{"op": "driver", "device": "0000:08:00.7", "driver": "", "override": "",
+                                     "to": "vfio-pci"}])])
+        rc, out, err = run(host_args(a2, ["--connect", uri]), env=env)
+        check(rc == 0 and err == b"", "%s with claims: exit 0, nothing on stderr" % a2, err.decode()[:300])
+        doc = valid_inventory(out, "%s with claims" % a2)
+        if doc:
+            check(used(doc, "08:00.5") == ("i-2-95-VM", [{"name": "i-2-95-VM", "state": None, "kind": "reserved"}]),
+                  "a reserved VF is used by its domain", used(doc, "08:00.5"))
+            check(used(doc, "08:00.7") == ("i-2-96-VM", [{"name": "i-2-96-VM", "state": None, "kind": "journal"}]),
+                  "a VF a journal names is used by that domain", used(doc, "08:00.7"))
+            check(used(doc, mdev) == ("i-2-11-VM", [{"name": "i-2-11-VM", "state": "shutoff"}]),
+                  "an mdev its own user reserves: listed once, as libvirt's", used(doc, mdev))
+            check(used(doc, "08:00.0")[0] is None, "the GPU whose VFs are held is not itself used")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def case_cli():
     rc, out, err = run(["--bogus"])
     check(rc == 2 and out == b"" and err.count(b"\n") == 1 and b"--bogus" in err,
@@ -607,6 +744,8 @@ def main():
         case_cache()
     elif ARGS.case == "vgpu-names":
         case_vgpu_names()
+    elif ARGS.case == "claims":
+        case_claims()
     else:
         ap.error("unknown case")
     shutil.rmtree(CACHE_DIR, ignore_errors=True)

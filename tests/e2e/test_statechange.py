@@ -1633,6 +1633,54 @@ def case_statedir():
         check(r.rc == 0 and h.snap() == before, "and release puts it back", r.why())
 
 
+CS421_ADDR = "domain='0x0000' bus='0x36' slot='0x00' function='0x0'"
+
+
+def case_old_agents():
+    """CloudStack agents before 4.22.1 (apache/cloudstack PR #12981) write 000b:01:00.0 as
+    domain='0x0000' bus='0x000b' slot='0x01' function='0x0'. When the transformer did not run
+    for a start (it refused, or is not installed: the agent starts the domain with its original
+    XML), only prepare stands between libvirt and that address: it refuses it, naming the GPU
+    meant; and it refuses a GPU another domain holds in either form, writing nothing. On a host
+    with GPUs in PCI domains 0002, 0003, 000a and 000b (issue 10, items 4 to 6)."""
+    with Host("power8-minsky-p100-vfio") as h:
+        gpu = "000b:01:00.0"
+        old_form = "domain='0x0000' bus='0x000b' slot='0x01' function='0x0'"
+        new_form = "domain='0x000b' bus='0x01' slot='0x00' function='0x0'"
+        a = domain_xml("11-agent-cs421-pci-v100.xml", name="i-2-60-VM", uuid="00000000-0000-4000-8000-000000000060",
+                       subst={CS421_ADDR: old_form})
+        n0 = len(h.emu.writes())
+        r = h.prepare(a)
+        check(r.rc == 1 and r.one_line() and gpu in r.err and "4.22.1" in r.err and len(h.emu.writes()) == n0 and
+              h.journals() == [] and h.reservations() == [],
+              "the old form without a record: refused, one line naming %s, nothing written" % gpu, r.why())
+        xa = h.transform(a)
+        check([d.get("address") for d in record(xa)] == [gpu] and old_form not in xa,
+              "the transformer rewrote the old form to %s (hostdev and record)" % gpu)
+        r = h.prepare(xa)
+        check(r.rc == 0 and driver_of(h, gpu) == "vfio-pci", "the transformed domain starts: %s on vfio-pci" % gpu,
+              r.why())
+        for form, label in ((new_form, "the 4.22.1 form"), (old_form, "the old form")):
+            b = domain_xml("11-agent-cs421-pci-v100.xml", name="i-2-61-VM",
+                           uuid="00000000-0000-4000-8000-000000000061", subst={CS421_ADDR: form})
+            n0 = len(h.emu.writes())
+            r = h.prepare(b)
+            check(r.rc == 1 and r.one_line() and gpu in r.err and len(h.emu.writes()) == n0 and
+                  h.journals() == ["i-2-60-VM.journal"],
+                  "another domain's hostdev for %s in %s, no record: refused, nothing written" % (gpu, label), r.why())
+            if form == new_form:
+                check("i-2-60-VM" in r.err, "... naming the domain that holds it", r.why())
+        r = h.release("i-2-60-VM")
+        check(r.rc == 0 and driver_of(h, gpu) == "nvidia" and h.journals() == [], "released: %s back on nvidia" % gpu,
+              r.why())
+        # a GPU of another domain in the old form: 0002:01:00.0 passes once nobody holds it
+        c = domain_xml("11-agent-cs421-pci-v100.xml", name="i-2-62-VM", uuid="00000000-0000-4000-8000-000000000062",
+                       subst={CS421_ADDR: new_form.replace("0x000b", "0x0002")})
+        r = h.prepare(c)
+        check(r.rc == 0 and r.err == "", "CloudStack's 0002:01:00.0 in the 4.22.1 form, free, no record: passes",
+              r.why())
+
+
 CASES = {n[5:]: f for n, f in globals().items() if n.startswith("case_")}
 
 

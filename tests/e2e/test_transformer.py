@@ -5,7 +5,7 @@
   test_transformer.py --bin BUILD/hooks/libvirt-vm-xml-transformer --hosts BUILD/fixtures/hosts --src SRC CASE [ARG]
 
 CASE is one of: case NAME [--forms] | explain NAME | concurrency | capacity | hostile | cli | reservations |
-cases-json | goldens.
+old-agents | cases-json | goldens.
 NAME is an entry of fixtures/domains/cases.json; --forms also calls it in every other way the binary
 takes a domain (the CloudStack argv forms, stdin, --no-libvirt), which transformer.cmake asks of a
 few cases only.  'goldens' checks every golden output once against our schema, libvirt's schema and
@@ -1746,6 +1746,101 @@ def case_cases_json():
         check(not problems, "case %s is well formed" % n, "; ".join(problems))
 
 
+# ---------------------------------------------------------------------------------------------
+# Old agents and PCI domains
+
+P8 = "power8-minsky-p100-vfio"
+CS421 = "11-agent-cs421-pci-v100.xml"
+CS421_ADDR = "domain='0x0000' bus='0x36' slot='0x00' function='0x0'"
+
+
+def cs421_hostdev(name, dom_uuid_, address):
+    """The 4.21 agent's domain (fixtures/domains/11-...) named NAME, its GPU hostdev's
+    <address> attributes ADDRESS."""
+    with open(os.path.join(domains_dir(), CS421), "rb") as f:
+        data = f.read()
+    assert CS421_ADDR.encode() in data
+    return rename(data.replace(CS421_ADDR.encode(), address.encode()), name, dom_uuid_)
+
+
+def case_old_agents():
+    """CloudStack agents before 4.22.1 (apache/cloudstack PR #12981) write the inventory's
+    000b:01:00.0 as domain='0x0000' bus='0x000b' slot='0x01' function='0x0' (the slot and
+    function lost): on a host with GPUs in PCI domains 0002/0003/000a/000b, the transformer
+    rewrites such an address to the one device the agent can have meant, and refuses it when
+    that is ambiguous or the device is held elsewhere (issue 10, items 4 and 5)."""
+    h = Host(P8)
+    cfg = write_config({})
+    old = "domain='0x0000' bus='0x%s' slot='0x01' function='0x0'"
+    st = mktemp("gpuh-state-")
+    data = cs421_hostdev("i-2-60-VM", "00000000-0000-4000-8000-000000000060", old % "000b")
+    r = run(h.args(st, cfg) + [write_tmp(data)])
+    root = parse_or_none(r.out) if r.rc == 0 else None
+    ok = check(r.rc == 0 and r.err == b"" and root is not None, "000b:01:00.0 in the old agent's form: exit 0, silent",
+               r.why())
+    if ok:
+        keys = [hostdev_key(hd) for hd in hostdevs(root)]
+        rec = record(root)
+        check(keys == [("pci", "000b:01:00.0")], "its hostdev now names 000b:01:00.0", keys)
+        check([(d.get("kind"), d.get("address"), d.get("request")) for d in rec] ==
+              [("pci", "000b:01:00.0", "cloudstack")], "the record holds CloudStack's 000b:01:00.0",
+              rec)
+        res, _ = load_reservation(st, "i-2-60-VM")
+        check(res is not None and [d.get("address") for d in res["devices"]] == ["000b:01:00.0"],
+              "reserved: 000b:01:00.0", res)
+        check(xmllint_valid(LIBVIRT_RNG, write_tmp(r.out)), "the output is valid for libvirt's domain schema")
+        r2 = run(h.args(st, cfg) + [write_tmp(r.out)])
+        check(r2.rc == 0 and r2.out == r.out, "its output transformed again: the same (the record is the plan)",
+              r2.why())
+    r = run(["-v"] + h.args(mktemp("gpuh-state-"), cfg) + [write_tmp(data)])
+    check(r.rc == 0 and b"0000:0b:01.0 rewritten to 000b:01:00.0" in r.err and b"4.22.1" in r.err,
+          "-v: the rewrite is logged, naming both addresses and the agent version", r.why())
+
+    # Held elsewhere, in the old form too: another domain's reservation, a domain libvirt knows.
+    other = cs421_hostdev("i-2-61-VM", "00000000-0000-4000-8000-000000000061", old % "000b")
+    r = run(h.args(st, cfg) + [write_tmp(other)])
+    check(r.rc == 1 and r.out == b"" and r.one_line() and b"000b:01:00.0" in r.err and b"i-2-60-VM" in r.err,
+          "another domain asking for 000b:01:00.0 (old form) while i-2-60-VM holds it: refused, one line naming both",
+          r.why())
+    r = run(h.args(st, cfg) + [write_tmp(cs421_hostdev("i-2-62-VM", "00000000-0000-4000-8000-000000000062",
+                                                       old % "000a"))])
+    check(r.rc == 1 and r.out == b"" and r.one_line() and b"000a:01:00.0" in r.err and b"i-2-80-VM" in r.err,
+          "000a:01:00.0 (old form), which the defined domain i-2-80-VM names: refused, naming it", r.why())
+    # The new agents' form of the same device is refused alike (the occupancy model, not the form).
+    r = run(h.args(st, cfg) + [write_tmp(cs421_hostdev("i-2-63-VM", "00000000-0000-4000-8000-000000000063",
+                                                       "domain='0x000b' bus='0x01' slot='0x00' function='0x0'"))])
+    check(r.rc == 1 and r.one_line() and b"i-2-60-VM" in r.err, "000b:01:00.0 in the 4.22.1 form: refused alike",
+          r.why())
+
+    # A broken configuration: the old form of a GPU fails closed, as CloudStack's GPU hostdevs do.
+    bad_cfg = write_tmp('{"transformer": {"allow_mixd": true}}', suffix=".json")
+    sb = mktemp("gpuh-state-")
+    r = run(h.args(sb, bad_cfg) + [write_tmp(cs421_hostdev("i-2-66-VM", "00000000-0000-4000-8000-000000000066",
+                                                           old % "0003"))])
+    check(r.rc == 1 and r.out == b"" and r.one_line() and b"allow_mixd" in r.err and only_lock(sb),
+          "a broken configuration: the old form of 0003:01:00.0 fails closed, one line", r.why())
+
+    # Nothing CloudStack allocates on the bus it would mean (000c:01): not ours, byte-identical.
+    none = cs421_hostdev("i-2-64-VM", "00000000-0000-4000-8000-000000000064", old % "000c")
+    st2 = mktemp("gpuh-state-")
+    r = run(h.args(st2, cfg) + [write_tmp(none)])
+    check(r.rc == 0 and r.out == none and only_lock(st2), "an address in that shape with no GPU on 000c:01: passes "
+          "byte for byte, nothing reserved", r.why())
+    check(h.unchanged(), "the host tree is unchanged")
+
+    # Ambiguous: a function at 0000:02:01.0 too (the address as written): refused, never guessed.
+    h2 = Host(P8)
+    os.symlink("../../../devices/pci0002:00/0002:00:00.0", os.path.join(h2.sys, "bus", "pci", "devices",
+                                                                        "0000:02:01.0"))
+    st3 = mktemp("gpuh-state-")
+    r = run(h2.args(st3, cfg) + [write_tmp(cs421_hostdev("i-2-65-VM", "00000000-0000-4000-8000-000000000065",
+                                                         old % "0002"))])
+    check(r.rc == 1 and r.out == b"" and r.one_line() and b"ambiguous" in r.err and b"0000:02:01.0" in r.err and
+          b"0002:01:00.0" in r.err and only_lock(st3),
+          "0000:02:01.0 exists as well as 0002:01:00.0: refused as ambiguous, one line naming both, nothing reserved",
+          r.why())
+
+
 def main():
     global ARGS, TMP, CACHE_DIR
     ap = argparse.ArgumentParser()
@@ -1753,7 +1848,7 @@ def main():
     ap.add_argument("--hosts", required=True)
     ap.add_argument("--src", required=True)
     ap.add_argument("case", choices=["case", "explain", "concurrency", "capacity", "hostile", "cli", "reservations",
-                                         "cases-json", "goldens"])
+                                         "old-agents", "cases-json", "goldens"])
     ap.add_argument("arg", nargs="?")
     ap.add_argument("--forms", action="store_true", help="case: every way of calling it, not only a file")
     ARGS = ap.parse_args()
@@ -1788,6 +1883,8 @@ def main():
             case_cli()
         elif ARGS.case == "reservations":
             case_reservations()
+        elif ARGS.case == "old-agents":
+            case_old_agents()
     finally:
         if os.environ.get("GPUH_KEEP_TMP"):
             print("kept " + TMP)

@@ -101,6 +101,84 @@ static void test_cloudstack_hostdevs(void **state)
         fk_unhold(t->k, 4242);
 }
 
+/* CloudStack's GPU hostdev without a record (the transformer refused the domain; the agent
+ * starts it with its original XML): another domain's journal, or a QEMU holding the GPU's
+ * group, refuses it as a reservation does (test_cloudstack_hostdevs). */
+static void test_cloudstack_held_elsewhere(void **state)
+{
+        struct sct *t = *state;
+        struct gpuh_alloc m[] = { sct_mdev(MDEV_UUID, "0000:3d:00.0", "nvidia-18") };
+        static const char *const gpu[] = { "0000:05:00.0", "0000:05:00.1", NULL };
+        struct gpuh_jentry e = { .op = GPUH_JOP_DRIVER, .driver = "nvidia", .to = "vfio-pci" };
+        _cleanup_free_ char *cs = sct_domain_plain(VM, VM_UUID, gpu, NULL, false),
+                           *other = sct_domain(VM2, VM2_UUID, m, 1), *err = NULL;
+
+        sct_host_rtx3080(t);
+        sct_host_m60(t);
+        /* a QEMU (another domain's, libvirt or not) holds the GPU's group */
+        assert_int_equal(fk_hold(t->k, 4243, "qemu-system-x86", "vfio/24"), 0);
+        refused(t, cs, -EBUSY, "pid 4243 (qemu-system-x86)");
+        fk_unhold(t->k, 4243);
+        /* VM2 (live reservation, for an mdev) changed the GPU's audio function and holds it still */
+        assert_int_equal(sct_prepare(t, other, &err), 0);
+        gpuh_pci_addr_parse("0000:05:00.1", &e.dev);
+        sct_journal(t, VM2, &e, 1);
+        fk_forget_writes(t->k);
+        refused(t, cs, -EBUSY, "0000:05:00.1: in use by " VM2 " (its journal)");
+        /* once VM2's reservation is gone its journal is stale: another domain may take over */
+        sct_drop_reservation(t, VM2);
+        assert_int_equal(sct_prepare(t, cs, &err), 0);
+}
+
+/* CloudStack's whole GPU without a record, whose VFs or mdevs something uses (a domain gpuhooks
+ * knows nothing of): libvirt would unbind the PF from its driver, and destroy them. */
+static void test_cloudstack_whole_gpu_parts_used(void **state)
+{
+        struct sct *t = *state;
+        static const char *const a2[] = { "0000:08:00.0", NULL };
+        static const char *const m60[] = { "0000:3d:00.0", NULL };
+        _cleanup_free_ char *cs_a2 = sct_domain_plain(VM, VM_UUID, a2, NULL, false),
+                           *cs_m60 = sct_domain_plain(VM, VM_UUID, m60, NULL, false), *err = NULL;
+
+        sct_host_a2(t, true);
+        sct_host_m60(t);
+        /* nothing on them: passes (libvirt binds it) */
+        assert_int_equal(sct_prepare(t, cs_a2, &err), 0);
+        assert_int_equal(sct_prepare(t, cs_m60, &err), 0);
+        assert_int_equal(fk_add_mdev(t->k, "0000:08:00.5", "nvidia-746", "aaaaaaaa-2222-3333-4444-555555555555"), 0);
+        assert_int_equal(fk_add_mdev(t->k, "0000:3d:00.0", "nvidia-18", MDEV_UUID), 0);
+        fk_forget_writes(t->k);
+        refused(t, cs_a2, -EBUSY, "0000:08:00.0 cannot be passed through whole: 0000:08:00.5 carries mdev");
+        refused(t, cs_m60, -EBUSY, "0000:3d:00.0 cannot be passed through whole: it carries mdevs");
+}
+
+/* CloudStack agents before 4.22.1 write 000b:01:00.0 as domain 0x0000, bus 0x000b, slot
+ * 0x01 (common/agent_addr.h). Without a record prepare cannot rewrite it: libvirt would take
+ * 0000:0b:01.0, which does not exist or is another device. Refused, naming the GPU meant. */
+static void test_agent_split(void **state)
+{
+        struct sct *t = *state;
+#define SPLIT_XML(bus, slot) "<domain type='kvm'><name>" VM "</name><uuid>" VM_UUID "</uuid><devices>" \
+        "<hostdev mode='subsystem' type='pci' managed='yes' display='off'><driver name='vfio'/><source>" \
+        "<address domain='0x0000' bus='" bus "' slot='" slot "' function='0x0'/></source></hostdev></devices></domain>"
+        const char *split = SPLIT_XML("0x000b", "0x01"), *elsewhere = SPLIT_XML("0x000c", "0x01");
+        _cleanup_free_ char *err = NULL;
+
+        /* a POWER8 host's P100 in PCI domain 000b (fixtures/hosts/power8-minsky-p100) */
+        assert_int_equal(fk_add_fn(t->k, &(struct fk_fn) { .bdf = "000b:01:00.0", .vendor = 0x10de, .device = 0x15f9,
+                                                           .class_code = 0x030200, .group = 7, .driver = "nvidia" }), 0);
+        fk_forget_writes(t->k);
+        refused(t, split, -ENODEV, "names no device: a CloudStack agent before 4.22.1 wrote it for 000b:01:00.0");
+        /* nothing of a GPU on the bus it would mean: not ours (libvirt finds no device) */
+        assert_int_equal(sct_prepare(t, elsewhere, &err), 0);
+        /* a NIC at 0000:0b:01.0: libvirt would pass it through in the GPU's stead */
+        assert_int_equal(fk_add_fn(t->k, &(struct fk_fn) { .bdf = "0000:0b:01.0", .vendor = 0x8086, .device = 0x1521,
+                                                           .class_code = 0x020000, .group = 8, .driver = "igb" }), 0);
+        fk_forget_writes(t->k);
+        refused(t, split, -ENODEV, "0000:0b:01.0 exists, but a CloudStack agent before 4.22.1 writes 000b:01:00.0");
+#undef SPLIT_XML
+}
+
 static void test_quarantined(void **state)
 {
         struct sct *t = *state;
@@ -363,6 +441,9 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_cloudstack_hostdevs, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_cloudstack_held_elsewhere, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_cloudstack_whole_gpu_parts_used, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_agent_split, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_quarantined, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_request_without_record, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_record_without_hostdev, setup, teardown),

@@ -6,6 +6,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "agent_addr.h"
 #include "domxml.h"
 #include "request.h"
 #include "select.h"
@@ -266,6 +267,80 @@ static void test_parse_and_apply(void **state)
         free(out);
 }
 
+/* CloudStack agents before 4.22.1 write 000b:01:00.0 as bus 0x000b, slot 0x01, function 0x0
+ * (LibvirtGpuDef before apache/cloudstack PR #12981): recognised by its shape, resolved only
+ * when one device fits and the address as written names none (common/agent_addr.h). */
+static void test_agent_split(void **state)
+{
+        const char *xml = DOM_HEAD "<devices>"
+                "<hostdev mode='subsystem' type='pci' managed='yes' display='off'><driver name='vfio'/>"
+                "<source><address domain='0x0000' bus='0x000b' slot='0x01' function='0x0'/></source></hostdev>"
+                "<hostdev mode='subsystem' type='pci' managed='yes' display='off'><driver name='vfio'/>"
+                "<source><address domain='0x0000' bus='0x0b' slot='0x01' function='0x0'/></source></hostdev>"
+                "</devices></domain>";
+        static const char *const shapes[][5] = {
+                /* domain, bus, slot, function, split? */
+                { "0x0000", "0x000b", "0x01", "0x0", "yes" },
+                { NULL, "0x0002", "0x1f", "0x0", "yes" },
+                { "0x0000", "0x0000", "0x05", "0x0", "yes" },           /* 0000:05:00.0 in three parts */
+                { "0x0000", "0x0b", "0x01", "0x0", "no" },              /* a bus is two digits */
+                { "0x0000", "0x000b", "0x1", "0x0", "no" },             /* the agent's slot is a bus: two */
+                { "0x0000", "0x000b", "0x01", "0x1", "no" },            /* it always keeps function 0x0 */
+                { "0x0001", "0x000b", "0x01", "0x0", "no" },            /* and domain 0x0000 */
+                { "0x0000", "11", "0x01", "0x0", "no" },
+                { "0x0000", "0x000g", "0x01", "0x0", "no" },
+        };
+        struct gpuh_agent_split sp;
+        struct gpuh_pci_addr lit, real, c[3];
+        struct gpuh_domxml *d = NULL;
+        char *err = NULL, *out = NULL, why[384];
+        size_t len;
+
+        for (size_t i = 0; i < ARRAY_SIZE(shapes); i++)
+                if (gpuh_agent_split_detect(shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][3], &sp) !=
+                    streq(shapes[i][4], "yes"))
+                        fail_msg("shape %zu (bus %s slot %s) misjudged", i, shapes[i][1], shapes[i][2]);
+        assert_true(gpuh_agent_split_detect("0x0000", "0x10000", "0x00", "0x0", &sp));
+        assert_int_equal(sp.domain, 0x10000);
+        assert_int_equal(sp.bus, 0);
+
+        assert_int_equal(gpuh_domxml_parse(xml, strlen(xml), &d, &err), 0);
+        assert_int_equal(d->n_hostdevs, 2);
+        assert_true(d->hostdevs[0].agent_split);
+        assert_int_equal(d->hostdevs[0].split.domain, 0xb);
+        assert_int_equal(d->hostdevs[0].split.bus, 1);
+        assert_int_equal(d->hostdevs[0].addr.bus, 0xb);         /* as written: 0000:0b:01.0 */
+        assert_false(d->hostdevs[1].agent_split);
+
+        gpuh_pci_addr_parse("0000:0b:01.0", &lit);
+        gpuh_pci_addr_parse("000b:01:00.0", &c[0]);
+        gpuh_pci_addr_parse("000b:01:00.4", &c[1]);
+        /* nothing CloudStack allocates on 000b:01: the address stands */
+        assert_int_equal(gpuh_agent_split_resolve(&d->hostdevs[0].split, &lit, false, c, 0, &real, why, sizeof(why)), 0);
+        /* one GPU there, nothing at 0000:0b:01.0: the agent meant it */
+        assert_int_equal(gpuh_agent_split_resolve(&d->hostdevs[0].split, &lit, false, c, 1, &real, why, sizeof(why)), 1);
+        assert_int_equal(gpuh_pci_addr_cmp(&real, &c[0]), 0);
+        /* a GPU and its VF: which one? */
+        assert_int_equal(gpuh_agent_split_resolve(&d->hostdevs[0].split, &lit, false, c, 2, &real, why, sizeof(why)),
+                         -ENOTUNIQ);
+        assert_non_null(strstr(why, "000b:01:00.0, 000b:01:00.4"));
+        /* 0000:0b:01.0 exists too */
+        assert_int_equal(gpuh_agent_split_resolve(&d->hostdevs[0].split, &lit, true, c, 1, &real, why, sizeof(why)),
+                         -ENOTUNIQ);
+        assert_non_null(strstr(why, "0000:0b:01.0 exists"));
+
+        /* rewritten in place, as libvirt formats an address */
+        assert_int_equal(gpuh_domxml_set_hostdev_addr(d, 0, &c[0]), 0);
+        assert_false(d->hostdevs[0].agent_split);
+        assert_int_equal(gpuh_pci_addr_cmp(&d->hostdevs[0].addr, &c[0]), 0);
+        assert_int_equal(gpuh_domxml_serialize(d, &out, &len), 0);
+        assert_non_null(strstr(out, "<address domain=\"0x000b\" bus=\"0x01\" slot=\"0x00\" function=\"0x0\"/>"));
+        assert_null(strstr(out, "0x000b\" slot"));
+        assert_int_equal(gpuh_domxml_set_hostdev_addr(d, 2, &c[0]), -EINVAL);
+        free(out);
+        gpuh_domxml_free(d);
+}
+
 static void test_metadata_created(void **state)
 {
         const char *xml = "<?xml version='1.0'?>\n<domain>\n  <name>n</name>\n  <uuid>071628d0-84f1-421e-a9cf-d18bca2283bc</uuid>\n"
@@ -319,6 +394,7 @@ int main(void)
                 cmocka_unit_test(test_parse_rejects),
                 cmocka_unit_test(test_parse_name),
                 cmocka_unit_test(test_parse_and_apply),
+                cmocka_unit_test(test_agent_split),
                 cmocka_unit_test(test_metadata_created),
                 cmocka_unit_test(test_cpuset_node),
         };
