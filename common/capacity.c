@@ -136,6 +136,23 @@ static int64_t vendor_type_fb(const struct gpuh_inventory *inv, unsigned id, int
         return fb > 0 ? fb : fallback;
 }
 
+int64_t gpuh_vendor_vgpu_gpu_fb(const struct gpuh_inventory *inv, const struct gpuh_gpu *g)
+{
+        int64_t set = 0, free_max = -1;
+
+        for (size_t v = 0; v < g->n_vfs; v++) {
+                const struct gpuh_vf *vf = &g->vfs[v];
+
+                if (!vf->has_vendor_vgpu)
+                        continue;
+                if (vf->vendor_vgpu.current_type != 0)
+                        set = gpuh_fb_add(set, vendor_type_fb(inv, vf->vendor_vgpu.current_type, 0));
+                else
+                        free_max = max64(free_max, list_max_fb(&vf->vendor_vgpu));
+        }
+        return max64(model_fb(inv, g), set > 0 || free_max > 0 ? gpuh_fb_add(set, free_max) : -1);
+}
+
 bool gpuh_vendor_vgpu_fb_room(const struct gpuh_inventory *inv, const struct gpuh_gpu *g, unsigned type,
                               const struct gpuh_promised *p, struct gpuh_fb_room *ret)
 {

@@ -80,6 +80,9 @@ struct gpuh_config *gpuh_config_free(struct gpuh_config *c)
         for (size_t i = 0; i < c->n_rules; i++)
                 rule_clear(&c->rules[i]);
         free(c->rules);
+        for (size_t i = 0; i < c->n_layouts; i++)
+                gpuh_layout_clear(&c->layouts[i]);
+        free(c->layouts);
         free(c);
         return NULL;
 }
