@@ -356,12 +356,13 @@ static int place_slots(const struct gpuh_inventory *inv, struct gpuh_gpu_layout 
                 if (!pl[p].s || !pl[p].filled)
                         goto out;
         }
-        /* VFs used for something else: an mdev, a vGPU type, a domain */
+        /* VFs carrying something: an mdev, a vGPU type. Not which domain names a VF: that domain
+         * is the slot's user (a stopped CloudStack VM keeps its VF), and a domain's own
+         * definition must not move the slot it was given. */
         for (size_t v = 0; v < g->n_vfs; v++) {
                 const struct gpuh_vf *vf = &g->vfs[v];
                 vf_taken[v] = (gl->kind == GPUH_LAYOUT_VENDOR_VF && (!vf->has_vendor_vgpu || vf->vendor_vgpu.current_type)) ||
-                              (gl->kind == GPUH_LAYOUT_VF_MDEV && vf->n_types == 0) ||
-                              user_of(inv, &vf->dev->addr, NULL) != NULL;
+                              (gl->kind == GPUH_LAYOUT_VF_MDEV && vf->n_types == 0);
                 for (size_t i = 0; i < g->n_vgpus && !vf_taken[v]; i++)
                         vf_taken[v] = gpuh_pci_addr_cmp(&g->vgpus[i].mdev->parent, &vf->dev->addr) == 0;
         }

@@ -148,9 +148,9 @@ struct gpuh_layouts {
  * cannot fit gets error and why, and no slots.
  * Slots: existing mdevs of the type (those whose UUID is a slot's derived one first, in that
  * slot; then the others in UUID order) and VFs with the type set (lowest VF first) fill slots;
- * the others take derived UUIDs, on the PF, or on the lowest free VFs (no mdev, no vGPU type,
- * no domain using it). The result depends on nothing but the layout and the hardware: no
- * clock, no randomness.
+ * the others take derived UUIDs, on the PF, or on the lowest free VFs (no mdev, no vGPU type).
+ * The result depends on nothing but the layout and the hardware (which domains use what only
+ * fills used_by): no clock, no randomness, no domain definition.
  *
  * Returns: 0; -ENOMEM.
  */

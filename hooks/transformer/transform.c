@@ -233,6 +233,7 @@ struct tf {
         size_t n_req;
         const char *source;                     /* "metadata", "rule", "cloudstack"; NULL: nothing */
         struct gpuh_host *host;
+        struct gpuh_layouts *layouts;           /* the configuration's vGPU layouts on this host */
         int node;                               /* the vCPUs' NUMA node, -1 none or several */
         const char *state_dir;
         struct gpuh_state *state;
@@ -327,6 +328,11 @@ static int tf_scan_host(struct tf *t)
                         return config_refused(t->o, d, "CloudStack's GPU hostdevs", t->reterr);
                 return tf_unchanged(t);
         }
+        /* CloudStack's hostdevs may name vGPUs a layout advertised and nobody created yet */
+        r = gpuh_layouts_resolve(t->host->inv, t->cfg, &t->layouts);
+        if (r < 0)
+                return r;
+        t->host->inv->layouts = t->layouts;
         if (d->cpuset && gpuh_cpuset_node(t->host->sysfs->root_fd, d->cpuset, &t->node) == -EINVAL) {
                 char shown[68];
 
@@ -597,6 +603,7 @@ static void tf_free(struct tf *t)
         gpuh_reservations_free(t->res, t->n_res);
         gpuh_state_free(t->state);
         gpuh_host_free(t->host);
+        gpuh_layouts_free(t->layouts);
         gpuh_domxml_free(t->d);
 }
 
