@@ -18,6 +18,7 @@
 #include "rule.h"
 #include "select.h"
 #include "transform.h"
+#include "vgpu_names.h"
 
 /* @s for an error line: at most @size - 4 bytes of it (the joined cpusets of 150,000
  * <vcpupin>s are megabytes), control characters as '?', "..." when cut. */
@@ -328,7 +329,13 @@ static int tf_scan_host(struct tf *t)
                         return config_refused(t->o, d, "CloudStack's GPU hostdevs", t->reterr);
                 return tf_unchanged(t);
         }
-        /* CloudStack's hostdevs may name vGPUs a layout advertised and nobody created yet */
+        /* CloudStack's hostdevs may name vGPUs a layout advertised and nobody created yet; the
+         * slots are gpudiscovery's only with the vGPU type names it saw (a full GPU's VFs list
+         * none: vgpu_names.h) */
+        if (t->cfg->n_layouts > 0 &&
+            gpuh_vgpu_names_update(t->host->inv, t->o->state_dir && *t->o->state_dir ? t->o->state_dir
+                                                                                     : GPUH_STATE_DIR_DEFAULT) < 0)
+                return -ENOMEM;
         r = gpuh_layouts_resolve(t->host->inv, t->cfg, &t->layouts);
         if (r < 0)
                 return r;
