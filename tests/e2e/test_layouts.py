@@ -272,6 +272,11 @@ def case_nofit():
               "8Q x 7 on 48 GB: a warning naming the GPU, the profile and the capacity", inv["gpuhooks"]["warnings"])
         check(slots(g) == [] and g["gpuhooks"]["layout"]["error"] == w[0] and g["full_passthrough"]["enabled"] == 0,
               "its layout is not applied (no slot), the GPU still not offered whole", g["gpuhooks"]["layout"])
+        r = harness.run([ARGS.discovery, "--check", "--config", h.cfg_path, "--sysfs-root", h.emu.root, "--state-dir",
+                         h.state, "--no-libvirt", "--domain-xml-dir", h.run, "--cache-dir", ""], text=True, env=clean_env(),
+                        timeout=60)
+        check(re.search(r"^warn\s+layout\s+0000:26:00\.0\s+layout of GPU 0000:26:00\.0: 'NVIDIA L40S-8Q' x 7 does not fit",
+                        r.out, re.M) is not None, "gpudiscovery --check warns, naming the GPU and the profile", r.why())
         r = h.transform(agent_xml(hostdev_pci("0000:26:00.4")))
         check(r.rc != 0 and r.one_line() and "26:00.4" in r.err and "layout" in r.err,
               "CloudStack's hostdev for one of its VFs fails closed, naming the VF and the layout", r.why())

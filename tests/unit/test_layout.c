@@ -300,6 +300,7 @@ static void test_vendor_fit(void **state)
         gl = resolve(h, 2, "NVIDIA L40S-24Q", 2, "NVIDIA L40S-8Q", 1);
         assert_int_equal(gl->error, -ENOSPC);
         /* the VFs are a limit too */
+        h->l = gpuh_layouts_free(h->l);
         vendor_host(h, 4);
         gl = resolve(h, 1, "NVIDIA L40S-8Q", 0);
         assert_int_equal(gl->profiles[0].count, 4);
