@@ -194,11 +194,14 @@ def cycle(h, gaddr, pick, hostdev, carved, undone, what):
     check(sources(out) == sources(xml) and len(sources(xml)) == 1,
           what + ": the domain's GPU device is CloudStack's, the same address", (sources(xml), sources(out)))
     check(not carved(), what + ": transform carves nothing")
+    want = sorted((a, p, VM if a == pick else u) for a, p, u in before)
+    h.started(out)
+    named = slots(gpu(h.discover(), gaddr))
+    check(named == want, what + ": discovery: a slot a domain names, not carved yet, is reported used by it",
+          "before %s\nnamed %s" % (before, named))
     r = h.hook([VM, "prepare", "begin", "-"], out)
     check(r.rc == 0 and carved(), what + ": prepare carves the slot", r.why())
-    h.started(out)
     after = slots(gpu(h.discover(), gaddr))
-    want = sorted((a, p, VM if a == pick else u) for a, p, u in before)
     check(after == want, what + ": discovery: the same devices, the slot used_by_vm " + VM,
           "before %s\nafter %s" % (before, after))
     r = h.hook([VM, "release", "end", "-"], "<domain/>")
