@@ -207,8 +207,10 @@ static int salvage_rules(struct gpuh_config *c, json_object *v, const char *path
         return 0;
 }
 
-/* From a file that failed to load: its transformer.rules (salvage_rules()) and its CloudStack
- * method names when valid; anything else stays at its default. */
+/* From a file that failed to load: its transformer.rules (salvage_rules()), its CloudStack
+ * method names when valid, and its layouts when they are all valid (the slots CloudStack was
+ * shown keep their addresses: a typo elsewhere must not send them to Error); anything else
+ * stays at its default. */
 static int salvage(struct gpuh_config *c, json_object *root, const char *path)
 {
         json_object *o, *v;
@@ -219,6 +221,8 @@ static int salvage(struct gpuh_config *c, json_object *root, const char *path)
         if (json_object_object_get_ex(root, "transformer", &o) && json_object_is_type(o, json_type_object) &&
             json_object_object_get_ex(o, "rules", &v) && (r = salvage_rules(c, v, path)) < 0)
                 return r;
+        if (json_object_object_get_ex(root, "layouts", &v) && gpuh_config_load_layouts(c, v, path) == -ENOMEM)
+                return -ENOMEM;
         if (json_object_object_get_ex(root, "state_change", &o) && json_object_is_type(o, json_type_object)) {
                 _cleanup_free_ char *start = NULL, *stop = NULL;
 

@@ -158,7 +158,8 @@ int gpuh_config_load(const char *path, bool must_exist, struct gpuh_config **ret
  * is valid, with its requests when they are valid too, else none (so that a domain a rule gives
  * GPUs is still known to want GPUs, and is refused rather than started without them), and its
  * state_change.on_start_method/on_stop_method if valid (so the agent's renamed calls are still
- * understood). The caller decides what may go on with
+ * understood), and its layouts if all of them are valid (so the vGPU slots CloudStack was shown
+ * keep their addresses, docs/layouts.md). The caller decides what may go on with
  * defaults (docs/state-change.md, docs/transformer.md, docs/inventory.md: "A broken
  * configuration").
  *

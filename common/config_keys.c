@@ -695,3 +695,18 @@ int gpuh_config_load_match(struct gpuh_rule *rule, json_object *m, size_t idx, c
         snprintf(at.prefix, sizeof(at.prefix), "transformer.rules[%zu]", idx);
         return load_match(rule, &rule_keys[0], m, &at);
 }
+
+int gpuh_config_load_layouts(struct gpuh_config *c, json_object *v, const char *path)
+{
+        struct gpuh_config_at at = { .path = path };
+        int r = load_layouts(c, &root_keys[ARRAY_SIZE(root_keys) - 1], v, &at);
+
+        if (r < 0) {
+                for (size_t i = 0; i < c->n_layouts; i++)
+                        gpuh_layout_clear(&c->layouts[i]);
+                free(c->layouts);
+                c->layouts = NULL;
+                c->n_layouts = 0;
+        }
+        return r;
+}

@@ -90,6 +90,32 @@ static void test_config(void **state)
                         "\"mig\": true}]}]}", "'layouts[0].profiles[0]' must be an object of");
 }
 
+/* A file broken elsewhere keeps its layouts when they are all valid, none when one is not. */
+static void test_config_salvage(void **state)
+{
+        struct gpuh_config *c;
+        char path[PATH_MAX], *err;
+
+        snprintf(path, sizeof(path), "%s/c.json", tu_dir);
+        tu_write(tu_dir, "c.json", "{\"discovery\": {\"typo\": 1}, \"layouts\": [{\"match\": {\"address\": "
+                 "\"0000:26:00.0\"}, \"profiles\": [{\"profile\": \"NVIDIA L40S-8Q\", \"count\": 6}]}]}");
+        assert_int_equal(gpuh_config_load_or_default(path, true, &c, &err), 0);
+        assert_non_null(err);
+        assert_int_equal(c->n_layouts, 1);
+        assert_string_equal(c->layouts[0].profiles[0].profile, "NVIDIA L40S-8Q");
+        free(err);
+        gpuh_config_free(c);
+        tu_write(tu_dir, "c.json", "{\"discovery\": {\"typo\": 1}, \"layouts\": [{\"match\": {\"address\": "
+                 "\"0000:26:00.0\"}, \"profiles\": [{\"profile\": \"NVIDIA L40S-8Q\"}]}, {\"match\": {}, \"profiles\": "
+                 "[{\"profile\": \"x\"}]}]}");
+        assert_int_equal(gpuh_config_load_or_default(path, true, &c, &err), 0);
+        assert_non_null(err);
+        assert_int_equal(c->n_layouts, 0);
+        assert_null(c->layouts);
+        free(err);
+        gpuh_config_free(c);
+}
+
 static void dev_init(struct gpuh_pci_dev *d, uint8_t bus, unsigned fn, uint16_t device)
 {
         *d = (struct gpuh_pci_dev) { .addr = { 0, bus, (uint8_t) (fn >> 3), (uint8_t) (fn & 7) },
@@ -366,6 +392,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_config),
+                cmocka_unit_test(test_config_salvage),
                 cmocka_unit_test(test_find),
                 cmocka_unit_test(test_slot_uuid),
                 cmocka_unit_test(test_vendor),
