@@ -153,6 +153,29 @@ class Host:
         return sorted(os.listdir(d)) if os.path.isdir(d) else []
 
 
+VALIDATOR = None
+
+
+def valid(inv, what, only=None):
+    """The inventory fits gpu-inventory.schema.json and the CloudStack agent's parsing rules;
+    with @only, the document holding that GPU alone (a 3-GPU L40S host takes seconds)."""
+    global VALIDATOR
+    if only:
+        inv = dict(inv, gpus=[gpu(inv, only)])
+    from jsonschema import Draft202012Validator, FormatChecker
+    if VALIDATOR is None:
+        with open(os.path.join(ARGS.src, "schemas", "gpu-inventory.schema.json")) as f:
+            VALIDATOR = Draft202012Validator(json.load(f), format_checker=FormatChecker())
+    errs = ["/".join(map(str, e.absolute_path)) + ": " + e.message for e in VALIDATOR.iter_errors(inv)]
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(inv, f)
+    p = subprocess.run(["/usr/bin/python3", os.path.join(ARGS.src, "tests", "e2e", "agent_rules.py"), f.name],
+                       capture_output=True, text=True)
+    os.unlink(f.name)
+    check(not errs and p.returncode == 0, what + ": the inventory fits the schema and the agent's parsing rules",
+          "\n".join(errs[:10]) + p.stdout + p.stderr)
+
+
 def gpu(inv, addr):
     return next(g for g in inv["gpus"] if g["gpuhooks"]["address"] == addr)
 
@@ -201,7 +224,9 @@ def cycle(h, gaddr, pick, hostdev, carved, undone, what):
           "before %s\nnamed %s" % (before, named))
     r = h.hook([VM, "prepare", "begin", "-"], out)
     check(r.rc == 0 and carved(), what + ": prepare carves the slot", r.why())
-    after = slots(gpu(h.discover(), gaddr))
+    inv = h.discover()
+    valid(inv, what + ", carved and in use", gaddr)
+    after = slots(gpu(inv, gaddr))
     check(after == want, what + ": discovery: the same devices, the slot used_by_vm " + VM,
           "before %s\nafter %s" % (before, after))
     r = h.hook([VM, "release", "end", "-"], "<domain/>")
@@ -249,7 +274,9 @@ def case_mixed():
                                     "profiles": [{"profile": "NVIDIA L40S-16Q", "count": 1},
                                                  {"profile": "NVIDIA L40S-8Q", "count": 2},
                                                  {"profile": "NVIDIA L40S-4Q"}]}]) as h:
-        g = gpu(h.discover(), L40S)
+        inv = h.discover()
+        valid(inv, "L40S mixed", L40S)
+        g = gpu(inv, L40S)
         s = slots(g)
         prof = [p for _, p, _ in s]
         check(prof == ["NVIDIA L40S-16Q"] + ["NVIDIA L40S-8Q"] * 2 + ["NVIDIA L40S-4Q"] * 4,
@@ -269,6 +296,7 @@ def case_nofit():
     with Host("l40s-vendor-vgpu", [{"match": {"address": L40S},
                                     "profiles": [{"profile": "NVIDIA L40S-8Q", "count": 7}]}]) as h:
         inv = h.discover()
+        valid(inv, "a layout that does not fit", L40S)
         g = gpu(inv, L40S)
         w = [x for x in inv["gpuhooks"]["warnings"] if "layout" in x]
         check(len(w) == 1 and L40S in w[0] and "NVIDIA L40S-8Q" in w[0] and "49152" in w[0],
@@ -302,7 +330,9 @@ def case_vfmdev():
     """A2 (an mdev on each SR-IOV VF): NVIDIA A2-4Q fills 4 VFs with derived UUIDs; CloudStack's
     mdev hostdev for one creates it with exactly that UUID on that VF."""
     with Host("hpe-dl380g9-a2-vgpu", [{"match": {"address": A2}, "profiles": [{"profile": "NVIDIA A2-4Q"}]}]) as h:
-        g = gpu(h.discover(), A2)
+        inv = h.discover()
+        valid(inv, "A2-4Q")
+        g = gpu(inv, A2)
         od = on_demand(g)
         check(len(od) == 4 and [v["gpuhooks"]["parent"] for v in od] ==
               ["0000:08:00.4", "0000:08:00.5", "0000:08:00.6", "0000:08:00.7"] and
@@ -315,7 +345,9 @@ def case_vfmdev():
     # the fixture as it is: mdevs of 3 types hold 12 of 16 GB; its 4Q mdev fills slot 0
     with Host("hpe-dl380g9-a2-vgpu", [{"match": {"address": A2}, "profiles": [{"profile": "NVIDIA A2-4Q"}]}],
               clean=False) as h:
-        g = gpu(h.discover(), A2)
+        inv = h.discover()
+        valid(inv, "A2-4Q beside mdevs in use")
+        g = gpu(inv, A2)
         od = on_demand(g)
         kept = [v for v in g["vgpu_instances"] if v["gpuhooks"]["slot"] == 0]
         check(len(kept) == 1 and kept[0]["mdev_uuid"] == "c728e022-f16f-434b-ad2c-9665ee634d3d" and len(od) == 3 and
@@ -343,7 +375,9 @@ def case_pfmdev():
     """M60 (mdevs on the PF): GRID M60-2Q x 4 per GPU under derived UUIDs."""
     with Host("dell-r740-m60-mdev", [{"match": {"vendor": "10de", "device": "13f2"},
                                       "profiles": [{"profile": "GRID M60-2Q"}]}]) as h:
-        g = gpu(h.discover(), M60)
+        inv = h.discover()
+        valid(inv, "M60-2Q")
+        g = gpu(inv, M60)
         od = on_demand(g)
         check(len(od) == 4 and all(v["gpuhooks"]["parent"] == M60 and v["profile_name"] == "GRID M60-2Q" for v in od) and
               [v["gpuhooks"]["slot"] for v in od] == [0, 1, 2, 3], "M60-2Q: 4 on-demand slots on the PF", od)
