@@ -62,6 +62,9 @@ void gpuh_layout_clear(struct gpuh_layout *l);
 const struct gpuh_layout *gpuh_layout_find(const struct gpuh_config *cfg, const struct gpuh_pci_dev *dev,
                                            bool *ret_by_address);
 
+/* gpuhooks' namespace for the slots' name-based UUIDs (RFC 4122 section 4.3); never changes. */
+#define GPUH_LAYOUT_UUID_NS "5d0f7c3e-8b1a-4e6c-9f2d-7a4b3c2e1d0f"
+
 /**
  * gpuh_layout_slot_uuid:
  * @parent: the mdev's parent function (the PF, or the VF it goes on)
@@ -73,7 +76,6 @@ const struct gpuh_layout *gpuh_layout_find(const struct gpuh_config *cfg, const 
  * in gpuhooks' namespace GPUH_LAYOUT_UUID_NS of the name "PARENT/TYPE_ID/SLOT_N"
  * ("0000:3d:00.0/nvidia-18/SLOT_0"): the same on every run and after every reboot.
  */
-#define GPUH_LAYOUT_UUID_NS "5d0f7c3e-8b1a-4e6c-9f2d-7a4b3c2e1d0f"
 void gpuh_layout_slot_uuid(const struct gpuh_pci_addr *parent, const char *type_id, unsigned number,
                            char ret[static GPUH_UUID_STR_LEN + 1]);
 
