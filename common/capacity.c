@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* capacity.c: what a physical GPU's framebuffer still holds, for every kind of vGPU on its VFs. */
 #include <stdint.h>
+#include <string.h>
 
 #include "capacity.h"
 #include "vendor_vgpu.h"
@@ -96,10 +97,37 @@ static int64_t list_max_fb(const struct gpuh_vendor_vgpu *v)
         return m;
 }
 
-/* The largest vGPU type any GPU of @g's model names: the whole framebuffer. */
+/* "NVIDIA L40S-" of "NVIDIA L40S-8Q": the model part of a vGPU type name (up to its last '-'). */
+static size_t model_prefix(const char *name)
+{
+        const char *dash = name ? strrchr(name, '-') : NULL;
+
+        return dash ? (size_t) (dash - name) + 1 : 0;
+}
+
+/* A name of @g's own types (a listed or set one), or NULL. */
+static const char *some_type_name(const struct gpuh_gpu *g)
+{
+        for (size_t v = 0; v < g->n_vfs; v++) {
+                if (g->vfs[v].vendor_vgpu.n_creatable > 0)
+                        return g->vfs[v].vendor_vgpu.creatable[0].name;
+                if (g->vfs[v].current_type_name)
+                        return g->vfs[v].current_type_name;
+        }
+        return NULL;
+}
+
+/* The largest vGPU type any GPU of @g's model names, or the name cache remembers for that
+ * model (a GPU whose free VFs list only what still fits): the whole framebuffer. */
 static int64_t model_fb(const struct gpuh_inventory *inv, const struct gpuh_gpu *g)
 {
+        const char *own = some_type_name(g);
+        size_t pl = model_prefix(own);
         int64_t m = -1;
+
+        for (size_t i = 0; pl > 0 && i < inv->n_known_types; i++)
+                if (model_prefix(inv->known_types[i].name) == pl && strncmp(inv->known_types[i].name, own, pl) == 0)
+                        m = max64(m, gpuh_vgpu_type_name_fb(inv->known_types[i].name));
 
         for (size_t i = 0; i < inv->n_gpus; i++) {
                 const struct gpuh_gpu *o = &inv->gpus[i];
@@ -134,6 +162,23 @@ static int64_t vendor_type_fb(const struct gpuh_inventory *inv, unsigned id, int
         int64_t fb = gpuh_vgpu_type_name_fb(gpuh_inventory_vgpu_type_name(inv, id));
 
         return fb > 0 ? fb : fallback;
+}
+
+int64_t gpuh_vendor_vgpu_gpu_fb(const struct gpuh_inventory *inv, const struct gpuh_gpu *g)
+{
+        int64_t set = 0, free_max = -1;
+
+        for (size_t v = 0; v < g->n_vfs; v++) {
+                const struct gpuh_vf *vf = &g->vfs[v];
+
+                if (!vf->has_vendor_vgpu)
+                        continue;
+                if (vf->vendor_vgpu.current_type != 0)
+                        set = gpuh_fb_add(set, vendor_type_fb(inv, vf->vendor_vgpu.current_type, 0));
+                else
+                        free_max = max64(free_max, list_max_fb(&vf->vendor_vgpu));
+        }
+        return max64(model_fb(inv, g), set > 0 || free_max > 0 ? gpuh_fb_add(set, free_max) : -1);
 }
 
 bool gpuh_vendor_vgpu_fb_room(const struct gpuh_inventory *inv, const struct gpuh_gpu *g, unsigned type,

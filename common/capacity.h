@@ -74,6 +74,19 @@ bool gpuh_mdev_fb_room(const struct gpuh_gpu *g, const struct gpuh_mdev_type *t,
                        struct gpuh_fb_room *ret);
 
 /**
+ * gpuh_vendor_vgpu_gpu_fb:
+ * @inv: the inventory (type names of every GPU)
+ * @g: a GPU whose VFs have NVIDIA's vendor-specific vGPU interface
+ *
+ * The GPU's framebuffer as gpuh_vendor_vgpu_fb_room() reckons it: the largest type any GPU of
+ * the same model names, and never less than the types set on @g plus the largest type a free
+ * VF of @g still lists (so a GPU whose VFs all carry a type still counts them all).
+ *
+ * Returns: MiB; -1 when no name says.
+ */
+int64_t gpuh_vendor_vgpu_gpu_fb(const struct gpuh_inventory *inv, const struct gpuh_gpu *g);
+
+/**
  * gpuh_vendor_vgpu_fb_room:
  * @inv: the inventory (type names of every GPU)
  * @g: a GPU whose VFs have NVIDIA's vendor-specific vGPU interface

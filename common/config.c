@@ -80,6 +80,9 @@ struct gpuh_config *gpuh_config_free(struct gpuh_config *c)
         for (size_t i = 0; i < c->n_rules; i++)
                 rule_clear(&c->rules[i]);
         free(c->rules);
+        for (size_t i = 0; i < c->n_layouts; i++)
+                gpuh_layout_clear(&c->layouts[i]);
+        free(c->layouts);
         free(c);
         return NULL;
 }
@@ -366,8 +369,10 @@ static int salvage_rules(struct gpuh_config *c, json_object *v)
         return 0;
 }
 
-/* From a file that failed to load: its transformer.rules (salvage_rules()) and its CloudStack
- * method names when valid; anything else stays at its default. */
+/* From a file that failed to load: its transformer.rules (salvage_rules()), its CloudStack
+ * method names when valid, and its layouts when they are all valid (the slots CloudStack was
+ * shown keep their addresses: a typo elsewhere must not send them to Error); anything else
+ * stays at its default. */
 static int salvage(struct gpuh_config *c, json_object *root)
 {
         json_object *o, *v;
@@ -378,6 +383,8 @@ static int salvage(struct gpuh_config *c, json_object *root)
         if (json_object_object_get_ex(root, "transformer", &o) && json_object_is_type(o, json_type_object) &&
             json_object_object_get_ex(o, "rules", &v) && (r = salvage_rules(c, v)) < 0)
                 return r;
+        if (json_object_object_get_ex(root, "layouts", &v) && gpuh_config_load_layouts(c, v) == -ENOMEM)
+                return -ENOMEM;
         if (json_object_object_get_ex(root, "state_change", &o) && json_object_is_type(o, json_type_object)) {
                 _cleanup_free_ char *start = NULL, *stop = NULL;
 

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "layout.h"
 #include "pci_addr.h"
 #include "request.h"
 
@@ -60,6 +61,9 @@ struct gpuh_config {
         int nvidia_mdev_grace_ms;       /* 0 .. 60000, default 10000 */
         int reconcile_min_age_s;        /* 0 .. 86400, default 120 */
         int prepare_timeout_ms;         /* 1000 .. 3600000, default 120000: prepare's whole run */
+        /* "layouts" (layout.h) */
+        struct gpuh_layout *layouts;
+        size_t n_layouts;
 };
 
 /* state_change.keep_vfio: "VVVV:DDDD" or "VVVV:*" */
@@ -94,7 +98,8 @@ struct gpuh_config_key {
 struct gpuh_config_section {
         const char *name;       /* "" (the top level), "discovery", "libvirt", "transformer", "state_change"
                                  * (fields of struct gpuh_config), "transformer.rules[]" (struct gpuh_rule),
-                                 * "transformer.rules[].match" (struct gpuh_rule_match) */
+                                 * "transformer.rules[].match" (struct gpuh_rule_match), "layouts[]"
+                                 * (struct gpuh_layout), "layouts[].match", "layouts[].profiles[]" */
         const struct gpuh_config_key *keys;     /* in the order they are read */
         size_t n_keys;
         bool in_config;         /* the keys' offsets are in struct gpuh_config */
@@ -153,7 +158,8 @@ int gpuh_config_load(const char *path, bool must_exist, struct gpuh_config **ret
  * is valid, with its requests when they are valid too, else none (so that a domain a rule gives
  * GPUs is still known to want GPUs, and is refused rather than started without them), and its
  * state_change.on_start_method/on_stop_method if valid (so the agent's renamed calls are still
- * understood). The caller decides what may go on with
+ * understood), and its layouts if all of them are valid (so the vGPU slots CloudStack was shown
+ * keep their addresses, docs/layouts.md). The caller decides what may go on with
  * defaults (docs/state-change.md, docs/transformer.md, docs/inventory.md: "A broken
  * configuration").
  *

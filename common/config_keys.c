@@ -184,7 +184,8 @@ static int load_strings(const struct gpuh_config_key *k, json_object *v, const s
 /* The loaders of the keys that are not a plain bool, int or glob (GPUH_CONFIG_CUSTOM). */
 typedef int load_fn(void *target, const struct gpuh_config_key *k, json_object *v, const struct gpuh_config_at *at);
 static load_fn load_section, load_state_change, load_vendors, load_exclude, load_uri, load_xml_dirs, load_rules,
-        load_managed, load_method, load_keep_vfio, load_match, load_requests, load_resource_tag;
+        load_managed, load_method, load_keep_vfio, load_match, load_requests, load_resource_tag, load_layouts,
+        load_layout_match, load_layout_profiles, load_layout_address, load_layout_id, load_layout_profile_name;
 
 #define IGNORED(n) { .name = (n), .type = GPUH_CONFIG_IGNORED }
 #define CUSTOM(n, fn) { .name = (n), .type = GPUH_CONFIG_CUSTOM, .load = (fn) }
@@ -193,6 +194,8 @@ static load_fn load_section, load_state_change, load_vendors, load_exclude, load
 #define INT(n, f, lo, hi, d) { .name = (n), .type = GPUH_CONFIG_INT, .offset = offsetof(struct gpuh_config, f), \
                                .min = (lo), .max = (hi), .def = (d) }
 #define GLOB(n, f) { .name = (n), .type = GPUH_CONFIG_GLOB, .offset = offsetof(struct gpuh_rule_match, f) }
+#define INT_AT(n, s, f, lo, hi, d) { .name = (n), .type = GPUH_CONFIG_INT, .offset = offsetof(s, f), \
+                                     .min = (lo), .max = (hi), .def = (d) }
 
 /* In the order they are read (the first error found is the one reported). */
 static const struct gpuh_config_key root_keys[] = {
@@ -201,6 +204,7 @@ static const struct gpuh_config_key root_keys[] = {
         CUSTOM("libvirt", load_section),
         CUSTOM("transformer", load_section),
         CUSTOM("state_change", load_state_change),
+        CUSTOM("layouts", load_layouts),
 };
 
 static const struct gpuh_config_key discovery_keys[] = {
@@ -251,7 +255,29 @@ static const struct gpuh_config_key match_keys[] = {
         CUSTOM("resource_tag", load_resource_tag),
 };
 
-enum { SEC_ROOT, SEC_DISCOVERY, SEC_LIBVIRT, SEC_TRANSFORMER, SEC_STATE_CHANGE, SEC_RULE, SEC_MATCH, _SEC_MAX };
+/* layouts[]: both required */
+static const struct gpuh_config_key layout_keys[] = {
+        CUSTOM_AT("match", struct gpuh_layout, match, load_layout_match),
+        CUSTOM("profiles", load_layout_profiles),
+};
+
+/* layouts[].match: "address" alone, or "vendor" and "device" (subsystem ids optional) */
+static const struct gpuh_config_key layout_match_keys[] = {
+        CUSTOM_AT("address", struct gpuh_layout_match, address_text, load_layout_address),
+        CUSTOM_AT("vendor", struct gpuh_layout_match, vendor, load_layout_id),
+        CUSTOM_AT("device", struct gpuh_layout_match, device, load_layout_id),
+        CUSTOM_AT("subsystem_vendor", struct gpuh_layout_match, subsystem_vendor, load_layout_id),
+        CUSTOM_AT("subsystem_device", struct gpuh_layout_match, subsystem_device, load_layout_id),
+};
+
+/* layouts[].profiles[]: "profile" required; "count" 0 (or absent): the most that fits */
+static const struct gpuh_config_key layout_profile_keys[] = {
+        CUSTOM_AT("profile", struct gpuh_layout_profile, profile, load_layout_profile_name),
+        INT_AT("count", struct gpuh_layout_profile, count, 0, GPUH_LAYOUT_MAX_COUNT, 0),
+};
+
+enum { SEC_ROOT, SEC_DISCOVERY, SEC_LIBVIRT, SEC_TRANSFORMER, SEC_STATE_CHANGE, SEC_RULE, SEC_MATCH, SEC_LAYOUT,
+       SEC_LAYOUT_MATCH, SEC_LAYOUT_PROFILE, _SEC_MAX };
 
 #define SECTION(n, t, c) { .name = (n), .keys = (t), .n_keys = ARRAY_SIZE(t), .in_config = (c) }
 static const struct gpuh_config_section sections[_SEC_MAX] = {
@@ -262,6 +288,9 @@ static const struct gpuh_config_section sections[_SEC_MAX] = {
         [SEC_STATE_CHANGE] = SECTION("state_change", state_change_keys, true),
         [SEC_RULE] = SECTION("transformer.rules[]", rule_keys, false),
         [SEC_MATCH] = SECTION("transformer.rules[].match", match_keys, false),
+        [SEC_LAYOUT] = SECTION("layouts[]", layout_keys, false),
+        [SEC_LAYOUT_MATCH] = SECTION("layouts[].match", layout_match_keys, false),
+        [SEC_LAYOUT_PROFILE] = SECTION("layouts[].profiles[]", layout_profile_keys, false),
 };
 
 const struct gpuh_config_section *gpuh_config_sections(size_t *ret_n)
@@ -533,6 +562,155 @@ static int load_rules(void *target, const struct gpuh_config_key *k, json_object
         return 0;
 }
 
+/* ---- layouts ---- */
+
+/* An object of exactly @s's keys, its required ones present (@required: a bitmask of @s's keys). */
+static bool object_of(json_object *o, const struct gpuh_config_section *s, unsigned required)
+{
+        if (!json_object_is_type(o, json_type_object))
+                return false;
+        json_object_object_foreach(o, key, val) {
+                (void) val;
+                if (!find_key(s, key))
+                        return false;
+        }
+        for (size_t i = 0; i < s->n_keys; i++)
+                if (required & (1u << i) && !json_object_object_get_ex(o, s->keys[i].name, NULL))
+                        return false;
+        return true;
+}
+
+static int load_layout_address(void *target, const struct gpuh_config_key *k, json_object *v,
+                               const struct gpuh_config_at *at)
+{
+        struct gpuh_layout_match *m = target;
+        struct gpuh_pci_addr a;
+        const char *s = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
+        char canon[GPUH_PCI_ADDR_MAX];
+
+        /* the full form only, as sysfs spells it: "0000:3d:00.0" */
+        if (gpuh_pci_addr_parse(s, &a) < 0 || !streq(gpuh_pci_addr_format(&a, canon), s))
+                return FAIL_KEY(at, k->name, "must be a full PCI address ('0000:3d:00.0', lowercase)");
+        m->address = a;
+        free(m->address_text);
+        m->address_text = strdup(s);
+        return m->address_text ? 0 : -ENOMEM;
+}
+
+static int load_layout_id(void *target, const struct gpuh_config_key *k, json_object *v, const struct gpuh_config_at *at)
+{
+        uint16_t id;
+
+        if (!json_object_is_type(v, json_type_string) || parse_hex16(json_object_get_string(v), &id) < 0)
+                return FAIL_KEY(at, k->name, "must be 4 lowercase hex digits");
+        *FIELD(target, k, int) = id;
+        return 0;
+}
+
+static int load_layout_match(void *target, const struct gpuh_config_key *k, json_object *v,
+                             const struct gpuh_config_at *at)
+{
+        struct gpuh_layout_match *m = FIELD(target, k, struct gpuh_layout_match);
+        struct gpuh_config_at sub;
+        int r;
+
+        at_child(at, k->name, &sub);
+        *m = (struct gpuh_layout_match) { .vendor = -1, .device = -1, .subsystem_vendor = -1, .subsystem_device = -1 };
+        if (!json_object_is_type(v, json_type_object))
+                return FAIL_KEY(&sub, NULL, "must be an object");
+        r = load_keys(m, v, &sections[SEC_LAYOUT_MATCH], &sub);
+        if (r < 0)
+                return r;
+        if (m->address_text ? m->vendor >= 0 || m->device >= 0 || m->subsystem_vendor >= 0 || m->subsystem_device >= 0
+                            : m->vendor < 0 || m->device < 0)
+                return FAIL_KEY(&sub, NULL, "must hold 'address' alone, or 'vendor' and 'device' (and optionally "
+                            "'subsystem_vendor', 'subsystem_device')");
+        return 0;
+}
+
+static int load_layout_profile_name(void *target, const struct gpuh_config_key *k, json_object *v,
+                                    const struct gpuh_config_at *at)
+{
+        char **s = FIELD(target, k, char *);
+        const char *p = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
+        bool ok = *p && strlen(p) <= GPUH_LAYOUT_PROFILE_MAX;
+
+        for (const char *c = p; ok && *c; c++)
+                ok = (unsigned char) *c >= 0x20 && *c != 0x7f;
+        if (!ok)
+                return FAIL_KEY(at, k->name, "must be a vGPU profile name (1 to %d printable bytes)",
+                            GPUH_LAYOUT_PROFILE_MAX);
+        free(*s);
+        *s = strdup(p);
+        return *s ? 0 : -ENOMEM;
+}
+
+static int load_layout_profiles(void *target, const struct gpuh_config_key *k, json_object *v,
+                                const struct gpuh_config_at *at)
+{
+        struct gpuh_layout *l = target;
+        size_t n;
+
+        if (!json_object_is_type(v, json_type_array) || (n = json_object_array_length(v)) == 0 ||
+            n > GPUH_LAYOUT_MAX_PROFILES)
+                return FAIL_KEY(at, k->name, "must be an array of 1 to %d profiles",
+                            GPUH_LAYOUT_MAX_PROFILES);
+        l->profiles = calloc(n + 1, sizeof(*l->profiles));
+        if (!l->profiles)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                struct gpuh_config_at sub = *at;
+                json_object *e = json_object_array_get_idx(v, i);
+                int r;
+
+                snprintf(sub.prefix, sizeof(sub.prefix), "%.40s%s%.24s[%zu]", at->prefix, *at->prefix ? "." : "",
+                         k->name, i);
+                l->n_profiles = i + 1;
+                if (!object_of(e, &sections[SEC_LAYOUT_PROFILE], 1u << 0))
+                        return FAIL_KEY(&sub, NULL, "must be an object of 'profile' and optionally 'count'");
+                r = load_keys(&l->profiles[i], e, &sections[SEC_LAYOUT_PROFILE], &sub);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* "layouts"; on failure c->layouts holds what was read so far (gpuh_config_free() frees it). */
+static int load_layouts(void *target, const struct gpuh_config_key *k, json_object *v, const struct gpuh_config_at *at)
+{
+        struct gpuh_config *c = target;
+        size_t n;
+
+        if (!json_object_is_type(v, json_type_array) || (n = json_object_array_length(v)) > GPUH_LAYOUT_MAX_ENTRIES)
+                return FAIL_KEY(at, k->name, "must be an array of at most %d entries",
+                            GPUH_LAYOUT_MAX_ENTRIES);
+        c->layouts = calloc(n + 1, sizeof(*c->layouts));
+        if (!c->layouts)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                struct gpuh_config_at sub = *at;
+                json_object *e = json_object_array_get_idx(v, i);
+                int r;
+
+                snprintf(sub.prefix, sizeof(sub.prefix), "%.40s%s%.24s[%zu]", at->prefix, *at->prefix ? "." : "",
+                         k->name, i);
+                c->n_layouts = i + 1;
+                c->layouts[i].match = (struct gpuh_layout_match) { .vendor = -1, .device = -1, .subsystem_vendor = -1,
+                                                                   .subsystem_device = -1 };
+                if (!object_of(e, &sections[SEC_LAYOUT], 3u))
+                        return FAIL_KEY(&sub, NULL, "must be an object of 'match' and 'profiles'");
+                r = load_keys(&c->layouts[i], e, &sections[SEC_LAYOUT], &sub);
+                if (r < 0)
+                        return r;
+                for (size_t p = 0; p < i; p++) {
+                        const struct gpuh_layout_match *a = &c->layouts[p].match, *b = &c->layouts[i].match;
+                        if (a->address_text && b->address_text && streq(a->address_text, b->address_text))
+                                return FAIL_KEY(&sub, "match", "matches the address of '%s[%zu]' again", k->name, p);
+                }
+        }
+        return 0;
+}
+
 void gpuh_config_set_defaults(struct gpuh_config *c)
 {
         for (size_t s = 0; s < ARRAY_SIZE(sections); s++)
@@ -563,4 +741,19 @@ int gpuh_config_load_match(struct gpuh_rule *rule, json_object *m, size_t idx)
 
         snprintf(at.prefix, sizeof(at.prefix), "transformer.rules[%zu]", idx);
         return load_match(rule, &rule_keys[0], m, &at);
+}
+
+int gpuh_config_load_layouts(struct gpuh_config *c, json_object *v)
+{
+        struct gpuh_config_at at = { 0 };
+        int r = load_layouts(c, &root_keys[ARRAY_SIZE(root_keys) - 1], v, &at);
+
+        if (r < 0) {
+                for (size_t i = 0; i < c->n_layouts; i++)
+                        gpuh_layout_clear(&c->layouts[i]);
+                free(c->layouts);
+                c->layouts = NULL;
+                c->n_layouts = 0;
+        }
+        return r;
 }

@@ -52,6 +52,14 @@ int gpuh_config_load_root(struct gpuh_config *c, json_object *root, char ret_key
 int gpuh_config_load_match(struct gpuh_rule *rule, json_object *m, size_t idx);
 
 /**
+ * gpuh_config_load_layouts:
+ * @c: receives "layouts" @v, all of it or nothing
+ *
+ * Returns: 0; -EBADMSG (no message; @c has no layout); -ENOMEM.
+ */
+int gpuh_config_load_layouts(struct gpuh_config *c, json_object *v);
+
+/**
  * gpuh_config_parse_method:
  * @v: a CloudStack method name: 1 to 64 letters, digits and '_' (agent.properties'
  *     agent.hooks.libvirt_vm_on_start.method / _on_stop.method)

@@ -20,7 +20,7 @@
 
 /* indexed by bit number: GPUH_BLOCK_BOOT_VGA is 1 << 0 */
 static const char *const block_table[_GPUH_BLOCK_MAX] = {
-        "boot-vga", "vfs-enabled", "mdevs-created", "no-iommu-group", "iommu-group-shared", "excluded",
+        "boot-vga", "vfs-enabled", "mdevs-created", "no-iommu-group", "iommu-group-shared", "excluded", "layout",
 };
 
 GPUH_DEFINE_STRING_TABLE_LOOKUP(gpuh_block, unsigned, block_table, "unknown")
@@ -376,6 +376,8 @@ static void set_blockers(const struct gpuh_config *cfg, struct gpuh_gpu *g)
                 g->blockers |= GPUH_BLOCK_GROUP_SHARED;
         if (gpuh_config_excludes_passthrough(cfg, &g->dev->addr))
                 g->blockers |= GPUH_BLOCK_EXCLUDED;
+        if (gpuh_layout_find(cfg, g->dev, NULL))
+                g->blockers |= GPUH_BLOCK_LAYOUT;
 }
 
 /*

@@ -26,12 +26,13 @@ enum {
         GPUH_BLOCK_NO_GROUP     = 1 << 3,       /* no IOMMU group */
         GPUH_BLOCK_GROUP_SHARED = 1 << 4,       /* group holds foreign functions */
         GPUH_BLOCK_EXCLUDED     = 1 << 5,       /* config: discovery.exclude_passthrough */
-        _GPUH_BLOCK_MAX         = 6,
+        GPUH_BLOCK_LAYOUT       = 1 << 6,       /* config: a vGPU layout (layouts) names it */
+        _GPUH_BLOCK_MAX         = 7,
 };
 
 /**
  * gpuh_block_to_string / _from_string: "boot-vga", "vfs-enabled", "mdevs-created",
- * "no-iommu-group", "iommu-group-shared", "excluded" for bit number @bit (0 .. _GPUH_BLOCK_MAX - 1;
+ * "no-iommu-group", "iommu-group-shared", "excluded", "layout" for bit number @bit (0 .. _GPUH_BLOCK_MAX - 1;
  * the inventory's passthrough_blockers, docs/inventory.md); "unknown" for any other number;
  * _from_string: the bit number, -EINVAL.
  */
@@ -100,6 +101,8 @@ struct gpuh_inventory {
         size_t n_mdevs;
         bool iommu;                     /* kernel/iommu_groups holds groups */
         struct gpuh_vm_usage *usage;    /* borrowed, set by the caller; may be NULL */
+        const struct gpuh_layouts *layouts;     /* borrowed, set by the caller (gpuh_layouts_resolve());
+                                                 * may be NULL */
         struct gpuh_quarantined *quarantined;   /* owned (free()), set by the caller: functions the
                                                  * state-change hook quarantined (quarantine.h) */
         size_t n_quarantined;

@@ -309,6 +309,16 @@ static int check_gpus(const struct gpuh_inventory *inv, struct gpuh_findings *f)
                 if (r < 0)
                         return r;
         }
+        /* vGPU layouts (docs/layouts.md): what CloudStack is offered, or why a layout is not applied */
+        for (size_t i = 0; inv->layouts && i < inv->layouts->n; i++) {
+                const struct gpuh_gpu_layout *gl = &inv->layouts->v[i];
+
+                r = gl->error ? add(f, GPUH_CHECK_WARN, "layout", &gl->gpu->dev->addr, "%s", gl->why)
+                              : add(f, GPUH_CHECK_OK, "layout", &gl->gpu->dev->addr, "%zu vGPU slot%s advertised (%s)",
+                                    gl->n_slots, gl->n_slots == 1 ? "" : "s", gpuh_layout_kind_to_string(gl->kind));
+                if (r < 0)
+                        return r;
+        }
         r = add(f, offered ? GPUH_CHECK_OK : GPUH_CHECK_INFO, "passthrough", NULL,
                 "%zu of %zu GPU%s offered for whole-GPU passthrough", offered, inv->n_gpus, inv->n_gpus > 1 ? "s" : "");
         if (r < 0)

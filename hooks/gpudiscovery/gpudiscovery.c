@@ -20,6 +20,7 @@
 #include "inventory.h"
 #include "inventory_json.h"
 #include "inventory_table.h"
+#include "layout.h"
 #include "log.h"
 #include "pci_names.h"
 #include "reserve.h"
@@ -180,6 +181,7 @@ int main(int argc, char **argv)
         _cleanup_free_ char **xml_dirs_arg = NULL;
         _cleanup_(gpuh_config_freep) struct gpuh_config *cfg = NULL;
         _cleanup_(gpuh_host_freep) struct gpuh_host *host = NULL;
+        _cleanup_(gpuh_layouts_freep) struct gpuh_layouts *layouts = NULL;
         _cleanup_free_ char *err = NULL, *cfg_err = NULL;
         const char *cfg_path, *state_dir;
         int r, first;
@@ -241,6 +243,14 @@ int main(int argc, char **argv)
         if (gpuh_claims_load(state_dir, (int64_t) time(NULL), &host->inv->claims, &host->inv->n_claims,
                              &host->inv->warnings) == -ENOMEM)
                 return log_oom();
+
+        /* vGPU layouts: their slots are advertised; one that cannot fit says why */
+        if (gpuh_layouts_resolve(host->inv, cfg, &layouts) < 0)
+                return log_oom();
+        for (size_t i = 0; i < layouts->n; i++)
+                if (layouts->v[i].why)
+                        gpuh_warn(&host->inv->warnings, "%s", layouts->v[i].why);
+        host->inv->layouts = layouts;
 
         if (a.check)
                 return check(host, cfg, cfg_err, &a);

@@ -279,9 +279,20 @@ static json_object *vf_type_catalog(struct builder *b, const struct gpuh_gpu *g)
         return arr;
 }
 
+/* "on_demand" and "slot" of a gpuhooks object: the layout slot a device fills, or null. */
+static void slot_ext(struct builder *b, json_object *ext, const struct gpuh_gpu_layout *gl,
+                     const struct gpuh_layout_slot *s, bool on_demand)
+{
+        add(b, ext, "on_demand", chk(b, json_object_new_boolean(on_demand)));
+        add(b, ext, "slot", s ? chk(b, json_object_new_int64(s->number)) : NULL);
+        add(b, ext, "layout_profile", s ? str(b, gl->profiles[s->profile].profile) : NULL);
+}
+
 static json_object *vgpu_instance(struct builder *b, struct gpuh_inventory *inv,
                                   const struct gpuh_vgpu_instance *v)
 {
+        const struct gpuh_gpu_layout *gl = NULL;
+        const struct gpuh_layout_slot *slot = gpuh_layouts_find_mdev(inv->layouts, v->mdev->uuid, &gl);
         json_object *o = chk(b, json_object_new_object()), *ext, *first, *used;
         struct users us;
         const char *profile = v->type && v->type->name ? v->type->name :
@@ -301,13 +312,64 @@ static json_object *vgpu_instance(struct builder *b, struct gpuh_inventory *inv,
         add(b, ext, "description", v->type ? str(b, v->type->description) : NULL);
         add(b, ext, "iommu_group", v->mdev->iommu_group < 0 ? NULL : strf(b, "%d", v->mdev->iommu_group));
         add(b, ext, "used_by", used);
+        slot_ext(b, ext, gl, slot, false);
         add(b, o, "gpuhooks", ext);
         return o;
 }
 
-/* vf_profile rules of docs/inventory.md: never null, "" when the agent should skip the VF. */
-static const char *vf_profile(const struct gpuh_vf *vf)
+/* The type @type_id as @parent (the GPU or one of its VFs) lists it, or NULL. */
+static const struct gpuh_mdev_type *parent_type(const struct gpuh_gpu *g, const struct gpuh_pci_addr *parent,
+                                                const char *type_id)
 {
+        const struct gpuh_mdev_type *t = g->types;
+        size_t n = g->n_types;
+
+        for (size_t v = 0; v < g->n_vfs; v++)
+                if (gpuh_pci_addr_cmp(&g->vfs[v].dev->addr, parent) == 0) {
+                        t = g->vfs[v].types;
+                        n = g->vfs[v].n_types;
+                }
+        for (size_t i = 0; i < n; i++)
+                if (streq(t[i].type_id, type_id))
+                        return &t[i];
+        return NULL;
+}
+
+/* A layout slot whose mdev does not exist yet: advertised under its UUID, created at prepare. */
+static json_object *vgpu_on_demand(struct builder *b, struct gpuh_inventory *inv, const struct gpuh_gpu *g,
+                                   const struct gpuh_gpu_layout *gl, const struct gpuh_layout_slot *s)
+{
+        const struct gpuh_layout_resolved *rp = &gl->profiles[s->profile];
+        const struct gpuh_mdev_type *t = parent_type(g, &s->parent, rp->type_id);
+        json_object *o = chk(b, json_object_new_object()), *ext, *first, *used;
+        struct users us;
+        char parent[GPUH_PCI_ADDR_MAX];
+
+        add(b, o, "mdev_uuid", str(b, s->uuid));
+        add(b, o, "profile_name", str(b, rp->type_name));
+        vgpu_numbers(b, o, t ? &t->params : NULL);
+        add(b, o, "libvirt_address", libvirt_address(b, &s->parent));
+        users_lookup(b, inv, NULL, s->uuid, &us);
+        used = users_json(b, inv, &us, NULL, s->uuid, &first);
+        add(b, o, "used_by_vm", first);
+        ext = chk(b, json_object_new_object());
+        add(b, ext, "type_id", str(b, rp->type_id));
+        add(b, ext, "parent", str(b, gpuh_pci_addr_format(&s->parent, parent)));
+        add(b, ext, "description", t ? str(b, t->description) : NULL);
+        add(b, ext, "iommu_group", NULL);
+        add(b, ext, "used_by", used);
+        slot_ext(b, ext, gl, s, true);
+        add(b, o, "gpuhooks", ext);
+        return o;
+}
+
+/* vf_profile rules of docs/inventory.md: never null, "" when the agent should skip the VF; a VF
+ * a layout gives a vGPU type: that type's name, set or not yet. */
+static const char *vf_profile(const struct gpuh_vf *vf, const struct gpuh_gpu_layout *gl,
+                              const struct gpuh_layout_slot *slot)
+{
+        if (slot)
+                return gl->profiles[slot->profile].profile;
         if (vf->n_types > 0)
                 return "";                      /* mdev parent: its vGPUs are vgpu_instances */
         if (vf->has_vendor_vgpu)
@@ -347,11 +409,13 @@ static json_object *vf_instance(struct builder *b, struct gpuh_inventory *inv, c
                                 struct vf_shared *sh)
 {
         json_object *o = chk(b, json_object_new_object()), *ext, *first, *used, *vv = NULL;
+        const struct gpuh_gpu_layout *gl = NULL;
+        const struct gpuh_layout_slot *slot = gpuh_layouts_find_vf(inv->layouts, &vf->dev->addr, &gl);
         struct users us;
         char a[GPUH_PCI_ADDR_MAX];
 
         add(b, o, "vf_pci_address", str(b, gpuh_pci_addr_format_agent(&vf->dev->addr, a)));
-        add(b, o, "vf_profile", str(b, vf_profile(vf)));
+        add(b, o, "vf_profile", str(b, vf_profile(vf, gl, slot)));
         vgpu_numbers(b, o, NULL);
         add(b, o, "libvirt_address", libvirt_address(b, &vf->dev->addr));
         users_lookup(b, inv, &vf->dev->addr, NULL, &us);
@@ -390,6 +454,7 @@ static json_object *vf_instance(struct builder *b, struct gpuh_inventory *inv, c
         }
         add(b, ext, "vendor_vgpu", vv);
         add(b, ext, "used_by", used);
+        slot_ext(b, ext, gl, slot, slot && !slot->exists);
         add(b, o, "gpuhooks", ext);
         return o;
 }
@@ -420,6 +485,39 @@ static json_object *quarantined(struct builder *b, const struct gpuh_inventory *
                 push(b, arr, o);
         }
         return arr;
+}
+
+/* The GPU's layout (docs/inventory.md, "gpuhooks.layout"), or NULL when no entry matches it. */
+static json_object *layout_json(struct builder *b, const struct gpuh_gpu_layout *gl)
+{
+        json_object *o, *arr;
+
+        if (!gl)
+                return NULL;
+        o = chk(b, json_object_new_object());
+        add(b, o, "matched_by", str(b, gl->by_address ? "address" : "ids"));
+        add(b, o, "kind", str(b, gpuh_layout_kind_to_string(gl->kind)));
+        add(b, o, "framebuffer_mib", num_or_null(b, gl->error ? -1 : gl->gpu_fb_mib));
+        arr = chk(b, json_object_new_array());
+        for (size_t p = 0; p < gl->entry->n_profiles; p++) {
+                const struct gpuh_layout_resolved *rp = &gl->profiles[p];
+                json_object *e = chk(b, json_object_new_object());
+                bool ok = !gl->error;
+
+                add(b, e, "profile", str(b, gl->entry->profiles[p].profile));
+                add(b, e, "type_id", ok && rp->type_id[0] ? str(b, rp->type_id) : NULL);
+                add(b, e, "vgpu_type_id", ok && rp->vgpu_type ? chk(b, json_object_new_int64(rp->vgpu_type)) : NULL);
+                add(b, e, "video_ram", num_or_null(b, ok ? rp->fb_mib : -1));
+                add(b, e, "count", ok ? chk(b, json_object_new_int64(rp->count))
+                                      : num_or_null(b, gl->entry->profiles[p].count > 0 ? gl->entry->profiles[p].count : -1));
+                add(b, e, "count_given", chk(b, json_object_new_boolean(gl->entry->profiles[p].count > 0)));
+                add(b, e, "slots", chk(b, json_object_new_int64(ok ? rp->placed : 0)));
+                push(b, arr, e);
+        }
+        add(b, o, "profiles", arr);
+        add(b, o, "slots", chk(b, json_object_new_int64((int64_t) gl->n_slots)));
+        add(b, o, "error", str(b, gl->why));
+        return o;
 }
 
 static json_object *gpu_ext(struct builder *b, const struct gpuh_inventory *inv, struct gpuh_gpu *g, json_object *used)
@@ -472,6 +570,7 @@ static json_object *gpu_ext(struct builder *b, const struct gpuh_inventory *inv,
         add(b, ext, "vf_mdev_types", vf_type_catalog(b, g));
         add(b, ext, "used_by", used);
         add(b, ext, "quarantined", quarantined(b, inv, g));
+        add(b, ext, "layout", layout_json(b, gpuh_layouts_of(inv->layouts, g)));
         return ext;
 }
 
@@ -508,6 +607,12 @@ static json_object *gpu(struct builder *b, struct gpuh_inventory *inv, struct gp
         arr = chk(b, json_object_new_array());
         for (size_t i = 0; i < g->n_vgpus; i++)
                 push(b, arr, vgpu_instance(b, inv, &g->vgpus[i]));
+        {
+                const struct gpuh_gpu_layout *gl = gpuh_layouts_of(inv->layouts, g);
+                for (size_t i = 0; gl && gl->kind != GPUH_LAYOUT_VENDOR_VF && i < gl->n_slots; i++)
+                        if (!gl->slots[i].exists)
+                                push(b, arr, vgpu_on_demand(b, inv, g, gl, &gl->slots[i]));
+        }
         add(b, o, "vgpu_instances", arr);
         arr = chk(b, json_object_new_array());
         {

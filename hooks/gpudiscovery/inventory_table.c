@@ -60,6 +60,8 @@ int gpuh_inventory_print_table(struct gpuh_inventory *inv, FILE *f)
                 }
                 for (size_t k = 0; k < g->n_vfs; k++) {
                         const struct gpuh_vf *vf = &g->vfs[k];
+                        const struct gpuh_gpu_layout *gl = NULL;
+                        const struct gpuh_layout_slot *slot = gpuh_layouts_find_vf(inv->layouts, &vf->dev->addr, &gl);
                         char addr[48];
 
                         snprintf(addr, sizeof(addr), "  %s", vf->dev->name);
@@ -68,6 +70,9 @@ int gpuh_inventory_print_table(struct gpuh_inventory *inv, FILE *f)
                         snprintf(numa, sizeof(numa), "%d", vf->dev->numa_node);
                         if (vf->n_types > 0)
                                 snprintf(model, sizeof(model), "mdev parent, %zu types", vf->n_types);
+                        else if (vf->has_vendor_vgpu && slot && !vf->vendor_vgpu.current_type)
+                                snprintf(model, sizeof(model), "vGPU %s (layout, set at start)",
+                                         gl->profiles[slot->profile].profile);
                         else if (vf->has_vendor_vgpu)
                                 snprintf(model, sizeof(model), "vGPU %s",
                                          vf->vendor_vgpu.current_type ? dash(vf->current_type_name) : "(none set)");
@@ -87,6 +92,20 @@ int gpuh_inventory_print_table(struct gpuh_inventory *inv, FILE *f)
                                  gpuh_pci_addr_format(&v->mdev->parent, parent));
                         fprintf(f, ROW, addr, "vgpu", dash(v->mdev->type_id), model, "", "", "", "",
                                 first_user(inv, NULL, v->mdev->uuid));
+                }
+                /* a layout's mdev slots not created yet (docs/layouts.md) */
+                for (size_t k = 0; gpuh_layouts_of(inv->layouts, g) && k < gpuh_layouts_of(inv->layouts, g)->n_slots; k++) {
+                        const struct gpuh_gpu_layout *gl = gpuh_layouts_of(inv->layouts, g);
+                        const struct gpuh_layout_slot *sl = &gl->slots[k];
+                        char addr[48], parent[GPUH_PCI_ADDR_MAX];
+
+                        if (sl->exists || gl->kind == GPUH_LAYOUT_VENDOR_VF)
+                                continue;
+                        snprintf(addr, sizeof(addr), "  %s", sl->uuid);
+                        snprintf(model, sizeof(model), "%s on %s (layout, created at start)",
+                                 gl->profiles[sl->profile].type_name, gpuh_pci_addr_format(&sl->parent, parent));
+                        fprintf(f, ROW, addr, "slot", gl->profiles[sl->profile].type_id, model, "", "", "", "",
+                                first_user(inv, NULL, sl->uuid));
                 }
         }
         if (inv->n_gpus == 0)

@@ -166,6 +166,96 @@ static bool gpu_parts_held(const struct ctx *c, const struct gpuh_gpu *g)
 
 /* ---- CloudStack's own hostdevs ---- */
 
+static bool has_type(const struct gpuh_vendor_vgpu *v, unsigned id);
+
+/* "; the layout of GPU ... is not applied: ..." for an address no slot has, when a layout that
+ * could have given it is broken (@g NULL: any GPU's), or "". */
+static const char *layout_note(const struct gpuh_inventory *inv, const struct gpuh_gpu *g, char *buf, size_t size)
+{
+        buf[0] = '\0';
+        for (size_t i = 0; inv->layouts && i < inv->layouts->n; i++) {
+                const struct gpuh_gpu_layout *gl = &inv->layouts->v[i];
+                if (gl->why && (!g || gl->gpu == g)) {
+                        snprintf(buf, size, "; %s", gl->why);
+                        break;
+                }
+        }
+        return buf;
+}
+
+/*
+ * A CloudStack mdev hostdev naming a layout slot not created yet (layout.h): an mdev to create
+ * with that UUID on the slot's parent, if it still fits there: the type's available instances
+ * less those promised (reservations, this plan), and on SR-IOV VFs the GPU's framebuffer
+ * (capacity.h) and a VF nobody else holds. Returns 0; -ENOSPC (the slot's capacity is gone);
+ * -EBUSY.
+ */
+static int cloudstack_mdev_slot(struct ctx *c, const struct gpuh_gpu_layout *gl, const struct gpuh_layout_slot *slot,
+                                struct gpuh_alloc *a, char **reterr)
+{
+        const struct gpuh_layout_resolved *rp = &gl->profiles[slot->profile];
+        const struct gpuh_gpu *g = gl->gpu;
+        const struct gpuh_mdev_type *t = NULL;
+        const struct gpuh_promised pr = promised(c);
+        struct gpuh_fb_room room;
+        char pn[GPUH_PCI_ADDR_MAX], fb[160] = "";
+        const char *holder;
+
+        gpuh_pci_addr_format(&slot->parent, pn);
+        if (gl->kind == GPUH_LAYOUT_PF_MDEV) {
+                for (size_t i = 0; i < g->n_types && !t; i++)
+                        t = streq(g->types[i].type_id, rp->type_id) ? &g->types[i] : NULL;
+        } else {
+                if ((holder = holder_pci(c, &slot->parent)))
+                        return gpuh_error(reterr, -EBUSY, "mdev %s: its VF %s is in use by %s", slot->uuid, pn, holder);
+                for (size_t v = 0; v < g->n_vfs && !t; v++)
+                        if (gpuh_pci_addr_cmp(&g->vfs[v].dev->addr, &slot->parent) == 0)
+                                for (size_t i = 0; i < g->vfs[v].n_types && !t; i++)
+                                        t = streq(g->vfs[v].types[i].type_id, rp->type_id) ? &g->vfs[v].types[i] : NULL;
+        }
+        if (!t)
+                return gpuh_error(reterr, -ENOSPC, "mdev %s (layout slot %u of '%s'): %s no longer offers type %s",
+                                  slot->uuid, slot->number, rp->profile, pn, rp->type_id);
+        if (gl->kind == GPUH_LAYOUT_VF_MDEV && !gpuh_mdev_fb_room(g, t, &pr, &room))
+                snprintf(fb, sizeof(fb), ", framebuffer full (%lld of %lld MiB in use or promised)", (long long) room.used,
+                         (long long) room.total);
+        if (fb[0] || t->available_instances <= (int) pending_mdevs(c, &slot->parent))
+                return gpuh_error(reterr, -ENOSPC, "mdev %s (layout slot %u of '%s' on %s): no room left for type %s "
+                                  "(%d available, %u promised%s)", slot->uuid, slot->number, rp->profile, pn, rp->type_id,
+                                  t->available_instances, pending_mdevs(c, &slot->parent), fb);
+        a->kind = GPUH_ALLOC_MDEV;
+        a->parent = slot->parent;
+        a->mdev_new = true;
+        memcpy(a->uuid, slot->uuid, sizeof(a->uuid));
+        snprintf(a->mdev_type, sizeof(a->mdev_type), "%s", rp->type_id);
+        return 0;
+}
+
+/* A CloudStack hostdev naming a layout's vendor vGPU VF whose type is not set yet: the type to
+ * set, if it still fits (creatable on that VF, and the GPU's framebuffer with what is promised).
+ * Returns 0; -ENOSPC. */
+static int cloudstack_vendor_slot(struct ctx *c, const struct gpuh_gpu *gpu, const struct gpuh_vf *vf,
+                                  const struct gpuh_gpu_layout *gl, const struct gpuh_layout_slot *slot,
+                                  struct gpuh_alloc *a, char **reterr)
+{
+        const struct gpuh_layout_resolved *rp = &gl->profiles[slot->profile];
+        const struct gpuh_promised pr = promised(c);
+        struct gpuh_fb_room room;
+        char an[GPUH_PCI_ADDR_MAX];
+
+        gpuh_pci_addr_format(&vf->dev->addr, an);
+        if (!gpuh_vendor_vgpu_fb_room(c->in->inv, gpu, rp->vgpu_type, &pr, &room))
+                return gpuh_error(reterr, -ENOSPC, "VF %s (layout slot %u of '%s'): framebuffer full (%lld of %lld MiB "
+                                  "in use or promised)", an, slot->number, rp->profile, (long long) room.used,
+                                  (long long) room.total);
+        if (!has_type(&vf->vendor_vgpu, rp->vgpu_type))
+                return gpuh_error(reterr, -ENOSPC, "VF %s (layout slot %u of '%s'): vGPU type %u is not creatable on it now",
+                                  an, slot->number, rp->profile, rp->vgpu_type);
+        a->kind = GPUH_ALLOC_VENDOR_VGPU;
+        a->vgpu_type = rp->vgpu_type;
+        return 0;
+}
+
 static void companions_of(const struct gpuh_gpu *g, struct gpuh_alloc *a)
 {
         for (size_t m = 0; m < g->n_members && a->n_companions < GPUH_ALLOC_MAX_COMPANIONS; m++)
@@ -199,7 +289,7 @@ int gpuh_select_cloudstack(const struct gpuh_select_in *in, struct gpuh_alloc **
 {
         struct ctx c = { .in = in };
         struct gpuh_inventory *inv = in->inv;
-        char an[GPUH_PCI_ADDR_MAX], why[128];
+        char an[GPUH_PCI_ADDR_MAX], why[512];
         int r = 0;
 
         for (size_t i = 0; in->dom && i < in->dom->n_hostdevs; i++) {
@@ -212,14 +302,24 @@ int gpuh_select_cloudstack(const struct gpuh_select_in *in, struct gpuh_alloc **
                         for (size_t k = 0; k < inv->n_mdevs; k++)
                                 if (streq(inv->mdevs[k].uuid, h->uuid))
                                         m = &inv->mdevs[k];
-                        if (!m) {
-                                r = gpuh_error(reterr, -ENODEV, "mdev %s does not exist on this host, and its type is not known to create it",
-                                         h->uuid);
-                                goto out;
-                        }
                         if ((holder = holder_mdev(&c, h->uuid))) {
                                 r = gpuh_error(reterr, -EBUSY, "mdev %s is in use by %s", h->uuid, holder);
                                 goto out;
+                        }
+                        if (!m) {
+                                /* a layout's slot not created yet (docs/layouts.md) */
+                                const struct gpuh_gpu_layout *gl = NULL;
+                                const struct gpuh_layout_slot *slot = gpuh_layouts_find_mdev(inv->layouts, h->uuid, &gl);
+
+                                if (!slot) {
+                                        r = gpuh_error(reterr, -ENODEV, "mdev %s does not exist on this host, and its type is "
+                                                       "not known to create it%s", h->uuid,
+                                                       layout_note(inv, NULL, why, sizeof(why)));
+                                        goto out;
+                                }
+                                if ((r = cloudstack_mdev_slot(&c, gl, slot, &a, reterr)) < 0 || (r = push(&c, &a)) < 0)
+                                        goto out;
+                                continue;
                         }
                         a.kind = GPUH_ALLOC_MDEV;
                         a.parent = m->parent;
@@ -260,11 +360,20 @@ int gpuh_select_cloudstack(const struct gpuh_select_in *in, struct gpuh_alloc **
                                         goto out;
                                 }
                                 a.parent = gpu->dev->addr;
-                                if (vf->has_vendor_vgpu) {
-                                        if (vf->vendor_vgpu.current_type == 0) {
-                                                r = gpuh_error(reterr, -ENODEV, "vendor vGPU VF %s has no vGPU type set", an);
+                                if (vf->has_vendor_vgpu && vf->vendor_vgpu.current_type == 0) {
+                                        /* a layout's VF whose type is set at prepare (docs/layouts.md) */
+                                        const struct gpuh_gpu_layout *gl = NULL;
+                                        const struct gpuh_layout_slot *slot = gpuh_layouts_find_vf(inv->layouts, &h->addr, &gl);
+
+                                        if (!slot) {
+                                                r = gpuh_error(reterr, -ENODEV, "vendor vGPU VF %s has no vGPU type set, and no "
+                                                               "layout gives it one%s", an,
+                                                               layout_note(inv, gpu, why, sizeof(why)));
                                                 goto out;
                                         }
+                                        if ((r = cloudstack_vendor_slot(&c, gpu, vf, gl, slot, &a, reterr)) < 0)
+                                                goto out;
+                                } else if (vf->has_vendor_vgpu) {
                                         a.kind = GPUH_ALLOC_VENDOR_VGPU;
                                         a.vgpu_type = vf->vendor_vgpu.current_type;
                                 } else if (vf->n_types > 0) {

@@ -33,9 +33,15 @@ struct gpuh_select_in {
  *               with companions; none when the document has no GPU hostdev
  * @reterr: on failure, one line naming the device and the reason (caller frees)
  *
+ * A hostdev naming a slot of a vGPU layout not carved yet (@in->inv->layouts, layout.h) becomes
+ * what prepare carves: an mdev UUID of a slot an mdev to create (mdev_new) on the slot's parent,
+ * a layout VF whose vGPU type is not set a vendor-vgpu allocation of the layout's type
+ * (docs/layouts.md).
+ *
  * Returns: the number of allocations; -EBUSY (used by another domain or reservation);
- *          -ENODEV (an mdev UUID that does not exist, a GPU that cannot be passed through, a
- *          vendor VF without a vGPU type); -ENOMEM.
+ *          -ENODEV (an mdev UUID that does not exist and no slot has, a GPU that cannot be
+ *          passed through, a vendor VF without a vGPU type that no layout gives one);
+ *          -ENOSPC (a layout slot whose capacity is gone); -ENOMEM.
  */
 int gpuh_select_cloudstack(const struct gpuh_select_in *in, struct gpuh_alloc **ret, size_t *ret_n, char **reterr);
 

@@ -22,6 +22,7 @@
 #include "select.h"
 #include "sysfs.h"
 #include "transform.h"
+#include "vgpu_names.h"
 
 /* @s for an error line: at most @size - 4 bytes of it (the joined cpusets of 150,000
  * <vcpupin>s are megabytes), control characters as '?', "..." when cut. */
@@ -242,6 +243,7 @@ struct tf {
         size_t n_req;
         const char *source;                     /* "metadata", "rule", "cloudstack"; NULL: nothing */
         struct gpuh_host *host;
+        struct gpuh_layouts *layouts;           /* the configuration's vGPU layouts on this host */
         int node;                               /* the vCPUs' NUMA node, -1 none or several */
         const char *state_dir;
         struct gpuh_state *state;
@@ -335,6 +337,17 @@ static int tf_scan_host(struct tf *t)
                         return config_refused(t->o, d, "CloudStack's GPU hostdevs", t->reterr);
                 return tf_unchanged(t);
         }
+        /* CloudStack's hostdevs may name vGPUs a layout advertised and nobody created yet; the
+         * slots are gpudiscovery's only with the vGPU type names it saw (a full GPU's VFs list
+         * none: vgpu_names.h) */
+        if (t->cfg->n_layouts > 0 &&
+            gpuh_vgpu_names_update(t->host->inv, t->o->state_dir && *t->o->state_dir ? t->o->state_dir
+                                                                                     : GPUH_STATE_DIR_DEFAULT) < 0)
+                return -ENOMEM;
+        r = gpuh_layouts_resolve(t->host->inv, t->cfg, &t->layouts);
+        if (r < 0)
+                return r;
+        t->host->inv->layouts = t->layouts;
         if (d->cpuset && gpuh_cpuset_node(t->host->sysfs->root_fd, d->cpuset, &t->node) == -EINVAL) {
                 char shown[68];
 
@@ -688,6 +701,7 @@ static void tf_free(struct tf *t)
         gpuh_reservations_free(t->res, t->n_res);
         gpuh_state_free(t->state);
         gpuh_host_free(t->host);
+        gpuh_layouts_free(t->layouts);
         gpuh_domxml_free(t->d);
 }
 

@@ -70,7 +70,7 @@ static const struct table tables[] = {
         TABLE(gpuh_alloc_kind, "?", "pci", "vf", "mdev", "vendor-vgpu"),
         TABLE(gpuh_check_status, "?", "ok", "info", "warn", "fail"),
         TABLE(gpuh_block, "unknown", "boot-vga", "vfs-enabled", "mdevs-created", "no-iommu-group",
-              "iommu-group-shared", "excluded"),
+              "iommu-group-shared", "excluded", "layout"),
         TABLE(gpuh_role, "foreign", "gpu", "companion", "bridge", "foreign"),
         TABLE(gpuh_jop, NULL, "driver", "mdev", "vgpu-type", "sriov"),
         TABLE(gpuh_req_mode, "?", "passthrough", "vf", "mdev", "vendor-vgpu"),
