@@ -22,6 +22,9 @@
 
 #define GPUH_NVML_LIB_DEFAULT "libnvidia-ml.so.1"
 
+/* Deadline of one NVML query or change (the agent gives gpudiscovery 30 s in all). */
+#define GPUH_NVML_TIMEOUT_MS 10000
+
 /* How many of each the child reports per GPU (NVML has at most 7-8 GIs and ~100 types). */
 #define GPUH_NVML_MAX_GIS       64
 #define GPUH_NVML_MAX_TYPES     512

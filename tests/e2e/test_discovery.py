@@ -40,6 +40,10 @@ def run(args, env=None, timeout=60):
     e.pop("GPUHOOKS_SYSFS_ROOT", None)
     e.pop("GPUHOOKS_DOMAIN_XML_DIRS", None)
     e.pop("GPUHOOKS_PCI_IDS", None)
+    # NVML: the driver's library by its soname, which a GPU-less test machine lacks (the goldens
+    # say so); the fake NVML cases name theirs.
+    e.pop("GPUHOOKS_NVML_LIB", None)
+    e.pop("GPUH_FAKE_NVML_STATE", None)
     e["GPUHOOKS_CACHE_DIR"] = CACHE_DIR    # never the machine's /var/cache
     e["GPUHOOKS_STATE_DIR"] = STATE_DIR    # nor its /run/gpuhooks
     if env:

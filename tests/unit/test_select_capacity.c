@@ -53,14 +53,14 @@ static void gpu_init(struct host *h, size_t gi, uint8_t bus, size_t n)
                 h->vfdev[gi][i].is_vf = true;
                 h->vfdev[gi][i].physfn = h->pf[gi].addr;
                 h->vfs[gi][i] = (struct gpuh_vf) { .dev = &h->vfdev[gi][i], .index = (int) i, .has_vendor_vgpu = true,
-                                                   .vendor_vgpu = { 0, h->full, ARRAY_SIZE(h->full) } };
+                                                   .vendor_vgpu = { 0, h->full, ARRAY_SIZE(h->full), -1 } };
         }
 }
 
 /* VF @i of GPU @gi has type @id set: as the driver shows it, its own list is empty then. */
 static void set_type(struct host *h, size_t gi, size_t i, unsigned id)
 {
-        h->vfs[gi][i].vendor_vgpu = (struct gpuh_vendor_vgpu) { id, NULL, 0 };
+        h->vfs[gi][i].vendor_vgpu = (struct gpuh_vendor_vgpu) { id, NULL, 0, -1 };
         h->vfs[gi][i].current_type_name = gpuh_vgpu_type_name(h->full, ARRAY_SIZE(h->full), id);
 }
 
@@ -69,7 +69,7 @@ static void shrink(struct host *h, size_t gi, struct gpuh_vgpu_type *types, size
 {
         for (size_t i = 0; i < h->gpus[gi].n_vfs; i++)
                 if (h->vfs[gi][i].vendor_vgpu.current_type == 0)
-                        h->vfs[gi][i].vendor_vgpu = (struct gpuh_vendor_vgpu) { 0, types, n };
+                        h->vfs[gi][i].vendor_vgpu = (struct gpuh_vendor_vgpu) { 0, types, n, -1 };
 }
 
 static void host_init(struct host *h, size_t n, bool with_b)
