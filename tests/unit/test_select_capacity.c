@@ -174,11 +174,29 @@ static void test_vendor_set_types(void **state)
         free(err);
         err = NULL;
 
-        /* mixed-size mode: 16 GB set, 8 and 24 GB still listed; one 24 GB fits, not two */
+        /* equal-size mode, the driver's default without NVML: no other size joins the 8 GB ones,
+         * even where a list (wrongly) offers it */
         shrink(&h, 0, &h.full[0], 2);
-        assert_int_equal(ask(&h, GPUH_REQ_VENDOR_VGPU, "NVIDIA L40S-24Q", 1, NULL, 0, &n, &err), 0);
-        assert_int_equal(ask(&h, GPUH_REQ_VENDOR_VGPU, "NVIDIA L40S-24Q", 2, NULL, 0, &n, &err), -ENOSPC);
-        free(err);
+        assert_int_equal(ask(&h, GPUH_REQ_VENDOR_VGPU, "NVIDIA L40S-24Q", 1, NULL, 0, &n, &err), -ENOSPC);
+        assert_non_null(strstr(err, "equal-size vGPU mode (the driver's default, NVML did not say) keeps one size per "
+                                    "GPU: 0000:26:00.0 has NVIDIA L40S-8Q"));
+        err = (free(err), NULL);
+
+        /* mixed-size mode (NVML says so): 16 GB set, 8 and 24 GB still listed; one 24 GB fits, not two */
+        {
+                struct gpuh_nvml_gpu ng = { .addr = h.pf[0].addr, .mig_current = -1, .mig_pending = -1,
+                                            .vgpu_mode = GPUH_VGPU_MODE_MIXED };
+                struct gpuh_nvml_info info = { .gpus = &ng, .n_gpus = 1 };
+
+                h.pf[0].driver = (char *) "nvidia";
+                h.inv.nvml = &info;
+                assert_int_equal(ask(&h, GPUH_REQ_VENDOR_VGPU, "NVIDIA L40S-24Q", 1, NULL, 0, &n, &err), 0);
+                assert_int_equal(ask(&h, GPUH_REQ_VENDOR_VGPU, "NVIDIA L40S-24Q", 2, NULL, 0, &n, &err), -ENOSPC);
+                assert_null(strstr(err, "0000:26:00.0 has"));     /* B (3d:00.0) is still equal-size */
+                free(err);
+                h.inv.nvml = NULL;
+                h.pf[0].driver = NULL;
+        }
 }
 
 /* No list on the host names the model's whole framebuffer: what is set plus the largest type
