@@ -177,15 +177,37 @@ static int64_t vtype_fb(const struct gpuh_inventory *inv, const struct gpuh_gpu 
         return gpuh_vgpu_type_name_fb(gpuh_inventory_vgpu_type_name(inv, id));
 }
 
-/* A vendor vGPU type on @g other than @want's size, set on a VF or promised to one (by another
- * domain's reservation or this plan); 0 when none. */
+/* Is vendor vGPU type @id MIG-backed (a GI of its own, sizes mix freely)? NVML's GI profile,
+ * else NVIDIA's naming: MIG-backed names put the compute slices before the size
+ * ("NVIDIA H100-1-10C", "A100-1-5CME", "DC-1-24Q"; NVIDIA vGPU user guide, "MIG-backed vGPU
+ * types"), time-sliced ones do not ("NVIDIA L40S-12Q"). */
+static bool vtype_is_mig(const struct gpuh_inventory *inv, const struct gpuh_gpu *g, unsigned id)
+{
+        const struct gpuh_nvml_gpu *n = gpuh_nvml_info_gpu(inv->nvml, &g->dev->addr);
+        const struct gpuh_nvml_type *t = n && !n->error ? gpuh_nvml_gpu_type(n, id) : NULL;
+        const char *name = gpuh_inventory_vgpu_type_name(inv, id), *dash, *p;
+
+        if (t)
+                return t->gi_profile_id >= 0;
+        if (!name || !(dash = strrchr(name, '-')))
+                return false;
+        /* "...-<slices>-<size><series>" */
+        for (p = dash; p > name && isdigit((unsigned char) p[-1]); p--)
+                ;
+        return p < dash && p > name && p[-1] == '-';
+}
+
+/* A time-sliced vendor vGPU type on @g other than @want's size, set on a VF or promised to one
+ * (by another domain's reservation or this plan); 0 when none. MIG-backed vGPUs sit on GIs of
+ * their own and do not count. */
 static unsigned other_size_on(const struct ctx *c, const struct gpuh_gpu *g, int64_t want)
 {
         struct gpuh_inventory *inv = c->in->inv;
 
         for (size_t v = 0; v < g->n_vfs; v++) {
                 unsigned t = g->vfs[v].has_vendor_vgpu ? g->vfs[v].vendor_vgpu.current_type : 0;
-                int64_t fb = t ? vtype_fb(inv, g, t) : -1;
+                int64_t fb = t && g->vfs[v].vendor_vgpu.gpu_instance_id < 0 && !vtype_is_mig(inv, g, t) ?
+                             vtype_fb(inv, g, t) : -1;
                 if (fb > 0 && fb != want)
                         return t;
         }
@@ -197,12 +219,45 @@ static unsigned other_size_on(const struct ctx *c, const struct gpuh_gpu *g, int
                         int64_t fb;
                         if (d[k].kind != GPUH_ALLOC_VENDOR_VGPU || gpuh_pci_addr_cmp(&d[k].parent, &g->dev->addr) != 0)
                                 continue;
-                        fb = vtype_fb(inv, g, d[k].vgpu_type);
+                        fb = vtype_is_mig(inv, g, d[k].vgpu_type) ? -1 : vtype_fb(inv, g, d[k].vgpu_type);
                         if (fb > 0 && fb != want)
                                 return d[k].vgpu_type;
                 }
         }
         return 0;
+}
+
+/* GPU instances of @g still free for one more MIG-backed vGPU of @type: NVML's count of GIs of
+ * its profile no vGPU sits on (gpuh_inventory_vgpu_more()), less the VFs of @g promised a type
+ * of that profile and not set yet. Without NVML a VF listing the type says only that one GI is
+ * free: one promise at a time per type and GPU, until it is set. */
+static int64_t mig_room(const struct ctx *c, const struct gpuh_gpu *g, unsigned type)
+{
+        struct gpuh_inventory *inv = c->in->inv;
+        const struct gpuh_nvml_gpu *n = gpuh_nvml_info_gpu(inv->nvml, &g->dev->addr);
+        const struct gpuh_nvml_type *t = n && !n->error ? gpuh_nvml_gpu_type(n, type) : NULL;
+        int64_t room = t ? gpuh_inventory_vgpu_more(inv, g, n, t) : 1;
+
+        for (size_t i = 0; i <= c->in->n_others; i++) {
+                const struct gpuh_alloc *d = i < c->in->n_others ? c->in->others[i].devices : c->plan;
+                size_t nd = i < c->in->n_others ? c->in->others[i].n_devices : c->n_plan;
+
+                for (size_t k = 0; k < nd; k++) {
+                        const struct gpuh_nvml_type *o;
+                        bool same;
+
+                        if (d[k].kind != GPUH_ALLOC_VENDOR_VGPU || gpuh_pci_addr_cmp(&d[k].parent, &g->dev->addr) != 0)
+                                continue;
+                        o = t ? gpuh_nvml_gpu_type(n, d[k].vgpu_type) : NULL;
+                        same = t ? o && o->gi_profile_id == t->gi_profile_id : d[k].vgpu_type == type;
+                        for (size_t v = 0; same && v < g->n_vfs; v++)
+                                if (gpuh_pci_addr_cmp(&g->vfs[v].dev->addr, &d[k].addr) == 0 &&
+                                    g->vfs[v].vendor_vgpu.current_type == d[k].vgpu_type)
+                                        same = false;   /* set already: NVML counts its GI */
+                        room -= same;
+                }
+        }
+        return room;
 }
 
 /* Note GPU @g as refusing the request's size in equal-size mode (once). */
@@ -613,9 +668,11 @@ static int cand_vendor_vgpus(struct gather *gt, const struct gpuh_gpu *g, bool g
         struct gpuh_fb_room room;
         int room_ok = -1;       /* the GPU's framebuffer, asked once */
         int k = 0;
+        bool mig;
 
         if (!gpu_free || !matches_gpu(gt->r, g))
                 return 0;
+        mig = vtype_is_mig(gt->c->in->inv, g, gt->vtype);
         /* Equal-size mode (NVML's word, else the driver's default on vendor VFs): a GPU that
          * carries or was promised another size takes none of this one (NVIDIA vGPU user guide,
          * "Modes for time-sliced vGPUs"); refused here, not when the VM starts. */
@@ -624,7 +681,8 @@ static int cand_vendor_vgpus(struct gather *gt, const struct gpuh_gpu *g, bool g
                 int64_t want = vtype_fb(gt->c->in->inv, g, gt->vtype);
                 unsigned other;
 
-                if (want > 0 && gpuh_inventory_vgpu_mode(gt->c->in->inv, g, &assumed) == GPUH_VGPU_MODE_EQUAL &&
+                if (want > 0 && !vtype_is_mig(gt->c->in->inv, g, gt->vtype) &&
+                    gpuh_inventory_vgpu_mode(gt->c->in->inv, g, &assumed) == GPUH_VGPU_MODE_EQUAL &&
                     (other = other_size_on(gt->c, g, want))) {
                         note_mode(gt->c, g, other, assumed);
                         return 0;
@@ -638,8 +696,12 @@ static int cand_vendor_vgpus(struct gather *gt, const struct gpuh_gpu *g, bool g
                 if (vf->vendor_vgpu.current_type == gt->vtype)
                         cd->rank_reuse = 0;     /* set already: its framebuffer is counted */
                 else if (vf->vendor_vgpu.current_type == 0 && has_type(&vf->vendor_vgpu, gt->vtype)) {
+                        /* MIG-backed: a free GPU instance, not the framebuffer, is the budget */
                         if (room_ok < 0)
-                                room_ok = gpuh_vendor_vgpu_fb_room(gt->c->in->inv, g, gt->vtype, &gt->prom, &room);
+                                room_ok = mig ? mig_room(gt->c, g, gt->vtype) > 0 :
+                                          gpuh_vendor_vgpu_fb_room(gt->c->in->inv, g, gt->vtype, &gt->prom, &room);
+                        if (!room_ok && mig)
+                                continue;
                         if (!room_ok) {
                                 note_full(gt->c, g, &room);
                                 continue;

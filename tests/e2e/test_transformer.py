@@ -1350,6 +1350,28 @@ def case_vgpu_modes():
                   "vgpu-modes: the third 48Q is refused as used up, naming who holds it", r.why())
     check(h.unchanged(), "vgpu-modes: the host tree is unchanged")
 
+    # MIG-backed types sit on GPU instances of their own: sizes mix in MIG mode (the H100 has an
+    # H100-1-10C set), and a free GI, not the framebuffer, is the budget: the host has one free
+    # 3g.40gb GI (the VFs' lists say one is free; nvml.json says how many), so one H100-3-40C.
+    h = host("h100-mig-vendor-vgpu")
+    with open(os.path.join(ARGS.src, "fixtures", "hosts", "h100-mig-vendor-vgpu", "nvml.json")) as f:
+        h100_state = write_tmp(f.read().encode(), suffix=".json", prefix="gpuh-nvml-")
+    for label, env in (("no NVML", no_nvml), ("NVML", {"GPUHOOKS_NVML_LIB": lib, "GPUH_FAKE_NVML_STATE": h100_state})):
+        st = mktemp("gpuh-state-")
+        base = make_domain("i-4-920-VM", str(uuid.uuid5(uuid.NAMESPACE_URL, "gpuh-modes-920")),
+                           [{"mode": "vendor-vgpu", "profile": "NVIDIA H100-3-40C"}])
+        r = run(h.args(st, cfg) + [write_tmp(base)], env=env)
+        rec = record(parse(r.out)) if r.rc == 0 else []
+        check(r.rc == 0 and len(rec) == 1 and rec[0].get("vgpu-type") == "1703" and rec[0].get("parent") == "0000:ae:00.0",
+              "vgpu-modes, %s: an H100-3-40C beside the H100-1-10C on the MIG GPU" % label, r.why())
+        data = rename(base, "i-4-921-VM", str(uuid.uuid5(uuid.NAMESPACE_URL, "gpuh-modes-921")))
+        r = run(h.args(st, cfg) + [write_tmp(data)], env=env)
+        err = r.err.decode("utf-8", "replace")
+        check(r.rc == 1 and r.one_line() and "NVIDIA H100-3-40C is used up: 0000:ae:00.5 by i-4-920-VM" in err and
+              "equal-size" not in err and "framebuffer full" not in err,
+              "vgpu-modes, %s: a second H100-3-40C waits for a GI, refused as used up by the first" % label, r.why())
+    check(h.unchanged(), "vgpu-modes: the H100 host tree is unchanged")
+
 
 # ---------------------------------------------------------------------------------------------
 # Hostile input
