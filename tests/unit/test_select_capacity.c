@@ -199,6 +199,33 @@ static void test_vendor_set_types(void **state)
         }
 }
 
+/* A type no creatable list shows is still known when NVML lists it: the refusal says there is
+ * none free, not that the type is unknown. */
+static void test_vendor_type_known_by_nvml(void **state)
+{
+        struct host h;
+        char *err = NULL;
+        size_t n;
+        struct gpuh_nvml_type t = { .id = 1153, .name = "NVIDIA L40S-12Q", .fb_mib = 12288, .max_instances = 4,
+                                    .gi_profile_id = -1 };
+        struct gpuh_nvml_gpu ng = { .mig_current = -1, .mig_pending = -1, .vgpu_mode = GPUH_VGPU_MODE_EQUAL,
+                                    .types = &t, .n_types = 1 };
+        struct gpuh_nvml_info info = { .gpus = &ng, .n_gpus = 1 };
+
+        host_init(&h, 4, false);
+        assert_int_equal(ask(&h, GPUH_REQ_VENDOR_VGPU, "NVIDIA L40S-12Q", 1, NULL, 0, &n, &err), -EINVAL);
+        assert_non_null(strstr(err, "is not known on this host"));
+        err = (free(err), NULL);
+        ng.addr = h.pf[0].addr;
+        h.pf[0].driver = (char *) "nvidia";
+        h.inv.nvml = &info;
+        assert_int_equal(ask(&h, GPUH_REQ_VENDOR_VGPU, "NVIDIA L40S-12Q", 1, NULL, 0, &n, &err), -ENOSPC);
+        assert_null(strstr(err, "not known"));
+        free(err);
+        h.inv.nvml = NULL;
+        h.pf[0].driver = NULL;
+}
+
 /* No list on the host names the model's whole framebuffer: what is set plus the largest type
  * still listed is all that is known to fit (a lower bound: promises past it wait). */
 static void test_vendor_size_unknown(void **state)
@@ -320,6 +347,7 @@ int main(void)
                 cmocka_unit_test(test_vendor_reserved),
                 cmocka_unit_test(test_vendor_set_types),
                 cmocka_unit_test(test_vendor_size_unknown),
+                cmocka_unit_test(test_vendor_type_known_by_nvml),
                 cmocka_unit_test(test_mdev_huge_numbers),
         };
         return cmocka_run_group_tests_name("select_capacity", tests, NULL, NULL);
