@@ -227,7 +227,7 @@ static void child_gpu(const struct nvml_api *api, nvmlDevice_t dev, json_object 
 {
         nvmlVgpuTypeId_t ids[GPUH_NVML_MAX_TYPES], creatable[GPUH_NVML_MAX_TYPES];
         unsigned cur = 0, pend = 0, n = GPUH_NVML_MAX_TYPES, nc = GPUH_NVML_MAX_TYPES;
-        json_object *gis = json_object_new_array(), *types = json_object_new_array();
+        json_object *gis, *types;
         nvmlVgpuHeterogeneousMode_v1_t hm = { .version = NVML_STRUCT_VERSION(nvmlVgpuHeterogeneousMode_v1_t, 1) };
         int r;
 
@@ -236,9 +236,13 @@ static void child_gpu(const struct nvml_api *api, nvmlDevice_t dev, json_object 
                 jset(o, "mig_current", json_object_new_int((int) cur));
                 jset(o, "mig_pending", json_object_new_int((int) pend));
         } else if (r != NVML_ERROR_NOT_SUPPORTED) {
+                /* a GPU that fails the first question tells nothing reliable */
                 jset(o, "error", json_object_new_string(gpuh_nvml_strerror(r)));
                 jset(o, "error_call", json_object_new_string("nvmlDeviceGetMigMode"));
+                return;
         }
+        gis = json_object_new_array();
+        types = json_object_new_array();
         /* GPU instances exist only in MIG mode; every profile index is asked (NVML_GPU_INSTANCE_PROFILE_*) */
         for (unsigned p = 0; r == NVML_SUCCESS && cur == 1 && p < NVML_GPU_INSTANCE_PROFILE_COUNT; p++) {
                 nvmlGpuInstanceProfileInfo_v2_t pi = { .version = NVML_STRUCT_VERSION(nvmlGpuInstanceProfileInfo_v2_t, 2) };
@@ -563,6 +567,12 @@ static bool in_u32(int64_t v)
         return v >= 0 && v <= UINT32_MAX;
 }
 
+/* NVML_DEVICE_MIG_DISABLE 0 / _ENABLE 1; anything else: -1 */
+static int mode01(int64_t v)
+{
+        return v == 0 || v == 1 ? (int) v : -1;
+}
+
 static int parse_gpu(json_object *o, struct gpuh_nvml_gpu *g)
 {
         json_object *gis = jarr(o, "gpu_instances"), *types = jarr(o, "types");
@@ -578,8 +588,8 @@ static int parse_gpu(json_object *o, struct gpuh_nvml_gpu *g)
                 }
                 return 0;
         }
-        g->mig_current = (int) jint(o, "mig_current", -1) == 1 ? 1 : jint(o, "mig_current", -1) == 0 ? 0 : -1;
-        g->mig_pending = (int) jint(o, "mig_pending", -1) == 1 ? 1 : jint(o, "mig_pending", -1) == 0 ? 0 : -1;
+        g->mig_current = mode01(jint(o, "mig_current", -1));
+        g->mig_pending = mode01(jint(o, "mig_pending", -1));
         h = jint(o, "heterogeneous", -1);
         g->vgpu_mode = h == 1 ? GPUH_VGPU_MODE_MIXED : h == 0 ? GPUH_VGPU_MODE_EQUAL : GPUH_VGPU_MODE_UNKNOWN;
         if (gis) {
