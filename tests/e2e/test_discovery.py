@@ -642,6 +642,21 @@ def case_nvml():
               name + ": NVML failing: one line in mig.unavailable, nothing else lost",
               doc3 and doc3["gpus"][0]["gpuhooks"]["mig"])
 
+    # --check: a MIG mode waiting for a reset, MIG on with VFs but no GI; NVML missing
+    st = os.path.join(STATE_DIR, "h100-nogi.json")
+    with open(st, "w") as f:
+        json.dump({"gpus": [{"pci_bus_id": "0000:ae:00.0", "vfs_enabled": 1, "mig": {"current": 1, "pending": 0},
+                             "gi_profiles": [], "gpu_instances": [], "vgpu_types": []}]}, f)
+    hargs = host_args("h100-mig-vendor-vgpu", ["--no-libvirt", "--check", "--root", STATE_DIR])
+    rc, out, err = run(hargs, env={"GPUHOOKS_NVML_LIB": lib, "GPUH_FAKE_NVML_STATE": st})
+    mig = [l.split(None, 3) for l in out.decode().splitlines() if l.split()[1:2] == ["mig"]]
+    check([m[0] for m in mig] == ["warn", "warn"] and all(m[2] == "0000:ae:00.0" for m in mig) and
+          "disabled after the next GPU reset" in mig[0][3] and "no GPU instance" in mig[1][3],
+          "--check warns of a pending MIG mode and of MIG without GPU instances", out.decode())
+    rc, out, err = run(hargs, env={"GPUHOOKS_NVML_LIB": "/nonexistent/libnvidia-ml.so.1"})
+    check(any(l.startswith("info  nvml ") and "equal-size" in l for l in out.decode().splitlines()),
+          "--check says when NVML cannot be used, and what is assumed", out.decode())
+
     # vGPU modes outside MIG: the L40S host, mixed-size on one GPU, equal-size on another
     st = os.path.join(STATE_DIR, "l40s-nvml.json")
     with open(st, "w") as f:
