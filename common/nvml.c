@@ -88,6 +88,9 @@ struct nvml_api {
         nvmlReturn_t (*gi_profile_info)(nvmlDevice_t, unsigned, nvmlGpuInstanceProfileInfo_v2_t *);
                                                                                         /* nvmlDeviceGetGpuInstanceProfileInfoV */
         nvmlReturn_t (*get_gis)(nvmlDevice_t, unsigned, nvmlGpuInstance_t *, unsigned *);       /* nvmlDeviceGetGpuInstances */
+        nvmlReturn_t (*placements)(nvmlDevice_t, unsigned, nvmlGpuInstancePlacement_t *, unsigned *);
+                                                                                        /* nvmlDeviceGetGpuInstancePossiblePlacements_v2 */
+        nvmlReturn_t (*remaining)(nvmlDevice_t, unsigned, unsigned *);                  /* nvmlDeviceGetGpuInstanceRemainingCapacity */
         nvmlReturn_t (*gi_info)(nvmlGpuInstance_t, nvmlGpuInstanceInfo_t *);            /* nvmlGpuInstanceGetInfo */
         nvmlReturn_t (*create_gi)(nvmlDevice_t, unsigned, const nvmlGpuInstancePlacement_t *, nvmlGpuInstance_t *);
                                                                                         /* nvmlDeviceCreateGpuInstanceWithPlacement */
@@ -195,6 +198,8 @@ static int api_load(const char *lib, struct nvml_api *api, char *err, size_t siz
         SYM(set_mig_mode, "nvmlDeviceSetMigMode");
         SYM(gi_profile_info, "nvmlDeviceGetGpuInstanceProfileInfoV");
         SYM(get_gis, "nvmlDeviceGetGpuInstances");
+        SYM(placements, "nvmlDeviceGetGpuInstancePossiblePlacements_v2");
+        SYM(remaining, "nvmlDeviceGetGpuInstanceRemainingCapacity");
         SYM(gi_info, "nvmlGpuInstanceGetInfo");
         SYM(create_gi, "nvmlDeviceCreateGpuInstanceWithPlacement");
         SYM(gi_by_id, "nvmlDeviceGetGpuInstanceById");
@@ -227,7 +232,7 @@ static void child_gpu(const struct nvml_api *api, nvmlDevice_t dev, json_object 
 {
         nvmlVgpuTypeId_t ids[GPUH_NVML_MAX_TYPES], creatable[GPUH_NVML_MAX_TYPES];
         unsigned cur = 0, pend = 0, n = GPUH_NVML_MAX_TYPES, nc = GPUH_NVML_MAX_TYPES;
-        json_object *gis, *types;
+        json_object *gis, *types, *profiles;
         nvmlVgpuHeterogeneousMode_v1_t hm = { .version = NVML_STRUCT_VERSION(nvmlVgpuHeterogeneousMode_v1_t, 1) };
         int r;
 
@@ -243,14 +248,40 @@ static void child_gpu(const struct nvml_api *api, nvmlDevice_t dev, json_object 
         }
         gis = json_object_new_array();
         types = json_object_new_array();
+        profiles = json_object_new_array();
         /* GPU instances exist only in MIG mode; every profile index is asked (NVML_GPU_INSTANCE_PROFILE_*) */
         for (unsigned p = 0; r == NVML_SUCCESS && cur == 1 && p < NVML_GPU_INSTANCE_PROFILE_COUNT; p++) {
                 nvmlGpuInstanceProfileInfo_v2_t pi = { .version = NVML_STRUCT_VERSION(nvmlGpuInstanceProfileInfo_v2_t, 2) };
                 nvmlGpuInstance_t h[GPUH_NVML_MAX_GIS];
                 unsigned cnt = GPUH_NVML_MAX_GIS;
 
+                nvmlGpuInstancePlacement_t pl[GPUH_NVML_MAX_PLACEMENTS];
+                unsigned npl = 0, rem = 0;
+                json_object *po, *pa;
+
                 if (api->gi_profile_info(dev, p, &pi) != NVML_SUCCESS)
                         continue;       /* not a profile of this GPU */
+                pi.name[sizeof(pi.name) - 1] = '\0';
+                po = json_object_new_object();
+                pa = json_object_new_array();
+                jset(po, "id", json_object_new_int64(pi.id));
+                jset(po, "name", json_object_new_string(pi.name));
+                jset(po, "slices", json_object_new_int64(pi.sliceCount));
+                jset(po, "instances", json_object_new_int64(pi.instanceCount));
+                jset(po, "memory_mib", json_object_new_int64((int64_t) pi.memorySizeMB));
+                if (api->remaining(dev, pi.id, &rem) == NVML_SUCCESS)
+                        jset(po, "remaining", json_object_new_int64(rem));
+                /* the count first (NULL array): the array must hold them all */
+                if (api->placements(dev, pi.id, NULL, &npl) == NVML_SUCCESS && npl <= GPUH_NVML_MAX_PLACEMENTS &&
+                    api->placements(dev, pi.id, pl, &npl) == NVML_SUCCESS)
+                        for (unsigned i = 0; i < npl && i < GPUH_NVML_MAX_PLACEMENTS; i++) {
+                                json_object *e = json_object_new_object();
+                                jset(e, "start", json_object_new_int64(pl[i].start));
+                                jset(e, "size", json_object_new_int64(pl[i].size));
+                                json_object_array_add(pa, e);
+                        }
+                jset(po, "placements", pa);
+                json_object_array_add(profiles, po);
                 if (api->get_gis(dev, pi.id, h, &cnt) != NVML_SUCCESS)
                         continue;
                 for (unsigned i = 0; i < cnt && i < GPUH_NVML_MAX_GIS; i++) {
@@ -263,7 +294,6 @@ static void child_gpu(const struct nvml_api *api, nvmlDevice_t dev, json_object 
                         g = json_object_new_object();
                         jset(g, "id", json_object_new_int64(info.id));
                         jset(g, "profile_id", json_object_new_int64(info.profileId));
-                        pi.name[sizeof(pi.name) - 1] = '\0';
                         jset(g, "profile_name", json_object_new_string(pi.name));
                         jset(g, "start", json_object_new_int64(info.placement.start));
                         jset(g, "size", json_object_new_int64(info.placement.size));
@@ -271,6 +301,7 @@ static void child_gpu(const struct nvml_api *api, nvmlDevice_t dev, json_object 
                 }
         }
         jset(o, "gpu_instances", gis);
+        jset(o, "profiles", profiles);
 
         if (api->get_hetero(dev, &hm) == NVML_SUCCESS)
                 jset(o, "heterogeneous", json_object_new_int((int) hm.mode));
@@ -513,6 +544,7 @@ struct gpuh_nvml_info *gpuh_nvml_info_free(struct gpuh_nvml_info *i)
         for (size_t k = 0; k < i->n_gpus; k++) {
                 free(i->gpus[k].error);
                 free(i->gpus[k].gis);
+                free(i->gpus[k].profiles);
                 free(i->gpus[k].types);
         }
         free(i->gpus);
@@ -573,9 +605,52 @@ static int mode01(int64_t v)
         return v == 0 || v == 1 ? (int) v : -1;
 }
 
+static int cmp_profile(const void *a, const void *b)
+{
+        const struct gpuh_nvml_profile *x = a, *y = b;
+
+        return (x->id > y->id) - (x->id < y->id);
+}
+
+static int parse_profiles(json_object *arr, struct gpuh_nvml_gpu *g)
+{
+        size_t n = arr ? json_object_array_length(arr) : 0;
+
+        if (!arr)
+                return 0;
+        g->profiles = calloc(n + 1, sizeof(*g->profiles));
+        if (!g->profiles)
+                return -ENOMEM;
+        for (size_t i = 0; i < n && i < 64; i++) {
+                json_object *e = json_object_array_get_idx(arr, i), *pl = jarr(e, "placements");
+                struct gpuh_nvml_profile *p = &g->profiles[g->n_profiles];
+                int64_t id = jint(e, "id", -1), sl = jint(e, "slices", -1), in = jint(e, "instances", -1),
+                        mem = jint(e, "memory_mib", -1), rem = jint(e, "remaining", -1);
+
+                if (!in_u32(id) || !in_u32(sl) || !in_u32(in))
+                        continue;
+                *p = (struct gpuh_nvml_profile) { .id = (unsigned) id, .slices = (unsigned) sl, .instances = (unsigned) in,
+                                                  .memory_mib = mem >= 0 ? mem : -1, .remaining = rem >= 0 ? rem : -1 };
+                snprintf(p->name, sizeof(p->name), "%s", jstr(e, "name") ? jstr(e, "name") : "");
+                for (size_t k = 0; pl && k < json_object_array_length(pl) && p->n_placements < GPUH_NVML_MAX_PLACEMENTS; k++) {
+                        json_object *x = json_object_array_get_idx(pl, k);
+                        int64_t st = jint(x, "start", -1), sz = jint(x, "size", -1);
+
+                        if (!in_u32(st) || !in_u32(sz))
+                                continue;
+                        p->placements[p->n_placements].start = (unsigned) st;
+                        p->placements[p->n_placements++].size = (unsigned) sz;
+                }
+                g->n_profiles++;
+        }
+        qsort(g->profiles, g->n_profiles, sizeof(*g->profiles), cmp_profile);
+        return 0;
+}
+
 static int parse_gpu(json_object *o, struct gpuh_nvml_gpu *g)
 {
         json_object *gis = jarr(o, "gpu_instances"), *types = jarr(o, "types");
+        int r;
         const char *err = jstr(o, "error"), *call = jstr(o, "error_call");
         int64_t h;
 
@@ -613,6 +688,9 @@ static int parse_gpu(json_object *o, struct gpuh_nvml_gpu *g)
                 }
                 qsort(g->gis, g->n_gis, sizeof(*g->gis), cmp_gi);
         }
+        r = parse_profiles(jarr(o, "profiles"), g);
+        if (r < 0)
+                return r;
         if (types) {
                 size_t n = json_object_array_length(types);
                 g->types = calloc(n + 1, sizeof(*g->types));

@@ -38,6 +38,23 @@ struct gpuh_nvml_gi {
         unsigned placement_size;        /* memory slices */
 };
 
+#define GPUH_NVML_MAX_PLACEMENTS 16
+
+/* One GPU instance profile of a GPU in MIG mode (nvmlGpuInstanceProfileInfo_v2_t), with where
+ * its GIs may go and how many more can be made now. */
+struct gpuh_nvml_profile {
+        unsigned id;                    /* profile id, e.g. 19 (A100 1g.5gb) */
+        char name[96];                  /* "MIG 1g.5gb" */
+        unsigned slices;                /* .sliceCount */
+        unsigned instances;             /* .instanceCount: most GIs of it on the GPU */
+        int64_t memory_mib;             /* .memorySizeMB */
+        int64_t remaining;              /* nvmlDeviceGetGpuInstanceRemainingCapacity; -1 unknown */
+        struct { unsigned start, size; } placements[GPUH_NVML_MAX_PLACEMENTS];
+                                        /* nvmlDeviceGetGpuInstancePossiblePlacements_v2: all of
+                                         * them, taken or not (for a GI with explicit placement) */
+        size_t n_placements;
+};
+
 /* One vGPU type the GPU supports (nvmlDeviceGetSupportedVgpus). */
 struct gpuh_nvml_type {
         unsigned id;                    /* vGPU type id, the number sysfs lists (1153, 474) */
@@ -68,6 +85,8 @@ struct gpuh_nvml_gpu {
         enum gpuh_vgpu_mode vgpu_mode;
         struct gpuh_nvml_gi *gis;       /* by id */
         size_t n_gis;
+        struct gpuh_nvml_profile *profiles;     /* MIG mode only, by id */
+        size_t n_profiles;
         struct gpuh_nvml_type *types;   /* by id */
         size_t n_types;
 };
@@ -98,7 +117,8 @@ struct gpuh_nvml_query;
  * @ret: the running query, ended by gpuh_nvml_query_finish()
  *
  * Forks the child that loads NVML, initialises it (nvmlInit_v2), asks per GPU (handle by PCI
- * bus id; MIG mode; every GPU-instance profile and its instances; supported and creatable
+ * bus id; MIG mode; every GPU-instance profile with its placements, remaining capacity and
+ * instances; supported and creatable
  * vGPU types with name, framebuffer, max instances and GI profile; heterogeneous mode) and
  * answers as one JSON document. Call it with no other thread running (fork(2)).
  *

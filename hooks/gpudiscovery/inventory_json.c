@@ -428,6 +428,27 @@ static void nvml_ext(struct builder *b, const struct gpuh_inventory *inv, const 
         }
         add(b, mig, "gpu_instances", arr);
         arr = chk(b, json_object_new_array());
+        for (size_t i = 0; i < n->n_profiles; i++) {
+                const struct gpuh_nvml_profile *p = &n->profiles[i];
+                json_object *o = chk(b, json_object_new_object()), *pl = chk(b, json_object_new_array());
+
+                add(b, o, "id", chk(b, json_object_new_int64(p->id)));
+                add(b, o, "name", p->name[0] ? str(b, p->name) : NULL);
+                add(b, o, "slices", chk(b, json_object_new_int64(p->slices)));
+                add(b, o, "instances", chk(b, json_object_new_int64(p->instances)));
+                add(b, o, "memory_mib", num_or_null(b, p->memory_mib));
+                add(b, o, "remaining", num_or_null(b, p->remaining));
+                for (size_t k = 0; k < p->n_placements; k++) {
+                        json_object *e = chk(b, json_object_new_object());
+                        add(b, e, "start", chk(b, json_object_new_int64(p->placements[k].start)));
+                        add(b, e, "size", chk(b, json_object_new_int64(p->placements[k].size)));
+                        push(b, pl, e);
+                }
+                add(b, o, "placements", pl);
+                push(b, arr, o);
+        }
+        add(b, mig, "profiles", arr);
+        arr = chk(b, json_object_new_array());
         for (size_t i = 0; i < n->n_types; i++)
                 if (n->types[i].gi_profile_id >= 0 && n->types[i].creatable)
                         push(b, arr, vgpu_type_json(b, inv, g, n, &n->types[i], false));

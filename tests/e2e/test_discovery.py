@@ -604,6 +604,23 @@ def case_nvml():
               name + ": MIG mode enabled, now and pending", ext["mig"])
         check(ext["mig"].get("gpu_instances") == want_gis, name + ": the GPU instances, by id, with profile and placement",
               {"got": ext["mig"].get("gpu_instances"), "want": want_gis})
+        # profiles: every placement, and how many more GIs fit (placements free of the GIs and of
+        # each other, within the instance count)
+        want_prof = []
+        for p in sorted(s["gi_profiles"], key=lambda p: p["id"]):
+            taken = set(x for i in s["gpu_instances"] for x in range(i["start"], i["start"] + i["size"]))
+            free = 0
+            for pl in p["placements"]:
+                sl = set(range(pl["start"], pl["start"] + pl["size"]))
+                if not sl & taken:
+                    taken |= sl
+                    free += 1
+            same = len([i for i in s["gpu_instances"] if i["profile_id"] == p["id"]])
+            want_prof.append({"id": p["id"], "name": p["name"], "slices": p["slices"], "instances": p["instances"],
+                              "memory_mib": p["memory_mib"], "remaining": max(0, min(free, p["instances"] - same)),
+                              "placements": p["placements"]})
+        check(ext["mig"].get("profiles") == want_prof, name + ": every GI profile with its placements and what is left",
+              {"got": ext["mig"].get("profiles"), "want": want_prof})
         free_profiles = {i["profile_id"] for i in s["gpu_instances"] if not i.get("in_use")}
         want_cr = sorted(t["id"] for t in s["vgpu_types"] if t.get("gi_profile_id") in free_profiles)
         got_cr = [t["id"] for t in ext["mig"].get("creatable_types", [])]

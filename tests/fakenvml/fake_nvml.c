@@ -71,6 +71,9 @@ P nvmlDeviceGetMigMode(nvmlDevice_t device, unsigned *current, unsigned *pending
 P nvmlDeviceSetMigMode(nvmlDevice_t device, unsigned mode, nvmlReturn_t *activation);
 P nvmlDeviceGetGpuInstanceProfileInfoV(nvmlDevice_t device, unsigned profile, nvmlGpuInstanceProfileInfo_v2_t *info);
 P nvmlDeviceGetGpuInstances(nvmlDevice_t device, unsigned profile_id, nvmlGpuInstance_t *gis, unsigned *count);
+P nvmlDeviceGetGpuInstancePossiblePlacements_v2(nvmlDevice_t device, unsigned profile_id,
+                                                nvmlGpuInstancePlacement_t *placements, unsigned *count);
+P nvmlDeviceGetGpuInstanceRemainingCapacity(nvmlDevice_t device, unsigned profile_id, unsigned *count);
 P nvmlGpuInstanceGetInfo(nvmlGpuInstance_t gi, nvmlGpuInstanceInfo_t *info);
 P nvmlDeviceCreateGpuInstanceWithPlacement(nvmlDevice_t device, unsigned profile_id,
                                            const nvmlGpuInstancePlacement_t *pl, nvmlGpuInstance_t *ret);
@@ -305,6 +308,69 @@ EXPORT nvmlReturn_t nvmlDeviceGetGpuInstances(nvmlDevice_t device, unsigned prof
                 if (geti(g, "profile_id", -1) == (int64_t) profile_id)
                         gis[n++] = (nvmlGpuInstance_t) (uintptr_t) (1 + ((gidx << 16) | (uintptr_t) geti(g, "id", 0)));
         }
+        *count = n;
+        END(NVML_SUCCESS);
+}
+
+/* All placements of the profile, taken or not, in or out of MIG mode (NVML reference). */
+EXPORT nvmlReturn_t nvmlDeviceGetGpuInstancePossiblePlacements_v2(nvmlDevice_t device, unsigned profile_id,
+                                                                 nvmlGpuInstancePlacement_t *placements, unsigned *count)
+{
+        json_object *p, *pls;
+        unsigned n;
+
+        BEGIN("nvmlDeviceGetGpuInstancePossiblePlacements_v2", device);
+        if (!count)
+                END(NVML_ERROR_INVALID_ARGUMENT);
+        if (!get(gpu, "mig") || !(p = profile_by(gpu, "id", profile_id)))
+                END(NVML_ERROR_NOT_SUPPORTED);
+        pls = get(p, "placements");
+        n = pls ? (unsigned) json_object_array_length(pls) : 0;
+        for (unsigned i = 0; placements && i < n; i++) {
+                placements[i].start = (unsigned) geti(json_object_array_get_idx(pls, i), "start", 0);
+                placements[i].size = (unsigned) geti(json_object_array_get_idx(pls, i), "size", 0);
+        }
+        *count = n;
+        END(NVML_SUCCESS);
+}
+
+/* How many more GIs of the profile fit: its placements free of every GI and of each other
+ * (greedy, in the profile's order: MIG placements are aligned), within its instance count. */
+EXPORT nvmlReturn_t nvmlDeviceGetGpuInstanceRemainingCapacity(nvmlDevice_t device, unsigned profile_id, unsigned *count)
+{
+        json_object *p, *pls, *gis;
+        unsigned long long taken = 0;
+        unsigned n = 0, same = 0;
+
+        BEGIN("nvmlDeviceGetGpuInstanceRemainingCapacity", device);
+        if (!count)
+                END(NVML_ERROR_INVALID_ARGUMENT);
+        if (mig_current(gpu) != 1 || !(p = profile_by(gpu, "id", profile_id)))
+                END(NVML_ERROR_NOT_SUPPORTED);
+        gis = get(gpu, "gpu_instances");
+        for (size_t i = 0; gis && i < json_object_array_length(gis); i++) {
+                json_object *g = json_object_array_get_idx(gis, i);
+                for (int64_t s = geti(g, "start", 0); s < geti(g, "start", 0) + geti(g, "size", 0) && s < 64; s++)
+                        taken |= 1ULL << s;
+                same += geti(g, "profile_id", -1) == (int64_t) profile_id;
+        }
+        pls = get(p, "placements");
+        for (size_t i = 0; pls && i < json_object_array_length(pls); i++) {
+                int64_t s0 = geti(json_object_array_get_idx(pls, i), "start", 0),
+                        sz = geti(json_object_array_get_idx(pls, i), "size", 0);
+                unsigned long long m = 0;
+
+                for (int64_t s = s0; s < s0 + sz && s < 64; s++)
+                        m |= 1ULL << s;
+                if (m && !(m & taken)) {
+                        taken |= m;
+                        n++;
+                }
+        }
+        if (same >= (unsigned) geti(p, "instances", 1))
+                n = 0;
+        else if (n > (unsigned) geti(p, "instances", 1) - same)
+                n = (unsigned) geti(p, "instances", 1) - same;
         *count = n;
         END(NVML_SUCCESS);
 }

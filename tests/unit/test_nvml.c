@@ -92,6 +92,20 @@ static void test_query(void **s)
         assert_int_equal(g->gis[1].id, 3);
         assert_int_equal(g->gis[1].placement_start, 2);
         assert_int_equal(g->gis[1].placement_size, 2);
+        /* profiles: all placements, and what is left: 1g at slices 1 and 4 (0 has GI 1, 2-3 GI 3),
+         * 2g only at 4-5 */
+        assert_int_equal(g->n_profiles, 2);
+        assert_int_equal(g->profiles[0].id, 14);
+        assert_string_equal(g->profiles[0].name, "MIG 2g.10gb");
+        assert_int_equal(g->profiles[0].slices, 2);
+        assert_int_equal(g->profiles[0].instances, 3);
+        assert_int_equal(g->profiles[0].memory_mib, 9856);
+        assert_int_equal(g->profiles[0].n_placements, 3);
+        assert_int_equal(g->profiles[0].placements[2].start, 4);
+        assert_int_equal(g->profiles[0].placements[2].size, 2);
+        assert_int_equal(g->profiles[0].remaining, 1);
+        assert_int_equal(g->profiles[1].id, 19);
+        assert_int_equal(g->profiles[1].remaining, 2);
         assert_int_equal(g->n_types, 3);
         t = gpuh_nvml_gpu_type(g, 474);
         assert_non_null(t);
