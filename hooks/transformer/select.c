@@ -260,6 +260,24 @@ static int64_t mig_room(const struct ctx *c, const struct gpuh_gpu *g, unsigned 
         return room;
 }
 
+/* Does a GPU without NVML's type list carry a vendor vGPU in equal-size mode (so that its
+ * VFs list only that size)? */
+static bool equal_size_busy(const struct gpuh_inventory *inv)
+{
+        for (size_t i = 0; i < inv->n_gpus; i++) {
+                const struct gpuh_gpu *g = &inv->gpus[i];
+                const struct gpuh_nvml_gpu *n = gpuh_nvml_info_gpu(inv->nvml, &g->dev->addr);
+
+                if ((n && !n->error && n->n_types > 0) ||
+                    gpuh_inventory_vgpu_mode(inv, g, NULL) != GPUH_VGPU_MODE_EQUAL)
+                        continue;
+                for (size_t v = 0; v < g->n_vfs; v++)
+                        if (g->vfs[v].has_vendor_vgpu && g->vfs[v].vendor_vgpu.current_type)
+                                return true;
+        }
+        return false;
+}
+
 /* Note GPU @g as refusing the request's size in equal-size mode (once). */
 static void note_mode(struct ctx *c, const struct gpuh_gpu *g, unsigned type, bool assumed)
 {
@@ -849,7 +867,10 @@ int gpuh_select_requests(const struct gpuh_select_in *in, struct gpuh_alloc **re
 
                         r = candidates(&c, rq, (int) ri, &v, &n);
                         if (r == -ENOENT) {
-                                r = gpuh_error(reterr, -EINVAL, "request %zu: vGPU type '%s' is not known on this host", ri, rq->profile);
+                                r = gpuh_error(reterr, -EINVAL, "request %zu: vGPU type '%s' is not known on this host: no VF "
+                                               "lists it as creatable now or has it set%s", ri, rq->profile,
+                                               equal_size_busy(c.in->inv) ? " (a GPU in equal-size vGPU mode lists only "
+                                               "the size it carries; NVML, which names every type, did not answer)" : "");
                                 goto out;
                         }
                         if (r < 0)
