@@ -2,13 +2,16 @@
 /* child.c: one way to start a helper process. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "child.h"
+#include "clock.h"
 
 static int cmp_int(const void *a, const void *b)
 {
@@ -59,4 +62,78 @@ pid_t gpuh_child_fork(const int *keep, size_t n_keep, bool keep_stderr)
                 lo = (unsigned) fds[i] + 1;
         }
         return 0;
+}
+
+int gpuh_child_collect(pid_t pid, int fd, int64_t deadline_ms, size_t max, char **ret, size_t *ret_len,
+                       int *ret_status)
+{
+        char *buf = NULL;
+        size_t len = 0, cap = 0;
+        int r = 0, status = 0;
+
+        for (;;) {
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                int64_t left = deadline_ms - gpuh_mono_ms();
+                ssize_t n;
+
+                if (left <= 0) {
+                        r = -ETIMEDOUT;
+                        break;
+                }
+                n = poll(&p, 1, (int) (left > 1000 ? 1000 : left));
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0) {
+                        r = -errno;
+                        break;
+                }
+                if (n == 0)
+                        continue;
+                if (cap - len < 4097) {
+                        size_t ncap = cap * 2 + 16384;
+                        char *nb;
+
+                        if (cap > max + 1) {
+                                r = -E2BIG;
+                                break;
+                        }
+                        nb = realloc(buf, ncap);
+                        if (!nb) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        buf = nb;
+                        cap = ncap;
+                }
+                n = read(fd, buf + len, cap - len - 1);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0) {
+                        r = -errno;
+                        break;
+                }
+                if (n == 0)
+                        break;
+                len += (size_t) n;
+                if (len > max) {
+                        r = -E2BIG;
+                        break;
+                }
+        }
+        close(fd);
+        if (r < 0)
+                kill(pid, SIGKILL);
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+                ;
+        if (buf)
+                buf[len] = '\0';
+        if (r < 0 && r != -ETIMEDOUT) {
+                free(buf);
+                buf = NULL;
+                len = 0;
+        }
+        *ret = buf;
+        *ret_len = len;
+        *ret_status = status;
+        return r;
 }

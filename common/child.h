@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /**
@@ -25,3 +26,20 @@
  *          for more than 8 @keep.
  */
 pid_t gpuh_child_fork(const int *keep, size_t n_keep, bool keep_stderr);
+
+/**
+ * gpuh_child_collect:
+ * @pid: a child from gpuh_child_fork()
+ * @fd: the read end of the pipe it answers on (closed here)
+ * @deadline_ms: CLOCK_MONOTONIC ms (clock.h) by which the child must have closed its end
+ * @max: most bytes accepted
+ * @ret, @ret_len: all it wrote, NUL-terminated (caller frees), also on -ETIMEDOUT (what came)
+ * @ret_status: its waitpid(2) status
+ *
+ * Reads what the child writes until it closes the pipe, polling with the deadline; the child
+ * is SIGKILLed when the deadline passes or the answer is too long, and is always reaped.
+ *
+ * Returns: 0; -ETIMEDOUT; -E2BIG (more than @max); -ENOMEM; -errno of poll/read.
+ */
+int gpuh_child_collect(pid_t pid, int fd, int64_t deadline_ms, size_t max, char **ret, size_t *ret_len,
+                       int *ret_status);

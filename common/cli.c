@@ -262,6 +262,8 @@ void gpuh_cli_resolve_env(struct gpuh_cli_common *c)
         c->pci_ids = env("GPUHOOKS_PCI_IDS");
         c->dev_dir = env("GPUHOOKS_DEV_DIR");
         c->proc_root = env("GPUHOOKS_PROC_ROOT");
+        if (!c->nvml_lib)
+                c->nvml_lib = env("GPUHOOKS_NVML_LIB");
 }
 
 int gpuh_cli_parse(const struct gpuh_tool *t, int argc, char **argv, bool stop_at_positional,
@@ -291,6 +293,9 @@ int gpuh_cli_parse(const struct gpuh_tool *t, int argc, char **argv, bool stop_a
                         break;
                 case GPUH_OPT_CONNECT:
                         c->connect = optarg;
+                        break;
+                case GPUH_OPT_NVML_LIB:
+                        c->nvml_lib = optarg;
                         break;
                 case GPUH_OPT_NO_LIBVIRT:
                         c->no_libvirt = true;

@@ -28,6 +28,7 @@ enum {
         GPUH_OPT_HELP,
         GPUH_OPT_VERSION,
         GPUH_OPT_MAN,
+        GPUH_OPT_NVML_LIB,
         GPUH_OPT_TOOL = 0x200,
 };
 
@@ -58,6 +59,10 @@ struct gpuh_option {
         { { "domain-xml-dir", required_argument, NULL, GPUH_OPT_DOMAIN_XML_DIR }, "DIR", \
           "where those files are (repeatable; default /run/libvirt/qemu and /etc/libvirt/qemu; " \
           "env GPUHOOKS_DOMAIN_XML_DIRS, colon-separated)", false }
+#define GPUH_OPTION_NVML_LIB \
+        { { "nvml-lib", required_argument, NULL, GPUH_OPT_NVML_LIB }, "FILE", \
+          "NVIDIA's management library, loaded (in a child process) for MIG and vGPU modes when an NVIDIA " \
+          "GPU is on the nvidia driver (default libnvidia-ml.so.1; env GPUHOOKS_NVML_LIB)", false }
 #define GPUH_OPTION_VERBOSE \
         { { "verbose", no_argument, NULL, 'v' }, NULL, "log to stderr, with debug messages", false }
 #define GPUH_OPTION_HELP \
@@ -94,6 +99,7 @@ struct gpuh_cli_common {
         const char *pci_ids;                    /* GPUHOOKS_PCI_IDS (gpudiscovery: --pci-ids first) */
         const char *dev_dir;                    /* GPUHOOKS_DEV_DIR */
         const char *proc_root;                  /* GPUHOOKS_PROC_ROOT */
+        const char *nvml_lib;                   /* --nvml-lib, GPUHOOKS_NVML_LIB (NULL: libnvidia-ml.so.1) */
         const char *connect;
         bool no_libvirt;
         bool verbose;
@@ -106,7 +112,7 @@ struct gpuh_cli_common {
  * @c: the context, with what options said
  *
  * Fills what the options left unset from the environment (GPUHOOKS_CONFIG, _SYSFS_ROOT,
- * _STATE_DIR, _DOMAIN_XML_DIRS, _CACHE_DIR, _PCI_IDS, _DEV_DIR, _PROC_ROOT; secure_getenv(3),
+ * _STATE_DIR, _DOMAIN_XML_DIRS, _CACHE_DIR, _PCI_IDS, _DEV_DIR, _PROC_ROOT, _NVML_LIB; secure_getenv(3),
  * an empty value counts as unset, except GPUHOOKS_CACHE_DIR="", which means no cache).
  * gpuh_cli_parse() calls it; a tool whose calling convention takes no options (the CloudStack
  * agent's) calls it itself. The only environment reads of gpuhooks.

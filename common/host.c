@@ -62,6 +62,8 @@ int gpuh_host_scan(const struct gpuh_host_opts *o, struct gpuh_host **ret, char 
         _cleanup_(gpuh_host_freep) struct gpuh_host *h = NULL;
         _cleanup_free_ char *err = NULL;
         struct gpuh_libvirt_query *query = NULL;
+        struct gpuh_nvml_query *nvq = NULL;
+        _cleanup_free_ struct gpuh_pci_addr *nv_gpus = NULL;
         struct side_job side = { 0 };
         const char *root, *cache_dir, *uri;
         char *const *dirs;
@@ -119,6 +121,16 @@ int gpuh_host_scan(const struct gpuh_host_opts *o, struct gpuh_host **ret, char 
                 gpuh_warnings_clear(&side.warnings);
                 return r;
         }
+        /* NVML, only for NVIDIA GPUs on the nvidia driver, in its own child (the threads are
+         * done: fork is safe), answering while libvirt does. */
+        r = gpuh_inventory_nvml_gpus(h->inv, &nv_gpus);
+        if (r > 0 && gpuh_nvml_query_start(o->nvml_lib, nv_gpus, (size_t) r, GPUH_NVML_TIMEOUT_MS, &nvq) < 0)
+                nvq = NULL;
+        if (r > 0 && !nvq) {
+                h->inv->nvml = calloc(1, sizeof(*h->inv->nvml));
+                if (!h->inv->nvml || !(h->inv->nvml->error = strdup("cannot start the NVML query process")))
+                        return -ENOMEM; /* the libvirt child is killed by its death signal */
+        }
 
         /* VM usage: libvirt first; when it cannot answer, the files it keeps. */
         if (!o->no_libvirt) {
@@ -128,6 +140,10 @@ int gpuh_host_scan(const struct gpuh_host_opts *o, struct gpuh_host **ret, char 
                                   err ? err : strerror(-r));
                         side.dirs_read = gpuh_vm_usage_load_dirs(h->usage, dirs, &side.warnings);
                 }
+        }
+        if (nvq && gpuh_nvml_query_finish(nvq, &h->inv->nvml) < 0) {
+                gpuh_warnings_clear(&side.warnings);
+                return -ENOMEM;
         }
         r = gpuh_warnings_move(&h->inv->warnings, &side.warnings);
         gpuh_warnings_clear(&side.warnings);

@@ -20,6 +20,7 @@ struct gpuh_host_opts {
         bool no_libvirt;
         char *const *xml_dirs;          /* --domain-xml-dir values, or NULL */
         const char *xml_dirs_env;       /* else these (colon-separated), else config libvirt.domain_xml_dirs */
+        const char *nvml_lib;           /* NULL: GPUH_NVML_LIB_DEFAULT (nvml.h) */
         const struct gpuh_config *cfg;  /* required */
 };
 

@@ -94,6 +94,7 @@ struct gpuh_inventory *gpuh_inventory_free(struct gpuh_inventory *inv)
         gpuh_mdevs_free(inv->mdevs, inv->n_mdevs);
         gpuh_vgpu_types_free(inv->known_types, inv->n_known_types);
         gpuh_warnings_clear(&inv->warnings);
+        gpuh_nvml_info_free(inv->nvml);
         free(inv->quarantined);
         gpuh_claims_free(inv->claims, inv->n_claims);
         free(inv);
@@ -593,4 +594,163 @@ int gpuh_inventory_name(struct gpuh_inventory *inv, struct gpuh_pci_names *names
                 }
         }
         return 0;
+}
+
+/* ---- what NVML adds ---- */
+
+static bool on_nvidia(const struct gpuh_gpu *g)
+{
+        return g->dev->vendor_id == VENDOR_NVIDIA && g->dev->driver && streq(g->dev->driver, "nvidia");
+}
+
+int gpuh_inventory_nvml_gpus(const struct gpuh_inventory *inv, struct gpuh_pci_addr **ret)
+{
+        size_t n = 0;
+
+        *ret = NULL;
+        for (size_t i = 0; i < inv->n_gpus; i++)
+                n += on_nvidia(&inv->gpus[i]);
+        if (n == 0)
+                return 0;
+        *ret = calloc(n, sizeof(**ret));
+        if (!*ret)
+                return -ENOMEM;
+        n = 0;
+        for (size_t i = 0; i < inv->n_gpus; i++)
+                if (on_nvidia(&inv->gpus[i]))
+                        (*ret)[n++] = inv->gpus[i].dev->addr;
+        return (int) n;
+}
+
+const char *gpuh_inventory_nvml(const struct gpuh_inventory *inv, const struct gpuh_gpu *g, char *buf, size_t size,
+                                const struct gpuh_nvml_gpu **ret)
+{
+        const struct gpuh_nvml_gpu *n;
+
+        *ret = NULL;
+        if (g->dev->vendor_id != VENDOR_NVIDIA)
+                return "not an NVIDIA GPU";
+        if (!on_nvidia(g)) {
+                snprintf(buf, size, "NVML sees only GPUs on the nvidia driver; this one is on %s",
+                         g->dev->driver ? g->dev->driver : "no driver");
+                return buf;
+        }
+        if (!inv->nvml)
+                return "NVML not asked";
+        if (inv->nvml->error)
+                return inv->nvml->error;
+        n = gpuh_nvml_info_gpu(inv->nvml, &g->dev->addr);
+        if (!n)
+                return "NVML not asked";
+        if (n->error) {
+                snprintf(buf, size, "NVML: %s", n->error);
+                return buf;
+        }
+        *ret = n;
+        return NULL;
+}
+
+static bool has_vendor_vfs(const struct gpuh_gpu *g)
+{
+        for (size_t v = 0; v < g->n_vfs; v++)
+                if (g->vfs[v].has_vendor_vgpu)
+                        return true;
+        return false;
+}
+
+enum gpuh_vgpu_mode gpuh_inventory_vgpu_mode(const struct gpuh_inventory *inv, const struct gpuh_gpu *g, bool *ret_assumed)
+{
+        const struct gpuh_nvml_gpu *n = NULL;
+        char why[160];
+
+        if (ret_assumed)
+                *ret_assumed = false;
+        if (!gpuh_inventory_nvml(inv, g, why, sizeof(why), &n)) {
+                if (n->vgpu_mode != GPUH_VGPU_MODE_UNKNOWN || n->mig_current == 1)
+                        return n->vgpu_mode;
+        }
+        if (!has_vendor_vfs(g))
+                return GPUH_VGPU_MODE_UNKNOWN;
+        if (ret_assumed)
+                *ret_assumed = true;
+        return GPUH_VGPU_MODE_EQUAL;
+}
+
+/* The vGPUs on @g: vendor VFs with a type set, mdevs on its VFs (their type ids "nvidia-N"). */
+struct vgpu_on {
+        unsigned type;
+        int gi;                 /* vendor VF's gpu_instance_id, -1 */
+};
+
+static size_t vgpus_on(const struct gpuh_gpu *g, struct vgpu_on *v, size_t cap)
+{
+        size_t n = 0;
+
+        for (size_t i = 0; i < g->n_vfs && n < cap; i++)
+                if (g->vfs[i].has_vendor_vgpu && g->vfs[i].vendor_vgpu.current_type)
+                        v[n++] = (struct vgpu_on) { g->vfs[i].vendor_vgpu.current_type, g->vfs[i].vendor_vgpu.gpu_instance_id };
+        for (size_t i = 0; i < g->n_vgpus && n < cap; i++) {
+                const char *id = g->vgpus[i].mdev->type_id, *num = id ? startswith(id, "nvidia-") : NULL;
+                char *end;
+                unsigned long t = num ? strtoul(num, &end, 10) : 0;
+
+                if (num && *num && !*end && t > 0 && t <= UINT32_MAX)
+                        v[n++] = (struct vgpu_on) { (unsigned) t, -1 };
+        }
+        return n;
+}
+
+int64_t gpuh_inventory_vgpu_more(const struct gpuh_inventory *inv, const struct gpuh_gpu *g,
+                                 const struct gpuh_nvml_gpu *n, const struct gpuh_nvml_type *t)
+{
+        struct vgpu_on on[1024];
+        size_t n_on = vgpus_on(g, on, ARRAY_SIZE(on));
+        enum gpuh_vgpu_mode mode = gpuh_inventory_vgpu_mode(inv, g, NULL);
+
+        if (t->fb_mib <= 0 || t->max_instances < 0)
+                return -1;
+        if (t->gi_profile_id >= 0) {
+                int64_t free_gis = 0;
+
+                if (n->mig_current != 1)
+                        return 0;
+                for (size_t i = 0; i < n->n_gis; i++) {
+                        bool taken = false;
+
+                        if ((int64_t) n->gis[i].profile_id != t->gi_profile_id)
+                                continue;
+                        for (size_t k = 0; k < n_on && !taken; k++)
+                                taken = on[k].gi == (int) n->gis[i].id;
+                        free_gis += !taken;
+                }
+                /* mdevs and VFs that do not say their GI: each takes one GI of its profile */
+                for (size_t k = 0; k < n_on; k++) {
+                        const struct gpuh_nvml_type *o = gpuh_nvml_gpu_type(n, on[k].type);
+                        if (on[k].gi < 0 && o && o->gi_profile_id == t->gi_profile_id)
+                                free_gis--;
+                }
+                return free_gis > 0 ? free_gis : 0;
+        } else {
+                int64_t budget = 0, used = 0, same = 0, more;
+
+                if (n->mig_current == 1)
+                        return 0;
+                for (size_t i = 0; i < n->n_types; i++)
+                        if (n->types[i].gi_profile_id < 0 && n->types[i].fb_mib > 0 && n->types[i].max_instances > 0 &&
+                            n->types[i].fb_mib * n->types[i].max_instances > budget)
+                                budget = n->types[i].fb_mib * n->types[i].max_instances;
+                for (size_t k = 0; k < n_on; k++) {
+                        const struct gpuh_nvml_type *o = gpuh_nvml_gpu_type(n, on[k].type);
+                        int64_t fb = o && o->fb_mib > 0 ? o->fb_mib : t->fb_mib;
+
+                        if (mode != GPUH_VGPU_MODE_MIXED && fb != t->fb_mib)
+                                return 0;       /* equal-size: another size is on the GPU */
+                        used += fb;
+                        same += mode != GPUH_VGPU_MODE_MIXED || on[k].type == t->id;
+                }
+                more = budget > used ? (budget - used) / t->fb_mib : 0;
+                if (more > t->max_instances - same)
+                        more = t->max_instances - same;
+                return more > 0 ? more : 0;
+        }
 }

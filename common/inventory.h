@@ -8,6 +8,7 @@
 #include "claims.h"
 #include "config.h"
 #include "mdev.h"
+#include "nvml.h"
 #include "pci_names.h"
 #include "pcidev.h"
 #include "quarantine.h"
@@ -113,6 +114,8 @@ struct gpuh_inventory {
                                                  * (gpuh_vgpu_names_update()); VFs' current_type_name
                                                  * may point into it */
         size_t n_known_types;
+        struct gpuh_nvml_info *nvml;    /* owned, set by the caller (gpuh_host_scan()): what NVML
+                                         * said of gpuh_inventory_nvml_gpus(); NULL: not asked */
         struct gpuh_warnings warnings;
 };
 
@@ -171,6 +174,63 @@ int gpuh_inventory_name(struct gpuh_inventory *inv, struct gpuh_pci_names *names
  *          named; NULL when none does. Owned by @inv.
  */
 const char *gpuh_inventory_vgpu_type_name(const struct gpuh_inventory *inv, unsigned id);
+
+/**
+ * gpuh_inventory_nvml_gpus:
+ * @inv: a scanned inventory
+ * @ret: the addresses of its NVIDIA GPUs bound to the nvidia driver, the only ones NVML knows
+ *       (caller frees; NULL when none)
+ *
+ * Returns: their number; -ENOMEM.
+ */
+int gpuh_inventory_nvml_gpus(const struct gpuh_inventory *inv, struct gpuh_pci_addr **ret);
+
+/**
+ * gpuh_inventory_nvml:
+ * @inv: the inventory, with @inv->nvml set or not
+ * @g: one of its GPUs
+ * @buf, @size: room for the reason
+ * @ret: receives what NVML said of @g, or NULL
+ *
+ * Returns: NULL when NVML answered for @g (*@ret set); else one line saying why there is no
+ *          MIG or vGPU-mode data for it: not an NVIDIA GPU, not on the nvidia driver, NVML not
+ *          loadable or failing (its own line), or failing for this GPU.
+ */
+const char *gpuh_inventory_nvml(const struct gpuh_inventory *inv, const struct gpuh_gpu *g, char *buf, size_t size,
+                                const struct gpuh_nvml_gpu **ret);
+
+/**
+ * gpuh_inventory_vgpu_mode:
+ * @inv, @g: as gpuh_inventory_nvml()
+ * @ret_assumed: receives true when the mode is not NVML's word but the driver's default; may be NULL
+ *
+ * NVML's heterogeneous mode when it answered; otherwise, for a GPU whose VFs carry NVIDIA's
+ * vendor-specific vGPU interface (Ada and later, vGPU 17+), equal-size: the driver's default,
+ * which holds until someone sets mixed-size mode (NVIDIA vGPU user guide, "Modes for
+ * time-sliced vGPUs"; the mode is lost at every reboot).
+ *
+ * Returns: the mode; GPUH_VGPU_MODE_UNKNOWN for other GPUs, and in MIG mode.
+ */
+enum gpuh_vgpu_mode gpuh_inventory_vgpu_mode(const struct gpuh_inventory *inv, const struct gpuh_gpu *g, bool *ret_assumed);
+
+/**
+ * gpuh_inventory_vgpu_more:
+ * @inv, @g: as gpuh_inventory_nvml()
+ * @n: what NVML said of @g
+ * @t: one of its types
+ *
+ * How many more vGPUs of @t fit on @g now. MIG-backed (@t has a GI profile): the GIs of that
+ * profile no vGPU sits on (a vendor VF's gpu_instance_id; on mdev parents, each mdev of a type
+ * of the profile takes one), 0 outside MIG mode. Time-sliced: 0 in MIG mode; else the room
+ * left in the GPU's framebuffer (its largest type's framebuffer x max instances) by the vGPUs
+ * set or created, within @t's max instances; in equal-size mode 0 once a vGPU of another size
+ * exists (NVIDIA vGPU user guide, "Virtual GPU Types", "Modes for time-sliced vGPUs").
+ * Placement alignment in mixed-size mode is not modelled: the driver's creatable lists decide.
+ *
+ * Returns: the count, >= 0; -1 when @t's framebuffer or max instances is unknown.
+ */
+int64_t gpuh_inventory_vgpu_more(const struct gpuh_inventory *inv, const struct gpuh_gpu *g,
+                                 const struct gpuh_nvml_gpu *n, const struct gpuh_nvml_type *t);
 
 /** gpuh_inventory_free: accepts NULL; returns NULL. */
 struct gpuh_inventory *gpuh_inventory_free(struct gpuh_inventory *inv);

@@ -120,6 +120,11 @@ int gpuh_vendor_vgpu_read(int root_fd, const struct gpuh_pci_addr *vf, struct gp
                           r < 0 ? strerror(-r) : "out of range");
         else
                 v.current_type = (unsigned) cur;
+        /* The GPU instance a MIG-backed vGPU sits on: a number once a type is set; empty, or
+         * ENXIO, on a free VF (research: cubecos#312 capture, harvester L40S testdata) */
+        v.gpu_instance_id = -1;
+        if (v.current_type != 0 && gpuh_sysfs_read_u64(fd, "gpu_instance_id", &cur) == 0 && cur <= INT32_MAX)
+                v.gpu_instance_id = (int) cur;
 
         r = gpuh_sysfs_read(fd, "creatable_vgpu_types", buf, sizeof(buf));
         if (r >= 0) {

@@ -27,6 +27,7 @@ struct gpuh_vendor_vgpu {
         unsigned current_type;          /* 0: none set */
         struct gpuh_vgpu_type *creatable;       /* ordered by id */
         size_t n_creatable;
+        int gpu_instance_id;            /* nvidia/gpu_instance_id of a set MIG-backed type; -1 none */
 };
 
 /**

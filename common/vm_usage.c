@@ -3,7 +3,6 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -619,62 +618,11 @@ int gpuh_vm_usage_libvirt_start(const char *uri, int timeout_ms, struct gpuh_lib
 int gpuh_vm_usage_libvirt_finish(struct gpuh_vm_usage *u, struct gpuh_libvirt_query *q, char **reterr)
 {
         _cleanup_free_ char *buf = NULL;
-        size_t len = 0, cap = 0;
-        int status = 0, r = 0;
-        bool timed_out = false;
+        size_t len = 0;
+        int status = 0, r;
 
-        for (;;) {
-                struct pollfd p = { .fd = q->fd, .events = POLLIN };
-                int64_t left = q->deadline - gpuh_mono_ms();
-                ssize_t n;
-
-                if (left <= 0) {
-                        timed_out = true;
-                        break;
-                }
-                r = poll(&p, 1, (int) (left > 1000 ? 1000 : left));
-                if (r < 0 && errno == EINTR)
-                        continue;
-                if (r < 0) {
-                        r = -errno;
-                        break;
-                }
-                if (r == 0)
-                        continue;
-                if (cap - len < 65536) {
-                        size_t ncap = cap * 2 + 131072;
-                        char *nb;
-                        if (ncap > (256u << 20)) {
-                                r = -E2BIG;
-                                break;
-                        }
-                        nb = realloc(buf, ncap);
-                        if (!nb) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                        buf = nb;
-                        cap = ncap;
-                }
-                n = read(q->fd, buf + len, cap - len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0) {
-                        r = -errno;
-                        break;
-                }
-                if (n == 0) {
-                        r = 0;
-                        break;
-                }
-                len += (size_t) n;
-        }
-        close(q->fd);
-        if (timed_out || r < 0)
-                kill(q->pid, SIGKILL);
-        while (waitpid(q->pid, &status, 0) < 0 && errno == EINTR)
-                ;
-        if (timed_out) {
+        r = gpuh_child_collect(q->pid, q->fd, q->deadline, 256u << 20, &buf, &len, &status);
+        if (r == -ETIMEDOUT) {
                 if (reterr && asprintf(reterr, "no answer from libvirt within %d ms", q->timeout_ms) < 0)
                         *reterr = NULL;
                 free(q);
@@ -683,7 +631,7 @@ int gpuh_vm_usage_libvirt_finish(struct gpuh_vm_usage *u, struct gpuh_libvirt_qu
         free(q);
         if (r < 0)
                 return r;
-        r = parse_records(u, buf, len, reterr);
+        r = parse_records(u, buf ? buf : "", len, reterr);
         if (r < 0)
                 return r;
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {

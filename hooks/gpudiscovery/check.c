@@ -329,6 +329,40 @@ static int check_gpus(const struct gpuh_inventory *inv, struct gpuh_findings *f)
                    vgpu, vgpu > 1 ? "s" : "");
 }
 
+/*
+ * MIG and the vGPU mode, as NVML said (docs/inventory.md, "MIG and vGPU modes"): a MIG mode
+ * waiting for a GPU reset, and a GPU in MIG mode with VFs but no GPU instance, on which no
+ * MIG-backed vGPU can be made (enabling VFs wipes the GIs: they are made after; research
+ * mig-vgpu.md, "Order of operations").
+ */
+static int check_mig(const struct gpuh_inventory *inv, struct gpuh_findings *f)
+{
+        int r;
+
+        if (inv->nvml && inv->nvml->error &&
+            (r = add(f, GPUH_CHECK_INFO, "nvml", NULL, "NVML not usable (%s): MIG and the vGPU mode of the NVIDIA GPUs "
+                     "are unknown; GPUs with vendor vGPU VFs are taken to be in equal-size mode", inv->nvml->error)) < 0)
+                return r;
+        for (size_t i = 0; i < inv->n_gpus; i++) {
+                const struct gpuh_gpu *g = &inv->gpus[i];
+                const struct gpuh_nvml_gpu *n = NULL;
+                char why[256];
+
+                if (gpuh_inventory_nvml(inv, g, why, sizeof(why), &n))
+                        continue;
+                if (n->mig_current >= 0 && n->mig_pending >= 0 && n->mig_current != n->mig_pending &&
+                    (r = add(f, GPUH_CHECK_WARN, "mig", &g->dev->addr, "MIG mode is %s, %s after the next GPU reset",
+                             n->mig_current ? "enabled" : "disabled", n->mig_pending ? "enabled" : "disabled")) < 0)
+                        return r;
+                if (n->mig_current == 1 && n->n_gis == 0 && g->n_vfs > 0 &&
+                    (r = add(f, GPUH_CHECK_WARN, "mig", &g->dev->addr, "MIG is enabled but the GPU has no GPU instance: "
+                             "no MIG-backed vGPU can be created until one is (enabling SR-IOV removes them: create "
+                             "them after)")) < 0)
+                        return r;
+        }
+        return 0;
+}
+
 /* ---- the installation ------------------------------------------------------------------- */
 
 /* @path (absolute) under @root, its symbolic links followed inside @root. */
@@ -534,7 +568,7 @@ int gpuh_check_host(const struct gpuh_check_opts *o, const struct gpuh_inventory
         if (!oo.root || !*oo.root)
                 oo.root = "/";
         if ((r = check_config(&oo, ret)) < 0 || (r = check_iommu(&oo, inv, ret)) < 0 || (r = check_vfio(&oo, ret)) < 0 ||
-            (r = check_gpus(inv, ret)) < 0 || (r = check_install(&oo, ret)) < 0) {
+            (r = check_gpus(inv, ret)) < 0 || (r = check_mig(inv, ret)) < 0 || (r = check_install(&oo, ret)) < 0) {
                 gpuh_findings_clear(ret);
                 return r;
         }

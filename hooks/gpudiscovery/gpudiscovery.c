@@ -52,6 +52,7 @@ static const struct gpuh_option options[] = {
         { { "cache-dir", required_argument, NULL, OPT_CACHE_DIR }, "DIR",
           "keep libpci's device names in DIR/" GPUH_PCI_NAMES_CACHE_FILE " (default " GPUH_PCI_NAMES_CACHE_DIR
           "; empty: no cache; env GPUHOOKS_CACHE_DIR)", false },
+        GPUH_OPTION_NVML_LIB,
         GPUH_OPTION_VERBOSE,
         GPUH_OPTION_HELP,
 };
@@ -95,6 +96,7 @@ static const struct gpuh_tool tool = {
                        "GPUHOOKS_PCI_IDS\tthe pci.ids file to name devices from\n"
                        "GPUHOOKS_CACHE_DIR\twhere device names are cached\n"
                        "GPUHOOKS_STATE_DIR\twhere vGPU type names are remembered\n"
+                       "GPUHOOKS_NVML_LIB\tNVIDIA's management library (libnvidia-ml.so.1)\n"
                        "LIBVIRT_DEFAULT_URI\tlibvirt's connection URI",
         .files = GPUH_CONFIG_DEFAULT_PATH "\tthe configuration (JSON; schemas/gpuhooks-config.schema.json)\n"
                  GPUH_PCI_NAMES_CACHE_DIR "/" GPUH_PCI_NAMES_CACHE_FILE "\tdevice names cached from libpci\n"
@@ -209,6 +211,7 @@ int main(int argc, char **argv)
                         .sysfs_root = c.sysfs_root, .pci_ids = a.pci_ids ? a.pci_ids : c.pci_ids,
                         .cache_dir = a.cache_dir ? a.cache_dir : c.cache_dir, .connect = c.connect,
                         .no_libvirt = c.no_libvirt, .xml_dirs = c.xml_dirs, .xml_dirs_env = c.xml_dirs_env, .cfg = cfg,
+                        .nvml_lib = c.nvml_lib,
                 }, &host, &err);
         if (r == -ENOMEM)
                 return log_oom();

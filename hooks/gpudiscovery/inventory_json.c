@@ -520,6 +520,85 @@ static json_object *layout_json(struct builder *b, const struct gpuh_gpu_layout 
         return o;
 }
 
+static json_object *vgpu_type_json(struct builder *b, const struct gpuh_inventory *inv, const struct gpuh_gpu *g,
+                                   const struct gpuh_nvml_gpu *n, const struct gpuh_nvml_type *t, bool full)
+{
+        json_object *o = chk(b, json_object_new_object());
+
+        add(b, o, "id", chk(b, json_object_new_int64(t->id)));
+        add(b, o, "name", str(b, t->name));
+        add(b, o, "framebuffer_mib", num_or_null(b, t->fb_mib));
+        if (full)
+                add(b, o, "max_instances", num_or_null(b, t->max_instances));
+        add(b, o, "gpu_instance_profile_id", num_or_null(b, t->gi_profile_id));
+        if (full)
+                add(b, o, "creatable", chk(b, json_object_new_boolean(t->creatable)));
+        add(b, o, "more", num_or_null(b, gpuh_inventory_vgpu_more(inv, g, n, t)));
+        return o;
+}
+
+/* gpuhooks.mig, .vgpu_mode and .vgpu_types of an NVIDIA GPU (docs/inventory.md, "MIG and vGPU
+ * modes"): what NVML said, or why it said nothing. */
+static void nvml_ext(struct builder *b, const struct gpuh_inventory *inv, const struct gpuh_gpu *g, json_object *ext)
+{
+        const struct gpuh_nvml_gpu *n = NULL;
+        json_object *mig = chk(b, json_object_new_object()), *arr;
+        char buf[256];
+        const char *why = gpuh_inventory_nvml(inv, g, buf, sizeof(buf), &n);
+
+        if (why) {
+                add(b, mig, "unavailable", str(b, why));
+                add(b, ext, "mig", mig);
+                add(b, ext, "vgpu_mode", NULL);
+                return;
+        }
+        add(b, mig, "mode_current", n->mig_current < 0 ? NULL : str(b, n->mig_current ? "enabled" : "disabled"));
+        add(b, mig, "mode_pending", n->mig_pending < 0 ? NULL : str(b, n->mig_pending ? "enabled" : "disabled"));
+        arr = chk(b, json_object_new_array());
+        for (size_t i = 0; i < n->n_gis; i++) {
+                json_object *o = chk(b, json_object_new_object());
+                add(b, o, "id", chk(b, json_object_new_int64(n->gis[i].id)));
+                add(b, o, "profile_id", chk(b, json_object_new_int64(n->gis[i].profile_id)));
+                add(b, o, "profile_name", n->gis[i].profile_name[0] ? str(b, n->gis[i].profile_name) : NULL);
+                add(b, o, "placement_start", chk(b, json_object_new_int64(n->gis[i].placement_start)));
+                add(b, o, "placement_size", chk(b, json_object_new_int64(n->gis[i].placement_size)));
+                push(b, arr, o);
+        }
+        add(b, mig, "gpu_instances", arr);
+        arr = chk(b, json_object_new_array());
+        for (size_t i = 0; i < n->n_profiles; i++) {
+                const struct gpuh_nvml_profile *p = &n->profiles[i];
+                json_object *o = chk(b, json_object_new_object()), *pl = chk(b, json_object_new_array());
+
+                add(b, o, "id", chk(b, json_object_new_int64(p->id)));
+                add(b, o, "name", p->name[0] ? str(b, p->name) : NULL);
+                add(b, o, "slices", chk(b, json_object_new_int64(p->slices)));
+                add(b, o, "instances", chk(b, json_object_new_int64(p->instances)));
+                add(b, o, "memory_mib", num_or_null(b, p->memory_mib));
+                add(b, o, "remaining", num_or_null(b, p->remaining));
+                for (size_t k = 0; k < p->n_placements; k++) {
+                        json_object *e = chk(b, json_object_new_object());
+                        add(b, e, "start", chk(b, json_object_new_int64(p->placements[k].start)));
+                        add(b, e, "size", chk(b, json_object_new_int64(p->placements[k].size)));
+                        push(b, pl, e);
+                }
+                add(b, o, "placements", pl);
+                push(b, arr, o);
+        }
+        add(b, mig, "profiles", arr);
+        arr = chk(b, json_object_new_array());
+        for (size_t i = 0; i < n->n_types; i++)
+                if (n->types[i].gi_profile_id >= 0 && n->types[i].creatable)
+                        push(b, arr, vgpu_type_json(b, inv, g, n, &n->types[i], false));
+        add(b, mig, "creatable_types", arr);
+        add(b, ext, "mig", mig);
+        add(b, ext, "vgpu_mode", str(b, gpuh_vgpu_mode_to_string(n->vgpu_mode)));
+        arr = chk(b, json_object_new_array());
+        for (size_t i = 0; i < n->n_types; i++)
+                push(b, arr, vgpu_type_json(b, inv, g, n, &n->types[i], true));
+        add(b, ext, "vgpu_types", arr);
+}
+
 static json_object *gpu_ext(struct builder *b, const struct gpuh_inventory *inv, struct gpuh_gpu *g, json_object *used)
 {
         const struct gpuh_pci_dev *d = g->dev;
@@ -571,6 +650,8 @@ static json_object *gpu_ext(struct builder *b, const struct gpuh_inventory *inv,
         add(b, ext, "used_by", used);
         add(b, ext, "quarantined", quarantined(b, inv, g));
         add(b, ext, "layout", layout_json(b, gpuh_layouts_of(inv->layouts, g)));
+        if (d->vendor_id == 0x10de)
+                nvml_ext(b, inv, g, ext);
         return ext;
 }
 

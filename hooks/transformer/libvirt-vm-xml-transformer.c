@@ -43,6 +43,7 @@ static const struct gpuh_option options[] = {
         { { "format", required_argument, NULL, OPT_FORMAT }, "FMT",
           "how a failure is told: text (default: one line on stderr) or json (one JSON object on stdout, "
           "with the plan of --explain as its member plan); what succeeds prints as ever", false },
+        GPUH_OPTION_NVML_LIB,
         GPUH_OPTION_VERBOSE,
         GPUH_OPTION_HELP,
 };
@@ -78,6 +79,7 @@ static const struct gpuh_tool tool = {
                        "GPUHOOKS_SYSFS_ROOT\tsysfs instead of /sys\n"
                        "GPUHOOKS_STATE_DIR\tthe state directory\n"
                        "GPUHOOKS_DOMAIN_XML_DIRS\tlibvirt's domain XML directories, colon-separated\n"
+                       "GPUHOOKS_NVML_LIB\tNVIDIA's management library (libnvidia-ml.so.1)\n"
                        "LIBVIRT_DEFAULT_URI\tlibvirt's connection URI",
         .files = GPUH_CONFIG_DEFAULT_PATH "\tthe configuration\n"
                  GPUH_STATE_DIR_DEFAULT "/reservations/DOMAIN.json\twhat each domain holds\n"
@@ -206,7 +208,7 @@ int main(int argc, char **argv)
                 struct gpuh_transform_opts o = {
                         .host = { .sysfs_root = c.sysfs_root, .connect = c.connect, .no_libvirt = c.no_libvirt,
                                   .xml_dirs = c.xml_dirs, .xml_dirs_env = c.xml_dirs_env, .pci_ids = c.pci_ids,
-                                  .cache_dir = c.cache_dir, .cfg = cfg },
+                                  .cache_dir = c.cache_dir, .nvml_lib = c.nvml_lib, .cfg = cfg },
                         .state_dir = c.state_dir, .explain = a.explain, .config_error = cfg_err,
                 };
                 r = gpuh_transform(&o, in, len, &out, &out_len, a.explain ? &plan : NULL, &err);

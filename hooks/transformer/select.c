@@ -25,6 +25,13 @@ struct full_gpu {
         struct gpuh_fb_room room;
 };
 
+/* A GPU in equal-size vGPU mode that already carries (or was promised) another size. */
+struct mode_gpu {
+        const struct gpuh_gpu *gpu;
+        unsigned type;                  /* a type of the size in use there */
+        bool assumed;                   /* the mode is the driver's default, not NVML's word */
+};
+
 struct ctx {
         const struct gpuh_select_in *in;
         struct gpuh_alloc *plan;        /* chosen so far */
@@ -32,6 +39,8 @@ struct ctx {
         size_t n_new_mdevs;             /* numbering of derived mdev UUIDs */
         struct full_gpu full[4];        /* of the last candidates() */
         size_t n_full;                  /* may exceed ARRAY_SIZE(full) */
+        struct mode_gpu mode[4];        /* of the last candidates() */
+        size_t n_mode;                  /* may exceed ARRAY_SIZE(mode) */
 };
 
 /* ---- who holds what ---- */
@@ -152,6 +161,200 @@ static const char *full_list(const struct ctx *c, char *buf, size_t size)
         }
         if (c->n_full > ARRAY_SIZE(c->full) && len < size)
                 snprintf(buf + len, size - len, " and %zu more", c->n_full - ARRAY_SIZE(c->full));
+        return buf;
+}
+
+/* ---- NVIDIA's time-sliced vGPU modes ---- */
+
+/* Framebuffer (MiB) of vendor vGPU type @id on @g: NVML's word, else its name's; -1 unknown. */
+static int64_t vtype_fb(const struct gpuh_inventory *inv, const struct gpuh_gpu *g, unsigned id)
+{
+        const struct gpuh_nvml_gpu *n = gpuh_nvml_info_gpu(inv->nvml, &g->dev->addr);
+        const struct gpuh_nvml_type *t = n && !n->error ? gpuh_nvml_gpu_type(n, id) : NULL;
+
+        if (t && t->fb_mib > 0)
+                return t->fb_mib;
+        return gpuh_vgpu_type_name_fb(gpuh_inventory_vgpu_type_name(inv, id));
+}
+
+/* Is vendor vGPU type @id MIG-backed (a GI of its own, sizes mix freely)? NVML's GI profile,
+ * else NVIDIA's naming: MIG-backed names put the compute slices before the size
+ * ("NVIDIA H100-1-10C", "A100-1-5CME", "DC-1-24Q"; NVIDIA vGPU user guide, "MIG-backed vGPU
+ * types"), time-sliced ones do not ("NVIDIA L40S-12Q"). */
+static bool vtype_is_mig(const struct gpuh_inventory *inv, const struct gpuh_gpu *g, unsigned id)
+{
+        const struct gpuh_nvml_gpu *n = gpuh_nvml_info_gpu(inv->nvml, &g->dev->addr);
+        const struct gpuh_nvml_type *t = n && !n->error ? gpuh_nvml_gpu_type(n, id) : NULL;
+        const char *name = gpuh_inventory_vgpu_type_name(inv, id), *dash, *p;
+
+        if (t)
+                return t->gi_profile_id >= 0;
+        if (!name || !(dash = strrchr(name, '-')))
+                return false;
+        /* "...-<slices>-<size><series>" */
+        for (p = dash; p > name && isdigit((unsigned char) p[-1]); p--)
+                ;
+        return p < dash && p > name && p[-1] == '-';
+}
+
+/* A time-sliced vendor vGPU type on @g other than @want's size, set on a VF or promised to one
+ * (by another domain's reservation or this plan); 0 when none. MIG-backed vGPUs sit on GIs of
+ * their own and do not count. */
+static unsigned other_size_on(const struct ctx *c, const struct gpuh_gpu *g, int64_t want)
+{
+        struct gpuh_inventory *inv = c->in->inv;
+
+        for (size_t v = 0; v < g->n_vfs; v++) {
+                unsigned t = g->vfs[v].has_vendor_vgpu ? g->vfs[v].vendor_vgpu.current_type : 0;
+                int64_t fb = t && g->vfs[v].vendor_vgpu.gpu_instance_id < 0 && !vtype_is_mig(inv, g, t) ?
+                             vtype_fb(inv, g, t) : -1;
+                if (fb > 0 && fb != want)
+                        return t;
+        }
+        for (size_t i = 0; i <= c->in->n_others; i++) {
+                const struct gpuh_alloc *d = i < c->in->n_others ? c->in->others[i].devices : c->plan;
+                size_t n = i < c->in->n_others ? c->in->others[i].n_devices : c->n_plan;
+
+                for (size_t k = 0; k < n; k++) {
+                        int64_t fb;
+                        if (d[k].kind != GPUH_ALLOC_VENDOR_VGPU || gpuh_pci_addr_cmp(&d[k].parent, &g->dev->addr) != 0)
+                                continue;
+                        fb = vtype_is_mig(inv, g, d[k].vgpu_type) ? -1 : vtype_fb(inv, g, d[k].vgpu_type);
+                        if (fb > 0 && fb != want)
+                                return d[k].vgpu_type;
+                }
+        }
+        return 0;
+}
+
+/* GPU instances of @g still free for one more MIG-backed vGPU of @type: NVML's count of GIs of
+ * its profile no vGPU sits on (gpuh_inventory_vgpu_more()), less the VFs of @g promised a type
+ * of that profile and not set yet. Without NVML a VF listing the type says only that one GI is
+ * free: one promise at a time per type and GPU, until it is set. */
+static int64_t mig_room(const struct ctx *c, const struct gpuh_gpu *g, unsigned type)
+{
+        struct gpuh_inventory *inv = c->in->inv;
+        const struct gpuh_nvml_gpu *n = gpuh_nvml_info_gpu(inv->nvml, &g->dev->addr);
+        const struct gpuh_nvml_type *t = n && !n->error ? gpuh_nvml_gpu_type(n, type) : NULL;
+        int64_t room = t ? gpuh_inventory_vgpu_more(inv, g, n, t) : 1;
+
+        for (size_t i = 0; i <= c->in->n_others; i++) {
+                const struct gpuh_alloc *d = i < c->in->n_others ? c->in->others[i].devices : c->plan;
+                size_t nd = i < c->in->n_others ? c->in->others[i].n_devices : c->n_plan;
+
+                for (size_t k = 0; k < nd; k++) {
+                        const struct gpuh_nvml_type *o;
+                        bool same;
+
+                        if (d[k].kind != GPUH_ALLOC_VENDOR_VGPU || gpuh_pci_addr_cmp(&d[k].parent, &g->dev->addr) != 0)
+                                continue;
+                        o = t ? gpuh_nvml_gpu_type(n, d[k].vgpu_type) : NULL;
+                        same = t ? o && o->gi_profile_id == t->gi_profile_id : d[k].vgpu_type == type;
+                        for (size_t v = 0; same && v < g->n_vfs; v++)
+                                if (gpuh_pci_addr_cmp(&g->vfs[v].dev->addr, &d[k].addr) == 0 &&
+                                    g->vfs[v].vendor_vgpu.current_type == d[k].vgpu_type)
+                                        same = false;   /* set already: NVML counts its GI */
+                        room -= same;
+                }
+        }
+        return room;
+}
+
+/* Does a GPU without NVML's type list carry a vendor vGPU in equal-size mode (so that its
+ * VFs list only that size)? */
+static bool equal_size_busy(const struct gpuh_inventory *inv)
+{
+        for (size_t i = 0; i < inv->n_gpus; i++) {
+                const struct gpuh_gpu *g = &inv->gpus[i];
+                const struct gpuh_nvml_gpu *n = gpuh_nvml_info_gpu(inv->nvml, &g->dev->addr);
+
+                if ((n && !n->error && n->n_types > 0) ||
+                    gpuh_inventory_vgpu_mode(inv, g, NULL) != GPUH_VGPU_MODE_EQUAL)
+                        continue;
+                for (size_t v = 0; v < g->n_vfs; v++)
+                        if (g->vfs[v].has_vendor_vgpu && g->vfs[v].vendor_vgpu.current_type)
+                                return true;
+        }
+        return false;
+}
+
+/* Note GPU @g as refusing the request's size in equal-size mode (once). */
+static void note_mode(struct ctx *c, const struct gpuh_gpu *g, unsigned type, bool assumed)
+{
+        for (size_t i = 0; i < c->n_mode && i < ARRAY_SIZE(c->mode); i++)
+                if (c->mode[i].gpu == g)
+                        return;
+        if (c->n_mode < ARRAY_SIZE(c->mode))
+                c->mode[c->n_mode] = (struct mode_gpu) { g, type, assumed };
+        c->n_mode++;
+}
+
+/* "; equal-size vGPU mode (the driver's default, NVML did not say) keeps one size per GPU:
+ * 0000:26:00.0 has NVIDIA L40S-6Q, ... (set or promised)" or "". */
+static const char *mode_list(const struct ctx *c, char *buf, size_t size)
+{
+        size_t len = 0;
+        bool assumed = false;
+
+        buf[0] = '\0';
+        if (c->n_mode == 0)
+                return buf;
+        for (size_t i = 0; i < c->n_mode && i < ARRAY_SIZE(c->mode); i++)
+                assumed |= c->mode[i].assumed;
+        len = (size_t) snprintf(buf, size, "; equal-size vGPU mode%s keeps one size per GPU:",
+                                assumed ? " (the driver's default, NVML did not say)" : "");
+        for (size_t i = 0; i < c->n_mode && i < ARRAY_SIZE(c->mode) && len < size; i++) {
+                const char *name = gpuh_inventory_vgpu_type_name(c->in->inv, c->mode[i].type);
+                char a[GPUH_PCI_ADDR_MAX], t[32];
+
+                snprintf(t, sizeof(t), "type %u", c->mode[i].type);
+                len += (size_t) snprintf(buf + len, size - len, "%s %s has %s", i ? "," : "",
+                                         gpuh_pci_addr_format(&c->mode[i].gpu->dev->addr, a), name ? name : t);
+        }
+        if (c->n_mode > ARRAY_SIZE(c->mode) && len < size)
+                len += (size_t) snprintf(buf + len, size - len, " and %zu more", c->n_mode - ARRAY_SIZE(c->mode));
+        if (len < size)
+                snprintf(buf + len, size - len, " (set or promised)");
+        return buf;
+}
+
+/* "; NVIDIA L40S-12Q is used up: 0000:af:00.4 by i-2-10-VM, ..." for a vendor vGPU type
+ * nothing more of fits: who holds the VFs set to it or promised it. */
+static const char *users_of_type(const struct ctx *c, unsigned type, const char *profile, char *buf, size_t size)
+{
+        struct gpuh_inventory *inv = c->in->inv;
+        char list[400];
+        size_t len = 0, n = 0;
+
+        buf[0] = list[0] = '\0';
+        if (type == 0)
+                return buf;
+        for (size_t g = 0; g < inv->n_gpus; g++)
+                for (size_t v = 0; v < inv->gpus[g].n_vfs && len < sizeof(list); v++) {
+                        const struct gpuh_vf *vf = &inv->gpus[g].vfs[v];
+                        const char *who;
+                        char a[GPUH_PCI_ADDR_MAX];
+                        bool promised = false;
+
+                        for (size_t i = 0; i < c->in->n_others && !promised; i++)
+                                for (size_t k = 0; k < c->in->others[i].n_devices && !promised; k++)
+                                        promised = c->in->others[i].devices[k].kind == GPUH_ALLOC_VENDOR_VGPU &&
+                                                   c->in->others[i].devices[k].vgpu_type == type &&
+                                                   gpuh_pci_addr_cmp(&c->in->others[i].devices[k].addr, &vf->dev->addr) == 0;
+                        for (size_t k = 0; k < c->n_plan && !promised; k++)
+                                promised = c->plan[k].kind == GPUH_ALLOC_VENDOR_VGPU && c->plan[k].vgpu_type == type &&
+                                           gpuh_pci_addr_cmp(&c->plan[k].addr, &vf->dev->addr) == 0;
+                        if (!vf->has_vendor_vgpu || (vf->vendor_vgpu.current_type != type && !promised) ||
+                            !(who = holder_pci(c, &vf->dev->addr)))
+                                continue;
+                        if (n++ < 8)
+                                len += (size_t) snprintf(list + len, sizeof(list) - len, "%s %s by %s", n == 1 ? "" : ",",
+                                                         gpuh_pci_addr_format(&vf->dev->addr, a), who);
+                }
+        if (n > 8 && len < sizeof(list))
+                snprintf(list + len, sizeof(list) - len, " and %zu more", n - 8);
+        if (n > 0)
+                snprintf(buf, size, "; %s is used up:%s", profile, list);
         return buf;
 }
 
@@ -442,6 +645,11 @@ static unsigned vgpu_type_id(const struct gpuh_inventory *inv, const char *profi
                         if (vf->current_type_name && streq(vf->current_type_name, profile))
                                 return vf->vendor_vgpu.current_type;
                 }
+        /* NVML names every type a GPU supports, whatever the lists show now */
+        for (size_t g = 0; inv->nvml && g < inv->nvml->n_gpus; g++)
+                for (size_t k = 0; k < inv->nvml->gpus[g].n_types; k++)
+                        if (streq(inv->nvml->gpus[g].types[k].name, profile))
+                                return inv->nvml->gpus[g].types[k].id;
         return 0;
 }
 
@@ -587,9 +795,26 @@ static int cand_vendor_vgpus(struct gather *gt, const struct gpuh_gpu *g, bool g
         struct gpuh_fb_room room;
         int room_ok = -1;       /* the GPU's framebuffer, asked once */
         int k = 0;
+        bool mig;
 
         if (!gpu_free || !matches_gpu(gt->r, g))
                 return 0;
+        mig = vtype_is_mig(gt->c->in->inv, g, gt->vtype);
+        /* Equal-size mode (NVML's word, else the driver's default on vendor VFs): a GPU that
+         * carries or was promised another size takes none of this one (NVIDIA vGPU user guide,
+         * "Modes for time-sliced vGPUs"); refused here, not when the VM starts. */
+        {
+                bool assumed = false;
+                int64_t want = vtype_fb(gt->c->in->inv, g, gt->vtype);
+                unsigned other;
+
+                if (want > 0 && !vtype_is_mig(gt->c->in->inv, g, gt->vtype) &&
+                    gpuh_inventory_vgpu_mode(gt->c->in->inv, g, &assumed) == GPUH_VGPU_MODE_EQUAL &&
+                    (other = other_size_on(gt->c, g, want))) {
+                        note_mode(gt->c, g, other, assumed);
+                        return 0;
+                }
+        }
         cd->load = gpu_load(gt->c, g);
         for (size_t vi = 0; vi < g->n_vfs && k >= 0; vi++) {
                 const struct gpuh_vf *vf = &g->vfs[vi];
@@ -598,8 +823,12 @@ static int cand_vendor_vgpus(struct gather *gt, const struct gpuh_gpu *g, bool g
                 if (vf->vendor_vgpu.current_type == gt->vtype)
                         cd->rank_reuse = 0;     /* set already: its framebuffer is counted */
                 else if (vf->vendor_vgpu.current_type == 0 && has_type(&vf->vendor_vgpu, gt->vtype)) {
+                        /* MIG-backed: a free GPU instance, not the framebuffer, is the budget */
                         if (room_ok < 0)
-                                room_ok = gpuh_vendor_vgpu_fb_room(gt->c->in->inv, g, gt->vtype, &gt->prom, &room);
+                                room_ok = mig ? mig_room(gt->c, g, gt->vtype) > 0 :
+                                          gpuh_vendor_vgpu_fb_room(gt->c->in->inv, g, gt->vtype, &gt->prom, &room);
+                        if (!room_ok && mig)
+                                continue;
                         if (!room_ok) {
                                 note_full(gt->c, g, &room);
                                 continue;
@@ -624,6 +853,7 @@ static int candidates(struct ctx *c, const struct gpuh_request *r, int ri, struc
         int k = 0;
 
         c->n_full = 0;
+        c->n_mode = 0;
 
         if (r->mode == GPUH_REQ_VENDOR_VGPU && !(gt.vtype = vgpu_type_id(inv, r->profile)))
                 return -ENOENT;
@@ -746,7 +976,10 @@ int gpuh_select_requests(const struct gpuh_select_in *in, struct gpuh_alloc **re
 
                         r = candidates(&c, rq, (int) ri, &v, &n);
                         if (r == -ENOENT) {
-                                r = gpuh_error(reterr, -EINVAL, "request %zu: vGPU type '%s' is not known on this host", ri, rq->profile);
+                                r = gpuh_error(reterr, -EINVAL, "request %zu: vGPU type '%s' is not known on this host: no VF "
+                                               "lists it as creatable now or has it set%s", ri, rq->profile,
+                                               equal_size_busy(c.in->inv) ? " (a GPU in equal-size vGPU mode lists only "
+                                               "the size it carries; NVML, which names every type, did not answer)" : "");
                                 goto out;
                         }
                         if (r < 0)
@@ -771,11 +1004,14 @@ int gpuh_select_requests(const struct gpuh_select_in *in, struct gpuh_alloc **re
                         if (best == SIZE_MAX) {
                                 /* what could be given: candidates count one by one, but some
                                  * share a budget (a GPU's framebuffer), so count what was picked */
-                                char full[512];
+                                char full[512], modes[512], users[512];
 
-                                r = gpuh_error(reterr, -ENOSPC, "request %zu asks for %s%s, only %zu free on this host%s", ri,
+                                r = gpuh_error(reterr, -ENOSPC, "request %zu asks for %s%s, only %zu free on this host%s%s%s", ri,
                                          what, rq->numa == GPUH_NUMA_REQUIRE ? " on the vCPUs' NUMA node" : "",
-                                         k > 0 ? (size_t) k : free_at_start, full_list(&c, full, sizeof(full)));
+                                         k > 0 ? (size_t) k : free_at_start, full_list(&c, full, sizeof(full)),
+                                         mode_list(&c, modes, sizeof(modes)),
+                                         rq->mode == GPUH_REQ_VENDOR_VGPU ?
+                                         users_of_type(&c, vgpu_type_id(c.in->inv, rq->profile), rq->profile, users, sizeof(users)) : "");
                                 goto out;
                         }
                         if (v[best].a.kind == GPUH_ALLOC_MDEV && v[best].a.mdev_new &&

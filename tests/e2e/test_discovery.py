@@ -4,7 +4,7 @@
 
   test_discovery.py --bin BUILD/hooks/gpudiscovery --hosts BUILD/fixtures/hosts --src SRC CASE [ARG]
 
-CASE is one of: host NAME | real-sys | damaged | cli | cache | vgpu-names | claims.  GPUH_UPDATE_GOLDEN=1 rewrites the golden
+CASE is one of: host NAME | real-sys | damaged | cli | cache | vgpu-names | claims | nvml.  GPUH_UPDATE_GOLDEN=1 rewrites the golden
 inventories (fixtures/hosts/NAME/expected.json) instead of comparing them.
 Prints one line per check and closes with 'N passed, N failed'.
 """
@@ -41,6 +41,10 @@ def run(args, env=None, timeout=60):
     e.pop("GPUHOOKS_SYSFS_ROOT", None)
     e.pop("GPUHOOKS_DOMAIN_XML_DIRS", None)
     e.pop("GPUHOOKS_PCI_IDS", None)
+    # NVML: the driver's library by its soname, which a GPU-less test machine lacks (the goldens
+    # say so); the fake NVML cases name theirs.
+    e.pop("GPUHOOKS_NVML_LIB", None)
+    e.pop("GPUH_FAKE_NVML_STATE", None)
     e["GPUHOOKS_CACHE_DIR"] = CACHE_DIR    # never the machine's /var/cache
     e["GPUHOOKS_STATE_DIR"] = STATE_DIR    # nor its /run/gpuhooks
     if env:
@@ -719,6 +723,133 @@ def case_cli():
     check(rc == 0 and out.startswith(b"gpudiscovery (gpuhooks) "), "--version")
 
 
+NVML_EXT = ("mig", "vgpu_mode", "vgpu_types")
+
+
+def without_nvml_fields(doc):
+    d = copy.deepcopy(doc)
+    for g in d["gpus"]:
+        for k in NVML_EXT:
+            g["gpuhooks"].pop(k, None)
+    return d
+
+
+def case_nvml():
+    """MIG and vGPU-mode data from the fake libnvidia-ml.so.1 (tests/fakenvml) on the MIG hosts;
+    without NVML, or with NVML failing, the same document but for those fields."""
+    lib = os.path.abspath(os.path.join(ARGS.hosts, "..", "..", "tests", "fakenvml", "libnvidia-ml.so.1"))
+    if not check(os.path.exists(lib), "nvml: the fake NVML is built (%s)" % lib):
+        return
+    more = {"a100-mig-mdev-vgpu": {474: 1, 476: 1}, "h100-mig-vendor-vgpu": {1700: 1, 1703: 1}}
+    for name in ("a100-mig-mdev-vgpu", "h100-mig-vendor-vgpu"):
+        with open(os.path.join(ARGS.src, "fixtures", "hosts", name, "nvml.json")) as f:
+            state = json.load(f)
+        st = os.path.join(STATE_DIR, name + "-nvml.json")
+        with open(st, "w") as f:
+            json.dump(state, f)
+        env = {"GPUHOOKS_NVML_LIB": lib, "GPUH_FAKE_NVML_STATE": st}
+        rc, out, err = run(host_args(name, ["--no-libvirt"]), env=env)
+        check(rc == 0 and err == b"", name + ": with NVML: exit 0, nothing on stderr", err)
+        doc = valid_inventory(out, name + " with NVML")
+        if doc is None:
+            continue
+        g, s = doc["gpus"][0], state["gpus"][0]
+        ext = g["gpuhooks"]
+        prof = {p["id"]: p["name"] for p in s["gi_profiles"]}
+        want_gis = [{"id": i["id"], "profile_id": i["profile_id"], "profile_name": prof[i["profile_id"]],
+                     "placement_start": i["start"], "placement_size": i["size"]}
+                    for i in sorted(s["gpu_instances"], key=lambda i: i["id"])]
+        check(ext["mig"].get("mode_current") == "enabled" and ext["mig"].get("mode_pending") == "enabled",
+              name + ": MIG mode enabled, now and pending", ext["mig"])
+        check(ext["mig"].get("gpu_instances") == want_gis, name + ": the GPU instances, by id, with profile and placement",
+              {"got": ext["mig"].get("gpu_instances"), "want": want_gis})
+        # profiles: every placement, and how many more GIs fit (placements free of the GIs and of
+        # each other, within the instance count)
+        want_prof = []
+        for p in sorted(s["gi_profiles"], key=lambda p: p["id"]):
+            taken = set(x for i in s["gpu_instances"] for x in range(i["start"], i["start"] + i["size"]))
+            free = 0
+            for pl in p["placements"]:
+                sl = set(range(pl["start"], pl["start"] + pl["size"]))
+                if not sl & taken:
+                    taken |= sl
+                    free += 1
+            same = len([i for i in s["gpu_instances"] if i["profile_id"] == p["id"]])
+            want_prof.append({"id": p["id"], "name": p["name"], "slices": p["slices"], "instances": p["instances"],
+                              "memory_mib": p["memory_mib"], "remaining": max(0, min(free, p["instances"] - same)),
+                              "placements": p["placements"]})
+        check(ext["mig"].get("profiles") == want_prof, name + ": every GI profile with its placements and what is left",
+              {"got": ext["mig"].get("profiles"), "want": want_prof})
+        free_profiles = {i["profile_id"] for i in s["gpu_instances"] if not i.get("in_use")}
+        want_cr = sorted(t["id"] for t in s["vgpu_types"] if t.get("gi_profile_id") in free_profiles)
+        got_cr = [t["id"] for t in ext["mig"].get("creatable_types", [])]
+        check(got_cr == want_cr, name + ": creatable MIG-backed types are those with a free GI of their profile",
+              {"got": got_cr, "want": want_cr})
+        check(ext.get("vgpu_mode") is None, name + ": no vGPU mode in MIG mode (NVML: not supported)", ext.get("vgpu_mode"))
+        types = {t["id"]: t for t in ext.get("vgpu_types", [])}
+        ok = len(types) == len(s["vgpu_types"])
+        for t in s["vgpu_types"]:
+            o = types.get(t["id"], {})
+            ok &= (o.get("name"), o.get("framebuffer_mib"), o.get("max_instances"), o.get("gpu_instance_profile_id")) == \
+                (t["name"], t["framebuffer_mib"], t["max_instances"], t.get("gi_profile_id"))
+            ok &= o.get("more") == more[name].get(t["id"], 0)
+        check(ok, name + ": every vGPU type with framebuffer, max instances, GI profile and how many more fit",
+              json.dumps(ext.get("vgpu_types"))[:1500])
+
+        # no NVML: the same document but for the NVML fields, and mig says why
+        rc, out2, err = run(host_args(name, ["--no-libvirt"]), env={"GPUHOOKS_NVML_LIB": "/nonexistent/libnvidia-ml.so.1"})
+        doc2 = json.loads(out2) if rc == 0 else None
+        check(doc2 is not None and without_nvml_fields(doc2) == without_nvml_fields(doc),
+              name + ": without NVML nothing but the NVML fields differ")
+        if doc2:
+            e2 = doc2["gpus"][0]["gpuhooks"]
+            check(e2["mig"] == {"unavailable": "cannot load NVML: /nonexistent/libnvidia-ml.so.1: cannot open shared object "
+                                               "file: No such file or directory"} and e2["vgpu_mode"] is None and
+                  "vgpu_types" not in e2, name + ": without NVML, mig.unavailable says why", e2.get("mig"))
+        # NVML failing: the same, with NVML's own line
+        state["fail"] = {"nvmlInit_v2": 9}
+        with open(st, "w") as f:
+            json.dump(state, f)
+        rc, out3, err = run(host_args(name, ["--no-libvirt"]), env=env)
+        doc3 = json.loads(out3) if rc == 0 else None
+        check(doc3 is not None and without_nvml_fields(doc3) == without_nvml_fields(doc) and
+              doc3["gpus"][0]["gpuhooks"]["mig"] == {
+                  "unavailable": "nvmlInit_v2: NVML_ERROR_DRIVER_NOT_LOADED: the NVIDIA driver is not loaded"},
+              name + ": NVML failing: one line in mig.unavailable, nothing else lost",
+              doc3 and doc3["gpus"][0]["gpuhooks"]["mig"])
+
+    # --check: a MIG mode waiting for a reset, MIG on with VFs but no GI; NVML missing
+    st = os.path.join(STATE_DIR, "h100-nogi.json")
+    with open(st, "w") as f:
+        json.dump({"gpus": [{"pci_bus_id": "0000:ae:00.0", "vfs_enabled": 1, "mig": {"current": 1, "pending": 0},
+                             "gi_profiles": [], "gpu_instances": [], "vgpu_types": []}]}, f)
+    hargs = host_args("h100-mig-vendor-vgpu", ["--no-libvirt", "--check", "--root", STATE_DIR])
+    rc, out, err = run(hargs, env={"GPUHOOKS_NVML_LIB": lib, "GPUH_FAKE_NVML_STATE": st})
+    mig = [l.split(None, 3) for l in out.decode().splitlines() if l.split()[1:2] == ["mig"]]
+    check([m[0] for m in mig] == ["warn", "warn"] and all(m[2] == "0000:ae:00.0" for m in mig) and
+          "disabled after the next GPU reset" in mig[0][3] and "no GPU instance" in mig[1][3],
+          "--check warns of a pending MIG mode and of MIG without GPU instances", out.decode())
+    rc, out, err = run(hargs, env={"GPUHOOKS_NVML_LIB": "/nonexistent/libnvidia-ml.so.1"})
+    check(any(l.startswith("info  nvml ") and "equal-size" in l for l in out.decode().splitlines()),
+          "--check says when NVML cannot be used, and what is assumed", out.decode())
+
+    # vGPU modes outside MIG: the L40S host, mixed-size on one GPU, equal-size on another
+    st = os.path.join(STATE_DIR, "l40s-nvml.json")
+    with open(st, "w") as f:
+        json.dump({"gpus": [{"pci_bus_id": "0000:26:00.0", "vgpu_heterogeneous_mode": 1, "vgpu_types": []},
+                            {"pci_bus_id": "0000:af:00.0", "vgpu_heterogeneous_mode": 0, "vgpu_types": []}]}, f)
+    rc, out, err = run(host_args("l40s-vendor-vgpu", ["--no-libvirt"]), env={"GPUHOOKS_NVML_LIB": lib, "GPUH_FAKE_NVML_STATE": st})
+    doc = valid_inventory(out, "l40s-vendor-vgpu with NVML")
+    if doc:
+        modes = {g["gpuhooks"]["address"]: g["gpuhooks"]["vgpu_mode"] for g in doc["gpus"]}
+        mig = {g["gpuhooks"]["address"]: g["gpuhooks"]["mig"] for g in doc["gpus"]}
+        check(modes == {"0000:26:00.0": "mixed-size", "0000:3d:00.0": None, "0000:af:00.0": "equal-size"},
+              "l40s-vendor-vgpu: vgpu_mode per GPU as NVML says, null where it does not know the GPU", modes)
+        check(mig["0000:26:00.0"].get("mode_current", "x") is None and
+              mig["0000:3d:00.0"] == {"unavailable": "NVML: nvmlDeviceGetHandleByPciBusId_v2: NVML_ERROR_NOT_FOUND: no such object"},
+              "l40s-vendor-vgpu: no MIG on an L40S (null mode); a GPU NVML does not know says so", mig)
+
+
 def main():
     global ARGS
     ap = argparse.ArgumentParser()
@@ -746,6 +877,8 @@ def main():
         case_vgpu_names()
     elif ARGS.case == "claims":
         case_claims()
+    elif ARGS.case == "nvml":
+        case_nvml()
     else:
         ap.error("unknown case")
     shutil.rmtree(CACHE_DIR, ignore_errors=True)

@@ -48,6 +48,7 @@ ET.register_namespace("gpuhooks", NS)
 def clean_env(extra=None):
     e = {k: v for k, v in os.environ.items() if not k.startswith("GPUHOOKS_")}
     e.pop("LIBVIRT_DEFAULT_URI", None)
+    e.pop("GPUH_FAKE_NVML_STATE", None)     # the fake NVML's state: only the cases that use it
     e["GPUHOOKS_CACHE_DIR"] = CACHE_DIR     # never the machine's /var/cache
     if extra:
         e.update(extra)
@@ -1264,6 +1265,115 @@ def case_capacity():
 
 
 # ---------------------------------------------------------------------------------------------
+# NVIDIA's time-sliced vGPU modes (issue 11, item 4): in equal-size mode (the driver's default,
+# or NVML's heterogeneous mode off) a GPU carrying one size takes no other, refused at transform
+# time; in mixed-size mode (NVML says so: the fake libnvidia-ml.so.1 of tests/fakenvml) sizes
+# share a GPU within its framebuffer. NVIDIA's own example: 4 x L40S-6Q + 2 x L40S-12Q.
+
+L40S_TYPES = [{"id": 1151, "name": "NVIDIA L40S-6Q", "framebuffer_mib": 6144, "max_instances": 8},
+              {"id": 1152, "name": "NVIDIA L40S-8Q", "framebuffer_mib": 8192, "max_instances": 6},
+              {"id": 1153, "name": "NVIDIA L40S-12Q", "framebuffer_mib": 12288, "max_instances": 4},
+              {"id": 1156, "name": "NVIDIA L40S-48Q", "framebuffer_mib": 49152, "max_instances": 1}]
+
+
+def fake_nvml(hetero):
+    """(environment, state file) for the fake NVML with the fixture's three L40S in mode HETERO."""
+    lib = os.path.abspath(os.path.join(ARGS.hosts, "..", "..", "tests", "fakenvml", "libnvidia-ml.so.1"))
+    st = write_tmp(json.dumps({"gpus": [{"pci_bus_id": a, "vgpu_heterogeneous_mode": hetero, "vgpu_types": L40S_TYPES}
+                                        for a in ("0000:26:00.0", "0000:3d:00.0", "0000:af:00.0")]}),
+                   suffix=".json", prefix="gpuh-nvml-")
+    return {"GPUHOOKS_NVML_LIB": lib, "GPUH_FAKE_NVML_STATE": st}, lib
+
+
+def case_vgpu_modes():
+    h = host(L40S)
+    cfg = write_config({})
+    mix = make_domain("i-4-900-VM", str(uuid.uuid5(uuid.NAMESPACE_URL, "gpuh-modes-900")),
+                      [{"mode": "vendor-vgpu", "profile": "NVIDIA L40S-6Q", "count": "4"},
+                       {"mode": "vendor-vgpu", "profile": "NVIDIA L40S-12Q", "count": "2"}])
+    path = write_tmp(mix)
+    env_equal, lib = fake_nvml(0)
+    if not check(os.path.exists(lib), "vgpu-modes: the fake NVML is built (%s)" % lib):
+        return
+    env_mixed, _ = fake_nvml(1)
+    no_nvml = {"GPUHOOKS_NVML_LIB": "/nonexistent/libnvidia-ml.so.1"}
+
+    for label, env, default in (("no NVML (the driver's default)", no_nvml, True),
+                                ("NVML: equal-size", env_equal, False)):
+        st = mktemp("gpuh-state-")
+        r = run(h.args(st, cfg) + [path], env=env)
+        err = r.err.decode("utf-8", "replace")
+        check(r.rc == 1 and r.out == b"" and r.one_line(), "vgpu-modes, %s: 4 x 6Q + 2 x 12Q refused at transform "
+              "time with one line" % label, r.why())
+        check("request 1 asks for 2 x vendor-vgpu 'NVIDIA L40S-12Q'" in err and
+              "equal-size vGPU mode" in err and "keeps one size per GPU" in err and
+              "0000:26:00.0 has NVIDIA L40S-6Q" in err and "0000:af:00.0 has NVIDIA L40S-8Q" in err,
+              "vgpu-modes, %s: the refusal names the mode and the size on each GPU" % label, err)
+        check(("the driver's default" in err) == default,
+              "vgpu-modes, %s: it says whether the mode is %s" % (label, "assumed" if default else "NVML's"), err)
+        check(not os.listdir(os.path.join(st, "reservations")) if os.path.isdir(os.path.join(st, "reservations")) else True,
+              "vgpu-modes, %s: nothing reserved" % label, state_files(st))
+
+    # mixed-size: granted, each VF once, every GPU within its 48 GB
+    st = mktemp("gpuh-state-")
+    r = run(h.args(st, cfg) + [path], env=env_mixed)
+    rec = record(parse(r.out)) if r.rc == 0 else []
+    check(r.rc == 0 and r.err == b"" and len(rec) == 6, "vgpu-modes, NVML: mixed-size: 4 x 6Q + 2 x 12Q granted", r.why())
+    names = {str(t["id"]): t["name"] for t in L40S_TYPES}
+    per, vfs = {}, [d.get("address") for d in rec]
+    set_gb = {}
+    for pf, vfl in vendor_state(h).items():
+        set_gb[pf] = sum(type_gb(names.get(str(cur), "")) or 0 for _, cur, _ in vfl if cur)
+    for d in rec:
+        per[d.get("parent")] = per.get(d.get("parent"), 0) + type_gb(names[d.get("vgpu-type")])
+    check(len(set(vfs)) == 6 and sorted(d.get("vgpu-type") for d in rec) == ["1151"] * 4 + ["1153"] * 2,
+          "vgpu-modes, mixed-size: six distinct VFs, four 6Q and two 12Q", rec)
+    check(all(per[pf] + set_gb.get(pf, 0) <= 48 for pf in per),
+          "vgpu-modes, mixed-size: no GPU past its 48 GB framebuffer", {"granted GB": per, "set GB": set_gb})
+
+    # an exhausted type is used up, and by whom: never 'not known'
+    st = mktemp("gpuh-state-")
+    base = make_domain("i-4-910-VM", str(uuid.uuid5(uuid.NAMESPACE_URL, "gpuh-modes-910")),
+                       [{"mode": "vendor-vgpu", "profile": "NVIDIA L40S-48Q"}])
+    holders = []
+    for i in range(3):
+        name = "i-4-%d-VM" % (910 + i)
+        data = rename(base, name, str(uuid.uuid5(uuid.NAMESPACE_URL, "gpuh-modes-%d" % (910 + i))))
+        r = run(h.args(st, cfg) + [write_tmp(data)], env=env_equal)
+        if i < 2:
+            check(r.rc == 0, "vgpu-modes: %s gets an L40S-48Q" % name, r.why())
+            holders.append(name)
+        else:
+            err = r.err.decode("utf-8", "replace")
+            check(r.rc == 1 and r.one_line() and "NVIDIA L40S-48Q is used up:" in err and
+                  all(" by %s" % n in err for n in holders) and "not known" not in err,
+                  "vgpu-modes: the third 48Q is refused as used up, naming who holds it", r.why())
+    check(h.unchanged(), "vgpu-modes: the host tree is unchanged")
+
+    # MIG-backed types sit on GPU instances of their own: sizes mix in MIG mode (the H100 has an
+    # H100-1-10C set), and a free GI, not the framebuffer, is the budget: the host has one free
+    # 3g.40gb GI (the VFs' lists say one is free; nvml.json says how many), so one H100-3-40C.
+    h = host("h100-mig-vendor-vgpu")
+    with open(os.path.join(ARGS.src, "fixtures", "hosts", "h100-mig-vendor-vgpu", "nvml.json")) as f:
+        h100_state = write_tmp(f.read().encode(), suffix=".json", prefix="gpuh-nvml-")
+    for label, env in (("no NVML", no_nvml), ("NVML", {"GPUHOOKS_NVML_LIB": lib, "GPUH_FAKE_NVML_STATE": h100_state})):
+        st = mktemp("gpuh-state-")
+        base = make_domain("i-4-920-VM", str(uuid.uuid5(uuid.NAMESPACE_URL, "gpuh-modes-920")),
+                           [{"mode": "vendor-vgpu", "profile": "NVIDIA H100-3-40C"}])
+        r = run(h.args(st, cfg) + [write_tmp(base)], env=env)
+        rec = record(parse(r.out)) if r.rc == 0 else []
+        check(r.rc == 0 and len(rec) == 1 and rec[0].get("vgpu-type") == "1703" and rec[0].get("parent") == "0000:ae:00.0",
+              "vgpu-modes, %s: an H100-3-40C beside the H100-1-10C on the MIG GPU" % label, r.why())
+        data = rename(base, "i-4-921-VM", str(uuid.uuid5(uuid.NAMESPACE_URL, "gpuh-modes-921")))
+        r = run(h.args(st, cfg) + [write_tmp(data)], env=env)
+        err = r.err.decode("utf-8", "replace")
+        check(r.rc == 1 and r.one_line() and "NVIDIA H100-3-40C is used up: 0000:ae:00.5 by i-4-920-VM" in err and
+              "equal-size" not in err and "framebuffer full" not in err,
+              "vgpu-modes, %s: a second H100-3-40C waits for a GI, refused as used up by the first" % label, r.why())
+    check(h.unchanged(), "vgpu-modes: the H100 host tree is unchanged")
+
+
+# ---------------------------------------------------------------------------------------------
 # Hostile input
 
 def generated_hostile():
@@ -1847,7 +1957,7 @@ def main():
     ap.add_argument("--bin", required=True)
     ap.add_argument("--hosts", required=True)
     ap.add_argument("--src", required=True)
-    ap.add_argument("case", choices=["case", "explain", "concurrency", "capacity", "hostile", "cli", "reservations",
+    ap.add_argument("case", choices=["case", "explain", "concurrency", "capacity", "vgpu-modes", "hostile", "cli", "reservations",
                                          "old-agents", "cases-json", "goldens"])
     ap.add_argument("arg", nargs="?")
     ap.add_argument("--forms", action="store_true", help="case: every way of calling it, not only a file")
@@ -1877,6 +1987,8 @@ def main():
             case_concurrency()
         elif ARGS.case == "capacity":
             case_capacity()
+        elif ARGS.case == "vgpu-modes":
+            case_vgpu_modes()
         elif ARGS.case == "hostile":
             case_hostile()
         elif ARGS.case == "cli":

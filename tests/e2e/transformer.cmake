@@ -128,7 +128,7 @@ else()
   message(WARNING "fixtures/domains/cases.json is missing; no per-case transformer tests")
 endif()
 
-foreach(t concurrency capacity hostile cli reservations old-agents)
+foreach(t concurrency capacity vgpu-modes hostile cli reservations old-agents)
   add_test(NAME transformer/${t} COMMAND ${GPUH_TRANSFORMER_E2E} ${t})
   list(APPEND gpuh_transformer_tests transformer/${t})
 endforeach()

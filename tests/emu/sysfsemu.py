@@ -223,6 +223,8 @@ class SysfsEmu(Operations):
         self.vendor_pfs = set()  # PFs whose VFs carry NVIDIA vendor-specific nvidia/ files
         self.templates = {}      # PF bdf -> VF template snapshotted from an existing VF
         self.mdev_driver_for = {}  # parent's PCI driver -> mdev bus driver of its mdevs
+        self.nvml_sig = None     # (path, mtime_ns, size) of the fake NVML state last applied
+        self.mig_mdev = {}       # mdev uuid -> GI id it took (MIG-backed mdev types)
         self.scan()
         if self.dev_dir:
             os.makedirs(os.path.join(self.dev_dir, "vfio"), exist_ok=True)
@@ -648,6 +650,11 @@ class SysfsEmu(Operations):
         # (fs/kernfs/file.c, seq_file); a read at offset 0 calls show() again.
         with self.fh_lock:
             snap = self.files.get(fh)
+        if (offset == 0 or snap is None) and os.path.basename(path) in NVML_SYNCED:
+            ctl = self.control()
+            if ctl.get("nvml_state"):
+                with self.dev_lock:
+                    self.nvml_sync(ctl)
         if offset == 0 or snap is None:
             try:
                 with open(self.p(path.lstrip("/")), "rb") as f:
@@ -921,6 +928,8 @@ class SysfsEmu(Operations):
             return self.w_drivers_probe(s, ctl)
         if handler == "sriov_numvfs":
             return self.w_sriov_numvfs(ident, s, ctl)
+        if handler in ("mdev_create", "current_vgpu_type"):
+            self.nvml_sync(ctl)         # a GI the fake NVML made since the last read
         if handler == "mdev_create":
             return self.w_mdev_create(ident, sub[1], data, ctl)
         if handler == "mdev_remove":
@@ -1278,6 +1287,12 @@ class SysfsEmu(Operations):
                 self.set_avail(bdf, t, 0)
         else:
             self.set_avail(bdf, mtype, avail - 1)
+        m = re.match(r"nvidia-(\d+)$", mtype)
+        if self.physfn_of(bdf) and m:
+            gi = self.mig_take(self.physfn_of(bdf), int(m.group(1)), ctl)
+            if gi:
+                self.mig_mdev[u] = gi
+                self.mig_apply_mdev(self.physfn_of(bdf), ctl)
         self.vfio_sync(self.group_of(mdir))
         return None
 
@@ -1305,6 +1320,11 @@ class SysfsEmu(Operations):
         else:
             cur = self.mdev_avail(bdf).get(mtype, 0)
             self.set_avail(bdf, mtype, cur + 1)
+        m = re.match(r"nvidia-(\d+)$", mtype)
+        pf = self.physfn_of(bdf)
+        if pf and m and self.nvml_gpu(pf, ctl)[1] is not None:
+            self.mig_give(pf, self.mig_mdev.pop(u, None), ctl, vtype=int(m.group(1)))
+            self.mig_apply_mdev(pf, ctl)
         self.vfio_sync(g)
 
     def w_mdev_remove(self, rel, s, ctl):
@@ -1415,8 +1435,10 @@ class SysfsEmu(Operations):
                 # bound to a matching driver at once when it reads 1.
                 self.device_attach(vbdf, ctl)
         self.writef(os.path.join(pfdir, "sriov_numvfs"), f"{n}\n")
+        self.mig_sriov(pf, True, ctl)
         if vendor:
             self.recompute_creatable(pf, ctl)
+        self.mig_apply_mdev(pf, ctl)
 
     def sriov_disable(self, pf, ctl):
         pfdir = self.dev_dir_of(pf)
@@ -1437,6 +1459,7 @@ class SysfsEmu(Operations):
             if n.startswith("virtfn") and n[6:].isdigit():
                 os.unlink(os.path.join(pfdir, n))
         self.writef(os.path.join(pfdir, "sriov_numvfs"), "0\n")
+        self.mig_sriov(pf, False, ctl)
 
     # -- NVIDIA vendor-specific vGPU [NV] ------------------------------------------------------
     def fb_of(self, vid, line, ctl):
@@ -1452,11 +1475,16 @@ class SysfsEmu(Operations):
         vGPU 17) only types of the size already in use. A VF holding a type lists nothing."""
         header, entries = self.catalog.get(pf, (NVIDIA_HEADER, []))
         cfg = ctl.get("vgpu") or {}
+        _, g = self.nvml_gpu(pf, ctl)
+        if g is not None and (g.get("mig") or {}).get("current") == 1:
+            return self.mig_apply_vendor(pf, g, header)
         lines = dict(entries)
         gpu_fb = (cfg.get("gpu_framebuffer_mb") or {}).get(pf)
         if gpu_fb is None:
             gpu_fb = max([self.fb_of(v, ln, ctl) for v, ln in entries] or [0])
         mode = cfg.get("mode", "equal-size")
+        if g is not None and "vgpu_heterogeneous_mode" in g:
+            mode = "mixed-size" if g["vgpu_heterogeneous_mode"] else "equal-size"   # NVML's word
         vfs = []
         used, sizes = 0, set()
         for vf in self.vfs_of(pf):
@@ -1490,6 +1518,12 @@ class SysfsEmu(Operations):
             self.writef(f, header + "".join(keep))
 
     def clear_vgpu_type(self, d):
+        gif = os.path.join(d, "nvidia", "gpu_instance_id")
+        gi = (self.readf(gif, "") or "").strip() if os.path.exists(gif) else ""
+        bdf = self.dev_by_dir.get(self.relof(d))
+        if gi.isdigit() and bdf and self.physfn_of(bdf):
+            self.mig_give(self.physfn_of(bdf), int(gi), self.control())
+            self.writef(gif, "")
         self.writef(os.path.join(d, "nvidia", "current_vgpu_type"), "0\n")
         for n in ("placement_id", "warm_update"):
             if os.path.exists(os.path.join(d, "nvidia", n)):
@@ -1519,17 +1553,149 @@ class SysfsEmu(Operations):
         _, entries = parse_creatable(self.readf(os.path.join(d, "nvidia", "creatable_vgpu_types"), ""))
         if n not in dict(entries):
             raise KErr(errno.EINVAL, "not in creatable_vgpu_types")
+        gi = self.mig_take(pf, n, ctl) if pf else None
+        if gi is False:
+            raise KErr(errno.EIO, "no free GPU instance for this MIG-backed type")
         self.writef(os.path.join(d, "nvidia", "current_vgpu_type"), f"{n}\n")
         # after a write, placement_id and warm_update read 0 (cubecos#312 capture)
         for f in ("placement_id", "warm_update"):
             if os.path.exists(os.path.join(d, "nvidia", f)):
                 self.writef(os.path.join(d, "nvidia", f), "0\n")
+        if gi is not None and os.path.exists(os.path.join(d, "nvidia", "gpu_instance_id")):
+            self.writef(os.path.join(d, "nvidia", "gpu_instance_id"), f"{gi}\n")
         if pf:
             self.recompute_creatable(pf, ctl)
         return None
 
+    # -- MIG, from the fake NVML's state file (tests/fakenvml) [NV] ------------------------------
+    # The control file's "nvml_state" names the JSON file the fake libnvidia-ml.so.1 keeps
+    # (MIG mode, GPU instances, vGPU types with their GI profile). In MIG mode a free VF offers
+    # the MIG-backed types whose profile has a GI no vGPU sits on; setting one (or creating an
+    # mdev of one) takes the lowest such GI, which the VF's nvidia/gpu_instance_id then shows;
+    # enabling SR-IOV wipes the GIs; MIG changes are refused by the fake while VFs are
+    # enabled (research mig-vgpu.md, "Order of operations"). Changes the fake makes (a GI
+    # created or destroyed) show at the next read of a list.
+    def nvml_load(self, ctl):
+        path = ctl.get("nvml_state")
+        if not path:
+            return None, None
+        try:
+            with open(path) as f:
+                return path, json.load(f)
+        except (OSError, ValueError):
+            return path, None
+
+    def nvml_save(self, path, doc):
+        tmp = f"{path}.emu.{os.getpid()}"
+        with open(tmp, "w") as f:
+            json.dump(doc, f, indent=1)
+        os.replace(tmp, path)
+
+    def nvml_gpu(self, pf, ctl, doc=None):
+        if doc is None:
+            _, doc = self.nvml_load(ctl)
+        for g in (doc or {}).get("gpus", []):
+            if g.get("pci_bus_id", "").lower()[-12:] == pf[-12:]:
+                return doc, g
+        return doc, None
+
+    def nvml_sync(self, ctl):
+        path = ctl.get("nvml_state")
+        try:
+            st = os.stat(path) if path else None
+        except OSError:
+            st = None
+        sig = (path, st.st_mtime_ns, st.st_size) if st else None
+        if sig == self.nvml_sig:
+            return
+        self.nvml_sig = sig
+        _, doc = self.nvml_load(ctl)
+        for g in (doc or {}).get("gpus", []):
+            pf = next((b for b in self.dev_by_dir.values() if b[-12:] == g.get("pci_bus_id", "").lower()[-12:]), None)
+            if pf in self.vendor_pfs:
+                self.recompute_creatable(pf, ctl)
+            elif pf:
+                self.mig_apply_mdev(pf, ctl)
+
+    def mig_free_profiles(self, g):
+        return {gi["profile_id"] for gi in g.get("gpu_instances", []) if not gi.get("in_use")}
+
+    def mig_apply_vendor(self, pf, g, header):
+        free = self.mig_free_profiles(g)
+        keep = [f"{t['id']:<5d} : {t['name']}\n" for t in sorted(g.get("vgpu_types", []), key=lambda t: t["id"])
+                if t.get("gi_profile_id") in free]
+        for vf in self.vfs_of(pf):
+            d = self.dev_dir_of(vf)
+            if not d or not os.path.isdir(os.path.join(d, "nvidia")):
+                continue
+            cur = (self.readf(os.path.join(d, "nvidia", "current_vgpu_type"), "0") or "0").strip()
+            self.writef(os.path.join(d, "nvidia", "creatable_vgpu_types"),
+                        (header or NVIDIA_HEADER) + ("" if cur not in ("0", "") else "".join(keep)))
+
+    def mig_apply_mdev(self, pf, ctl):
+        _, g = self.nvml_gpu(pf, ctl)
+        if g is None or (g.get("mig") or {}).get("current") != 1:
+            return
+        free = self.mig_free_profiles(g)
+        prof = {t["id"]: t.get("gi_profile_id") for t in g.get("vgpu_types", [])}
+        for vf in self.vfs_of(pf):
+            busy = bool(self.mdevs_under(vf))
+            for t in self.mdev_types(vf):
+                m = re.match(r"nvidia-(\d+)$", t)
+                p = prof.get(int(m.group(1))) if m else None
+                self.set_avail(vf, t, 1 if not busy and p is not None and p in free else 0)
+
+    def mig_take(self, pf, vtype, ctl):
+        """The GI a vGPU of VTYPE takes: its id (marked in_use in the state), None when the GPU
+        or the type is not MIG, False when no GI of its profile is free."""
+        path, doc = self.nvml_load(ctl)
+        doc, g = self.nvml_gpu(pf, ctl, doc)
+        if g is None or (g.get("mig") or {}).get("current") != 1:
+            return None
+        p = next((t.get("gi_profile_id") for t in g.get("vgpu_types", []) if t["id"] == vtype), None)
+        if p is None:
+            return None
+        for gi in sorted(g.get("gpu_instances", []), key=lambda x: x["id"]):
+            if gi["profile_id"] == p and not gi.get("in_use"):
+                gi["in_use"] = 1
+                self.nvml_save(path, doc)
+                return gi["id"]
+        return False
+
+    def mig_give(self, pf, gi_id, ctl, vtype=None):
+        """GI GI_ID (else one in use of VTYPE's profile) no longer carries a vGPU."""
+        path, doc = self.nvml_load(ctl)
+        doc, g = self.nvml_gpu(pf, ctl, doc)
+        if g is None:
+            return
+        p = next((t.get("gi_profile_id") for t in g.get("vgpu_types", []) if t["id"] == vtype), None)
+        for gi in sorted(g.get("gpu_instances", []), key=lambda x: x["id"]):
+            if gi.get("in_use") and (gi["id"] == gi_id if gi_id is not None else gi["profile_id"] == p):
+                gi.pop("in_use", None)
+                self.nvml_save(path, doc)
+                return
+
+    def mig_sriov(self, pf, enabled, ctl):
+        """[NV] enabling VFs rebinds the GPU and wipes its GIs; the fake refuses MIG changes
+        while they are enabled (vfs_enabled)."""
+        path, doc = self.nvml_load(ctl)
+        doc, g = self.nvml_gpu(pf, ctl, doc)
+        if g is None:
+            return
+        g["vfs_enabled"] = 1 if enabled else 0
+        if enabled:
+            g["gpu_instances"] = []
+        else:
+            for gi in g.get("gpu_instances", []):
+                gi.pop("in_use", None)
+        self.nvml_save(path, doc)
+
     def destroy(self, path):
         shutil.rmtree(self.stash, ignore_errors=True)
+
+
+# lists the fake NVML's state can change behind the emulator's back (a GI created)
+NVML_SYNCED = ("creatable_vgpu_types", "available_instances")
 
 
 def parse_creatable(text):

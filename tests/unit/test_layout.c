@@ -279,7 +279,7 @@ static void test_vendor(void **state)
         assert_null(gpuh_layouts_find_vf(h->l, &h->vfdev[6].addr, NULL));
 
         /* VF 3 set to 8Q (a domain got slot 3): the same VFs, VF 3 in use */
-        h->vfs[3].vendor_vgpu = (struct gpuh_vendor_vgpu) { 1152, NULL, 0 };
+        h->vfs[3].vendor_vgpu = (struct gpuh_vendor_vgpu) { .current_type = 1152, .gpu_instance_id = -1 };
         h->vfs[3].current_type_name = "NVIDIA L40S-8Q";
         for (size_t i = 0; i < MAX_VFS; i++)
                 if (i != 3)
@@ -296,7 +296,7 @@ static void test_vendor(void **state)
         assert_false(gl->slots[1].exists);
 
         /* VF 0 carries a type of no profile: it is not a slot, the next free VF is */
-        h->vfs[0].vendor_vgpu = (struct gpuh_vendor_vgpu) { 1155, NULL, 0 };
+        h->vfs[0].vendor_vgpu = (struct gpuh_vendor_vgpu) { .current_type = 1155, .gpu_instance_id = -1 };
         for (size_t i = 1; i < MAX_VFS; i++)
                 if (i != 3)
                         h->vfs[i].vendor_vgpu.n_creatable = 1;  /* 16 GB left: 8Q only */

@@ -53,14 +53,14 @@ static void gpu_init(struct host *h, size_t gi, uint8_t bus, size_t n)
                 h->vfdev[gi][i].is_vf = true;
                 h->vfdev[gi][i].physfn = h->pf[gi].addr;
                 h->vfs[gi][i] = (struct gpuh_vf) { .dev = &h->vfdev[gi][i], .index = (int) i, .has_vendor_vgpu = true,
-                                                   .vendor_vgpu = { 0, h->full, ARRAY_SIZE(h->full) } };
+                                                   .vendor_vgpu = { 0, h->full, ARRAY_SIZE(h->full), -1 } };
         }
 }
 
 /* VF @i of GPU @gi has type @id set: as the driver shows it, its own list is empty then. */
 static void set_type(struct host *h, size_t gi, size_t i, unsigned id)
 {
-        h->vfs[gi][i].vendor_vgpu = (struct gpuh_vendor_vgpu) { id, NULL, 0 };
+        h->vfs[gi][i].vendor_vgpu = (struct gpuh_vendor_vgpu) { id, NULL, 0, -1 };
         h->vfs[gi][i].current_type_name = gpuh_vgpu_type_name(h->full, ARRAY_SIZE(h->full), id);
 }
 
@@ -69,7 +69,7 @@ static void shrink(struct host *h, size_t gi, struct gpuh_vgpu_type *types, size
 {
         for (size_t i = 0; i < h->gpus[gi].n_vfs; i++)
                 if (h->vfs[gi][i].vendor_vgpu.current_type == 0)
-                        h->vfs[gi][i].vendor_vgpu = (struct gpuh_vendor_vgpu) { 0, types, n };
+                        h->vfs[gi][i].vendor_vgpu = (struct gpuh_vendor_vgpu) { 0, types, n, -1 };
 }
 
 static void host_init(struct host *h, size_t n, bool with_b)
@@ -174,11 +174,56 @@ static void test_vendor_set_types(void **state)
         free(err);
         err = NULL;
 
-        /* mixed-size mode: 16 GB set, 8 and 24 GB still listed; one 24 GB fits, not two */
+        /* equal-size mode, the driver's default without NVML: no other size joins the 8 GB ones,
+         * even where a list (wrongly) offers it */
         shrink(&h, 0, &h.full[0], 2);
-        assert_int_equal(ask(&h, GPUH_REQ_VENDOR_VGPU, "NVIDIA L40S-24Q", 1, NULL, 0, &n, &err), 0);
-        assert_int_equal(ask(&h, GPUH_REQ_VENDOR_VGPU, "NVIDIA L40S-24Q", 2, NULL, 0, &n, &err), -ENOSPC);
+        assert_int_equal(ask(&h, GPUH_REQ_VENDOR_VGPU, "NVIDIA L40S-24Q", 1, NULL, 0, &n, &err), -ENOSPC);
+        assert_non_null(strstr(err, "equal-size vGPU mode (the driver's default, NVML did not say) keeps one size per "
+                                    "GPU: 0000:26:00.0 has NVIDIA L40S-8Q"));
+        err = (free(err), NULL);
+
+        /* mixed-size mode (NVML says so): 16 GB set, 8 and 24 GB still listed; one 24 GB fits, not two */
+        {
+                struct gpuh_nvml_gpu ng = { .addr = h.pf[0].addr, .mig_current = -1, .mig_pending = -1,
+                                            .vgpu_mode = GPUH_VGPU_MODE_MIXED };
+                struct gpuh_nvml_info info = { .gpus = &ng, .n_gpus = 1 };
+
+                h.pf[0].driver = (char *) "nvidia";
+                h.inv.nvml = &info;
+                assert_int_equal(ask(&h, GPUH_REQ_VENDOR_VGPU, "NVIDIA L40S-24Q", 1, NULL, 0, &n, &err), 0);
+                assert_int_equal(ask(&h, GPUH_REQ_VENDOR_VGPU, "NVIDIA L40S-24Q", 2, NULL, 0, &n, &err), -ENOSPC);
+                assert_null(strstr(err, "0000:26:00.0 has"));     /* B (3d:00.0) is still equal-size */
+                free(err);
+                h.inv.nvml = NULL;
+                h.pf[0].driver = NULL;
+        }
+}
+
+/* A type no creatable list shows is still known when NVML lists it: the refusal says there is
+ * none free, not that the type is unknown. */
+static void test_vendor_type_known_by_nvml(void **state)
+{
+        struct host h;
+        char *err = NULL;
+        size_t n;
+        struct gpuh_nvml_type t = { .id = 1153, .name = "NVIDIA L40S-12Q", .fb_mib = 12288, .max_instances = 4,
+                                    .gi_profile_id = -1 };
+        struct gpuh_nvml_gpu ng = { .mig_current = -1, .mig_pending = -1, .vgpu_mode = GPUH_VGPU_MODE_EQUAL,
+                                    .types = &t, .n_types = 1 };
+        struct gpuh_nvml_info info = { .gpus = &ng, .n_gpus = 1 };
+
+        host_init(&h, 4, false);
+        assert_int_equal(ask(&h, GPUH_REQ_VENDOR_VGPU, "NVIDIA L40S-12Q", 1, NULL, 0, &n, &err), -EINVAL);
+        assert_non_null(strstr(err, "is not known on this host"));
+        err = (free(err), NULL);
+        ng.addr = h.pf[0].addr;
+        h.pf[0].driver = (char *) "nvidia";
+        h.inv.nvml = &info;
+        assert_int_equal(ask(&h, GPUH_REQ_VENDOR_VGPU, "NVIDIA L40S-12Q", 1, NULL, 0, &n, &err), -ENOSPC);
+        assert_null(strstr(err, "not known"));
         free(err);
+        h.inv.nvml = NULL;
+        h.pf[0].driver = NULL;
 }
 
 /* No list on the host names the model's whole framebuffer: what is set plus the largest type
@@ -302,6 +347,7 @@ int main(void)
                 cmocka_unit_test(test_vendor_reserved),
                 cmocka_unit_test(test_vendor_set_types),
                 cmocka_unit_test(test_vendor_size_unknown),
+                cmocka_unit_test(test_vendor_type_known_by_nvml),
                 cmocka_unit_test(test_mdev_huge_numbers),
         };
         return cmocka_run_group_tests_name("select_capacity", tests, NULL, NULL);

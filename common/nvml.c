@@ -1,0 +1,865 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* nvml.c: NVML, dlopen()ed in a child process with a deadline. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "child.h"
+#include "clock.h"
+#include "fileio.h"
+#include "log.h"
+#include "nvml.h"
+
+/*
+ * The part of NVML's API used here, as NVIDIA's NVML API reference documents it
+ * (docs.nvidia.com/deploy/nvml-api/; C declarations as in NVIDIA/go-nvml pkg/nvml/nvml.h).
+ * Nothing else of nvml.h is needed, so it is not a build dependency.
+ */
+typedef int nvmlReturn_t;                               /* enum nvmlReturn_enum */
+typedef struct nvmlDevice_st *nvmlDevice_t;
+typedef struct nvmlGpuInstance_st *nvmlGpuInstance_t;
+typedef unsigned int nvmlVgpuTypeId_t;
+
+enum {
+        NVML_SUCCESS = 0,
+        NVML_ERROR_INVALID_ARGUMENT = 2,
+        NVML_ERROR_NOT_SUPPORTED = 3,
+        NVML_ERROR_NO_PERMISSION = 4,
+        NVML_ERROR_NOT_FOUND = 6,
+        NVML_ERROR_INSUFFICIENT_SIZE = 7,
+        NVML_ERROR_IN_USE = 19,
+        NVML_ERROR_INSUFFICIENT_RESOURCES = 23,
+};
+
+#define NVML_GPU_INSTANCE_PROFILE_COUNT 0x12            /* profile indexes 0 .. 0x11 (NVML 12.9) */
+#define NVML_DEVICE_NAME_V2_BUFFER_SIZE 96
+#define NVML_VGPU_NAME_BUFFER_SIZE 64
+#define INVALID_GPU_INSTANCE_PROFILE_ID 0xFFFFFFFFu
+#define NVML_STRUCT_VERSION(type, ver) ((unsigned int) (sizeof(type) | ((ver) << 24U)))
+
+typedef struct {
+        unsigned int start;             /* index of the first memory slice */
+        unsigned int size;              /* memory slices */
+} nvmlGpuInstancePlacement_t;
+
+typedef struct {
+        unsigned int version;           /* nvmlGpuInstanceProfileInfo_v2 */
+        unsigned int id;
+        unsigned int isP2pSupported;
+        unsigned int sliceCount;
+        unsigned int instanceCount;
+        unsigned int multiprocessorCount;
+        unsigned int copyEngineCount;
+        unsigned int decoderCount;
+        unsigned int encoderCount;
+        unsigned int jpegCount;
+        unsigned int ofaCount;
+        unsigned long long memorySizeMB;
+        char name[NVML_DEVICE_NAME_V2_BUFFER_SIZE];
+} nvmlGpuInstanceProfileInfo_v2_t;
+
+typedef struct {
+        nvmlDevice_t device;
+        unsigned int id;
+        unsigned int profileId;
+        nvmlGpuInstancePlacement_t placement;
+} nvmlGpuInstanceInfo_t;
+
+typedef struct {
+        unsigned int version;           /* nvmlVgpuHeterogeneousMode_v1 */
+        unsigned int mode;              /* NVML_FEATURE_ENABLED 1, _DISABLED 0 */
+} nvmlVgpuHeterogeneousMode_v1_t;
+
+struct nvml_api {
+        nvmlReturn_t (*init)(void);                                                     /* nvmlInit_v2 */
+        nvmlReturn_t (*shutdown)(void);                                                 /* nvmlShutdown */
+        nvmlReturn_t (*handle_by_bus_id)(const char *, nvmlDevice_t *);                 /* nvmlDeviceGetHandleByPciBusId_v2 */
+        nvmlReturn_t (*get_mig_mode)(nvmlDevice_t, unsigned *, unsigned *);             /* nvmlDeviceGetMigMode */
+        nvmlReturn_t (*set_mig_mode)(nvmlDevice_t, unsigned, nvmlReturn_t *);           /* nvmlDeviceSetMigMode */
+        nvmlReturn_t (*gi_profile_info)(nvmlDevice_t, unsigned, nvmlGpuInstanceProfileInfo_v2_t *);
+                                                                                        /* nvmlDeviceGetGpuInstanceProfileInfoV */
+        nvmlReturn_t (*get_gis)(nvmlDevice_t, unsigned, nvmlGpuInstance_t *, unsigned *);       /* nvmlDeviceGetGpuInstances */
+        nvmlReturn_t (*placements)(nvmlDevice_t, unsigned, nvmlGpuInstancePlacement_t *, unsigned *);
+                                                                                        /* nvmlDeviceGetGpuInstancePossiblePlacements_v2 */
+        nvmlReturn_t (*remaining)(nvmlDevice_t, unsigned, unsigned *);                  /* nvmlDeviceGetGpuInstanceRemainingCapacity */
+        nvmlReturn_t (*gi_info)(nvmlGpuInstance_t, nvmlGpuInstanceInfo_t *);            /* nvmlGpuInstanceGetInfo */
+        nvmlReturn_t (*create_gi)(nvmlDevice_t, unsigned, const nvmlGpuInstancePlacement_t *, nvmlGpuInstance_t *);
+                                                                                        /* nvmlDeviceCreateGpuInstanceWithPlacement */
+        nvmlReturn_t (*gi_by_id)(nvmlDevice_t, unsigned, nvmlGpuInstance_t *);          /* nvmlDeviceGetGpuInstanceById */
+        nvmlReturn_t (*destroy_gi)(nvmlGpuInstance_t);                                  /* nvmlGpuInstanceDestroy */
+        nvmlReturn_t (*supported_vgpus)(nvmlDevice_t, unsigned *, nvmlVgpuTypeId_t *);  /* nvmlDeviceGetSupportedVgpus */
+        nvmlReturn_t (*creatable_vgpus)(nvmlDevice_t, unsigned *, nvmlVgpuTypeId_t *);  /* nvmlDeviceGetCreatableVgpus */
+        nvmlReturn_t (*type_name)(nvmlVgpuTypeId_t, char *, unsigned *);               /* nvmlVgpuTypeGetName */
+        nvmlReturn_t (*type_fb)(nvmlVgpuTypeId_t, unsigned long long *);                /* nvmlVgpuTypeGetFramebufferSize */
+        nvmlReturn_t (*type_max)(nvmlDevice_t, nvmlVgpuTypeId_t, unsigned *);           /* nvmlVgpuTypeGetMaxInstances */
+        nvmlReturn_t (*type_gi_profile)(nvmlVgpuTypeId_t, unsigned *);                  /* nvmlVgpuTypeGetGpuInstanceProfileId */
+        nvmlReturn_t (*get_hetero)(nvmlDevice_t, nvmlVgpuHeterogeneousMode_v1_t *);    /* nvmlDeviceGetVgpuHeterogeneousMode */
+        nvmlReturn_t (*set_hetero)(nvmlDevice_t, const nvmlVgpuHeterogeneousMode_v1_t *);
+                                                                                        /* nvmlDeviceSetVgpuHeterogeneousMode */
+};
+
+static const char *const nvml_errors[] = {
+        [0] = "NVML_SUCCESS",
+        [1] = "NVML_ERROR_UNINITIALIZED: NVML was not initialised",
+        [2] = "NVML_ERROR_INVALID_ARGUMENT: an argument is invalid",
+        [3] = "NVML_ERROR_NOT_SUPPORTED: not supported on this GPU or in its current mode",
+        [4] = "NVML_ERROR_NO_PERMISSION: no permission (root needed)",
+        [5] = "NVML_ERROR_ALREADY_INITIALIZED",
+        [6] = "NVML_ERROR_NOT_FOUND: no such object",
+        [7] = "NVML_ERROR_INSUFFICIENT_SIZE: a buffer is too small",
+        [8] = "NVML_ERROR_INSUFFICIENT_POWER: power cables not attached properly",
+        [9] = "NVML_ERROR_DRIVER_NOT_LOADED: the NVIDIA driver is not loaded",
+        [10] = "NVML_ERROR_TIMEOUT: the driver timed out",
+        [11] = "NVML_ERROR_IRQ_ISSUE: the kernel detected an interrupt issue with the GPU",
+        [12] = "NVML_ERROR_LIBRARY_NOT_FOUND: NVML could not load a library it needs",
+        [13] = "NVML_ERROR_FUNCTION_NOT_FOUND: this NVML lacks the function",
+        [14] = "NVML_ERROR_CORRUPTED_INFOROM: the GPU's infoROM is corrupted",
+        [15] = "NVML_ERROR_GPU_IS_LOST: the GPU fell off the bus or is inaccessible",
+        [16] = "NVML_ERROR_RESET_REQUIRED: the GPU needs a reset",
+        [17] = "NVML_ERROR_OPERATING_SYSTEM: the GPU control device is blocked by the OS or cgroups",
+        [18] = "NVML_ERROR_LIB_RM_VERSION_MISMATCH: NVML and the driver versions differ",
+        [19] = "NVML_ERROR_IN_USE: the GPU is in use",
+        [20] = "NVML_ERROR_MEMORY: out of memory",
+        [21] = "NVML_ERROR_NO_DATA: no data",
+        [22] = "NVML_ERROR_VGPU_ECC_NOT_SUPPORTED: not available with ECC enabled",
+        [23] = "NVML_ERROR_INSUFFICIENT_RESOURCES: not enough free resources (slices, placements)",
+        [24] = "NVML_ERROR_FREQ_NOT_SUPPORTED",
+        [25] = "NVML_ERROR_ARGUMENT_VERSION_MISMATCH: this NVML does not know the structure version",
+        [26] = "NVML_ERROR_DEPRECATED",
+        [27] = "NVML_ERROR_NOT_READY: the system is not ready",
+        [28] = "NVML_ERROR_GPU_NOT_FOUND: no GPUs found",
+        [29] = "NVML_ERROR_INVALID_STATE: not in the state the operation needs",
+        [30] = "NVML_ERROR_RESET_TYPE_NOT_SUPPORTED",
+};
+
+const char *gpuh_nvml_strerror(int code)
+{
+        if (code == 999)
+                return "NVML_ERROR_UNKNOWN: internal driver error";
+        if (code >= 0 && (size_t) code < ARRAY_SIZE(nvml_errors) && nvml_errors[code])
+                return nvml_errors[code];
+        return "NVML error";
+}
+
+const char *gpuh_vgpu_mode_to_string(enum gpuh_vgpu_mode m)
+{
+        return m == GPUH_VGPU_MODE_EQUAL ? "equal-size" : m == GPUH_VGPU_MODE_MIXED ? "mixed-size" : NULL;
+}
+
+static int nvml_errno(int code)
+{
+        switch (code) {
+        case NVML_ERROR_NOT_FOUND:
+                return -ENOENT;
+        case NVML_ERROR_IN_USE:
+                return -EBUSY;
+        case NVML_ERROR_INSUFFICIENT_RESOURCES:
+                return -ENOSPC;
+        case NVML_ERROR_NOT_SUPPORTED:
+                return -EOPNOTSUPP;
+        case NVML_ERROR_NO_PERMISSION:
+                return -EPERM;
+        case NVML_ERROR_INVALID_ARGUMENT:
+                return -EINVAL;
+        default:
+                return -EIO;
+        }
+}
+
+/* ---- the child ---- */
+
+static int api_load(const char *lib, struct nvml_api *api, char *err, size_t size)
+{
+        void *h = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
+
+        if (!h) {
+                const char *e = dlerror();
+                snprintf(err, size, "cannot load NVML: %s", e ? e : lib);
+                return -ENOENT;
+        }
+#define SYM(field, name)                                                                        \
+        if (!(*(void **) &api->field = dlsym(h, name))) {                                       \
+                snprintf(err, size, "cannot load NVML: %s lacks %s", lib, name);                \
+                return -ENOENT;                                                                 \
+        }
+        SYM(init, "nvmlInit_v2");
+        SYM(shutdown, "nvmlShutdown");
+        SYM(handle_by_bus_id, "nvmlDeviceGetHandleByPciBusId_v2");
+        SYM(get_mig_mode, "nvmlDeviceGetMigMode");
+        SYM(set_mig_mode, "nvmlDeviceSetMigMode");
+        SYM(gi_profile_info, "nvmlDeviceGetGpuInstanceProfileInfoV");
+        SYM(get_gis, "nvmlDeviceGetGpuInstances");
+        SYM(placements, "nvmlDeviceGetGpuInstancePossiblePlacements_v2");
+        SYM(remaining, "nvmlDeviceGetGpuInstanceRemainingCapacity");
+        SYM(gi_info, "nvmlGpuInstanceGetInfo");
+        SYM(create_gi, "nvmlDeviceCreateGpuInstanceWithPlacement");
+        SYM(gi_by_id, "nvmlDeviceGetGpuInstanceById");
+        SYM(destroy_gi, "nvmlGpuInstanceDestroy");
+        SYM(supported_vgpus, "nvmlDeviceGetSupportedVgpus");
+        SYM(creatable_vgpus, "nvmlDeviceGetCreatableVgpus");
+        SYM(type_name, "nvmlVgpuTypeGetName");
+        SYM(type_fb, "nvmlVgpuTypeGetFramebufferSize");
+        SYM(type_max, "nvmlVgpuTypeGetMaxInstances");
+        SYM(type_gi_profile, "nvmlVgpuTypeGetGpuInstanceProfileId");
+        SYM(get_hetero, "nvmlDeviceGetVgpuHeterogeneousMode");
+        SYM(set_hetero, "nvmlDeviceSetVgpuHeterogeneousMode");
+#undef SYM
+        return 0;
+}
+
+/* NVML's bus id form: "%08x:%02x:%02x.%x" (nvmlPciInfo_t.busId, NVML_DEVICE_PCI_BUS_ID_FMT). */
+static void bus_id(const struct gpuh_pci_addr *a, char buf[32])
+{
+        snprintf(buf, 32, "%08x:%02x:%02x.%x", (unsigned) a->domain, a->bus, a->slot, a->func);
+}
+
+static void jset(json_object *o, const char *k, json_object *v)
+{
+        json_object_object_add(o, k, v);
+}
+
+/* What a GPU is: into @o, or "error" on the first call that fails outright. */
+static void child_gpu(const struct nvml_api *api, nvmlDevice_t dev, json_object *o)
+{
+        nvmlVgpuTypeId_t ids[GPUH_NVML_MAX_TYPES], creatable[GPUH_NVML_MAX_TYPES];
+        unsigned cur = 0, pend = 0, n = GPUH_NVML_MAX_TYPES, nc = GPUH_NVML_MAX_TYPES;
+        json_object *gis, *types, *profiles;
+        nvmlVgpuHeterogeneousMode_v1_t hm = { .version = NVML_STRUCT_VERSION(nvmlVgpuHeterogeneousMode_v1_t, 1) };
+        int r;
+
+        r = api->get_mig_mode(dev, &cur, &pend);
+        if (r == NVML_SUCCESS) {
+                jset(o, "mig_current", json_object_new_int((int) cur));
+                jset(o, "mig_pending", json_object_new_int((int) pend));
+        } else if (r != NVML_ERROR_NOT_SUPPORTED) {
+                /* a GPU that fails the first question tells nothing reliable */
+                jset(o, "error", json_object_new_string(gpuh_nvml_strerror(r)));
+                jset(o, "error_call", json_object_new_string("nvmlDeviceGetMigMode"));
+                return;
+        }
+        gis = json_object_new_array();
+        types = json_object_new_array();
+        profiles = json_object_new_array();
+        /* GPU instances exist only in MIG mode; every profile index is asked (NVML_GPU_INSTANCE_PROFILE_*) */
+        for (unsigned p = 0; r == NVML_SUCCESS && cur == 1 && p < NVML_GPU_INSTANCE_PROFILE_COUNT; p++) {
+                nvmlGpuInstanceProfileInfo_v2_t pi = { .version = NVML_STRUCT_VERSION(nvmlGpuInstanceProfileInfo_v2_t, 2) };
+                nvmlGpuInstance_t h[GPUH_NVML_MAX_GIS];
+                unsigned cnt = GPUH_NVML_MAX_GIS;
+
+                nvmlGpuInstancePlacement_t pl[GPUH_NVML_MAX_PLACEMENTS];
+                unsigned npl = 0, rem = 0;
+                json_object *po, *pa;
+
+                if (api->gi_profile_info(dev, p, &pi) != NVML_SUCCESS)
+                        continue;       /* not a profile of this GPU */
+                pi.name[sizeof(pi.name) - 1] = '\0';
+                po = json_object_new_object();
+                pa = json_object_new_array();
+                jset(po, "id", json_object_new_int64(pi.id));
+                jset(po, "name", json_object_new_string(pi.name));
+                jset(po, "slices", json_object_new_int64(pi.sliceCount));
+                jset(po, "instances", json_object_new_int64(pi.instanceCount));
+                jset(po, "memory_mib", json_object_new_int64((int64_t) pi.memorySizeMB));
+                if (api->remaining(dev, pi.id, &rem) == NVML_SUCCESS)
+                        jset(po, "remaining", json_object_new_int64(rem));
+                /* the count first (NULL array): the array must hold them all */
+                if (api->placements(dev, pi.id, NULL, &npl) == NVML_SUCCESS && npl <= GPUH_NVML_MAX_PLACEMENTS &&
+                    api->placements(dev, pi.id, pl, &npl) == NVML_SUCCESS)
+                        for (unsigned i = 0; i < npl && i < GPUH_NVML_MAX_PLACEMENTS; i++) {
+                                json_object *e = json_object_new_object();
+                                jset(e, "start", json_object_new_int64(pl[i].start));
+                                jset(e, "size", json_object_new_int64(pl[i].size));
+                                json_object_array_add(pa, e);
+                        }
+                jset(po, "placements", pa);
+                json_object_array_add(profiles, po);
+                if (api->get_gis(dev, pi.id, h, &cnt) != NVML_SUCCESS)
+                        continue;
+                for (unsigned i = 0; i < cnt && i < GPUH_NVML_MAX_GIS; i++) {
+                        nvmlGpuInstanceInfo_t info;
+                        json_object *g;
+
+                        memset(&info, 0, sizeof(info));
+                        if (api->gi_info(h[i], &info) != NVML_SUCCESS)
+                                continue;
+                        g = json_object_new_object();
+                        jset(g, "id", json_object_new_int64(info.id));
+                        jset(g, "profile_id", json_object_new_int64(info.profileId));
+                        jset(g, "profile_name", json_object_new_string(pi.name));
+                        jset(g, "start", json_object_new_int64(info.placement.start));
+                        jset(g, "size", json_object_new_int64(info.placement.size));
+                        json_object_array_add(gis, g);
+                }
+        }
+        jset(o, "gpu_instances", gis);
+        jset(o, "profiles", profiles);
+
+        if (api->get_hetero(dev, &hm) == NVML_SUCCESS)
+                jset(o, "heterogeneous", json_object_new_int((int) hm.mode));
+
+        if (api->supported_vgpus(dev, &n, ids) != NVML_SUCCESS)
+                n = 0;
+        if (api->creatable_vgpus(dev, &nc, creatable) != NVML_SUCCESS)
+                nc = 0;
+        for (unsigned i = 0; i < n && i < GPUH_NVML_MAX_TYPES; i++) {
+                json_object *t = json_object_new_object();
+                char name[NVML_VGPU_NAME_BUFFER_SIZE] = "";
+                unsigned size = sizeof(name), max = 0, prof = INVALID_GPU_INSTANCE_PROFILE_ID;
+                unsigned long long fb = 0;
+                bool cr = false;
+
+                jset(t, "id", json_object_new_int64(ids[i]));
+                if (api->type_name(ids[i], name, &size) == NVML_SUCCESS) {
+                        name[sizeof(name) - 1] = '\0';
+                        jset(t, "name", json_object_new_string(name));
+                }
+                if (api->type_fb(ids[i], &fb) == NVML_SUCCESS)
+                        jset(t, "fb_mib", json_object_new_int64((int64_t) (fb >> 20)));
+                if (api->type_max(dev, ids[i], &max) == NVML_SUCCESS)
+                        jset(t, "max_instances", json_object_new_int64(max));
+                if (api->type_gi_profile(ids[i], &prof) == NVML_SUCCESS && prof != INVALID_GPU_INSTANCE_PROFILE_ID)
+                        jset(t, "gi_profile_id", json_object_new_int64(prof));
+                for (unsigned k = 0; k < nc && k < GPUH_NVML_MAX_TYPES && !cr; k++)
+                        cr = creatable[k] == ids[i];
+                jset(t, "creatable", json_object_new_boolean(cr));
+                json_object_array_add(types, t);
+        }
+        jset(o, "types", types);
+}
+
+static void __attribute__((noreturn)) child_send(int fd, json_object *doc, int code)
+{
+        const char *s = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN);
+
+        if (!s || gpuh_write_all(fd, s, strlen(s)) < 0)
+                _exit(3);
+        _exit(code);
+}
+
+static json_object *child_error(const char *msg)
+{
+        json_object *doc = json_object_new_object();
+
+        jset(doc, "error", json_object_new_string(msg));
+        return doc;
+}
+
+static void __attribute__((noreturn)) query_child(int fd, const char *lib, const struct gpuh_pci_addr *gpus, size_t n)
+{
+        struct nvml_api api;
+        json_object *doc, *arr;
+        char err[512];
+        int r;
+
+        signal(SIGPIPE, SIG_IGN);
+        if (api_load(lib, &api, err, sizeof(err)) < 0)
+                child_send(fd, child_error(err), 0);
+        r = api.init();
+        if (r != NVML_SUCCESS) {
+                snprintf(err, sizeof(err), "nvmlInit_v2: %s", gpuh_nvml_strerror(r));
+                child_send(fd, child_error(err), 0);
+        }
+        doc = json_object_new_object();
+        arr = json_object_new_array();
+        for (size_t i = 0; i < n; i++) {
+                json_object *o = json_object_new_object();
+                nvmlDevice_t dev;
+                char id[32];
+
+                bus_id(&gpus[i], id);
+                r = api.handle_by_bus_id(id, &dev);
+                if (r != NVML_SUCCESS) {
+                        jset(o, "error", json_object_new_string(gpuh_nvml_strerror(r)));
+                        jset(o, "error_call", json_object_new_string("nvmlDeviceGetHandleByPciBusId_v2"));
+                } else
+                        child_gpu(&api, dev, o);
+                json_object_array_add(arr, o);
+        }
+        jset(doc, "gpus", arr);
+        api.shutdown();
+        child_send(fd, doc, 0);
+}
+
+static void __attribute__((noreturn)) change_child(int fd, const char *lib, const struct gpuh_pci_addr *gpu,
+                                                   enum gpuh_nvml_op op, const unsigned arg[3])
+{
+        struct nvml_api api;
+        json_object *doc = json_object_new_object();
+        const char *call = NULL;
+        nvmlDevice_t dev;
+        nvmlGpuInstance_t gi = NULL;
+        char err[512], id[32];
+        int r;
+
+        signal(SIGPIPE, SIG_IGN);
+        if (api_load(lib, &api, err, sizeof(err)) < 0)
+                child_send(fd, child_error(err), 0);
+        r = api.init();
+        if (r != NVML_SUCCESS) {
+                snprintf(err, sizeof(err), "nvmlInit_v2: %s", gpuh_nvml_strerror(r));
+                child_send(fd, child_error(err), 0);
+        }
+        bus_id(gpu, id);
+        call = "nvmlDeviceGetHandleByPciBusId_v2";
+        r = api.handle_by_bus_id(id, &dev);
+        if (r == NVML_SUCCESS)
+                switch (op) {
+                case GPUH_NVML_SET_MIG_MODE: {
+                        nvmlReturn_t activation = NVML_SUCCESS;
+                        call = "nvmlDeviceSetMigMode";
+                        r = api.set_mig_mode(dev, arg[0], &activation);
+                        if (r == NVML_SUCCESS && activation != NVML_SUCCESS) {
+                                /* set, but pending until a reset (NVML_ERROR_RESET_REQUIRED) or refused */
+                                jset(doc, "activation", json_object_new_int(activation));
+                                jset(doc, "activation_error", json_object_new_string(gpuh_nvml_strerror(activation)));
+                        }
+                        break;
+                }
+                case GPUH_NVML_CREATE_GI: {
+                        nvmlGpuInstancePlacement_t pl = { .start = arg[1], .size = arg[2] };
+                        nvmlGpuInstanceInfo_t info;
+                        call = "nvmlDeviceCreateGpuInstanceWithPlacement";
+                        r = api.create_gi(dev, arg[0], &pl, &gi);
+                        memset(&info, 0, sizeof(info));
+                        if (r == NVML_SUCCESS) {
+                                call = "nvmlGpuInstanceGetInfo";
+                                r = api.gi_info(gi, &info);
+                        }
+                        if (r == NVML_SUCCESS)
+                                jset(doc, "id", json_object_new_int64(info.id));
+                        break;
+                }
+                case GPUH_NVML_DESTROY_GI:
+                        call = "nvmlDeviceGetGpuInstanceById";
+                        r = api.gi_by_id(dev, arg[0], &gi);
+                        if (r == NVML_SUCCESS) {
+                                call = "nvmlGpuInstanceDestroy";
+                                r = api.destroy_gi(gi);
+                        }
+                        break;
+                case GPUH_NVML_SET_VGPU_MODE: {
+                        nvmlVgpuHeterogeneousMode_v1_t hm = {
+                                .version = NVML_STRUCT_VERSION(nvmlVgpuHeterogeneousMode_v1_t, 1), .mode = arg[0] };
+                        call = "nvmlDeviceSetVgpuHeterogeneousMode";
+                        r = api.set_hetero(dev, &hm);
+                        break;
+                }
+                default:
+                        r = NVML_ERROR_INVALID_ARGUMENT;
+                        break;
+                }
+        if (r != NVML_SUCCESS) {
+                jset(doc, "code", json_object_new_int(r));
+                jset(doc, "error", json_object_new_string(gpuh_nvml_strerror(r)));
+                jset(doc, "error_call", json_object_new_string(call));
+        }
+        api.shutdown();
+        child_send(fd, doc, 0);
+}
+
+/* ---- the parent ---- */
+
+#define ANSWER_MAX (16u << 20)
+
+struct gpuh_nvml_query {
+        pid_t pid;
+        int fd;
+        int64_t deadline;
+        int timeout_ms;
+        struct gpuh_pci_addr *gpus;
+        size_t n;
+};
+
+static int start_child(int *ret_fd, pid_t *ret_pid)
+{
+        int pfd[2];
+        pid_t pid;
+
+        if (pipe2(pfd, O_CLOEXEC) < 0)
+                return -errno;
+        pid = gpuh_child_fork((const int[]) { pfd[1] }, 1, gpuh_log_get_max_prio() >= LOG_DEBUG);
+        if (pid < 0) {
+                close(pfd[0]);
+                close(pfd[1]);
+                return pid;
+        }
+        if (pid == 0) {
+                close(pfd[0]);
+                *ret_fd = pfd[1];
+                *ret_pid = 0;
+                return 0;
+        }
+        close(pfd[1]);
+        *ret_fd = pfd[0];
+        *ret_pid = pid;
+        return 0;
+}
+
+int gpuh_nvml_query_start(const char *lib, const struct gpuh_pci_addr *gpus, size_t n, int timeout_ms,
+                          struct gpuh_nvml_query **ret)
+{
+        struct gpuh_nvml_query *q;
+        int r;
+
+        if (n > 256)
+                return -E2BIG;
+        q = calloc(1, sizeof(*q));
+        if (!q)
+                return -ENOMEM;
+        q->gpus = calloc(n + 1, sizeof(*q->gpus));
+        if (!q->gpus) {
+                free(q);
+                return -ENOMEM;
+        }
+        if (n)
+                memcpy(q->gpus, gpus, n * sizeof(*gpus));
+        q->n = n;
+        q->timeout_ms = timeout_ms > 0 ? timeout_ms : 1;
+        q->deadline = gpuh_mono_ms() + q->timeout_ms;
+        r = start_child(&q->fd, &q->pid);
+        if (r < 0) {
+                free(q->gpus);
+                free(q);
+                return r;
+        }
+        if (q->pid == 0)
+                query_child(q->fd, lib ? lib : GPUH_NVML_LIB_DEFAULT, gpus, n);
+        *ret = q;
+        return 0;
+}
+
+struct gpuh_nvml_info *gpuh_nvml_info_free(struct gpuh_nvml_info *i)
+{
+        if (!i)
+                return NULL;
+        for (size_t k = 0; k < i->n_gpus; k++) {
+                free(i->gpus[k].error);
+                free(i->gpus[k].gis);
+                free(i->gpus[k].profiles);
+                free(i->gpus[k].types);
+        }
+        free(i->gpus);
+        free(i->error);
+        free(i);
+        return NULL;
+}
+
+static int64_t jint(json_object *o, const char *k, int64_t dflt)
+{
+        json_object *v;
+
+        if (!json_object_object_get_ex(o, k, &v) || !json_object_is_type(v, json_type_int))
+                return dflt;
+        return json_object_get_int64(v);
+}
+
+static const char *jstr(json_object *o, const char *k)
+{
+        json_object *v;
+
+        if (!json_object_object_get_ex(o, k, &v) || !json_object_is_type(v, json_type_string))
+                return NULL;
+        return json_object_get_string(v);
+}
+
+static json_object *jarr(json_object *o, const char *k)
+{
+        json_object *v;
+
+        if (!json_object_object_get_ex(o, k, &v) || !json_object_is_type(v, json_type_array))
+                return NULL;
+        return v;
+}
+
+static int cmp_gi(const void *a, const void *b)
+{
+        const struct gpuh_nvml_gi *x = a, *y = b;
+
+        return (x->id > y->id) - (x->id < y->id);
+}
+
+static int cmp_type(const void *a, const void *b)
+{
+        const struct gpuh_nvml_type *x = a, *y = b;
+
+        return (x->id > y->id) - (x->id < y->id);
+}
+
+static bool in_u32(int64_t v)
+{
+        return v >= 0 && v <= UINT32_MAX;
+}
+
+/* NVML_DEVICE_MIG_DISABLE 0 / _ENABLE 1; anything else: -1 */
+static int mode01(int64_t v)
+{
+        return v == 0 || v == 1 ? (int) v : -1;
+}
+
+static int cmp_profile(const void *a, const void *b)
+{
+        const struct gpuh_nvml_profile *x = a, *y = b;
+
+        return (x->id > y->id) - (x->id < y->id);
+}
+
+static int parse_profiles(json_object *arr, struct gpuh_nvml_gpu *g)
+{
+        size_t n = arr ? json_object_array_length(arr) : 0;
+
+        if (!arr)
+                return 0;
+        g->profiles = calloc(n + 1, sizeof(*g->profiles));
+        if (!g->profiles)
+                return -ENOMEM;
+        for (size_t i = 0; i < n && i < 64; i++) {
+                json_object *e = json_object_array_get_idx(arr, i), *pl = jarr(e, "placements");
+                struct gpuh_nvml_profile *p = &g->profiles[g->n_profiles];
+                int64_t id = jint(e, "id", -1), sl = jint(e, "slices", -1), in = jint(e, "instances", -1),
+                        mem = jint(e, "memory_mib", -1), rem = jint(e, "remaining", -1);
+
+                if (!in_u32(id) || !in_u32(sl) || !in_u32(in))
+                        continue;
+                *p = (struct gpuh_nvml_profile) { .id = (unsigned) id, .slices = (unsigned) sl, .instances = (unsigned) in,
+                                                  .memory_mib = mem >= 0 ? mem : -1, .remaining = rem >= 0 ? rem : -1 };
+                snprintf(p->name, sizeof(p->name), "%s", jstr(e, "name") ? jstr(e, "name") : "");
+                for (size_t k = 0; pl && k < json_object_array_length(pl) && p->n_placements < GPUH_NVML_MAX_PLACEMENTS; k++) {
+                        json_object *x = json_object_array_get_idx(pl, k);
+                        int64_t st = jint(x, "start", -1), sz = jint(x, "size", -1);
+
+                        if (!in_u32(st) || !in_u32(sz))
+                                continue;
+                        p->placements[p->n_placements].start = (unsigned) st;
+                        p->placements[p->n_placements++].size = (unsigned) sz;
+                }
+                g->n_profiles++;
+        }
+        qsort(g->profiles, g->n_profiles, sizeof(*g->profiles), cmp_profile);
+        return 0;
+}
+
+static int parse_gpu(json_object *o, struct gpuh_nvml_gpu *g)
+{
+        json_object *gis = jarr(o, "gpu_instances"), *types = jarr(o, "types");
+        int r;
+        const char *err = jstr(o, "error"), *call = jstr(o, "error_call");
+        int64_t h;
+
+        g->mig_current = g->mig_pending = -1;
+        g->vgpu_mode = GPUH_VGPU_MODE_UNKNOWN;
+        if (err) {
+                if (asprintf(&g->error, "%s%s%s", call ? call : "", call ? ": " : "", err) < 0) {
+                        g->error = NULL;
+                        return -ENOMEM;
+                }
+                return 0;
+        }
+        g->mig_current = mode01(jint(o, "mig_current", -1));
+        g->mig_pending = mode01(jint(o, "mig_pending", -1));
+        h = jint(o, "heterogeneous", -1);
+        g->vgpu_mode = h == 1 ? GPUH_VGPU_MODE_MIXED : h == 0 ? GPUH_VGPU_MODE_EQUAL : GPUH_VGPU_MODE_UNKNOWN;
+        if (gis) {
+                size_t n = json_object_array_length(gis);
+                g->gis = calloc(n + 1, sizeof(*g->gis));
+                if (!g->gis)
+                        return -ENOMEM;
+                for (size_t i = 0; i < n && i < GPUH_NVML_MAX_GIS; i++) {
+                        json_object *e = json_object_array_get_idx(gis, i);
+                        struct gpuh_nvml_gi *gi = &g->gis[g->n_gis];
+                        int64_t id = jint(e, "id", -1), pid = jint(e, "profile_id", -1),
+                                st = jint(e, "start", -1), sz = jint(e, "size", -1);
+
+                        if (!in_u32(id) || !in_u32(pid) || !in_u32(st) || !in_u32(sz))
+                                continue;
+                        *gi = (struct gpuh_nvml_gi) { .id = (unsigned) id, .profile_id = (unsigned) pid,
+                                                      .placement_start = (unsigned) st, .placement_size = (unsigned) sz };
+                        snprintf(gi->profile_name, sizeof(gi->profile_name), "%s",
+                                 jstr(e, "profile_name") ? jstr(e, "profile_name") : "");
+                        g->n_gis++;
+                }
+                qsort(g->gis, g->n_gis, sizeof(*g->gis), cmp_gi);
+        }
+        r = parse_profiles(jarr(o, "profiles"), g);
+        if (r < 0)
+                return r;
+        if (types) {
+                size_t n = json_object_array_length(types);
+                g->types = calloc(n + 1, sizeof(*g->types));
+                if (!g->types)
+                        return -ENOMEM;
+                for (size_t i = 0; i < n && i < GPUH_NVML_MAX_TYPES; i++) {
+                        json_object *e = json_object_array_get_idx(types, i), *c;
+                        struct gpuh_nvml_type *t = &g->types[g->n_types];
+                        int64_t id = jint(e, "id", -1), fb = jint(e, "fb_mib", -1), max = jint(e, "max_instances", -1),
+                                prof = jint(e, "gi_profile_id", -1);
+
+                        if (!in_u32(id) || id == 0)
+                                continue;
+                        *t = (struct gpuh_nvml_type) { .id = (unsigned) id, .fb_mib = fb >= 0 ? fb : -1,
+                                                       .max_instances = max >= 0 ? max : -1,
+                                                       .gi_profile_id = in_u32(prof) ? prof : -1 };
+                        snprintf(t->name, sizeof(t->name), "%s", jstr(e, "name") ? jstr(e, "name") : "");
+                        t->creatable = json_object_object_get_ex(e, "creatable", &c) && json_object_get_boolean(c);
+                        g->n_types++;
+                }
+                qsort(g->types, g->n_types, sizeof(*g->types), cmp_type);
+        }
+        return 0;
+}
+
+static int set_error(struct gpuh_nvml_info *info, const char *fmt, ...) _printf_(2, 3);
+static int set_error(struct gpuh_nvml_info *info, const char *fmt, ...)
+{
+        va_list ap;
+        int r;
+
+        va_start(ap, fmt);
+        r = vasprintf(&info->error, fmt, ap);
+        va_end(ap);
+        if (r < 0) {
+                info->error = NULL;
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+int gpuh_nvml_query_finish(struct gpuh_nvml_query *q, struct gpuh_nvml_info **ret)
+{
+        _cleanup_(gpuh_nvml_info_freep) struct gpuh_nvml_info *info = calloc(1, sizeof(*info));
+        _cleanup_free_ char *buf = NULL;
+        json_object *doc = NULL, *arr;
+        size_t len = 0;
+        int status = 0, r;
+
+        r = gpuh_child_collect(q->pid, q->fd, q->deadline, ANSWER_MAX, &buf, &len, &status);
+        if (!info) {
+                r = -ENOMEM;
+                goto out;
+        }
+        if (r == -ENOMEM)
+                goto out;
+        if (r == -ETIMEDOUT)
+                r = set_error(info, "no answer from NVML within %d ms", q->timeout_ms);
+        else if (r < 0)
+                r = set_error(info, "NVML query failed: %s", strerror(-r));
+        else if (!(doc = json_tokener_parse(buf)) || !json_object_is_type(doc, json_type_object))
+                r = set_error(info, "NVML query process failed (%s)",
+                              WIFSIGNALED(status) ? strsignal(WTERMSIG(status)) : "malformed answer");
+        else if (jstr(doc, "error"))
+                r = set_error(info, "%s", jstr(doc, "error"));
+        else if (!(arr = jarr(doc, "gpus")) || json_object_array_length(arr) != q->n)
+                r = set_error(info, "NVML query process failed (malformed answer)");
+        else {
+                info->gpus = calloc(q->n + 1, sizeof(*info->gpus));
+                if (!info->gpus)
+                        r = -ENOMEM;
+                for (size_t i = 0; r == 0 && i < q->n; i++) {
+                        info->gpus[i].addr = q->gpus[i];
+                        info->n_gpus++;
+                        r = parse_gpu(json_object_array_get_idx(arr, i), &info->gpus[i]);
+                }
+        }
+        json_object_put(doc);
+        if (r == 0)
+                *ret = TAKE_PTR(info);
+out:
+        free(q->gpus);
+        free(q);
+        return r;
+}
+
+int gpuh_nvml_query(const char *lib, const struct gpuh_pci_addr *gpus, size_t n, int timeout_ms,
+                    struct gpuh_nvml_info **ret)
+{
+        struct gpuh_nvml_query *q;
+        int r = gpuh_nvml_query_start(lib, gpus, n, timeout_ms, &q);
+
+        if (r < 0)
+                return r;
+        return gpuh_nvml_query_finish(q, ret);
+}
+
+const struct gpuh_nvml_gpu *gpuh_nvml_info_gpu(const struct gpuh_nvml_info *i, const struct gpuh_pci_addr *addr)
+{
+        for (size_t k = 0; i && k < i->n_gpus; k++)
+                if (gpuh_pci_addr_cmp(&i->gpus[k].addr, addr) == 0)
+                        return &i->gpus[k];
+        return NULL;
+}
+
+const struct gpuh_nvml_type *gpuh_nvml_gpu_type(const struct gpuh_nvml_gpu *g, unsigned id)
+{
+        for (size_t k = 0; g && k < g->n_types; k++)
+                if (g->types[k].id == id)
+                        return &g->types[k];
+        return NULL;
+}
+
+static const char *const op_names[_GPUH_NVML_OP_MAX] = {
+        [GPUH_NVML_SET_MIG_MODE] = "set MIG mode",
+        [GPUH_NVML_CREATE_GI] = "create GPU instance",
+        [GPUH_NVML_DESTROY_GI] = "destroy GPU instance",
+        [GPUH_NVML_SET_VGPU_MODE] = "set vGPU mode",
+};
+
+int gpuh_nvml_change(const char *lib, const struct gpuh_pci_addr *gpu, enum gpuh_nvml_op op, unsigned arg0,
+                     unsigned arg1, unsigned arg2, int timeout_ms, unsigned *ret, char **reterr)
+{
+        _cleanup_free_ char *buf = NULL;
+        const unsigned arg[3] = { arg0, arg1, arg2 };
+        char a[GPUH_PCI_ADDR_MAX];
+        json_object *doc;
+        int64_t deadline;
+        size_t len = 0;
+        int fd, status = 0, r;
+        pid_t pid;
+
+        if ((unsigned) op >= _GPUH_NVML_OP_MAX)
+                return gpuh_error(reterr, -EINVAL, "NVML: unknown operation %d", (int) op);
+        gpuh_pci_addr_format(gpu, a);
+        if (timeout_ms <= 0)
+                timeout_ms = 1;
+        deadline = gpuh_mono_ms() + timeout_ms;
+        r = start_child(&fd, &pid);
+        if (r < 0)
+                return gpuh_error(reterr, r, "GPU %s: %s: cannot start the NVML process: %s", a, op_names[op], strerror(-r));
+        if (pid == 0)
+                change_child(fd, lib ? lib : GPUH_NVML_LIB_DEFAULT, gpu, op, arg);
+        r = gpuh_child_collect(pid, fd, deadline, 65536, &buf, &len, &status);
+        if (r == -ENOMEM)
+                return r;
+        if (r == -ETIMEDOUT)
+                return gpuh_error(reterr, r, "GPU %s: %s: no answer from NVML within %d ms", a, op_names[op], timeout_ms);
+        if (r < 0)
+                return gpuh_error(reterr, r, "GPU %s: %s: %s", a, op_names[op], strerror(-r));
+        doc = json_tokener_parse(buf);
+        if (!doc || !json_object_is_type(doc, json_type_object)) {
+                json_object_put(doc);
+                return gpuh_error(reterr, -EIO, "GPU %s: %s: the NVML process failed", a, op_names[op]);
+        }
+        if (jstr(doc, "error")) {
+                int64_t code = jint(doc, "code", -1);
+                const char *call = jstr(doc, "error_call");
+
+                r = code < 0 ? -ENOENT : nvml_errno((int) code);       /* no code: NVML not loaded */
+                r = gpuh_error(reterr, r, "GPU %s: %s: %s%s%s", a, op_names[op], call ? call : "", call ? ": " : "",
+                               jstr(doc, "error"));
+                json_object_put(doc);
+                return r;
+        }
+        if (jstr(doc, "activation_error"))
+                gpuh_log(LOG_NOTICE, "GPU %s: %s: %s", a, op_names[op], jstr(doc, "activation_error"));
+        if (ret)
+                *ret = (unsigned) jint(doc, "id", 0);
+        json_object_put(doc);
+        return 0;
+}

@@ -1,0 +1,249 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
+"""MIG and vGPU modes end to end: fixture hosts under the FUSE sysfs emulator (tests/emu) with
+the fake libnvidia-ml.so.1 (tests/fakenvml) sharing its state file, the unmodified binaries.
+
+  test_mig_emu.py --build BUILD --src SRC CASE      CASE: h100 | a100 | l40s-modes
+
+GIs are created and destroyed through the fake library (ctypes), as an operator's nvidia-smi
+would through the real one; gpuhooks creates none yet (issue 11 item 3). Exits 77 when FUSE
+cannot be used. Prints one line per check and closes with 'N passed, N failed'.
+"""
+import argparse
+import ctypes
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import harness  # noqa: E402
+from harness import check  # noqa: E402
+
+ARGS = None
+NVML_IN_USE, NVML_INSUFFICIENT_RESOURCES = 19, 23
+
+
+class Placement(ctypes.Structure):
+    _fields_ = [("start", ctypes.c_uint), ("size", ctypes.c_uint)]
+
+
+class Nvml:
+    """The fake NVML, called as a program would call the real one."""
+
+    def __init__(self, lib, state):
+        os.environ["GPUH_FAKE_NVML_STATE"] = state
+        self.l = ctypes.CDLL(lib)
+        assert self.l.nvmlInit_v2() == 0
+
+    def dev(self, bus_id):
+        d = ctypes.c_void_p()
+        assert self.l.nvmlDeviceGetHandleByPciBusId_v2(bus_id.encode(), ctypes.byref(d)) == 0
+        return d
+
+    def create_gi(self, bus_id, profile_id, start, size):
+        gi = ctypes.c_void_p()
+        return self.l.nvmlDeviceCreateGpuInstanceWithPlacement(self.dev(bus_id), profile_id,
+                                                               ctypes.byref(Placement(start, size)), ctypes.byref(gi))
+
+    def destroy_gi(self, bus_id, gi_id):
+        gi = ctypes.c_void_p()
+        r = self.l.nvmlDeviceGetGpuInstanceById(self.dev(bus_id), gi_id, ctypes.byref(gi))
+        return r if r else self.l.nvmlGpuInstanceDestroy(gi)
+
+    def set_mig(self, bus_id, mode):
+        act = ctypes.c_int()
+        return self.l.nvmlDeviceSetMigMode(self.dev(bus_id), mode, ctypes.byref(act))
+
+
+def emulator():
+    sys.path.insert(0, os.path.join(ARGS.src, "tests", "emu"))
+    import emu
+    return emu
+
+
+def env(extra=None):
+    e = {k: v for k, v in os.environ.items() if not k.startswith("GPUHOOKS_")}
+    e.pop("LIBVIRT_DEFAULT_URI", None)
+    e.update(extra or {})
+    return e
+
+
+class Setup:
+    def __init__(self, host, state=None):
+        self.host = host
+        self.tmp = tempfile.mkdtemp(prefix="gpuh-mig-")
+        self.state = os.path.join(self.tmp, "nvml.json")
+        if state is None:
+            shutil.copy(os.path.join(ARGS.src, "fixtures", "hosts", host, "nvml.json"), self.state)
+        else:
+            with open(self.state, "w") as f:
+                json.dump(state, f)
+        self.lib = os.path.join(ARGS.build, "tests", "fakenvml", "libnvidia-ml.so.1")
+        self.nvml = Nvml(self.lib, self.state)
+        self.env = env({"GPUHOOKS_NVML_LIB": self.lib, "GPUH_FAKE_NVML_STATE": self.state,
+                        "GPUHOOKS_CACHE_DIR": "", "GPUHOOKS_STATE_DIR": os.path.join(self.tmp, "st")})
+        self.emu = emulator().Emulator(os.path.join(ARGS.build, "fixtures", "hosts", host, "sys"),
+                                       control={"nvml_state": self.state})
+
+    def __enter__(self):
+        self.emu.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self.emu.__exit__(*exc)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        return False
+
+    def discover(self):
+        r = harness.run([os.path.join(ARGS.build, "hooks", "gpudiscovery"), "--sysfs-root", self.emu.root,
+                         "--no-libvirt", "--domain-xml-dir", self.tmp], env=self.env, timeout=60)
+        try:
+            return json.loads(r.out) if r.rc == 0 else None
+        except ValueError:
+            return None
+
+    def creatable(self, vf):
+        return [int(i) for i in re.findall(r"^\s*(\d+)\s*:", self.emu.read("bus/pci/devices/%s/nvidia/creatable_vgpu_types" % vf), re.M)]
+
+    def avail(self, vf, t):
+        return int(self.emu.read("bus/pci/devices/%s/mdev_supported_types/%s/available_instances" % (vf, t)).strip())
+
+    def nvml_state(self):
+        with open(self.state) as f:
+            return json.load(f)["gpus"][0]
+
+
+def case_h100():
+    pf = "0000:ae:00.0"
+    with Setup("h100-mig-vendor-vgpu") as s:
+        check(s.creatable("0000:ae:00.5") == [1700, 1703], "h100: a free VF lists the types with a free GI "
+              "(H100-1-10C, H100-3-40C)", s.creatable("0000:ae:00.5"))
+        check(s.nvml.create_gi(pf, 14, 2, 2) == 0, "h100: NVML creates a 2g.20gb GI at slices 2-3")
+        check(s.nvml.create_gi(pf, 14, 4, 2) == NVML_INSUFFICIENT_RESOURCES,
+              "h100: NVML refuses a GI on slices another GI holds")
+        check(s.creatable("0000:ae:00.5") == [1700, 1702, 1703], "h100: the new GI's MIG-backed type "
+              "(H100-2-20C) appears in the VFs' creatable_vgpu_types", s.creatable("0000:ae:00.5"))
+        doc = s.discover()
+        if check(doc is not None, "h100: gpudiscovery runs on the emulated host with NVML"):
+            mig = doc["gpus"][0]["gpuhooks"]["mig"]
+            check(mig["mode_current"] == "enabled" and [g["id"] for g in mig["gpu_instances"]] == [1, 2, 3, 4] and
+                  mig["gpu_instances"][3] == {"id": 4, "profile_id": 14, "profile_name": "MIG 2g.20gb",
+                                              "placement_start": 2, "placement_size": 2},
+                  "h100: discovery shows MIG mode and the four GIs with the new one's placement", mig)
+            check([t["id"] for t in mig["creatable_types"]] == [1700, 1702, 1703],
+                  "h100: discovery lists the creatable MIG-backed types", mig["creatable_types"])
+        check(s.emu.write("bus/pci/devices/0000:ae:00.5/nvidia/current_vgpu_type", "1702\n") == 0,
+              "h100: H100-2-20C set on VF ae:00.5")
+        check(s.emu.read("bus/pci/devices/0000:ae:00.5/nvidia/gpu_instance_id").strip() == "4",
+              "h100: the VF's gpu_instance_id names the GI it took (4)")
+        check(1702 not in s.creatable("0000:ae:00.6"), "h100: with its only GI taken, H100-2-20C is no longer creatable")
+        check(s.nvml.destroy_gi(pf, 4) == NVML_IN_USE, "h100: NVML refuses to destroy the GI a vGPU sits on")
+        check(s.nvml.set_mig(pf, 0) == NVML_IN_USE, "h100: NVML refuses a MIG mode change while VFs are enabled")
+        check(s.emu.write("bus/pci/devices/0000:ae:00.5/nvidia/current_vgpu_type", "0\n") == 0 and
+              1702 in s.creatable("0000:ae:00.6"), "h100: clearing the type frees the GI")
+        check(s.nvml.destroy_gi(pf, 4) == 0, "h100: the free GI is destroyed")
+        check(s.emu.write("bus/pci/devices/0000:ae:00.4/nvidia/current_vgpu_type", "0\n") == 0 and
+              s.emu.write("bus/pci/devices/%s/sriov_numvfs" % pf, "0\n") == 0, "h100: VFs disabled")
+        check(s.nvml.set_mig(pf, 1) == 0, "h100: with VFs disabled, NVML takes a MIG mode change")
+        check(s.emu.write("bus/pci/devices/%s/sriov_numvfs" % pf, "32\n") == 0, "h100: VFs enabled again")
+        check(s.nvml_state().get("gpu_instances") == [] and s.creatable("0000:ae:00.5") == [],
+              "h100: enabling VFs wiped the GIs; no MIG-backed type is creatable until one is made",
+              s.creatable("0000:ae:00.5"))
+
+
+def case_a100():
+    pf = "0000:3b:00.0"
+    vf, vf2 = "0000:3b:00.5", "0000:3b:00.6"
+    with Setup("a100-mig-mdev-vgpu") as s:
+        check(s.avail(vf, "nvidia-474") == 1 and s.avail(vf, "nvidia-476") == 1 and s.avail(vf, "nvidia-475") == 0 and
+              s.avail(vf, "nvidia-469") == 0, "a100: a free VF offers A100-1-5C and A100-3-20C (free GIs), not "
+              "A100-2-10C (its GI is taken) nor time-sliced types (MIG mode)")
+        check(s.nvml.create_gi(pf, 14, 4, 2) == NVML_INSUFFICIENT_RESOURCES, "a100: no 2g.10gb GI where the 3g.20gb one is")
+        check(s.nvml.destroy_gi(pf, 3) == 0 and s.nvml.create_gi(pf, 14, 4, 2) == 0,
+              "a100: the 3g.20gb GI destroyed, a 2g.10gb made at slices 4-5")
+        check(s.avail(vf, "nvidia-475") == 1 and s.avail(vf, "nvidia-476") == 0,
+              "a100: the VFs now offer A100-2-10C, no longer A100-3-20C")
+        u = "7b2c3d4e-5f60-4a7b-8c9d-a10000000b02"
+        check(s.emu.write("bus/pci/devices/%s/mdev_supported_types/nvidia-475/create" % vf, u) == 0,
+              "a100: an A100-2-10C mdev created on VF 3b:00.5")
+        check(s.avail(vf2, "nvidia-475") == 0 and s.avail(vf2, "nvidia-474") == 1,
+              "a100: the 2g GI taken, other VFs no longer offer A100-2-10C")
+        doc = s.discover()
+        if check(doc is not None, "a100: gpudiscovery runs on the emulated host with NVML"):
+            g = doc["gpus"][0]
+            mig = g["gpuhooks"]["mig"]
+            more = {t["id"]: t["more"] for t in g["gpuhooks"]["vgpu_types"]}
+            check(mig["mode_current"] == "enabled" and
+                  [(x["id"], x["profile_id"], x["placement_start"]) for x in mig["gpu_instances"]] == [(1, 14, 0), (2, 19, 2), (3, 14, 4)],
+                  "a100: discovery shows MIG mode and the GIs", mig)
+            check([t["id"] for t in mig["creatable_types"]] == [474] and more[474] == 1 and more[475] == 0,
+                  "a100: only A100-1-5C is creatable, one more fits; A100-2-10C is used up", (mig["creatable_types"], more))
+            check(sorted(v["profile_name"] for v in g["vgpu_instances"]) == ["NVIDIA A100-2-10C"] * 2,
+                  "a100: both MIG-backed mdevs are vGPU instances named by their type", g["vgpu_instances"])
+        check(s.emu.write("bus/mdev/devices/%s/remove" % u, "1\n") == 0 and s.avail(vf2, "nvidia-475") == 1,
+              "a100: removing the mdev frees its GI")
+
+
+def case_l40s_modes():
+    """NVIDIA's example, 4 x L40S-6Q + 2 x L40S-12Q: refused at transform time in equal-size mode;
+    in mixed-size mode transformed and then set on the VFs at VM start."""
+    types = [{"id": 1151, "name": "NVIDIA L40S-6Q", "framebuffer_mib": 6144, "max_instances": 8},
+             {"id": 1153, "name": "NVIDIA L40S-12Q", "framebuffer_mib": 12288, "max_instances": 4}]
+    for hetero in (0, 1):
+        state = {"gpus": [{"pci_bus_id": a, "vgpu_heterogeneous_mode": hetero, "vgpu_types": types}
+                          for a in ("0000:26:00.0", "0000:3d:00.0", "0000:af:00.0")]}
+        with Setup("l40s-vendor-vgpu", state) as s:
+            with open(os.path.join(ARGS.src, "fixtures", "domains", "37-dumpxml-request-vendor-vgpu-l40s-48q.xml")) as f:
+                xml = f.read().replace('<gpuhooks:request mode="vendor-vgpu" profile="NVIDIA L40S-48Q"/>',
+                                       '<gpuhooks:request mode="vendor-vgpu" profile="NVIDIA L40S-6Q" count="4"/>'
+                                       '<gpuhooks:request mode="vendor-vgpu" profile="NVIDIA L40S-12Q" count="2"/>')
+            cfg = os.path.join(s.tmp, "gpuhooks.json")
+            with open(cfg, "w") as f:
+                json.dump({"state_change": {"write_timeout_ms": 3000, "lock_timeout_ms": 20000}}, f)
+            st = os.path.join(s.tmp, "st")
+            common = ["--config", cfg, "--sysfs-root", s.emu.root, "--state-dir", st]
+            r = harness.run([os.path.join(ARGS.build, "hooks", "libvirt-vm-xml-transformer")] + common +
+                            ["--no-libvirt", "--domain-xml-dir", s.tmp, "-"], stdin=xml, text=True, env=s.env, timeout=60)
+            if hetero == 0:
+                check(r.rc == 1 and "equal-size vGPU mode keeps one size per GPU" in r.err and r.out == "",
+                      "l40s, equal-size (NVML): the mix is refused at transform time, naming the mode", r.why())
+                continue
+            if not check(r.rc == 0, "l40s, mixed-size (NVML): the mix is transformed", r.why()):
+                continue
+            name = re.search(r"<name>([^<]+)</name>", r.out).group(1)
+            p = harness.run([os.path.join(ARGS.build, "hooks", "libvirt-vm-state-change")] + common +
+                            ["--dev-dir", s.emu.dev_dir, name, "prepare", "begin", "-"], stdin=r.out, text=True,
+                            env=s.env, timeout=120)
+            check(p.rc == 0, "l40s, mixed-size: prepare sets every vGPU type at VM start", p.why())
+            got = {}
+            for m in re.finditer(r'kind="vendor-vgpu" address="([^"]+)" parent="([^"]+)"[^>]*vgpu-type="(\d+)"', r.out):
+                cur = s.emu.read("bus/pci/devices/%s/nvidia/current_vgpu_type" % m.group(1)).strip()
+                got.setdefault(m.group(2), []).append((m.group(3), cur))
+            check(got and all(want == cur for v in got.values() for want, cur in v) and
+                  any(len({w for w, _ in v}) == 2 for v in got.values()),
+                  "l40s, mixed-size: 6Q and 12Q set side by side on one GPU, as planned", got)
+
+
+def main():
+    global ARGS
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", required=True)
+    ap.add_argument("--src", required=True)
+    ap.add_argument("case", choices=["h100", "a100", "l40s-modes"])
+    ARGS = ap.parse_args()
+    harness.use_tmpfs()
+    E = emulator()
+    try:
+        {"h100": case_h100, "a100": case_a100, "l40s-modes": case_l40s_modes}[ARGS.case]()
+    except E.Skip as e:
+        print("SKIP: %s" % e)
+        return 77
+    return harness.summary()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
