@@ -31,7 +31,7 @@ gpuh_link("${libexec}/libvirt-vm-xml-transformer" "${GPUH_CLOUDSTACK_HOOKS_DIR}/
 gpuh_link("${libexec}/libvirt-vm-state-change" "${GPUH_CLOUDSTACK_HOOKS_DIR}/libvirt-vm-state-change.sh")
 gpuh_link("${libexec}/libvirt-vm-state-change" "${GPUH_LIBVIRT_HOOKS_DIR}/qemu.d/gpuhooks")
 gpuh_link("${libexec}/gpudiscovery" "${GPUH_CLOUDSTACK_SCRIPTS_DIR}/gpudiscovery.sh")
-foreach(tool gpudiscovery libvirt-vm-xml-transformer libvirt-vm-state-change)
+foreach(tool gpudiscovery libvirt-vm-xml-transformer libvirt-vm-state-change gpuhooksctl)
   gpuh_link("${libexec}/${tool}" "${CMAKE_INSTALL_PREFIX}/${GPUH_BINDIR}/${tool}")
 endforeach()
 

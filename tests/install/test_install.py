@@ -103,12 +103,13 @@ def case_destdir():
             "etc/cloudstack/agent/hooks/libvirt-vm-state-change.sh": libexec + "/libvirt-vm-state-change",
             "etc/libvirt/hooks/qemu.d/gpuhooks": libexec + "/libvirt-vm-state-change",
             "usr/bin/gpudiscovery": libexec + "/gpudiscovery",
+            "usr/bin/gpuhooksctl": libexec + "/gpuhooksctl",
         }
         for link, target in links.items():
             p = os.path.join(root, link)
             check(os.path.islink(p) and os.readlink(p) == target, "%s -> %s" % (link, target),
                   os.readlink(p) if os.path.islink(p) else "missing")
-        for tool in ("gpudiscovery", "libvirt-vm-xml-transformer", "libvirt-vm-state-change"):
+        for tool in ("gpudiscovery", "libvirt-vm-xml-transformer", "libvirt-vm-state-change", "gpuhooksctl"):
             p = os.path.join(root, libexec.lstrip("/"), tool)
             check(os.access(p, os.X_OK), "%s installed, executable" % tool)
             check(os.path.isfile(os.path.join(root, "usr/share/man/man1", tool + ".1")), "%s.1 installed" % tool)
@@ -412,7 +413,7 @@ def case_man():
     if not shutil.which("groff"):
         print("SKIP: groff is not installed")
         return 77
-    for tool in ("gpudiscovery", "libvirt-vm-xml-transformer", "libvirt-vm-state-change"):
+    for tool in ("gpudiscovery", "libvirt-vm-xml-transformer", "libvirt-vm-state-change", "gpuhooksctl"):
         page = os.path.join(ARGS.build, "hooks", tool + ".1")
         binary = os.path.join(ARGS.build, "hooks", tool)
         with open(page) as f:
