@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "capacity.h"
+#include "strtable.h"
 #include "vendor_vgpu.h"
 
 int64_t gpuh_fb_add(int64_t a, int64_t b)
@@ -179,15 +180,12 @@ bool gpuh_vendor_vgpu_fb_room(const struct gpuh_inventory *inv, const struct gpu
 
 /* ---- how many more of each profile fit ---- */
 
-const char *gpuh_cap_kind_to_string(enum gpuh_cap_kind k)
-{
-        static const char *const names[_GPUH_CAP_KIND_MAX] = {
-                [GPUH_CAP_PASSTHROUGH] = "passthrough", [GPUH_CAP_MDEV] = "mdev", [GPUH_CAP_VF_MDEV] = "vf-mdev",
-                [GPUH_CAP_VENDOR_VGPU] = "vendor-vgpu", [GPUH_CAP_VF] = "vf",
-        };
+static const char *const cap_kind_table[_GPUH_CAP_KIND_MAX] = {
+        [GPUH_CAP_PASSTHROUGH] = "passthrough", [GPUH_CAP_MDEV] = "mdev", [GPUH_CAP_VF_MDEV] = "vf-mdev",
+        [GPUH_CAP_VENDOR_VGPU] = "vendor-vgpu", [GPUH_CAP_VF] = "vf",
+};
 
-        return (unsigned) k < _GPUH_CAP_KIND_MAX ? names[k] : "?";
-}
+GPUH_DEFINE_STRING_TABLE_LOOKUP(gpuh_cap_kind, enum gpuh_cap_kind, cap_kind_table, "?")
 
 struct caps {
         struct gpuh_profile_cap *v;

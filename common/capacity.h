@@ -128,10 +128,12 @@ struct gpuh_profile_cap {
 };
 
 /**
- * gpuh_cap_kind_to_string: "passthrough", "mdev", "vf-mdev", "vendor-vgpu", "vf" (the
- * inventory's gpuhooks.capacity[].kind, docs/inventory.md); "?" outside the enum.
+ * gpuh_cap_kind_to_string / _from_string: "passthrough", "mdev", "vf-mdev", "vendor-vgpu",
+ * "vf" (the inventory's gpuhooks.capacity[].kind, docs/inventory.md); "?" outside the enum;
+ * _from_string: -EINVAL.
  */
 const char *gpuh_cap_kind_to_string(enum gpuh_cap_kind k);
+int gpuh_cap_kind_from_string(const char *s);
 
 /**
  * gpuh_gpu_capacity:

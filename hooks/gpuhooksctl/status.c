@@ -7,22 +7,20 @@
 
 #include "capacity.h"
 #include "status.h"
+#include "strtable.h"
 
-const char *gpuh_dev_kind_to_string(enum gpuh_dev_kind k)
-{
-        static const char *const names[_GPUH_DEV_KIND_MAX] = { "gpu", "vf", "mdev" };
+static const char *const dev_kind_table[_GPUH_DEV_KIND_MAX] = {
+        [GPUH_DEV_GPU] = "gpu", [GPUH_DEV_VF] = "vf", [GPUH_DEV_MDEV] = "mdev",
+};
 
-        return (unsigned) k < _GPUH_DEV_KIND_MAX ? names[k] : "?";
-}
+static const char *const dev_state_table[_GPUH_DEV_STATE_MAX] = {
+        [GPUH_DEV_QUARANTINED] = "quarantined", [GPUH_DEV_IN_USE] = "in-use", [GPUH_DEV_RESERVED] = "reserved",
+        [GPUH_DEV_JOURNALED] = "journaled", [GPUH_DEV_DRIVERLESS] = "driverless", [GPUH_DEV_SHARED] = "shared",
+        [GPUH_DEV_BLOCKED] = "blocked", [GPUH_DEV_CARVED] = "carved", [GPUH_DEV_FREE] = "free",
+};
 
-const char *gpuh_dev_state_to_string(enum gpuh_dev_state s)
-{
-        static const char *const names[_GPUH_DEV_STATE_MAX] = {
-                "quarantined", "in-use", "reserved", "journaled", "driverless", "shared", "blocked", "carved", "free",
-        };
-
-        return (unsigned) s < _GPUH_DEV_STATE_MAX ? names[s] : "?";
-}
+GPUH_DEFINE_STRING_TABLE_LOOKUP(gpuh_dev_kind, enum gpuh_dev_kind, dev_kind_table, "?")
+GPUH_DEFINE_STRING_TABLE_LOOKUP(gpuh_dev_state, enum gpuh_dev_state, dev_state_table, "?")
 
 struct rows {
         struct gpuh_dev_status *v;

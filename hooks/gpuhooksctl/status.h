@@ -35,12 +35,15 @@ enum gpuh_dev_state {
 };
 
 /**
- * gpuh_dev_kind_to_string: "gpu", "vf", "mdev"; gpuh_dev_state_to_string: "quarantined",
- * "in-use", "reserved", "journaled", "driverless", "shared", "blocked", "carved", "free" (the
- * "kind" and "state" of gpuhooksctl status --format json); "?" outside the enums.
+ * gpuh_dev_kind_to_string / _from_string: "gpu", "vf", "mdev"; gpuh_dev_state_to_string /
+ * _from_string: "quarantined", "in-use", "reserved", "journaled", "driverless", "shared",
+ * "blocked", "carved", "free" (the "kind" and "state" of gpuhooksctl status --format json,
+ * docs/gpuhooksctl.md); "?" outside the enums; _from_string: -EINVAL.
  */
 const char *gpuh_dev_kind_to_string(enum gpuh_dev_kind k);
+int gpuh_dev_kind_from_string(const char *s);
 const char *gpuh_dev_state_to_string(enum gpuh_dev_state s);
+int gpuh_dev_state_from_string(const char *s);
 
 struct gpuh_dev_status {
         enum gpuh_dev_kind kind;
