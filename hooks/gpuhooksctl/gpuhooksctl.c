@@ -775,7 +775,8 @@ static int verb_plan(struct ctx *x, const char *path)
                 return fail("cannot read '%s': %s", path, strerror(-r));
         x->sc.dry_run = true;
         r = gpuh_sc_prepare(&x->sc, xml, len, &plan, &err);
-        k = report(x, NULL, "plan", r, err, plan);
+        /* the domain the plan is for, as the XML names it */
+        k = report(x, json_object_get_string(json_object_object_get(plan, "domain")), "plan", r, err, plan);
         json_object_put(plan);
         return k;
 }

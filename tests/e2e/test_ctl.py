@@ -164,6 +164,13 @@ def transform(name, state, fixture, vm):
     return p
 
 
+def schema_errors(name, doc):
+    from jsonschema import Draft202012Validator
+    with open(os.path.join(ARGS.src, "schemas", name)) as f:
+        v = Draft202012Validator(json.load(f))
+    return [e.message for e in v.iter_errors(doc)]
+
+
 def case_status():
     tmp = tempfile.mkdtemp(prefix="gpuh-ctl-")
     try:
@@ -178,6 +185,9 @@ def case_status():
         r = ctl(["--format", "json", "status"] + host_opts("l40s-vendor-vgpu", state))
         check(r.rc == 0 and r.err == "", "status --format json: exit 0, nothing on stderr", r.why())
         doc = json.loads(r.out)
+        check(schema_errors("gpuhooksctl-status.schema.json", doc) == [],
+              "status --format json: valid against schemas/gpuhooksctl-status.schema.json",
+              schema_errors("gpuhooksctl-status.schema.json", doc)[:5])
         res = {d["domain"]: d for d in doc["devices"] if d["state"] == "reserved"}
         check(sorted(res) == ["i-9-1-VM", "i-9-6-VM"] and all(d["kind"] == "vf" and d["until"] > doc["now"]
                                                                for d in res.values()),
@@ -248,7 +258,7 @@ def case_plan():
         r = ctl(["plan", xml, "--format", "json"] + opts)
         doc = json.loads(r.out) if r.rc == 0 else {}
         steps = doc.get("plan", {}).get("steps", [])
-        check(r.rc == 0 and doc.get("ok") and doc["plan"]["operation"] == "prepare" and
+        check(r.rc == 0 and doc.get("ok") and doc["domain"] == "i-9-3-VM" and doc["plan"]["operation"] == "prepare" and
               any(s.get("step") == "write" or s.get("what") == "holders" for s in steps),
               "plan --format json: prepare's dry run, its steps", r.out[:800] + r.err)
         check(sorted(os.listdir(state)) == before, "plan changes nothing in the state directory")
