@@ -362,6 +362,26 @@ def case_release():
         r = ctl_on(h, ["release", "i-9-4-VM"])
         check(r.rc == 0, "release again: nothing to do, exit 0", r.why())
 
+        # a running domain known only by its reservation (its journal gone: nothing of it to
+        # undo): the holder of its reserved GPU's group still refuses the release
+        xml = h.transform(t.domain_xml("25-dumpxml-request-numa-require-v100.xml", name="i-9-7-VM"))
+        check(h.prepare(xml).rc == 0 and h.hook(["i-9-7-VM", "started", "begin", "-"], stdin="<domain/>").rc == 0,
+              "i-9-7-VM prepared and started")
+        gpu = t.record(xml)[0]["address"]
+        os.unlink(os.path.join(h.state, "journal", "i-9-7-VM.journal"))
+        check(t.driver_of(h, gpu) == "vfio-pci" and h.journals() == [] and h.reservations() == ["i-9-7-VM.json"],
+              "... its GPU on vfio-pci, no journal, a running reservation", (h.journals(), h.reservations()))
+        qemu = t.holding(os.path.join(h.emu.dev_dir, "vfio", t.group_of(h, gpu)))
+        try:
+            r = ctl_on(h, ["release", "i-9-7-VM"])
+            check(r.rc == 1 and "still running" in r.err and h.reservations() == ["i-9-7-VM.json"],
+                  "release: refused by the holder of the reserved GPU's group, the reservation kept", r.why())
+        finally:
+            qemu.kill()
+            qemu.wait()
+        r = ctl_on(h, ["release", "i-9-7-VM"])
+        check(r.rc == 0 and h.reservations() == [], "release without the holder frees the reservation", r.why())
+
 
 def case_reconcile():
     t = sc()
