@@ -110,6 +110,18 @@ static const char *first_user(struct gpuh_inventory *inv, const struct gpuh_pci_
         return vm->name;
 }
 
+/* Whether @domain runs, as far as the usage can tell (true when it cannot: nothing is called
+ * stuck on no evidence). */
+static bool domain_runs(struct gpuh_inventory *inv, const char *domain)
+{
+        const struct gpuh_vm *vm;
+
+        if (!inv->usage || gpuh_vm_usage_source(inv->usage) == GPUH_VM_SOURCE_NONE)
+                return true;
+        vm = gpuh_vm_usage_find(inv->usage, domain);
+        return vm && gpuh_vm_state_is_active(vm->state);
+}
+
 /* The states every kind shares, in precedence order; false when none applies. */
 static bool common_state(const struct gpuh_status_input *in, struct gpuh_dev_status *d, const struct gpuh_pci_addr *a,
                          const char *uuid)
@@ -118,7 +130,7 @@ static bool common_state(const struct gpuh_status_input *in, struct gpuh_dev_sta
         const struct gpuh_reservation *res;
         const struct gpuh_journal *j;
         const char *user;
-        char buf[64];
+        char buf[160];
 
         if (q) {
                 set(d, GPUH_DEV_QUARANTINED, q->domain, q->reason);
@@ -128,14 +140,26 @@ static bool common_state(const struct gpuh_status_input *in, struct gpuh_dev_sta
                 set(d, GPUH_DEV_IN_USE, user, buf);
                 return true;
         }
-        if ((res = uuid ? reserved_mdev(in, uuid) : reserved_pci(in, a))) {
+        res = uuid ? reserved_mdev(in, uuid) : reserved_pci(in, a);
+        j = journaled(in, a, uuid);
+        if (res) {
                 bool running = res->state && streq(res->state, "running");
-                set(d, GPUH_DEV_RESERVED, res->domain, running ? "reservation running" : "reservation pending start");
-                d->until = running ? 0 : res->expires;
-                return true;
+                bool gone = running && !domain_runs(in->inv, res->domain);
+
+                /* a running reservation whose domain no longer runs is a stop whose release did
+                 * not happen: shown as what its journal left, else as the reservation */
+                if (!gone || !j || !streq(j->domain, res->domain)) {
+                        char detail[320];
+                        snprintf(detail, sizeof(detail), "%s", !running ? "reservation pending start"
+                                 : gone ? "reservation running, the domain does not run: gpuhooksctl release it"
+                                        : "reservation running");
+                        set(d, GPUH_DEV_RESERVED, res->domain, detail);
+                        d->until = running ? 0 : res->expires;
+                        return true;
+                }
         }
-        if ((j = journaled(in, a, uuid))) {
-                snprintf(buf, sizeof(buf), "its journal has %zu entr%s: release it once the domain is gone", j->n,
+        if (j) {
+                snprintf(buf, sizeof(buf), "%zu journal entr%s, the domain does not run: gpuhooksctl release it", j->n,
                          j->n == 1 ? "y" : "ies");
                 set(d, GPUH_DEV_JOURNALED, j->domain, buf);
                 return true;

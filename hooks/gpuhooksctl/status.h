@@ -25,7 +25,9 @@ enum gpuh_dev_state {
         GPUH_DEV_QUARANTINED,   /* a change left it in a state gpuhooks cannot vouch for */
         GPUH_DEV_IN_USE,        /* a domain's XML uses it (libvirt, or its files) */
         GPUH_DEV_RESERVED,      /* a live reservation holds it (until its expiry, or running) */
-        GPUH_DEV_JOURNALED,     /* a domain's journal names it, no domain uses it: a stuck release */
+        GPUH_DEV_JOURNALED,     /* a domain's journal names it, no domain uses it, and its reservation
+                                         * (if any) is not live, or is running while the domain does not
+                                         * run: a release that did not happen */
         GPUH_DEV_DRIVERLESS,    /* a GPU function with no driver bound */
         GPUH_DEV_SHARED,        /* a PF carrying VFs or mdevs, a VF carrying an mdev */
         GPUH_DEV_BLOCKED,       /* a PF not offered for passthrough for another reason */
@@ -72,7 +74,9 @@ struct gpuh_status_input {
  * @in: the host
  * @ret, @ret_n: one row per GPU, then its VFs, then its mdevs (inventory order); free()
  *
- * Each device gets the first state of enum gpuh_dev_state that applies. A reservation holds a
+ * Each device gets the first state of enum gpuh_dev_state that applies, except that a running
+ * reservation of a domain the usage knows not to run (a stop whose release never came) gives
+ * way to that domain's journal naming the device. A reservation holds a
  * PCI function it gives (gpuh_alloc_holds_pci()), a VF it will create an mdev on or set a
  * vendor type on, and an mdev by UUID; an expired one that is not running holds nothing
  * (gpuh_reservation_live()). A journal names the functions of its driver, vgpu-type and sriov

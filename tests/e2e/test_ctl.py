@@ -335,11 +335,25 @@ def case_release():
               "the V100 is on vfio-pci, the domain has a journal")
         r = ctl_on(h, ["journals"])
         check(r.rc == 0 and "i-9-4-VM" in r.out, "journals lists it", r.why())
-        r = ctl_on(h, ["status", "--format", "json", "--no-libvirt", "--domain-xml-dir", h.empty])
+        # while libvirt's status file says it runs, the GPU is in use by it
+        run_dir = os.path.join(h.tmp, "run-qemu")
+        os.mkdir(run_dir)
+        with open(os.path.join(run_dir, "i-9-4-VM.xml"), "w") as f:
+            f.write("<domstatus state='running'>%s</domstatus>" % xml)
+        r = ctl_on(h, ["status", "--format", "json", "--no-libvirt", "--domain-xml-dir", run_dir])
         st = {d["device"]: d for d in json.loads(r.out)["devices"]} if r.rc == 0 else {}
-        check(st.get(gpu, {}).get("state") == "reserved" and st[gpu]["domain"] == "i-9-4-VM" and
-              st[gpu]["until"] is None and "running" in st[gpu]["detail"],
-              "status: the GPU is reserved by i-9-4-VM, running (no expiry)", st.get(gpu))
+        check(st.get(gpu, {}).get("state") == "in-use" and st[gpu]["domain"] == "i-9-4-VM",
+              "status: while it runs, the GPU is in use by i-9-4-VM", st.get(gpu))
+        # once it stopped without its release: journaled, named as the domain to release
+        os.unlink(os.path.join(run_dir, "i-9-4-VM.xml"))
+        r = ctl_on(h, ["status", "--format", "json", "--no-libvirt", "--domain-xml-dir", run_dir])
+        st = {d["device"]: d for d in json.loads(r.out)["devices"]} if r.rc == 0 else {}
+        check(st.get(gpu, {}).get("state") == "journaled" and st[gpu]["domain"] == "i-9-4-VM" and
+              "gpuhooksctl release" in st[gpu]["detail"],
+              "status: stopped without its release, the GPU is journaled by i-9-4-VM", st.get(gpu))
+        r = ctl_on(h, ["status", "--no-libvirt", "--domain-xml-dir", run_dir])
+        check(r.rc == 0 and re.search(r"^%s\s.*journaled\s+i-9-4-VM" % gpu, r.out, re.M),
+              "status table: one command shows the stuck VM's GPU and its owner", r.out[:600])
         # its QEMU still runs: a process holds the group's vfio node
         vnode = os.path.join(h.emu.dev_dir, "vfio", t.group_of(h, gpu))
         mid = h.snap()
