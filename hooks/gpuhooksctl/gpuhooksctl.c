@@ -502,6 +502,46 @@ static int verb_status(struct ctx *x)
         return r;
 }
 
+/* ---- which domains run ------------------------------------------------------------------------ */
+
+/* Which domains run: libvirt unless --no-libvirt, else (or when it cannot answer) the XML files
+ * libvirt keeps. NULL when neither could be read (or without memory): states are unknown then. */
+static struct gpuh_vm_usage *load_usage(const struct ctx *x)
+{
+        struct gpuh_vm_usage *u = NULL;
+        char *const *dirs = x->sc.xml_dirs ? x->sc.xml_dirs : x->cfg->domain_xml_dirs;
+        struct gpuh_warnings w = { 0 };
+
+        if (gpuh_vm_usage_new(&u) < 0)
+                return NULL;
+        if (!x->c.no_libvirt) {
+                _cleanup_free_ char *err = NULL;
+                if (gpuh_vm_usage_load_libvirt(u, x->c.connect ? x->c.connect : x->cfg->libvirt_uri,
+                                               x->cfg->libvirt_timeout_ms, &err) >= 0)
+                        return u;
+                gpuh_log(LOG_INFO, "libvirt cannot say which domains run (%s): reading its domain XML files",
+                         err ? err : "no answer");
+        }
+        if (dirs)
+                gpuh_vm_usage_load_dirs(u, dirs, &w);
+        gpuh_warnings_clear(&w);
+        if (gpuh_vm_usage_source(u) == GPUH_VM_SOURCE_NONE)
+                return gpuh_vm_usage_free(u);
+        return u;
+}
+
+/* "running", "shutoff", ... as the usage knows the domain; "undefined" when it does not know
+ * it; NULL when nothing could be read. */
+static const char *domain_state(struct gpuh_vm_usage *u, const char *domain)
+{
+        const struct gpuh_vm *vm;
+
+        if (!u)
+                return NULL;
+        vm = gpuh_vm_usage_find(u, domain);
+        return vm ? gpuh_vm_state_to_string(vm->state) : "undefined";
+}
+
 /* ---- reservations, journals ---------------------------------------------------------------- */
 
 static void alloc_name(const struct gpuh_alloc *d, char *buf, size_t size)
@@ -520,7 +560,9 @@ static void alloc_name(const struct gpuh_alloc *d, char *buf, size_t size)
 static int verb_reservations(struct ctx *x)
 {
         _cleanup_(gpuh_table_freep) struct gpuh_table *t = NULL;
-        static const char *const h[] = { "DOMAIN", "STATE", "AGE", "CREATED", "EXPIRES", "LIVE", "DEVICES" };
+        static const char *const h[] = { "DOMAIN", "STATE", "AGE", "CREATED", "EXPIRES", "LIVE", "DOMAIN STATE",
+                                         "DEVICES" };
+        _cleanup_(gpuh_vm_usage_freep) struct gpuh_vm_usage *u = NULL;
         struct state_view v = { 0 };
         int64_t now = (int64_t) time(NULL);
         json_object *arr = NULL;
@@ -535,6 +577,8 @@ static int verb_reservations(struct ctx *x)
                 state_view_clear(&v);
                 return log_oom();
         }
+        if (v.n_res > 0)
+                u = load_usage(x);
         for (size_t i = 0; i < v.n_res; i++) {
                 const struct gpuh_reservation *res = &v.res[i];
                 bool running = res->state && streq(res->state, "running"), live = gpuh_reservation_live(res, now);
@@ -553,6 +597,7 @@ static int verb_reservations(struct ctx *x)
                         json_object_object_add(o, "age_s", json_object_new_int64(now - res->created));
                         json_object_object_add(o, "expires", running ? NULL : json_object_new_int64(res->expires));
                         json_object_object_add(o, "live", json_object_new_boolean(live));
+                        json_object_object_add(o, "domain_state", jstr(domain_state(u, res->domain)));
                         for (size_t k = 0; k < res->n_devices; k++) {
                                 alloc_name(&res->devices[k], one, sizeof(one));
                                 json_object_array_add(d, json_object_new_string(one));
@@ -565,8 +610,9 @@ static int verb_reservations(struct ctx *x)
                         alloc_name(&res->devices[k], one, sizeof(one));
                         len += (size_t) snprintf(devs + len, sizeof(devs) - len, "%s%s", k ? ", " : "", one);
                 }
+                const char *ds = domain_state(u, res->domain);
                 const char *cells[] = { res->domain, res->state ? res->state : "-", age, created, expires,
-                                        live ? "yes" : "no (expired)", devs };
+                                        live ? "yes" : "no (expired)", ds ? ds : "?", devs };
                 if (gpuh_table_add(t, cells) < 0) {
                         state_view_clear(&v);
                         return log_oom();
@@ -584,7 +630,7 @@ static int verb_reservations(struct ctx *x)
 static int verb_journals(struct ctx *x)
 {
         _cleanup_(gpuh_table_freep) struct gpuh_table *t = NULL;
-        static const char *const h[] = { "DOMAIN", "AGE", "CREATED", "ENTRIES", "CHANGES" };
+        static const char *const h[] = { "DOMAIN", "AGE", "CREATED", "DOMAIN STATE", "ENTRIES", "CHANGES" };
         _cleanup_(gpuh_vm_usage_freep) struct gpuh_vm_usage *u = NULL;
         struct state_view v = { 0 };
         int64_t now = (int64_t) time(NULL);
@@ -600,6 +646,8 @@ static int verb_journals(struct ctx *x)
                 state_view_clear(&v);
                 return log_oom();
         }
+        if (v.n_journals > 0)
+                u = load_usage(x);
         for (size_t i = 0; i < v.n_journals; i++) {
                 const struct gpuh_journal *j = v.journals[i];
                 char age[32], created[32], n[16], changes[1024] = "", key[96];
@@ -615,6 +663,7 @@ static int verb_journals(struct ctx *x)
                         json_object_object_add(o, "created", json_object_new_int64(j->created));
                         json_object_object_add(o, "age_s", json_object_new_int64(now - j->created));
                         json_object_object_add(o, "torn", json_object_new_boolean(j->torn));
+                        json_object_object_add(o, "domain_state", jstr(domain_state(u, j->domain)));
                         for (size_t k = 0; k < j->n; k++) {
                                 json_object *x1 = gpuh_jentry_json(&j->e[k]);
                                 if (x1)
@@ -627,7 +676,8 @@ static int verb_journals(struct ctx *x)
                 for (size_t k = 0; k < j->n && len < sizeof(changes); k++)
                         len += (size_t) snprintf(changes + len, sizeof(changes) - len, "%s%s %s", k ? ", " : "",
                                                  gpuh_jop_to_string(j->e[k].op), gpuh_jentry_key(&j->e[k], key, sizeof(key)));
-                const char *cells[] = { j->domain, age, created, n, changes };
+                const char *ds = domain_state(u, j->domain);
+                const char *cells[] = { j->domain, age, created, ds ? ds : "?", n, changes };
                 if (gpuh_table_add(t, cells) < 0) {
                         state_view_clear(&v);
                         return log_oom();
