@@ -34,6 +34,7 @@
 #include "statechange.h"
 #include "status.h"
 #include "table.h"
+#include "vgpu_names.h"
 #include "vm_usage.h"
 
 #define PROG "gpuhooksctl"
@@ -451,6 +452,12 @@ static int scan_host(struct ctx *x, struct gpuh_host **ret)
                 return log_oom();
         if (r < 0)
                 return fail("%s", err ? err : strerror(-r));
+        /* a VF whose vGPU type no list names any more (a full GPU) is named from the names
+         * earlier runs saw, as gpudiscovery names it (docs/inventory.md) */
+        if (gpuh_vgpu_names_update(host->inv, x->sc.state_dir) == -ENOMEM) {
+                gpuh_host_free(host);
+                return log_oom();
+        }
         r = gpuh_quarantine_load(x->sc.state_dir, &host->inv->quarantined, &host->inv->n_quarantined);
         if (r == -ENOMEM) {
                 gpuh_host_free(host);
