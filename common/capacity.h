@@ -109,3 +109,68 @@ int64_t gpuh_vendor_vgpu_gpu_fb(const struct gpuh_inventory *inv, const struct g
  */
 bool gpuh_vendor_vgpu_fb_room(const struct gpuh_inventory *inv, const struct gpuh_gpu *g, unsigned type,
                               const struct gpuh_promised *p, struct gpuh_fb_room *ret);
+
+/* ---- how many more of each profile fit on a GPU (gpudiscovery, gpuhooksctl status) ---- */
+
+enum gpuh_cap_kind {
+        GPUH_CAP_PASSTHROUGH,           /* the whole GPU (only when offered for passthrough) */
+        GPUH_CAP_MDEV,                  /* an mdev type of the PF (GVT-g, NVIDIA before Ampere) */
+        GPUH_CAP_VF_MDEV,               /* an mdev type of the GPU's SR-IOV VFs (NVIDIA Ampere) */
+        GPUH_CAP_VENDOR_VGPU,           /* an NVIDIA vendor-specific vGPU type (Ada and later) */
+        GPUH_CAP_VF,                    /* a plain SR-IOV VF (AMD MxGPU, Intel SR-IOV) */
+        _GPUH_CAP_KIND_MAX,
+};
+
+/* One profile of one GPU. Counts are instances; -1 unknown. */
+struct gpuh_profile_cap {
+        enum gpuh_cap_kind kind;
+        char type_id[64];               /* the mdev type's directory name; the vendor type's
+                                         * decimal id; "" for passthrough and plain VFs */
+        const char *name;               /* the profile: the type's name (else its id), "passthrough",
+                                         * the VFs' libpci device name; borrowed from the inventory */
+        int64_t created;                /* instances that exist: mdevs of the type, VFs with the type
+                                         * set, VFs; 1 for passthrough */
+        int64_t in_use;                 /* of them, used by a domain (the inventory's usage) */
+        int64_t more;                   /* how many more fit now; -1 unknown */
+        int64_t free_slots;             /* what the driver offers: free VFs listing the type (VF kinds,
+                                         * not held by a promise or the quarantine), the PF type's
+                                         * available_instances less the promised; -1 unknown */
+        int64_t fb_more;                /* what the framebuffer leaves (gpuh_vgpu_fits()'s numbers:
+                                         * (max_instances x framebuffer - used) / framebuffer); -1
+                                         * unknown or not applicable */
+};
+
+/**
+ * gpuh_cap_kind_to_string / _from_string: "passthrough", "mdev", "vf-mdev", "vendor-vgpu",
+ * "vf" (the inventory's gpuhooks.capacity[].kind, docs/inventory.md); "?" outside the enum;
+ * _from_string: -EINVAL.
+ */
+const char *gpuh_cap_kind_to_string(enum gpuh_cap_kind k);
+int gpuh_cap_kind_from_string(const char *s);
+
+/**
+ * gpuh_gpu_capacity:
+ * @inv: the inventory (its usage, quarantine and vendor type names)
+ * @g: one of its GPUs
+ * @p: promised devices (live reservations of domains), or NULL for none
+ * @ret, @ret_n: the profiles, free()
+ *
+ * One row per profile @g offers, each on its own (rows share the GPU: one more 8Q and one more
+ * 8A may each fit, not both), in this order: passthrough (when @g has no passthrough blockers),
+ * the PF's mdev types as listed, the VFs' mdev types by type id in natural order, vendor vGPU
+ * types by id (every type a free VF lists or a VF has set), plain VFs. "more" is the smaller
+ * of what the driver offers and what the framebuffer leaves:
+ *  - passthrough: 1 unless a domain uses the GPU, a promise holds it or it is quarantined;
+ *  - PF mdev types: available_instances (the driver counts what is left; mdev ABI,
+ *    Documentation/driver-api/vfio-mediated-device.rst) less the mdevs promised on the PF;
+ *  - VF mdev types: the free VFs (no mdev, not promised, not quarantined) whose
+ *    available_instances for the type is > 0 (in equal-size mode the driver offers only the
+ *    size in use), capped by gpuh_mdev_fb_room();
+ *  - vendor vGPU types: the free VFs (no type set, not promised, not quarantined) whose
+ *    creatable_vgpu_types lists the type (the mode again), capped by gpuh_vendor_vgpu_fb_room();
+ *  - plain VFs: the VFs no domain uses, not promised and not quarantined.
+ *
+ * Returns: the number of rows; -ENOMEM.
+ */
+int gpuh_gpu_capacity(const struct gpuh_inventory *inv, const struct gpuh_gpu *g, const struct gpuh_promised *p,
+                      struct gpuh_profile_cap **ret, size_t *ret_n);

@@ -32,7 +32,7 @@ gpuh_link("${libexec}/libvirt-vm-state-change" "${GPUH_CLOUDSTACK_HOOKS_DIR}/lib
 gpuh_link("${libexec}/libvirt-vm-state-change" "${GPUH_LIBVIRT_HOOKS_DIR}/qemu.d/gpuhooks")
 gpuh_link("${libexec}/gpudiscovery" "${GPUH_CLOUDSTACK_SCRIPTS_DIR}/gpudiscovery.sh")
 # within the prefix: relative (../libexec/gpuhooks/TOOL), as Debian policy 10.5 wants
-foreach(tool gpudiscovery libvirt-vm-xml-transformer libvirt-vm-state-change)
+foreach(tool gpudiscovery libvirt-vm-xml-transformer libvirt-vm-state-change gpuhooksctl)
   file(RELATIVE_PATH rel "${CMAKE_INSTALL_PREFIX}/${GPUH_BINDIR}" "${libexec}/${tool}")
   gpuh_link("${rel}" "${CMAKE_INSTALL_PREFIX}/${GPUH_BINDIR}/${tool}")
 endforeach()

@@ -28,7 +28,7 @@
 #include "host.h"
 #include "vgpu_names.h"
 
-enum { OPT_FORMAT = GPUH_OPT_TOOL, OPT_PCI_IDS, OPT_CACHE_DIR, OPT_CHECK, OPT_ROOT };
+enum { OPT_FORMAT = GPUH_OPT_TOOL, OPT_PCI_IDS, OPT_CACHE_DIR, OPT_CHECK, OPT_ROOT, OPT_GPU, OPT_FREE };
 
 /* The one list of options: getopt, --help and the man page are all made from it. */
 static const struct gpuh_option options[] = {
@@ -37,6 +37,10 @@ static const struct gpuh_option options[] = {
           "given as json, a failure is one JSON object on stdout", false },
         { { "check", no_argument, NULL, OPT_CHECK }, NULL,
           "say whether this host is fit for GPU passthrough and vGPU with gpuhooks, one line per finding", false },
+        { { "gpu", required_argument, NULL, OPT_GPU }, "ADDR",
+          "--format table: only the GPU at ADDR (its PCI address, BB:SS.F or DDDD:BB:SS.F, or one of its VFs')", false },
+        { { "free", no_argument, NULL, OPT_FREE }, NULL,
+          "--format table: only what can still be given (GPUs with room, free VFs and vGPUs, profiles with room)", false },
         { { "root", required_argument, NULL, OPT_ROOT }, "DIR",
           "--check: look for the installed hooks and agent.properties under DIR (default /)", false },
         GPUH_OPTION_SYSFS_ROOT,
@@ -111,6 +115,9 @@ struct args {
         const char *cache_dir;
         const char *root;
         bool check;
+        bool free_only;
+        bool has_gpu;
+        struct gpuh_pci_addr gpu;
 };
 
 static int own_option(int opt, const char *arg, void *data)
@@ -123,6 +130,14 @@ static int own_option(int opt, const char *arg, void *data)
                 return -1;
         case OPT_ROOT:
                 a->root = arg;
+                return -1;
+        case OPT_GPU:
+                if (gpuh_pci_addr_parse(arg, &a->gpu) < 0)
+                        return gpuh_cli_usage_error(tool.name, "'%s' is not a PCI address", arg);
+                a->has_gpu = true;
+                return -1;
+        case OPT_FREE:
+                a->free_only = true;
                 return -1;
         case OPT_FORMAT:
                 if (!streq(arg, "json") && !streq(arg, "pretty") && !streq(arg, "table") && !streq(arg, "text"))
@@ -198,6 +213,8 @@ int main(int argc, char **argv)
                 a.format = a.check ? "text" : "json";
         if (a.root && !a.check)
                 return gpuh_cli_usage_error(tool.name, "--root goes with --check");
+        if ((a.has_gpu || a.free_only) && (a.check || !streq(a.format, "table")))
+                return gpuh_cli_usage_error(tool.name, "--gpu and --free go with --format table");
         gpuh_log_setup(tool.name, c.verbose ? GPUH_LOG_STDERR : GPUH_LOG_SYSLOG, c.verbose ? LOG_DEBUG : LOG_WARNING);
 
         /* A broken configuration: the inventory from the defaults, the error among its
@@ -257,8 +274,19 @@ int main(int argc, char **argv)
 
         if (a.check)
                 return check(host, cfg, cfg_err, &a);
+        if (a.has_gpu) {
+                bool found = false;
+                for (size_t i = 0; i < host->inv->n_gpus && !found; i++)
+                        found = gpuh_gpu_matches(&host->inv->gpus[i], &a.gpu);
+                if (!found) {
+                        char s[GPUH_PCI_ADDR_MAX];
+                        fprintf(stderr, "gpudiscovery: no GPU at %s\n", gpuh_pci_addr_format(&a.gpu, s));
+                        return EXIT_FAILURE;
+                }
+        }
         if (streq(a.format, "table") || streq(a.format, "text"))
-                r = gpuh_inventory_print_table(host->inv, stdout);
+                r = gpuh_inventory_print_table(host->inv, &(struct gpuh_table_filter) {
+                                .gpu = a.has_gpu ? &a.gpu : NULL, .free_only = a.free_only }, stdout);
         else {
                 json_object *doc = NULL;
                 r = gpuh_inventory_to_json(host->inv, gpuh_host_threads(), &doc);

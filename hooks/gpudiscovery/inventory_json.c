@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "capacity.h"
 #include "inventory_json.h"
 #include "macro.h"
 
@@ -599,6 +600,33 @@ static void nvml_ext(struct builder *b, const struct gpuh_inventory *inv, const 
         add(b, ext, "vgpu_types", arr);
 }
 
+/* How many more of each profile fit (capacity.h): the promised devices are not counted here
+ * (gpudiscovery reads no reservations; gpuhooksctl status does). */
+static json_object *capacity(struct builder *b, const struct gpuh_inventory *inv, const struct gpuh_gpu *g)
+{
+        _cleanup_free_ struct gpuh_profile_cap *caps = NULL;
+        json_object *arr = chk(b, json_object_new_array());
+        size_t n = 0;
+
+        if (gpuh_gpu_capacity(inv, g, NULL, &caps, &n) < 0) {
+                b->oom = true;
+                return arr;
+        }
+        for (size_t i = 0; i < n; i++) {
+                json_object *o = chk(b, json_object_new_object());
+                add(b, o, "kind", str(b, gpuh_cap_kind_to_string(caps[i].kind)));
+                add(b, o, "profile", str(b, caps[i].name));
+                add(b, o, "type_id", caps[i].type_id[0] ? str(b, caps[i].type_id) : NULL);
+                add(b, o, "created", num_or_null(b, caps[i].created));
+                add(b, o, "in_use", num_or_null(b, caps[i].in_use));
+                add(b, o, "more", num_or_null(b, caps[i].more));
+                add(b, o, "offered", num_or_null(b, caps[i].free_slots));
+                add(b, o, "fb_room", num_or_null(b, caps[i].fb_more));
+                push(b, arr, o);
+        }
+        return arr;
+}
+
 static json_object *gpu_ext(struct builder *b, const struct gpuh_inventory *inv, struct gpuh_gpu *g, json_object *used)
 {
         const struct gpuh_pci_dev *d = g->dev;
@@ -652,6 +680,7 @@ static json_object *gpu_ext(struct builder *b, const struct gpuh_inventory *inv,
         add(b, ext, "layout", layout_json(b, gpuh_layouts_of(inv->layouts, g)));
         if (d->vendor_id == 0x10de)
                 nvml_ext(b, inv, g, ext);
+        add(b, ext, "capacity", capacity(b, inv, g));
         return ext;
 }
 

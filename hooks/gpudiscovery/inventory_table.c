@@ -1,12 +1,19 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* inventory_table.c: human-readable inventory. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "inventory_table.h"
+#include "table.h"
 
-#define ROW "%-38s %-5s %-13s %-34s %-16s %-5s %-4s %-28s %s\n"
+enum { C_ADDR, C_KIND, C_ID, C_MODEL, C_DRIVER, C_GROUP, C_NUMA, C_PT, C_USED, N_COLS };
+
+static const char *const headers[N_COLS] = {
+        "ADDRESS", "KIND", "ID", "MODEL / PROFILE", "DRIVER", "IOMMU", "NUMA", "PASSTHROUGH", "USED BY",
+};
 
 static const char *first_user(struct gpuh_inventory *inv, const struct gpuh_pci_addr *a, const char *uuid)
 {
@@ -15,7 +22,7 @@ static const char *first_user(struct gpuh_inventory *inv, const struct gpuh_pci_
 
         if (inv->usage)
                 n = uuid ? gpuh_vm_usage_mdev(inv->usage, uuid, &vm, 1) : gpuh_vm_usage_pci(inv->usage, a, &vm, 1);
-        return n > 0 ? vm->name : "-";
+        return n > 0 ? vm->name : NULL;
 }
 
 static const char *dash(const char *s)
@@ -23,93 +30,175 @@ static const char *dash(const char *s)
         return s && *s ? s : "-";
 }
 
-int gpuh_inventory_print_table(struct gpuh_inventory *inv, FILE *f)
+bool gpuh_gpu_matches(const struct gpuh_gpu *g, const struct gpuh_pci_addr *a)
 {
-        fprintf(f, ROW, "ADDRESS", "KIND", "ID", "MODEL / PROFILE", "DRIVER", "IOMMU", "NUMA",
-                "PASSTHROUGH", "USED BY");
-        for (size_t i = 0; i < inv->n_gpus; i++) {
-                struct gpuh_gpu *g = &inv->gpus[i];
-                char id[16], grp[16], numa[16], pt[128] = "yes", model[160];
+        if (gpuh_pci_addr_cmp(&g->dev->addr, a) == 0)
+                return true;
+        for (size_t v = 0; v < g->n_vfs; v++)
+                if (gpuh_pci_addr_cmp(&g->vfs[v].dev->addr, a) == 0)
+                        return true;
+        for (size_t m = 0; m < g->n_members; m++)
+                if (gpuh_pci_addr_cmp(&g->members[m].dev->addr, a) == 0)
+                        return true;
+        return false;
+}
 
-                snprintf(id, sizeof(id), "%04x:%04x", g->dev->vendor_id, g->dev->device_id);
-                snprintf(grp, sizeof(grp), "%d", g->dev->iommu_group);
-                snprintf(numa, sizeof(numa), "%d", g->dev->numa_node);
-                snprintf(model, sizeof(model), "%s", g->device_name);
-                if (g->blockers) {
-                        size_t len = (size_t) snprintf(pt, sizeof(pt), "no:");
-                        for (unsigned bit = 0; bit < _GPUH_BLOCK_MAX; bit++)
-                                if (g->blockers & (1u << bit) && len < sizeof(pt))
-                                        len += (size_t) snprintf(pt + len, sizeof(pt) - len, "%s%s",
-                                                                 len > 3 ? "," : " ", gpuh_block_to_string(bit));
-                }
-                fprintf(f, ROW, g->dev->name, "gpu", id, model, dash(g->dev->driver),
-                        g->dev->iommu_group < 0 ? "-" : grp, numa, pt,
-                        first_user(inv, &g->dev->addr, NULL));
+char *gpuh_capacity_summary(const struct gpuh_profile_cap *c, char *buf, size_t size)
+{
+        if (c->more < 0)
+                snprintf(buf, size, "%" PRId64 " in use, ? more", c->in_use);
+        else
+                snprintf(buf, size, "%" PRId64 " in use, %" PRId64 " more", c->in_use, c->more);
+        return buf;
+}
 
-                for (size_t k = 0; k < g->n_members; k++) {
-                        const struct gpuh_group_member *m = &g->members[k];
-                        char addr[48];
-                        if (m->role == GPUH_ROLE_GPU)
-                                continue;
-                        snprintf(addr, sizeof(addr), "  %s", m->dev->name);
-                        snprintf(id, sizeof(id), "%04x:%04x", m->dev->vendor_id, m->dev->device_id);
-                        snprintf(model, sizeof(model), "IOMMU group %s, class %06x",
-                                 gpuh_role_to_string(m->role), m->dev->class_code);
-                        fprintf(f, ROW, addr, "group", id, model, dash(m->dev->driver), grp, "", "",
-                                first_user(inv, &m->dev->addr, NULL));
-                }
-                for (size_t k = 0; k < g->n_vfs; k++) {
-                        const struct gpuh_vf *vf = &g->vfs[k];
-                        const struct gpuh_gpu_layout *gl = NULL;
-                        const struct gpuh_layout_slot *slot = gpuh_layouts_find_vf(inv->layouts, &vf->dev->addr, &gl);
-                        char addr[48];
+static int row(struct gpuh_table *t, const char *addr, const char *kind, const char *id, const char *model,
+               const char *driver, const char *grp, const char *numa, const char *pt, const char *used)
+{
+        const char *cells[N_COLS] = { addr, kind, id, model, driver, grp, numa, pt, used };
 
-                        snprintf(addr, sizeof(addr), "  %s", vf->dev->name);
-                        snprintf(id, sizeof(id), "%04x:%04x", vf->dev->vendor_id, vf->dev->device_id);
-                        snprintf(grp, sizeof(grp), "%d", vf->dev->iommu_group);
-                        snprintf(numa, sizeof(numa), "%d", vf->dev->numa_node);
-                        if (vf->n_types > 0)
-                                snprintf(model, sizeof(model), "mdev parent, %zu types", vf->n_types);
-                        else if (vf->has_vendor_vgpu && slot && !vf->vendor_vgpu.current_type)
-                                snprintf(model, sizeof(model), "vGPU %s (layout, set at start)",
-                                         gl->profiles[slot->profile].profile);
-                        else if (vf->has_vendor_vgpu)
-                                snprintf(model, sizeof(model), "vGPU %s",
-                                         vf->vendor_vgpu.current_type ? dash(vf->current_type_name) : "(none set)");
-                        else
-                                snprintf(model, sizeof(model), "%s", vf->device_name);
-                        fprintf(f, ROW, addr, "vf", id, model, dash(vf->dev->driver),
-                                vf->dev->iommu_group < 0 ? "-" : grp, numa, "",
-                                first_user(inv, &vf->dev->addr, NULL));
-                }
-                for (size_t k = 0; k < g->n_vgpus; k++) {
-                        const struct gpuh_vgpu_instance *v = &g->vgpus[k];
-                        char addr[48], parent[GPUH_PCI_ADDR_MAX];
+        return gpuh_table_add(t, cells);
+}
 
-                        snprintf(addr, sizeof(addr), "  %s", v->mdev->uuid);
-                        snprintf(model, sizeof(model), "%s on %s",
-                                 v->type && v->type->name ? v->type->name : dash(v->mdev->type_id),
-                                 gpuh_pci_addr_format(&v->mdev->parent, parent));
-                        fprintf(f, ROW, addr, "vgpu", dash(v->mdev->type_id), model, "", "", "", "",
-                                first_user(inv, NULL, v->mdev->uuid));
-                }
-                /* a layout's mdev slots not created yet (docs/layouts.md) */
-                for (size_t k = 0; gpuh_layouts_of(inv->layouts, g) && k < gpuh_layouts_of(inv->layouts, g)->n_slots; k++) {
-                        const struct gpuh_gpu_layout *gl = gpuh_layouts_of(inv->layouts, g);
-                        const struct gpuh_layout_slot *sl = &gl->slots[k];
-                        char addr[48], parent[GPUH_PCI_ADDR_MAX];
+static bool vf_free(struct gpuh_inventory *inv, const struct gpuh_gpu *g, const struct gpuh_vf *vf)
+{
+        if (first_user(inv, &vf->dev->addr, NULL) || gpuh_quarantine_find(inv->quarantined, inv->n_quarantined, &vf->dev->addr))
+                return false;
+        for (size_t i = 0; i < g->n_vgpus; i++)
+                if (gpuh_pci_addr_cmp(&g->vgpus[i].mdev->parent, &vf->dev->addr) == 0)
+                        return false;
+        return true;
+}
 
-                        if (sl->exists || gl->kind == GPUH_LAYOUT_VENDOR_VF)
-                                continue;
-                        snprintf(addr, sizeof(addr), "  %s", sl->uuid);
-                        snprintf(model, sizeof(model), "%s on %s (layout, created at start)",
-                                 gl->profiles[sl->profile].type_name, gpuh_pci_addr_format(&sl->parent, parent));
-                        fprintf(f, ROW, addr, "slot", gl->profiles[sl->profile].type_id, model, "", "", "", "",
-                                first_user(inv, NULL, sl->uuid));
-                }
+static int gpu_rows(struct gpuh_inventory *inv, struct gpuh_gpu *g, const struct gpuh_table_filter *flt,
+                    struct gpuh_table *t)
+{
+        _cleanup_free_ struct gpuh_profile_cap *caps = NULL;
+        char id[16], grp[16], numa[16], pt[128] = "yes", model[160], addr[64];
+        bool free_only = flt && flt->free_only, room = false;
+        size_t n_caps = 0;
+        int r;
+
+        r = gpuh_gpu_capacity(inv, g, NULL, &caps, &n_caps);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n_caps; i++)
+                room = room || caps[i].more != 0;
+        if (free_only && !room)
+                return 0;
+
+        snprintf(id, sizeof(id), "%04x:%04x", g->dev->vendor_id, g->dev->device_id);
+        snprintf(grp, sizeof(grp), "%d", g->dev->iommu_group);
+        snprintf(numa, sizeof(numa), "%d", g->dev->numa_node);
+        if (g->blockers) {
+                size_t len = (size_t) snprintf(pt, sizeof(pt), "no:");
+                for (unsigned bit = 0; bit < _GPUH_BLOCK_MAX; bit++)
+                        if (g->blockers & (1u << bit) && len < sizeof(pt))
+                                len += (size_t) snprintf(pt + len, sizeof(pt) - len, "%s%s", len > 3 ? "," : " ",
+                                                         gpuh_block_to_string(bit));
         }
+        r = row(t, g->dev->name, "gpu", id, dash(g->device_name), dash(g->dev->driver), g->dev->iommu_group < 0 ? "-" : grp,
+                numa, pt, dash(first_user(inv, &g->dev->addr, NULL)));
+
+        for (size_t k = 0; k < g->n_members && r == 0 && !free_only; k++) {
+                const struct gpuh_group_member *m = &g->members[k];
+
+                if (m->role == GPUH_ROLE_GPU)
+                        continue;
+                snprintf(addr, sizeof(addr), "  %s", m->dev->name);
+                snprintf(id, sizeof(id), "%04x:%04x", m->dev->vendor_id, m->dev->device_id);
+                snprintf(model, sizeof(model), "IOMMU group %s, class %06x", gpuh_role_to_string(m->role),
+                         m->dev->class_code);
+                r = row(t, addr, "group", id, model, dash(m->dev->driver), grp, "", "",
+                        dash(first_user(inv, &m->dev->addr, NULL)));
+        }
+        for (size_t k = 0; k < g->n_vfs && r == 0; k++) {
+                const struct gpuh_vf *vf = &g->vfs[k];
+                const struct gpuh_gpu_layout *gl = NULL;
+                const struct gpuh_layout_slot *slot = gpuh_layouts_find_vf(inv->layouts, &vf->dev->addr, &gl);
+
+                if (free_only && !vf_free(inv, g, vf))
+                        continue;
+                snprintf(addr, sizeof(addr), "  %s", vf->dev->name);
+                snprintf(id, sizeof(id), "%04x:%04x", vf->dev->vendor_id, vf->dev->device_id);
+                snprintf(grp, sizeof(grp), "%d", vf->dev->iommu_group);
+                snprintf(numa, sizeof(numa), "%d", vf->dev->numa_node);
+                if (vf->n_types > 0)
+                        snprintf(model, sizeof(model), "mdev parent, %zu types", vf->n_types);
+                else if (vf->has_vendor_vgpu && slot && !vf->vendor_vgpu.current_type)
+                        snprintf(model, sizeof(model), "vGPU %s (layout, set at start)",
+                                 gl->profiles[slot->profile].profile);
+                else if (vf->has_vendor_vgpu)
+                        snprintf(model, sizeof(model), "vGPU %s",
+                                 vf->vendor_vgpu.current_type ? dash(vf->current_type_name) : "(none set)");
+                else
+                        snprintf(model, sizeof(model), "%s", dash(vf->device_name));
+                r = row(t, addr, "vf", id, model, dash(vf->dev->driver), vf->dev->iommu_group < 0 ? "-" : grp, numa, "",
+                        dash(first_user(inv, &vf->dev->addr, NULL)));
+        }
+        for (size_t k = 0; k < g->n_vgpus && r == 0; k++) {
+                const struct gpuh_vgpu_instance *v = &g->vgpus[k];
+                const char *user = first_user(inv, NULL, v->mdev->uuid);
+                char parent[GPUH_PCI_ADDR_MAX];
+
+                if (free_only && user)
+                        continue;
+                snprintf(addr, sizeof(addr), "  %s", v->mdev->uuid);
+                snprintf(model, sizeof(model), "%s on %s", v->type && v->type->name ? v->type->name : dash(v->mdev->type_id),
+                         gpuh_pci_addr_format(&v->mdev->parent, parent));
+                r = row(t, addr, "vgpu", dash(v->mdev->type_id), model, "", "", "", "", dash(user));
+        }
+        /* a layout's mdev slots not created yet (docs/layouts.md) */
+        for (size_t k = 0; gpuh_layouts_of(inv->layouts, g) && k < gpuh_layouts_of(inv->layouts, g)->n_slots && r == 0; k++) {
+                const struct gpuh_gpu_layout *gl = gpuh_layouts_of(inv->layouts, g);
+                const struct gpuh_layout_slot *sl = &gl->slots[k];
+                const char *user = first_user(inv, NULL, sl->uuid);
+                char parent[GPUH_PCI_ADDR_MAX];
+
+                if (sl->exists || gl->kind == GPUH_LAYOUT_VENDOR_VF || (free_only && user))
+                        continue;
+                snprintf(addr, sizeof(addr), "  %s", sl->uuid);
+                snprintf(model, sizeof(model), "%s on %s (layout, created at start)",
+                         gl->profiles[sl->profile].type_name, gpuh_pci_addr_format(&sl->parent, parent));
+                r = row(t, addr, "slot", gl->profiles[sl->profile].type_id, model, "", "", "", "", dash(user));
+        }
+        for (size_t k = 0; k < n_caps && r == 0; k++) {
+                const struct gpuh_profile_cap *c = &caps[k];
+                char sum[64];
+
+                /* a profile that exists or has room; --free: with room */
+                if (free_only ? c->more == 0 : c->created == 0 && c->more == 0)
+                        continue;
+                r = row(t, "  profile", gpuh_cap_kind_to_string(c->kind), dash(c->type_id), c->name, "", "", "", "",
+                        gpuh_capacity_summary(c, sum, sizeof(sum)));
+        }
+        return r;
+}
+
+int gpuh_inventory_print_table(struct gpuh_inventory *inv, const struct gpuh_table_filter *flt, FILE *f)
+{
+        _cleanup_(gpuh_table_freep) struct gpuh_table *t = NULL;
+        size_t shown = 0;
+        int r;
+
+        r = gpuh_table_new(N_COLS, headers, &t);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < inv->n_gpus && r == 0; i++) {
+                if (flt && flt->gpu && !gpuh_gpu_matches(&inv->gpus[i], flt->gpu))
+                        continue;
+                shown++;
+                r = gpu_rows(inv, &inv->gpus[i], flt, t);
+        }
+        if (r < 0)
+                return r;
+        r = gpuh_table_print(t, f);
+        if (r < 0)
+                return r;
         if (inv->n_gpus == 0)
                 fprintf(f, "(no GPUs)\n");
+        else if (shown == 0)
+                fprintf(f, "(no GPU at that address)\n");
         for (size_t i = 0; i < inv->warnings.n; i++)
                 fprintf(f, "warning: %s\n", inv->warnings.v[i]);
         return fflush(f) == EOF || ferror(f) ? -EIO : 0;

@@ -116,11 +116,54 @@ static int release_lock_devices(struct sc *s, char **reterr)
         return r;
 }
 
-/* One scan of /proc for every vfio node the entries may find held. */
+/* With refuse_held: the vfio nodes of the devices the domain's reservation names. */
+static int reservation_nodes(struct sc *s, char ***nodes, char **reterr)
+{
+        struct gpuh_reservation res;
+        int r;
+
+        if (!s->o->refuse_held || !s->state)
+                return 0;
+        r = sc_host_lock(s, reterr);
+        if (r < 0)
+                return r;
+        r = gpuh_reservation_load(s->state, s->vm, &res);
+        sc_host_unlock(s);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return gpuh_error(reterr, r, "%s: cannot read its reservation: %s", s->vm, strerror(-r));
+        for (size_t i = 0; i < res.n_devices && r == 0; i++) {
+                const struct gpuh_alloc *d = &res.devices[i];
+                r = sc_add_vfio_node(s, d->kind == GPUH_ALLOC_MDEV ? sc_mdev_group(s, d->uuid) : sc_pci_group(s, &d->addr),
+                                     nodes);
+        }
+        gpuh_reservation_clear(&res);
+        return r;
+}
+
+/* With refuse_held: -EBUSY naming the processes when the scan found any. */
+static int refuse_held(struct sc *s, char **reterr)
+{
+        _cleanup_free_ char *desc = NULL;
+
+        if (!s->o->refuse_held || s->scan.n_holders == 0)
+                return 0;
+        desc = gpuh_holders_describe(s->scan.holders, s->scan.n_holders);
+        return gpuh_error(reterr, -EBUSY, "%s: still running (%s): nothing released", s->vm, desc ? desc : "held");
+}
+
+/* One scan of /proc for every vfio node the entries (and, with refuse_held, the reservation)
+ * may find held. */
 static int release_scan(struct sc *s, char **reterr)
 {
         char **nodes = NULL;
-        int r = 0;
+        int r = reservation_nodes(s, &nodes, reterr);
+
+        if (r < 0) {
+                strv_free(nodes);
+                return r;
+        }
 
         for (size_t i = 0; i < s->j->n && r == 0; i++) {
                 const struct gpuh_jentry *e = &s->j->e[i];
@@ -153,6 +196,8 @@ static int release_journal(struct sc *s, enum sc_free_mode mode, int lock_timeou
                 return r;
         n0 = s->j->n;
         r = release_scan(s, reterr);
+        if (r == 0)
+                r = refuse_held(s, reterr);
         if (r < 0)
                 return r;
         r = sc_replay(s, reterr);

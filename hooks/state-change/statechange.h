@@ -32,6 +32,10 @@ struct gpuh_sc_opts {
         char *const *xml_dirs;          /* NULL: the configuration's libvirt.domain_xml_dirs (the CLI
                                          * resolves --domain-xml-dir, then GPUHOOKS_DOMAIN_XML_DIRS) */
         int min_age_s;                  /* gpuh_sc_reconcile(); < 0: state_change.reconcile_min_age_s */
+        bool refuse_held;               /* gpuh_sc_release(): change nothing and fail with -EBUSY while a
+                                         * process holds /dev/vfio/GROUP of a device the domain's journal
+                                         * or reservation names (its QEMU still runs): an operator's
+                                         * release (gpuhooksctl), which libvirt did not ask for */
         /* The configuration file could not be used and @cfg holds the defaults
          * (gpuh_config_load_or_default()): its one line, or NULL. A domain without GPUs and
          * without state goes on; what needs the configuration fails with this line. */
@@ -95,7 +99,11 @@ int gpuh_sc_started(const struct gpuh_sc_opts *o, const char *domain, char **ret
  * either is not released (the journal is kept for a release or reconcile once the
  * configuration is fixed: state_change.keep_vfio decides what is put back).
  *
- * Returns: 0; -EBUSY (a device is still held by a process: its entry is kept); -ETIMEDOUT;
+ * With @o->refuse_held, a process holding the vfio group of any device its journal or
+ * reservation names refuses the whole release before anything changes.
+ *
+ * Returns: 0; -EBUSY (a device is still held by a process: its entry is kept; with
+ *          @o->refuse_held nothing is released); -ETIMEDOUT;
  *          -EBADMSG (the journal is malformed; or @o->config_error and the domain has state);
  *          -EINVAL (bad name, or @o lacks a required field); -errno of the kernel's writes.
  */

@@ -106,12 +106,13 @@ def case_destdir():
             "etc/cloudstack/agent/hooks/libvirt-vm-state-change.sh": libexec + "/libvirt-vm-state-change",
             "etc/libvirt/hooks/qemu.d/gpuhooks": libexec + "/libvirt-vm-state-change",
             "usr/bin/gpudiscovery": "../libexec/gpuhooks/gpudiscovery",
+            "usr/bin/gpuhooksctl": "../libexec/gpuhooks/gpuhooksctl",
         }
         for link, target in links.items():
             p = os.path.join(root, link)
             check(os.path.islink(p) and os.readlink(p) == target, "%s -> %s" % (link, target),
                   os.readlink(p) if os.path.islink(p) else "missing")
-        for tool in ("gpudiscovery", "libvirt-vm-xml-transformer", "libvirt-vm-state-change"):
+        for tool in ("gpudiscovery", "libvirt-vm-xml-transformer", "libvirt-vm-state-change", "gpuhooksctl"):
             p = os.path.join(root, libexec.lstrip("/"), tool)
             check(os.access(p, os.X_OK), "%s installed, executable" % tool)
             check(os.path.isfile(os.path.join(root, "usr/share/man/man1", tool + ".1.gz")), "%s.1.gz installed" % tool)
@@ -415,7 +416,7 @@ def case_man():
     if not shutil.which("groff"):
         print("SKIP: groff is not installed")
         return 77
-    for tool in ("gpudiscovery", "libvirt-vm-xml-transformer", "libvirt-vm-state-change"):
+    for tool in ("gpudiscovery", "libvirt-vm-xml-transformer", "libvirt-vm-state-change", "gpuhooksctl"):
         page = os.path.join(ARGS.build, "hooks", tool + ".1")
         binary = os.path.join(ARGS.build, "hooks", tool)
         with open(page) as f:

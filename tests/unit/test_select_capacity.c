@@ -153,6 +153,66 @@ static void test_vendor_reserved(void **state)
         free(err);
 }
 
+/* gpuh_gpu_capacity() on the same host: the row of a type is the smaller of the free VFs that
+ * list it and the framebuffer's room; a promise takes its VF and its framebuffer. */
+static const struct gpuh_profile_cap *cap_row(const struct gpuh_profile_cap *c, size_t n, const char *type_id)
+{
+        for (size_t i = 0; i < n; i++)
+                if (streq(c[i].type_id, type_id))
+                        return &c[i];
+        fail_msg("no capacity row for type %s", type_id);
+        return NULL;
+}
+
+static void test_capacity_rows(void **state)
+{
+        struct host h;
+        struct gpuh_alloc dev = { .kind = GPUH_ALLOC_VENDOR_VGPU, .vgpu_type = 1155, .request = 0 };
+        struct gpuh_reservation res = { .domain = (char *) "i-2-98-VM", .state = (char *) "reserved",
+                                        .devices = &dev, .n_devices = 1 };
+        struct gpuh_promised p = { .res = &res, .n_res = 1 };
+        struct gpuh_profile_cap *c = NULL;
+        const struct gpuh_profile_cap *r;
+        size_t n = 0;
+
+        host_init(&h, 8, true);                         /* B names the model's 48 GB */
+        set_type(&h, 0, 0, 1152);                       /* one 8Q set: 8192 of 49152 MiB taken */
+        shrink(&h, 0, h.full, 2);                       /* the free VFs list what fits: 8Q, 24Q */
+        assert_int_equal(gpuh_gpu_capacity(&h.inv, &h.gpus[0], NULL, &c, &n), 2);
+        /* 8Q: (6 x 8192 - 8192) / 8192 = 5 by framebuffer, 7 free VFs -> 5 */
+        r = cap_row(c, n, "1152");
+        assert_int_equal(r->kind, GPUH_CAP_VENDOR_VGPU);
+        assert_int_equal(r->created, 1);
+        assert_int_equal(r->in_use, 0);                 /* no usage table: nobody uses it */
+        assert_int_equal(r->free_slots, 7);
+        assert_int_equal(r->fb_more, 5);
+        assert_int_equal(r->more, 5);
+        /* 24Q: (2 x 24576 - 8192) / 24576 = 1; 48Q no longer offered: no row */
+        assert_int_equal(cap_row(c, n, "1155")->more, 1);
+        assert_string_equal(cap_row(c, n, "1155")->name, "NVIDIA L40S-24Q");
+        free(c);
+
+        /* a 24Q promised on VF 2: that VF is no longer free and 24576 MiB more are taken */
+        dev.addr = h.vfdev[0][2].addr;
+        dev.parent = h.pf[0].addr;
+        assert_int_equal(gpuh_gpu_capacity(&h.inv, &h.gpus[0], &p, &c, &n), 2);
+        r = cap_row(c, n, "1152");
+        assert_int_equal(r->free_slots, 6);
+        assert_int_equal(r->fb_more, 2);                /* (49152 - 8192 - 24576) / 8192 */
+        assert_int_equal(r->more, 2);
+        assert_int_equal(cap_row(c, n, "1155")->more, 0);
+        free(c);
+
+        /* a GPU offered for passthrough has a passthrough row first */
+        h.gpus[0].blockers = 0;
+        h.gpus[0].n_vfs = 0;
+        assert_int_equal(gpuh_gpu_capacity(&h.inv, &h.gpus[0], NULL, &c, &n), 1);
+        assert_int_equal(c[0].kind, GPUH_CAP_PASSTHROUGH);
+        assert_int_equal(c[0].more, 1);
+        assert_string_equal(gpuh_cap_kind_to_string(c[0].kind), "passthrough");
+        free(c);
+}
+
 /* Types set on VFs (used or not) take their framebuffer; a VF set to the type asked is reused.
  * The GPU's size comes from another GPU of the model (B, full with one 48 GB vGPU). */
 static void test_vendor_set_types(void **state)
@@ -345,6 +405,7 @@ int main(void)
                 cmocka_unit_test(test_type_name_fb),
                 cmocka_unit_test(test_vendor_48q),
                 cmocka_unit_test(test_vendor_reserved),
+                cmocka_unit_test(test_capacity_rows),
                 cmocka_unit_test(test_vendor_set_types),
                 cmocka_unit_test(test_vendor_size_unknown),
                 cmocka_unit_test(test_vendor_type_known_by_nvml),

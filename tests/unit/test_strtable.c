@@ -8,10 +8,12 @@
 #include <cmocka.h>
 
 #include "alloc.h"
+#include "capacity.h"
 #include "check.h"
 #include "inventory.h"
 #include "journal.h"
 #include "request.h"
+#include "status.h"
 #include "strtable.h"
 #include "vm_usage.h"
 
@@ -62,6 +64,9 @@ WRAP(gpuh_req_mode, enum gpuh_req_mode)
 WRAP(gpuh_req_numa, enum gpuh_req_numa)
 WRAP(gpuh_vm_state, enum gpuh_vm_state)
 WRAP(gpuh_vm_source, enum gpuh_vm_source)
+WRAP(gpuh_cap_kind, enum gpuh_cap_kind)
+WRAP(gpuh_dev_kind, enum gpuh_dev_kind)
+WRAP(gpuh_dev_state, enum gpuh_dev_state)
 
 #define NAMES(...) ((const char *const[]) { __VA_ARGS__, NULL })
 #define TABLE(name, fb, ...) { #name, NAMES(__VA_ARGS__), fb, name##_to, name##_from_string }
@@ -78,12 +83,17 @@ static const struct table tables[] = {
         TABLE(gpuh_vm_state, "nostate", "running", "paused", "blocked", "shutdown", "pmsuspended", "crashed",
               "nostate", "shutoff", "defined"),
         TABLE(gpuh_vm_source, "none", "none", "libvirt", "domain-xml"),
+        TABLE(gpuh_cap_kind, "?", "passthrough", "mdev", "vf-mdev", "vendor-vgpu", "vf"),
+        TABLE(gpuh_dev_kind, "?", "gpu", "vf", "mdev"),
+        TABLE(gpuh_dev_state, "?", "quarantined", "in-use", "reserved", "journaled", "driverless", "shared", "blocked",
+              "carved", "free"),
 };
 
 /* The enums' sizes, so that a value added without a name is caught. */
 static const int maxes[] = {
         _GPUH_ALLOC_KIND_MAX, _GPUH_CHECK_STATUS_MAX, _GPUH_BLOCK_MAX, _GPUH_ROLE_MAX, _GPUH_JOP_MAX,
-        _GPUH_REQ_MODE_MAX, _GPUH_NUMA_MAX, _GPUH_VM_STATE_MAX, _GPUH_VM_SOURCE_MAX,
+        _GPUH_REQ_MODE_MAX, _GPUH_NUMA_MAX, _GPUH_VM_STATE_MAX, _GPUH_VM_SOURCE_MAX, _GPUH_CAP_KIND_MAX,
+        _GPUH_DEV_KIND_MAX, _GPUH_DEV_STATE_MAX,
 };
 
 static void test_round_trip(void **state)
