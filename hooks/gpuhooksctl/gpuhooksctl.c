@@ -29,6 +29,7 @@
 #include "inventory_json.h"
 #include "inventory_table.h"
 #include "journal.h"
+#include "layout.h"
 #include "log.h"
 #include "reserve.h"
 #include "statechange.h"
@@ -472,6 +473,7 @@ static int scan_host(struct ctx *x, struct gpuh_host **ret)
 
 static int verb_status(struct ctx *x)
 {
+        _cleanup_(gpuh_layouts_freep) struct gpuh_layouts *layouts = NULL;    /* after host: it borrows them */
         _cleanup_(gpuh_host_freep) struct gpuh_host *host = NULL;
         _cleanup_free_ struct gpuh_dev_status *rows = NULL;
         _cleanup_free_ struct gpuh_reservation *live = NULL;
@@ -483,6 +485,10 @@ static int verb_status(struct ctx *x)
         r = scan_host(x, &host);
         if (r != 0)
                 return r;
+        /* vGPU layouts: their slots, as gpudiscovery advertises them */
+        if (gpuh_layouts_resolve(host->inv, x->cfg, &layouts) < 0)
+                return log_oom();
+        host->inv->layouts = layouts;
         if (x->a.has_gpu) {
                 bool found = false;
                 for (size_t i = 0; i < host->inv->n_gpus && !found; i++)

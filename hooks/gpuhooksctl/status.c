@@ -6,11 +6,12 @@
 #include <string.h>
 
 #include "capacity.h"
+#include "layout.h"
 #include "status.h"
 #include "strtable.h"
 
 static const char *const dev_kind_table[_GPUH_DEV_KIND_MAX] = {
-        [GPUH_DEV_GPU] = "gpu", [GPUH_DEV_VF] = "vf", [GPUH_DEV_MDEV] = "mdev",
+        [GPUH_DEV_GPU] = "gpu", [GPUH_DEV_VF] = "vf", [GPUH_DEV_MDEV] = "mdev", [GPUH_DEV_SLOT] = "slot",
 };
 
 static const char *const dev_state_table[_GPUH_DEV_STATE_MAX] = {
@@ -201,6 +202,8 @@ static int gpu_rows(const struct gpuh_status_input *in, const struct gpuh_gpu *g
 
         for (size_t v = 0; v < g->n_vfs; v++) {
                 const struct gpuh_vf *vf = &g->vfs[v];
+                const struct gpuh_gpu_layout *gl = NULL;
+                const struct gpuh_layout_slot *slot;
                 const char *uuid = NULL;
                 char detail[96];
 
@@ -212,6 +215,13 @@ static int gpu_rows(const struct gpuh_status_input *in, const struct gpuh_gpu *g
                         snprintf(d->profile, sizeof(d->profile), "vGPU type %u", vf->vendor_vgpu.current_type);
                 if (common_state(in, d, &vf->dev->addr, NULL))
                         continue;
+                if (vf->has_vendor_vgpu && !vf->vendor_vgpu.current_type &&
+                    (slot = gpuh_layouts_find_vf(in->inv->layouts, &vf->dev->addr, &gl))) {
+                        /* a layout's VF: advertised under its profile, the type set at start */
+                        snprintf(d->profile, sizeof(d->profile), "%s", gl->profiles[slot->profile].profile);
+                        snprintf(d->detail, sizeof(d->detail), "layout slot %u, its vGPU type set at start",
+                                 slot->number);
+                }
                 if (!vf->dev->driver || !*vf->dev->driver)
                         set(d, GPUH_DEV_DRIVERLESS, NULL, "no driver bound");
                 else if (has_mdev_on(g, &vf->dev->addr, &uuid)) {
@@ -235,6 +245,23 @@ static int gpu_rows(const struct gpuh_status_input *in, const struct gpuh_gpu *g
                                  gpuh_pci_addr_format(&v->mdev->parent, parent));
                         set(d, GPUH_DEV_CARVED, NULL, detail);
                 }
+        }
+
+        /* a layout's mdev slots not created yet: free (created at start) unless a domain names,
+         * reserves or journaled its UUID */
+        for (size_t k = 0; gpuh_layouts_of(in->inv->layouts, g) && k < gpuh_layouts_of(in->inv->layouts, g)->n_slots; k++) {
+                const struct gpuh_gpu_layout *gl = gpuh_layouts_of(in->inv->layouts, g);
+                const struct gpuh_layout_slot *sl = &gl->slots[k];
+                char parent[GPUH_PCI_ADDR_MAX];
+
+                if (sl->exists || gl->kind == GPUH_LAYOUT_VENDOR_VF)
+                        continue;
+                d = rows_add(rows, GPUH_DEV_SLOT, sl->uuid, g->dev->name, gl->profiles[sl->profile].type_name);
+                if (!d)
+                        return -ENOMEM;
+                if (!common_state(in, d, NULL, sl->uuid))
+                        snprintf(d->detail, sizeof(d->detail), "layout slot %u on %s, created at start", sl->number,
+                                 gpuh_pci_addr_format(&sl->parent, parent));
         }
         return 0;
 }

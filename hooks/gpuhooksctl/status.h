@@ -17,6 +17,7 @@ enum gpuh_dev_kind {
         GPUH_DEV_GPU,
         GPUH_DEV_VF,
         GPUH_DEV_MDEV,
+        GPUH_DEV_SLOT,          /* a vGPU layout's mdev slot not created yet (docs/layouts.md) */
         _GPUH_DEV_KIND_MAX,
 };
 
@@ -37,7 +38,7 @@ enum gpuh_dev_state {
 };
 
 /**
- * gpuh_dev_kind_to_string / _from_string: "gpu", "vf", "mdev"; gpuh_dev_state_to_string /
+ * gpuh_dev_kind_to_string / _from_string: "gpu", "vf", "mdev", "slot"; gpuh_dev_state_to_string /
  * _from_string: "quarantined", "in-use", "reserved", "journaled", "driverless", "shared",
  * "blocked", "carved", "free" (the "kind" and "state" of gpuhooksctl status --format json,
  * docs/gpuhooksctl.md); "?" outside the enums; _from_string: -EINVAL.

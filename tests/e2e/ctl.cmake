@@ -8,7 +8,7 @@ set(CTL ${GPUH_SYS_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/test_ctl.py
     --hosts ${PROJECT_BINARY_DIR}/fixtures/hosts --src ${PROJECT_SOURCE_DIR})
 # Labels: all run our binaries ('c'). Not 'threads': the host scan's pool is ThreadSanitizer's
 # through discovery/*, and the TSan build does not build gpuhooksctl (tests/run).
-foreach(case capacity table status plan check cli)
+foreach(case capacity table status slots plan check cli)
   add_test(NAME ctl/${case} COMMAND ${CTL} ${case})
   set_tests_properties(ctl/${case} PROPERTIES LABELS "e2e;c;nofuse" TIMEOUT 300)
 endforeach()

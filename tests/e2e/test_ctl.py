@@ -4,7 +4,7 @@
 
   test_ctl.py --ctl BIN --discovery BIN --hook BIN --transformer BIN --hosts BUILD/fixtures/hosts --src SRC CASE
 
-CASE: capacity | table | status | plan | check | cli (read the fixture hosts as they are)
+CASE: capacity | table | status | slots | plan | check | cli (read the fixture hosts as they are)
       release | reconcile (change devices: the FUSE sysfs emulator; exit 77 without it).
 Prints one line per check and closes with 'N passed, N failed'.
 """
@@ -416,6 +416,57 @@ def case_reconcile():
         check(r.rc == 0 and "released" not in r.out, "reconcile again: nothing to release", r.why())
 
 
+def case_slots():
+    """status lists a vGPU layout's mdev slots not created yet, under the UUIDs gpudiscovery
+    advertises, free until a domain names one (here: a defined domain's XML), and a layout VF
+    under its profile (docs/layouts.md)."""
+    tmp = tempfile.mkdtemp(prefix="gpuh-ctl-")
+    try:
+        conf, xmldir = os.path.join(tmp, "gpuhooks.json"), os.path.join(tmp, "qemu")
+        os.mkdir(xmldir)
+        with open(conf, "w") as f:
+            json.dump({"layouts": [{"match": {"vendor": "10de", "device": "13f2"},
+                                    "profiles": [{"profile": "GRID M60-2Q"}]}]}, f)
+        opts = host_opts("dell-r740-m60-mdev") + ["--config", conf, "--domain-xml-dir", xmldir]
+        r = discovery(opts)
+        inv = json.loads(r.out) if r.rc == 0 else {"gpus": []}
+        od = [v["mdev_uuid"] for g in inv["gpus"] for v in g["vgpu_instances"] if v["gpuhooks"]["on_demand"]]
+        check(len(od) >= 4, "gpudiscovery advertises the M60-2Q slots on demand", r.why())
+        r = ctl(["status", "--format", "json"] + opts)
+        doc = json.loads(r.out) if r.rc == 0 else {"devices": []}
+        slots = [d for d in doc["devices"] if d["kind"] == "slot"]
+        check(r.rc == 0 and [d["device"] for d in slots] == od and
+              all(d["state"] == "free" and d["profile"] == "GRID M60-2Q" and "created at start" in d["detail"]
+                  for d in slots), "status: one free 'slot' row per advertised UUID, in the same order",
+              [(d["device"], d["state"], d["detail"]) for d in slots][:6])
+        check(schema_errors("gpuhooksctl-status.schema.json", doc) == [], "status with slots: valid against its schema",
+              schema_errors("gpuhooksctl-status.schema.json", doc)[:3])
+        # a domain defined with slot 1 (CloudStack's hostdev, docs/layouts.md): in use by it
+        with open(os.path.join(xmldir, "i-7-1-VM.xml"), "w") as f:
+            f.write("<domain type='kvm'><name>i-7-1-VM</name><devices><hostdev mode='subsystem' type='mdev' "
+                    "model='vfio-pci' display='off'><source><address uuid='%s'/></source></hostdev></devices>"
+                    "</domain>\n" % od[1])
+        r = ctl(["status", "--format", "json"] + opts)
+        doc = json.loads(r.out) if r.rc == 0 else {"devices": []}
+        st = {d["device"]: (d["state"], d["domain"]) for d in doc["devices"] if d["kind"] == "slot"}
+        check(st.get(od[1]) == ("in-use", "i-7-1-VM") and st.get(od[0]) == ("free", None),
+              "status: the slot a defined domain names is in use by it, the others free", st)
+        r = ctl(["status"] + opts)
+        check(r.rc == 0 and od[1] in r.out and "slot" in r.out, "status table: the slot rows", r.why())
+        # a vendor-VF layout: a VF whose type is not set yet shows the layout's profile
+        with open(conf, "w") as f:
+            json.dump({"layouts": [{"match": {"vendor": "10de", "device": "26b9"},
+                                    "profiles": [{"profile": "NVIDIA L40S-8Q", "count": 2}]}]}, f)
+        opts = host_opts("l40s-vendor-vgpu") + ["--config", conf]
+        r = ctl(["status", "--format", "json"] + opts)
+        doc = json.loads(r.out) if r.rc == 0 else {"devices": []}
+        lay = [d for d in doc["devices"] if d["kind"] == "vf" and "layout slot" in (d["detail"] or "")]
+        check(r.rc == 0 and lay and all(d["profile"] == "NVIDIA L40S-8Q" and d["state"] == "free" for d in lay),
+              "status: a layout VF not set yet shows its layout profile", [(d["device"], d["profile"]) for d in lay])
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main():
     global ARGS
     p = argparse.ArgumentParser()
@@ -424,7 +475,7 @@ def main():
     p.add_argument("case")
     ARGS = p.parse_args()
     cases = {"capacity": case_capacity, "table": case_table, "status": case_status, "plan": case_plan,
-             "check": case_check, "cli": case_cli, "release": case_release, "reconcile": case_reconcile}
+             "check": case_check, "cli": case_cli, "slots": case_slots, "release": case_release, "reconcile": case_reconcile}
     if ARGS.case in ("release", "reconcile"):
         sys.path.insert(0, os.path.join(ARGS.src, "tests", "emu"))
         import emu
