@@ -192,16 +192,19 @@ static const char *or_default(const char *given, const char *def)
 }
 
 static int fail(const char *fmt, ...) _printf_(1, 2);
+/* One line on stderr, or with --format json one JSON error object on stdout (docs/errors.md). */
 static int fail(const char *fmt, ...)
 {
+        _cleanup_free_ char *line = NULL;
         va_list ap;
+        int n;
 
-        fprintf(stderr, PROG ": ");
         va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
+        n = vasprintf(&line, fmt, ap);
         va_end(ap);
-        fputc('\n', stderr);
-        return EXIT_FAILURE;
+        if (n < 0)
+                line = NULL;
+        return gpuh_cli_fail(PROG, line ? 0 : -ENOMEM, line, NULL);
 }
 
 static int print_json(json_object *doc)

@@ -294,6 +294,17 @@ def case_cli():
                        (["status", "extra"], "an extra argument")):
         r = ctl(args)
         check(r.rc == 2 and r.out == "" and r.one_line(), "%s: exit 2, one line" % what, r.why())
+    # a failure with --format json: one JSON error object on stdout, nothing on stderr (docs/errors.md)
+    r = ctl(["status", "--format", "json", "--gpu", "0000:99:00.0"] + host_opts("hpe-dl380g9-a2-vgpu"))
+    try:
+        e = json.loads(r.out)
+    except ValueError:
+        e = None
+    check(r.rc == 1 and r.err == "" and isinstance(e, dict) and "0000:99:00.0" in e.get("error", "") and
+          e.get("device") == "0000:99:00.0" and "errno" in e, "a failure with --format json: one JSON error object", r.why())
+    r = ctl(["status", "--gpu", "0000:99:00.0"] + host_opts("hpe-dl380g9-a2-vgpu"))
+    check(r.rc == 1 and r.out == "" and r.err.startswith("gpuhooksctl: ") and r.one_line(),
+          "the same failure as text: one line on stderr", r.why())
     r = ctl(["--help"])
     check(r.rc == 0 and all(v in r.out for v in ("status", "reservations", "journals", "release", "reconcile", "plan",
                                                   "check")), "--help names every verb")
