@@ -16,4 +16,8 @@ endforeach()
 set_tests_properties(statechange/protocol PROPERTIES LABELS "e2e;c;nofuse")
 # The longest first in a parallel ctest that has no CTestCostData.txt yet (about their seconds).
 set_tests_properties(statechange/parallel statechange/crash PROPERTIES COST 20)
+# Not under the sanitizers (no 'c'): kill -9 at every write, and 8 domains racing, replay under
+# FUSE what the fake-kernel unit tests (test_sc_rollback, test_sc_release, label 'c') run in
+# process under ASan+UBSan; the plain build runs them (tests/run's time: tests/README.md).
+set_tests_properties(statechange/parallel statechange/crash PROPERTIES LABELS "e2e;fuse")
 set_tests_properties(statechange/roundtrip statechange/failures statechange/protocol PROPERTIES COST 10)
