@@ -84,7 +84,7 @@ static const struct table tables[] = {
               "nostate", "shutoff", "defined"),
         TABLE(gpuh_vm_source, "none", "none", "libvirt", "domain-xml"),
         TABLE(gpuh_cap_kind, "?", "passthrough", "mdev", "vf-mdev", "vendor-vgpu", "vf"),
-        TABLE(gpuh_dev_kind, "?", "gpu", "vf", "mdev"),
+        TABLE(gpuh_dev_kind, "?", "gpu", "vf", "mdev", "slot"),
         TABLE(gpuh_dev_state, "?", "quarantined", "in-use", "reserved", "journaled", "driverless", "shared", "blocked",
               "carved", "free"),
 };
