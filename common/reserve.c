@@ -234,8 +234,10 @@ static int read_reservation(struct gpuh_state *s, const char *fname, struct gpuh
         size_t len;
         int r;
 
-        if (s->subdir_fd[SUB_RESERVATIONS] < 0)
-                return -ENOENT;
+        /* as gpuh_reservations_load(): the directory may have been made since the state was opened */
+        r = open_subdir(s, SUB_RESERVATIONS, false, NULL);
+        if (r < 0)
+                return r;
         r = gpuh_statefile_read(s->subdir_fd[SUB_RESERVATIONS], fname, RESERVATION_MAX_BYTES, &text, &len);
         if (r < 0)
                 return r;
@@ -273,15 +275,21 @@ int gpuh_reservations_load(struct gpuh_state *s, struct gpuh_reservation **ret, 
                            struct gpuh_warnings *w)
 {
         _cleanup_strv_free_ char **names = NULL;
-        int dfd = s->subdir_fd[SUB_RESERVATIONS];
         struct gpuh_reservation *res;
         size_t n = 0;
-        int k;
+        int dfd, k;
 
         *ret = NULL;
         *ret_n = 0;
+        /* Opened now, not only when the state was opened: reservations/ is made by the first
+         * reservation written, and that may have happened between gpuh_state_open() and the
+         * host lock (another transform's). A listing that trusted the missing directory seen
+         * at open time would read "none" and hand out what that transform just reserved. */
+        dfd = open_subdir(s, SUB_RESERVATIONS, false, NULL);
+        if (dfd == -ENOENT)
+                return 0;               /* none written yet */
         if (dfd < 0)
-                return 0;               /* a reader's view: none written yet */
+                return dfd;
         k = gpuh_sysfs_list(dfd, ".", &names);
         if (k < 0)
                 return k;
@@ -401,7 +409,7 @@ int gpuh_reservation_remove(struct gpuh_state *s, const char *domain)
                 return -EINVAL;
         if (!s->write)
                 return -EROFS;
-        if (s->subdir_fd[SUB_RESERVATIONS] < 0 || foreign_file(s, fname, domain))
+        if (open_subdir(s, SUB_RESERVATIONS, false, NULL) < 0 || foreign_file(s, fname, domain))
                 return 0;
         if (unlinkat(s->subdir_fd[SUB_RESERVATIONS], fname, 0) < 0 && errno != ENOENT)
                 return -errno;

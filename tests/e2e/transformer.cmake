@@ -133,11 +133,6 @@ foreach(t concurrency capacity vgpu-modes hostile cli reservations old-agents)
   list(APPEND gpuh_transformer_tests transformer/${t})
 endforeach()
 set_tests_properties(${gpuh_transformer_tests} PROPERTIES LABELS "e2e;c;threads;nofuse" TIMEOUT 180)
-# Not in the TSan build: there, about one run in three of 16 parallel transforms on the DGX-2
-# gives one V100 to two domains (the third to take the host lock does not see the second's
-# reservation); never seen in the plain or ASan builds, also under stress-ng. Open: see
-# tests/README.md "Known failures".
-set_tests_properties(transformer/concurrency PROPERTIES LABELS "e2e;c;nofuse")
 foreach(t cases-json goldens)
   add_test(NAME transformer/${t} COMMAND ${GPUH_TRANSFORMER_E2E} ${t})
   set_tests_properties(transformer/${t} PROPERTIES LABELS "e2e;nofuse" TIMEOUT 180)

@@ -169,6 +169,40 @@ static void test_missing_read_only(void **state)
         free(err);
 }
 
+/* Two writers open the state before either has written a reservation (reservations/ missing);
+ * the first writes one: the second, loading under the host lock afterwards, must see it (it
+ * read "none" from the directory it had found missing at open time, and handed out the same
+ * device: transformer/concurrency under the sanitizers). */
+static void test_subdir_made_after_open(void **state)
+{
+        struct gpuh_state *a = NULL, *b = NULL;
+        struct gpuh_reservation *res = NULL, one, got;
+        struct gpuh_alloc dev = { 0 };
+        size_t n = 0;
+        char *err = NULL;
+
+        assert_int_equal(open_state("late", true, &a, &err), 0);
+        assert_int_equal(open_state("late", true, &b, &err), 0);
+        assert_false(exists("late/reservations"));
+        one = reservation("first", &dev);
+        assert_int_equal(gpuh_state_lock(a, true, 1000), 0);
+        assert_int_equal(gpuh_reservation_write(a, &one), 0);
+        gpuh_state_unlock(a);
+        assert_int_equal(gpuh_state_lock(b, true, 1000), 0);
+        assert_int_equal(gpuh_reservations_load(b, &res, &n, NULL), 0);
+        assert_int_equal(n, 1);
+        assert_string_equal(res[0].domain, "first");
+        assert_int_equal(gpuh_reservation_load(b, "first", &got), 0);
+        assert_string_equal(got.domain, "first");
+        gpuh_reservation_clear(&got);
+        assert_int_equal(gpuh_reservation_remove(b, "first"), 0);
+        assert_false(exists("late/reservations/first.json"));
+        gpuh_reservations_free(res, n);
+        gpuh_state_free(a);
+        gpuh_state_free(b);
+        free(err);
+}
+
 static void test_names(void **state)
 {
         struct gpuh_state *s = NULL;
@@ -277,6 +311,7 @@ int main(void)
                 cmocka_unit_test(test_safe_dirs),
                 cmocka_unit_test(test_symlinked_subdir),
                 cmocka_unit_test(test_missing_read_only),
+                cmocka_unit_test(test_subdir_made_after_open),
                 cmocka_unit_test(test_names),
                 cmocka_unit_test(test_temp_names),
         };
