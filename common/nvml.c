@@ -353,21 +353,30 @@ static json_object *child_error(const char *msg)
         return doc;
 }
 
-static void __attribute__((noreturn)) query_child(int fd, const char *lib, const struct gpuh_pci_addr *gpus, size_t n)
+/* In a child: NVML loaded from @lib and initialised into @api, or the reason sent on @fd and
+ * the child gone (both children start so). */
+static void child_open(int fd, const char *lib, struct nvml_api *api)
 {
-        struct nvml_api api;
-        json_object *doc, *arr;
         char err[512];
         int r;
 
         signal(SIGPIPE, SIG_IGN);
-        if (api_load(lib, &api, err, sizeof(err)) < 0)
+        if (api_load(lib, api, err, sizeof(err)) < 0)
                 child_send(fd, child_error(err), 0);
-        r = api.init();
+        r = api->init();
         if (r != NVML_SUCCESS) {
                 snprintf(err, sizeof(err), "nvmlInit_v2: %s", gpuh_nvml_strerror(r));
                 child_send(fd, child_error(err), 0);
         }
+}
+
+static void __attribute__((noreturn)) query_child(int fd, const char *lib, const struct gpuh_pci_addr *gpus, size_t n)
+{
+        struct nvml_api api;
+        json_object *doc, *arr;
+        int r;
+
+        child_open(fd, lib, &api);
         doc = json_object_new_object();
         arr = json_object_new_array();
         for (size_t i = 0; i < n; i++) {
@@ -397,17 +406,10 @@ static void __attribute__((noreturn)) change_child(int fd, const char *lib, cons
         const char *call = NULL;
         nvmlDevice_t dev;
         nvmlGpuInstance_t gi = NULL;
-        char err[512], id[32];
+        char id[32];
         int r;
 
-        signal(SIGPIPE, SIG_IGN);
-        if (api_load(lib, &api, err, sizeof(err)) < 0)
-                child_send(fd, child_error(err), 0);
-        r = api.init();
-        if (r != NVML_SUCCESS) {
-                snprintf(err, sizeof(err), "nvmlInit_v2: %s", gpuh_nvml_strerror(r));
-                child_send(fd, child_error(err), 0);
-        }
+        child_open(fd, lib, &api);
         bus_id(gpu, id);
         call = "nvmlDeviceGetHandleByPciBusId_v2";
         r = api.handle_by_bus_id(id, &dev);
