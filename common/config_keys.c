@@ -83,6 +83,13 @@ static void at_child(const struct gpuh_config_at *at, const char *name, struct g
         snprintf(sub->prefix, sizeof(sub->prefix), "%.64s%s%.24s", at->prefix, *at->prefix ? "." : "", name);
 }
 
+/* @at's array @name, its element @i, into @sub ("transformer.rules[2]"). */
+static void at_element(const struct gpuh_config_at *at, const char *name, size_t i, struct gpuh_config_at *sub)
+{
+        *sub = *at;
+        snprintf(sub->prefix, sizeof(sub->prefix), "%.40s%s%.24s[%zu]", at->prefix, *at->prefix ? "." : "", name, i);
+}
+
 /* 4 lowercase hex digits */
 static int parse_hex16(const char *s, uint16_t *ret)
 {
@@ -549,11 +556,10 @@ static int load_rules(void *target, const struct gpuh_config_key *k, json_object
         if (!c->rules)
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++) {
-                struct gpuh_config_at sub = *at;
+                struct gpuh_config_at sub;
                 int r;
 
-                snprintf(sub.prefix, sizeof(sub.prefix), "%.40s%s%.24s[%zu]", at->prefix, *at->prefix ? "." : "",
-                         k->name, i);
+                at_element(at, k->name, i, &sub);
                 c->n_rules = i + 1;
                 r = load_rule(&c->rules[i], json_object_array_get_idx(v, i), &sub);
                 if (r < 0)
@@ -654,17 +660,16 @@ static int load_layout_profiles(void *target, const struct gpuh_config_key *k, j
         if (!json_object_is_type(v, json_type_array) || (n = json_object_array_length(v)) == 0 ||
             n > GPUH_LAYOUT_MAX_PROFILES)
                 return FAIL_KEY(at, k->name, "must be an array of 1 to %d profiles",
-                            GPUH_LAYOUT_MAX_PROFILES);
+                               GPUH_LAYOUT_MAX_PROFILES);
         l->profiles = calloc(n + 1, sizeof(*l->profiles));
         if (!l->profiles)
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++) {
-                struct gpuh_config_at sub = *at;
+                struct gpuh_config_at sub;
                 json_object *e = json_object_array_get_idx(v, i);
                 int r;
 
-                snprintf(sub.prefix, sizeof(sub.prefix), "%.40s%s%.24s[%zu]", at->prefix, *at->prefix ? "." : "",
-                         k->name, i);
+                at_element(at, k->name, i, &sub);
                 l->n_profiles = i + 1;
                 if (!object_of(e, &sections[SEC_LAYOUT_PROFILE], 1u << 0))
                         return FAIL_KEY(&sub, NULL, "must be an object of 'profile' and optionally 'count'");
@@ -683,17 +688,16 @@ static int load_layouts(void *target, const struct gpuh_config_key *k, json_obje
 
         if (!json_object_is_type(v, json_type_array) || (n = json_object_array_length(v)) > GPUH_LAYOUT_MAX_ENTRIES)
                 return FAIL_KEY(at, k->name, "must be an array of at most %d entries",
-                            GPUH_LAYOUT_MAX_ENTRIES);
+                               GPUH_LAYOUT_MAX_ENTRIES);
         c->layouts = calloc(n + 1, sizeof(*c->layouts));
         if (!c->layouts)
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++) {
-                struct gpuh_config_at sub = *at;
+                struct gpuh_config_at sub;
                 json_object *e = json_object_array_get_idx(v, i);
                 int r;
 
-                snprintf(sub.prefix, sizeof(sub.prefix), "%.40s%s%.24s[%zu]", at->prefix, *at->prefix ? "." : "",
-                         k->name, i);
+                at_element(at, k->name, i, &sub);
                 c->n_layouts = i + 1;
                 c->layouts[i].match = (struct gpuh_layout_match) { .vendor = -1, .device = -1, .subsystem_vendor = -1,
                                                                    .subsystem_device = -1 };
