@@ -573,6 +573,20 @@ static void alloc_name(const struct gpuh_alloc *d, char *buf, size_t size)
                 snprintf(buf, size, "%s %s", gpuh_alloc_kind_to_string(d->kind), gpuh_pci_addr_format(&d->addr, a));
 }
 
+/* The state directory read, and the table (or the JSON array) a listing verb fills; 0 or an
+ * exit status (the view cleared). */
+static int listing_start(struct ctx *x, struct state_view *v, const char *const *h, size_t n_h, struct gpuh_table **t,
+                         json_object **arr)
+{
+        int r = state_view_load(x, v);
+
+        if (r == 0 && (x->a.json ? !(*arr = json_object_new_array()) : gpuh_table_new(n_h, h, t) < 0))
+                r = log_oom();
+        if (r != 0)
+                state_view_clear(v);
+        return r;
+}
+
 static int verb_reservations(struct ctx *x)
 {
         _cleanup_(gpuh_table_freep) struct gpuh_table *t = NULL;
@@ -584,15 +598,9 @@ static int verb_reservations(struct ctx *x)
         json_object *arr = NULL;
         int r;
 
-        r = state_view_load(x, &v);
-        if (r != 0) {
-                state_view_clear(&v);
+        r = listing_start(x, &v, h, ARRAY_SIZE(h), &t, &arr);
+        if (r != 0)
                 return r;
-        }
-        if (x->a.json ? !(arr = json_object_new_array()) : gpuh_table_new(ARRAY_SIZE(h), h, &t) < 0) {
-                state_view_clear(&v);
-                return log_oom();
-        }
         if (v.n_res > 0)
                 u = load_usage(x);
         for (size_t i = 0; i < v.n_res; i++) {
@@ -653,15 +661,9 @@ static int verb_journals(struct ctx *x)
         json_object *arr = NULL;
         int r;
 
-        r = state_view_load(x, &v);
-        if (r != 0) {
-                state_view_clear(&v);
+        r = listing_start(x, &v, h, ARRAY_SIZE(h), &t, &arr);
+        if (r != 0)
                 return r;
-        }
-        if (x->a.json ? !(arr = json_object_new_array()) : gpuh_table_new(ARRAY_SIZE(h), h, &t) < 0) {
-                state_view_clear(&v);
-                return log_oom();
-        }
         if (v.n_journals > 0)
                 u = load_usage(x);
         for (size_t i = 0; i < v.n_journals; i++) {
