@@ -142,6 +142,7 @@ static int resolve_profiles(const struct gpuh_inventory *inv, struct gpuh_gpu_la
                 rp->count = (unsigned) e->profiles[p].count;
                 rp->count_given = e->profiles[p].count > 0;
                 rp->fb_mib = -1;
+                rp->gi_profile = -1;
                 if (gl->kind == GPUH_LAYOUT_VENDOR_VF) {
                         rp->vgpu_type = vendor_type_id(inv, g, rp->profile);
                         rp->type_name = rp->profile;

@@ -38,11 +38,14 @@ struct gpuh_layout_profile {
         int count;                      /* 1 .. GPUH_LAYOUT_MAX_COUNT; 0: the most that fits */
 };
 
-/* One entry of "layouts". New keys (MIG, ...) go here and into config_keys.c's tables. */
+/* One entry of "layouts". New keys go here and into config_keys.c's tables. */
 struct gpuh_layout {
         struct gpuh_layout_match match;
         struct gpuh_layout_profile *profiles;
         size_t n_profiles;
+        bool mig;                       /* "mig": true: the profiles are MIG-backed and gpuhooks may
+                                         * switch MIG mode on for them (only while no VM uses the GPU;
+                                         * off again only if it switched it on); false: never switched */
 };
 
 /** gpuh_layout_clear: frees what an entry holds (not the entry); accepts NULL. */
@@ -100,6 +103,13 @@ struct gpuh_layout_slot {
         bool exists;                    /* the mdev exists / the VF's vGPU type is set */
         bool derived;                   /* the UUID is gpuh_layout_slot_uuid()'s (else an existing mdev's) */
         const char *used_by;            /* the first domain using it (the inventory's usage), or NULL */
+        /* MIG-backed profiles only (gi true): the GPU instance the slot's vGPU sits on, created at
+         * prepare on the PF with exactly this placement (nvmlDeviceCreateGpuInstanceWithPlacement)
+         * unless a GI of that profile and placement exists (gi_exists) */
+        bool gi;
+        unsigned gi_profile;            /* NVML GPU-instance profile id (nvmlGpuInstanceProfileInfo_v2_t.id) */
+        unsigned gi_start, gi_size;     /* placement: first memory slice, slices */
+        bool gi_exists;
 };
 
 /* A profile as the GPU knows it. */
@@ -112,6 +122,8 @@ struct gpuh_layout_resolved {
         unsigned count;                 /* given, or the most that fits */
         bool count_given;
         unsigned placed;                /* slots found a place now */
+        int gi_profile;                 /* MIG-backed type (NVML: its GPU-instance profile id); -1:
+                                         * time-sliced */
 };
 
 /* One GPU's layout. */
