@@ -26,6 +26,8 @@ static const char *const jop_table[_GPUH_JOP_MAX] = {
         [GPUH_JOP_MDEV] = "mdev",
         [GPUH_JOP_VGPU] = "vgpu-type",
         [GPUH_JOP_SRIOV] = "sriov",
+        [GPUH_JOP_GI] = "gpu-instance",
+        [GPUH_JOP_MIG] = "mig-mode",
 };
 
 GPUH_DEFINE_STRING_TABLE_LOOKUP(gpuh_jop, enum gpuh_jop, jop_table, NULL)
@@ -36,6 +38,10 @@ char *gpuh_jentry_key(const struct gpuh_jentry *e, char *buf, size_t size)
 
         if (e->op == GPUH_JOP_MDEV)
                 snprintf(buf, size, "mdev-%s", e->uuid);
+        else if (e->op == GPUH_JOP_GI)
+                snprintf(buf, size, "gi-%s-%u", gpuh_pci_addr_format(&e->dev, a), e->gi_start);
+        else if (e->op == GPUH_JOP_MIG)
+                snprintf(buf, size, "mig-%s", gpuh_pci_addr_format(&e->dev, a));
         else
                 snprintf(buf, size, "pci-%s", gpuh_pci_addr_format(&e->dev, a));
         return buf;
@@ -62,8 +68,15 @@ json_object *gpuh_jentry_json(const struct gpuh_jentry *e)
                 json_object_object_add(o, "parent", json_object_new_string(a));
                 json_object_object_add(o, "type", json_object_new_string(e->mdev_type));
                 break;
+        case GPUH_JOP_GI:
+                json_object_object_add(o, "device", json_object_new_string(a));
+                json_object_object_add(o, "profile", json_object_new_int64(e->gi_profile));
+                json_object_object_add(o, "start", json_object_new_int64(e->gi_start));
+                json_object_object_add(o, "size", json_object_new_int64(e->gi_size));
+                break;
         case GPUH_JOP_VGPU:
         case GPUH_JOP_SRIOV:
+        case GPUH_JOP_MIG:
                 json_object_object_add(o, "device", json_object_new_string(a));
                 json_object_object_add(o, "old", json_object_new_int64(e->old));
                 json_object_object_add(o, "to", json_object_new_int64(e->to_n));
@@ -131,6 +144,15 @@ static int parse_entry(json_object *o, struct gpuh_jentry *e)
                 snprintf(e->mdev_type, sizeof(e->mdev_type), "%s", t);
                 break;
         }
+        case GPUH_JOP_GI:
+                if (!juint(o, "profile", &e->gi_profile) || !juint(o, "start", &e->gi_start) ||
+                    !juint(o, "size", &e->gi_size) || e->gi_size == 0)
+                        return -EBADMSG;
+                break;
+        case GPUH_JOP_MIG:
+                if (!juint(o, "old", &e->old) || !juint(o, "to", &e->to_n) || e->old > 1 || e->to_n > 1)
+                        return -EBADMSG;
+                break;
         default:
                 if (!juint(o, "old", &e->old) || !juint(o, "to", &e->to_n))
                         return -EBADMSG;

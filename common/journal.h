@@ -25,6 +25,8 @@ enum gpuh_jop {
         GPUH_JOP_MDEV,          /* an mdev created */
         GPUH_JOP_VGPU,          /* a vendor vGPU type set on a VF */
         GPUH_JOP_SRIOV,         /* VFs enabled on a PF */
+        GPUH_JOP_GI,            /* a MIG GPU instance created on a PF (NVML) */
+        GPUH_JOP_MIG,           /* MIG mode switched on a PF (NVML) */
         _GPUH_JOP_MAX,
 };
 
@@ -33,14 +35,18 @@ enum gpuh_jop {
 struct gpuh_jentry {
         unsigned seq;                   /* 1, 2, ... in the order written */
         enum gpuh_jop op;
-        struct gpuh_pci_addr dev;       /* DRIVER, VGPU, SRIOV: the function; MDEV: its parent */
+        struct gpuh_pci_addr dev;       /* DRIVER, VGPU, SRIOV: the function; MDEV: its parent;
+                                         * GI, MIG: the GPU (PF) */
         char uuid[GPUH_UUID_STR_LEN + 1];       /* MDEV */
         char mdev_type[GPUH_JOURNAL_NAME_MAX];  /* MDEV */
         char driver[GPUH_JOURNAL_NAME_MAX];     /* DRIVER: bound driver before, "" none */
         char override[GPUH_JOURNAL_NAME_MAX];   /* DRIVER: driver_override before, "" unset */
         char to[GPUH_JOURNAL_NAME_MAX];         /* DRIVER: the driver it was moved to */
-        unsigned old;                   /* VGPU: type before (0 none); SRIOV: sriov_numvfs before */
-        unsigned to_n;                  /* VGPU: type set; SRIOV: sriov_numvfs set */
+        unsigned old;                   /* VGPU: type before (0 none); SRIOV: sriov_numvfs before;
+                                         * MIG: mode before (0 off, 1 on) */
+        unsigned to_n;                  /* VGPU: type set; SRIOV: sriov_numvfs set; MIG: mode set */
+        unsigned gi_profile;            /* GI: NVML GPU-instance profile id */
+        unsigned gi_start, gi_size;     /* GI: its placement (first memory slice, slices) */
 };
 
 struct gpuh_journal {
@@ -55,8 +61,8 @@ struct gpuh_journal {
 };
 
 /**
- * gpuh_jop_to_string / _from_string: "driver", "mdev", "vgpu-type", "sriov" (a journal entry's
- * "op", docs/state-change.md); NULL for a value outside the enum; _from_string: -EINVAL.
+ * gpuh_jop_to_string / _from_string: "driver", "mdev", "vgpu-type", "sriov", "gpu-instance",
+ * "mig-mode" (a journal entry's "op", docs/state-change.md); NULL for a value outside the enum; _from_string: -EINVAL.
  */
 const char *gpuh_jop_to_string(enum gpuh_jop op);
 int gpuh_jop_from_string(const char *s);
@@ -65,7 +71,9 @@ int gpuh_jop_from_string(const char *s);
  * gpuh_jentry_key:
  * @e: an entry
  * @buf, @size: receive the device key the entry is about, which is also its lock's name:
- *              "pci-DDDD:BB:SS.F" (driver, vgpu-type, sriov) or "mdev-UUID"
+ *              "pci-DDDD:BB:SS.F" (driver, vgpu-type, sriov), "mdev-UUID", "gi-DDDD:BB:SS.F-START"
+ *              (gpu-instance: the GPU and the placement's first slice, unique on a GPU) or
+ *              "mig-DDDD:BB:SS.F" (mig-mode)
  *
  * Returns: @buf.
  */

@@ -114,6 +114,55 @@ static void test_append_load(void **state)
         gpuh_journal_free(j);
 }
 
+/* MIG: a GPU instance created with its placement, MIG mode switched; their lines, their
+ * keys (one per placement, one per GPU), and what a reader refuses. */
+static void test_mig_entries(void **state)
+{
+        struct gpuh_journal *j, *k;
+        struct gpuh_jentry g = { .op = GPUH_JOP_GI, .gi_profile = 14, .gi_start = 2, .gi_size = 2 },
+                           m = { .op = GPUH_JOP_MIG, .old = 0, .to_n = 1 };
+        char key[96];
+        int fd;
+
+        (void) state;
+        gpuh_pci_addr_parse("0000:ae:00.0", &g.dev);
+        m.dev = g.dev;
+        assert_int_equal(gpuh_journal_new("i-2-41-VM", NULL, &j), 0);
+        assert_int_equal(gpuh_journal_append(jfd, j, &m), 0);
+        assert_int_equal(gpuh_journal_append(jfd, j, &g), 0);
+        assert_non_null(strstr(slurp("i-2-41-VM.journal"),
+                "{\"seq\":1,\"op\":\"mig-mode\",\"device\":\"0000:ae:00.0\",\"old\":0,\"to\":1}\n"
+                "{\"seq\":2,\"op\":\"gpu-instance\",\"device\":\"0000:ae:00.0\",\"profile\":14,\"start\":2,\"size\":2}\n"));
+        assert_int_equal(gpuh_journal_load(jfd, "i-2-41-VM", &k), 0);
+        assert_int_equal(k->n, 2);
+        assert_int_equal(k->e[0].op, GPUH_JOP_MIG);
+        assert_int_equal(k->e[0].to_n, 1);
+        assert_int_equal(k->e[1].op, GPUH_JOP_GI);
+        assert_int_equal(k->e[1].gi_profile, 14);
+        assert_int_equal(k->e[1].gi_start, 2);
+        assert_int_equal(k->e[1].gi_size, 2);
+        assert_string_equal(gpuh_jentry_key(&k->e[0], key, sizeof(key)), "mig-0000:ae:00.0");
+        assert_string_equal(gpuh_jentry_key(&k->e[1], key, sizeof(key)), "gi-0000:ae:00.0-2");
+        /* the GPU's own key (its driver, its VFs) is none of them: no entry is taken for another */
+        assert_int_equal(gpuh_journal_find(k, "pci-0000:ae:00.0", -1), -1);
+        gpuh_journal_free(k);
+        gpuh_journal_free(j);
+        /* a GI without a size, a MIG mode that is no mode: the journal is unusable */
+        fd = openat(jfd, "i-2-41-VM.journal", O_WRONLY | O_APPEND | O_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_true(dprintf(fd, "{\"seq\":3,\"op\":\"gpu-instance\",\"device\":\"0000:ae:00.0\",\"profile\":14,"
+                            "\"start\":2}\n") > 0);
+        close(fd);
+        assert_int_equal(gpuh_journal_load(jfd, "i-2-41-VM", &k), -EBADMSG);
+        assert_int_equal(unlinkat(jfd, "i-2-41-VM.journal", 0), 0);
+        assert_int_equal(gpuh_journal_new("i-2-42-VM", NULL, &j), 0);
+        m.to_n = 2;
+        assert_int_equal(gpuh_journal_append(jfd, j, &m), 0);
+        assert_int_equal(gpuh_journal_load(jfd, "i-2-42-VM", &k), -EBADMSG);
+        assert_int_equal(unlinkat(jfd, "i-2-42-VM.journal", 0), 0);
+        gpuh_journal_free(j);
+}
+
 /* One size limit on write and read: a journal is never grown past what the reader takes. */
 static void test_size_limit(void **state)
 {
@@ -431,6 +480,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_append_load),
+                cmocka_unit_test(test_mig_entries),
                 cmocka_unit_test(test_size_limit),
                 cmocka_unit_test(test_crash_tails),
                 cmocka_unit_test(test_list),

@@ -77,7 +77,7 @@ static const struct table tables[] = {
         TABLE(gpuh_block, "unknown", "boot-vga", "vfs-enabled", "mdevs-created", "no-iommu-group",
               "iommu-group-shared", "excluded", "layout"),
         TABLE(gpuh_role, "foreign", "gpu", "companion", "bridge", "foreign"),
-        TABLE(gpuh_jop, NULL, "driver", "mdev", "vgpu-type", "sriov"),
+        TABLE(gpuh_jop, NULL, "driver", "mdev", "vgpu-type", "sriov", "gpu-instance", "mig-mode"),
         TABLE(gpuh_req_mode, "?", "passthrough", "vf", "mdev", "vendor-vgpu"),
         TABLE(gpuh_req_numa, "?", "prefer", "require", "any"),
         TABLE(gpuh_vm_state, "nostate", "running", "paused", "blocked", "shutdown", "pmsuspended", "crashed",
