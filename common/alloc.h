@@ -31,6 +31,12 @@ struct gpuh_alloc {
         size_t n_companions;
         int request;                    /* index of the request, or GPUH_ALLOC_REQUEST_CLOUDSTACK */
         bool display;                   /* MDEV: display='on' ramfb='on' */
+        /* MDEV, VENDOR_VGPU of a MIG-backed type in a layout slot (layout.h): the GPU instance
+         * prepare creates for it on the GPU (the PF), unless one of that profile and placement
+         * exists */
+        bool gi;
+        unsigned gi_profile;            /* NVML GPU-instance profile id */
+        unsigned gi_start, gi_size;     /* its placement: first memory slice, slices */
 };
 
 /**

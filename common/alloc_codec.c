@@ -28,6 +28,8 @@ enum field {
         F_DISPLAY,
         F_COMPANIONS,
         F_MANAGED,
+        F_GI_PROFILE,
+        F_GI_PLACEMENT,
         _F_MAX,
 };
 
@@ -50,33 +52,36 @@ static const struct {
         [F_DISPLAY]     = { "display", "display", NULL, true },
         [F_COMPANIONS]  = { "companion", "companions", "companion address", true },
         [F_MANAGED]     = { "managed", NULL, NULL, false },
+        [F_GI_PROFILE]  = { "gi-profile", "gi_profile", "GPU-instance profile", true },
+        [F_GI_PLACEMENT] = { "gi-placement", "gi_placement", "GPU-instance placement", true },
 };
 
-#define KIND_FIELDS_MAX 9
+#define KIND_FIELDS_MAX 11
 
 /* The fields each kind carries in each form, in the order they are written. */
 static const enum field record_fields[_GPUH_ALLOC_KIND_MAX][KIND_FIELDS_MAX] = {
         [GPUH_ALLOC_PCI]         = { F_KIND, F_ADDRESS, F_MANAGED, F_REQUEST, F_COMPANIONS },
         [GPUH_ALLOC_VF]          = { F_KIND, F_ADDRESS, F_PARENT, F_MANAGED, F_REQUEST, F_COMPANIONS },
-        [GPUH_ALLOC_MDEV]        = { F_KIND, F_UUID, F_PARENT, F_MDEV_TYPE, F_NEW, F_DISPLAY, F_REQUEST,
-                                     F_COMPANIONS },
-        [GPUH_ALLOC_VENDOR_VGPU] = { F_KIND, F_ADDRESS, F_PARENT, F_MANAGED, F_VGPU_TYPE, F_REQUEST,
-                                     F_COMPANIONS },
+        [GPUH_ALLOC_MDEV]        = { F_KIND, F_UUID, F_PARENT, F_MDEV_TYPE, F_NEW, F_GI_PROFILE, F_GI_PLACEMENT,
+                                     F_DISPLAY, F_REQUEST, F_COMPANIONS },
+        [GPUH_ALLOC_VENDOR_VGPU] = { F_KIND, F_ADDRESS, F_PARENT, F_MANAGED, F_VGPU_TYPE, F_GI_PROFILE,
+                                     F_GI_PLACEMENT, F_REQUEST, F_COMPANIONS },
 };
 
 static const enum field json_fields[_GPUH_ALLOC_KIND_MAX][KIND_FIELDS_MAX] = {
         [GPUH_ALLOC_PCI]         = { F_KIND, F_ADDRESS, F_REQUEST, F_COMPANIONS },
         [GPUH_ALLOC_VF]          = { F_KIND, F_ADDRESS, F_PARENT, F_REQUEST, F_COMPANIONS },
-        [GPUH_ALLOC_MDEV]        = { F_KIND, F_PARENT, F_UUID, F_MDEV_TYPE, F_NEW, F_DISPLAY, F_REQUEST,
-                                     F_COMPANIONS },
-        [GPUH_ALLOC_VENDOR_VGPU] = { F_KIND, F_ADDRESS, F_PARENT, F_VGPU_TYPE, F_REQUEST, F_COMPANIONS },
+        [GPUH_ALLOC_MDEV]        = { F_KIND, F_PARENT, F_UUID, F_MDEV_TYPE, F_NEW, F_GI_PROFILE, F_GI_PLACEMENT,
+                                     F_DISPLAY, F_REQUEST, F_COMPANIONS },
+        [GPUH_ALLOC_VENDOR_VGPU] = { F_KIND, F_ADDRESS, F_PARENT, F_VGPU_TYPE, F_GI_PROFILE, F_GI_PLACEMENT,
+                                     F_REQUEST, F_COMPANIONS },
 };
 
 static const enum field explain_fields[_GPUH_ALLOC_KIND_MAX][KIND_FIELDS_MAX] = {
         [GPUH_ALLOC_PCI]         = { F_KIND, F_ADDRESS },
         [GPUH_ALLOC_VF]          = { F_KIND, F_ADDRESS },
-        [GPUH_ALLOC_MDEV]        = { F_KIND, F_PARENT, F_UUID, F_MDEV_TYPE },
-        [GPUH_ALLOC_VENDOR_VGPU] = { F_KIND, F_ADDRESS },
+        [GPUH_ALLOC_MDEV]        = { F_KIND, F_PARENT, F_UUID, F_MDEV_TYPE, F_GI_PROFILE, F_GI_PLACEMENT },
+        [GPUH_ALLOC_VENDOR_VGPU] = { F_KIND, F_ADDRESS, F_GI_PROFILE, F_GI_PLACEMENT },
 };
 
 /* NVIDIA's vGPU type IDs (nvidia/creatable_vgpu_types) are small positive numbers. */
@@ -122,6 +127,17 @@ static const char *field_text(enum field f, const struct gpuh_alloc *a, bool man
                 return a->display ? "on" : NULL;
         case F_MANAGED:
                 return managed && a->kind != GPUH_ALLOC_VENDOR_VGPU ? "yes" : "no";
+        case F_GI_PROFILE:
+                if (!a->gi)
+                        return NULL;
+                snprintf(buf, TEXT_MAX, "%u", a->gi_profile);
+                return buf;
+        case F_GI_PLACEMENT:
+                /* as nvidia-smi writes a placement: START:SIZE */
+                if (!a->gi)
+                        return NULL;
+                snprintf(buf, TEXT_MAX, "%u:%u", a->gi_start, a->gi_size);
+                return buf;
         default:
                 return NULL;
         }
@@ -173,6 +189,16 @@ static int json_put(json_object *o, enum field f, const struct gpuh_alloc *a)
                 break;
         case F_VGPU_TYPE:
                 v = json_object_new_int64(a->vgpu_type);
+                break;
+        case F_GI_PROFILE:
+                if (!a->gi)
+                        return 0;
+                v = json_object_new_int64(a->gi_profile);
+                break;
+        case F_GI_PLACEMENT:
+                if (!a->gi)
+                        return 0;
+                v = json_object_new_string(field_text(f, a, false, buf));
                 break;
         case F_REQUEST:
                 if (a->request == GPUH_ALLOC_REQUEST_CLOUDSTACK)
@@ -234,6 +260,19 @@ int gpuh_alloc_explain(const struct gpuh_alloc *a, json_object *o)
 
 /* ---- reading ---- */
 
+/* A decimal number below 2^32, nothing else. */
+static int parse_u32(const char *s, char **end, unsigned *ret)
+{
+        unsigned long long v;
+
+        errno = 0;
+        v = strtoull(s, end, 10);
+        if (!isdigit((unsigned char) s[0]) || errno || v > 0xffffffffULL)
+                return -EBADMSG;
+        *ret = (unsigned) v;
+        return 0;
+}
+
 static int vgpu_type_set(struct gpuh_alloc *a, uint64_t t)
 {
         if (t == 0 || t > VGPU_TYPE_MAX)
@@ -283,6 +322,20 @@ static int field_from_text(enum field f, const char *s, struct gpuh_alloc *a)
                         return -EBADMSG;
                 return vgpu_type_set(a, t);
         }
+        case F_GI_PROFILE: {
+                char *end;
+                if (parse_u32(s, &end, &a->gi_profile) < 0 || *end)
+                        return -EBADMSG;
+                a->gi = true;
+                return 0;
+        }
+        case F_GI_PLACEMENT: {
+                char *end;
+                if (parse_u32(s, &end, &a->gi_start) < 0 || *end != ':' ||
+                    parse_u32(end + 1, &end, &a->gi_size) < 0 || *end || a->gi_size == 0)
+                        return -EBADMSG;
+                return 0;
+        }
         case F_REQUEST:
                 a->request = streq(s, "cloudstack") ? GPUH_ALLOC_REQUEST_CLOUDSTACK : atoi(s);
                 return 0;
@@ -299,6 +352,16 @@ static int field_from_text(enum field f, const char *s, struct gpuh_alloc *a)
         default:
                 return 0;
         }
+}
+
+/* A GPU instance needs both its profile and its placement: the field missing, or _F_MAX. */
+static enum field gi_incomplete(const struct gpuh_alloc *a)
+{
+        if (a->gi && a->gi_size == 0)
+                return F_GI_PLACEMENT;
+        if (!a->gi && a->gi_size > 0)
+                return F_GI_PROFILE;
+        return _F_MAX;
 }
 
 static int bad(char **reterr, const char *form, enum field f, const char *name)
@@ -361,6 +424,8 @@ int gpuh_alloc_from_record(const xmlNode *dev, struct gpuh_alloc *ret, char **re
                 if (r < 0)
                         return bad(reterr, "gpuhooks:allocation", f, fields[f].xml);
         }
+        if (gi_incomplete(&a) != _F_MAX)
+                return bad(reterr, "gpuhooks:allocation", gi_incomplete(&a), NULL);
         *ret = a;
         return 0;
 }
@@ -379,6 +444,13 @@ static int field_from_json(enum field f, json_object *v, struct gpuh_alloc *a)
                 if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 0)
                         return -EBADMSG;
                 return vgpu_type_set(a, (uint64_t) json_object_get_int64(v));
+        case F_GI_PROFILE:
+                if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 0 ||
+                    json_object_get_int64(v) > 0xffffffffLL)
+                        return -EBADMSG;
+                a->gi_profile = (unsigned) json_object_get_int64(v);
+                a->gi = true;
+                return 0;
         case F_REQUEST:
                 if (json_object_is_type(v, json_type_int))
                         a->request = json_object_get_int(v);
@@ -418,6 +490,8 @@ int gpuh_alloc_from_json(json_object *o, struct gpuh_alloc *ret, char **reterr)
                 if (field_from_json(f, v, &a) < 0)
                         return bad(reterr, form, f, fields[f].json);
         }
+        if (gi_incomplete(&a) != _F_MAX)
+                return bad(reterr, form, gi_incomplete(&a), NULL);
         *ret = a;
         return 0;
 }

@@ -55,6 +55,14 @@ static size_t devices(struct gpuh_alloc *v)
         v[n++] = (struct gpuh_alloc) { .kind = GPUH_ALLOC_MDEV, .parent = pci("0000:00:02.0"), .uuid = U2,
                                        .mdev_type = "i915-GVTg_V5_4", .display = true,
                                        .request = GPUH_ALLOC_REQUEST_CLOUDSTACK };
+        /* MIG-backed layout slots: the GPU instance to create */
+        v[n++] = (struct gpuh_alloc) { .kind = GPUH_ALLOC_VENDOR_VGPU, .addr = pci("0000:ae:00.5"),
+                                       .parent = pci("0000:ae:00.0"), .vgpu_type = 1702, .gi = true,
+                                       .gi_profile = 14, .gi_start = 2, .gi_size = 2,
+                                       .request = GPUH_ALLOC_REQUEST_CLOUDSTACK };
+        v[n++] = (struct gpuh_alloc) { .kind = GPUH_ALLOC_MDEV, .parent = pci("0000:3b:00.5"), .uuid = U1,
+                                       .mdev_type = "nvidia-474", .mdev_new = true, .gi = true, .gi_profile = 0,
+                                       .gi_start = 0, .gi_size = 8, .request = GPUH_ALLOC_REQUEST_CLOUDSTACK };
         return n;
 }
 
@@ -69,6 +77,10 @@ static void assert_alloc_equal(const struct gpuh_alloc *x, const struct gpuh_all
         assert_int_equal(x->vgpu_type, y->vgpu_type);
         assert_int_equal(x->request, y->request);
         assert_int_equal(x->display, y->display);
+        assert_int_equal(x->gi, y->gi);
+        assert_int_equal(x->gi_profile, y->gi_profile);
+        assert_int_equal(x->gi_start, y->gi_start);
+        assert_int_equal(x->gi_size, y->gi_size);
         assert_int_equal(x->n_companions, y->n_companions);
         for (size_t i = 0; i < x->n_companions; i++)
                 assert_int_equal(gpuh_pci_addr_cmp(&x->companions[i], &y->companions[i]), 0);
@@ -152,6 +164,12 @@ static void test_record_shapes(void **state)
                                   "mdev-type=\"nvidia-746\" new=\"yes\" request=\"2\"/>"));
         assert_non_null(strstr(t, "<gpuhooks:device kind=\"mdev\" uuid=\"" U2 "\" parent=\"0000:00:02.0\" "
                                   "mdev-type=\"i915-GVTg_V5_4\" new=\"no\" display=\"on\" request=\"cloudstack\"/>"));
+        assert_non_null(strstr(t, "<gpuhooks:device kind=\"vendor-vgpu\" address=\"0000:ae:00.5\" "
+                                  "parent=\"0000:ae:00.0\" managed=\"no\" vgpu-type=\"1702\" gi-profile=\"14\" "
+                                  "gi-placement=\"2:2\" request=\"cloudstack\"/>"));
+        assert_non_null(strstr(t, "<gpuhooks:device kind=\"mdev\" uuid=\"" U1 "\" parent=\"0000:3b:00.5\" "
+                                  "mdev-type=\"nvidia-474\" new=\"yes\" gi-profile=\"0\" gi-placement=\"0:8\" "
+                                  "request=\"cloudstack\"/>"));
         /* managed by libvirt: PCI kinds say so, a vendor vGPU VF never (it stays on nvidia) */
         assert_non_null(strstr(m, "kind=\"pci\" address=\"0000:05:00.0\" managed=\"yes\""));
         assert_non_null(strstr(vv, "managed=\"no\" vgpu-type=\"1148\""));
@@ -197,6 +215,17 @@ static void test_record_malformed(void **state)
                 { "kind='pci' address='0000:05:00.0'", "<gpuhooks:companion address='0000:05:00.8'/>", "bad companion address" },
                 /* the first malformed field in the table's order is the one named */
                 { "kind='vf' parent='x' address='y'", NULL, "bad address" },
+                /* a GPU instance: both fields, numbers, a placement of at least one slice */
+                { "kind='vendor-vgpu' vgpu-type='1702' gi-profile='14'", NULL, "bad GPU-instance placement" },
+                { "kind='vendor-vgpu' vgpu-type='1702' gi-placement='2:2'", NULL, "bad GPU-instance profile" },
+                { "kind='vendor-vgpu' vgpu-type='1702' gi-profile='x' gi-placement='2:2'", NULL,
+                  "bad GPU-instance profile" },
+                { "kind='vendor-vgpu' vgpu-type='1702' gi-profile='14' gi-placement='2'", NULL,
+                  "bad GPU-instance placement" },
+                { "kind='vendor-vgpu' vgpu-type='1702' gi-profile='14' gi-placement='2:0'", NULL,
+                  "bad GPU-instance placement" },
+                { "kind='vendor-vgpu' vgpu-type='1702' gi-profile='14' gi-placement='2:2 '", NULL,
+                  "bad GPU-instance placement" },
         };
         char *err = NULL;
         struct gpuh_alloc a;
@@ -279,6 +308,10 @@ static void test_json_shapes(void **state)
                 "\"display\":false,\"request\":2,\"companions\":[]}",
                 "{\"kind\":\"mdev\",\"parent\":\"0000:00:02.0\",\"uuid\":\"" U2 "\",\"mdev_type\":\"i915-GVTg_V5_4\","
                 "\"new\":false,\"display\":true,\"companions\":[]}",
+                "{\"kind\":\"vendor-vgpu\",\"address\":\"0000:ae:00.5\",\"parent\":\"0000:ae:00.0\",\"vgpu_type\":1702,"
+                "\"gi_profile\":14,\"gi_placement\":\"2:2\",\"companions\":[]}",
+                "{\"kind\":\"mdev\",\"parent\":\"0000:3b:00.5\",\"uuid\":\"" U1 "\",\"mdev_type\":\"nvidia-474\","
+                "\"new\":true,\"gi_profile\":0,\"gi_placement\":\"0:8\",\"display\":false,\"companions\":[]}",
         };
         struct gpuh_alloc v[16];
         size_t n = devices(v);
@@ -329,6 +362,10 @@ static void test_json_malformed(void **state)
                 { "{\"kind\": \"vendor-vgpu\", \"vgpu_type\": null}", "bad vgpu_type" },
                 { "{\"kind\": \"pci\", \"companions\": [\"0000:05:00.1\", 5]}", "bad companion address" },
                 { "{\"kind\": \"pci\", \"companions\": [\"0000:05:20.1\"]}", "bad companion address" },
+                { "{\"kind\": \"vendor-vgpu\", \"gi_profile\": \"14\", \"gi_placement\": \"2:2\"}",
+                  "bad GPU-instance profile" },
+                { "{\"kind\": \"vendor-vgpu\", \"gi_profile\": 14}", "bad GPU-instance placement" },
+                { "{\"kind\": \"vendor-vgpu\", \"gi_placement\": \"2:2\"}", "bad GPU-instance profile" },
         };
         struct gpuh_alloc a;
         char *err = NULL;
@@ -388,6 +425,9 @@ static void test_explain(void **state)
                 "{\"kind\":\"vendor-vgpu\",\"address\":\"0000:af:00.5\"}",
                 "{\"kind\":\"mdev\",\"parent\":\"0000:08:00.4\",\"uuid\":\"" U1 "\",\"mdev_type\":\"nvidia-746\"}",
                 "{\"kind\":\"mdev\",\"parent\":\"0000:00:02.0\",\"uuid\":\"" U2 "\",\"mdev_type\":\"i915-GVTg_V5_4\"}",
+                "{\"kind\":\"vendor-vgpu\",\"address\":\"0000:ae:00.5\",\"gi_profile\":14,\"gi_placement\":\"2:2\"}",
+                "{\"kind\":\"mdev\",\"parent\":\"0000:3b:00.5\",\"uuid\":\"" U1 "\",\"mdev_type\":\"nvidia-474\","
+                "\"gi_profile\":0,\"gi_placement\":\"0:8\"}",
         };
         struct gpuh_alloc v[16];
         size_t n = devices(v);
