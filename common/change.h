@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nvml.h"
 #include "pci_addr.h"
 
 struct json_object;
@@ -163,3 +164,23 @@ void gpuh_change_step(struct gpuh_change *c, struct json_object *step);
  * Returns: @buf.
  */
 char *gpuh_change_path(const struct gpuh_change *c, int dirfd, const char *rel, char *buf, size_t size);
+
+/**
+ * gpuh_change_nvml:
+ * @c: the change
+ * @lib: NVIDIA's management library (NULL: GPUH_NVML_LIB_DEFAULT)
+ * @gpu: the GPU (a PF on the nvidia driver)
+ * @op, @arg0, @arg1, @arg2: the change, as gpuh_nvml_change()
+ * @ret: as gpuh_nvml_change() (0 in a dry run); may be NULL
+ * @reterr: on failure, one line (caller frees)
+ *
+ * A device change made through NVML rather than sysfs (MIG mode, GPU instances: nvml.h), so
+ * that it, too, is listed by a dry run ({"step": "nvml", "op": ..., "device": ..., "args": [...]})
+ * instead of being made. The call has its own deadline (GPUH_NVML_TIMEOUT_MS); its child is
+ * reaped before this returns, so a change cut at the deadline is over (made or not) by then:
+ * what NVML answers afterwards is final.
+ *
+ * Returns: 0 (always, in a dry run); as gpuh_nvml_change().
+ */
+int gpuh_change_nvml(struct gpuh_change *c, const char *lib, const struct gpuh_pci_addr *gpu, enum gpuh_nvml_op op,
+                     unsigned arg0, unsigned arg1, unsigned arg2, unsigned *ret, char **reterr);

@@ -40,6 +40,7 @@ static const struct gpuh_option options[] = {
         GPUH_OPTION_CONNECT("onStop, reconcile: libvirt URI asked which domains run"),
         GPUH_OPTION_NO_LIBVIRT,
         GPUH_OPTION_DOMAIN_XML_DIR,
+        GPUH_OPTION_NVML_LIB,
         { { "min-age", required_argument, NULL, OPT_MIN_AGE }, "SECONDS",
           "reconcile: leave younger journals alone (default: config state_change.reconcile_min_age_s)", false },
         { { "dry-run", no_argument, NULL, OPT_DRY_RUN }, NULL,
@@ -91,7 +92,8 @@ static const struct gpuh_tool tool = {
                        "GPUHOOKS_SYSFS_ROOT\tsysfs instead of /sys\n"
                        "GPUHOOKS_STATE_DIR\tthe state directory\n"
                        "GPUHOOKS_DEV_DIR\tdevice nodes instead of /dev\n"
-                       "GPUHOOKS_PROC_ROOT\tprocfs instead of /proc",
+                       "GPUHOOKS_PROC_ROOT\tprocfs instead of /proc\n"
+                       "GPUHOOKS_NVML_LIB\tNVIDIA's management library (libnvidia-ml.so.1)",
         .files = GPUH_CONFIG_DEFAULT_PATH "\tthe configuration (section state_change)\n"
                  GPUH_STATE_DIR_DEFAULT "/journal/DOMAIN.journal\tthe changes made for a domain\n"
                  GPUH_STATE_DIR_DEFAULT "/reservations/DOMAIN.json\twhat each domain holds\n"
@@ -328,7 +330,7 @@ int main(int argc, char **argv)
                 .dev_dir = or_default(a.dev_dir ? a.dev_dir : c.dev_dir, "/dev"),
                 .proc_root = or_default(a.proc_root ? a.proc_root : c.proc_root, "/proc"),
                 .dry_run = a.dry_run, .connect = c.connect, .no_libvirt = c.no_libvirt, .xml_dirs = dirs,
-                .min_age_s = a.min_age, .config_error = cfg_err,
+                .min_age_s = a.min_age, .config_error = cfg_err, .nvml_lib = c.nvml_lib,
         };
         if (call == CALL_RECONNECT) {
                 /* a failure here would make libvirt kill the running guest: never fail (and, as

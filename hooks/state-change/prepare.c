@@ -172,6 +172,17 @@ static int prepare_pci(struct sc *s, struct unit *u, char **reterr)
         return bind_functions(s, u->f, u->n, reterr);
 }
 
+/* A MIG-backed slot's GPU, with MIG mode on (mig.c), before SR-IOV is enabled. */
+static int mig_gpu(struct sc *s, const struct gpuh_alloc *a, struct gpuh_pci_addr *gpu, char **reterr)
+{
+        char name[GPUH_PCI_ADDR_MAX];
+
+        if (sc_alloc_gpu(s, a, gpu) < 0)
+                return gpuh_error(reterr, -ENODEV, "%s: %s: its GPU instance's GPU is not known: the mdev's parent is "
+                                  "neither a GPU nor one of its VFs", s->vm, gpuh_pci_addr_format(&a->parent, name));
+        return sc_mig_ready(s, gpu, reterr);
+}
+
 /* mdev: used as it is when there (checked), else created on its parent. */
 static int prepare_mdev(struct sc *s, const struct gpuh_alloc *a, char **reterr)
 {
@@ -180,7 +191,11 @@ static int prepare_mdev(struct sc *s, const struct gpuh_alloc *a, char **reterr)
         int64_t t0 = gpuh_mono_us();
         int r;
 
+        struct gpuh_pci_addr gpu;
+
         snprintf(attr, sizeof(attr), "mdev_supported_types/%s", a->mdev_type);
+        if (a->gi && (r = mig_gpu(s, a, &gpu, reterr)) < 0)
+                return r;
         if ((r = sc_ensure_vf(s, &a->parent, NULL, sc_dev_path(&a->parent, attr, rel, sizeof(rel)), reterr)) < 0)
                 return r;
         if (sc_mdev_exists(s, a->uuid)) {
@@ -188,6 +203,9 @@ static int prepare_mdev(struct sc *s, const struct gpuh_alloc *a, char **reterr)
                 r = gpuh_mdev_create(&s->ch, &a->parent, a->mdev_type, a->uuid, reterr);
                 return r == -EEXIST ? -EBUSY : r;
         }
+        /* a MIG-backed type's mdev needs its GPU instance, made after SR-IOV is on */
+        if (a->gi && (r = sc_gi_ready(s, a, &gpu, reterr)) < 0)
+                return r;
         snprintf(e.uuid, sizeof(e.uuid), "%s", a->uuid);
         snprintf(e.mdev_type, sizeof(e.mdev_type), "%s", a->mdev_type);
         r = sc_journal_change(s, &e, reterr);
@@ -231,6 +249,7 @@ static int current_vgpu_type(struct sc *s, const struct gpuh_pci_addr *vf, unsig
 static int prepare_vgpu(struct sc *s, const struct gpuh_alloc *a, char **reterr)
 {
         struct gpuh_jentry e = { .op = GPUH_JOP_VGPU, .dev = a->addr, .to_n = a->vgpu_type };
+        struct gpuh_pci_addr gpu;
         _cleanup_free_ char *desc = NULL;
         char name[GPUH_PCI_ADDR_MAX], rel[160], o[16], n[16];
         int64_t t0 = gpuh_mono_us();
@@ -238,6 +257,8 @@ static int prepare_vgpu(struct sc *s, const struct gpuh_alloc *a, char **reterr)
         int r;
 
         gpuh_pci_addr_format(&a->addr, name);
+        if (a->gi && (r = mig_gpu(s, a, &gpu, reterr)) < 0)
+                return r;
         if ((r = sc_ensure_vf(s, &a->addr, &a->parent, sc_dev_path(&a->addr, "nvidia/current_vgpu_type", rel,
                                                                     sizeof(rel)), reterr)) < 0)
                 return r;
@@ -249,6 +270,9 @@ static int prepare_vgpu(struct sc *s, const struct gpuh_alloc *a, char **reterr)
         if (cur == a->vgpu_type)
                 /* set already (by the operator, or by a domain that stopped unreleased) */
                 return sc_journal_takeover(s, &e, reterr);
+        /* a MIG-backed type needs its GPU instance, made after SR-IOV is on */
+        if (a->gi && (r = sc_gi_ready(s, a, &gpu, reterr)) < 0)
+                return r;
         e.old = cur;
         r = sc_journal_change(s, &e, reterr);
         if (r < 0)
@@ -275,7 +299,25 @@ static int prepare_device(struct sc *s, struct unit *u, char **reterr)
         }
 }
 
-/* Lock names of what @a touches: its functions (and group), its mdev, the PF of a missing VF. */
+/* A MIG-backed slot's locks: its GPU (MIG mode, SR-IOV: one change of them at a time), the
+ * GPU's MIG mode and the GI's placement (the journal keys of gpu-instance and mig-mode). */
+static int mig_keys(struct sc *s, const struct gpuh_alloc *a, struct gpuh_lockset *set)
+{
+        struct gpuh_jentry gi = { .op = GPUH_JOP_GI, .gi_start = a->gi_start }, mig = { .op = GPUH_JOP_MIG };
+        char key[SC_KEY_MAX];
+        int r;
+
+        if (sc_alloc_gpu(s, a, &gi.dev) < 0)
+                return 0;       /* refused when prepared */
+        mig.dev = gi.dev;
+        if ((r = gpuh_lockset_add(set, sc_pci_key(&gi.dev, key))) < 0 ||
+            (r = gpuh_lockset_add(set, gpuh_jentry_key(&gi, key, sizeof(key)))) < 0)
+                return r;
+        return gpuh_lockset_add(set, gpuh_jentry_key(&mig, key, sizeof(key)));
+}
+
+/* Lock names of what @a touches: its functions (and group), its mdev, the PF of a missing VF,
+ * a MIG-backed slot's GPU. */
 static int device_keys(struct sc *s, const struct gpuh_alloc *a, struct gpuh_lockset *set)
 {
         char key[SC_KEY_MAX];
@@ -288,6 +330,8 @@ static int device_keys(struct sc *s, const struct gpuh_alloc *a, struct gpuh_loc
                 if ((r = gpuh_lockset_add(set, key)) < 0)
                         return r;
         } else if ((r = gpuh_lockset_add(set, sc_pci_key(&a->addr, key))) < 0)
+                return r;
+        if (a->gi && (r = mig_keys(s, a, set)) < 0)
                 return r;
         if (!sc_pci_exists(s, fn)) {
                 /* may enable SR-IOV: the PF's lock serializes that */

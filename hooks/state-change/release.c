@@ -88,7 +88,8 @@ static int release_open(struct sc *s, int lock_timeout_ms, char **reterr)
         return 0;
 }
 
-/* The locks of every device the journal names (disabling VFs touches every VF: all of them);
+/* The locks of every device the journal names (disabling VFs, or MIG mode off, touches every
+ * VF: all of them);
  * then our journal again, under the host lock: another may have taken entries over. */
 static int release_lock_devices(struct sc *s, char **reterr)
 {
@@ -98,7 +99,7 @@ static int release_lock_devices(struct sc *s, char **reterr)
         for (size_t i = 0; i < s->j->n; i++) {
                 if ((r = gpuh_lockset_add(&s->locks, gpuh_jentry_key(&s->j->e[i], key, sizeof(key)))) < 0)
                         return r;
-                if (s->j->e[i].op == GPUH_JOP_SRIOV) {
+                if (s->j->e[i].op == GPUH_JOP_SRIOV || s->j->e[i].op == GPUH_JOP_MIG) {
                         _cleanup_free_ struct gpuh_pci_addr *vfs = NULL;
                         int n = sc_pf_vfs(s, &s->j->e[i].dev, &vfs);
                         for (int k = 0; k < n; k++)
@@ -168,7 +169,8 @@ static int release_scan(struct sc *s, char **reterr)
         for (size_t i = 0; i < s->j->n && r == 0; i++) {
                 const struct gpuh_jentry *e = &s->j->e[i];
                 int g = e->op == GPUH_JOP_MDEV ? sc_mdev_group(s, e->uuid)
-                        : e->op == GPUH_JOP_SRIOV ? -1 : sc_pci_group(s, &e->dev);
+                        : e->op == GPUH_JOP_SRIOV || e->op == GPUH_JOP_GI || e->op == GPUH_JOP_MIG ? -1
+                        : sc_pci_group(s, &e->dev);
                 r = sc_add_vfio_node(s, g, &nodes);
         }
         if (r == 0 && nodes)

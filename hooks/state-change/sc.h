@@ -7,6 +7,7 @@
  *   sriov.c    SR-IOV: the PF of a missing VF, a PF's VFs, VFs in use, sriov_numvfs writes
  *   scan.c     who holds the devices: one scan of /proc per run
  *   ledger.c   journals and reservations: journaling, takeover, the checks before a change
+ *   mig.c      MIG mode and the GPU instance of a MIG-backed slot, through NVML, and their undo
  *   undo.c     one undo per journal operation, and the replay of a journal
  *   prepare.c  `prepare begin`
  *   release.c  `started`, `release end`, onStop, reconcile
@@ -172,6 +173,14 @@ int sc_check_journals(struct sc *s, char **reterr);
 int sc_check_hostdevs(struct sc *s, const struct gpuh_domxml *d, char **reterr);
 int sc_verify_record(struct sc *s, const struct gpuh_domxml *d, char **reterr);
 void sc_quarantine(struct sc *s, const struct gpuh_pci_addr *a, const char *why);
+
+/* ---- mig.c -------------------------------------------------------------------------- */
+
+int sc_alloc_gpu(struct sc *s, const struct gpuh_alloc *a, struct gpuh_pci_addr *ret);
+int sc_mig_ready(struct sc *s, const struct gpuh_pci_addr *gpu, char **reterr);
+int sc_gi_ready(struct sc *s, const struct gpuh_alloc *a, const struct gpuh_pci_addr *gpu, char **reterr);
+int sc_undo_gi(struct sc *s, const struct gpuh_jentry *e, char **reterr);
+int sc_undo_mig(struct sc *s, const struct gpuh_jentry *e, char **reterr);
 
 /* ---- undo.c ------------------------------------------------------------------------- */
 

@@ -40,6 +40,10 @@ struct gpuh_sc_opts {
          * (gpuh_config_load_or_default()): its one line, or NULL. A domain without GPUs and
          * without state goes on; what needs the configuration fails with this line. */
         const char *config_error;
+        /* NVIDIA's management library, for the GPU instances and MIG mode of MIG-backed layout
+         * slots (nvml.h; loaded in a child, only when a record names such a slot or a journal a
+         * GPU instance or MIG mode); NULL: GPUH_NVML_LIB_DEFAULT */
+        const char *nvml_lib;
 };
 
 /*

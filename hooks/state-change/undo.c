@@ -191,6 +191,8 @@ static int (*const undo_op[_GPUH_JOP_MAX])(struct sc *s, const struct gpuh_jentr
         [GPUH_JOP_MDEV] = undo_mdev,
         [GPUH_JOP_VGPU] = undo_vgpu,
         [GPUH_JOP_SRIOV] = undo_sriov,
+        [GPUH_JOP_GI] = sc_undo_gi,
+        [GPUH_JOP_MIG] = sc_undo_mig,
 };
 
 /**
@@ -277,7 +279,8 @@ static int replay_entry(struct sc *s, size_t i, bool *stuck, char **err)
  * @s: the run, its journal loaded and its device locks held
  * @reterr: the first failure's line
  *
- * Replays @s->j in reverse (SR-IOV entries last, after the VFs' own entries), each entry whose
+ * Replays @s->j in reverse (SR-IOV and MIG-mode entries last, after the VFs' and GPU instances'
+ * own entries, in reverse among themselves: MIG mode goes off with the VFs disabled), each entry whose
  * device another journal now names dropped untouched. What could not be undone stays. A write
  * that missed its deadline may still land: before anything is read to decide an undo, it is
  * waited for (one more deadline); a device whose write is still in flight then keeps its
@@ -295,7 +298,7 @@ int sc_replay(struct sc *s, char **reterr)
                         char *err = NULL;
                         int r;
 
-                        if ((s->j->e[i].op == GPUH_JOP_SRIOV) != (pass == 1))
+                        if ((s->j->e[i].op == GPUH_JOP_SRIOV || s->j->e[i].op == GPUH_JOP_MIG) != (pass == 1))
                                 continue;
                         r = replay_entry(s, (size_t) i, &stuck, &err);
                         if (r < 0 && first == 0) {
