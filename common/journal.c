@@ -80,6 +80,8 @@ json_object *gpuh_jentry_json(const struct gpuh_jentry *e)
                 json_object_object_add(o, "device", json_object_new_string(a));
                 json_object_object_add(o, "old", json_object_new_int64(e->old));
                 json_object_object_add(o, "to", json_object_new_int64(e->to_n));
+                if (e->op == GPUH_JOP_MIG)
+                        json_object_object_add(o, "vfs", json_object_new_int64(e->mig_vfs));
                 break;
         default:
                 break;
@@ -150,7 +152,8 @@ static int parse_entry(json_object *o, struct gpuh_jentry *e)
                         return -EBADMSG;
                 break;
         case GPUH_JOP_MIG:
-                if (!juint(o, "old", &e->old) || !juint(o, "to", &e->to_n) || e->old > 1 || e->to_n > 1)
+                if (!juint(o, "old", &e->old) || !juint(o, "to", &e->to_n) || e->old > 1 || e->to_n > 1 ||
+                    !juint(o, "vfs", &e->mig_vfs) || e->mig_vfs > 0xffff)
                         return -EBADMSG;
                 break;
         default:

@@ -47,6 +47,9 @@ struct gpuh_jentry {
         unsigned to_n;                  /* VGPU: type set; SRIOV: sriov_numvfs set; MIG: mode set */
         unsigned gi_profile;            /* GI: NVML GPU-instance profile id */
         unsigned gi_start, gi_size;     /* GI: its placement (first memory slice, slices) */
+        unsigned mig_vfs;               /* MIG: the GPU's VFs enabled before (sriov_numvfs): the
+                                         * driver changes MIG mode only with them off, so the switch
+                                         * disables and enables them again, and so does its undo */
 };
 
 struct gpuh_journal {

@@ -123,49 +123,50 @@ static int may_switch_on(struct sc *s, const struct gpuh_pci_addr *gpu, const ch
         return 0;
 }
 
-/* VFs disabled for a MIG mode change (journaled: release enables them again). */
-static int disable_vfs(struct sc *s, const struct gpuh_pci_addr *gpu, const char *name, unsigned num,
-                       char **reterr)
+/* sriov_numvfs of @gpu set to @n and read back; the VFs' own directories waited for when it
+ * enables them (their drivers bind them before the slot's VF is used). */
+static int set_vfs(struct sc *s, const struct gpuh_pci_addr *gpu, const char *name, unsigned n, const char *why,
+                   char **reterr)
 {
-        struct gpuh_jentry e = { .op = GPUH_JOP_SRIOV, .dev = *gpu, .old = num, .to_n = 0 };
         int64_t t0 = gpuh_mono_us();
-        char was[16];
+        uint64_t now = 0;
+        char v[16];
         int r;
 
-        r = sc_journal_change(s, &e, reterr);
+        r = sc_sriov_set(s, gpu, n, true, &now);
+        snprintf(v, sizeof(v), "%u", n);
         if (r < 0)
-                return r;
-        r = sc_sriov_set(s, gpu, 0, true, NULL);
-        if (r < 0)
-                gpuh_error(reterr, r, "%s: %s: disabling its VFs to switch MIG mode on: %s", s->vm, name,
+                gpuh_error(reterr, r, "%s: %s: setting sriov_numvfs to %u %s: %s", s->vm, name, n, why,
                            r == -ETIMEDOUT ? "no answer before the deadline" : strerror(-r));
-        snprintf(was, sizeof(was), "%u", num);
-        sc_event(s, "sriov-disable", name, was, "0", t0, r, reterr ? *reterr : NULL);
+        sc_event(s, n ? "sriov-enable" : "sriov-disable", name, NULL, v, t0, r, reterr ? *reterr : NULL);
         return r;
 }
 
 /**
  * sc_mig_ready:
- * @s: the run, the GPU's lock held
+ * @s: the run, the GPU's MIG lock held
  * @gpu: the GPU a slot's GPU instance goes on (sc_alloc_gpu())
+ * @vf: the VF the slot needs (its mdev's parent, or the vendor vGPU VF)
+ * @need_rel: what the slot needs of that VF once its driver bound it (as sc_ensure_vf())
  * @reterr: on failure, one line naming the domain, the GPU and the cause
  *
  * Step 1 above: nothing when MIG mode is on. Otherwise, when the GPU's layout says "mig": true,
- * it is on nvidia and none of its VFs is in use: its VFs disabled when enabled (journaled
- * "sriov", so that release enables them again), MIG mode switched on (journaled "mig-mode"),
- * and read back: a mode left pending (Ampere applies it at the next GPU reset, which gpuhooks
- * never does: nvidia-smi documentation) fails.
+ * it is on nvidia and none of its VFs is in use: journaled first ("mig-mode", with the VFs
+ * enabled now), its VFs disabled when enabled, MIG mode switched on and read back (a mode left
+ * pending: Ampere applies it at the next GPU reset, which gpuhooks never makes: nvidia-smi
+ * documentation), and the VFs enabled again as they were, @vf and @need_rel waited for.
  *
  * Returns: 0; -ENOENT (NVML cannot be used); -EOPNOTSUPP (the GPU has no MIG); -EPERM (the
  *          layout does not allow it); -EBUSY (in use, not on nvidia); -EAGAIN (pending a
- *          reset); -EIO (the journal); -errno of the changes.
+ *          reset); -ENODEV (the VF did not come back); -EIO (the journal); -errno of the changes.
  */
-int sc_mig_ready(struct sc *s, const struct gpuh_pci_addr *gpu, char **reterr)
+int sc_mig_ready(struct sc *s, const struct gpuh_pci_addr *gpu, const struct gpuh_pci_addr *vf, const char *need_rel,
+                 char **reterr)
 {
         _cleanup_(gpuh_nvml_info_freep) struct gpuh_nvml_info *info = NULL;
         struct gpuh_jentry e = { .op = GPUH_JOP_MIG, .dev = *gpu, .old = 0, .to_n = 1 };
         const struct gpuh_nvml_gpu *g;
-        char name[GPUH_PCI_ADDR_MAX];
+        char name[GPUH_PCI_ADDR_MAX], rel[128];
         int64_t t0 = gpuh_mono_us();
         int total = 0, num = 0, r;
 
@@ -177,15 +178,18 @@ int sc_mig_ready(struct sc *s, const struct gpuh_pci_addr *gpu, char **reterr)
                 return gpuh_error(reterr, -EOPNOTSUPP, "%s: %s: the slot is MIG-backed but the GPU has no MIG mode",
                                   s->vm, name);
         r = may_switch_on(s, gpu, name, reterr);
-        if (r == 0 && sc_sriov_numvfs(s, gpu, &total, &num) == 0 && num > 0)
-                r = disable_vfs(s, gpu, name, (unsigned) num, reterr);
-        if (r == 0)
-                r = sc_journal_change(s, &e, reterr);
         if (r < 0)
                 return r;
-        r = gpuh_change_nvml(&s->ch, s->o->nvml_lib, gpu, GPUH_NVML_SET_MIG_MODE, 1, 0, 0, NULL, reterr);
-        if (r < 0)
-                sc_prefix_vm(s->vm, reterr);
+        if (sc_sriov_numvfs(s, gpu, &total, &num) == 0 && num > 0)
+                e.mig_vfs = (unsigned) num;
+        r = sc_journal_change(s, &e, reterr);
+        if (r == 0 && e.mig_vfs > 0)
+                r = set_vfs(s, gpu, name, 0, "to switch MIG mode on", reterr);
+        if (r == 0) {
+                r = gpuh_change_nvml(&s->ch, s->o->nvml_lib, gpu, GPUH_NVML_SET_MIG_MODE, 1, 0, 0, NULL, reterr);
+                if (r < 0)
+                        sc_prefix_vm(s->vm, reterr);
+        }
         if (r == 0 && !s->o->dry_run) {
                 gpuh_nvml_info_free(TAKE_PTR(info));
                 r = ask(s, gpu, "reading its MIG mode back", &info, &g, reterr);
@@ -194,6 +198,16 @@ int sc_mig_ready(struct sc *s, const struct gpuh_pci_addr *gpu, char **reterr)
                                        "gpuhooks never makes: reset the GPU while it is unused, or reboot", s->vm, name);
         }
         sc_event(s, "mig-on", name, "0", "1", t0, r, reterr ? *reterr : NULL);
+        if (r == 0 && e.mig_vfs > 0)
+                r = set_vfs(s, gpu, name, e.mig_vfs, "again after switching MIG mode on", reterr);
+        if (r == 0 && e.mig_vfs > 0 && !s->o->dry_run) {
+                r = gpuh_change_wait_exists(&s->ch, s->ch.root_fd, sc_dev_path(vf, NULL, rel, sizeof(rel)), true);
+                if (r == 0 && need_rel)
+                        r = gpuh_change_wait_exists(&s->ch, s->ch.root_fd, need_rel, true);
+                if (r < 0)
+                        r = gpuh_error(reterr, -ENODEV, "%s: %s did not come back after switching MIG mode on on %s",
+                                       s->vm, gpuh_pci_addr_format(vf, rel), name);
+        }
         return r;
 }
 
@@ -294,86 +308,43 @@ static struct gpuh_journal *other_on_gpu(struct sc *s, const struct gpuh_pci_add
         return NULL;
 }
 
-/* Did this journal disable @gpu's VFs before the entry @e (it enables them again after)? */
-static bool we_disabled_vfs(const struct sc *s, const struct gpuh_jentry *e)
-{
-        for (size_t i = 0; i < s->j->n && s->j->e[i].seq < e->seq; i++)
-                if (s->j->e[i].op == GPUH_JOP_SRIOV && s->j->e[i].to_n == 0 &&
-                    gpuh_pci_addr_cmp(&s->j->e[i].dev, &e->dev) == 0)
-                        return true;
-        return false;
-}
-
 /* Why MIG mode stays as it is (not ours to break), or NULL; @buf holds it. */
 static const char *mig_kept(struct sc *s, const struct gpuh_jentry *e, const struct gpuh_nvml_gpu *g, char *buf,
-                            size_t size, unsigned *ret_num)
+                            size_t size)
 {
         _cleanup_free_ struct gpuh_pci_addr *vfs = NULL;
-        int n = sc_pf_vfs(s, &e->dev, &vfs), total = 0, num = 0;
+        int n = sc_pf_vfs(s, &e->dev, &vfs);
         const char *busy;
 
-        *ret_num = 0;
         if (g->n_gis > 0) {
                 snprintf(buf, size, "%zu GPU instances exist (GI %u first)", g->n_gis, g->gis[0].id);
                 return buf;
         }
-        if (sc_sriov_numvfs(s, &e->dev, &total, &num) < 0 || num == 0)
-                return NULL;
         if ((busy = sc_vf_in_use(s, vfs, n > 0 ? n : 0))) {
                 snprintf(buf, size, "%s", busy);
                 return buf;
         }
-        if (!we_disabled_vfs(s, e)) {
-                snprintf(buf, size, "its %d VFs are enabled, and not by this domain's start", num);
-                return buf;
-        }
-        *ret_num = (unsigned) num;
         return NULL;
 }
 
-/* mig-mode (switched): back to the recorded mode, once no other journal names a VF or GI of
- * the GPU (the entry moves to that journal otherwise), no GI exists and no VF is in use; VFs
- * this journal disabled for the switch are disabled again first (its "sriov" entry, undone
- * after this one, enables them). Otherwise left as it is, logged. */
-int sc_undo_mig(struct sc *s, const struct gpuh_jentry *e, char **reterr)
+/* MIG mode back to @e's, with the VFs disabled meanwhile (the driver refuses it otherwise).
+ * Returns 0; 1 when it is left as it is (logged); < 0 with *@reterr. */
+static int mig_back(struct sc *s, const struct gpuh_jentry *e, const struct gpuh_nvml_gpu *g, const char *name,
+                    char **reterr)
 {
-        _cleanup_(gpuh_nvml_info_freep) struct gpuh_nvml_info *info = NULL;
-        const struct gpuh_nvml_gpu *g;
-        struct gpuh_journal *other;
-        char name[GPUH_PCI_ADDR_MAX], why[160], o[4], n[4];
         int64_t t0 = gpuh_mono_us();
+        int total = 0, num = 0, r;
         const char *kept;
-        unsigned num;
-        int r;
+        char why[160], o[4], n[4];
 
-        gpuh_pci_addr_format(&e->dev, name);
-        if (!sc_pci_exists(s, &e->dev))
-                return 0;
-        r = ask(s, &e->dev, "reading its MIG mode", &info, &g, reterr);
-        if (r < 0)
-                return r;
-        if (g->mig_current < 0 || (unsigned) g->mig_current == e->old)
-                return 0;
-        if ((other = other_on_gpu(s, &e->dev))) {
-                r = sc_host_lock(s, reterr);
-                if (r < 0)
-                        return r;
-                r = sc_journal_hand_over(s, other->domain, e);
-                sc_host_unlock(s);
-                if (r < 0)
-                        return gpuh_error(reterr, r, "%s: cannot hand MIG mode of %s over to %s: %s", s->vm, name,
-                                          other->domain, strerror(-r));
-                sc_event(s, "takeover", name, s->vm, other->domain, 0, 0, NULL);
-                return 1;
-        }
-        if ((kept = mig_kept(s, e, g, why, sizeof(why), &num))) {
+        if ((kept = mig_kept(s, e, g, why, sizeof(why)))) {
                 sc_event(s, "mig-off", name, NULL, NULL, 0, -EBUSY, kept);
                 gpuh_log(LOG_WARNING, "%s: %s: MIG mode left on: %s", s->vm, name, kept);
-                return 0;
+                return 1;
         }
-        if (num > 0 && (r = sc_sriov_set(s, &e->dev, 0, true, NULL)) < 0)
-                return gpuh_error(reterr, r, "%s: %s: disabling its VFs to switch MIG mode off: %s", s->vm, name,
-                                  r == -ETIMEDOUT ? "no answer before the deadline" : strerror(-r));
+        if (sc_sriov_numvfs(s, &e->dev, &total, &num) == 0 && num > 0 &&
+            (r = set_vfs(s, &e->dev, name, 0, "to switch MIG mode off", reterr)) < 0)
+                return r;
         r = gpuh_change_nvml(&s->ch, s->o->nvml_lib, &e->dev, GPUH_NVML_SET_MIG_MODE, e->old, 0, 0, NULL, reterr);
         if (r < 0)
                 sc_prefix_vm(s->vm, reterr);
@@ -381,4 +352,45 @@ int sc_undo_mig(struct sc *s, const struct gpuh_jentry *e, char **reterr)
         snprintf(n, sizeof(n), "%u", e->old);
         sc_event(s, "mig-off", name, o, n, t0, r, reterr ? *reterr : NULL);
         return r;
+}
+
+/* mig-mode (switched): back to the recorded mode (pending included), once no other journal
+ * names a VF or GI of the GPU (the entry moves to that journal otherwise), no GI exists and no
+ * VF is in use (otherwise left on, logged: not ours to break); the VFs disabled for it, then
+ * enabled again as they were before the switch. Also after a switch that failed half-way (the
+ * mode as recorded, the VFs still off). */
+int sc_undo_mig(struct sc *s, const struct gpuh_jentry *e, char **reterr)
+{
+        _cleanup_(gpuh_nvml_info_freep) struct gpuh_nvml_info *info = NULL;
+        const struct gpuh_nvml_gpu *g;
+        struct gpuh_journal *other;
+        char name[GPUH_PCI_ADDR_MAX];
+        int total = 0, num = 0, r;
+
+        gpuh_pci_addr_format(&e->dev, name);
+        if (!sc_pci_exists(s, &e->dev))
+                return 0;
+        r = ask(s, &e->dev, "reading its MIG mode", &info, &g, reterr);
+        if (r < 0)
+                return r;
+        if (g->mig_current >= 0 && ((unsigned) g->mig_current != e->old || (unsigned) g->mig_pending != e->old)) {
+                if ((other = other_on_gpu(s, &e->dev))) {
+                        r = sc_host_lock(s, reterr);
+                        if (r < 0)
+                                return r;
+                        r = sc_journal_hand_over(s, other->domain, e);
+                        sc_host_unlock(s);
+                        if (r < 0)
+                                return gpuh_error(reterr, r, "%s: cannot hand MIG mode of %s over to %s: %s", s->vm,
+                                                  name, other->domain, strerror(-r));
+                        sc_event(s, "takeover", name, s->vm, other->domain, 0, 0, NULL);
+                        return 1;
+                }
+                r = mig_back(s, e, g, name, reterr);
+                if (r != 0)
+                        return r < 0 ? r : 0;
+        }
+        if (e->mig_vfs > 0 && sc_sriov_numvfs(s, &e->dev, &total, &num) == 0 && num == 0)
+                return set_vfs(s, &e->dev, name, e->mig_vfs, "again, as before MIG mode was switched", reterr);
+        return 0;
 }

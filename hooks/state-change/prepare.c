@@ -172,15 +172,17 @@ static int prepare_pci(struct sc *s, struct unit *u, char **reterr)
         return bind_functions(s, u->f, u->n, reterr);
 }
 
-/* A MIG-backed slot's GPU, with MIG mode on (mig.c), before SR-IOV is enabled. */
-static int mig_gpu(struct sc *s, const struct gpuh_alloc *a, struct gpuh_pci_addr *gpu, char **reterr)
+/* A MIG-backed slot's GPU, with MIG mode on (mig.c), before SR-IOV is enabled; @vf and
+ * @need_rel as sc_ensure_vf(). */
+static int mig_gpu(struct sc *s, const struct gpuh_alloc *a, const struct gpuh_pci_addr *vf, const char *need_rel,
+                   struct gpuh_pci_addr *gpu, char **reterr)
 {
         char name[GPUH_PCI_ADDR_MAX];
 
         if (sc_alloc_gpu(s, a, gpu) < 0)
                 return gpuh_error(reterr, -ENODEV, "%s: %s: its GPU instance's GPU is not known: the mdev's parent is "
                                   "neither a GPU nor one of its VFs", s->vm, gpuh_pci_addr_format(&a->parent, name));
-        return sc_mig_ready(s, gpu, reterr);
+        return sc_mig_ready(s, gpu, vf, need_rel, reterr);
 }
 
 /* mdev: used as it is when there (checked), else created on its parent. */
@@ -194,9 +196,10 @@ static int prepare_mdev(struct sc *s, const struct gpuh_alloc *a, char **reterr)
         struct gpuh_pci_addr gpu;
 
         snprintf(attr, sizeof(attr), "mdev_supported_types/%s", a->mdev_type);
-        if (a->gi && (r = mig_gpu(s, a, &gpu, reterr)) < 0)
+        sc_dev_path(&a->parent, attr, rel, sizeof(rel));
+        if (a->gi && (r = mig_gpu(s, a, &a->parent, rel, &gpu, reterr)) < 0)
                 return r;
-        if ((r = sc_ensure_vf(s, &a->parent, NULL, sc_dev_path(&a->parent, attr, rel, sizeof(rel)), reterr)) < 0)
+        if ((r = sc_ensure_vf(s, &a->parent, NULL, rel, reterr)) < 0)
                 return r;
         if (sc_mdev_exists(s, a->uuid)) {
                 /* there already: checked (type, parent), used as it is, not ours to remove */
@@ -257,10 +260,10 @@ static int prepare_vgpu(struct sc *s, const struct gpuh_alloc *a, char **reterr)
         int r;
 
         gpuh_pci_addr_format(&a->addr, name);
-        if (a->gi && (r = mig_gpu(s, a, &gpu, reterr)) < 0)
+        sc_dev_path(&a->addr, "nvidia/current_vgpu_type", rel, sizeof(rel));
+        if (a->gi && (r = mig_gpu(s, a, &a->addr, rel, &gpu, reterr)) < 0)
                 return r;
-        if ((r = sc_ensure_vf(s, &a->addr, &a->parent, sc_dev_path(&a->addr, "nvidia/current_vgpu_type", rel,
-                                                                    sizeof(rel)), reterr)) < 0)
+        if ((r = sc_ensure_vf(s, &a->addr, &a->parent, rel, reterr)) < 0)
                 return r;
         r = current_vgpu_type(s, &a->addr, &cur, reterr);
         if (r < 0)
@@ -299,8 +302,9 @@ static int prepare_device(struct sc *s, struct unit *u, char **reterr)
         }
 }
 
-/* A MIG-backed slot's locks: its GPU (MIG mode, SR-IOV: one change of them at a time), the
- * GPU's MIG mode and the GI's placement (the journal keys of gpu-instance and mig-mode). */
+/* A MIG-backed slot's locks: the GPU's MIG mode (one MIG mode switch, with the VFs disabled
+ * and enabled around it, at a time: shared by every slot of the GPU, never a claim) and the
+ * GI's placement (the journal keys of mig-mode and gpu-instance). */
 static int mig_keys(struct sc *s, const struct gpuh_alloc *a, struct gpuh_lockset *set)
 {
         struct gpuh_jentry gi = { .op = GPUH_JOP_GI, .gi_start = a->gi_start }, mig = { .op = GPUH_JOP_MIG };
@@ -310,8 +314,7 @@ static int mig_keys(struct sc *s, const struct gpuh_alloc *a, struct gpuh_lockse
         if (sc_alloc_gpu(s, a, &gi.dev) < 0)
                 return 0;       /* refused when prepared */
         mig.dev = gi.dev;
-        if ((r = gpuh_lockset_add(set, sc_pci_key(&gi.dev, key))) < 0 ||
-            (r = gpuh_lockset_add(set, gpuh_jentry_key(&gi, key, sizeof(key)))) < 0)
+        if ((r = gpuh_lockset_add(set, gpuh_jentry_key(&gi, key, sizeof(key)))) < 0)
                 return r;
         return gpuh_lockset_add(set, gpuh_jentry_key(&mig, key, sizeof(key)));
 }

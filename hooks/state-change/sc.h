@@ -177,7 +177,8 @@ void sc_quarantine(struct sc *s, const struct gpuh_pci_addr *a, const char *why)
 /* ---- mig.c -------------------------------------------------------------------------- */
 
 int sc_alloc_gpu(struct sc *s, const struct gpuh_alloc *a, struct gpuh_pci_addr *ret);
-int sc_mig_ready(struct sc *s, const struct gpuh_pci_addr *gpu, char **reterr);
+int sc_mig_ready(struct sc *s, const struct gpuh_pci_addr *gpu, const struct gpuh_pci_addr *vf, const char *need_rel,
+                 char **reterr);
 int sc_gi_ready(struct sc *s, const struct gpuh_alloc *a, const struct gpuh_pci_addr *gpu, char **reterr);
 int sc_undo_gi(struct sc *s, const struct gpuh_jentry *e, char **reterr);
 int sc_undo_mig(struct sc *s, const struct gpuh_jentry *e, char **reterr);

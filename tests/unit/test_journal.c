@@ -120,7 +120,7 @@ static void test_mig_entries(void **state)
 {
         struct gpuh_journal *j, *k;
         struct gpuh_jentry g = { .op = GPUH_JOP_GI, .gi_profile = 14, .gi_start = 2, .gi_size = 2 },
-                           m = { .op = GPUH_JOP_MIG, .old = 0, .to_n = 1 };
+                           m = { .op = GPUH_JOP_MIG, .old = 0, .to_n = 1, .mig_vfs = 32 };
         char key[96];
         int fd;
 
@@ -131,12 +131,13 @@ static void test_mig_entries(void **state)
         assert_int_equal(gpuh_journal_append(jfd, j, &m), 0);
         assert_int_equal(gpuh_journal_append(jfd, j, &g), 0);
         assert_non_null(strstr(slurp("i-2-41-VM.journal"),
-                "{\"seq\":1,\"op\":\"mig-mode\",\"device\":\"0000:ae:00.0\",\"old\":0,\"to\":1}\n"
+                "{\"seq\":1,\"op\":\"mig-mode\",\"device\":\"0000:ae:00.0\",\"old\":0,\"to\":1,\"vfs\":32}\n"
                 "{\"seq\":2,\"op\":\"gpu-instance\",\"device\":\"0000:ae:00.0\",\"profile\":14,\"start\":2,\"size\":2}\n"));
         assert_int_equal(gpuh_journal_load(jfd, "i-2-41-VM", &k), 0);
         assert_int_equal(k->n, 2);
         assert_int_equal(k->e[0].op, GPUH_JOP_MIG);
         assert_int_equal(k->e[0].to_n, 1);
+        assert_int_equal(k->e[0].mig_vfs, 32);
         assert_int_equal(k->e[1].op, GPUH_JOP_GI);
         assert_int_equal(k->e[1].gi_profile, 14);
         assert_int_equal(k->e[1].gi_start, 2);
