@@ -191,6 +191,103 @@ static int check(struct gpuh_host *host, const struct gpuh_config *cfg, const ch
         return ready ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
+/* The host scanned: its GPUs, and which domains use them. Returns 0 or the exit status. */
+static int scan(const struct gpuh_cli_common *c, const struct args *a, const struct gpuh_config *cfg,
+                struct gpuh_host **host)
+{
+        _cleanup_free_ char *err = NULL;
+        int r;
+
+        r = gpuh_host_scan(&(struct gpuh_host_opts) {
+                        .sysfs_root = c->sysfs_root, .pci_ids = a->pci_ids ? a->pci_ids : c->pci_ids,
+                        .cache_dir = a->cache_dir ? a->cache_dir : c->cache_dir, .connect = c->connect,
+                        .no_libvirt = c->no_libvirt, .xml_dirs = c->xml_dirs, .xml_dirs_env = c->xml_dirs_env, .cfg = cfg,
+                        .nvml_lib = c->nvml_lib,
+                }, host, &err);
+        if (r == -ENOMEM)
+                return log_oom();
+        if (r < 0)
+                return gpuh_cli_fail(tool.name, r, err, NULL);
+        return 0;
+}
+
+/* What the configuration and the state directory @state_dir add to the scanned inventory: the
+ * configuration's error, vGPU type names, the quarantine, claims, layouts (*@layouts, which
+ * the inventory borrows). Returns 0 or the exit status. */
+static int annotate(struct gpuh_host *host, const struct gpuh_config *cfg, const char *cfg_err, const char *state_dir,
+                    struct gpuh_layouts **layouts)
+{
+        int r;
+
+        if (cfg_err) {
+                /* first in the list: it explains much of what follows */
+                struct gpuh_warnings w = { 0 };
+
+                gpuh_warn(&w, "%s; the defaults are used", cfg_err);
+                if (gpuh_warnings_move(&w, &host->inv->warnings) < 0) {
+                        gpuh_warnings_clear(&w);
+                        return log_oom();
+                }
+                host->inv->warnings = w;
+        }
+
+        /* A VF whose type no list on the host names any more (a full GPU) is named from
+         * what earlier runs saw; what the lists show now is remembered. */
+        if (gpuh_vgpu_names_update(host->inv, state_dir) == -ENOMEM)
+                return log_oom();
+        /* functions the state-change hook quarantined: shown, and failed by --check */
+        r = gpuh_quarantine_load(state_dir, &host->inv->quarantined, &host->inv->n_quarantined);
+        if (r == -ENOMEM)
+                return log_oom();
+        if (r < 0)
+                gpuh_warn(&host->inv->warnings, "cannot read the quarantine in '%s/quarantine': %s", state_dir,
+                          strerror(-r));
+        /* what reservations and journals hold is in use, as what libvirt's domains hold */
+        if (gpuh_claims_load(state_dir, (int64_t) time(NULL), &host->inv->claims, &host->inv->n_claims,
+                             &host->inv->warnings) == -ENOMEM)
+                return log_oom();
+
+        /* vGPU layouts: their slots are advertised; one that cannot fit says why */
+        if (gpuh_layouts_resolve(host->inv, cfg, layouts) < 0)
+                return log_oom();
+        for (size_t i = 0; i < (*layouts)->n; i++)
+                if ((*layouts)->v[i].why)
+                        gpuh_warn(&host->inv->warnings, "%s", (*layouts)->v[i].why);
+        host->inv->layouts = *layouts;
+        return 0;
+}
+
+/* The inventory as a table (--gpu, --free) or JSON. Returns the exit status. */
+static int print_inventory(struct gpuh_host *host, const struct args *a)
+{
+        int r;
+
+        if (a->has_gpu) {
+                bool found = false;
+                for (size_t i = 0; i < host->inv->n_gpus && !found; i++)
+                        found = gpuh_gpu_matches(&host->inv->gpus[i], &a->gpu);
+                if (!found) {
+                        char s[GPUH_PCI_ADDR_MAX];
+                        fprintf(stderr, "gpudiscovery: no GPU at %s\n", gpuh_pci_addr_format(&a->gpu, s));
+                        return EXIT_FAILURE;
+                }
+        }
+        if (streq(a->format, "table") || streq(a->format, "text"))
+                r = gpuh_inventory_print_table(host->inv, &(struct gpuh_table_filter) {
+                                .gpu = a->has_gpu ? &a->gpu : NULL, .free_only = a->free_only }, stdout);
+        else {
+                json_object *doc = NULL;
+                r = gpuh_inventory_to_json(host->inv, gpuh_host_threads(), &doc);
+                if (r == -ENOMEM)
+                        return log_oom();
+                r = gpuh_json_print(doc, streq(a->format, "pretty"));
+                json_object_put(doc);
+        }
+        if (r < 0)
+                return gpuh_cli_fail(tool.name, r, "cannot write the output", NULL);
+        return EXIT_SUCCESS;
+}
+
 int main(int argc, char **argv)
 {
         struct args a = { .format = NULL };
@@ -199,8 +296,8 @@ int main(int argc, char **argv)
         _cleanup_(gpuh_config_freep) struct gpuh_config *cfg = NULL;
         _cleanup_(gpuh_host_freep) struct gpuh_host *host = NULL;
         _cleanup_(gpuh_layouts_freep) struct gpuh_layouts *layouts = NULL;
-        _cleanup_free_ char *err = NULL, *cfg_err = NULL;
-        const char *cfg_path, *state_dir;
+        _cleanup_free_ char *cfg_err = NULL;
+        const char *cfg_path;
         int r, first;
 
         r = gpuh_cli_parse(&tool, argc, argv, false, &c, own_option, &a, &first);
@@ -223,79 +320,10 @@ int main(int argc, char **argv)
         r = gpuh_config_load_or_default(cfg_path, cfg_path != NULL, &cfg, &cfg_err);
         if (r < 0)
                 return log_oom();
-
-        r = gpuh_host_scan(&(struct gpuh_host_opts) {
-                        .sysfs_root = c.sysfs_root, .pci_ids = a.pci_ids ? a.pci_ids : c.pci_ids,
-                        .cache_dir = a.cache_dir ? a.cache_dir : c.cache_dir, .connect = c.connect,
-                        .no_libvirt = c.no_libvirt, .xml_dirs = c.xml_dirs, .xml_dirs_env = c.xml_dirs_env, .cfg = cfg,
-                        .nvml_lib = c.nvml_lib,
-                }, &host, &err);
-        if (r == -ENOMEM)
-                return log_oom();
-        if (r < 0)
-                return gpuh_cli_fail(tool.name, r, err, NULL);
-
-        if (cfg_err) {
-                /* first in the list: it explains much of what follows */
-                struct gpuh_warnings w = { 0 };
-
-                gpuh_warn(&w, "%s; the defaults are used", cfg_err);
-                if (gpuh_warnings_move(&w, &host->inv->warnings) < 0) {
-                        gpuh_warnings_clear(&w);
-                        return log_oom();
-                }
-                host->inv->warnings = w;
-        }
-
-        /* A VF whose type no list on the host names any more (a full GPU) is named from
-         * what earlier runs saw; what the lists show now is remembered. */
-        state_dir = c.state_dir ? c.state_dir : GPUH_STATE_DIR_DEFAULT;
-        if (gpuh_vgpu_names_update(host->inv, state_dir) == -ENOMEM)
-                return log_oom();
-        /* functions the state-change hook quarantined: shown, and failed by --check */
-        r = gpuh_quarantine_load(state_dir, &host->inv->quarantined, &host->inv->n_quarantined);
-        if (r == -ENOMEM)
-                return log_oom();
-        if (r < 0)
-                gpuh_warn(&host->inv->warnings, "cannot read the quarantine in '%s/quarantine': %s", state_dir,
-                          strerror(-r));
-        /* what reservations and journals hold is in use, as what libvirt's domains hold */
-        if (gpuh_claims_load(state_dir, (int64_t) time(NULL), &host->inv->claims, &host->inv->n_claims,
-                             &host->inv->warnings) == -ENOMEM)
-                return log_oom();
-
-        /* vGPU layouts: their slots are advertised; one that cannot fit says why */
-        if (gpuh_layouts_resolve(host->inv, cfg, &layouts) < 0)
-                return log_oom();
-        for (size_t i = 0; i < layouts->n; i++)
-                if (layouts->v[i].why)
-                        gpuh_warn(&host->inv->warnings, "%s", layouts->v[i].why);
-        host->inv->layouts = layouts;
-
+        if ((r = scan(&c, &a, cfg, &host)) != 0 ||
+            (r = annotate(host, cfg, cfg_err, c.state_dir ? c.state_dir : GPUH_STATE_DIR_DEFAULT, &layouts)) != 0)
+                return r;
         if (a.check)
                 return check(host, cfg, cfg_err, &a);
-        if (a.has_gpu) {
-                bool found = false;
-                for (size_t i = 0; i < host->inv->n_gpus && !found; i++)
-                        found = gpuh_gpu_matches(&host->inv->gpus[i], &a.gpu);
-                if (!found) {
-                        char s[GPUH_PCI_ADDR_MAX];
-                        fprintf(stderr, "gpudiscovery: no GPU at %s\n", gpuh_pci_addr_format(&a.gpu, s));
-                        return EXIT_FAILURE;
-                }
-        }
-        if (streq(a.format, "table") || streq(a.format, "text"))
-                r = gpuh_inventory_print_table(host->inv, &(struct gpuh_table_filter) {
-                                .gpu = a.has_gpu ? &a.gpu : NULL, .free_only = a.free_only }, stdout);
-        else {
-                json_object *doc = NULL;
-                r = gpuh_inventory_to_json(host->inv, gpuh_host_threads(), &doc);
-                if (r == -ENOMEM)
-                        return log_oom();
-                r = gpuh_json_print(doc, streq(a.format, "pretty"));
-                json_object_put(doc);
-        }
-        if (r < 0)
-                return gpuh_cli_fail(tool.name, r, "cannot write the output", NULL);
-        return EXIT_SUCCESS;
+        return print_inventory(host, &a);
 }

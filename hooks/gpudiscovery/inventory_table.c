@@ -70,22 +70,11 @@ static bool vf_free(struct gpuh_inventory *inv, const struct gpuh_gpu *g, const 
         return true;
 }
 
-static int gpu_rows(struct gpuh_inventory *inv, struct gpuh_gpu *g, const struct gpuh_table_filter *flt,
-                    struct gpuh_table *t)
+/* The GPU's own row: its ids, IOMMU group, NUMA node, and passthrough: "yes", or "no:" and
+ * its blockers. */
+static int gpu_row(struct gpuh_inventory *inv, const struct gpuh_gpu *g, struct gpuh_table *t)
 {
-        _cleanup_free_ struct gpuh_profile_cap *caps = NULL;
-        char id[16], grp[16], numa[16], pt[128] = "yes", model[160], addr[64];
-        bool free_only = flt && flt->free_only, room = false;
-        size_t n_caps = 0;
-        int r;
-
-        r = gpuh_gpu_capacity(inv, g, NULL, &caps, &n_caps);
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < n_caps; i++)
-                room = room || caps[i].more != 0;
-        if (free_only && !room)
-                return 0;
+        char id[16], grp[16], numa[16], pt[128] = "yes";
 
         snprintf(id, sizeof(id), "%04x:%04x", g->dev->vendor_id, g->dev->device_id);
         snprintf(grp, sizeof(grp), "%d", g->dev->iommu_group);
@@ -97,10 +86,18 @@ static int gpu_rows(struct gpuh_inventory *inv, struct gpuh_gpu *g, const struct
                                 len += (size_t) snprintf(pt + len, sizeof(pt) - len, "%s%s", len > 3 ? "," : " ",
                                                          gpuh_block_to_string(bit));
         }
-        r = row(t, g->dev->name, "gpu", id, dash(g->device_name), dash(g->dev->driver), g->dev->iommu_group < 0 ? "-" : grp,
-                numa, pt, dash(first_user(inv, &g->dev->addr, NULL)));
+        return row(t, g->dev->name, "gpu", id, dash(g->device_name), dash(g->dev->driver), g->dev->iommu_group < 0 ? "-" : grp,
+                   numa, pt, dash(first_user(inv, &g->dev->addr, NULL)));
+}
 
-        for (size_t k = 0; k < g->n_members && r == 0 && !free_only; k++) {
+/* The other functions of the GPU's IOMMU group. */
+static int member_rows(struct gpuh_inventory *inv, const struct gpuh_gpu *g, struct gpuh_table *t)
+{
+        char id[16], grp[16], model[160], addr[64];
+        int r = 0;
+
+        snprintf(grp, sizeof(grp), "%d", g->dev->iommu_group);
+        for (size_t k = 0; k < g->n_members && r == 0; k++) {
                 const struct gpuh_group_member *m = &g->members[k];
 
                 if (m->role == GPUH_ROLE_GPU)
@@ -112,30 +109,45 @@ static int gpu_rows(struct gpuh_inventory *inv, struct gpuh_gpu *g, const struct
                 r = row(t, addr, "group", id, model, dash(m->dev->driver), grp, "", "",
                         dash(first_user(inv, &m->dev->addr, NULL)));
         }
-        for (size_t k = 0; k < g->n_vfs && r == 0; k++) {
-                const struct gpuh_vf *vf = &g->vfs[k];
-                const struct gpuh_gpu_layout *gl = NULL;
-                const struct gpuh_layout_slot *slot = gpuh_layouts_find_vf(inv->layouts, &vf->dev->addr, &gl);
+        return r;
+}
 
-                if (free_only && !vf_free(inv, g, vf))
-                        continue;
-                snprintf(addr, sizeof(addr), "  %s", vf->dev->name);
-                snprintf(id, sizeof(id), "%04x:%04x", vf->dev->vendor_id, vf->dev->device_id);
-                snprintf(grp, sizeof(grp), "%d", vf->dev->iommu_group);
-                snprintf(numa, sizeof(numa), "%d", vf->dev->numa_node);
-                if (vf->n_types > 0)
-                        snprintf(model, sizeof(model), "mdev parent, %zu types", vf->n_types);
-                else if (vf->has_vendor_vgpu && slot && !vf->vendor_vgpu.current_type)
-                        snprintf(model, sizeof(model), "vGPU %s (layout, set at start)",
-                                 gl->profiles[slot->profile].profile);
-                else if (vf->has_vendor_vgpu)
-                        snprintf(model, sizeof(model), "vGPU %s",
-                                 vf->vendor_vgpu.current_type ? dash(vf->current_type_name) : "(none set)");
-                else
-                        snprintf(model, sizeof(model), "%s", dash(vf->device_name));
-                r = row(t, addr, "vf", id, model, dash(vf->dev->driver), vf->dev->iommu_group < 0 ? "-" : grp, numa, "",
-                        dash(first_user(inv, &vf->dev->addr, NULL)));
-        }
+/* A VF's row, its model what it carries: mdev types, a vendor vGPU type (or a layout's to
+ * set), or nothing (its PCI name). With @free_only, none for a VF not free. */
+static int vf_row(struct gpuh_inventory *inv, const struct gpuh_gpu *g, const struct gpuh_vf *vf, bool free_only,
+                  struct gpuh_table *t)
+{
+        const struct gpuh_gpu_layout *gl = NULL;
+        const struct gpuh_layout_slot *slot = gpuh_layouts_find_vf(inv->layouts, &vf->dev->addr, &gl);
+        char id[16], grp[16], numa[16], model[160], addr[64];
+
+        if (free_only && !vf_free(inv, g, vf))
+                return 0;
+        snprintf(addr, sizeof(addr), "  %s", vf->dev->name);
+        snprintf(id, sizeof(id), "%04x:%04x", vf->dev->vendor_id, vf->dev->device_id);
+        snprintf(grp, sizeof(grp), "%d", vf->dev->iommu_group);
+        snprintf(numa, sizeof(numa), "%d", vf->dev->numa_node);
+        if (vf->n_types > 0)
+                snprintf(model, sizeof(model), "mdev parent, %zu types", vf->n_types);
+        else if (vf->has_vendor_vgpu && slot && !vf->vendor_vgpu.current_type)
+                snprintf(model, sizeof(model), "vGPU %s (layout, set at start)",
+                         gl->profiles[slot->profile].profile);
+        else if (vf->has_vendor_vgpu)
+                snprintf(model, sizeof(model), "vGPU %s",
+                         vf->vendor_vgpu.current_type ? dash(vf->current_type_name) : "(none set)");
+        else
+                snprintf(model, sizeof(model), "%s", dash(vf->device_name));
+        return row(t, addr, "vf", id, model, dash(vf->dev->driver), vf->dev->iommu_group < 0 ? "-" : grp, numa, "",
+                   dash(first_user(inv, &vf->dev->addr, NULL)));
+}
+
+/* The GPU's mdevs, then its layout's mdev slots not created yet (docs/layouts.md); with
+ * @free_only, those no domain uses. */
+static int vgpu_rows(struct gpuh_inventory *inv, const struct gpuh_gpu *g, bool free_only, struct gpuh_table *t)
+{
+        char model[160], addr[64];
+        int r = 0;
+
         for (size_t k = 0; k < g->n_vgpus && r == 0; k++) {
                 const struct gpuh_vgpu_instance *v = &g->vgpus[k];
                 const char *user = first_user(inv, NULL, v->mdev->uuid);
@@ -162,6 +174,14 @@ static int gpu_rows(struct gpuh_inventory *inv, struct gpuh_gpu *g, const struct
                          gl->profiles[sl->profile].type_name, gpuh_pci_addr_format(&sl->parent, parent));
                 r = row(t, addr, "slot", gl->profiles[sl->profile].type_id, model, "", "", "", "", dash(user));
         }
+        return r;
+}
+
+/* The GPU's profiles, with what is created and in use and how many more fit. */
+static int profile_rows(const struct gpuh_profile_cap *caps, size_t n_caps, bool free_only, struct gpuh_table *t)
+{
+        int r = 0;
+
         for (size_t k = 0; k < n_caps && r == 0; k++) {
                 const struct gpuh_profile_cap *c = &caps[k];
                 char sum[64];
@@ -172,6 +192,35 @@ static int gpu_rows(struct gpuh_inventory *inv, struct gpuh_gpu *g, const struct
                 r = row(t, "  profile", gpuh_cap_kind_to_string(c->kind), dash(c->type_id), c->name, "", "", "", "",
                         gpuh_capacity_summary(c, sum, sizeof(sum)));
         }
+        return r;
+}
+
+/* One GPU's rows: itself, the rest of its IOMMU group (not with --free), its VFs, its vGPUs
+ * and slots, its profiles; with --free, nothing for a GPU without room. Returns 0; -ENOMEM. */
+static int gpu_rows(struct gpuh_inventory *inv, struct gpuh_gpu *g, const struct gpuh_table_filter *flt,
+                    struct gpuh_table *t)
+{
+        _cleanup_free_ struct gpuh_profile_cap *caps = NULL;
+        bool free_only = flt && flt->free_only, room = false;
+        size_t n_caps = 0;
+        int r;
+
+        r = gpuh_gpu_capacity(inv, g, NULL, &caps, &n_caps);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n_caps; i++)
+                room = room || caps[i].more != 0;
+        if (free_only && !room)
+                return 0;
+        r = gpu_row(inv, g, t);
+        if (r == 0 && !free_only)
+                r = member_rows(inv, g, t);
+        for (size_t k = 0; k < g->n_vfs && r == 0; k++)
+                r = vf_row(inv, g, &g->vfs[k], free_only, t);
+        if (r == 0)
+                r = vgpu_rows(inv, g, free_only, t);
+        if (r == 0)
+                r = profile_rows(caps, n_caps, free_only, t);
         return r;
 }
 

@@ -59,15 +59,3 @@ int gpuh_select_cloudstack(const struct gpuh_select_in *in, struct gpuh_alloc **
  */
 int gpuh_select_requests(const struct gpuh_select_in *in, struct gpuh_alloc **ret, size_t *ret_n,
                          struct json_object *explain, char **reterr);
-
-/**
- * gpuh_cpuset_node:
- * @root_fd: sysfs root fd
- * @cpuset: libvirt cpuset text ("0-5,12", "^3" exclusions), comma-joined sets
- * @ret: the one NUMA node all those CPUs belong to, or -1
- *
- * Nodes come from devices/system/node/nodeN/cpulist.
- *
- * Returns: 0; -EINVAL for unparsable text; -ENOMEM.
- */
-int gpuh_cpuset_node(int root_fd, const char *cpuset, int *ret);

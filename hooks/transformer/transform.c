@@ -12,6 +12,7 @@
 #include "agent_addr.h"
 #include "alloc_codec.h"
 #include "clock.h"
+#include "cpuset.h"
 #include "domxml.h"
 #include "error_json.h"
 #include "log.h"

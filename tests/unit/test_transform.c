@@ -7,9 +7,9 @@
 #include <cmocka.h>
 
 #include "agent_addr.h"
+#include "cpuset.h"
 #include "domxml.h"
 #include "request.h"
-#include "select.h"
 #include "sysfs.h"
 #include "transform.h"
 #include "testutil.h"
