@@ -26,6 +26,27 @@ static const char *layout_note(const struct gpuh_inventory *inv, const struct gp
 }
 
 /*
+ * A MIG-backed slot whose GPU instance does not exist yet: prepare makes it, at the slot's own
+ * placement, which no other slot shares and no GI overlaps (or the slot would not be
+ * advertised: docs/layouts.md). Its type is creatable only once the GI exists, so neither the
+ * VF's creatable list nor available_instances can say more now; the framebuffer rule of
+ * time-sliced vGPUs does not apply to MIG.
+ */
+static bool gi_made_at_prepare(const struct gpuh_layout_slot *slot)
+{
+        return slot->gi && !slot->gi_exists;
+}
+
+/* The slot's GPU instance into the allocation (the record's gi-profile, gi-placement). */
+static void slot_gi(const struct gpuh_layout_slot *slot, struct gpuh_alloc *a)
+{
+        a->gi = slot->gi;
+        a->gi_profile = slot->gi_profile;
+        a->gi_start = slot->gi_start;
+        a->gi_size = slot->gi_size;
+}
+
+/*
  * A CloudStack mdev hostdev naming a layout slot not created yet (layout.h): an mdev to create
  * with that UUID on the slot's parent, if it still fits there: the type's available instances
  * less those promised (reservations, this plan), and on SR-IOV VFs the GPU's framebuffer
@@ -58,18 +79,22 @@ static int cloudstack_mdev_slot(struct sel *c, const struct gpuh_gpu_layout *gl,
         if (!t)
                 return gpuh_error(reterr, -ENOSPC, "mdev %s (layout slot %u of '%s'): %s no longer offers type %s",
                                   slot->uuid, slot->number, rp->profile, pn, rp->type_id);
-        if (gl->kind == GPUH_LAYOUT_VF_MDEV && !gpuh_mdev_fb_room(g, t, &pr, &room))
+        if (gi_made_at_prepare(slot))
+                goto fits;
+        if (gl->kind == GPUH_LAYOUT_VF_MDEV && !slot->gi && !gpuh_mdev_fb_room(g, t, &pr, &room))
                 snprintf(fb, sizeof(fb), ", framebuffer full (%lld of %lld MiB in use or promised)", (long long) room.used,
                          (long long) room.total);
         if (fb[0] || t->available_instances <= (int) sel_pending_mdevs(c, &slot->parent))
                 return gpuh_error(reterr, -ENOSPC, "mdev %s (layout slot %u of '%s' on %s): no room left for type %s "
                                   "(%d available, %u promised%s)", slot->uuid, slot->number, rp->profile, pn, rp->type_id,
                                   t->available_instances, sel_pending_mdevs(c, &slot->parent), fb);
+fits:
         a->kind = GPUH_ALLOC_MDEV;
         a->parent = slot->parent;
         a->mdev_new = true;
         memcpy(a->uuid, slot->uuid, sizeof(a->uuid));
         snprintf(a->mdev_type, sizeof(a->mdev_type), "%s", rp->type_id);
+        slot_gi(slot, a);
         return 0;
 }
 
@@ -86,15 +111,19 @@ static int cloudstack_vendor_slot(struct sel *c, const struct gpuh_gpu *gpu, con
         char an[GPUH_PCI_ADDR_MAX];
 
         gpuh_pci_addr_format(&vf->dev->addr, an);
-        if (!gpuh_vendor_vgpu_fb_room(c->in->inv, gpu, rp->vgpu_type, &pr, &room))
+        if (gi_made_at_prepare(slot))
+                goto fits;
+        if (!slot->gi && !gpuh_vendor_vgpu_fb_room(c->in->inv, gpu, rp->vgpu_type, &pr, &room))
                 return gpuh_error(reterr, -ENOSPC, "VF %s (layout slot %u of '%s'): framebuffer full (%lld of %lld MiB "
                                   "in use or promised)", an, slot->number, rp->profile, (long long) room.used,
                                   (long long) room.total);
         if (!sel_has_type(&vf->vendor_vgpu, rp->vgpu_type))
                 return gpuh_error(reterr, -ENOSPC, "VF %s (layout slot %u of '%s'): vGPU type %u is not creatable on it now",
                                   an, slot->number, rp->profile, rp->vgpu_type);
+fits:
         a->kind = GPUH_ALLOC_VENDOR_VGPU;
         a->vgpu_type = rp->vgpu_type;
+        slot_gi(slot, a);
         return 0;
 }
 

@@ -131,6 +131,17 @@ static bool vf_of(const struct gpuh_gpu *g, const struct gpuh_pci_addr *a)
                a->bus == g->dev->addr.bus && gpuh_pci_addr_cmp(a, &g->dev->addr) != 0;
 }
 
+/* A record device's GPU instance is the one its layout slot has (prepare creates it: a claim
+ * to check like the device itself). */
+static bool gi_is_slots(const struct gpuh_inventory *inv, const struct gpuh_alloc *a)
+{
+        const struct gpuh_layout_slot *slot = a->kind == GPUH_ALLOC_MDEV ? gpuh_layouts_find_mdev(inv->layouts, a->uuid, NULL)
+                                                                         : gpuh_layouts_find_vf(inv->layouts, &a->addr, NULL);
+
+        return slot && slot->gi && slot->gi_profile == a->gi_profile && slot->gi_start == a->gi_start &&
+               slot->gi_size == a->gi_size;
+}
+
 static const char *record_implausible(const struct gpuh_inventory *inv, const struct gpuh_alloc *plan, size_t n,
                                       char *why, size_t size)
 {
@@ -166,6 +177,12 @@ static const char *record_implausible(const struct gpuh_inventory *inv, const st
                         snprintf(why, size, "its allocation record names %s %s, which is not a device gpuhooks hands out "
                                  "on this host", gpuh_alloc_kind_to_string(a->kind),
                                  a->kind == GPUH_ALLOC_MDEV ? a->uuid : gpuh_pci_addr_format(fn, name));
+                        return why;
+                }
+                if (a->gi && !gi_is_slots(inv, a)) {
+                        snprintf(why, size, "its allocation record gives %s a GPU instance (profile %u at %u:%u) that no "
+                                 "layout slot of this host has", a->kind == GPUH_ALLOC_MDEV ? a->uuid :
+                                 gpuh_pci_addr_format(fn, name), a->gi_profile, a->gi_start, a->gi_size);
                         return why;
                 }
         }
