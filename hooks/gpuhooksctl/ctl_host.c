@@ -20,7 +20,7 @@ int ctl_scan_host(struct ctl *x, struct gpuh_host **ret)
                         .sysfs_root = x->c.sysfs_root, .pci_ids = x->a.pci_ids ? x->a.pci_ids : x->c.pci_ids,
                         .cache_dir = x->c.cache_dir ? x->c.cache_dir : "", .connect = x->c.connect,
                         .no_libvirt = x->c.no_libvirt, .xml_dirs = x->c.xml_dirs, .xml_dirs_env = x->c.xml_dirs_env,
-                        .cfg = x->cfg,
+                        .nvml_lib = x->c.nvml_lib, .cfg = x->cfg,
                 }, &host, &err);
         if (r == -ENOMEM)
                 return log_oom();

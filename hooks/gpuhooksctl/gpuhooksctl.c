@@ -41,6 +41,7 @@ static const struct gpuh_option options[] = {
         GPUH_OPTION_CONNECT("libvirt URI asked which domain uses which device"),
         GPUH_OPTION_NO_LIBVIRT,
         GPUH_OPTION_DOMAIN_XML_DIR,
+        GPUH_OPTION_NVML_LIB,
         { { "pci-ids", required_argument, NULL, OPT_PCI_IDS }, "FILE",
           "name devices from this pci.ids only (env GPUHOOKS_PCI_IDS)", false },
         { { "root", required_argument, NULL, OPT_ROOT }, "DIR",
@@ -96,6 +97,7 @@ static const struct gpuh_tool tool = {
                        "GPUHOOKS_PROC_ROOT\tprocfs instead of /proc\n"
                        "GPUHOOKS_DOMAIN_XML_DIRS\tlibvirt's domain XML directories, colon-separated\n"
                        "GPUHOOKS_PCI_IDS\tthe pci.ids file to name devices from\n"
+                       "GPUHOOKS_NVML_LIB\tNVIDIA's management library (libnvidia-ml.so.1)\n"
                        "LIBVIRT_DEFAULT_URI\tlibvirt's connection URI",
         .files = GPUH_CONFIG_DEFAULT_PATH "\tthe configuration\n"
                  GPUH_STATE_DIR_DEFAULT "/reservations/DOMAIN.json\twhat each domain holds\n"
@@ -222,7 +224,7 @@ int main(int argc, char **argv)
                 .dev_dir = or_default(x.a.dev_dir ? x.a.dev_dir : x.c.dev_dir, "/dev"),
                 .proc_root = or_default(x.a.proc_root ? x.a.proc_root : x.c.proc_root, "/proc"),
                 .connect = x.c.connect, .no_libvirt = x.c.no_libvirt, .xml_dirs = dirs, .min_age_s = -1,
-                .config_error = cfg_err,
+                .config_error = cfg_err, .nvml_lib = x.c.nvml_lib,
         };
 
         if (streq(verb->name, "status"))
