@@ -862,6 +862,8 @@ def host_trees(tmp):
 def main(argv):
     verbose = "-v" in argv
     only = argv[argv.index("-k") + 1] if "-k" in argv else None
+    # --shard I/N: every Nth test from the Ith (ctest runs the shards side by side)
+    shard, shards = (int(x) for x in argv[argv.index("--shard") + 1].split("/")) if "--shard" in argv else (0, 1)
     why = fuse_available()
     if why:
         print(f"SKIP: FUSE unavailable: {why}")
@@ -870,8 +872,8 @@ def main(argv):
     tmp = tempfile.mkdtemp(prefix="gpuh-emu-hosts-", dir=scratch_parent())
     try:
         host_trees(tmp)
-        for name, host, fn in TESTS:
-            if only and only not in name:
+        for k, (name, host, fn) in enumerate(TESTS):
+            if (only and only not in name) or k % shards != shard:
                 continue
             t0 = time.monotonic()
             try:
