@@ -46,7 +46,7 @@ static void test_config(void **state)
         char *err;
 
         assert_int_equal(load_text("{\"layouts\": [{\"match\": {\"address\": \"0000:26:00.0\"}, \"profiles\": "
-                                   "[{\"profile\": \"NVIDIA L40S-8Q\", \"count\": 6}]}, {\"match\": {\"vendor\": \"10de\", "
+                                   "[{\"profile\": \"NVIDIA L40S-8Q\", \"count\": 6}], \"mig\": true}, {\"match\": {\"vendor\": \"10de\", "
                                    "\"device\": \"25b6\", \"subsystem_device\": \"157e\"}, \"profiles\": [{\"profile\": "
                                    "\"NVIDIA A2-4Q\"}, {\"profile\": \"nvidia-754\", \"count\": 0}]}]}", &c, &err), 0);
         assert_int_equal(c->n_layouts, 2);
@@ -63,6 +63,8 @@ static void test_config(void **state)
         assert_int_equal(c->layouts[1].match.subsystem_device, 0x157e);
         assert_int_equal(c->layouts[1].n_profiles, 2);
         assert_int_equal(c->layouts[1].profiles[0].count, 0);
+        assert_true(c->layouts[0].mig);
+        assert_false(c->layouts[1].mig);                       /* the default */
         gpuh_config_free(c);
 
         expect_rejected("{\"layouts\": {}}", "key layouts: must be an array");
@@ -88,6 +90,8 @@ static void test_config(void **state)
                         "key layouts[1].match: matches the address of 'layouts[0]' again");
         expect_rejected("{\"layouts\": [{\"match\": {\"address\": \"0000:26:00.0\"}, \"profiles\": [{\"profile\": \"x\", "
                         "\"mig\": true}]}]}", "key layouts[0].profiles[0]: must be an object of");
+        expect_rejected("{\"layouts\": [{\"match\": {\"address\": \"0000:26:00.0\"}, \"profiles\": [{\"profile\": \"x\"}], "
+                        "\"mig\": 1}]}", "key layouts[0].mig: must be true or false");
 }
 
 /* A file broken elsewhere keeps its layouts when they are all valid, none when one is not. */
