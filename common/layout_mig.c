@@ -111,12 +111,11 @@ static int check_mode(const struct gpuh_inventory *inv, struct gpuh_gpu_layout *
                 return fail(gl, -EINVAL, "'%s' is MIG-backed and '%s' time-sliced: a GPU is in MIG mode "
                             "or not, its profiles are all one or all the other", mig->profile, ts->profile);
         if ((*ret)->mig_current < 0)
-                return fail(gl, -EINVAL, "'%s' is MIG-backed but NVML says the GPU has no MIG mode",
-                            mig->profile);
+                return fail(gl, -EINVAL, "'%s' is MIG-backed but NVML says the GPU has no MIG mode", mig->profile);
         if ((*ret)->mig_current == 0 && !gl->entry->mig)
-                return fail(gl, -EINVAL, "MIG mode is off and '%s' is MIG-backed: set \"mig\": true in its "
+                return fail(gl, -EINVAL, "MIG mode is off%s and '%s' is MIG-backed: set \"mig\": true in its "
                             "layout to let gpuhooks switch it on while no VM uses the GPU, or enable it",
-                            mig->profile);
+                            (*ret)->mig_pending == 1 ? " (on is pending a GPU reset)" : "", mig->profile);
         if ((*ret)->n_profiles == 0)
                 return fail(gl, -ENOENT, "NVML lists no GPU-instance profile for it%s%s",
                             (*ret)->profiles_error ? ": " : "",

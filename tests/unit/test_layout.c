@@ -429,6 +429,7 @@ static void a100_host(struct mig_host *m, size_t n, int mig_on)
         };
         static const char *const ids[] = { "nvidia-469", "nvidia-474", "nvidia-475", "nvidia-476" };
 
+        gpuh_layouts_free(h->l);        /* a host rebuilt within a test */
         memset(m, 0, sizeof(*m));
         dev_init(&h->pf, 0x3b, 0, 0x20b0);
         h->pf.driver = (char *) "nvidia";
@@ -541,11 +542,16 @@ static void test_mig_mode(void **state)
         assert_int_equal(gl->profiles[0].gi_profile, -1);
         assert_false(gl->slots[0].gi);
 
+        m->n.mig_current = -1;
+        gl = resolve(&m->h, 1, "NVIDIA A100-1-5C", 0);
+        expect_why(gl, -EINVAL, "NVML says the GPU has no MIG mode");
+
         /* MIG off: an error unless the entry lets gpuhooks switch it on */
         a100_host(m, MAX_VFS, 0);
         gl = resolve(&m->h, 1, "NVIDIA A100-1-5C", 2);
         expect_why(gl, -EINVAL, "MIG mode is off and 'NVIDIA A100-1-5C' is MIG-backed: set \"mig\": true");
         m->h.entry.mig = true;
+        m->h.l = gpuh_layouts_free(m->h.l);
         assert_int_equal(gpuh_layouts_resolve(&m->h.inv, &m->h.cfg, &m->h.l), 0);      /* the same entry, "mig" set */
         gl = &m->h.l->v[0];
         assert_int_equal(gl->error, 0);
