@@ -298,6 +298,21 @@ def case_h100_layout():
         check(got and got[:4] == want and [x[4] for x in got[4:]] == [(19, p, 1, False) for p in (4, 5, 6)] and
               not any("is in the way" in x for x in doc["gpuhooks"]["warnings"]),
               "h100-layout: with GI 3 gone slots 4-6 appear, slots 0-3 unmoved", got)
+    # MIG mode off (no GIs): the same layout is an error unless "mig": true; then NVML's profile
+    # table, asked out of MIG mode, plans the same placements, none of them made yet
+    with open(os.path.join(ARGS.src, "fixtures", "hosts", "h100-mig-vendor-vgpu", "nvml.json")) as f:
+        state = json.load(f)
+    state["gpus"][0].update(mig={"current": 0, "pending": 0}, gpu_instances=[])
+    with Setup("h100-mig-vendor-vgpu", state) as s:
+        doc = s.discover(layout)
+        err = doc and doc["gpus"][0]["gpuhooks"]["layout"]["error"]
+        check(err and "MIG mode is off" in err and '"mig": true' in err and vendor_slots(doc) == [] and
+              err in doc["gpuhooks"]["warnings"], "h100-layout, MIG off: not applied, the warning says to set \"mig\"",
+              err)
+        doc = s.discover([dict(layout[0], mig=True)])
+        got = doc and vendor_slots(doc)
+        check(got and [x[0] for x in got] == list(range(7)) and [x[4] for x in got] == [(19, p, 1, False) for p in range(7)],
+              "h100-layout, MIG off with \"mig\": true: 7 slots at placements 0-6, no GI made yet", got)
 
 
 def case_a100_layout():
