@@ -218,9 +218,19 @@ void gpuh_layout_mig_slot(const struct gpuh_layout_mig *m, const struct gpuh_gpu
         }
 }
 
+/* "slice 4", "slices 4-7" */
+static const char *slices(unsigned start, unsigned size, char buf[static 32])
+{
+        if (size > 1)
+                snprintf(buf, 32, "slices %u-%u", start, start + size - 1);
+        else
+                snprintf(buf, 32, "slice %u", start);
+        return buf;
+}
+
 int gpuh_layout_mig_blocked(const struct gpuh_layout_mig *m, struct gpuh_gpu_layout *gl, const struct gpuh_layout_slot *s)
 {
-        char a[GPUH_PCI_ADDR_MAX], **nv, *line;
+        char a[GPUH_PCI_ADDR_MAX], sl[32], gsl[32], **nv, *line;
 
         for (size_t i = 0; s->gi && i < m->nvml->n_gis; i++) {
                 const struct gpuh_nvml_gi *gi = &m->nvml->gis[i];
@@ -229,12 +239,12 @@ int gpuh_layout_mig_blocked(const struct gpuh_layout_mig *m, struct gpuh_gpu_lay
                     (gi->profile_id == s->gi_profile && gi->placement_start == s->gi_start &&
                      gi->placement_size == s->gi_size))
                         continue;
-                if (asprintf(&line, "layout of GPU %s: slot %u of '%s' (GPU-instance profile %u at slices %u-%u) is not "
-                             "offered now: GPU instance %u (profile %u%s%s%s, slices %u-%u) is in the way",
+                if (asprintf(&line, "layout of GPU %s: slot %u of '%s' (GPU-instance profile %u at %s) is not offered "
+                             "now: GPU instance %u (profile %u%s%s%s, %s) is in the way",
                              gpuh_pci_addr_format(&gl->gpu->dev->addr, a), s->number, gl->profiles[s->profile].profile,
-                             s->gi_profile, s->gi_start, s->gi_start + s->gi_size - 1, gi->id, gi->profile_id,
+                             s->gi_profile, slices(s->gi_start, s->gi_size, sl), gi->id, gi->profile_id,
                              gi->profile_name[0] ? " '" : "", gi->profile_name, gi->profile_name[0] ? "'" : "",
-                             gi->placement_start, gi->placement_start + gi->placement_size - 1) < 0)
+                             slices(gi->placement_start, gi->placement_size, gsl)) < 0)
                         return -ENOMEM;
                 nv = reallocarray(gl->notes, gl->n_notes + 1, sizeof(*nv));
                 if (!nv) {

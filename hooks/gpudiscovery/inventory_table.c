@@ -30,6 +30,21 @@ static const char *dash(const char *s)
         return s && *s ? s : "-";
 }
 
+/* A MIG-backed slot's GPU instance, ", GI 14 at slices 0-1" (", GI 19 at slice 2 (made at
+ * start)" when it does not exist yet), or "" */
+static const char *gi_text(const struct gpuh_layout_slot *s, char buf[static 64])
+{
+        char end[16] = "";
+
+        if (!s || !s->gi)
+                return "";
+        if (s->gi_size > 1)
+                snprintf(end, sizeof(end), "-%u", s->gi_start + s->gi_size - 1);
+        snprintf(buf, 64, ", GI %u at slice%s %u%s%s", s->gi_profile, s->gi_size > 1 ? "s" : "", s->gi_start, end,
+                 s->gi_exists ? "" : " (made at start)");
+        return buf;
+}
+
 bool gpuh_gpu_matches(const struct gpuh_gpu *g, const struct gpuh_pci_addr *a)
 {
         if (gpuh_pci_addr_cmp(&g->dev->addr, a) == 0)
@@ -74,7 +89,7 @@ static int gpu_rows(struct gpuh_inventory *inv, struct gpuh_gpu *g, const struct
                     struct gpuh_table *t)
 {
         _cleanup_free_ struct gpuh_profile_cap *caps = NULL;
-        char id[16], grp[16], numa[16], pt[128] = "yes", model[160], addr[64];
+        char id[16], grp[16], numa[16], pt[128] = "yes", model[160], addr[64], gi[64];
         bool free_only = flt && flt->free_only, room = false;
         size_t n_caps = 0;
         int r;
@@ -126,8 +141,8 @@ static int gpu_rows(struct gpuh_inventory *inv, struct gpuh_gpu *g, const struct
                 if (vf->n_types > 0)
                         snprintf(model, sizeof(model), "mdev parent, %zu types", vf->n_types);
                 else if (vf->has_vendor_vgpu && slot && !vf->vendor_vgpu.current_type)
-                        snprintf(model, sizeof(model), "vGPU %s (layout, set at start)",
-                                 gl->profiles[slot->profile].profile);
+                        snprintf(model, sizeof(model), "vGPU %s (layout, set at start%s)",
+                                 gl->profiles[slot->profile].profile, gi_text(slot, gi));
                 else if (vf->has_vendor_vgpu)
                         snprintf(model, sizeof(model), "vGPU %s",
                                  vf->vendor_vgpu.current_type ? dash(vf->current_type_name) : "(none set)");
@@ -158,8 +173,9 @@ static int gpu_rows(struct gpuh_inventory *inv, struct gpuh_gpu *g, const struct
                 if (sl->exists || gl->kind == GPUH_LAYOUT_VENDOR_VF || (free_only && user))
                         continue;
                 snprintf(addr, sizeof(addr), "  %s", sl->uuid);
-                snprintf(model, sizeof(model), "%s on %s (layout, created at start)",
-                         gl->profiles[sl->profile].type_name, gpuh_pci_addr_format(&sl->parent, parent));
+                snprintf(model, sizeof(model), "%s on %s (layout, created at start%s)",
+                         gl->profiles[sl->profile].type_name, gpuh_pci_addr_format(&sl->parent, parent),
+                         gi_text(sl, gi));
                 r = row(t, addr, "slot", gl->profiles[sl->profile].type_id, model, "", "", "", "", dash(user));
         }
         for (size_t k = 0; k < n_caps && r == 0; k++) {

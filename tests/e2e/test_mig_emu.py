@@ -343,6 +343,12 @@ def case_a100_layout():
         again = s.discover(layout)
         check(again is not None and mdev_slots(again) == got, "a100-layout: the same slots on a second run",
               again and mdev_slots(again))
+        r = harness.run([os.path.join(ARGS.build, "hooks", "gpudiscovery"), "--format", "table", "--config",
+                         os.path.join(s.tmp, "gpuhooks.json"), "--sysfs-root", s.emu.root, "--no-libvirt",
+                         "--domain-xml-dir", s.tmp], env=s.env, timeout=60, text=True)
+        check(r.rc == 0 and "(layout, created at start, GI 19 at slice 2)" in r.out and
+              "(layout, created at start, GI 19 at slice 3 (made at start))" in r.out,
+              "a100-layout: the text table shows each slot's GI placement", r.out)
         doc = s.discover([dict(layout[0], profiles=[{"profile": "NVIDIA A100-1-5C"}, {"profile": "NVIDIA A100-5C"}])])
         check(doc is not None and "time-sliced" in (doc["gpus"][0]["gpuhooks"]["layout"]["error"] or "") and
               mdev_slots(doc) == [], "a100-layout: MIG-backed and time-sliced profiles in one layout: not applied",
