@@ -85,6 +85,29 @@ static bool vf_free(struct gpuh_inventory *inv, const struct gpuh_gpu *g, const 
         return true;
 }
 
+/* A layout's mdev slots not created yet (docs/layouts.md). */
+static int slot_rows(struct gpuh_inventory *inv, const struct gpuh_gpu *g, bool free_only, struct gpuh_table *t)
+{
+        const struct gpuh_gpu_layout *gl = gpuh_layouts_of(inv->layouts, g);
+        char model[160], gi[64];
+        int r = 0;
+
+        for (size_t k = 0; gl && k < gl->n_slots && r == 0; k++) {
+                const struct gpuh_layout_slot *sl = &gl->slots[k];
+                const char *user = first_user(inv, NULL, sl->uuid);
+                char addr[64], parent[GPUH_PCI_ADDR_MAX];
+
+                if (sl->exists || gl->kind == GPUH_LAYOUT_VENDOR_VF || (free_only && user))
+                        continue;
+                snprintf(addr, sizeof(addr), "  %s", sl->uuid);
+                snprintf(model, sizeof(model), "%s on %s (layout, created at start%s)",
+                         gl->profiles[sl->profile].type_name, gpuh_pci_addr_format(&sl->parent, parent),
+                         gi_text(sl, gi));
+                r = row(t, addr, "slot", gl->profiles[sl->profile].type_id, model, "", "", "", "", dash(user));
+        }
+        return r;
+}
+
 static int gpu_rows(struct gpuh_inventory *inv, struct gpuh_gpu *g, const struct gpuh_table_filter *flt,
                     struct gpuh_table *t)
 {
@@ -163,21 +186,8 @@ static int gpu_rows(struct gpuh_inventory *inv, struct gpuh_gpu *g, const struct
                          gpuh_pci_addr_format(&v->mdev->parent, parent));
                 r = row(t, addr, "vgpu", dash(v->mdev->type_id), model, "", "", "", "", dash(user));
         }
-        /* a layout's mdev slots not created yet (docs/layouts.md) */
-        for (size_t k = 0; gpuh_layouts_of(inv->layouts, g) && k < gpuh_layouts_of(inv->layouts, g)->n_slots && r == 0; k++) {
-                const struct gpuh_gpu_layout *gl = gpuh_layouts_of(inv->layouts, g);
-                const struct gpuh_layout_slot *sl = &gl->slots[k];
-                const char *user = first_user(inv, NULL, sl->uuid);
-                char parent[GPUH_PCI_ADDR_MAX];
-
-                if (sl->exists || gl->kind == GPUH_LAYOUT_VENDOR_VF || (free_only && user))
-                        continue;
-                snprintf(addr, sizeof(addr), "  %s", sl->uuid);
-                snprintf(model, sizeof(model), "%s on %s (layout, created at start%s)",
-                         gl->profiles[sl->profile].type_name, gpuh_pci_addr_format(&sl->parent, parent),
-                         gi_text(sl, gi));
-                r = row(t, addr, "slot", gl->profiles[sl->profile].type_id, model, "", "", "", "", dash(user));
-        }
+        if (r == 0)
+                r = slot_rows(inv, g, free_only, t);
         for (size_t k = 0; k < n_caps && r == 0; k++) {
                 const struct gpuh_profile_cap *c = &caps[k];
                 char sum[64];
