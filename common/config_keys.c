@@ -201,6 +201,7 @@ static load_fn load_section, load_state_change, load_vendors, load_exclude, load
 #define INT(n, f, lo, hi, d) { .name = (n), .type = GPUH_CONFIG_INT, .offset = offsetof(struct gpuh_config, f), \
                                .min = (lo), .max = (hi), .def = (d) }
 #define GLOB(n, f) { .name = (n), .type = GPUH_CONFIG_GLOB, .offset = offsetof(struct gpuh_rule_match, f) }
+#define BOOL_AT(n, s, f, d) { .name = (n), .type = GPUH_CONFIG_BOOL, .offset = offsetof(s, f), .def = (d) }
 #define INT_AT(n, s, f, lo, hi, d) { .name = (n), .type = GPUH_CONFIG_INT, .offset = offsetof(s, f), \
                                      .min = (lo), .max = (hi), .def = (d) }
 
@@ -262,10 +263,12 @@ static const struct gpuh_config_key match_keys[] = {
         CUSTOM("resource_tag", load_resource_tag),
 };
 
-/* layouts[]: both required */
+/* layouts[]: "match" and "profiles" required; "mig" false: the profiles are MIG-backed only
+ * where MIG mode is on already (docs/layouts.md, "MIG-backed profiles") */
 static const struct gpuh_config_key layout_keys[] = {
         CUSTOM_AT("match", struct gpuh_layout, match, load_layout_match),
         CUSTOM("profiles", load_layout_profiles),
+        BOOL_AT("mig", struct gpuh_layout, mig, false),
 };
 
 /* layouts[].match: "address" alone, or "vendor" and "device" (subsystem ids optional) */
@@ -702,7 +705,7 @@ static int load_layouts(void *target, const struct gpuh_config_key *k, json_obje
                 c->layouts[i].match = (struct gpuh_layout_match) { .vendor = -1, .device = -1, .subsystem_vendor = -1,
                                                                    .subsystem_device = -1 };
                 if (!object_of(e, &sections[SEC_LAYOUT], 3u))
-                        return FAIL_KEY(&sub, NULL, "must be an object of 'match' and 'profiles'");
+                        return FAIL_KEY(&sub, NULL, "must be an object of 'match', 'profiles' and optionally 'mig'");
                 r = load_keys(&c->layouts[i], e, &sections[SEC_LAYOUT], &sub);
                 if (r < 0)
                         return r;

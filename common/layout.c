@@ -13,6 +13,7 @@
 #include "config.h"
 #include "inventory.h"
 #include "layout.h"
+#include "layout_mig.h"
 #include "macro.h"
 
 void gpuh_layout_clear(struct gpuh_layout *l)
@@ -77,17 +78,13 @@ const char *gpuh_layout_kind_to_string(enum gpuh_layout_kind k)
 
 /* ---- resolution ---- */
 
-static int fail(struct gpuh_gpu_layout *gl, int err, const char *fmt, ...) _printf_(3, 4);
-static int fail(struct gpuh_gpu_layout *gl, int err, const char *fmt, ...)
+int gpuh_layout_vfail(struct gpuh_gpu_layout *gl, int err, const char *fmt, va_list ap)
 {
         _cleanup_free_ char *what = NULL;
         char a[GPUH_PCI_ADDR_MAX];
-        va_list ap;
 
-        va_start(ap, fmt);
         if (vasprintf(&what, fmt, ap) < 0)
                 what = NULL;
-        va_end(ap);
         if (!what || asprintf(&gl->why, "layout of GPU %s: %s; its layout is not applied",
                               gpuh_pci_addr_format(&gl->gpu->dev->addr, a), what) < 0) {
                 gl->why = NULL;
@@ -95,6 +92,18 @@ static int fail(struct gpuh_gpu_layout *gl, int err, const char *fmt, ...)
         }
         gl->error = err;
         return 0;
+}
+
+static int fail(struct gpuh_gpu_layout *gl, int err, const char *fmt, ...) _printf_(3, 4);
+static int fail(struct gpuh_gpu_layout *gl, int err, const char *fmt, ...)
+{
+        va_list ap;
+        int r;
+
+        va_start(ap, fmt);
+        r = gpuh_layout_vfail(gl, err, fmt, ap);
+        va_end(ap);
+        return r;
 }
 
 static const struct gpuh_mdev_type *find_type(const struct gpuh_mdev_type *t, size_t n, const char *profile)
@@ -137,6 +146,7 @@ static int resolve_profiles(const struct gpuh_inventory *inv, struct gpuh_gpu_la
         for (size_t p = 0; p < e->n_profiles; p++) {
                 struct gpuh_layout_resolved *rp = &gl->profiles[p];
                 const struct gpuh_mdev_type *t = NULL;
+                const struct gpuh_nvml_type *mt;
 
                 rp->profile = e->profiles[p].profile;
                 rp->count = (unsigned) e->profiles[p].count;
@@ -145,6 +155,8 @@ static int resolve_profiles(const struct gpuh_inventory *inv, struct gpuh_gpu_la
                 rp->gi_profile = -1;
                 if (gl->kind == GPUH_LAYOUT_VENDOR_VF) {
                         rp->vgpu_type = vendor_type_id(inv, g, rp->profile);
+                        if (rp->vgpu_type == 0 && (mt = gpuh_layout_mig_type(inv, g, rp->profile)))
+                                rp->vgpu_type = mt->id;         /* MIG-backed, no free GI now */
                         rp->type_name = rp->profile;
                         rp->fb_mib = gpuh_vgpu_type_name_fb(rp->profile);
                         if (rp->vgpu_type == 0)
@@ -155,13 +167,20 @@ static int resolve_profiles(const struct gpuh_inventory *inv, struct gpuh_gpu_la
                                 t = find_type(g->types, g->n_types, rp->profile);
                         for (size_t v = 0; !t && v < g->n_vfs; v++)
                                 t = find_type(g->vfs[v].types, g->vfs[v].n_types, rp->profile);
-                        if (!t)
+                        if (t) {
+                                snprintf(rp->type_id, sizeof(rp->type_id), "%s", t->type_id);
+                                rp->type_name = t->name ? t->name : t->type_id;
+                                rp->fb_mib = t->params.video_ram_mib;
+                        } else if ((mt = gpuh_layout_mig_type(inv, g, rp->profile))) {
+                                /* MIG-backed types the VFs list only once GIs exist */
+                                snprintf(rp->type_id, sizeof(rp->type_id), "nvidia-%u", mt->id);
+                                rp->type_name = mt->name;
+                                rp->fb_mib = mt->fb_mib;
+                        } else
                                 return fail(gl, -ENOENT, "profile '%s' is not an mdev type (name or directory) it offers",
                                             rp->profile);
-                        snprintf(rp->type_id, sizeof(rp->type_id), "%s", t->type_id);
-                        rp->type_name = t->name ? t->name : t->type_id;
-                        rp->fb_mib = t->params.video_ram_mib;
                 }
+                rp->gi_profile = gpuh_layout_mig_gi_profile(inv, gl, rp);
                 for (size_t q = 0; q < p; q++)
                         if ((gl->kind == GPUH_LAYOUT_VENDOR_VF && gl->profiles[q].vgpu_type == rp->vgpu_type) ||
                             (gl->kind != GPUH_LAYOUT_VENDOR_VF && streq(gl->profiles[q].type_id, rp->type_id)))
@@ -341,7 +360,24 @@ static void place_existing_mdevs(const struct gpuh_inventory *inv, struct gpuh_g
                 }
 }
 
-static int place_slots(const struct gpuh_inventory *inv, struct gpuh_gpu_layout *gl)
+/* VFs carrying something: an mdev, a vGPU type. Not which domain names a VF: that domain is
+ * the slot's user (a stopped CloudStack VM keeps its VF), and a domain's own definition must
+ * not move the slot it was given. */
+static void mark_taken_vfs(const struct gpuh_gpu_layout *gl, bool *vf_taken)
+{
+        const struct gpuh_gpu *g = gl->gpu;
+
+        for (size_t v = 0; v < g->n_vfs; v++) {
+                const struct gpuh_vf *vf = &g->vfs[v];
+                vf_taken[v] = (gl->kind == GPUH_LAYOUT_VENDOR_VF && (!vf->has_vendor_vgpu || vf->vendor_vgpu.current_type)) ||
+                              (gl->kind == GPUH_LAYOUT_VF_MDEV && vf->n_types == 0);
+                for (size_t i = 0; i < g->n_vgpus && !vf_taken[v]; i++)
+                        vf_taken[v] = gpuh_pci_addr_cmp(&g->vgpus[i].mdev->parent, &vf->dev->addr) == 0;
+        }
+}
+
+/* @mig: the GI placements of MIG-backed profiles, or NULL */
+static int place_slots(const struct gpuh_inventory *inv, struct gpuh_gpu_layout *gl, const struct gpuh_layout_mig *mig)
 {
         const struct gpuh_gpu *g = gl->gpu;
         _cleanup_free_ bool *vf_taken = calloc(g->n_vfs + 1, sizeof(bool));
@@ -357,16 +393,7 @@ static int place_slots(const struct gpuh_inventory *inv, struct gpuh_gpu_layout 
                 if (!pl[p].s || !pl[p].filled)
                         goto out;
         }
-        /* VFs carrying something: an mdev, a vGPU type. Not which domain names a VF: that domain
-         * is the slot's user (a stopped CloudStack VM keeps its VF), and a domain's own
-         * definition must not move the slot it was given. */
-        for (size_t v = 0; v < g->n_vfs; v++) {
-                const struct gpuh_vf *vf = &g->vfs[v];
-                vf_taken[v] = (gl->kind == GPUH_LAYOUT_VENDOR_VF && (!vf->has_vendor_vgpu || vf->vendor_vgpu.current_type)) ||
-                              (gl->kind == GPUH_LAYOUT_VF_MDEV && vf->n_types == 0);
-                for (size_t i = 0; i < g->n_vgpus && !vf_taken[v]; i++)
-                        vf_taken[v] = gpuh_pci_addr_cmp(&g->vgpus[i].mdev->parent, &vf->dev->addr) == 0;
-        }
+        mark_taken_vfs(gl, vf_taken);
 
         if (gl->kind == GPUH_LAYOUT_VENDOR_VF) {
                 /* VFs with a profile's type set, lowest first */
@@ -393,14 +420,22 @@ static int place_slots(const struct gpuh_inventory *inv, struct gpuh_gpu_layout 
 
                 for (unsigned k = 0; k < rp->count; k++) {
                         struct gpuh_layout_slot s = { .profile = p, .number = k, .derived = true };
+                        int blocked = 0;
 
                         if (pl[p].filled[k])
+                                continue;
+                        if (mig) {              /* a GI in the way: not offered now */
+                                gpuh_layout_mig_slot(mig, gl, &s);
+                                if ((blocked = gpuh_layout_mig_blocked(mig, gl, &s)) < 0)
+                                        goto out;
+                        }
+                        if (blocked)
                                 continue;
                         if (gl->kind == GPUH_LAYOUT_PF_MDEV)
                                 s.parent = g->dev->addr;
                         else {
                                 for (; v < g->n_vfs; v++)
-                                        if (!vf_taken[v] && (gl->kind == GPUH_LAYOUT_VENDOR_VF ||
+                                        if (!vf_taken[v] && (gl->kind == GPUH_LAYOUT_VENDOR_VF || rp->gi_profile >= 0 ||
                                                              find_type(g->vfs[v].types, g->vfs[v].n_types, rp->type_id)))
                                                 break;
                                 if (v >= g->n_vfs)
@@ -425,7 +460,10 @@ static int place_slots(const struct gpuh_inventory *inv, struct gpuh_gpu_layout 
         for (size_t p = 0; p < gl->n_profiles; p++)
                 for (unsigned k = 0; k < gl->profiles[p].count; k++)
                         if (pl[p].filled[k]) {
-                                gl->slots[gl->n_slots++] = pl[p].s[k];
+                                gl->slots[gl->n_slots] = pl[p].s[k];
+                                if (mig)
+                                        gpuh_layout_mig_slot(mig, gl, &gl->slots[gl->n_slots]);
+                                gl->n_slots++;
                                 gl->profiles[p].placed++;
                         }
         r = 0;
@@ -440,6 +478,7 @@ out:
 static int resolve_gpu(const struct gpuh_inventory *inv, struct gpuh_gpu_layout *gl)
 {
         const struct gpuh_gpu *g = gl->gpu;
+        struct gpuh_layout_mig mig;
         bool vendor = false, vf_mdev = false;
         int r;
 
@@ -457,6 +496,11 @@ static int resolve_gpu(const struct gpuh_inventory *inv, struct gpuh_gpu_layout 
                 return fail(gl, -EINVAL, "it offers no vGPU (no mdev types, no NVIDIA vGPU VFs)");
         if ((r = resolve_profiles(inv, gl)) < 0 || gl->error)
                 return r;
+        /* MIG-backed: counted by GI placements, not framebuffer */
+        if ((r = gpuh_layout_mig_plan(inv, gl, parent_count(gl), &mig)) < 0 || gl->error)
+                return r;
+        if (r > 0)
+                return place_slots(inv, gl, &mig);
         if (vendor)
                 gl->gpu_fb_mib = gpuh_vendor_vgpu_gpu_fb(inv, g);
         else
@@ -467,7 +511,7 @@ static int resolve_gpu(const struct gpuh_inventory *inv, struct gpuh_gpu_layout 
                 }
         if ((r = resolve_counts(gl)) < 0 || gl->error)
                 return r;
-        return place_slots(inv, gl);
+        return place_slots(inv, gl, NULL);
 }
 
 int gpuh_layouts_resolve(const struct gpuh_inventory *inv, const struct gpuh_config *cfg, struct gpuh_layouts **ret)
@@ -510,6 +554,9 @@ struct gpuh_layouts *gpuh_layouts_free(struct gpuh_layouts *l)
                 free(l->v[i].why);
                 free(l->v[i].profiles);
                 free(l->v[i].slots);
+                for (size_t k = 0; k < l->v[i].n_notes; k++)
+                        free(l->v[i].notes[k]);
+                free(l->v[i].notes);
         }
         free(l->v);
         free(l);

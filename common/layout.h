@@ -132,14 +132,19 @@ struct gpuh_gpu_layout {
         const struct gpuh_layout *entry;
         bool by_address;
         enum gpuh_layout_kind kind;
-        int error;                      /* 0; -ENOENT (a profile the GPU does not offer), -ENOSPC (does
-                                         * not fit), -EINVAL (sizes this GPU cannot mix, no vGPU at all) */
+        int error;                      /* 0; -ENOENT (a profile the GPU does not offer, no NVML data or
+                                         * GI profile for a MIG-backed one), -ENOSPC (does not fit),
+                                         * -EINVAL (sizes this GPU cannot mix, no vGPU at all; MIG-backed
+                                         * and time-sliced mixed, no MIG, MIG off without "mig") */
         char *why;                      /* with error: one line naming the GPU, the profile, the capacity */
         int64_t gpu_fb_mib;             /* the framebuffer the profiles share, -1 unknown */
         struct gpuh_layout_resolved *profiles;
         size_t n_profiles;
         struct gpuh_layout_slot *slots; /* by profile, then number; none when error */
         size_t n_slots;
+        char **notes;                   /* MIG-backed slots not offered now, one line each naming the
+                                         * GPU, the slot and the GI in the way */
+        size_t n_notes;
 };
 
 struct gpuh_layouts {
@@ -163,6 +168,13 @@ struct gpuh_layouts {
  * Slots: existing mdevs of the type (those whose UUID is a slot's derived one first, in that
  * slot; then the others in UUID order) and VFs with the type set (lowest VF first) fill slots;
  * the others take derived UUIDs, on the PF, or on the lowest free VFs (no mdev, no vGPU type).
+ * MIG-backed profiles (NVML lists their vGPU type with a GPU-instance profile; all of an
+ * entry's profiles or none, MIG mode on or the entry's "mig" true) are counted by GI
+ * placements instead of framebuffer: in layout order, each slot takes the lowest-start
+ * possible placement of its GI profile that overlaps none taken before, at most the profile's
+ * instances; slot N of a profile gets its Nth placement (gi fields; gi_exists when a GI of
+ * that profile and placement exists). A slot not created yet whose placement overlaps
+ * another GI is not placed, with a line in notes (docs/layouts.md, "MIG-backed profiles").
  * The result depends on nothing but the layout and the hardware (which domains use what only
  * fills used_by): no clock, no randomness, no domain definition.
  *

@@ -85,8 +85,10 @@ struct gpuh_nvml_gpu {
         enum gpuh_vgpu_mode vgpu_mode;
         struct gpuh_nvml_gi *gis;       /* by id */
         size_t n_gis;
-        struct gpuh_nvml_profile *profiles;     /* MIG mode only, by id */
+        struct gpuh_nvml_profile *profiles;     /* by id; in MIG mode and out of it (no remaining
+                                                 * then), none when the GPU has no MIG */
         size_t n_profiles;
+        char *profiles_error;           /* MIG off and no profile listed: NVML's refusal (one line); else NULL */
         struct gpuh_nvml_type *types;   /* by id */
         size_t n_types;
 };
@@ -117,8 +119,8 @@ struct gpuh_nvml_query;
  * @ret: the running query, ended by gpuh_nvml_query_finish()
  *
  * Forks the child that loads NVML, initialises it (nvmlInit_v2), asks per GPU (handle by PCI
- * bus id; MIG mode; every GPU-instance profile with its placements, remaining capacity and
- * instances; supported and creatable
+ * bus id; MIG mode; every GPU-instance profile with its placements, in MIG mode also its
+ * remaining capacity, and its instances; supported and creatable
  * vGPU types with name, framebuffer, max instances and GI profile; heterogeneous mode) and
  * answers as one JSON document. Call it with no other thread running (fork(2)).
  *

@@ -250,9 +250,12 @@ static int annotate(struct gpuh_host *host, const struct gpuh_config *cfg, const
         /* vGPU layouts: their slots are advertised; one that cannot fit says why */
         if (gpuh_layouts_resolve(host->inv, cfg, layouts) < 0)
                 return log_oom();
-        for (size_t i = 0; i < (*layouts)->n; i++)
+        for (size_t i = 0; i < (*layouts)->n; i++) {
                 if ((*layouts)->v[i].why)
                         gpuh_warn(&host->inv->warnings, "%s", (*layouts)->v[i].why);
+                for (size_t k = 0; k < (*layouts)->v[i].n_notes; k++)
+                        gpuh_warn(&host->inv->warnings, "%s", (*layouts)->v[i].notes[k]);
+        }
         host->inv->layouts = *layouts;
         return 0;
 }

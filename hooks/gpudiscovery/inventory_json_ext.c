@@ -126,6 +126,8 @@ static json_object *layout_json(struct builder *b, const struct gpuh_gpu_layout 
                                       : num_or_null(b, gl->entry->profiles[p].count > 0 ? gl->entry->profiles[p].count : -1));
                 add(b, e, "count_given", chk(b, json_object_new_boolean(gl->entry->profiles[p].count > 0)));
                 add(b, e, "slots", chk(b, json_object_new_int64(ok ? rp->placed : 0)));
+                if (ok && rp->gi_profile >= 0)
+                        add(b, e, "gpu_instance_profile_id", chk(b, json_object_new_int64(rp->gi_profile)));
                 push(b, arr, e);
         }
         add(b, o, "profiles", arr);

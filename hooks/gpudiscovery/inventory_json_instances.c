@@ -24,6 +24,14 @@ static void slot_ext(struct builder *b, json_object *ext, const struct gpuh_gpu_
         add(b, ext, "on_demand", chk(b, json_object_new_boolean(on_demand)));
         add(b, ext, "slot", s ? chk(b, json_object_new_int64(s->number)) : NULL);
         add(b, ext, "layout_profile", s ? str(b, gl->profiles[s->profile].profile) : NULL);
+        if (s && s->gi) {               /* MIG-backed: the GPU instance it sits on, made at prepare */
+                json_object *gi = chk(b, json_object_new_object());
+                add(b, gi, "profile_id", chk(b, json_object_new_int64(s->gi_profile)));
+                add(b, gi, "placement_start", chk(b, json_object_new_int64(s->gi_start)));
+                add(b, gi, "placement_size", chk(b, json_object_new_int64(s->gi_size)));
+                add(b, gi, "exists", chk(b, json_object_new_boolean(s->gi_exists)));
+                add(b, ext, "gpu_instance", gi);
+        }
 }
 
 json_object *ij_vgpu_instance(struct builder *b, struct gpuh_inventory *inv,

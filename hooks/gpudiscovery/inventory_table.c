@@ -30,6 +30,21 @@ static const char *dash(const char *s)
         return s && *s ? s : "-";
 }
 
+/* A MIG-backed slot's GPU instance, ", GI 14 at slices 0-1" (", GI 19 at slice 2 (made at
+ * start)" when it does not exist yet), or "" */
+static const char *gi_text(const struct gpuh_layout_slot *s, char buf[static 64])
+{
+        char end[16] = "";
+
+        if (!s || !s->gi)
+                return "";
+        if (s->gi_size > 1)
+                snprintf(end, sizeof(end), "-%u", s->gi_start + s->gi_size - 1);
+        snprintf(buf, 64, ", GI %u at slice%s %u%s%s", s->gi_profile, s->gi_size > 1 ? "s" : "", s->gi_start, end,
+                 s->gi_exists ? "" : " (made at start)");
+        return buf;
+}
+
 bool gpuh_gpu_matches(const struct gpuh_gpu *g, const struct gpuh_pci_addr *a)
 {
         if (gpuh_pci_addr_cmp(&g->dev->addr, a) == 0)
@@ -119,7 +134,7 @@ static int vf_row(struct gpuh_inventory *inv, const struct gpuh_gpu *g, const st
 {
         const struct gpuh_gpu_layout *gl = NULL;
         const struct gpuh_layout_slot *slot = gpuh_layouts_find_vf(inv->layouts, &vf->dev->addr, &gl);
-        char id[16], grp[16], numa[16], model[160], addr[64];
+        char id[16], grp[16], numa[16], model[160], addr[64], gi[64];
 
         if (free_only && !vf_free(inv, g, vf))
                 return 0;
@@ -130,8 +145,8 @@ static int vf_row(struct gpuh_inventory *inv, const struct gpuh_gpu *g, const st
         if (vf->n_types > 0)
                 snprintf(model, sizeof(model), "mdev parent, %zu types", vf->n_types);
         else if (vf->has_vendor_vgpu && slot && !vf->vendor_vgpu.current_type)
-                snprintf(model, sizeof(model), "vGPU %s (layout, set at start)",
-                         gl->profiles[slot->profile].profile);
+                snprintf(model, sizeof(model), "vGPU %s (layout, set at start%s)",
+                         gl->profiles[slot->profile].profile, gi_text(slot, gi));
         else if (vf->has_vendor_vgpu)
                 snprintf(model, sizeof(model), "vGPU %s",
                          vf->vendor_vgpu.current_type ? dash(vf->current_type_name) : "(none set)");
@@ -139,6 +154,29 @@ static int vf_row(struct gpuh_inventory *inv, const struct gpuh_gpu *g, const st
                 snprintf(model, sizeof(model), "%s", dash(vf->device_name));
         return row(t, addr, "vf", id, model, dash(vf->dev->driver), vf->dev->iommu_group < 0 ? "-" : grp, numa, "",
                    dash(first_user(inv, &vf->dev->addr, NULL)));
+}
+
+/* A layout's mdev slots not created yet (docs/layouts.md). */
+static int slot_rows(struct gpuh_inventory *inv, const struct gpuh_gpu *g, bool free_only, struct gpuh_table *t)
+{
+        const struct gpuh_gpu_layout *gl = gpuh_layouts_of(inv->layouts, g);
+        char model[160], gi[64];
+        int r = 0;
+
+        for (size_t k = 0; gl && k < gl->n_slots && r == 0; k++) {
+                const struct gpuh_layout_slot *sl = &gl->slots[k];
+                const char *user = first_user(inv, NULL, sl->uuid);
+                char addr[64], parent[GPUH_PCI_ADDR_MAX];
+
+                if (sl->exists || gl->kind == GPUH_LAYOUT_VENDOR_VF || (free_only && user))
+                        continue;
+                snprintf(addr, sizeof(addr), "  %s", sl->uuid);
+                snprintf(model, sizeof(model), "%s on %s (layout, created at start%s)",
+                         gl->profiles[sl->profile].type_name, gpuh_pci_addr_format(&sl->parent, parent),
+                         gi_text(sl, gi));
+                r = row(t, addr, "slot", gl->profiles[sl->profile].type_id, model, "", "", "", "", dash(user));
+        }
+        return r;
 }
 
 /* The GPU's mdevs, then its layout's mdev slots not created yet (docs/layouts.md); with
@@ -160,21 +198,7 @@ static int vgpu_rows(struct gpuh_inventory *inv, const struct gpuh_gpu *g, bool 
                          gpuh_pci_addr_format(&v->mdev->parent, parent));
                 r = row(t, addr, "vgpu", dash(v->mdev->type_id), model, "", "", "", "", dash(user));
         }
-        /* a layout's mdev slots not created yet (docs/layouts.md) */
-        for (size_t k = 0; gpuh_layouts_of(inv->layouts, g) && k < gpuh_layouts_of(inv->layouts, g)->n_slots && r == 0; k++) {
-                const struct gpuh_gpu_layout *gl = gpuh_layouts_of(inv->layouts, g);
-                const struct gpuh_layout_slot *sl = &gl->slots[k];
-                const char *user = first_user(inv, NULL, sl->uuid);
-                char parent[GPUH_PCI_ADDR_MAX];
-
-                if (sl->exists || gl->kind == GPUH_LAYOUT_VENDOR_VF || (free_only && user))
-                        continue;
-                snprintf(addr, sizeof(addr), "  %s", sl->uuid);
-                snprintf(model, sizeof(model), "%s on %s (layout, created at start)",
-                         gl->profiles[sl->profile].type_name, gpuh_pci_addr_format(&sl->parent, parent));
-                r = row(t, addr, "slot", gl->profiles[sl->profile].type_id, model, "", "", "", "", dash(user));
-        }
-        return r;
+        return r == 0 ? slot_rows(inv, g, free_only, t) : r;
 }
 
 /* The GPU's profiles, with what is created and in use and how many more fit. */

@@ -3,11 +3,14 @@
 """MIG and vGPU modes end to end: fixture hosts under the FUSE sysfs emulator (tests/emu) with
 the fake libnvidia-ml.so.1 (tests/fakenvml) sharing its state file, the unmodified binaries.
 
-  test_mig_emu.py --build BUILD --src SRC CASE      CASE: h100 | a100 | l40s-modes
+  test_mig_emu.py --build BUILD --src SRC CASE
+      CASE: h100 | a100 | l40s-modes | h100-layout | a100-layout
 
 GIs are created and destroyed through the fake library (ctypes), as an operator's nvidia-smi
-would through the real one; gpuhooks creates none yet (issue 11 item 3). Exits 77 when FUSE
-cannot be used. Prints one line per check and closes with 'N passed, N failed'.
+would through the real one. The *-layout cases give the host a layout of MIG-backed profiles
+(docs/layouts.md, "MIG-backed profiles") and check what discovery advertises: each slot with
+its GI placement and address, the same on every run. Exits 77 when FUSE cannot be used.
+Prints one line per check and closes with 'N passed, N failed'.
 """
 import argparse
 import ctypes
@@ -18,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import harness  # noqa: E402
@@ -98,8 +102,13 @@ class Setup:
         shutil.rmtree(self.tmp, ignore_errors=True)
         return False
 
-    def discover(self):
-        r = harness.run([os.path.join(ARGS.build, "hooks", "gpudiscovery"), "--sysfs-root", self.emu.root,
+    def discover(self, layouts=None):
+        cfg = []
+        if layouts is not None:
+            cfg = ["--config", os.path.join(self.tmp, "gpuhooks.json")]
+            with open(cfg[1], "w") as f:
+                json.dump({"layouts": layouts}, f)
+        r = harness.run([os.path.join(ARGS.build, "hooks", "gpudiscovery")] + cfg + ["--sysfs-root", self.emu.root,
                          "--no-libvirt", "--domain-xml-dir", self.tmp], env=self.env, timeout=60)
         try:
             return json.loads(r.out) if r.rc == 0 else None
@@ -227,18 +236,137 @@ def case_l40s_modes():
                   any(len({w for w, _ in v}) == 2 for v in got.values()),
                   "l40s, mixed-size: 6Q and 12Q set side by side on one GPU, as planned", got)
 
+LAYOUT_NS = uuid.UUID("5d0f7c3e-8b1a-4e6c-9f2d-7a4b3c2e1d0f")       # GPUH_LAYOUT_UUID_NS
+
+
+def valid(doc, what):
+    from jsonschema import Draft202012Validator
+    with open(os.path.join(ARGS.src, "schemas", "gpu-inventory.schema.json")) as f:
+        errs = ["/".join(map(str, e.absolute_path)) + ": " + e.message
+                for e in Draft202012Validator(json.load(f)).iter_errors(doc)]
+    check(not errs, what + ": the inventory fits the schema", "\n".join(errs[:10]))
+
+
+def gi_of(ext):
+    g = ext.get("gpu_instance")
+    return g and (g["profile_id"], g["placement_start"], g["placement_size"], g["exists"])
+
+
+def vendor_slots(doc):
+    """(slot, VF, profile, on_demand, GI) of every VF a layout slot names."""
+    return [(v["gpuhooks"]["slot"], v["vf_pci_address"], v["vf_profile"], v["gpuhooks"]["on_demand"], gi_of(v["gpuhooks"]))
+            for v in doc["gpus"][0]["vf_instances"] if v["gpuhooks"]["slot"] is not None]
+
+
+def mdev_slots(doc):
+    """(profile, slot, UUID, parent, on_demand, GI) of every vGPU instance a layout slot names."""
+    return sorted((v["gpuhooks"]["layout_profile"], v["gpuhooks"]["slot"], v["mdev_uuid"], v["gpuhooks"]["parent"],
+                   v["gpuhooks"]["on_demand"], gi_of(v["gpuhooks"]))
+                  for v in doc["gpus"][0]["vgpu_instances"] if v["gpuhooks"]["slot"] is not None)
+
+
+def case_h100_layout():
+    """H100-1-10C as many as fit: 1g.10gb placements 0-6; GI 1 (slice 0, ae:00.4's vGPU) and GI 2
+    (slice 1) are the slots' own, GI 3 (3g.40gb, slices 4-7) blocks slots 4-6 until destroyed."""
+    pf = "0000:ae:00.0"
+    layout = [{"match": {"address": pf}, "profiles": [{"profile": "NVIDIA H100-1-10C"}]}]
+    with Setup("h100-mig-vendor-vgpu") as s:
+        doc = s.discover(layout)
+        if not check(doc is not None, "h100-layout: gpudiscovery runs with a MIG-backed layout"):
+            return
+        valid(doc, "h100-layout")
+        lay = doc["gpus"][0]["gpuhooks"]["layout"]
+        check(lay["error"] is None and lay["profiles"][0]["count"] == 7 and lay["profiles"][0]["slots"] == 4 and
+              lay["profiles"][0]["gpu_instance_profile_id"] == 19 and lay["profiles"][0]["vgpu_type_id"] == 1700,
+              "h100-layout: 7 slots planned by placements (not 80 GB / 10 GB), 4 placed", lay)
+        want = [(0, "ae:00.4", "NVIDIA H100-1-10C", False, (19, 0, 1, True)),
+                (1, "ae:00.5", "NVIDIA H100-1-10C", True, (19, 1, 1, True)),
+                (2, "ae:00.6", "NVIDIA H100-1-10C", True, (19, 2, 1, False)),
+                (3, "ae:00.7", "NVIDIA H100-1-10C", True, (19, 3, 1, False))]
+        check(vendor_slots(doc) == want, "h100-layout: the set VF keeps slot 0 on GI 1; slots 1-3 on the next "
+              "free VFs with placements 1-3 (GI 2 is slot 1's own)", vendor_slots(doc))
+        w = [x for x in doc["gpuhooks"]["warnings"] if "is in the way" in x]
+        check(len(w) == 3 and all(pf in x and "GPU instance 3 (profile 9 'MIG 3g.40gb', slices 4-7)" in x for x in w) and
+              "slot 4 of 'NVIDIA H100-1-10C'" in w[0], "h100-layout: slots 4-6 are not offered, one warning each "
+              "naming the GPU, the slot and GI 3", w)
+        again = s.discover(layout)
+        check(again is not None and vendor_slots(again) == want, "h100-layout: the same slots on a second run",
+              again and vendor_slots(again))
+        check(s.nvml.destroy_gi(pf, 3) == 0, "h100-layout: the operator destroys GI 3")
+        doc = s.discover(layout)
+        got = doc and vendor_slots(doc)
+        check(got and got[:4] == want and [x[4] for x in got[4:]] == [(19, p, 1, False) for p in (4, 5, 6)] and
+              not any("is in the way" in x for x in doc["gpuhooks"]["warnings"]),
+              "h100-layout: with GI 3 gone slots 4-6 appear, slots 0-3 unmoved", got)
+    # MIG mode off (no GIs): the same layout is an error unless "mig": true; then NVML's profile
+    # table, asked out of MIG mode, plans the same placements, none of them made yet
+    with open(os.path.join(ARGS.src, "fixtures", "hosts", "h100-mig-vendor-vgpu", "nvml.json")) as f:
+        state = json.load(f)
+    state["gpus"][0].update(mig={"current": 0, "pending": 0}, gpu_instances=[])
+    with Setup("h100-mig-vendor-vgpu", state) as s:
+        doc = s.discover(layout)
+        err = doc and doc["gpus"][0]["gpuhooks"]["layout"]["error"]
+        check(err and "MIG mode is off" in err and '"mig": true' in err and vendor_slots(doc) == [] and
+              err in doc["gpuhooks"]["warnings"], "h100-layout, MIG off: not applied, the warning says to set \"mig\"",
+              err)
+        doc = s.discover([dict(layout[0], mig=True)])
+        got = doc and vendor_slots(doc)
+        check(got and [x[0] for x in got] == list(range(7)) and [x[4] for x in got] == [(19, p, 1, False) for p in range(7)],
+              "h100-layout, MIG off with \"mig\": true: 7 slots at placements 0-6, no GI made yet", got)
+
+
+def case_a100_layout():
+    """A100-2-10C x 1 then A100-1-5C as many as fit: 2g.10gb at slices 0-1 (GI 1, the existing
+    mdev's), 1g.5gb at 2-6; GI 2 (1g, slice 2) is slot 0's own, GI 3 (3g.20gb, 4-7) blocks 2-4."""
+    pf = "0000:3b:00.0"
+    layout = [{"match": {"address": pf}, "profiles": [{"profile": "NVIDIA A100-2-10C", "count": 1},
+                                                      {"profile": "nvidia-474"}]}]
+    with Setup("a100-mig-mdev-vgpu") as s:
+        doc = s.discover(layout)
+        if not check(doc is not None, "a100-layout: gpudiscovery runs with a MIG-backed layout"):
+            return
+        valid(doc, "a100-layout")
+        lay = doc["gpus"][0]["gpuhooks"]["layout"]
+        check(lay["error"] is None and [(p["count"], p["slots"], p.get("gpu_instance_profile_id")) for p in lay["profiles"]] ==
+              [(1, 1, 14), (5, 2, 19)], "a100-layout: 1 x 2g and 5 x 1g planned, 1 + 2 placed", lay)
+        got = mdev_slots(doc)
+        ok = len(got) == 3 and got[0][:2] == ("NVIDIA A100-2-10C", 0) and got[0][2:] == (
+            "6a1b2c3d-4e5f-4a6b-8c7d-a100000000a1", "0000:3b:00.4", False, (14, 0, 2, True))
+        for k, (prof, slot, u, parent, od, gi) in enumerate(got[1:]):
+            ok = ok and (prof, slot, od, gi) == ("nvidia-474", k, True, (19, 2 + k, 1, k == 0)) and \
+                u == str(uuid.uuid5(LAYOUT_NS, "%s/nvidia-474/SLOT_%d" % (parent, k))) and parent != "0000:3b:00.4"
+        check(ok, "a100-layout: the existing mdev fills the 2g slot on GI 1; two 1g slots on free VFs under their "
+              "derived UUIDs at slices 2 (GI 2 exists) and 3", got)
+        w = [x for x in doc["gpuhooks"]["warnings"] if "is in the way" in x]
+        check(len(w) == 3 and all("GPU instance 3 (profile 9 'MIG 3g.20gb', slices 4-7)" in x for x in w),
+              "a100-layout: 1g slots 2-4 are not offered, each with a warning naming GI 3", w)
+        again = s.discover(layout)
+        check(again is not None and mdev_slots(again) == got, "a100-layout: the same slots on a second run",
+              again and mdev_slots(again))
+        r = harness.run([os.path.join(ARGS.build, "hooks", "gpudiscovery"), "--format", "table", "--config",
+                         os.path.join(s.tmp, "gpuhooks.json"), "--sysfs-root", s.emu.root, "--no-libvirt",
+                         "--domain-xml-dir", s.tmp], env=s.env, timeout=60, text=True)
+        check(r.rc == 0 and "(layout, created at start, GI 19 at slice 2)" in r.out and
+              "(layout, created at start, GI 19 at slice 3 (made at start))" in r.out,
+              "a100-layout: the text table shows each slot's GI placement", r.out)
+        doc = s.discover([dict(layout[0], profiles=[{"profile": "NVIDIA A100-1-5C"}, {"profile": "NVIDIA A100-5C"}])])
+        check(doc is not None and "time-sliced" in (doc["gpus"][0]["gpuhooks"]["layout"]["error"] or "") and
+              mdev_slots(doc) == [], "a100-layout: MIG-backed and time-sliced profiles in one layout: not applied",
+              doc and doc["gpus"][0]["gpuhooks"]["layout"])
+
 
 def main():
     global ARGS
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", required=True)
     ap.add_argument("--src", required=True)
-    ap.add_argument("case", choices=["h100", "a100", "l40s-modes"])
+    ap.add_argument("case", choices=["h100", "a100", "l40s-modes", "h100-layout", "a100-layout"])
     ARGS = ap.parse_args()
     harness.use_tmpfs()
     E = emulator()
     try:
-        {"h100": case_h100, "a100": case_a100, "l40s-modes": case_l40s_modes}[ARGS.case]()
+        {"h100": case_h100, "a100": case_a100, "l40s-modes": case_l40s_modes, "h100-layout": case_h100_layout,
+         "a100-layout": case_a100_layout}[ARGS.case]()
     except E.Skip as e:
         print("SKIP: %s" % e)
         return 77

@@ -46,7 +46,7 @@ static void test_config(void **state)
         char *err;
 
         assert_int_equal(load_text("{\"layouts\": [{\"match\": {\"address\": \"0000:26:00.0\"}, \"profiles\": "
-                                   "[{\"profile\": \"NVIDIA L40S-8Q\", \"count\": 6}]}, {\"match\": {\"vendor\": \"10de\", "
+                                   "[{\"profile\": \"NVIDIA L40S-8Q\", \"count\": 6}], \"mig\": true}, {\"match\": {\"vendor\": \"10de\", "
                                    "\"device\": \"25b6\", \"subsystem_device\": \"157e\"}, \"profiles\": [{\"profile\": "
                                    "\"NVIDIA A2-4Q\"}, {\"profile\": \"nvidia-754\", \"count\": 0}]}]}", &c, &err), 0);
         assert_int_equal(c->n_layouts, 2);
@@ -63,6 +63,8 @@ static void test_config(void **state)
         assert_int_equal(c->layouts[1].match.subsystem_device, 0x157e);
         assert_int_equal(c->layouts[1].n_profiles, 2);
         assert_int_equal(c->layouts[1].profiles[0].count, 0);
+        assert_true(c->layouts[0].mig);
+        assert_false(c->layouts[1].mig);                       /* the default */
         gpuh_config_free(c);
 
         expect_rejected("{\"layouts\": {}}", "key layouts: must be an array");
@@ -88,6 +90,8 @@ static void test_config(void **state)
                         "key layouts[1].match: matches the address of 'layouts[0]' again");
         expect_rejected("{\"layouts\": [{\"match\": {\"address\": \"0000:26:00.0\"}, \"profiles\": [{\"profile\": \"x\", "
                         "\"mig\": true}]}]}", "key layouts[0].profiles[0]: must be an object of");
+        expect_rejected("{\"layouts\": [{\"match\": {\"address\": \"0000:26:00.0\"}, \"profiles\": [{\"profile\": \"x\"}], "
+                        "\"mig\": 1}]}", "key layouts[0].mig: must be true or false");
 }
 
 /* A file broken elsewhere keeps its layouts when they are all valid, none when one is not. */
@@ -180,7 +184,7 @@ struct host {
         struct gpuh_pci_dev pf, vfdev[MAX_VFS];
         struct gpuh_vf vfs[MAX_VFS];
         struct gpuh_vgpu_type types[3];
-        struct gpuh_mdev_type mtypes[3];
+        struct gpuh_mdev_type mtypes[4];
         struct gpuh_mdev mdevs[4];
         struct gpuh_vgpu_instance vgpus[4];
         struct gpuh_layout entry;
@@ -388,6 +392,253 @@ static void test_pf_mdev(void **state)
         free(h);
 }
 
+/* ---- MIG-backed profiles ---- */
+
+/* An A100-SXM4-40GB (NVIDIA MIG user guide, its GI profile table: 1g.5gb id 19 at slices 0-6,
+ * 2g.10gb id 14 at 0/2/4, 3g.20gb id 9 at 0/4 (4 slices), 7g.40gb id 0 at 0 (8)) with @n
+ * SR-IOV VFs, each an mdev parent listing A100-1-5C, -2-10C, -3-20C (MIG-backed, NVIDIA vGPU
+ * user guide) and A100-5C (time-sliced), and what NVML says of it: MIG mode @mig_on, no GI. */
+struct mig_host {
+        struct host h;
+        struct gpuh_nvml_info info;
+        struct gpuh_nvml_gpu n;
+        struct gpuh_nvml_profile profiles[4];
+        struct gpuh_nvml_type types[4];
+        struct gpuh_nvml_gi gis[4];
+};
+
+static void mig_profile(struct gpuh_nvml_profile *p, unsigned id, unsigned instances, unsigned size, unsigned step)
+{
+        *p = (struct gpuh_nvml_profile) { .id = id, .slices = size > 4 ? 7 : size == 4 ? 3 : size, .instances = instances,
+                                          .memory_mib = -1, .remaining = -1 };
+        snprintf(p->name, sizeof(p->name), "MIG %u", id);
+        for (unsigned st = 0; st + size <= (size == 8 ? 8 : 7 + (size == 4)) && p->n_placements < instances; st += step) {
+                p->placements[p->n_placements].start = st;
+                p->placements[p->n_placements++].size = size;
+        }
+}
+
+static void a100_host(struct mig_host *m, size_t n, int mig_on)
+{
+        struct host *h = &m->h;
+        static const struct { unsigned id; const char *name; int64_t fb, max; int gi; } t[] = {
+                { 469, "NVIDIA A100-5C", 5120, 8, -1 },
+                { 474, "NVIDIA A100-1-5C", 5120, 7, 19 },
+                { 475, "NVIDIA A100-2-10C", 10240, 3, 14 },
+                { 476, "NVIDIA A100-3-20C", 20480, 2, 9 },
+        };
+        static const char *const ids[] = { "nvidia-469", "nvidia-474", "nvidia-475", "nvidia-476" };
+
+        gpuh_layouts_free(h->l);        /* a host rebuilt within a test */
+        memset(m, 0, sizeof(*m));
+        dev_init(&h->pf, 0x3b, 0, 0x20b0);
+        h->pf.driver = (char *) "nvidia";
+        for (size_t i = 0; i < ARRAY_SIZE(t); i++) {
+                h->mtypes[i] = (struct gpuh_mdev_type) { .type_id = (char *) ids[i], .name = (char *) t[i].name,
+                                                         .available_instances = 0, .params = { 1, t[i].fb, 1, -1, -1 } };
+                m->types[i] = (struct gpuh_nvml_type) { .id = t[i].id, .fb_mib = t[i].fb, .max_instances = t[i].max,
+                                                        .gi_profile_id = t[i].gi };
+                snprintf(m->types[i].name, sizeof(m->types[i].name), "%s", t[i].name);
+        }
+        h->gpu = (struct gpuh_gpu) { .dev = &h->pf, .vfs = h->vfs, .n_vfs = n };
+        for (size_t i = 0; i < n; i++) {
+                dev_init(&h->vfdev[i], 0x3b, 4 + (unsigned) i, 0x20b0);
+                h->vfdev[i].is_vf = true;
+                h->vfs[i] = (struct gpuh_vf) { .dev = &h->vfdev[i], .index = (int) i, .types = h->mtypes,
+                                               .n_types = ARRAY_SIZE(t) };
+        }
+        mig_profile(&m->profiles[0], 0, 1, 8, 8);
+        mig_profile(&m->profiles[1], 9, 2, 4, 4);
+        mig_profile(&m->profiles[2], 14, 3, 2, 2);
+        mig_profile(&m->profiles[3], 19, 7, 1, 1);
+        m->n = (struct gpuh_nvml_gpu) { .addr = h->pf.addr, .mig_current = mig_on, .mig_pending = mig_on,
+                                        .vgpu_mode = GPUH_VGPU_MODE_UNKNOWN, .gis = m->gis, .profiles = m->profiles,
+                                        .n_profiles = ARRAY_SIZE(m->profiles), .types = m->types,
+                                        .n_types = ARRAY_SIZE(m->types) };
+        m->info = (struct gpuh_nvml_info) { .gpus = &m->n, .n_gpus = 1 };
+        h->inv = (struct gpuh_inventory) { .gpus = &h->gpu, .n_gpus = 1, .nvml = &m->info };
+}
+
+static void assert_gis(const struct gpuh_gpu_layout *gl, unsigned profile, const unsigned *starts, size_t n)
+{
+        size_t k = 0;
+
+        for (size_t i = 0; i < gl->n_slots; i++) {
+                if (gl->slots[i].gi_profile != profile)
+                        continue;
+                assert_true(gl->slots[i].gi);
+                if (k >= n || gl->slots[i].gi_start != starts[k])
+                        fail_msg("slot %zu of GI profile %u starts at %u, not %d", i, profile, gl->slots[i].gi_start,
+                                 k < n ? (int) starts[k] : -1);
+                k++;
+        }
+        assert_int_equal(k, n);
+}
+
+static void expect_why(const struct gpuh_gpu_layout *gl, int err, const char *needle)
+{
+        assert_int_equal(gl->error, err);
+        assert_int_equal(gl->n_slots, 0);
+        if (!gl->why || !strstr(gl->why, needle) || !strstr(gl->why, "0000:3b:00.0"))
+                fail_msg("'%s' lacks the GPU or '%s'", gl->why ? gl->why : "(none)", needle);
+}
+
+/* Placements, not framebuffer: in layout order, the lowest free start of each GI profile. */
+static void test_mig_placement(void **state)
+{
+        struct mig_host *m = calloc(1, sizeof(*m));
+        const struct gpuh_gpu_layout *gl;
+
+        a100_host(m, MAX_VFS, 1);
+        gl = resolve(&m->h, 1, "NVIDIA A100-1-5C", 0);
+        assert_int_equal(gl->error, 0);
+        assert_int_equal(gl->kind, GPUH_LAYOUT_VF_MDEV);
+        assert_int_equal(gl->profiles[0].gi_profile, 19);
+        assert_int_equal(gl->profiles[0].count, 7);                     /* instances, not 40 GB / 5 GB */
+        assert_gis(gl, 19, (const unsigned[]) { 0, 1, 2, 3, 4, 5, 6 }, 7);
+        assert_vfs(gl, (const int[]) { 0, 1, 2, 3, 4, 5, 6 }, 7);
+        assert_int_equal(gl->slots[6].gi_size, 1);
+        assert_false(gl->slots[0].gi_exists);
+        assert_false(gl->slots[0].exists);
+
+        /* mixed MIG sizes: the 2g.10gb takes slices 0-1, the 1g.5gb the five left */
+        gl = resolve(&m->h, 2, "nvidia-475", 1, "NVIDIA A100-1-5C", 0);
+        assert_int_equal(gl->error, 0);
+        assert_string_equal(gl->profiles[0].type_id, "nvidia-475");
+        assert_int_equal(gl->profiles[1].count, 5);
+        assert_gis(gl, 14, (const unsigned[]) { 0 }, 1);
+        assert_gis(gl, 19, (const unsigned[]) { 2, 3, 4, 5, 6 }, 5);
+        assert_int_equal(gl->slots[0].gi_size, 2);
+
+        gl = resolve(&m->h, 1, "NVIDIA A100-3-20C", 2);
+        assert_int_equal(gl->error, 0);
+        assert_gis(gl, 9, (const unsigned[]) { 0, 4 }, 2);
+        assert_int_equal(gl->slots[1].gi_size, 4);
+
+        /* a count that does not fit: the GPU, the profile, what is left */
+        gl = resolve(&m->h, 1, "NVIDIA A100-3-20C", 3);
+        expect_why(gl, -ENOSPC, "'NVIDIA A100-3-20C' x 3 does not fit: 2 fit");
+        gl = resolve(&m->h, 2, "NVIDIA A100-3-20C", 1, "NVIDIA A100-2-10C", 3);
+        expect_why(gl, -ENOSPC, "1 of its 3 placements free of the profiles before it");
+        /* the VFs are a limit too */
+        a100_host(m, 4, 1);
+        gl = resolve(&m->h, 1, "NVIDIA A100-1-5C", 0);
+        assert_int_equal(gl->profiles[0].count, 4);
+        gpuh_layouts_free(m->h.l);
+        free(m);
+}
+
+static void test_mig_mode(void **state)
+{
+        struct mig_host *m = calloc(1, sizeof(*m));
+        const struct gpuh_gpu_layout *gl;
+
+        a100_host(m, MAX_VFS, 1);
+        gl = resolve(&m->h, 2, "NVIDIA A100-1-5C", 1, "NVIDIA A100-5C", 1);
+        expect_why(gl, -EINVAL, "'NVIDIA A100-1-5C' is MIG-backed and 'NVIDIA A100-5C' time-sliced");
+        /* time-sliced alone: the framebuffer rule, as before */
+        gl = resolve(&m->h, 1, "NVIDIA A100-5C", 0);
+        assert_int_equal(gl->error, 0);
+        assert_int_equal(gl->profiles[0].gi_profile, -1);
+        assert_false(gl->slots[0].gi);
+
+        m->n.mig_current = -1;
+        gl = resolve(&m->h, 1, "NVIDIA A100-1-5C", 0);
+        expect_why(gl, -EINVAL, "NVML says the GPU has no MIG mode");
+
+        /* MIG off: an error unless the entry lets gpuhooks switch it on */
+        a100_host(m, MAX_VFS, 0);
+        gl = resolve(&m->h, 1, "NVIDIA A100-1-5C", 2);
+        expect_why(gl, -EINVAL, "MIG mode is off and 'NVIDIA A100-1-5C' is MIG-backed: set \"mig\": true");
+        m->h.entry.mig = true;
+        m->h.l = gpuh_layouts_free(m->h.l);
+        assert_int_equal(gpuh_layouts_resolve(&m->h.inv, &m->h.cfg, &m->h.l), 0);      /* the same entry, "mig" set */
+        gl = &m->h.l->v[0];
+        assert_int_equal(gl->error, 0);
+        assert_gis(gl, 19, (const unsigned[]) { 0, 1 }, 2);
+        m->h.l = gpuh_layouts_free(m->h.l);
+        /* NVML answered no profile out of MIG mode: its line */
+        m->n.n_profiles = 0;
+        m->n.profiles_error = (char *) "NVML_ERROR_NOT_SUPPORTED: not supported on this GPU or in its current mode";
+        assert_int_equal(gpuh_layouts_resolve(&m->h.inv, &m->h.cfg, &m->h.l), 0);
+        expect_why(&m->h.l->v[0], -ENOENT, "NVML lists no GPU-instance profile for it: NVML_ERROR_NOT_SUPPORTED");
+        m->h.l = gpuh_layouts_free(m->h.l);
+
+        /* no NVML data: a MIG-backed name says why it cannot be resolved */
+        a100_host(m, MAX_VFS, 1);
+        m->n.error = (char *) "nvmlDeviceGetMigMode: NVML_ERROR_GPU_IS_LOST";
+        gl = resolve(&m->h, 1, "NVIDIA A100-1-5C", 1);
+        expect_why(gl, -ENOENT, "needs NVML, which tells nothing of this GPU: NVML: nvmlDeviceGetMigMode");
+        m->h.inv.nvml = NULL;
+        gl = resolve(&m->h, 1, "NVIDIA A100-2-10C", 1);
+        expect_why(gl, -ENOENT, "NVML not asked");
+        gpuh_layouts_free(m->h.l);
+        free(m);
+}
+
+/* Existing GIs: one of the slot's profile and placement exists; another one blocks slots not
+ * created yet (not advertised, a note), never one that exists. */
+static void test_mig_gis(void **state)
+{
+        struct mig_host *m = calloc(1, sizeof(*m));
+        const struct gpuh_gpu_layout *gl;
+        char u[GPUH_UUID_STR_LEN + 1];
+
+        a100_host(m, MAX_VFS, 1);
+        m->gis[0] = (struct gpuh_nvml_gi) { .id = 1, .profile_id = 19, .placement_start = 0, .placement_size = 1 };
+        m->gis[1] = (struct gpuh_nvml_gi) { .id = 2, .profile_id = 14, .placement_start = 2, .placement_size = 2,
+                                            .profile_name = "MIG 2g.10gb" };
+        m->n.n_gis = 2;
+        gl = resolve(&m->h, 1, "NVIDIA A100-1-5C", 0);
+        assert_int_equal(gl->error, 0);
+        assert_int_equal(gl->profiles[0].count, 7);                     /* the plan ignores the GIs */
+        assert_int_equal(gl->n_slots, 5);
+        assert_gis(gl, 19, (const unsigned[]) { 0, 1, 4, 5, 6 }, 5);
+        assert_true(gl->slots[0].gi_exists);
+        assert_false(gl->slots[1].gi_exists);
+        assert_int_equal(gl->slots[2].number, 4);
+        assert_vfs(gl, (const int[]) { 0, 1, 2, 3, 4 }, 5);             /* blocked slots take no VF */
+        assert_int_equal(gl->n_notes, 2);
+        if (!strstr(gl->notes[0], "0000:3b:00.0") || !strstr(gl->notes[0], "slot 2 of 'NVIDIA A100-1-5C'") ||
+            !strstr(gl->notes[0], "GPU instance 2 (profile 14 'MIG 2g.10gb', slices 2-3) is in the way"))
+                fail_msg("'%s'", gl->notes[0]);
+
+        /* slot 2's mdev exists (made before the GI moved): it stays a slot */
+        gpuh_layout_slot_uuid(&m->h.vfdev[5].addr, "nvidia-474", 2, u);
+        add_mdev(&m->h, u, "nvidia-474");
+        m->h.mdevs[0].parent = m->h.vfdev[5].addr;
+        gl = resolve(&m->h, 1, "NVIDIA A100-1-5C", 0);
+        assert_int_equal(gl->n_slots, 6);
+        assert_int_equal(gl->n_notes, 1);
+        assert_true(gl->slots[2].exists);
+        assert_string_equal(gl->slots[2].uuid, u);
+        assert_int_equal(gl->slots[2].gi_start, 2);
+        gpuh_layouts_free(m->h.l);
+        free(m);
+}
+
+/* H100 on vendor VFs: the type is in no VF's list while no free GI exists; NVML's supported
+ * types give its id. */
+static void test_mig_vendor(void **state)
+{
+        struct mig_host *m = calloc(1, sizeof(*m));
+        const struct gpuh_gpu_layout *gl;
+
+        a100_host(m, MAX_VFS, 1);
+        for (size_t i = 0; i < MAX_VFS; i++)
+                m->h.vfs[i] = (struct gpuh_vf) { .dev = &m->h.vfdev[i], .index = (int) i, .has_vendor_vgpu = true,
+                                                 .vendor_vgpu = { .gpu_instance_id = -1 } };
+        gl = resolve(&m->h, 1, "NVIDIA A100-2-10C", 0);
+        assert_int_equal(gl->error, 0);
+        assert_int_equal(gl->kind, GPUH_LAYOUT_VENDOR_VF);
+        assert_int_equal(gl->profiles[0].vgpu_type, 475);
+        assert_int_equal(gl->profiles[0].count, 3);
+        assert_gis(gl, 14, (const unsigned[]) { 0, 2, 4 }, 3);
+        assert_vfs(gl, (const int[]) { 0, 1, 2 }, 3);
+        gpuh_layouts_free(m->h.l);
+        free(m);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -398,6 +649,10 @@ int main(void)
                 cmocka_unit_test(test_vendor),
                 cmocka_unit_test(test_vendor_fit),
                 cmocka_unit_test(test_pf_mdev),
+                cmocka_unit_test(test_mig_placement),
+                cmocka_unit_test(test_mig_mode),
+                cmocka_unit_test(test_mig_gis),
+                cmocka_unit_test(test_mig_vendor),
         };
         return cmocka_run_group_tests_name("layout", tests, tu_group_setup, tu_group_teardown);
 }

@@ -130,6 +130,44 @@ static void test_query(void **s)
         gpuh_nvml_info_free(info);
 }
 
+#define MIG_OFF "{\"gpus\": [{\"pci_bus_id\": \"0000:3b:00.0\", \"mig\": {\"current\": 0, \"pending\": 0}," \
+        " \"gi_profiles\": [{\"index\": 2, \"id\": 9, \"name\": \"MIG 3g.20gb\", \"slices\": 3, \"instances\": 2," \
+        " \"memory_mib\": 19968, \"placements\": [{\"start\": 0, \"size\": 4}, {\"start\": 4, \"size\": 4}]}]%s}]}"
+
+/* MIG off: the profile table is still asked (a layout with "mig": true needs it before MIG
+ * mode goes on), without remaining capacity and GIs; a GPU that answers no profile says why. */
+static void test_mig_off(void **s)
+{
+        struct gpuh_pci_addr a;
+        struct gpuh_nvml_info *info = NULL;
+        const struct gpuh_nvml_gpu *g;
+char buf[1024];
+
+        addr("0000:3b:00.0", &a);
+        snprintf(buf, sizeof(buf), MIG_OFF, "");
+        tu_write(tmp, "state.json", buf);
+        assert_int_equal(gpuh_nvml_query(lib, &a, 1, 5000, &info), 0);
+        g = &info->gpus[0];
+        assert_null(g->error);
+        assert_int_equal(g->mig_current, 0);
+        assert_int_equal(g->n_gis, 0);
+        assert_int_equal(g->n_profiles, 1);
+        assert_int_equal(g->profiles[0].id, 9);
+        assert_int_equal(g->profiles[0].n_placements, 2);
+        assert_int_equal(g->profiles[0].placements[1].start, 4);
+        assert_int_equal(g->profiles[0].remaining, -1);
+        assert_null(g->profiles_error);
+        info = gpuh_nvml_info_free(info);
+
+        snprintf(buf, sizeof(buf), MIG_OFF, ", \"fail\": {\"nvmlDeviceGetGpuInstanceProfileInfoV\": 3}");
+        tu_write(tmp, "state.json", buf);
+        assert_int_equal(gpuh_nvml_query(lib, &a, 1, 5000, &info), 0);
+        assert_int_equal(info->gpus[0].n_profiles, 0);
+        assert_string_equal(info->gpus[0].profiles_error,
+                            "NVML_ERROR_NOT_SUPPORTED: not supported on this GPU or in its current mode");
+        gpuh_nvml_info_free(info);
+}
+
 static void test_failures(void **s)
 {
         struct gpuh_pci_addr a;
@@ -223,6 +261,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_query),
+                cmocka_unit_test(test_mig_off),
                 cmocka_unit_test(test_failures),
                 cmocka_unit_test(test_changes),
         };
