@@ -4,12 +4,16 @@
 the fake libnvidia-ml.so.1 (tests/fakenvml) sharing its state file, the unmodified binaries.
 
   test_mig_emu.py --build BUILD --src SRC CASE
-      CASE: h100 | a100 | l40s-modes | h100-layout | a100-layout
+      CASE: h100 | a100 | l40s-modes | h100-layout | a100-layout | h100-cycle | h100-switch | a100-cycle
 
 GIs are created and destroyed through the fake library (ctypes), as an operator's nvidia-smi
 would through the real one. The *-layout cases give the host a layout of MIG-backed profiles
 (docs/layouts.md, "MIG-backed profiles") and check what discovery advertises: each slot with
-its GI placement and address, the same on every run. Exits 77 when FUSE cannot be used.
+its GI placement and address, the same on every run. The *-cycle cases run CloudStack's cycle
+on such a slot: discovery -> the agent's hostdev -> transform (the record names the GI) ->
+prepare (the GI made with its placement, then the type set or the mdev created) -> release (both
+undone), and kill -9 between the GI's creation and the type's write, then reconcile;
+h100-switch has MIG mode off and a layout with "mig": true. Exits 77 when FUSE cannot be used.
 Prints one line per check and closes with 'N passed, N failed'.
 """
 import argparse
@@ -355,18 +359,250 @@ def case_a100_layout():
               doc and doc["gpus"][0]["gpuhooks"]["layout"])
 
 
+
+# ---- the cycle: discovery -> transform -> prepare (GI made, type set) -> release (both undone) ----
+
+def hostdev_pci(bdf):
+    """What CloudStack's agent writes for an NVIDIA vGPU VF (LibvirtGpuDef: type='pci' managed='no')."""
+    d, b, sf = bdf.split(":")
+    s, f = sf.split(".")
+    return ("<hostdev mode='subsystem' type='pci' managed='no' display='off'>\n  <driver name='vfio'/>\n"
+            "  <source>\n    <address domain='0x%s' bus='0x%s' slot='0x%s' function='0x%s'/>\n  </source>\n"
+            "</hostdev>\n" % (d, b, s, f))
+
+
+def hostdev_mdev(u):
+    return ("<hostdev mode='subsystem' type='mdev' model='vfio-pci' display='off'>\n  <source>\n"
+            "    <address uuid='%s'/>\n  </source>\n</hostdev>\n" % u)
+
+
+def agent_xml(hostdev):
+    """The agent-form XML of fixture domain 01 with @hostdev at the end of its last <devices>."""
+    with open(os.path.join(ARGS.src, "fixtures", "domains", "01-agent-i-2-154-VM-cs4.19.xml")) as f:
+        xml = f.read()
+    i = xml.rindex("</devices>")
+    return xml[:i] + hostdev + xml[i:]
+
+
+class Cycle:
+    """The hooks of one host with a layout: a configuration, a state directory, and the calls."""
+
+    def __init__(self, s, layouts):
+        self.s = s
+        self.cfg = os.path.join(s.tmp, "gpuhooks.json")
+        with open(self.cfg, "w") as f:
+            json.dump({"layouts": layouts,
+                       "state_change": {"write_timeout_ms": 60000, "lock_timeout_ms": 20000}}, f)
+        self.state = os.path.join(s.tmp, "st")
+        self.empty = os.path.join(s.tmp, "empty")
+        os.makedirs(self.empty, exist_ok=True)
+
+    def common(self):
+        return ["--config", self.cfg, "--sysfs-root", self.s.emu.root, "--state-dir", self.state]
+
+    def discover(self):
+        r = harness.run([os.path.join(ARGS.build, "hooks", "gpudiscovery"), "--config", self.cfg, "--sysfs-root",
+                         self.s.emu.root, "--no-libvirt", "--domain-xml-dir", self.empty], env=self.s.env, timeout=60)
+        return json.loads(r.out) if r.rc == 0 else None
+
+    def transform(self, xml):
+        return harness.run([os.path.join(ARGS.build, "hooks", "libvirt-vm-xml-transformer")] + self.common() +
+                           ["--no-libvirt", "--domain-xml-dir", self.empty, "-"], stdin=xml, text=True,
+                           env=self.s.env, timeout=60)
+
+    def hook_args(self, args):
+        return [os.path.join(ARGS.build, "hooks", "libvirt-vm-state-change")] + self.common() + \
+            ["--dev-dir", self.s.emu.dev_dir] + args
+
+    def hook(self, args, stdin="<domain/>"):
+        return harness.run(self.hook_args(args), stdin=stdin, text=True, env=self.s.env, timeout=120)
+
+    def journals(self):
+        d = os.path.join(self.state, "journal")
+        return sorted(os.listdir(d)) if os.path.isdir(d) else []
+
+
+def nvml_gis(s):
+    return sorted((g["profile_id"], g["start"], g["size"]) for g in s.nvml_state().get("gpu_instances", []))
+
+
+def free_slot(doc):
+    """The first advertised slot whose GPU instance does not exist yet: (address, GI) for a
+    vendor VF, (UUID, GI) for an mdev."""
+    g = doc["gpus"][0]
+    for v in g.get("vf_instances", []):
+        x = v["gpuhooks"]
+        if x.get("slot") is not None and x.get("gpu_instance") and not x["gpu_instance"]["exists"]:
+            return v["vf_pci_address"], x["gpu_instance"]
+    for v in g.get("vgpu_instances", []):
+        x = v["gpuhooks"]
+        if x.get("slot") is not None and x.get("gpu_instance") and not x["gpu_instance"]["exists"]:
+            return v["mdev_uuid"], x["gpu_instance"]
+    return None, None
+
+
+def full(pf, short):
+    return pf[:5] + short if len(short) < 12 else short
+
+
+def vendor_cycle(s, c, pf, what):
+    """One vendor-VF slot through the cycle; returns the transformed XML (or None)."""
+    doc = c.discover()
+    vf, gi = free_slot(doc) if doc else (None, None)
+    if not check(vf is not None, "%s: discovery advertises a slot whose GPU instance is made at start" % what, doc):
+        return None
+    vf = full(pf, vf)
+    want = (gi["profile_id"], gi["placement_start"], gi["placement_size"])
+    t = c.transform(agent_xml(hostdev_pci(vf)))
+    rec = 'gi-profile="%d" gi-placement="%d:%d"' % want
+    if not check(t.rc == 0 and rec in t.out, "%s: the transformer records the slot's GPU instance (%s)" % (what, rec),
+                 t.why()):
+        return None
+    name = re.search(r"<name>([^<]+)</name>", t.out).group(1)
+    before = nvml_gis(s)
+    p = c.hook([name, "prepare", "begin", "-"], stdin=t.out)
+    check(p.rc == 0, "%s: prepare succeeds" % what, p.why())
+    gis = s.nvml_state().get("gpu_instances", [])
+    mine = [g for g in gis if (g["profile_id"], g["start"], g["size"]) == want]
+    check(len(mine) == 1 and nvml_gis(s) == sorted(before + [want]),
+          "%s: prepare made the GPU instance at the slot's placement %d:%d" % (what, want[1], want[2]), gis)
+    cur = s.emu.read("bus/pci/devices/%s/nvidia/current_vgpu_type" % vf).strip()
+    gid = s.emu.read("bus/pci/devices/%s/nvidia/gpu_instance_id" % vf).strip()
+    check(cur != "0" and mine and gid == str(mine[0]["id"]),
+          "%s: then set the VF's type, whose vGPU sits on that GPU instance" % what, (cur, gid, mine))
+    r = c.hook([name, "release", "end", "-"])
+    check(r.rc == 0 and nvml_gis(s) == before and
+          s.emu.read("bus/pci/devices/%s/nvidia/current_vgpu_type" % vf).strip() == "0" and not c.journals(),
+          "%s: release clears the type and destroys the GPU instance; no journal left" % what,
+          (r.why(), nvml_gis(s), c.journals()))
+    return t.out, vf, want
+
+
+def case_h100_cycle():
+    """H100-2-20C slots (2g.20gb, placements 0, 2, 4): GIs 1 and 2 (1g, slices 0 and 1) block
+    the first, GI 3 (3g, slices 4-7) the last; the slot at 2:2 is made at start, undone at stop;
+    then kill -9 between its GI's creation and the type's write, and reconcile."""
+    pf = "0000:ae:00.0"
+    with Setup("h100-mig-vendor-vgpu") as s:
+        c = Cycle(s, [{"match": {"address": pf}, "profiles": [{"profile": "NVIDIA H100-2-20C"}]}])
+        got = vendor_cycle(s, c, pf, "h100-cycle")
+        if not got:
+            return
+        xml, vf, want = got
+        before = nvml_gis(s)
+        name = re.search(r"<name>([^<]+)</name>", xml).group(1)
+        since = len(s.emu.log())
+        s.emu.control({"nvml_state": s.state, "hang": [{"path": "bus/pci/devices/%s/nvidia/current_vgpu_type" % vf,
+                                                        "seconds": "forever", "id": "kill", "times": 1,
+                                                        "errno": "EIO"}]})
+        p = subprocess.Popen(c.hook_args([name, "prepare", "begin", "-"]), stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=s.env)
+        p.stdin.write(xml)
+        p.stdin.close()
+        try:
+            s.emu.wait_for(lambda r: r.get("event") == "hang", timeout=60, since=since, what="the type's write")
+            held = True
+        except TimeoutError:
+            held = False
+        made = nvml_gis(s)
+        p.kill()
+        s.emu.control({"nvml_state": s.state, "release": ["kill"]})
+        p.wait()
+        p.stdout.close()
+        p.stderr.close()
+        s.emu.control({"nvml_state": s.state})
+        check(held and made == sorted(before + [want]) and c.journals(),
+              "h100-cycle: kill -9 while the type is being written, after the GPU instance was made: "
+              "the GI and the journal are left", (held, made, c.journals()))
+        r = c.hook(["--no-libvirt", "--domain-xml-dir", c.empty, "--min-age", "0", "reconcile"])
+        check(r.rc == 0 and nvml_gis(s) == before and not c.journals() and
+              s.emu.read("bus/pci/devices/%s/nvidia/current_vgpu_type" % vf).strip() == "0",
+              "h100-cycle: reconcile destroys the GPU instance; nothing is left", (r.why(), nvml_gis(s), c.journals()))
+
+
+def case_h100_mig_switch():
+    """MIG mode off, the layout says "mig": true: refused while a VF carries a vGPU; once free,
+    prepare disables the VFs, switches MIG on, enables the VFs, makes the GI, sets the type;
+    release undoes all of it, MIG mode off again, the 32 VFs back."""
+    pf = "0000:ae:00.0"
+    with open(os.path.join(ARGS.src, "fixtures", "hosts", "h100-mig-vendor-vgpu", "nvml.json")) as f:
+        st = json.load(f)
+    st["gpus"][0]["mig"] = {"current": 0, "pending": 0}
+    st["gpus"][0]["gpu_instances"] = []
+    with Setup("h100-mig-vendor-vgpu", st) as s:
+        c = Cycle(s, [{"match": {"address": pf}, "mig": True, "profiles": [{"profile": "NVIDIA H100-2-20C"}]}])
+        doc = c.discover()
+        vf, gi = free_slot(doc) if doc else (None, None)
+        if not check(vf is not None, "h100-switch: with MIG off, the MIG layout's slots are advertised", doc):
+            return
+        vf = full(pf, vf)
+        t = c.transform(agent_xml(hostdev_pci(vf)))
+        if not check(t.rc == 0, "h100-switch: the transformer takes the slot", t.why()):
+            return
+        name = re.search(r"<name>([^<]+)</name>", t.out).group(1)
+        p = c.hook([name, "prepare", "begin", "-"], stdin=t.out)
+        check(p.rc == 1 and "MIG mode is off and cannot be switched on while the GPU is in use: 0000:ae:00.4 has "
+              "vGPU type 1700" in p.err and s.nvml_state()["mig"]["current"] == 0 and not c.journals(),
+              "h100-switch: refused while VF ae:00.4 carries a vGPU, nothing changed", p.why())
+        s.emu.write("bus/pci/devices/0000:ae:00.4/nvidia/current_vgpu_type", "0\n")
+        p = c.hook([name, "prepare", "begin", "-"], stdin=t.out)
+        want = [(gi["profile_id"], gi["placement_start"], gi["placement_size"])]
+        check(p.rc == 0 and s.nvml_state()["mig"]["current"] == 1 and nvml_gis(s) == want and
+              s.emu.read("bus/pci/devices/%s/sriov_numvfs" % pf).strip() == "32" and
+              s.emu.read("bus/pci/devices/%s/nvidia/current_vgpu_type" % vf).strip() != "0",
+              "h100-switch: MIG mode switched on (VFs off and on again around it), the GI made, the type set",
+              (p.why(), s.nvml_state()["mig"], nvml_gis(s)))
+        r = c.hook([name, "release", "end", "-"])
+        check(r.rc == 0 and s.nvml_state()["mig"]["current"] == 0 and nvml_gis(s) == [] and
+              s.emu.read("bus/pci/devices/%s/sriov_numvfs" % pf).strip() == "32" and not c.journals(),
+              "h100-switch: release undoes it all: the type, the GI, MIG mode (gpuhooks switched it), the VFs back",
+              (r.why(), s.nvml_state()["mig"], nvml_gis(s)))
+
+
+def case_a100_cycle():
+    """An A100-1-5C mdev slot (mdev on a VF): the operator's GIs 2 and 3 destroyed first, so that
+    the only free 1g GI is the one prepare makes; prepare makes it and the mdev, release removes
+    both."""
+    pf = "0000:3b:00.0"
+    with Setup("a100-mig-mdev-vgpu") as s:
+        check(s.nvml.destroy_gi(pf, 2) == 0 and s.nvml.destroy_gi(pf, 3) == 0, "a100-cycle: GIs 2 and 3 destroyed")
+        c = Cycle(s, [{"match": {"address": pf}, "profiles": [{"profile": "NVIDIA A100-1-5C"}]}])
+        doc = c.discover()
+        u, gi = free_slot(doc) if doc else (None, None)
+        if not check(u is not None, "a100-cycle: an mdev slot whose GI is made at start is advertised", doc):
+            return
+        want = (gi["profile_id"], gi["placement_start"], gi["placement_size"])
+        t = c.transform(agent_xml(hostdev_mdev(u)))
+        if not check(t.rc == 0 and 'gi-placement="%d:%d"' % want[1:] in t.out and 'new="yes"' in t.out,
+                     "a100-cycle: the transformer records the mdev to create and its GI", t.why()):
+            return
+        name = re.search(r"<name>([^<]+)</name>", t.out).group(1)
+        before = nvml_gis(s)
+        p = c.hook([name, "prepare", "begin", "-"], stdin=t.out)
+        check(p.rc == 0 and nvml_gis(s) == sorted(before + [want]) and
+              os.path.exists(os.path.join(s.emu.root, "bus", "mdev", "devices", u)),
+              "a100-cycle: prepare made the GI at %d:%d, then the mdev with the slot's UUID" % want[1:],
+              (p.why(), nvml_gis(s)))
+        r = c.hook([name, "release", "end", "-"])
+        check(r.rc == 0 and nvml_gis(s) == before and not os.path.exists(os.path.join(s.emu.root, "bus", "mdev",
+                                                                                       "devices", u)),
+              "a100-cycle: release removes the mdev, then destroys the GI", (r.why(), nvml_gis(s)))
+
+
 def main():
     global ARGS
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", required=True)
     ap.add_argument("--src", required=True)
-    ap.add_argument("case", choices=["h100", "a100", "l40s-modes", "h100-layout", "a100-layout"])
+    ap.add_argument("case", choices=["h100", "a100", "l40s-modes", "h100-layout", "a100-layout", "h100-cycle",
+                                     "h100-switch", "a100-cycle"])
     ARGS = ap.parse_args()
     harness.use_tmpfs()
     E = emulator()
     try:
         {"h100": case_h100, "a100": case_a100, "l40s-modes": case_l40s_modes, "h100-layout": case_h100_layout,
-         "a100-layout": case_a100_layout}[ARGS.case]()
+         "a100-layout": case_a100_layout, "h100-cycle": case_h100_cycle, "h100-switch": case_h100_mig_switch,
+         "a100-cycle": case_a100_cycle}[ARGS.case]()
     except E.Skip as e:
         print("SKIP: %s" % e)
         return 77
