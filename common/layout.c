@@ -223,6 +223,28 @@ static unsigned parent_count(const struct gpuh_gpu_layout *gl)
 }
 
 /* Counts: given ones checked, missing ones the most that fits; the sizes checked for mixing. */
+/*
+ * Sizes a vendor-VF GPU cannot mix now: in equal-size mode (NVML's word, else the driver's
+ * default on vendor VFs) every vGPU on a GPU has one framebuffer size (NVIDIA vGPU user guide,
+ * "Modes for time-sliced vGPUs"), so a layout of several sizes could never be carved there.
+ */
+static int check_mode(const struct gpuh_inventory *inv, struct gpuh_gpu_layout *gl)
+{
+        bool assumed = false;
+
+        if (gl->kind != GPUH_LAYOUT_VENDOR_VF || gl->n_profiles < 2 ||
+            gpuh_inventory_vgpu_mode(inv, gl->gpu, &assumed) != GPUH_VGPU_MODE_EQUAL)
+                return 0;
+        for (size_t p = 1; p < gl->n_profiles; p++)
+                if (gl->profiles[p].fb_mib != gl->profiles[0].fb_mib)
+                        return fail(gl, -EINVAL, "'%s' (%" PRId64 " MiB) and '%s' (%" PRId64 " MiB) cannot share it in "
+                                    "equal-size vGPU mode%s: mixed sizes need mixed-size mode (nvidia-smi vgpu -shm 1, "
+                                    "nvmlDeviceSetVgpuHeterogeneousMode), which a reboot resets",
+                                    gl->profiles[0].profile, gl->profiles[0].fb_mib, gl->profiles[p].profile,
+                                    gl->profiles[p].fb_mib, assumed ? " (the driver's default; NVML did not say)" : "");
+        return 0;
+}
+
 static int resolve_counts(struct gpuh_gpu_layout *gl)
 {
         const struct gpuh_gpu *g = gl->gpu;
@@ -509,7 +531,7 @@ static int resolve_gpu(const struct gpuh_inventory *inv, struct gpuh_gpu_layout 
                         if (t.max_instances > 0 && t.video_ram_mib > 0 && t.max_instances * t.video_ram_mib > gl->gpu_fb_mib)
                                 gl->gpu_fb_mib = t.max_instances * t.video_ram_mib;
                 }
-        if ((r = resolve_counts(gl)) < 0 || gl->error)
+        if ((r = check_mode(inv, gl)) < 0 || gl->error || (r = resolve_counts(gl)) < 0 || gl->error)
                 return r;
         return place_slots(inv, gl, NULL);
 }

@@ -67,14 +67,26 @@ class Host:
     """A fixture host under the emulator, a state directory, a configuration, and a directory of
     running domains' XML (libvirt's status files) for discovery's used_by_vm."""
 
-    def __init__(self, host, layouts, clean=True):
-        self.host, self.layouts, self.clean = host, layouts, clean
+    def __init__(self, host, layouts, clean=True, nvml=None):
+        """@nvml: a state of the fake libnvidia-ml.so.1 (tests/fakenvml/README.md) the binaries and
+        the emulator share; None: no NVML (the driver's library, which this machine lacks)."""
+        self.host, self.layouts, self.clean, self.nvml = host, layouts, clean, nvml
 
     def __enter__(self):
         E = emulator()
-        self.emu = E.Emulator(os.path.join(ARGS.hosts, self.host, "sys"))
-        self.emu.__enter__()
         self.tmp = tempfile.mkdtemp(prefix="gpuh-layout-")
+        self.env = clean_env()
+        control = None
+        if self.nvml is not None:
+            state = os.path.join(self.tmp, "nvml.json")
+            with open(state, "w") as f:
+                json.dump(self.nvml, f)
+            build = os.path.dirname(os.path.dirname(os.path.abspath(ARGS.hosts)))
+            self.env.update({"GPUHOOKS_NVML_LIB": os.path.join(build, "tests", "fakenvml", "libnvidia-ml.so.1"),
+                             "GPUH_FAKE_NVML_STATE": state})
+            control = {"nvml_state": state}
+        self.emu = E.Emulator(os.path.join(ARGS.hosts, self.host, "sys"), control=control)
+        self.emu.__enter__()
         self.state = os.path.join(self.tmp, "state")
         self.run = os.path.join(self.tmp, "run")
         os.mkdir(self.run)
@@ -119,7 +131,7 @@ class Host:
     def discover(self):
         r = harness.run([ARGS.discovery, "--config", self.cfg_path, "--sysfs-root", self.emu.root, "--state-dir",
                          self.state, "--no-libvirt", "--domain-xml-dir", self.run, "--cache-dir", "",
-                         "--pci-ids", os.path.join(ARGS.src, "fixtures", "pci.ids")], text=True, env=clean_env(),
+                         "--pci-ids", os.path.join(ARGS.src, "fixtures", "pci.ids")], text=True, env=self.env,
                         timeout=60)
         if r.rc != 0 or r.err:
             raise RuntimeError("gpudiscovery failed: " + r.why())
@@ -128,12 +140,12 @@ class Host:
     def transform(self, xml):
         return harness.run([ARGS.transformer, "--config", self.cfg_path, "--sysfs-root", self.emu.root,
                             "--state-dir", self.state, "--no-libvirt", "--domain-xml-dir", self.run, "-"],
-                           stdin=xml, text=True, env=clean_env(), timeout=60)
+                           stdin=xml, text=True, env=self.env, timeout=60)
 
     def hook(self, args, stdin):
         return harness.run([ARGS.hook, "--config", self.cfg_path, "--sysfs-root", self.emu.root, "--state-dir",
                             self.state, "--dev-dir", self.emu.dev_dir] + args, stdin=stdin, text=True,
-                           env=clean_env(), timeout=120)
+                           env=self.env, timeout=120)
 
     def started(self, xml):
         """libvirt's status file of the running domain, as discovery reads it without libvirt."""
@@ -268,12 +280,20 @@ def case_vendor():
 
 
 def case_mixed():
-    """L40S mixed sizes (vendor-specific vGPU shares the framebuffer among sizes): 16Q x 1,
-    8Q x 2 and the most 4Q that fit in the rest (4); a VF with a different type set stays as it is."""
-    with Host("l40s-vendor-vgpu", [{"match": {"address": L40S},
-                                    "profiles": [{"profile": "NVIDIA L40S-16Q", "count": 1},
-                                                 {"profile": "NVIDIA L40S-8Q", "count": 2},
-                                                 {"profile": "NVIDIA L40S-4Q"}]}]) as h:
+    """L40S mixed sizes (vendor-specific vGPU shares the framebuffer among sizes, in mixed-size
+    mode): 16Q x 1, 8Q x 2 and the most 4Q that fit in the rest (4); a VF with a different type
+    set stays as it is. In equal-size mode (the driver's default, NVML silent) not applied."""
+    layout = [{"match": {"address": L40S}, "profiles": [{"profile": "NVIDIA L40S-16Q", "count": 1},
+                                                        {"profile": "NVIDIA L40S-8Q", "count": 2},
+                                                        {"profile": "NVIDIA L40S-4Q"}]}]
+    with Host("l40s-vendor-vgpu", layout) as h:
+        g = gpu(h.discover(), L40S)
+        why = g["gpuhooks"]["layout"]["error"] or ""
+        check("equal-size vGPU mode (the driver's default; NVML did not say)" in why and not slots(g),
+              "L40S mixed sizes without NVML: equal-size mode assumed, the layout not applied, saying so", why)
+    nvml = {"gpus": [{"pci_bus_id": a, "vgpu_heterogeneous_mode": 1, "vgpu_types": []}
+                     for a in ("0000:26:00.0", "0000:3d:00.0", "0000:af:00.0")]}
+    with Host("l40s-vendor-vgpu", layout, nvml=nvml) as h:
         inv = h.discover()
         valid(inv, "L40S mixed", L40S)
         g = gpu(inv, L40S)

@@ -315,6 +315,9 @@ static void test_vendor_fit(void **state)
 {
         struct host *h = calloc(1, sizeof(*h));
         const struct gpuh_gpu_layout *gl;
+        struct gpuh_nvml_gpu ng = { .addr = { 0, 0x26, 0, 0 }, .mig_current = -1, .mig_pending = -1,
+                                    .vgpu_mode = GPUH_VGPU_MODE_EQUAL };
+        struct gpuh_nvml_info nvml = { .gpus = &ng, .n_gpus = 1 };
 
         vendor_host(h, MAX_VFS);
         gl = resolve(h, 1, "NVIDIA L40S-8Q", 7);
@@ -322,7 +325,24 @@ static void test_vendor_fit(void **state)
         assert_int_equal(gl->n_slots, 0);
         if (!strstr(gl->why, "0000:26:00.0") || !strstr(gl->why, "'NVIDIA L40S-8Q' x 7") || !strstr(gl->why, "49152"))
                 fail_msg("'%s' does not name the GPU, the profile and the capacity", gl->why);
-        /* mixed sizes share the framebuffer: a 24Q leaves room for three 8Q */
+        /* sizes the vGPU mode cannot mix: equal-size, the driver's default when NVML does not say,
+         * or NVML's word */
+        gl = resolve(h, 2, "NVIDIA L40S-24Q", 1, "NVIDIA L40S-8Q", 0);
+        assert_int_equal(gl->error, -EINVAL);
+        assert_int_equal(gl->n_slots, 0);
+        if (!strstr(gl->why, "equal-size vGPU mode (the driver's default; NVML did not say)") ||
+            !strstr(gl->why, "'NVIDIA L40S-24Q' (24576 MiB) and 'NVIDIA L40S-8Q' (8192 MiB)"))
+                fail_msg("'%s' does not name the sizes and the mode", gl->why);
+        h->pf.driver = (char *) "nvidia";
+        h->inv.nvml = &nvml;
+        gl = resolve(h, 2, "NVIDIA L40S-24Q", 1, "NVIDIA L40S-8Q", 0);
+        assert_int_equal(gl->error, -EINVAL);
+        assert_null(strstr(gl->why, "default"));
+        gl = resolve(h, 2, "NVIDIA L40S-8Q", 1, "NVIDIA L40S-8Q", 0);   /* one size: not the mode's */
+        assert_int_equal(gl->error, -EINVAL);
+        assert_non_null(strstr(gl->why, "listed twice"));
+        /* mixed-size mode: sizes share the framebuffer: a 24Q leaves room for three 8Q */
+        ng.vgpu_mode = GPUH_VGPU_MODE_MIXED;
         gl = resolve(h, 2, "NVIDIA L40S-24Q", 1, "NVIDIA L40S-8Q", 0);
         assert_int_equal(gl->error, 0);
         assert_int_equal(gl->profiles[1].count, 3);
@@ -332,6 +352,8 @@ static void test_vendor_fit(void **state)
         /* the VFs are a limit too */
         h->l = gpuh_layouts_free(h->l);
         vendor_host(h, 4);
+        h->pf.driver = (char *) "nvidia";
+        h->inv.nvml = &nvml;
         gl = resolve(h, 1, "NVIDIA L40S-8Q", 0);
         assert_int_equal(gl->profiles[0].count, 4);
         gl = resolve(h, 1, "NVIDIA L40S-8Q", 5);
