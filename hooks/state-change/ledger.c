@@ -241,6 +241,34 @@ int sc_journal_takeover(struct sc *s, struct gpuh_jentry *e, char **reterr)
 }
 
 /**
+ * sc_hand_over:
+ * @s: the run (the host lock not held)
+ * @domain: another domain, whose journal names a device @e's undo would change
+ * @e: our entry, which becomes theirs
+ * @what: what moves, for the message ("the VFs of 0000:af:00.0", "MIG mode of ...")
+ * @device: the device, for the event
+ * @reterr: on failure, one line naming the domain, @what and @domain
+ *
+ * sc_journal_hand_over() under the host lock, with its event.
+ *
+ * Returns: 1 (the entry moved); -ETIMEDOUT (the host lock); -errno of the journals.
+ */
+int sc_hand_over(struct sc *s, const char *domain, const struct gpuh_jentry *e, const char *what, const char *device,
+                 char **reterr)
+{
+        int r = sc_host_lock(s, reterr);
+
+        if (r < 0)
+                return r;
+        r = sc_journal_hand_over(s, domain, e);
+        sc_host_unlock(s);
+        if (r < 0)
+                return gpuh_error(reterr, r, "%s: cannot hand %s over to %s: %s", s->vm, what, domain, strerror(-r));
+        sc_event(s, "takeover", device, s->vm, domain, 0, 0, NULL);
+        return 1;
+}
+
+/**
  * sc_journal_hand_over:
  * @s: the run (the caller holds the host lock)
  * @domain: another domain, whose journal names a device @e's undo would change

@@ -375,16 +375,10 @@ int sc_undo_mig(struct sc *s, const struct gpuh_jentry *e, char **reterr)
                 return r;
         if (g->mig_current >= 0 && ((unsigned) g->mig_current != e->old || (unsigned) g->mig_pending != e->old)) {
                 if ((other = other_on_gpu(s, &e->dev))) {
-                        r = sc_host_lock(s, reterr);
-                        if (r < 0)
-                                return r;
-                        r = sc_journal_hand_over(s, other->domain, e);
-                        sc_host_unlock(s);
-                        if (r < 0)
-                                return gpuh_error(reterr, r, "%s: cannot hand MIG mode of %s over to %s: %s", s->vm,
-                                                  name, other->domain, strerror(-r));
-                        sc_event(s, "takeover", name, s->vm, other->domain, 0, 0, NULL);
-                        return 1;
+                        char what[64];
+
+                        snprintf(what, sizeof(what), "MIG mode of %s", name);
+                        return sc_hand_over(s, other->domain, e, what, name, reterr);
                 }
                 r = mig_back(s, e, g, name, reterr);
                 if (r != 0)

@@ -167,6 +167,8 @@ struct gpuh_journal *sc_other_with(struct sc *s, const char *key);
 int sc_journal_change(struct sc *s, struct gpuh_jentry *e, char **reterr);
 int sc_journal_takeover(struct sc *s, struct gpuh_jentry *e, char **reterr);
 int sc_journal_hand_over(struct sc *s, const char *domain, const struct gpuh_jentry *e);
+int sc_hand_over(struct sc *s, const char *domain, const struct gpuh_jentry *e, const char *what, const char *device,
+                 char **reterr);
 int sc_commit_journal(struct sc *s, enum sc_free_mode mode, char **reterr);
 int sc_check_reservation(struct sc *s, const struct gpuh_domxml *d, char **reterr);
 int sc_check_journals(struct sc *s, char **reterr);

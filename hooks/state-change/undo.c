@@ -129,8 +129,7 @@ static int undo_vgpu(struct sc *s, const struct gpuh_jentry *e, char **reterr)
 static int hand_over_vfs(struct sc *s, const struct gpuh_jentry *e, const struct gpuh_pci_addr *vfs, int n,
                          char **reterr)
 {
-        char name[GPUH_PCI_ADDR_MAX];
-        int r;
+        char name[GPUH_PCI_ADDR_MAX], what[64];
 
         gpuh_pci_addr_format(&e->dev, name);
         for (int i = 0; i < n; i++) {
@@ -139,16 +138,8 @@ static int hand_over_vfs(struct sc *s, const struct gpuh_jentry *e, const struct
 
                 if (!other)
                         continue;
-                r = sc_host_lock(s, reterr);
-                if (r < 0)
-                        return r;
-                r = sc_journal_hand_over(s, other->domain, e);
-                sc_host_unlock(s);
-                if (r < 0)
-                        return gpuh_error(reterr, r, "%s: cannot hand the VFs of %s over to %s: %s", s->vm, name,
-                                          other->domain, strerror(-r));
-                sc_event(s, "takeover", name, s->vm, other->domain, 0, 0, NULL);
-                return 1;
+                snprintf(what, sizeof(what), "the VFs of %s", name);
+                return sc_hand_over(s, other->domain, e, what, name, reterr);
         }
         return 0;
 }

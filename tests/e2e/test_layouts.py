@@ -23,6 +23,7 @@ import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import harness  # noqa: E402
+from agentxml import agent_xml as agent_xml_of, hostdev_mdev, hostdev_pci  # noqa: E402
 from harness import check  # noqa: E402
 
 ARGS = None
@@ -39,28 +40,6 @@ def clean_env():
     e = {k: v for k, v in os.environ.items() if not k.startswith("GPUHOOKS_")}
     e.pop("LIBVIRT_DEFAULT_URI", None)
     return e
-
-
-def hostdev_pci(bdf):
-    """What CloudStack's agent writes for an NVIDIA VF with a vGPU profile (LibvirtGpuDef)."""
-    d, b, sf = bdf.split(":")
-    s, f = sf.split(".")
-    return ("<hostdev mode='subsystem' type='pci' managed='no' display='off'>\n  <driver name='vfio'/>\n"
-            "  <source>\n    <address domain='0x%s' bus='0x%s' slot='0x%s' function='0x%s'/>\n  </source>\n"
-            "</hostdev>\n" % (d, b, s, f))
-
-
-def hostdev_mdev(uuid):
-    return ("<hostdev mode='subsystem' type='mdev' model='vfio-pci' display='off'>\n  <source>\n"
-            "    <address uuid='%s'/>\n  </source>\n</hostdev>\n" % uuid)
-
-
-def agent_xml(hostdev):
-    """The agent-form XML of fixture 01 with the hostdev at the end of its last <devices>."""
-    with open(os.path.join(ARGS.src, "fixtures", "domains", "01-agent-i-2-154-VM-cs4.19.xml")) as f:
-        xml = f.read()
-    i = xml.rindex("</devices>")
-    return xml[:i] + hostdev + xml[i:]
 
 
 class Host:
@@ -221,7 +200,7 @@ def cycle(h, gaddr, pick, hostdev, carved, undone, what):
     """CloudStack's whole cycle for the slot @pick (busAddress) of GPU @gaddr; @carved() and
     @undone() say whether the device is made / gone."""
     before = slots(gpu(h.discover(), gaddr))
-    xml = agent_xml(hostdev)
+    xml = agent_xml_of(ARGS.src, hostdev)
     r = h.transform(xml)
     if not check(r.rc == 0, what + ": the transformer accepts CloudStack's hostdev for an advertised slot", r.why()):
         return
@@ -328,7 +307,7 @@ def case_nofit():
                         timeout=60)
         check(re.search(r"^warn\s+layout\s+0000:26:00\.0\s+layout of GPU 0000:26:00\.0: 'NVIDIA L40S-8Q' x 7 does not fit",
                         r.out, re.M) is not None, "gpudiscovery --check warns, naming the GPU and the profile", r.why())
-        r = h.transform(agent_xml(hostdev_pci("0000:26:00.4")))
+        r = h.transform(agent_xml_of(ARGS.src, hostdev_pci("0000:26:00.4")))
         check(r.rc != 0 and r.one_line() and "26:00.4" in r.err and "layout" in r.err,
               "CloudStack's hostdev for one of its VFs fails closed, naming the VF and the layout", r.why())
         h.config([{"match": {"address": L40S}, "profiles": [{"profile": "NVIDIA L40S-9Q"}]}])
@@ -373,11 +352,11 @@ def case_vfmdev():
         check(len(kept) == 1 and kept[0]["mdev_uuid"] == "c728e022-f16f-434b-ad2c-9665ee634d3d" and len(od) == 3 and
               len(g["vgpu_instances"]) == 6, "an existing mdev of the type keeps its UUID in slot 0; the in-use "
               "mdevs of other types are still reported", [(v["mdev_uuid"], v["gpuhooks"]["slot"]) for v in g["vgpu_instances"]])
-        r = h.transform(agent_xml(hostdev_mdev(od[0]["mdev_uuid"])))
+        r = h.transform(agent_xml_of(ARGS.src, hostdev_mdev(od[0]["mdev_uuid"])))
         check(r.rc == 0, "a slot that still fits (4 of 16 GB left) is accepted", r.why())
 
         def other(uuid):
-            xml = re.sub(r"<name>[^<]*</name>", "<name>i-2-155-VM</name>", agent_xml(hostdev_mdev(uuid)), count=1)
+            xml = re.sub(r"<name>[^<]*</name>", "<name>i-2-155-VM</name>", agent_xml_of(ARGS.src, hostdev_mdev(uuid)), count=1)
             return h.transform(re.sub(r"<uuid>[^<]*</uuid>", "<uuid>0c4b40fc-0b03-40c5-b04e-28a15fe12245</uuid>", xml,
                                       count=1))
         r = other(od[0]["mdev_uuid"])

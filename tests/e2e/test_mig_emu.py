@@ -29,6 +29,7 @@ import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import harness  # noqa: E402
+from agentxml import agent_xml as agent_xml_of, hostdev_mdev, hostdev_pci  # noqa: E402
 from harness import check  # noqa: E402
 
 ARGS = None
@@ -362,28 +363,6 @@ def case_a100_layout():
 
 # ---- the cycle: discovery -> transform -> prepare (GI made, type set) -> release (both undone) ----
 
-def hostdev_pci(bdf):
-    """What CloudStack's agent writes for an NVIDIA vGPU VF (LibvirtGpuDef: type='pci' managed='no')."""
-    d, b, sf = bdf.split(":")
-    s, f = sf.split(".")
-    return ("<hostdev mode='subsystem' type='pci' managed='no' display='off'>\n  <driver name='vfio'/>\n"
-            "  <source>\n    <address domain='0x%s' bus='0x%s' slot='0x%s' function='0x%s'/>\n  </source>\n"
-            "</hostdev>\n" % (d, b, s, f))
-
-
-def hostdev_mdev(u):
-    return ("<hostdev mode='subsystem' type='mdev' model='vfio-pci' display='off'>\n  <source>\n"
-            "    <address uuid='%s'/>\n  </source>\n</hostdev>\n" % u)
-
-
-def agent_xml(hostdev):
-    """The agent-form XML of fixture domain 01 with @hostdev at the end of its last <devices>."""
-    with open(os.path.join(ARGS.src, "fixtures", "domains", "01-agent-i-2-154-VM-cs4.19.xml")) as f:
-        xml = f.read()
-    i = xml.rindex("</devices>")
-    return xml[:i] + hostdev + xml[i:]
-
-
 class Cycle:
     """The hooks of one host with a layout: a configuration, a state directory, and the calls."""
 
@@ -453,7 +432,7 @@ def vendor_cycle(s, c, pf, what):
         return None
     vf = full(pf, vf)
     want = (gi["profile_id"], gi["placement_start"], gi["placement_size"])
-    t = c.transform(agent_xml(hostdev_pci(vf)))
+    t = c.transform(agent_xml_of(ARGS.src, hostdev_pci(vf)))
     rec = 'gi-profile="%d" gi-placement="%d:%d"' % want
     if not check(t.rc == 0 and rec in t.out, "%s: the transformer records the slot's GPU instance (%s)" % (what, rec),
                  t.why()):
@@ -536,7 +515,7 @@ def case_h100_mig_switch():
         if not check(vf is not None, "h100-switch: with MIG off, the MIG layout's slots are advertised", doc):
             return
         vf = full(pf, vf)
-        t = c.transform(agent_xml(hostdev_pci(vf)))
+        t = c.transform(agent_xml_of(ARGS.src, hostdev_pci(vf)))
         if not check(t.rc == 0, "h100-switch: the transformer takes the slot", t.why()):
             return
         name = re.search(r"<name>([^<]+)</name>", t.out).group(1)
@@ -572,7 +551,7 @@ def case_a100_cycle():
         if not check(u is not None, "a100-cycle: an mdev slot whose GI is made at start is advertised", doc):
             return
         want = (gi["profile_id"], gi["placement_start"], gi["placement_size"])
-        t = c.transform(agent_xml(hostdev_mdev(u)))
+        t = c.transform(agent_xml_of(ARGS.src, hostdev_mdev(u)))
         if not check(t.rc == 0 and 'gi-placement="%d:%d"' % want[1:] in t.out and 'new="yes"' in t.out,
                      "a100-cycle: the transformer records the mdev to create and its GI", t.why()):
             return
