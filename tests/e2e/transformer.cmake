@@ -12,9 +12,13 @@
 #   transformer/huge-<case>      huge documents: bounded work (test_huge.py)
 #
 # Labels (tests/README.md, "Labels and builds"): the tests that run the binary are 'c' (the
-# ASan/UBSan build runs them) and 'threads' (it scans the host with a thread pool: the TSan
-# build runs them); cases-json and goldens run no binary (plain build only); the huge documents
-# run no threaded code of their own ('c' only).
+# ASan/UBSan build runs them); those that also run it in every call form (--forms) and the
+# concurrency, capacity, mode, hostile, cli, reservation and old-agent tests are 'threads' too
+# (the binary scans the host with a thread pool: the TSan build runs them). The other cases run
+# the same scan of the same fixture hosts (discovery/<host> runs each host's scan under TSan) and
+# differ in selection, which runs in one thread: TSan has nothing more to see there. cases-json
+# and goldens run no binary (plain build only); the huge documents run no threaded code of their
+# own ('c' only).
 if(NOT TARGET libvirt-vm-xml-transformer)
   message(STATUS "gpuhooks: no libvirt-vm-xml-transformer target, its e2e tests are not registered")
   return()
@@ -133,6 +137,17 @@ foreach(t concurrency capacity vgpu-modes hostile cli reservations old-agents)
   list(APPEND gpuh_transformer_tests transformer/${t})
 endforeach()
 set_tests_properties(${gpuh_transformer_tests} PROPERTIES LABELS "e2e;c;threads;nofuse" TIMEOUT 180)
+# one selection case each, through the same scans: ASan+UBSan, not TSan (above)
+set(gpuh_single_thread_cases)
+foreach(t IN LISTS gpuh_transformer_tests)
+  string(REGEX REPLACE "^transformer/(explain-)?" "" gpuh_case ${t})
+  if(t MATCHES "^transformer/explain-" OR (gpuh_case IN_LIST gpuh_seen AND NOT gpuh_case IN_LIST gpuh_forms))
+    list(APPEND gpuh_single_thread_cases ${t})
+  endif()
+endforeach()
+if(gpuh_single_thread_cases)
+  set_tests_properties(${gpuh_single_thread_cases} PROPERTIES LABELS "e2e;c;nofuse")
+endif()
 foreach(t cases-json goldens)
   add_test(NAME transformer/${t} COMMAND ${GPUH_TRANSFORMER_E2E} ${t})
   set_tests_properties(transformer/${t} PROPERTIES LABELS "e2e;nofuse" TIMEOUT 180)
