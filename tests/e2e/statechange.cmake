@@ -20,4 +20,10 @@ set_tests_properties(statechange/parallel statechange/crash PROPERTIES COST 20)
 # FUSE what the fake-kernel unit tests (test_sc_rollback, test_sc_release, label 'c') run in
 # process under ASan+UBSan; the plain build runs them (tests/run's time: tests/README.md).
 set_tests_properties(statechange/parallel statechange/crash PROPERTIES LABELS "e2e;fuse")
+# Nor these, each with its in-process twin under ASan+UBSan: every kind of device there and back
+# (test_sc_roundtrip), a write failing at each step (test_sc_rollback), takeover of a stale
+# journal and SR-IOV undone (test_sc_release), forged records and CloudStack hostdevs held
+# elsewhere (test_sc_checks).
+set_tests_properties(statechange/roundtrip statechange/failures statechange/takeover statechange/sriov
+                     statechange/record statechange/occupancy PROPERTIES LABELS "e2e;fuse")
 set_tests_properties(statechange/roundtrip statechange/failures statechange/protocol PROPERTIES COST 10)
