@@ -316,6 +316,9 @@ static int check_gpus(const struct gpuh_inventory *inv, struct gpuh_findings *f)
                 r = gl->error ? add(f, GPUH_CHECK_WARN, "layout", &gl->gpu->dev->addr, "%s", gl->why)
                               : add(f, GPUH_CHECK_OK, "layout", &gl->gpu->dev->addr, "%zu vGPU slot%s advertised (%s)",
                                     gl->n_slots, gl->n_slots == 1 ? "" : "s", gpuh_layout_kind_to_string(gl->kind));
+                /* MIG-backed slots a GPU instance blocks now */
+                for (size_t k = 0; r >= 0 && k < gl->n_notes; k++)
+                        r = add(f, GPUH_CHECK_WARN, "layout", &gl->gpu->dev->addr, "%s", gl->notes[k]);
                 if (r < 0)
                         return r;
         }

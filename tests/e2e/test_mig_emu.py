@@ -294,6 +294,11 @@ def case_h100_layout():
         check(len(w) == 3 and all(pf in x and "GPU instance 3 (profile 9 'MIG 3g.40gb', slices 4-7)" in x for x in w) and
               "slot 4 of 'NVIDIA H100-1-10C'" in w[0], "h100-layout: slots 4-6 are not offered, one warning each "
               "naming the GPU, the slot and GI 3", w)
+        r = harness.run([os.path.join(ARGS.build, "hooks", "gpudiscovery"), "--check", "--config",
+                         os.path.join(s.tmp, "gpuhooks.json"), "--sysfs-root", s.emu.root, "--no-libvirt",
+                         "--domain-xml-dir", s.tmp], env=s.env, text=True, timeout=60)
+        lines = re.findall(r"^warn\s+layout\s+0000:ae:00\.0\s+.*slot (\d) of .*GPU instance 3 .* is in the way$", r.out, re.M)
+        check(lines == ["4", "5", "6"], "h100-layout: --check warns of each blocked slot", r.out)
         again = s.discover(layout)
         check(again is not None and vendor_slots(again) == want, "h100-layout: the same slots on a second run",
               again and vendor_slots(again))
