@@ -33,14 +33,18 @@
 
 static char lib[4096], state[4096];
 
-/* An H100 PCIe (fixtures/hosts/h100-mig-vendor-vgpu) as NVML sees it: MIG mode @mig, GIs @gis. */
-static void nvml_state(int mig, bool needs_reset, const char *gis)
+/* An H100 PCIe (fixtures/hosts/h100-mig-vendor-vgpu) as NVML sees it, at @pci: MIG mode @mig
+ * (< 0: the GPU has no MIG), GIs @gis. */
+static void nvml_state_at(const char *pci, int mig, bool needs_reset, const char *gis)
 {
         FILE *f = fopen(state, "w");
+        char m[128] = "";
 
         assert_non_null(f);
-        fprintf(f, "{\"gpus\": [{\"pci_bus_id\": \"" PF "\", \"vfs_enabled\": 0,"
-                " \"mig\": {\"current\": %d, \"pending\": %d%s},"
+        if (mig >= 0)
+                snprintf(m, sizeof(m), " \"mig\": {\"current\": %d, \"pending\": %d%s},", mig, mig,
+                         needs_reset ? ", \"needs_reset\": 1" : "");
+        fprintf(f, "{\"gpus\": [{\"pci_bus_id\": \"%s\", \"vfs_enabled\": 0,%s"
                 " \"gi_profiles\": [{\"index\": 0, \"id\": 19, \"name\": \"MIG 1g.10gb\", \"slices\": 1, \"instances\": 7,"
                 "   \"memory_mib\": 9856, \"placements\": [{\"start\": 0, \"size\": 1}, {\"start\": 1, \"size\": 1},"
                 "   {\"start\": 2, \"size\": 1}, {\"start\": 3, \"size\": 1}, {\"start\": 4, \"size\": 1},"
@@ -53,8 +57,13 @@ static void nvml_state(int mig, bool needs_reset, const char *gis)
                 "   \"max_instances\": 7, \"gi_profile_id\": 19},"
                 "  {\"id\": 1702, \"name\": \"NVIDIA H100-2-20C\", \"framebuffer_mib\": 20480, \"max_instances\": 3,"
                 "   \"gi_profile_id\": 14}]}]}\n",
-                mig, mig, needs_reset ? ", \"needs_reset\": 1" : "", gis ? gis : "");
+                pci, m, gis ? gis : "");
         assert_int_equal(fclose(f), 0);
+}
+
+static void nvml_state(int mig, bool needs_reset, const char *gis)
+{
+        nvml_state_at(PF, mig, needs_reset, gis);
 }
 
 /* NVML's state now: MIG mode, and the GIs as "PROFILE@START:SIZE[*]" (* in use), joined. */
@@ -374,6 +383,83 @@ static void test_mig_handed_over(void **s)
         assert_false(sct_has_journal(t, VM2));
 }
 
+/* NVML unusable, or a GPU without MIG: refused before anything changes, naming why. */
+static void test_no_nvml_no_mig(void **s)
+{
+        struct sct *t = *s;
+        struct gpuh_alloc a = slot("0000:ae:00.5");
+        _cleanup_free_ char *xml = sct_domain(VM, VM_UUID, &a, 1), *err = NULL;
+        size_t writes;
+
+        host_h100(t, 4, true);
+        t->o.nvml_lib = "/nonexistent/libnvidia-ml.so.1";
+        assert_int_equal(sct_prepare(t, xml, &err), -ENOENT);
+        assert_non_null(strstr(err, PF ": reading its MIG mode: cannot load NVML: /nonexistent/libnvidia-ml.so.1"));
+        t->o.nvml_lib = lib;
+        nvml_state(-1, false, NULL);
+        assert_int_equal(sct_prepare(t, xml, sct_err(&err)), -EOPNOTSUPP);
+        assert_non_null(strstr(err, PF ": the slot is MIG-backed but the GPU has no MIG mode"));
+        fk_writes(t->k, &writes);
+        assert_int_equal(writes, 0);
+        assert_false(sct_has_journal(t, VM));
+}
+
+/* MIG mode switched on by this domain, then a GPU instance made by hand: release destroys its
+ * own GI and leaves MIG mode on, not ours to break. */
+static void test_mig_left_on(void **s)
+{
+        struct sct *t = *s;
+        struct gpuh_alloc a = slot("0000:ae:00.5");
+        _cleanup_free_ char *xml = sct_domain(VM, VM_UUID, &a, 1), *err = NULL;
+        json_object *o, *gis;
+        char now[64];
+
+        host_h100(t, 0, true);
+        nvml_state(0, false, NULL);
+        assert_int_equal(sct_prepare(t, xml, &err), 0);
+        /* the operator's GI, as nvidia-smi would make it */
+        o = json_object_from_file(state);
+        gis = json_object_object_get(json_object_array_get_idx(json_object_object_get(o, "gpus"), 0), "gpu_instances");
+        json_object_array_add(gis, json_tokener_parse("{\"id\": 7, \"profile_id\": 19, \"start\": 6, \"size\": 1}"));
+        assert_int_equal(json_object_to_file(state, o), 0);
+        json_object_put(o);
+        assert_int_equal(sct_release(t, VM, &err), 0);
+        assert_null(err);
+        assert_int_equal(nvml_now(now, sizeof(now)), 1);
+        assert_string_equal(now, "19@6:1");
+        assert_int_equal(sct_events(t, "MIG mode left on: 1 GPU instances exist (GI 7 first)"), 1);
+        assert_false(sct_has_journal(t, VM));
+}
+
+/* An A100-like mdev slot on a VF (the A2 host's VFs, their PF in MIG mode): the GI goes on the
+ * VF's PF, then the mdev on the VF; release removes both. */
+static void test_mdev_slot(void **s)
+{
+        struct sct *t = *s;
+        struct gpuh_alloc a = sct_mdev("c728e022-f16f-434b-ad2c-9665ee634d3d", "0000:08:00.5", "nvidia-746");
+        _cleanup_free_ char *xml = NULL, *err = NULL, *before = NULL, *after = NULL;
+        char gis[64];
+
+        a.gi = true;
+        a.gi_profile = 19;
+        a.gi_start = 4;
+        a.gi_size = 1;
+        xml = sct_domain(VM, VM_UUID, &a, 1);
+        sct_host_a2(t, true);
+        nvml_state_at("0000:08:00.0", 1, false, NULL);
+        before = fk_snapshot(t->k);
+        assert_int_equal(sct_prepare(t, xml, &err), 0);
+        assert_null(err);
+        nvml_now(gis, sizeof(gis));
+        assert_string_equal(gis, "19@4:1");
+        assert_true(fk_exists(t->k, "bus/mdev/devices/c728e022-f16f-434b-ad2c-9665ee634d3d"));
+        assert_int_equal(sct_release(t, VM, &err), 0);
+        nvml_now(gis, sizeof(gis));
+        assert_string_equal(gis, "");
+        after = fk_snapshot(t->k);
+        sct_assert_same(before, after);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -385,6 +471,9 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_rollback_and_dry_run, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_crash_reconcile, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_mig_handed_over, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_no_nvml_no_mig, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_mig_left_on, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_mdev_slot, setup, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
