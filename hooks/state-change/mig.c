@@ -123,8 +123,8 @@ static int may_switch_on(struct sc *s, const struct gpuh_pci_addr *gpu, const ch
         return 0;
 }
 
-/* sriov_numvfs of @gpu set to @n and read back; the VFs' own directories waited for when it
- * enables them (their drivers bind them before the slot's VF is used). */
+/* sriov_numvfs of @gpu set to @n and read back (not journaled: the mig-mode entry records the
+ * VFs, and its undo sets them back). */
 static int set_vfs(struct sc *s, const struct gpuh_pci_addr *gpu, const char *name, unsigned n, const char *why,
                    char **reterr)
 {
