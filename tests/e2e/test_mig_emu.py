@@ -462,6 +462,40 @@ def vendor_cycle(s, c, pf, what):
     return t.out, vf, want
 
 
+def kill_between(s, c, xml, write, want, what, undone):
+    """Prepare @xml with @write (the type's or the mdev's, after the GI's creation) held in the
+    emulator, kill -9 the hook there, then reconcile: the GI @want and the journal are left by the
+    crash, and reconcile destroys the GI (@undone: the type or mdev is not there either)."""
+    before = nvml_gis(s)
+    name = re.search(r"<name>([^<]+)</name>", xml).group(1)
+    since = len(s.emu.log())
+    s.emu.control({"nvml_state": s.state, "hang": [{"path": write, "seconds": "forever", "id": "kill", "times": 1,
+                                                    "errno": "EIO"}]})
+    p = subprocess.Popen(c.hook_args([name, "prepare", "begin", "-"]), stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=s.env)
+    p.stdin.write(xml)
+    p.stdin.close()
+    try:
+        s.emu.wait_for(lambda r: r.get("event") == "hang", timeout=60, since=since, what="the held write")
+        held = True
+    except TimeoutError:
+        held = False
+    made = nvml_gis(s)
+    p.kill()
+    # a writer killed inside a FUSE write waits for its answer: let the write end (failing), reap
+    s.emu.control({"nvml_state": s.state, "release": ["kill"]})
+    p.wait()
+    p.stdout.close()
+    p.stderr.close()
+    s.emu.control({"nvml_state": s.state})
+    check(held and made == sorted(before + [want]) and c.journals(),
+          "%s: kill -9 during the write after the GPU instance was made: the GI and the journal are left" % what,
+          (held, made, c.journals()))
+    r = c.hook(["--no-libvirt", "--domain-xml-dir", c.empty, "--min-age", "0", "reconcile"])
+    check(r.rc == 0 and nvml_gis(s) == before and not c.journals() and undone(),
+          "%s: reconcile destroys the GPU instance; nothing is left" % what, (r.why(), nvml_gis(s), c.journals()))
+
+
 def case_h100_cycle():
     """H100-2-20C slots (2g.20gb, placements 0, 2, 4): GIs 1 and 2 (1g, slices 0 and 1) block
     the first, GI 3 (3g, slices 4-7) the last; the slot at 2:2 is made at start, undone at stop;
@@ -473,35 +507,8 @@ def case_h100_cycle():
         if not got:
             return
         xml, vf, want = got
-        before = nvml_gis(s)
-        name = re.search(r"<name>([^<]+)</name>", xml).group(1)
-        since = len(s.emu.log())
-        s.emu.control({"nvml_state": s.state, "hang": [{"path": "bus/pci/devices/%s/nvidia/current_vgpu_type" % vf,
-                                                        "seconds": "forever", "id": "kill", "times": 1,
-                                                        "errno": "EIO"}]})
-        p = subprocess.Popen(c.hook_args([name, "prepare", "begin", "-"]), stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=s.env)
-        p.stdin.write(xml)
-        p.stdin.close()
-        try:
-            s.emu.wait_for(lambda r: r.get("event") == "hang", timeout=60, since=since, what="the type's write")
-            held = True
-        except TimeoutError:
-            held = False
-        made = nvml_gis(s)
-        p.kill()
-        s.emu.control({"nvml_state": s.state, "release": ["kill"]})
-        p.wait()
-        p.stdout.close()
-        p.stderr.close()
-        s.emu.control({"nvml_state": s.state})
-        check(held and made == sorted(before + [want]) and c.journals(),
-              "h100-cycle: kill -9 while the type is being written, after the GPU instance was made: "
-              "the GI and the journal are left", (held, made, c.journals()))
-        r = c.hook(["--no-libvirt", "--domain-xml-dir", c.empty, "--min-age", "0", "reconcile"])
-        check(r.rc == 0 and nvml_gis(s) == before and not c.journals() and
-              s.emu.read("bus/pci/devices/%s/nvidia/current_vgpu_type" % vf).strip() == "0",
-              "h100-cycle: reconcile destroys the GPU instance; nothing is left", (r.why(), nvml_gis(s), c.journals()))
+        kill_between(s, c, xml, "bus/pci/devices/%s/nvidia/current_vgpu_type" % vf, want, "h100-cycle",
+                     lambda: s.emu.read("bus/pci/devices/%s/nvidia/current_vgpu_type" % vf).strip() == "0")
 
 
 def case_h100_mig_switch():
@@ -546,7 +553,7 @@ def case_h100_mig_switch():
 def case_a100_cycle():
     """An A100-1-5C mdev slot (mdev on a VF): the operator's GIs 2 and 3 destroyed first, so that
     the only free 1g GI is the one prepare makes; prepare makes it and the mdev, release removes
-    both."""
+    both; then kill -9 between the GI's creation and the mdev's, and reconcile."""
     pf = "0000:3b:00.0"
     with Setup("a100-mig-mdev-vgpu") as s:
         check(s.nvml.destroy_gi(pf, 2) == 0 and s.nvml.destroy_gi(pf, 3) == 0, "a100-cycle: GIs 2 and 3 destroyed")
@@ -568,9 +575,12 @@ def case_a100_cycle():
               "a100-cycle: prepare made the GI at %d:%d, then the mdev with the slot's UUID" % want[1:],
               (p.why(), nvml_gis(s)))
         r = c.hook([name, "release", "end", "-"])
-        check(r.rc == 0 and nvml_gis(s) == before and not os.path.exists(os.path.join(s.emu.root, "bus", "mdev",
-                                                                                       "devices", u)),
+        gone = lambda: not os.path.exists(os.path.join(s.emu.root, "bus", "mdev", "devices", u))  # noqa: E731
+        check(r.rc == 0 and nvml_gis(s) == before and gone(),
               "a100-cycle: release removes the mdev, then destroys the GI", (r.why(), nvml_gis(s)))
+        parent = re.search(r'kind="mdev" uuid="%s" parent="([^"]+)"' % u, t.out).group(1)
+        kill_between(s, c, t.out, "bus/pci/devices/%s/mdev_supported_types/nvidia-474/create" % parent, want,
+                     "a100-cycle", gone)
 
 
 def main():
