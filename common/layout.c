@@ -568,6 +568,20 @@ int gpuh_layouts_resolve(const struct gpuh_inventory *inv, const struct gpuh_con
         return 0;
 }
 
+const char *gpuh_layout_slot_gi_text(const struct gpuh_layout_slot *s, char buf[static 64])
+{
+        char end[16] = "";
+
+        buf[0] = '\0';
+        if (!s || !s->gi)
+                return buf;
+        if (s->gi_size > 1)
+                snprintf(end, sizeof(end), "-%u", s->gi_start + s->gi_size - 1);
+        snprintf(buf, 64, ", GI %u at slice%s %u%s%s", s->gi_profile, s->gi_size > 1 ? "s" : "", s->gi_start, end,
+                 s->gi_exists ? "" : " (made at start)");
+        return buf;
+}
+
 struct gpuh_layouts *gpuh_layouts_free(struct gpuh_layouts *l)
 {
         if (!l)

@@ -182,6 +182,18 @@ struct gpuh_layouts {
  */
 int gpuh_layouts_resolve(const struct gpuh_inventory *inv, const struct gpuh_config *cfg, struct gpuh_layouts **ret);
 
+/**
+ * gpuh_layout_slot_gi_text:
+ * @s: a slot, or NULL
+ * @buf: receives the text
+ *
+ * Returns: @buf holding a MIG-backed slot's GPU instance as the text tables show it,
+ *          ", GI 14 at slices 0-1", or ", GI 19 at slice 2 (made at start)" when it does not
+ *          exist yet (GI: the NVML GPU-instance profile id; slices: the placement); "" for a slot
+ *          that is not MIG-backed or NULL.
+ */
+const char *gpuh_layout_slot_gi_text(const struct gpuh_layout_slot *s, char buf[static 64]);
+
 /** gpuh_layouts_free: accepts NULL; returns NULL. */
 struct gpuh_layouts *gpuh_layouts_free(struct gpuh_layouts *l);
 static inline void gpuh_layouts_freep(struct gpuh_layouts **l) { gpuh_layouts_free(*l); }

@@ -30,21 +30,6 @@ static const char *dash(const char *s)
         return s && *s ? s : "-";
 }
 
-/* A MIG-backed slot's GPU instance, ", GI 14 at slices 0-1" (", GI 19 at slice 2 (made at
- * start)" when it does not exist yet), or "" */
-static const char *gi_text(const struct gpuh_layout_slot *s, char buf[static 64])
-{
-        char end[16] = "";
-
-        if (!s || !s->gi)
-                return "";
-        if (s->gi_size > 1)
-                snprintf(end, sizeof(end), "-%u", s->gi_start + s->gi_size - 1);
-        snprintf(buf, 64, ", GI %u at slice%s %u%s%s", s->gi_profile, s->gi_size > 1 ? "s" : "", s->gi_start, end,
-                 s->gi_exists ? "" : " (made at start)");
-        return buf;
-}
-
 bool gpuh_gpu_matches(const struct gpuh_gpu *g, const struct gpuh_pci_addr *a)
 {
         if (gpuh_pci_addr_cmp(&g->dev->addr, a) == 0)
@@ -146,7 +131,7 @@ static int vf_row(struct gpuh_inventory *inv, const struct gpuh_gpu *g, const st
                 snprintf(model, sizeof(model), "mdev parent, %zu types", vf->n_types);
         else if (vf->has_vendor_vgpu && slot && !vf->vendor_vgpu.current_type)
                 snprintf(model, sizeof(model), "vGPU %s (layout, set at start%s)",
-                         gl->profiles[slot->profile].profile, gi_text(slot, gi));
+                         gl->profiles[slot->profile].profile, gpuh_layout_slot_gi_text(slot, gi));
         else if (vf->has_vendor_vgpu)
                 snprintf(model, sizeof(model), "vGPU %s",
                          vf->vendor_vgpu.current_type ? dash(vf->current_type_name) : "(none set)");
@@ -173,7 +158,7 @@ static int slot_rows(struct gpuh_inventory *inv, const struct gpuh_gpu *g, bool 
                 snprintf(addr, sizeof(addr), "  %s", sl->uuid);
                 snprintf(model, sizeof(model), "%s on %s (layout, created at start%s)",
                          gl->profiles[sl->profile].type_name, gpuh_pci_addr_format(&sl->parent, parent),
-                         gi_text(sl, gi));
+                         gpuh_layout_slot_gi_text(sl, gi));
                 r = row(t, addr, "slot", gl->profiles[sl->profile].type_id, model, "", "", "", "", dash(user));
         }
         return r;

@@ -205,7 +205,7 @@ static int gpu_rows(const struct gpuh_status_input *in, const struct gpuh_gpu *g
                 const struct gpuh_gpu_layout *gl = NULL;
                 const struct gpuh_layout_slot *slot;
                 const char *uuid = NULL;
-                char detail[96];
+                char detail[96], gi[64];
 
                 d = rows_add(rows, GPUH_DEV_VF, vf->dev->name, g->dev->name,
                              vf->has_vendor_vgpu && vf->vendor_vgpu.current_type ? vf->current_type_name : vf->device_name);
@@ -219,8 +219,8 @@ static int gpu_rows(const struct gpuh_status_input *in, const struct gpuh_gpu *g
                     (slot = gpuh_layouts_find_vf(in->inv->layouts, &vf->dev->addr, &gl))) {
                         /* a layout's VF: advertised under its profile, the type set at start */
                         snprintf(d->profile, sizeof(d->profile), "%s", gl->profiles[slot->profile].profile);
-                        snprintf(d->detail, sizeof(d->detail), "layout slot %u, its vGPU type set at start",
-                                 slot->number);
+                        snprintf(d->detail, sizeof(d->detail), "layout slot %u, its vGPU type set at start%s",
+                                 slot->number, gpuh_layout_slot_gi_text(slot, gi));
                 }
                 if (!vf->dev->driver || !*vf->dev->driver)
                         set(d, GPUH_DEV_DRIVERLESS, NULL, "no driver bound");
@@ -252,7 +252,7 @@ static int gpu_rows(const struct gpuh_status_input *in, const struct gpuh_gpu *g
         for (size_t k = 0; gpuh_layouts_of(in->inv->layouts, g) && k < gpuh_layouts_of(in->inv->layouts, g)->n_slots; k++) {
                 const struct gpuh_gpu_layout *gl = gpuh_layouts_of(in->inv->layouts, g);
                 const struct gpuh_layout_slot *sl = &gl->slots[k];
-                char parent[GPUH_PCI_ADDR_MAX];
+                char parent[GPUH_PCI_ADDR_MAX], gi[64];
 
                 if (sl->exists || gl->kind == GPUH_LAYOUT_VENDOR_VF)
                         continue;
@@ -260,8 +260,8 @@ static int gpu_rows(const struct gpuh_status_input *in, const struct gpuh_gpu *g
                 if (!d)
                         return -ENOMEM;
                 if (!common_state(in, d, NULL, sl->uuid))
-                        snprintf(d->detail, sizeof(d->detail), "layout slot %u on %s, created at start", sl->number,
-                                 gpuh_pci_addr_format(&sl->parent, parent));
+                        snprintf(d->detail, sizeof(d->detail), "layout slot %u on %s, created at start%s", sl->number,
+                                 gpuh_pci_addr_format(&sl->parent, parent), gpuh_layout_slot_gi_text(sl, gi));
         }
         return 0;
 }

@@ -437,6 +437,13 @@ def vendor_cycle(s, c, pf, what):
         return None
     vf = full(pf, vf)
     want = (gi["profile_id"], gi["placement_start"], gi["placement_size"])
+    st = harness.run([os.path.join(ARGS.build, "hooks", "gpuhooksctl")] + c.common() +
+                     ["--no-libvirt", "--domain-xml-dir", c.empty, "status", "--gpu", pf], env=s.env, text=True,
+                     timeout=60)
+    line = [x for x in st.out.splitlines() if vf in x]
+    check(st.rc == 0 and len(line) == 1 and ", GI %d at slices %d-%d (made at start)" % (
+        want[0], want[1], want[1] + want[2] - 1) in line[0],
+        "%s: gpuhooksctl status shows the slot's GPU instance, made at start" % what, st.why())
     t = c.transform(agent_xml_of(ARGS.src, hostdev_pci(vf)))
     rec = 'gi-profile="%d" gi-placement="%d:%d"' % want
     if not check(t.rc == 0 and rec in t.out, "%s: the transformer records the slot's GPU instance (%s)" % (what, rec),
