@@ -306,17 +306,10 @@ int gpuh_change_wait_u64(struct gpuh_change *c, int dirfd, const char *rel, uint
         WAIT_LOOP(c, u64_is(dirfd, rel, want, got));
 }
 
-/* The steps' names of the NVML changes (the NVML entry points: nvml.h). */
-static const char *const nvml_op_names[_GPUH_NVML_OP_MAX] = {
-        [GPUH_NVML_SET_MIG_MODE] = "set-mig-mode",
-        [GPUH_NVML_CREATE_GI] = "create-gpu-instance",
-        [GPUH_NVML_DESTROY_GI] = "destroy-gpu-instance",
-        [GPUH_NVML_SET_VGPU_MODE] = "set-vgpu-mode",
-};
-
 int gpuh_change_nvml(struct gpuh_change *c, const char *lib, const struct gpuh_pci_addr *gpu, enum gpuh_nvml_op op,
                      unsigned arg0, unsigned arg1, unsigned arg2, unsigned *ret, char **reterr)
 {
+        const char *op_name = gpuh_nvml_op_to_string(op);
         char name[GPUH_PCI_ADDR_MAX];
         json_object *o, *args;
 
@@ -332,8 +325,7 @@ int gpuh_change_nvml(struct gpuh_change *c, const char *lib, const struct gpuh_p
                 return 0;       /* a dry run's listing is best effort, as step_new()'s */
         }
         json_object_object_add(o, "step", json_object_new_string("nvml"));
-        json_object_object_add(o, "op", json_object_new_string((unsigned) op < _GPUH_NVML_OP_MAX ?
-                                                               nvml_op_names[op] : "?"));
+        json_object_object_add(o, "op", json_object_new_string(op_name ? op_name : "?"));
         json_object_object_add(o, "device", json_object_new_string(gpuh_pci_addr_format(gpu, name)));
         json_object_array_add(args, json_object_new_int64(arg0));
         if (op == GPUH_NVML_CREATE_GI) {

@@ -428,12 +428,20 @@ const struct gpuh_nvml_type *gpuh_nvml_gpu_type(const struct gpuh_nvml_gpu *g, u
         return NULL;
 }
 
-static const char *const op_names[_GPUH_NVML_OP_MAX] = {
-        [GPUH_NVML_SET_MIG_MODE] = "set MIG mode",
-        [GPUH_NVML_CREATE_GI] = "create GPU instance",
-        [GPUH_NVML_DESTROY_GI] = "destroy GPU instance",
-        [GPUH_NVML_SET_VGPU_MODE] = "set vGPU mode",
+/* Each change's name (a dry run's step) and what its error lines call it. */
+static const struct {
+        const char *name, *what;
+} ops[_GPUH_NVML_OP_MAX] = {
+        [GPUH_NVML_SET_MIG_MODE] = { "set-mig-mode", "set MIG mode" },
+        [GPUH_NVML_CREATE_GI] = { "create-gpu-instance", "create GPU instance" },
+        [GPUH_NVML_DESTROY_GI] = { "destroy-gpu-instance", "destroy GPU instance" },
+        [GPUH_NVML_SET_VGPU_MODE] = { "set-vgpu-mode", "set vGPU mode" },
 };
+
+const char *gpuh_nvml_op_to_string(enum gpuh_nvml_op op)
+{
+        return (unsigned) op < _GPUH_NVML_OP_MAX ? ops[op].name : NULL;
+}
 
 int gpuh_nvml_change(const char *lib, const struct gpuh_pci_addr *gpu, enum gpuh_nvml_op op, unsigned arg0,
                      unsigned arg1, unsigned arg2, int timeout_ms, unsigned *ret, char **reterr)
@@ -455,33 +463,33 @@ int gpuh_nvml_change(const char *lib, const struct gpuh_pci_addr *gpu, enum gpuh
         deadline = gpuh_mono_ms() + timeout_ms;
         r = start_child(&fd, &pid);
         if (r < 0)
-                return gpuh_error(reterr, r, "GPU %s: %s: cannot start the NVML process: %s", a, op_names[op], strerror(-r));
+                return gpuh_error(reterr, r, "GPU %s: %s: cannot start the NVML process: %s", a, ops[op].what, strerror(-r));
         if (pid == 0)
                 gpuh_nvml_change_child(fd, lib ? lib : GPUH_NVML_LIB_DEFAULT, gpu, op, arg);
         r = gpuh_child_collect(pid, fd, deadline, 65536, &buf, &len, &status);
         if (r == -ENOMEM)
                 return r;
         if (r == -ETIMEDOUT)
-                return gpuh_error(reterr, r, "GPU %s: %s: no answer from NVML within %d ms", a, op_names[op], timeout_ms);
+                return gpuh_error(reterr, r, "GPU %s: %s: no answer from NVML within %d ms", a, ops[op].what, timeout_ms);
         if (r < 0)
-                return gpuh_error(reterr, r, "GPU %s: %s: %s", a, op_names[op], strerror(-r));
+                return gpuh_error(reterr, r, "GPU %s: %s: %s", a, ops[op].what, strerror(-r));
         doc = json_tokener_parse(buf);
         if (!doc || !json_object_is_type(doc, json_type_object)) {
                 json_object_put(doc);
-                return gpuh_error(reterr, -EIO, "GPU %s: %s: the NVML process failed", a, op_names[op]);
+                return gpuh_error(reterr, -EIO, "GPU %s: %s: the NVML process failed", a, ops[op].what);
         }
         if (jstr(doc, "error")) {
                 int64_t code = jint(doc, "code", -1);
                 const char *call = jstr(doc, "error_call");
 
                 r = code < 0 ? -ENOENT : nvml_errno((int) code);       /* no code: NVML not loaded */
-                r = gpuh_error(reterr, r, "GPU %s: %s: %s%s%s", a, op_names[op], call ? call : "", call ? ": " : "",
+                r = gpuh_error(reterr, r, "GPU %s: %s: %s%s%s", a, ops[op].what, call ? call : "", call ? ": " : "",
                                jstr(doc, "error"));
                 json_object_put(doc);
                 return r;
         }
         if (jstr(doc, "activation_error"))
-                gpuh_log(LOG_NOTICE, "GPU %s: %s: %s", a, op_names[op], jstr(doc, "activation_error"));
+                gpuh_log(LOG_NOTICE, "GPU %s: %s: %s", a, ops[op].what, jstr(doc, "activation_error"));
         if (ret)
                 *ret = (unsigned) jint(doc, "id", 0);
         json_object_put(doc);

@@ -173,6 +173,12 @@ enum gpuh_nvml_op {
 };
 
 /**
+ * gpuh_nvml_op_to_string: "set-mig-mode", "create-gpu-instance", "destroy-gpu-instance",
+ * "set-vgpu-mode" (a dry run's "nvml" step, docs/state-change.md); NULL outside the enum.
+ */
+const char *gpuh_nvml_op_to_string(enum gpuh_nvml_op op);
+
+/**
  * gpuh_nvml_change:
  * @lib: as gpuh_nvml_query_start()
  * @gpu: the GPU

@@ -257,9 +257,21 @@ static void test_changes(void **s)
         free(err);
 }
 
+/* The changes' names, as a dry run lists them (docs/state-change.md). */
+static void test_op_names(void **s)
+{
+        (void) s;
+        assert_string_equal(gpuh_nvml_op_to_string(GPUH_NVML_SET_MIG_MODE), "set-mig-mode");
+        assert_string_equal(gpuh_nvml_op_to_string(GPUH_NVML_CREATE_GI), "create-gpu-instance");
+        assert_string_equal(gpuh_nvml_op_to_string(GPUH_NVML_DESTROY_GI), "destroy-gpu-instance");
+        assert_string_equal(gpuh_nvml_op_to_string(GPUH_NVML_SET_VGPU_MODE), "set-vgpu-mode");
+        assert_null(gpuh_nvml_op_to_string(_GPUH_NVML_OP_MAX));
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_op_names),
                 cmocka_unit_test(test_query),
                 cmocka_unit_test(test_mig_off),
                 cmocka_unit_test(test_failures),
