@@ -46,12 +46,32 @@ static void slot_gi(const struct gpuh_layout_slot *slot, struct gpuh_alloc *a)
         a->gi_size = slot->gi_size;
 }
 
+/* Room for @slot's mdev of type @t on its parent: the type's available instances less those
+ * promised (reservations, this plan), and on SR-IOV VFs the GPU's framebuffer (capacity.h).
+ * Returns 0; -ENOSPC. */
+static int mdev_slot_room(struct sel *c, const struct gpuh_gpu_layout *gl, const struct gpuh_layout_slot *slot,
+                          const struct gpuh_mdev_type *t, const char *pn, char **reterr)
+{
+        const struct gpuh_layout_resolved *rp = &gl->profiles[slot->profile];
+        const struct gpuh_promised pr = sel_promised(c);
+        struct gpuh_fb_room room;
+        char fb[160] = "";
+
+        if (gl->kind == GPUH_LAYOUT_VF_MDEV && !slot->gi && !gpuh_mdev_fb_room(gl->gpu, t, &pr, &room))
+                snprintf(fb, sizeof(fb), ", framebuffer full (%lld of %lld MiB in use or promised)", (long long) room.used,
+                         (long long) room.total);
+        if (fb[0] || t->available_instances <= (int) sel_pending_mdevs(c, &slot->parent))
+                return gpuh_error(reterr, -ENOSPC, "mdev %s (layout slot %u of '%s' on %s): no room left for type %s "
+                                  "(%d available, %u promised%s)", slot->uuid, slot->number, rp->profile, pn, rp->type_id,
+                                  t->available_instances, sel_pending_mdevs(c, &slot->parent), fb);
+        return 0;
+}
+
 /*
  * A CloudStack mdev hostdev naming a layout slot not created yet (layout.h): an mdev to create
- * with that UUID on the slot's parent, if it still fits there: the type's available instances
- * less those promised (reservations, this plan), and on SR-IOV VFs the GPU's framebuffer
- * (capacity.h) and a VF nobody else holds. Returns 0; -ENOSPC (the slot's capacity is gone);
- * -EBUSY.
+ * with that UUID on the slot's parent, if the parent still offers the type, a VF nobody else
+ * holds, and there is room (mdev_slot_room(), unless its GPU instance is made at prepare).
+ * Returns 0; -ENOSPC (the slot's capacity is gone); -EBUSY.
  */
 static int cloudstack_mdev_slot(struct sel *c, const struct gpuh_gpu_layout *gl, const struct gpuh_layout_slot *slot,
                                 struct gpuh_alloc *a, char **reterr)
@@ -59,10 +79,9 @@ static int cloudstack_mdev_slot(struct sel *c, const struct gpuh_gpu_layout *gl,
         const struct gpuh_layout_resolved *rp = &gl->profiles[slot->profile];
         const struct gpuh_gpu *g = gl->gpu;
         const struct gpuh_mdev_type *t = NULL;
-        const struct gpuh_promised pr = sel_promised(c);
-        struct gpuh_fb_room room;
-        char pn[GPUH_PCI_ADDR_MAX], fb[160] = "";
+        char pn[GPUH_PCI_ADDR_MAX];
         const char *holder;
+        int r;
 
         gpuh_pci_addr_format(&slot->parent, pn);
         if (gl->kind == GPUH_LAYOUT_PF_MDEV) {
@@ -79,16 +98,8 @@ static int cloudstack_mdev_slot(struct sel *c, const struct gpuh_gpu_layout *gl,
         if (!t)
                 return gpuh_error(reterr, -ENOSPC, "mdev %s (layout slot %u of '%s'): %s no longer offers type %s",
                                   slot->uuid, slot->number, rp->profile, pn, rp->type_id);
-        if (gi_made_at_prepare(slot))
-                goto fits;
-        if (gl->kind == GPUH_LAYOUT_VF_MDEV && !slot->gi && !gpuh_mdev_fb_room(g, t, &pr, &room))
-                snprintf(fb, sizeof(fb), ", framebuffer full (%lld of %lld MiB in use or promised)", (long long) room.used,
-                         (long long) room.total);
-        if (fb[0] || t->available_instances <= (int) sel_pending_mdevs(c, &slot->parent))
-                return gpuh_error(reterr, -ENOSPC, "mdev %s (layout slot %u of '%s' on %s): no room left for type %s "
-                                  "(%d available, %u promised%s)", slot->uuid, slot->number, rp->profile, pn, rp->type_id,
-                                  t->available_instances, sel_pending_mdevs(c, &slot->parent), fb);
-fits:
+        if (!gi_made_at_prepare(slot) && (r = mdev_slot_room(c, gl, slot, t, pn, reterr)) < 0)
+                return r;
         a->kind = GPUH_ALLOC_MDEV;
         a->parent = slot->parent;
         a->mdev_new = true;
@@ -98,12 +109,10 @@ fits:
         return 0;
 }
 
-/* A CloudStack hostdev naming a layout's vendor vGPU VF whose type is not set yet: the type to
- * set, if it still fits (creatable on that VF, and the GPU's framebuffer with what is promised).
- * Returns 0; -ENOSPC. */
-static int cloudstack_vendor_slot(struct sel *c, const struct gpuh_gpu *gpu, const struct gpuh_vf *vf,
-                                  const struct gpuh_gpu_layout *gl, const struct gpuh_layout_slot *slot,
-                                  struct gpuh_alloc *a, char **reterr)
+/* Room for the vendor VF @vf's type of @slot: creatable on that VF, and (time-sliced) the GPU's
+ * framebuffer with what is promised. Returns 0; -ENOSPC. */
+static int vendor_slot_room(struct sel *c, const struct gpuh_gpu *gpu, const struct gpuh_vf *vf,
+                            const struct gpuh_gpu_layout *gl, const struct gpuh_layout_slot *slot, char **reterr)
 {
         const struct gpuh_layout_resolved *rp = &gl->profiles[slot->profile];
         const struct gpuh_promised pr = sel_promised(c);
@@ -111,8 +120,6 @@ static int cloudstack_vendor_slot(struct sel *c, const struct gpuh_gpu *gpu, con
         char an[GPUH_PCI_ADDR_MAX];
 
         gpuh_pci_addr_format(&vf->dev->addr, an);
-        if (gi_made_at_prepare(slot))
-                goto fits;
         if (!slot->gi && !gpuh_vendor_vgpu_fb_room(c->in->inv, gpu, rp->vgpu_type, &pr, &room))
                 return gpuh_error(reterr, -ENOSPC, "VF %s (layout slot %u of '%s'): framebuffer full (%lld of %lld MiB "
                                   "in use or promised)", an, slot->number, rp->profile, (long long) room.used,
@@ -120,9 +127,22 @@ static int cloudstack_vendor_slot(struct sel *c, const struct gpuh_gpu *gpu, con
         if (!sel_has_type(&vf->vendor_vgpu, rp->vgpu_type))
                 return gpuh_error(reterr, -ENOSPC, "VF %s (layout slot %u of '%s'): vGPU type %u is not creatable on it now",
                                   an, slot->number, rp->profile, rp->vgpu_type);
-fits:
+        return 0;
+}
+
+/* A CloudStack hostdev naming a layout's vendor vGPU VF whose type is not set yet: the type to
+ * set, if there is room (vendor_slot_room(), unless its GPU instance is made at prepare).
+ * Returns 0; -ENOSPC. */
+static int cloudstack_vendor_slot(struct sel *c, const struct gpuh_gpu *gpu, const struct gpuh_vf *vf,
+                                  const struct gpuh_gpu_layout *gl, const struct gpuh_layout_slot *slot,
+                                  struct gpuh_alloc *a, char **reterr)
+{
+        int r;
+
+        if (!gi_made_at_prepare(slot) && (r = vendor_slot_room(c, gpu, vf, gl, slot, reterr)) < 0)
+                return r;
         a->kind = GPUH_ALLOC_VENDOR_VGPU;
-        a->vgpu_type = rp->vgpu_type;
+        a->vgpu_type = gl->profiles[slot->profile].vgpu_type;
         slot_gi(slot, a);
         return 0;
 }
