@@ -148,6 +148,9 @@ static int set_vfs(struct sc *s, const struct gpuh_pci_addr *gpu, const char *na
  * @gpu: the GPU a slot's GPU instance goes on (sc_alloc_gpu())
  * @vf: the VF the slot needs (its mdev's parent, or the vendor vGPU VF)
  * @need_rel: what the slot needs of that VF once its driver bound it (as sc_ensure_vf())
+ * @ret_info: on success, what NVML said of the GPU last (after a switch, read back): the
+ *            caller's to give sc_gi_ready() while nothing enabled SR-IOV since, which wipes GPU
+ *            instances; gpuh_nvml_info_free() it
  * @reterr: on failure, one line naming the domain, the GPU and the cause
  *
  * Step 1 above: nothing when MIG mode is on. Otherwise, when the GPU's layout says "mig": true,
@@ -161,7 +164,7 @@ static int set_vfs(struct sc *s, const struct gpuh_pci_addr *gpu, const char *na
  *          reset); -ENODEV (the VF did not come back); -EIO (the journal); -errno of the changes.
  */
 int sc_mig_ready(struct sc *s, const struct gpuh_pci_addr *gpu, const struct gpuh_pci_addr *vf, const char *need_rel,
-                 char **reterr)
+                 struct gpuh_nvml_info **ret_info, char **reterr)
 {
         _cleanup_(gpuh_nvml_info_freep) struct gpuh_nvml_info *info = NULL;
         struct gpuh_jentry e = { .op = GPUH_JOP_MIG, .dev = *gpu, .old = 0, .to_n = 1 };
@@ -172,8 +175,12 @@ int sc_mig_ready(struct sc *s, const struct gpuh_pci_addr *gpu, const struct gpu
 
         gpuh_pci_addr_format(gpu, name);
         r = ask(s, gpu, "reading its MIG mode", &info, &g, reterr);
-        if (r < 0 || g->mig_current == 1)
+        if (r < 0)
                 return r;
+        if (g->mig_current == 1) {
+                *ret_info = TAKE_PTR(info);
+                return 0;
+        }
         if (g->mig_current < 0)
                 return gpuh_error(reterr, -EOPNOTSUPP, "%s: %s: the slot is MIG-backed but the GPU has no MIG mode",
                                   s->vm, name);
@@ -208,6 +215,8 @@ int sc_mig_ready(struct sc *s, const struct gpuh_pci_addr *gpu, const struct gpu
                         r = gpuh_error(reterr, -ENODEV, "%s: %s did not come back after switching MIG mode on on %s",
                                        s->vm, gpuh_pci_addr_format(vf, rel), name);
         }
+        if (r == 0)
+                *ret_info = TAKE_PTR(info);     /* MIG mode just on: no GPU instance, VFs cycled or not */
         return r;
 }
 
@@ -216,6 +225,8 @@ int sc_mig_ready(struct sc *s, const struct gpuh_pci_addr *gpu, const struct gpu
  * @s: the run, the GPU's lock held
  * @a: a record device with a GPU instance (@a->gi)
  * @gpu: its GPU (sc_alloc_gpu())
+ * @known: what NVML said of @gpu, still true now (sc_mig_ready()'s, when no VF was enabled
+ *         since); NULL: asked here
  * @reterr: on failure, one line naming the domain, the GPU, the GI and NVML's answer
  *
  * Step 3 above, after SR-IOV is on: a GI of @a's profile and placement that exists is used
@@ -225,7 +236,8 @@ int sc_mig_ready(struct sc *s, const struct gpuh_pci_addr *gpu, const struct gpu
  * Returns: 0; -ENOENT (NVML cannot be used); -ENOSPC (another GI holds those slices);
  *          -EOPNOTSUPP (MIG mode off); -EIO (the journal); as gpuh_nvml_change().
  */
-int sc_gi_ready(struct sc *s, const struct gpuh_alloc *a, const struct gpuh_pci_addr *gpu, char **reterr)
+int sc_gi_ready(struct sc *s, const struct gpuh_alloc *a, const struct gpuh_pci_addr *gpu,
+                const struct gpuh_nvml_info *known, char **reterr)
 {
         _cleanup_(gpuh_nvml_info_freep) struct gpuh_nvml_info *info = NULL;
         struct gpuh_jentry e = { .op = GPUH_JOP_GI, .dev = *gpu, .gi_profile = a->gi_profile,
@@ -238,8 +250,8 @@ int sc_gi_ready(struct sc *s, const struct gpuh_alloc *a, const struct gpuh_pci_
 
         gpuh_pci_addr_format(gpu, name);
         snprintf(what, sizeof(what), "profile %u at %u:%u", a->gi_profile, a->gi_start, a->gi_size);
-        r = ask(s, gpu, "reading its GPU instances", &info, &g, reterr);
-        if (r < 0)
+        g = known ? gpuh_nvml_info_gpu(known, gpu) : NULL;
+        if ((!g || g->error) && (r = ask(s, gpu, "reading its GPU instances", &info, &g, reterr)) < 0)
                 return r;
         if (find_gi(g, a->gi_profile, a->gi_start, a->gi_size))
                 return sc_journal_takeover(s, &e, reterr);

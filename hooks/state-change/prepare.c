@@ -173,16 +173,21 @@ static int prepare_pci(struct sc *s, struct unit *u, char **reterr)
 }
 
 /* A MIG-backed slot's GPU, with MIG mode on (mig.c), before SR-IOV is enabled; @vf and
- * @need_rel as sc_ensure_vf(). */
+ * @need_rel as sc_ensure_vf(). *@ret_nv: what NVML said of the GPU, kept for sc_gi_ready()
+ * unless @vf is missing: enabling SR-IOV for it wipes the GPU instances NVML listed. */
 static int mig_gpu(struct sc *s, const struct gpuh_alloc *a, const struct gpuh_pci_addr *vf, const char *need_rel,
-                   struct gpuh_pci_addr *gpu, char **reterr)
+                   struct gpuh_pci_addr *gpu, struct gpuh_nvml_info **ret_nv, char **reterr)
 {
         char name[GPUH_PCI_ADDR_MAX];
+        int r;
 
         if (sc_alloc_gpu(s, a, gpu) < 0)
                 return gpuh_error(reterr, -ENODEV, "%s: %s: its GPU instance's GPU is not known: the mdev's parent is "
                                   "neither a GPU nor one of its VFs", s->vm, gpuh_pci_addr_format(&a->parent, name));
-        return sc_mig_ready(s, gpu, vf, need_rel, reterr);
+        r = sc_mig_ready(s, gpu, vf, need_rel, ret_nv, reterr);
+        if (r == 0 && !sc_pci_exists(s, vf))
+                *ret_nv = gpuh_nvml_info_free(*ret_nv);
+        return r;
 }
 
 /* mdev: used as it is when there (checked), else created on its parent. */
@@ -190,14 +195,14 @@ static int prepare_mdev(struct sc *s, const struct gpuh_alloc *a, char **reterr)
 {
         struct gpuh_jentry e = { .op = GPUH_JOP_MDEV, .dev = a->parent };
         char rel[160], attr[96];
+        _cleanup_(gpuh_nvml_info_freep) struct gpuh_nvml_info *nv = NULL;
+        struct gpuh_pci_addr gpu;
         int64_t t0 = gpuh_mono_us();
         int r;
 
-        struct gpuh_pci_addr gpu;
-
         snprintf(attr, sizeof(attr), "mdev_supported_types/%s", a->mdev_type);
         sc_dev_path(&a->parent, attr, rel, sizeof(rel));
-        if (a->gi && (r = mig_gpu(s, a, &a->parent, rel, &gpu, reterr)) < 0)
+        if (a->gi && (r = mig_gpu(s, a, &a->parent, rel, &gpu, &nv, reterr)) < 0)
                 return r;
         if ((r = sc_ensure_vf(s, &a->parent, NULL, rel, reterr)) < 0)
                 return r;
@@ -207,7 +212,7 @@ static int prepare_mdev(struct sc *s, const struct gpuh_alloc *a, char **reterr)
                 return r == -EEXIST ? -EBUSY : r;
         }
         /* a MIG-backed type's mdev needs its GPU instance, made after SR-IOV is on */
-        if (a->gi && (r = sc_gi_ready(s, a, &gpu, reterr)) < 0)
+        if (a->gi && (r = sc_gi_ready(s, a, &gpu, nv, reterr)) < 0)
                 return r;
         snprintf(e.uuid, sizeof(e.uuid), "%s", a->uuid);
         snprintf(e.mdev_type, sizeof(e.mdev_type), "%s", a->mdev_type);
@@ -252,6 +257,7 @@ static int current_vgpu_type(struct sc *s, const struct gpuh_pci_addr *vf, unsig
 static int prepare_vgpu(struct sc *s, const struct gpuh_alloc *a, char **reterr)
 {
         struct gpuh_jentry e = { .op = GPUH_JOP_VGPU, .dev = a->addr, .to_n = a->vgpu_type };
+        _cleanup_(gpuh_nvml_info_freep) struct gpuh_nvml_info *nv = NULL;
         struct gpuh_pci_addr gpu;
         _cleanup_free_ char *desc = NULL;
         char name[GPUH_PCI_ADDR_MAX], rel[160], o[16], n[16];
@@ -261,7 +267,7 @@ static int prepare_vgpu(struct sc *s, const struct gpuh_alloc *a, char **reterr)
 
         gpuh_pci_addr_format(&a->addr, name);
         sc_dev_path(&a->addr, "nvidia/current_vgpu_type", rel, sizeof(rel));
-        if (a->gi && (r = mig_gpu(s, a, &a->addr, rel, &gpu, reterr)) < 0)
+        if (a->gi && (r = mig_gpu(s, a, &a->addr, rel, &gpu, &nv, reterr)) < 0)
                 return r;
         if ((r = sc_ensure_vf(s, &a->addr, &a->parent, rel, reterr)) < 0)
                 return r;
@@ -274,7 +280,7 @@ static int prepare_vgpu(struct sc *s, const struct gpuh_alloc *a, char **reterr)
                 /* set already (by the operator, or by a domain that stopped unreleased) */
                 return sc_journal_takeover(s, &e, reterr);
         /* a MIG-backed type needs its GPU instance, made after SR-IOV is on */
-        if (a->gi && (r = sc_gi_ready(s, a, &gpu, reterr)) < 0)
+        if (a->gi && (r = sc_gi_ready(s, a, &gpu, nv, reterr)) < 0)
                 return r;
         e.old = cur;
         r = sc_journal_change(s, &e, reterr);

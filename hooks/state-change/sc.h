@@ -31,6 +31,7 @@
 #include "holders.h"
 #include "journal.h"
 #include "lock.h"
+#include "nvml.h"
 #include "pci_addr.h"
 #include "reserve.h"
 #include "statechange.h"
@@ -180,8 +181,9 @@ void sc_quarantine(struct sc *s, const struct gpuh_pci_addr *a, const char *why)
 
 int sc_alloc_gpu(struct sc *s, const struct gpuh_alloc *a, struct gpuh_pci_addr *ret);
 int sc_mig_ready(struct sc *s, const struct gpuh_pci_addr *gpu, const struct gpuh_pci_addr *vf, const char *need_rel,
-                 char **reterr);
-int sc_gi_ready(struct sc *s, const struct gpuh_alloc *a, const struct gpuh_pci_addr *gpu, char **reterr);
+                 struct gpuh_nvml_info **ret_info, char **reterr);
+int sc_gi_ready(struct sc *s, const struct gpuh_alloc *a, const struct gpuh_pci_addr *gpu,
+                const struct gpuh_nvml_info *known, char **reterr);
 int sc_undo_gi(struct sc *s, const struct gpuh_jentry *e, char **reterr);
 int sc_undo_mig(struct sc *s, const struct gpuh_jentry *e, char **reterr);
 

@@ -376,7 +376,8 @@ class Cycle:
         self.cfg = os.path.join(s.tmp, "gpuhooks.json")
         with open(self.cfg, "w") as f:
             json.dump({"layouts": layouts,
-                       "state_change": {"write_timeout_ms": 60000, "lock_timeout_ms": 20000}}, f)
+                       "state_change": {"write_timeout_ms": 60000, "lock_timeout_ms": 20000,
+                                        "enable_sriov": True}}, f)
         self.state = os.path.join(s.tmp, "st")
         self.empty = os.path.join(s.tmp, "empty")
         os.makedirs(self.empty, exist_ok=True)
@@ -555,6 +556,19 @@ def case_h100_mig_switch():
               s.emu.read("bus/pci/devices/%s/sriov_numvfs" % pf).strip() == "32" and not c.journals(),
               "h100-switch: release undoes it all: the type, the GI, MIG mode (gpuhooks switched it), the VFs back",
               (r.why(), s.nvml_state()["mig"], nvml_gis(s)))
+        # MIG on by the operator with the VFs off, and a GI at the slot's placement made then:
+        # enabling the VFs at prepare wipes it, so prepare must not count on it
+        check(s.emu.write("bus/pci/devices/%s/sriov_numvfs" % pf, "0\n") == 0 and s.nvml.set_mig(pf, 1) == 0 and
+              s.nvml.create_gi(pf, *want[0]) == 0 and nvml_gis(s) == want,
+              "h100-switch: MIG on and the slot's GI made with the VFs off")
+        p = c.hook([name, "prepare", "begin", "-"], stdin=t.out)
+        check(p.rc == 0 and nvml_gis(s) == want and s.nvml_state()["mig"]["current"] == 1 and
+              s.emu.read("bus/pci/devices/%s/nvidia/current_vgpu_type" % vf).strip() != "0",
+              "h100-switch: prepare enables the VFs (which wipes that GI), then makes the GI again and sets the type",
+              (p.why(), nvml_gis(s)))
+        r = c.hook([name, "release", "end", "-"])
+        check(r.rc == 0 and nvml_gis(s) == [] and s.nvml_state()["mig"]["current"] == 1 and not c.journals(),
+              "h100-switch: release destroys the GI it made and leaves MIG mode on (the operator's)", r.why())
 
 
 def case_a100_cycle():
