@@ -47,6 +47,16 @@ char *gpuh_jentry_key(const struct gpuh_jentry *e, char *buf, size_t size)
         return buf;
 }
 
+bool gpuh_jop_gpu_wide(enum gpuh_jop op)
+{
+        return op == GPUH_JOP_SRIOV || op == GPUH_JOP_MIG;
+}
+
+bool gpuh_jkey_claims(const char *key)
+{
+        return !startswith(key, "mig-");
+}
+
 json_object *gpuh_jentry_json(const struct gpuh_jentry *e)
 {
         json_object *o = json_object_new_object();

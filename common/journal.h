@@ -82,6 +82,26 @@ int gpuh_jop_from_string(const char *s);
  */
 char *gpuh_jentry_key(const struct gpuh_jentry *e, char *buf, size_t size);
 
+/**
+ * gpuh_jop_gpu_wide:
+ * @op: an operation
+ *
+ * Returns: whether an entry of @op changes a whole GPU's state (sriov: its VFs; mig-mode: its
+ *          MIG mode, switched with the VFs off): undone after every other entry, with every
+ *          VF's lock held (docs/state-change.md, "release end").
+ */
+bool gpuh_jop_gpu_wide(enum gpuh_jop op);
+
+/**
+ * gpuh_jkey_claims:
+ * @key: a device key (gpuh_jentry_key())
+ *
+ * Returns: whether @key names what one domain holds (a function, an mdev, a GPU instance's
+ *          placement); false for a GPU's MIG mode ("mig-…"), which every slot on the GPU
+ *          shares: its lock only serializes switches, another domain's entry for it is no use.
+ */
+bool gpuh_jkey_claims(const char *key);
+
 struct json_object;
 
 /** gpuh_jentry_json: the entry as its journal line holds it (without "seq"); NULL on ENOMEM. */

@@ -464,8 +464,7 @@ int sc_check_journals(struct sc *s, char **reterr)
         for (size_t i = 0; i < s->locks.n; i++) {
                 struct gpuh_journal *other = sc_other_with(s, s->locks.names[i]);
 
-                /* a GPU's MIG mode is every slot's on it: its lock serializes, it holds nothing */
-                if (!other || strncmp(s->locks.names[i], "vm-", 3) == 0 || strncmp(s->locks.names[i], "mig-", 4) == 0)
+                if (!other || strncmp(s->locks.names[i], "vm-", 3) == 0 || !gpuh_jkey_claims(s->locks.names[i]))
                         continue;
                 if (reservation_live(s, other->domain))
                         return gpuh_error(reterr, -EBUSY, "%s: %s is in use by %s (its journal)", s->vm,

@@ -99,7 +99,7 @@ static int release_lock_devices(struct sc *s, char **reterr)
         for (size_t i = 0; i < s->j->n; i++) {
                 if ((r = gpuh_lockset_add(&s->locks, gpuh_jentry_key(&s->j->e[i], key, sizeof(key)))) < 0)
                         return r;
-                if (s->j->e[i].op == GPUH_JOP_SRIOV || s->j->e[i].op == GPUH_JOP_MIG) {
+                if (gpuh_jop_gpu_wide(s->j->e[i].op)) {
                         _cleanup_free_ struct gpuh_pci_addr *vfs = NULL;
                         int n = sc_pf_vfs(s, &s->j->e[i].dev, &vfs);
                         for (int k = 0; k < n; k++)

@@ -289,7 +289,7 @@ int sc_replay(struct sc *s, char **reterr)
                         char *err = NULL;
                         int r;
 
-                        if ((s->j->e[i].op == GPUH_JOP_SRIOV || s->j->e[i].op == GPUH_JOP_MIG) != (pass == 1))
+                        if (gpuh_jop_gpu_wide(s->j->e[i].op) != (pass == 1))
                                 continue;
                         r = replay_entry(s, (size_t) i, &stuck, &err);
                         if (r < 0 && first == 0) {

@@ -146,6 +146,15 @@ static void test_mig_entries(void **state)
         assert_string_equal(gpuh_jentry_key(&k->e[1], key, sizeof(key)), "gi-0000:ae:00.0-2");
         /* the GPU's own key (its driver, its VFs) is none of them: no entry is taken for another */
         assert_int_equal(gpuh_journal_find(k, "pci-0000:ae:00.0", -1), -1);
+        /* a GI's placement is one domain's; MIG mode every slot's on the GPU; both undone with the
+         * GPU-wide entries or before them */
+        assert_true(gpuh_jkey_claims("gi-0000:ae:00.0-2"));
+        assert_true(gpuh_jkey_claims("pci-0000:ae:00.0"));
+        assert_false(gpuh_jkey_claims("mig-0000:ae:00.0"));
+        assert_true(gpuh_jop_gpu_wide(GPUH_JOP_MIG));
+        assert_true(gpuh_jop_gpu_wide(GPUH_JOP_SRIOV));
+        assert_false(gpuh_jop_gpu_wide(GPUH_JOP_GI));
+        assert_false(gpuh_jop_gpu_wide(GPUH_JOP_VGPU));
         gpuh_journal_free(k);
         gpuh_journal_free(j);
         /* a GI without a size, a MIG mode that is no mode: the journal is unusable */
