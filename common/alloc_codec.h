@@ -26,7 +26,10 @@ struct json_object;
  * that is no PCI address (gpuh_pci_addr_parse()), a UUID not in the 8-4-4-4-12 form (kept
  * lowercase), an mdev type no type directory may be named (gpuh_mdev_type_name_ok()), a vGPU type
  * outside 1..0xffffff (NVIDIA's type IDs; the record's must be decimal digits, the reservation's
- * a JSON integer). Companions past GPUH_ALLOC_MAX_COMPANIONS are passed over.
+ * a JSON integer), a GPU instance (a MIG-backed layout slot's: docs/layouts.md) whose profile is
+ * not a number below 2^32 (the record's decimal, the reservation's a JSON integer) or whose
+ * placement is not "START:SIZE" with SIZE > 0, or one of the two without the other. Companions
+ * past GPUH_ALLOC_MAX_COMPANIONS are passed over.
  */
 
 /* The element of the record that holds one device, in the record's namespace. */
@@ -42,8 +45,10 @@ struct json_object;
  * @ret: a new, unlinked <gpuhooks:device> element with its companions
  *
  * Attributes, in this order: PCI `kind address managed request`; VF `kind address parent managed
- * request`; vendor vGPU `kind address parent managed vgpu-type request`; mdev `kind uuid parent
- * mdev-type new [display="on"] request`. `request` is the index, or "cloudstack".
+ * request`; vendor vGPU `kind address parent managed vgpu-type [gi-profile gi-placement] request`;
+ * mdev `kind uuid parent mdev-type new [gi-profile gi-placement] [display="on"] request`.
+ * `request` is the index, or "cloudstack"; the GPU instance's fields (NVML's GPU-instance
+ * profile id, and START:SIZE in memory slices) only for a MIG-backed slot (@a->gi).
  *
  * Returns: 0; -ENOMEM.
  */
@@ -57,7 +62,7 @@ int gpuh_alloc_to_record(xmlDoc *doc, xmlNs *ns, const struct gpuh_alloc *a, boo
  * @ret: the device
  * @reterr: on failure one line, "gpuhooks:allocation: bad KIND-OR-FIELD" ("bad device kind",
  *          "bad address", "bad parent", "bad uuid", "bad mdev-type", "bad vgpu-type", "bad
- *          companion address")
+ *          GPU-instance profile", "bad GPU-instance placement", "bad companion address")
  *
  * `new="yes"` and `display="on"` are true, anything else false; `request` is "cloudstack" (also
  * when absent) or read as by atoi(3); `managed` is not read (the hostdev's, not the device's).
@@ -71,8 +76,10 @@ int gpuh_alloc_from_record(const xmlNode *dev, struct gpuh_alloc *ret, char **re
  * @a: the device
  * @ret: a new JSON object (json-c; json_object_put() it): PCI `kind address request companions`;
  *       VF `kind address parent request companions`; vendor vGPU `kind address parent vgpu_type
- *       request companions`; mdev `kind parent uuid mdev_type new display request companions`.
- *       `request` is left out for CloudStack's own hostdevs; `companions` is always an array.
+ *       [gi_profile gi_placement] request companions`; mdev `kind parent uuid mdev_type new
+ *       [gi_profile gi_placement] display request companions`. `request` is left out for
+ *       CloudStack's own hostdevs; `companions` is always an array; `gi_profile` (a number) and
+ *       `gi_placement` ("START:SIZE") only for a MIG-backed slot.
  *
  * Returns: 0; -ENOMEM.
  */
@@ -96,7 +103,8 @@ int gpuh_alloc_from_json(struct json_object *o, struct gpuh_alloc *ret, char **r
  * gpuh_alloc_explain:
  * @a: a device
  * @o: a JSON object (json-c) that receives "kind" and "address" (PCI kinds) or "kind", "parent",
- *     "uuid" and "mdev_type" (mdev), as --explain prints them
+ *     "uuid" and "mdev_type" (mdev), and for a MIG-backed slot "gi_profile" and "gi_placement",
+ *     as --explain prints them
  *
  * Returns: 0; -ENOMEM (@o may then hold some of the fields).
  */

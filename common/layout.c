@@ -222,7 +222,6 @@ static unsigned parent_count(const struct gpuh_gpu_layout *gl)
         return n;
 }
 
-/* Counts: given ones checked, missing ones the most that fits; the sizes checked for mixing. */
 /*
  * Sizes a vendor-VF GPU cannot mix now: in equal-size mode (NVML's word, else the driver's
  * default on vendor VFs) every vGPU on a GPU has one framebuffer size (NVIDIA vGPU user guide,
@@ -245,6 +244,7 @@ static int check_mode(const struct gpuh_inventory *inv, struct gpuh_gpu_layout *
         return 0;
 }
 
+/* Counts: given ones checked, missing ones the most that fits; the sizes checked for mixing. */
 static int resolve_counts(struct gpuh_gpu_layout *gl)
 {
         const struct gpuh_gpu *g = gl->gpu;
