@@ -86,6 +86,7 @@ class Setup:
         self.host = host
         self.tmp = tempfile.mkdtemp(prefix="gpuh-mig-")
         self.state = os.path.join(self.tmp, "nvml.json")
+        self.cfg_path = os.path.join(self.tmp, "gpuhooks.json")
         if state is None:
             shutil.copy(os.path.join(ARGS.src, "fixtures", "hosts", host, "nvml.json"), self.state)
         else:
@@ -107,12 +108,17 @@ class Setup:
         shutil.rmtree(self.tmp, ignore_errors=True)
         return False
 
+    def config(self, doc):
+        """Write the configuration @doc the tools are given from now on (--config)."""
+        with open(self.cfg_path, "w") as f:
+            json.dump(doc, f)
+
     def discover(self, layouts=None):
-        cfg = []
+        """gpudiscovery's document (None when it fails); with @layouts, the configuration is
+        those layouts alone."""
         if layouts is not None:
-            cfg = ["--config", os.path.join(self.tmp, "gpuhooks.json")]
-            with open(cfg[1], "w") as f:
-                json.dump({"layouts": layouts}, f)
+            self.config({"layouts": layouts})
+        cfg = ["--config", self.cfg_path] if os.path.exists(self.cfg_path) else []
         r = harness.run([os.path.join(ARGS.build, "hooks", "gpudiscovery")] + cfg + ["--sysfs-root", self.emu.root,
                          "--no-libvirt", "--domain-xml-dir", self.tmp], env=self.env, timeout=60)
         try:
@@ -215,11 +221,9 @@ def case_l40s_modes():
                 xml = f.read().replace('<gpuhooks:request mode="vendor-vgpu" profile="NVIDIA L40S-48Q"/>',
                                        '<gpuhooks:request mode="vendor-vgpu" profile="NVIDIA L40S-6Q" count="4"/>'
                                        '<gpuhooks:request mode="vendor-vgpu" profile="NVIDIA L40S-12Q" count="2"/>')
-            cfg = os.path.join(s.tmp, "gpuhooks.json")
-            with open(cfg, "w") as f:
-                json.dump({"state_change": {"write_timeout_ms": 3000, "lock_timeout_ms": 20000}}, f)
+            s.config({"state_change": {"write_timeout_ms": 3000, "lock_timeout_ms": 20000}})
             st = os.path.join(s.tmp, "st")
-            common = ["--config", cfg, "--sysfs-root", s.emu.root, "--state-dir", st]
+            common = ["--config", s.cfg_path, "--sysfs-root", s.emu.root, "--state-dir", st]
             r = harness.run([os.path.join(ARGS.build, "hooks", "libvirt-vm-xml-transformer")] + common +
                             ["--no-libvirt", "--domain-xml-dir", s.tmp, "-"], stdin=xml, text=True, env=s.env, timeout=60)
             if hetero == 0:
@@ -295,7 +299,7 @@ def case_h100_layout():
               "slot 4 of 'NVIDIA H100-1-10C'" in w[0], "h100-layout: slots 4-6 are not offered, one warning each "
               "naming the GPU, the slot and GI 3", w)
         r = harness.run([os.path.join(ARGS.build, "hooks", "gpudiscovery"), "--check", "--config",
-                         os.path.join(s.tmp, "gpuhooks.json"), "--sysfs-root", s.emu.root, "--no-libvirt",
+                         s.cfg_path, "--sysfs-root", s.emu.root, "--no-libvirt",
                          "--domain-xml-dir", s.tmp], env=s.env, text=True, timeout=60)
         lines = re.findall(r"^warn\s+layout\s+0000:ae:00\.0\s+.*slot (\d) of .*GPU instance 3 .* is in the way$", r.out, re.M)
         check(lines == ["4", "5", "6"], "h100-layout: --check warns of each blocked slot", r.out)
@@ -354,7 +358,7 @@ def case_a100_layout():
         check(again is not None and mdev_slots(again) == got, "a100-layout: the same slots on a second run",
               again and mdev_slots(again))
         r = harness.run([os.path.join(ARGS.build, "hooks", "gpudiscovery"), "--format", "table", "--config",
-                         os.path.join(s.tmp, "gpuhooks.json"), "--sysfs-root", s.emu.root, "--no-libvirt",
+                         s.cfg_path, "--sysfs-root", s.emu.root, "--no-libvirt",
                          "--domain-xml-dir", s.tmp], env=s.env, timeout=60, text=True)
         check(r.rc == 0 and "(layout, created at start, GI 19 at slice 2)" in r.out and
               "(layout, created at start, GI 19 at slice 3 (made at start))" in r.out,
@@ -373,22 +377,17 @@ class Cycle:
 
     def __init__(self, s, layouts):
         self.s = s
-        self.cfg = os.path.join(s.tmp, "gpuhooks.json")
-        with open(self.cfg, "w") as f:
-            json.dump({"layouts": layouts,
-                       "state_change": {"write_timeout_ms": 60000, "lock_timeout_ms": 20000,
-                                        "enable_sriov": True}}, f)
+        s.config({"layouts": layouts,
+                  "state_change": {"write_timeout_ms": 60000, "lock_timeout_ms": 20000, "enable_sriov": True}})
         self.state = os.path.join(s.tmp, "st")
         self.empty = os.path.join(s.tmp, "empty")
         os.makedirs(self.empty, exist_ok=True)
 
     def common(self):
-        return ["--config", self.cfg, "--sysfs-root", self.s.emu.root, "--state-dir", self.state]
+        return ["--config", self.s.cfg_path, "--sysfs-root", self.s.emu.root, "--state-dir", self.state]
 
     def discover(self):
-        r = harness.run([os.path.join(ARGS.build, "hooks", "gpudiscovery"), "--config", self.cfg, "--sysfs-root",
-                         self.s.emu.root, "--no-libvirt", "--domain-xml-dir", self.empty], env=self.s.env, timeout=60)
-        return json.loads(r.out) if r.rc == 0 else None
+        return self.s.discover()
 
     def transform(self, xml):
         return harness.run([os.path.join(ARGS.build, "hooks", "libvirt-vm-xml-transformer")] + self.common() +
